@@ -1,0 +1,23 @@
+"""ASGI entry point: HTTP (Django, DRF, admin) and the session WebSocket."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from sessions_app.origin import OriginGuard  # noqa: E402
+from sessions_app.routing import websocket_urlpatterns  # noqa: E402
+from sessions_app.shutdown import install_graceful_shutdown  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": OriginGuard(URLRouter(websocket_urlpatterns)),
+    }
+)
+
+install_graceful_shutdown()

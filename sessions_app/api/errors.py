@@ -1,0 +1,47 @@
+"""Every HTTP error body has the socket's `error` shape (sessions_app.errors.ErrorMessage)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from sessions_app.errors import ErrorCode, ProtocolError
+
+_DRF_CODES: list[tuple[type[exceptions.APIException], ErrorCode]] = [
+    (exceptions.Throttled, ErrorCode.THROTTLED),
+    (exceptions.NotAuthenticated, ErrorCode.AUTHENTICATION_REQUIRED),
+    (exceptions.AuthenticationFailed, ErrorCode.AUTHENTICATION_REQUIRED),
+    (exceptions.PermissionDenied, ErrorCode.PERMISSION_DENIED),
+    (exceptions.NotFound, ErrorCode.NOT_FOUND),
+    (exceptions.MethodNotAllowed, ErrorCode.METHOD_NOT_ALLOWED),
+    (exceptions.ParseError, ErrorCode.INVALID_REQUEST),
+    (exceptions.UnsupportedMediaType, ErrorCode.INVALID_REQUEST),
+    (exceptions.ValidationError, ErrorCode.INVALID_REQUEST),
+]
+
+
+def error_response(error: ProtocolError, headers: dict[str, str] | None = None) -> Response:
+    http_status = error.spec.http_status
+    response = Response(error.to_message().to_dict(), status=http_status, headers=headers)
+    if http_status == status.HTTP_401_UNAUTHORIZED:
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ProtocolError):
+        return error_response(exc)
+    if isinstance(exc, Http404):
+        return error_response(ProtocolError(ErrorCode.NOT_FOUND))
+    response = exception_handler(exc, context)
+    if response is None:
+        return None  # Django's 500 handling and logging
+    code = next((code for cls, code in _DRF_CODES if isinstance(exc, cls)), ErrorCode.INVALID_REQUEST)
+    detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+    message = detail if isinstance(detail, str) else str(detail)
+    headers = {name: value for name, value in response.items() if name in {"Retry-After", "Allow"}}
+    return error_response(ProtocolError(code, message), headers=headers)

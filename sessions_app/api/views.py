@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TypeVar
+
+from django.contrib.auth import authenticate
+from pydantic import BaseModel, ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
+from rest_framework.views import APIView
+
+from sessions_app import selectors, services
+from sessions_app.errors import ErrorCode, ErrorDetail, ProtocolError
+from sessions_app.http_messages import DeviceInvalidateRequest, DeviceView, TokenRequest, TokenResponse
+from sessions_app.models import Device
+
+
+def _epoch_ms(value: datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp() * 1000)
+
+
+T = TypeVar("T", bound=BaseModel)
+
+
+def parse_body(model: type[T], request: Request) -> T:
+    data = request.data if request.data else {}
+    if not isinstance(data, dict):
+        raise ProtocolError(ErrorCode.INVALID_REQUEST, "the body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        details = [
+            ErrorDetail(field=".".join(str(p) for p in e["loc"]) or "(body)", problem=e["msg"])
+            for e in error.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        raise ProtocolError(ErrorCode.INVALID_REQUEST, "the body does not match the schema", details=details) from None
+
+
+class LoginIpThrottle(AnonRateThrottle):
+    scope = "login"
+
+    def get_cache_key(self, request: Request, view: APIView) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class LoginUsernameThrottle(SimpleRateThrottle):
+    """Slows down password guessing against one account from many addresses."""
+
+    scope = "login_user"
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        username = request.data.get("username") if isinstance(request.data, dict) else None
+        if not isinstance(username, str) or not username:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": username.lower()[:150]}
+
+
+class TokenObtainView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginIpThrottle, LoginUsernameThrottle]
+
+    def post(self, request: Request) -> Response:
+        body = parse_body(TokenRequest, request)
+        user = authenticate(request._request, username=body.username, password=body.password)
+        if user is None or not user.is_active:
+            raise ProtocolError(ErrorCode.INVALID_CREDENTIALS)
+        issued = services.token_issue(user=user, device_id=body.deviceId)
+        response = TokenResponse(
+            token=issued.token, deviceId=issued.device.device_id, expiresAt=_epoch_ms(issued.expires_at) or 0
+        )
+        return Response(response.model_dump(), status=201, headers={"Cache-Control": "no-store"})
+
+
+class TokenRevokeView(APIView):
+    def post(self, request: Request) -> Response:
+        services.token_revoke(token=request.auth)
+        return Response(status=204)
+
+
+def _device_view(device: Device) -> dict:
+    return DeviceView(
+        deviceId=device.device_id,
+        createdAt=_epoch_ms(device.created_at) or 0,
+        lastSeenAt=_epoch_ms(device.last_seen_at),
+        valid=device.is_valid,
+        invalidatedAt=_epoch_ms(device.invalidated_at),
+        invalidatedReason=device.invalidated_reason,
+    ).model_dump()
+
+
+class DeviceListView(APIView):
+    def get(self, request: Request) -> Response:
+        return Response([_device_view(device) for device in selectors.devices_of_user(request.user.pk)])
+
+
+class DeviceInvalidateView(APIView):
+    def post(self, request: Request, device_id: str) -> Response:
+        body = parse_body(DeviceInvalidateRequest, request)
+        device = selectors.devices_of_user(request.user.pk).filter(device_id=device_id).first()
+        if device is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "no such device among yours")
+        device = services.device_invalidate(device=device, reason=body.reason or "invalidated by the user")
+        return Response(_device_view(device))

@@ -1,0 +1,311 @@
+"""The session WebSocket: `ws://HOST/ws/session/?token=…&deviceId=…`.
+
+Thin on purpose: it authenticates the handshake, parses and validates frames
+against the declared schema, routes them to handlers (sessions_app.handlers and
+the other apps' handlers), and turns every ProtocolError into the standard
+`error` message. Group events from the channel layer end the connection when
+another connection, an operator or an expiry says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+import uuid
+
+from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.db import DatabaseError
+from pydantic import ValidationError
+
+from sessions_app import groups, selectors, services
+from sessions_app.auth import AuthenticatedClient, authenticate_websocket_request
+from sessions_app.dispatch import ROUTES
+from sessions_app.errors import CloseCode, ErrorCode, ErrorDetail, ProtocolError
+from sessions_app.events import ConnectionReplaceEvent, DeviceInvalidatedEvent, SessionEndedEvent
+from sessions_app.live import live_connections
+from sessions_app.messages import (
+    Connected,
+    ConnectionReplaced,
+    DeviceIdInvalidated,
+    Shutdown,
+    Timeout,
+)
+from sessions_app.quality import QualityJudge
+from sessions_app.schema import ServerMessage, now_ms
+from simulator_app.selectors import NO_SIMULATOR, SimulatorState, simulator_state_of_session
+
+logger = logging.getLogger(__name__)
+
+MAX_REQUEST_ID_LENGTH = 128
+
+
+def _validation_details(error: ValidationError) -> list[ErrorDetail]:
+    return [
+        ErrorDetail(field=".".join(str(part) for part in item["loc"]) or "(message)", problem=item["msg"])
+        for item in error.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+class SessionConsumer(AsyncWebsocketConsumer):
+    client: AuthenticatedClient | None = None
+    session_id: uuid.UUID
+    session_token: str
+    session_status: str = "active"
+    session_created_ms: int = 0
+    session_expires_ms: int = 0
+    generation: int = 0
+    simulator: SimulatorState = NO_SIMULATOR
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.groups = []
+        self.ending = False
+        self.last_message_monotonic = time.monotonic()
+        self.last_message_ms = now_ms()
+        self.judge = QualityJudge(settings.WS_HEARTBEAT_INTERVAL_MS)
+
+    # Channels' dispatch hops to a thread before every message to close stale
+    # database connections; our database work already runs in
+    # database_sync_to_async, which does that, so heartbeats stay on the loop.
+    async def dispatch(self, message: dict) -> None:
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    @property
+    def device_id(self) -> str:
+        assert self.client is not None
+        return self.client.device.device_id
+
+    @property
+    def user_id(self) -> str:
+        assert self.client is not None
+        return str(self.client.user.pk)
+
+    # --- Handshake and close -------------------------------------------------
+
+    async def connect(self) -> None:
+        try:
+            client = await database_sync_to_async(authenticate_websocket_request)(self.scope)
+            attached = await database_sync_to_async(services.session_attach)(user=client.user, device=client.device)
+            self.simulator = await database_sync_to_async(simulator_state_of_session)(session_id=attached.session.id)
+        except ProtocolError as error:
+            await self._refuse(error)
+            return
+        except DatabaseError:
+            logger.exception("database unavailable during handshake")
+            await self._refuse(ProtocolError(ErrorCode.SERVICE_UNAVAILABLE))
+            return
+
+        self.client = client
+        self.session_id = attached.session.id
+        self.session_token = attached.session_token
+        self.session_status = attached.session.status
+        self.session_created_ms = int(attached.session.created_at.timestamp() * 1000)
+        self.session_expires_ms = int(attached.session.expires_at.timestamp() * 1000)
+        self.generation = attached.generation
+
+        for group in (
+            groups.device_group(client.device.pk),
+            groups.session_group(self.session_id),
+            groups.user_group(client.user.pk),
+        ):
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups.append(group)
+        await self.accept()
+        # A newer connection of this device may have announced itself before we joined its group.
+        newest = await database_sync_to_async(selectors.device_connection_generation)(client.device.pk)
+        if newest > self.generation:
+            await self._replaced()
+            return
+        live_connections.add(self)
+        await self.send_message(
+            Connected(
+                sessionId=str(self.session_id),
+                sessionToken=self.session_token,
+                userId=self.user_id,
+                deviceId=self.device_id,
+                heartbeatInterval=settings.WS_HEARTBEAT_INTERVAL_MS,
+                heartbeatTimeout=settings.WS_HEARTBEAT_TIMEOUT_MS,
+                timestamp=now_ms(),
+                sessionStatus=self.session_status,
+                createdAt=self.session_created_ms,
+                expiresAt=self.session_expires_ms,
+                resumed=attached.resumed,
+                simulatorStatus=self.simulator.status,
+                simulatorId=self.simulator.simulator_id,
+                maxMessageBytes=settings.WS_MAX_MESSAGE_BYTES,
+            )
+        )
+
+    async def _refuse(self, error: ProtocolError) -> None:
+        self.ending = True
+        await self.accept()
+        await self.send_message(error.to_message())
+        await self.close(code=int(error.spec.close or CloseCode.TRY_AGAIN_LATER))
+
+    async def disconnect(self, code: int) -> None:
+        live_connections.remove(self)
+        if self.client is not None:
+            live_connections.touch(self.session_id, self.client.device.pk)
+
+    async def end(self, message: ServerMessage, close_code: CloseCode) -> None:
+        """Send a last message and close. Idempotent: only the first reason is told."""
+        if self.ending:
+            return
+        self.ending = True
+        live_connections.remove(self)
+        try:
+            await self.send_message(message)
+        finally:
+            await self.close(code=int(close_code))
+
+    # --- Frames ---------------------------------------------------------------
+
+    async def send_message(self, message: ServerMessage) -> None:
+        await self.send(text_data=message.to_json())
+
+    async def send_error(self, error: ProtocolError) -> None:
+        await self.send_message(error.to_message())
+        if error.spec.close is not None:
+            self.ending = True
+            await self.close(code=int(error.spec.close))
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        self.last_message_monotonic = time.monotonic()
+        self.last_message_ms = now_ms()
+        if self.ending or self.client is None:
+            return  # the connection is closing; its close frame is on the way
+        live_connections.touch(self.session_id, self.client.device.pk)
+        request_id: str | None = None
+        try:
+            data = self._parse(text_data, bytes_data)
+            candidate = data.get("requestId")
+            if isinstance(candidate, str) and len(candidate) <= MAX_REQUEST_ID_LENGTH:
+                request_id = candidate
+            kind = data.get("type")
+            route = ROUTES.get(kind) if isinstance(kind, str) else None
+            if route is None:
+                shown = kind[:64] if isinstance(kind, str) else kind if kind is None else type(kind).__name__
+                raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type: {shown!r}")
+            try:
+                message = route.message_class.model_validate(data)
+            except ValidationError as error:
+                raise ProtocolError(
+                    ErrorCode.INVALID_MESSAGE, f"invalid {kind} message", details=_validation_details(error)
+                ) from None
+            await route.handler(self, message)
+        except ProtocolError as error:
+            if error.request_id is None:
+                error.request_id = request_id
+            await self.send_error(error)
+        except DatabaseError:
+            logger.exception("database error while handling a message")
+            await self.send_error(ProtocolError(ErrorCode.SERVICE_UNAVAILABLE, request_id=request_id))
+        except Exception:
+            logger.exception("unexpected error while handling a message")
+            await self.send_error(ProtocolError(ErrorCode.INTERNAL_ERROR, request_id=request_id))
+
+    def _parse(self, text_data: str | None, bytes_data: bytes | None) -> dict:
+        if text_data is None:
+            raise ProtocolError(ErrorCode.BINARY_NOT_SUPPORTED)
+        limit = settings.WS_MAX_MESSAGE_BYTES
+        # A character takes at most 4 bytes in UTF-8: only encode when it could matter.
+        if len(text_data) * 4 > limit and len(text_data.encode("utf-8")) > limit:
+            raise ProtocolError(ErrorCode.MESSAGE_TOO_LARGE, f"message larger than {limit} bytes")
+        try:
+            data = json.loads(text_data)
+        except (ValueError, RecursionError):
+            raise ProtocolError(ErrorCode.INVALID_JSON) from None
+        if not isinstance(data, dict):
+            raise ProtocolError(ErrorCode.NOT_AN_OBJECT)
+        return data
+
+    # --- State the handlers use ------------------------------------------------
+
+    def session_is_valid(self) -> bool:
+        return self.session_status == "active" and self.session_expires_ms > now_ms()
+
+    def require_active_session(self) -> None:
+        if not self.session_is_valid():
+            raise ProtocolError(ErrorCode.SESSION_NOT_ACTIVE, f"session is {self.session_status}")
+
+    def require_own_device(self, device_id: str) -> None:
+        if device_id != self.device_id:
+            raise ProtocolError(ErrorCode.DEVICE_ID_MISMATCH, f"deviceId {device_id!r} is not this connection's")
+
+    # --- Ends started by the maintenance task or the shutdown hook -----------
+
+    def start_heartbeat_timeout(self) -> None:
+        asyncio.ensure_future(
+            self.end(
+                Timeout(
+                    timestamp=now_ms(),
+                    timeoutMs=settings.WS_HEARTBEAT_TIMEOUT_MS,
+                    lastMessageAt=self.last_message_ms,
+                    message="no message within heartbeatTimeout",
+                ),
+                CloseCode.HEARTBEAT_TIMEOUT,
+            )
+        )
+
+    def start_session_expiry(self) -> None:
+        async def expire() -> None:
+            session = await database_sync_to_async(selectors.session_by_id)(self.session_id)
+            if session is not None:
+                await database_sync_to_async(services.session_expire)(session=session)
+            # Everyone on the session group (this connection too) hears `session.ended`; close
+            # here as well in case the channel layer is down.
+            await self._session_ended("expired", "session reached expiresAt")
+
+        self.session_status = "expired"
+        asyncio.ensure_future(expire())
+
+    async def server_shutdown(self, reason: str) -> None:
+        retry_after = random.randint(settings.SHUTDOWN_RETRY_AFTER_MIN_MS, settings.SHUTDOWN_RETRY_AFTER_MAX_MS)
+        await self.end(
+            Shutdown(timestamp=now_ms(), reason=reason, reconnectAfterMs=retry_after), CloseCode.SERVER_SHUTDOWN
+        )
+
+    async def _replaced(self) -> None:
+        await self.end(
+            ConnectionReplaced(
+                deviceId=self.device_id,
+                sessionId=str(self.session_id),
+                reason="a newer connection of this device took over the session",
+                timestamp=now_ms(),
+            ),
+            CloseCode.CONNECTION_REPLACED,
+        )
+
+    async def _session_ended(self, status: str, reason: str) -> None:
+        self.session_status = status
+        code = ErrorCode.SESSION_EXPIRED if status == "expired" else ErrorCode.SESSION_STOPPED
+        error = ProtocolError(code, f"session {status}: {reason}")
+        await self.end(error.to_message(), error.spec.close or CloseCode.SESSION_STOPPED)
+
+    # --- Channel-layer events (sessions_app.events) -----------------------------
+
+    async def connection_replace(self, event: ConnectionReplaceEvent) -> None:
+        if event["generation"] > self.generation and self.client is not None:
+            await self._replaced()
+
+    async def device_invalidated(self, event: DeviceInvalidatedEvent) -> None:
+        if self.client is None:
+            return
+        await self.end(
+            DeviceIdInvalidated(deviceId=event["deviceId"], reason=event["reason"] or None, timestamp=now_ms()),
+            CloseCode.DEVICE_REJECTED,
+        )
+
+    async def session_ended(self, event: SessionEndedEvent) -> None:
+        if self.client is not None and event["sessionId"] == str(self.session_id):
+            await self._session_ended(event["status"], event["reason"])
+

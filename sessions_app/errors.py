@@ -1,0 +1,177 @@
+"""The one error path: raise ProtocolError anywhere, the consumer (or the HTTP
+exception handler) turns it into the standard `error` message.
+
+Every code is listed in ERROR_CODES with what it means and whether the server
+closes the connection after sending it (and with which close code).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+from typing import Literal
+
+from pydantic import BaseModel
+from pydantic.json_schema import SkipJsonSchema
+
+from sessions_app.schema import EpochMs, ServerMessage, now_ms
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes the server uses. `reconnects` says what a client should do."""
+
+    INTERNAL_ERROR = 1011
+    AUTH_FAILED = 4001
+    DEVICE_REJECTED = 4003
+    HEARTBEAT_TIMEOUT = 4008
+    CONNECTION_REPLACED = 4009
+    SESSION_STOPPED = 4010
+    SESSION_EXPIRED = 4011
+    SERVER_SHUTDOWN = 4012
+    TRY_AGAIN_LATER = 4013
+
+
+@dataclass(frozen=True)
+class CloseCodeSpec:
+    reconnect: bool
+    meaning: str
+
+
+CLOSE_CODES: dict[CloseCode, CloseCodeSpec] = {
+    CloseCode.INTERNAL_ERROR: CloseCodeSpec(True, "Unexpected server failure (sent by daphne). Reconnect with backoff."),
+    CloseCode.AUTH_FAILED: CloseCodeSpec(
+        False, "Token missing, unknown, revoked or expired. Obtain a new token over HTTP before connecting again."
+    ),
+    CloseCode.DEVICE_REJECTED: CloseCodeSpec(
+        False, "Device ID missing, unknown, not the token's, or invalidated. Do not reconnect with this device ID."
+    ),
+    CloseCode.HEARTBEAT_TIMEOUT: CloseCodeSpec(True, "No message within heartbeatTimeout. Reconnect and send `reconnect`."),
+    CloseCode.CONNECTION_REPLACED: CloseCodeSpec(
+        False, "A newer connection of the same device took the session. Do not reconnect from this one."
+    ),
+    CloseCode.SESSION_STOPPED: CloseCodeSpec(False, "The session was stopped (by `stop_session` or an operator)."),
+    CloseCode.SESSION_EXPIRED: CloseCodeSpec(True, "The session expired. Reconnecting opens a new session."),
+    CloseCode.SERVER_SHUTDOWN: CloseCodeSpec(True, "The server is going down. Reconnect after `reconnectAfterMs`."),
+    CloseCode.TRY_AGAIN_LATER: CloseCodeSpec(True, "The server could not open the session (database down). Reconnect with backoff."),
+}
+
+
+class ErrorCode(StrEnum):
+    # Frames and schema
+    INVALID_JSON = "invalid_json"
+    BINARY_NOT_SUPPORTED = "binary_not_supported"
+    NOT_AN_OBJECT = "not_an_object"
+    UNKNOWN_TYPE = "unknown_type"
+    INVALID_MESSAGE = "invalid_message"
+    MESSAGE_TOO_LARGE = "message_too_large"
+    # Handshake (the connection closes)
+    TOKEN_MISSING = "token_missing"
+    TOKEN_INVALID = "token_invalid"
+    TOKEN_REVOKED = "token_revoked"
+    TOKEN_EXPIRED = "token_expired"
+    DEVICE_ID_MISSING = "device_id_missing"
+    DEVICE_UNKNOWN = "device_unknown"
+    DEVICE_MISMATCH = "device_mismatch"
+    DEVICE_INVALIDATED = "device_invalidated"
+    # Session state
+    DEVICE_ID_MISMATCH = "device_id_mismatch"
+    SESSION_NOT_ACTIVE = "session_not_active"
+    SESSION_STOPPED = "session_stopped"
+    SESSION_EXPIRED = "session_expired"
+    # Server
+    SERVICE_UNAVAILABLE = "service_unavailable"
+    INTERNAL_ERROR = "internal_error"
+    # HTTP API only
+    INVALID_REQUEST = "invalid_request"
+    INVALID_CREDENTIALS = "invalid_credentials"
+    AUTHENTICATION_REQUIRED = "authentication_required"
+    PERMISSION_DENIED = "permission_denied"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    DEVICE_TAKEN = "device_taken"
+    THROTTLED = "throttled"
+
+
+@dataclass(frozen=True)
+class ErrorCodeSpec:
+    meaning: str
+    close: CloseCode | None = None
+    http_status: int = 400
+
+
+ERROR_CODES: dict[ErrorCode, ErrorCodeSpec] = {
+    ErrorCode.INVALID_JSON: ErrorCodeSpec("The text frame is not valid JSON."),
+    ErrorCode.BINARY_NOT_SUPPORTED: ErrorCodeSpec("A binary frame was sent; the protocol uses JSON text frames."),
+    ErrorCode.NOT_AN_OBJECT: ErrorCodeSpec("The JSON value is not an object."),
+    ErrorCode.UNKNOWN_TYPE: ErrorCodeSpec("`type` is missing, not a string, or not a client message type."),
+    ErrorCode.INVALID_MESSAGE: ErrorCodeSpec("A field is missing or has the wrong type or format; `details` lists them."),
+    ErrorCode.MESSAGE_TOO_LARGE: ErrorCodeSpec("The frame is larger than `maxMessageBytes` (see `connected`)."),
+    ErrorCode.TOKEN_MISSING: ErrorCodeSpec("No `token` query parameter.", CloseCode.AUTH_FAILED, 401),
+    ErrorCode.TOKEN_INVALID: ErrorCodeSpec("The token is unknown, or its user is disabled.", CloseCode.AUTH_FAILED, 401),
+    ErrorCode.TOKEN_REVOKED: ErrorCodeSpec("The token was revoked.", CloseCode.AUTH_FAILED, 401),
+    ErrorCode.TOKEN_EXPIRED: ErrorCodeSpec("The token has expired.", CloseCode.AUTH_FAILED, 401),
+    ErrorCode.DEVICE_ID_MISSING: ErrorCodeSpec("No `deviceId` query parameter.", CloseCode.DEVICE_REJECTED, 403),
+    ErrorCode.DEVICE_UNKNOWN: ErrorCodeSpec("The device ID is not registered.", CloseCode.DEVICE_REJECTED, 403),
+    ErrorCode.DEVICE_MISMATCH: ErrorCodeSpec("The token was issued for another device.", CloseCode.DEVICE_REJECTED, 403),
+    ErrorCode.DEVICE_INVALIDATED: ErrorCodeSpec("The device was invalidated.", CloseCode.DEVICE_REJECTED, 403),
+    ErrorCode.DEVICE_ID_MISMATCH: ErrorCodeSpec("The message's `deviceId` is not this connection's device."),
+    ErrorCode.SESSION_NOT_ACTIVE: ErrorCodeSpec("The action needs an active session, and this one has ended.", None, 409),
+    ErrorCode.SESSION_STOPPED: ErrorCodeSpec("The session was stopped by an operator.", CloseCode.SESSION_STOPPED, 409),
+    ErrorCode.SESSION_EXPIRED: ErrorCodeSpec("The session reached `expiresAt`.", CloseCode.SESSION_EXPIRED, 409),
+    ErrorCode.SERVICE_UNAVAILABLE: ErrorCodeSpec("The database or channel layer is unreachable; retry later.", None, 503),
+    ErrorCode.INTERNAL_ERROR: ErrorCodeSpec("An unexpected server error; it is logged.", None, 500),
+    ErrorCode.INVALID_REQUEST: ErrorCodeSpec("HTTP: the body is not valid JSON or fails the schema.", None, 400),
+    ErrorCode.INVALID_CREDENTIALS: ErrorCodeSpec("HTTP: wrong username or password.", None, 401),
+    ErrorCode.AUTHENTICATION_REQUIRED: ErrorCodeSpec("HTTP: no valid `Authorization: Bearer` token.", None, 401),
+    ErrorCode.PERMISSION_DENIED: ErrorCodeSpec("HTTP: the token may not do this.", None, 403),
+    ErrorCode.NOT_FOUND: ErrorCodeSpec("HTTP: no such resource (or not yours).", None, 404),
+    ErrorCode.METHOD_NOT_ALLOWED: ErrorCodeSpec("HTTP: the method is not allowed on this URL.", None, 405),
+    ErrorCode.DEVICE_TAKEN: ErrorCodeSpec("HTTP: the device ID is registered to another user.", None, 409),
+    ErrorCode.THROTTLED: ErrorCodeSpec("HTTP: too many attempts; see the Retry-After header.", None, 429),
+}
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    problem: str
+
+
+class ErrorMessage(ServerMessage):
+    """The one error shape, on the socket and in HTTP error bodies."""
+
+    type: Literal["error"] = "error"
+    requestId: str | None
+    code: ErrorCode
+    message: str
+    timestamp: EpochMs
+    details: list[ErrorDetail] | SkipJsonSchema[None] = None
+
+    omit_when_none = frozenset({"details"})
+
+
+class ProtocolError(Exception):
+    """Raise anywhere; becomes the standard `error` message (and HTTP status) for its code."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str | None = None,
+        *,
+        request_id: str | None = None,
+        details: list[ErrorDetail] | None = None,
+    ) -> None:
+        self.code = code
+        self.spec = ERROR_CODES[code]
+        self.message = message or self.spec.meaning
+        self.request_id = request_id
+        self.details = details
+        super().__init__(f"{code}: {self.message}")
+
+    def to_message(self) -> ErrorMessage:
+        return ErrorMessage(
+            requestId=self.request_id,
+            code=self.code,
+            message=self.message,
+            timestamp=now_ms(),
+            details=self.details,
+        )

@@ -1,0 +1,129 @@
+"""Handlers of the session and connection messages. Each parses nothing (the
+consumer did), checks the caller, calls a service or selector, and replies."""
+
+from __future__ import annotations
+
+from channels.db import database_sync_to_async
+
+from sessions_app import selectors, services
+from sessions_app.consumers import SessionConsumer
+from sessions_app.dispatch import handles
+from sessions_app.errors import CloseCode, ErrorCode, ProtocolError
+from sessions_app.messages import (
+    Heartbeat,
+    HeartbeatAck,
+    Reconnect,
+    ReconnectResult,
+    RequestSessionInfo,
+    SessionInfo,
+    SessionStopped,
+    StopSession,
+)
+from sessions_app.schema import now_ms
+from simulator_app.selectors import simulator_state_of_session
+
+
+def _epoch_ms(value) -> int:  # noqa: ANN001 - a datetime
+    return int(value.timestamp() * 1000)
+
+
+@handles(Heartbeat)
+async def heartbeat(conn: SessionConsumer, message: Heartbeat) -> None:
+    # The hot path: memory only, no database.
+    await conn.send_message(
+        HeartbeatAck(
+            timestamp=now_ms(),
+            clientTimestamp=message.timestamp,
+            deviceId=conn.device_id,
+            deviceIdValid=message.deviceId == conn.device_id,
+            connectionQualityUpdate=conn.judge.observe(conn.last_message_ms),
+            sessionStatus="valid" if conn.session_is_valid() else "invalid",
+            simulatorStatus=conn.simulator.status,
+        )
+    )
+
+
+@handles(RequestSessionInfo)
+async def request_session_info(conn: SessionConsumer, message: RequestSessionInfo) -> None:
+    conn.require_own_device(message.deviceId)
+    session = await database_sync_to_async(selectors.session_by_id)(conn.session_id)
+    if session is None:
+        raise ProtocolError(ErrorCode.SESSION_NOT_ACTIVE, "the session no longer exists")
+    conn.simulator = await database_sync_to_async(simulator_state_of_session)(session_id=session.id)
+    conn.session_status = session.status
+    await conn.send_message(
+        SessionInfo(
+            requestId=message.requestId,
+            sessionId=str(session.id),
+            userId=conn.user_id,
+            status=session.status,
+            deviceId=conn.device_id,
+            createdAt=_epoch_ms(session.created_at),
+            expiresAt=_epoch_ms(session.expires_at),
+            simulatorStatus=conn.simulator.status,
+            simulatorId=conn.simulator.simulator_id,
+        )
+    )
+
+
+@handles(StopSession)
+async def stop_session(conn: SessionConsumer, message: StopSession) -> None:
+    conn.require_own_device(message.deviceId)
+    conn.require_active_session()
+    session = await database_sync_to_async(selectors.session_by_id)(conn.session_id)
+    if session is None:
+        raise ProtocolError(ErrorCode.SESSION_NOT_ACTIVE, "the session no longer exists")
+    outcome = await database_sync_to_async(services.session_stop)(session=session, reason="stopped by the client")
+    conn.session_status = "stopped"
+    await conn.end(
+        SessionStopped(
+            requestId=message.requestId,
+            success=outcome.stopped,
+            message=outcome.message,
+            simulatorStopped=outcome.simulator_stopped,
+        ),
+        CloseCode.SESSION_STOPPED,
+    )
+
+
+@handles(Reconnect)
+async def reconnect(conn: SessionConsumer, message: Reconnect) -> None:
+    assert conn.client is not None
+    if message.deviceId != conn.device_id:
+        await conn.send_message(
+            ReconnectResult(
+                requestId=message.requestId,
+                success=False,
+                deviceId=conn.device_id,
+                deviceIdValid=False,
+                message=f"deviceId {message.deviceId!r} is not this connection's device",
+                sessionStatus=conn.session_status,
+                simulatorStatus=conn.simulator.status,
+            )
+        )
+        return
+    outcome = await database_sync_to_async(services.session_resume)(
+        user_id=conn.client.user.pk, device=conn.client.device, session_token=message.sessionToken
+    )
+    session = outcome.session
+    success, text = outcome.success, outcome.message
+    if success and session is not None and session.id != conn.session_id:
+        success, text = False, "the session was superseded; use the sessionId from `connected`"
+    simulator = (
+        await database_sync_to_async(simulator_state_of_session)(session_id=session.id)
+        if session is not None
+        else conn.simulator
+    )
+    if success:
+        conn.simulator = simulator
+    await conn.send_message(
+        ReconnectResult(
+            requestId=message.requestId,
+            success=success,
+            deviceId=conn.device_id,
+            deviceIdValid=True,
+            message=text,
+            sessionStatus=session.status if session is not None else "unknown",
+            simulatorStatus=simulator.status,
+        )
+    )

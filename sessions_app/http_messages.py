@@ -1,0 +1,44 @@
+"""Bodies of the HTTP bootstrap API, declared once like the socket messages."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
+
+from sessions_app.schema import DeviceId, EpochMs
+
+
+class TokenRequest(BaseModel):
+    """POST /api/auth/token/"""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+    username: Annotated[str, StringConstraints(min_length=1, max_length=150)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    deviceId: DeviceId | SkipJsonSchema[None] = None
+
+
+class TokenResponse(BaseModel):
+    token: str
+    deviceId: str
+    expiresAt: EpochMs
+
+
+class DeviceInvalidateRequest(BaseModel):
+    """POST /api/devices/{deviceId}/invalidate/ (body optional)"""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+    reason: Annotated[str, StringConstraints(max_length=200)] | SkipJsonSchema[None] = None
+
+
+class DeviceView(BaseModel):
+    deviceId: str
+    createdAt: EpochMs
+    lastSeenAt: EpochMs | None
+    valid: bool
+    invalidatedAt: EpochMs | None
+    invalidatedReason: str
+
+
+HTTP_MODELS: tuple[type[BaseModel], ...] = (TokenRequest, TokenResponse, DeviceInvalidateRequest, DeviceView)

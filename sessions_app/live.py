@@ -1,0 +1,125 @@
+"""The connections open in this server process, and the chores done for them.
+
+One maintenance task per process (not one per connection) closes silent
+connections, ends sessions that reach expiresAt, and writes last-seen times to
+the database in batches, so that heartbeats never touch the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.utils import timezone
+
+from sessions_app import services
+from sessions_app.schema import now_ms
+
+if TYPE_CHECKING:
+    from sessions_app.consumers import SessionConsumer
+
+logger = logging.getLogger(__name__)
+
+EXPIRY_SWEEP_INTERVAL_S = 60.0
+
+
+class LiveConnections:
+    def __init__(self) -> None:
+        self._connections: dict[str, SessionConsumer] = {}
+        self._seen_sessions: set[uuid.UUID] = set()
+        self._seen_devices: set[int] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.shutting_down = False
+
+    def __len__(self) -> int:
+        return len(self._connections)
+
+    def snapshot(self) -> list[SessionConsumer]:
+        return list(self._connections.values())
+
+    def add(self, consumer: SessionConsumer) -> None:
+        self._connections[consumer.channel_name] = consumer
+        self._ensure_maintenance()
+
+    def remove(self, consumer: SessionConsumer) -> None:
+        self._connections.pop(consumer.channel_name, None)
+
+    def touch(self, session_id: uuid.UUID, device_pk: int) -> None:
+        self._seen_sessions.add(session_id)
+        self._seen_devices.add(device_pk)
+
+    def _ensure_maintenance(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._loop is not loop:
+            self._loop = loop
+            self._task = loop.create_task(self._maintain(), name="sessions-maintenance")
+
+    async def flush_presence(self) -> None:
+        if not self._seen_sessions and not self._seen_devices:
+            return
+        session_ids, device_pks = list(self._seen_sessions), list(self._seen_devices)
+        self._seen_sessions.clear()
+        self._seen_devices.clear()
+        try:
+            await database_sync_to_async(services.presence_flush)(
+                session_ids=session_ids, device_pks=device_pks, seen_at=timezone.now()
+            )
+        except Exception:
+            logger.exception("could not persist last-seen times; will retry")
+            self._seen_sessions.update(session_ids)
+            self._seen_devices.update(device_pks)
+
+    def check_connections(self, now_monotonic: float, now_epoch_ms: int) -> None:
+        timeout_s = settings.WS_HEARTBEAT_TIMEOUT_MS / 1000
+        for consumer in list(self._connections.values()):
+            if consumer.ending:
+                continue
+            if now_monotonic - consumer.last_message_monotonic > timeout_s:
+                consumer.start_heartbeat_timeout()
+            elif consumer.session_expires_ms <= now_epoch_ms:
+                consumer.start_session_expiry()
+
+    async def _maintain(self) -> None:
+        tick_s = max(0.05, min(1.0, settings.WS_HEARTBEAT_TIMEOUT_MS / 10_000))
+        next_flush = time.monotonic() + settings.PRESENCE_FLUSH_INTERVAL_S
+        next_sweep = time.monotonic() + EXPIRY_SWEEP_INTERVAL_S
+        while True:
+            await asyncio.sleep(tick_s)
+            now = time.monotonic()
+            try:
+                self.check_connections(now, now_ms())
+                if now >= next_flush:
+                    next_flush = now + settings.PRESENCE_FLUSH_INTERVAL_S
+                    await self.flush_presence()
+                if now >= next_sweep:
+                    next_sweep = now + EXPIRY_SWEEP_INTERVAL_S
+                    await database_sync_to_async(services.sessions_expire_due)()
+            except Exception:
+                logger.exception("session maintenance failed; continuing")
+
+    async def shutdown_all(self, *, reason: str, grace_s: float, batch_size: int = 500) -> int:
+        """Tell every connection to go and close it; wait up to grace_s for them to disconnect."""
+        self.shutting_down = True
+        consumers = self.snapshot()
+        for start in range(0, len(consumers), batch_size):
+            batch = consumers[start : start + batch_size]
+            await asyncio.gather(*(c.server_shutdown(reason) for c in batch), return_exceptions=True)
+        deadline = time.monotonic() + grace_s
+        while self._connections and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await self.flush_presence()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, RuntimeError):
+                await self._task
+        return len(consumers)
+
+
+live_connections = LiveConnections()

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from sessions_app.protocol import asyncapi, codes_markdown, json_schema
+
+EXPORT_DIR = Path(settings.BASE_DIR) / "docs" / "protocol"
+
+
+def rendered_exports() -> dict[str, str]:
+    def dump(document: dict) -> str:
+        return json.dumps(document, indent=2, sort_keys=False) + "\n"
+
+    return {
+        "protocol.schema.json": dump(json_schema()),
+        "asyncapi.json": dump(asyncapi()),
+        "codes.md": codes_markdown(),
+    }
+
+
+class Command(BaseCommand):
+    help = "Write the protocol's JSON Schema, AsyncAPI 3.0 document and code tables to docs/protocol/."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--check", action="store_true", help="Fail if the committed files are stale.")
+
+    def handle(self, *args: object, check: bool = False, **options: object) -> None:
+        stale = []
+        for name, text in rendered_exports().items():
+            path = EXPORT_DIR / name
+            current = path.read_text() if path.exists() else None
+            if current == text:
+                continue
+            stale.append(name)
+            if not check:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+        if check and stale:
+            raise CommandError(f"stale protocol export: {', '.join(stale)}; run `python manage.py export_protocol`")
+        self.stdout.write("protocol export " + ("is current" if not stale else "written: " + ", ".join(stale)))

@@ -1,0 +1,46 @@
+"""Building blocks shared by every message family (session, simulator, market).
+
+Field names are the wire names, camelCase, so each class reads exactly like the
+protocol. Client messages are validated strictly (no "1" for 1, no true for a
+number); unknown extra fields are ignored so older servers accept newer clients.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+RequestId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+DeviceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
+EpochMs = Annotated[int, "epoch milliseconds"]
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class ClientMessage(BaseModel):
+    """A message the frontend sends. Subclasses set `type` to a Literal."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+    # Client messages that answer with a reply name it here (used by the AsyncAPI export).
+    reply: ClassVar[type[ServerMessage] | None] = None
+
+
+class ServerMessage(BaseModel):
+    """A message the server sends. Optional fields typed `X | SkipJsonSchema[None]` are omitted when None."""
+
+    model_config = ConfigDict(extra="forbid")
+    omit_when_none: ClassVar[frozenset[str]] = frozenset()
+
+    def to_json(self) -> str:
+        if self.omit_when_none:
+            skip = {name for name in self.omit_when_none if getattr(self, name) is None}
+            return self.model_dump_json(exclude=skip)
+        return self.model_dump_json()
+
+    def to_dict(self) -> dict[str, Any]:
+        skip = {name for name in self.omit_when_none if getattr(self, name) is None}
+        return self.model_dump(mode="json", exclude=skip)

@@ -1,0 +1,229 @@
+"""Writes of the session app: tokens, devices, sessions. Keyword-only, typed, and
+they publish their events after commit through sessions_app.events.publish."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from sessions_app import events, groups
+from sessions_app.errors import ErrorCode, ProtocolError
+from sessions_app.models import AccessToken, Device, SessionStatus, TradingSession
+from sessions_app.tokens import (
+    hash_access_token,
+    new_access_token,
+    new_session_nonce,
+    session_id_from_token,
+    session_token_for,
+    session_token_matches,
+)
+from simulator_app.services import simulator_stop_for_session
+
+# --- Tokens and devices -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    device: Device
+    expires_at: datetime
+
+
+def device_register(*, user: AbstractBaseUser, device_id: str | None) -> Device:
+    """Return the user's device with this ID, registering it (or a new random ID) if unknown."""
+    if device_id is None:
+        return Device.objects.create(user=user, device_id=f"dev-{uuid.uuid4().hex}")
+    device, _ = Device.objects.get_or_create(device_id=device_id, defaults={"user": user})
+    if device.user_id != user.pk:
+        raise ProtocolError(ErrorCode.DEVICE_TAKEN)
+    if not device.is_valid:
+        raise ProtocolError(ErrorCode.DEVICE_INVALIDATED)
+    return device
+
+
+@transaction.atomic
+def token_issue(*, user: AbstractBaseUser, device_id: str | None, ttl_s: int | None = None) -> IssuedToken:
+    device = device_register(user=user, device_id=device_id)
+    raw = new_access_token()
+    expires_at = timezone.now() + timedelta(seconds=ttl_s if ttl_s is not None else settings.AUTH_TOKEN_TTL_S)
+    AccessToken.objects.create(
+        key_hash=hash_access_token(raw), key_prefix=raw[:8], user=user, device=device, expires_at=expires_at
+    )
+    return IssuedToken(token=raw, device=device, expires_at=expires_at)
+
+
+def token_revoke(*, token: AccessToken) -> None:
+    AccessToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+@transaction.atomic
+def device_invalidate(*, device: Device, reason: str) -> Device:
+    """Invalidate a device: revoke its tokens, stop its session, and tell its live connections."""
+    now = timezone.now()
+    updated = Device.objects.filter(pk=device.pk, invalidated_at__isnull=True).update(
+        invalidated_at=now, invalidated_reason=reason[:200]
+    )
+    device.refresh_from_db()
+    if not updated:
+        return device
+    AccessToken.objects.filter(device=device, revoked_at__isnull=True).update(revoked_at=now)
+    session = TradingSession.objects.filter(device=device, status=SessionStatus.ACTIVE).first()
+    if session is not None:
+        # The device's connections hear `device.invalidated` instead of `session.ended`.
+        _session_end(session=session, status=SessionStatus.STOPPED, reason="device invalidated", notify=False)
+        simulator_stop_for_session(session_id=session.id, reason="device invalidated")
+    events.publish(
+        groups.device_group(device.pk),
+        {"type": "device.invalidated", "deviceId": device.device_id, "reason": device.invalidated_reason},
+    )
+    return device
+
+
+# --- Sessions -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AttachedSession:
+    session: TradingSession
+    session_token: str
+    resumed: bool
+    generation: int
+
+
+def _expire_if_due(session: TradingSession, now: datetime) -> bool:
+    if session.status == SessionStatus.ACTIVE and session.expires_at <= now:
+        _session_end(session=session, status=SessionStatus.EXPIRED, reason="session reached expiresAt")
+        return True
+    return False
+
+
+def session_attach(*, user: AbstractBaseUser, device: Device) -> AttachedSession:
+    """Give a new connection of `device` its session: the active one, or a new one.
+
+    Also takes the next connection generation of the device and announces it, so
+    an older connection of the same device (on any process) closes itself.
+    """
+    for _ in range(3):
+        try:
+            return _session_attach_once(user=user, device=device)
+        except IntegrityError:
+            # Two connects of one device raced to create its session; the loser retries and joins it.
+            continue
+    raise ProtocolError(ErrorCode.SERVICE_UNAVAILABLE, "could not open a session, try again")
+
+
+@transaction.atomic
+def _session_attach_once(*, user: AbstractBaseUser, device: Device) -> AttachedSession:
+    now = timezone.now()
+    Device.objects.filter(pk=device.pk).update(connection_generation=F("connection_generation") + 1, last_seen_at=now)
+    generation = Device.objects.values_list("connection_generation", flat=True).get(pk=device.pk)
+    session = TradingSession.objects.filter(device=device, status=SessionStatus.ACTIVE).first()
+    resumed = session is not None and not _expire_if_due(session, now)
+    if not resumed:
+        session = TradingSession.objects.create(
+            user=user,
+            device=device,
+            expires_at=now + timedelta(seconds=settings.SESSION_TTL_S),
+            token_nonce=new_session_nonce(),
+            last_seen_at=now,
+        )
+    assert session is not None
+    events.publish(
+        groups.device_group(device.pk),
+        {"type": "connection.replace", "generation": generation, "sessionId": str(session.id)},
+    )
+    return AttachedSession(
+        session=session,
+        session_token=session_token_for(session.id, session.token_nonce),
+        resumed=resumed,
+        generation=generation,
+    )
+
+
+@dataclass(frozen=True)
+class StopOutcome:
+    stopped: bool
+    simulator_stopped: bool
+    message: str
+
+
+def _session_end(*, session: TradingSession, status: SessionStatus, reason: str, notify: bool = True) -> bool:
+    updated = TradingSession.objects.filter(pk=session.pk, status=SessionStatus.ACTIVE).update(
+        status=status, ended_at=timezone.now(), end_reason=reason[:200]
+    )
+    if not updated:
+        return False
+    session.refresh_from_db()
+    if notify:
+        events.publish(
+            groups.session_group(session.id),
+            {"type": "session.ended", "sessionId": str(session.id), "status": status.value, "reason": reason},
+        )
+    return True
+
+
+@transaction.atomic
+def session_stop(*, session: TradingSession, reason: str) -> StopOutcome:
+    """Stop an active session and its simulator. Idempotent: an ended session reports stopped=False."""
+    if not _session_end(session=session, status=SessionStatus.STOPPED, reason=reason):
+        session.refresh_from_db()
+        return StopOutcome(stopped=False, simulator_stopped=False, message=f"session already {session.status}")
+    simulator_stopped = simulator_stop_for_session(session_id=session.id, reason=reason)
+    return StopOutcome(stopped=True, simulator_stopped=simulator_stopped, message="session stopped")
+
+
+@transaction.atomic
+def session_expire(*, session: TradingSession) -> bool:
+    session = TradingSession.objects.select_for_update().get(pk=session.pk)
+    if _expire_if_due(session, timezone.now()):
+        simulator_stop_for_session(session_id=session.id, reason="session expired")
+        return True
+    return False
+
+
+def sessions_expire_due(*, now: datetime | None = None) -> int:
+    """Expire every active session past its expiresAt (run periodically by each server process)."""
+    now = now or timezone.now()
+    count = 0
+    for session in TradingSession.objects.filter(status=SessionStatus.ACTIVE, expires_at__lte=now):
+        count += int(session_expire(session=session))
+    return count
+
+
+@dataclass(frozen=True)
+class ResumeOutcome:
+    success: bool
+    session: TradingSession | None
+    message: str
+
+
+def session_resume(*, user_id: int, device: Device, session_token: str) -> ResumeOutcome:
+    """Check a `reconnect`: is this token's session this device's, and still active?"""
+    session_id = session_id_from_token(session_token)
+    session = (
+        TradingSession.objects.select_related("device").filter(pk=session_id).first() if session_id else None
+    )
+    if session is None or not session_token_matches(session_token, session.id, session.token_nonce):
+        return ResumeOutcome(False, None, "unknown session token")
+    if session.user_id != user_id or session.device_id != device.pk:
+        return ResumeOutcome(False, None, "the session belongs to another device")
+    if session.status == SessionStatus.ACTIVE and _expire_if_due(session, timezone.now()):
+        session.refresh_from_db()
+    if session.status != SessionStatus.ACTIVE:
+        return ResumeOutcome(False, session, f"session {session.status}: {session.end_reason}")
+    return ResumeOutcome(True, session, "session resumed")
+
+
+def presence_flush(*, session_ids: list[uuid.UUID], device_pks: list[int], seen_at: datetime) -> None:
+    """Persist last-seen times collected in memory since the previous flush (one query per table)."""
+    if session_ids:
+        TradingSession.objects.filter(pk__in=session_ids).update(last_seen_at=seen_at)
+    if device_pks:
+        Device.objects.filter(pk__in=device_pks).update(last_seen_at=seen_at)

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.liveserver import DaphneServer, base_env, manage
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+ServerFactory = Callable[..., DaphneServer]
+# Tests log in many times a minute; the throttle itself has its own test.
+RELAXED_LOGIN_THROTTLE = {"LOGIN_THROTTLE_RATE": "1000/min", "LOGIN_USER_THROTTLE_RATE": "1000/min"}
+
+
+def _server_factory(directory: Path) -> tuple[ServerFactory, list[DaphneServer]]:
+    """Start daphne processes sharing one fresh SQLite database (embedded defaults).
+
+    Keyword arguments become environment variables of the server process.
+    """
+    started: list[DaphneServer] = []
+    database = directory / f"e2e-{uuid.uuid4().hex}.sqlite3"
+    prepared = False
+
+    def start(**env_overrides: str) -> DaphneServer:
+        nonlocal prepared
+        env = base_env(DATABASE_URL=f"sqlite:///{database}", **env_overrides)
+        if not prepared:
+            manage(env, "migrate", "--noinput")
+            manage(env, "ensure_demo_user")
+            prepared = True
+        server = DaphneServer(env=env).start(directory)
+        started.append(server)
+        return server
+
+    return start, started
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[ServerFactory]:
+    start, started = _server_factory(tmp_path)
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneServer]:
+    """One server for a whole test module, for tests that need no special settings."""
+    start, started = _server_factory(tmp_path_factory.mktemp("daphne"))
+    yield start(**RELAXED_LOGIN_THROTTLE)
+    for server in started:
+        server.stop()

@@ -1,0 +1,171 @@
+"""Run the real service (daphne in a subprocess) for end-to-end tests, and talk to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from websockets.sync.client import ClientConnection, connect
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def base_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST"))}
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    env.update(overrides)
+    return env
+
+
+@dataclass
+class DaphneServer:
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self, log_dir: Path) -> DaphneServer:
+        self.log_path = log_dir / f"daphne-{self.port}.log"
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"daphne exited early:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.http}/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"daphne did not start:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def issue_token(self, username: str, *extra: str) -> dict:
+        """An operator's `manage.py issue_token` against this server's database."""
+        return json.loads(manage(self.env, "issue_token", username, "--create", *extra).strip().splitlines()[-1])
+
+    # --- HTTP ------------------------------------------------------------------
+
+    def request(
+        self, method: str, path: str, body: Any = None, *, token: str | None = None, headers: dict | None = None
+    ) -> tuple[int, Any]:
+        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        request = urllib.request.Request(f"{self.http}{path}", data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                raw = response.read()
+                return response.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as error:
+            raw = error.read()
+            return error.code, json.loads(raw) if raw else None
+
+    def login(self, username: str, password: str, device_id: str | None = None) -> dict:
+        body = {"username": username, "password": password}
+        if device_id:
+            body["deviceId"] = device_id
+        status, payload = self.request("POST", "/api/auth/token/", body)
+        assert status == 201, payload
+        return payload
+
+    # --- WebSocket -------------------------------------------------------------
+
+    def connect(self, token: str | None, device_id: str | None, **kwargs: Any) -> ClientConnection:
+        query = "&".join(f"{k}={v}" for k, v in (("token", token), ("deviceId", device_id)) if v is not None)
+        return connect(f"{self.ws}/ws/session/?{query}", open_timeout=10, close_timeout=5, **kwargs)
+
+
+def recv_json(ws: ClientConnection, timeout: float = 10) -> dict:
+    return json.loads(ws.recv(timeout=timeout))
+
+
+def send_json(ws: ClientConnection, message: dict) -> None:
+    ws.send(json.dumps(message))
+
+
+def recv_until_closed(ws: ClientConnection, timeout: float = 10) -> tuple[list[dict], int | None]:
+    """Read every message until the server closes; return them and the close code."""
+    from websockets.exceptions import ConnectionClosed
+
+    received = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            received.append(json.loads(ws.recv(timeout=max(0.01, deadline - time.monotonic()))))
+    except ConnectionClosed:
+        pass
+    except TimeoutError:
+        return received, None
+    return received, ws.close_code
+
+
+def heartbeat(device_id: str, **overrides: Any) -> dict:
+    message = {
+        "type": "heartbeat",
+        "timestamp": time.time() * 1000,
+        "deviceId": device_id,
+        "connectionQuality": "good",
+        "sessionStatus": "active",
+        "simulatorStatus": "stopped",
+    }
+    message.update(overrides)
+    return message
+
+
+def request(kind: str, device_id: str, request_id: str, **extra: Any) -> dict:
+    return {"type": kind, "requestId": request_id, "timestamp": time.time() * 1000, "deviceId": device_id, **extra}
