@@ -170,7 +170,7 @@ WS_MAX_MESSAGE_BYTES = env_int("WS_MAX_MESSAGE_BYTES", default=65_536, minimum=1
 # None: an Origin whose host is in ALLOWED_HOSTS; "*": any origin.
 WS_ALLOWED_ORIGINS = env_list("WS_ALLOWED_ORIGINS", default=[])
 AUTH_TOKEN_TTL_S = env_int("AUTH_TOKEN_TTL_S", default=24 * 3600, minimum=60)
-SESSION_TTL_S = env_int("SESSION_TTL_S", default=8 * 3600, minimum=10)
+SESSION_TTL_S = env_int("SESSION_TTL_S", default=8 * 3600, minimum=1)
 PRESENCE_FLUSH_INTERVAL_S = env_int("PRESENCE_FLUSH_INTERVAL_S", default=10, minimum=1)
 SHUTDOWN_GRACE_MS = env_int("SHUTDOWN_GRACE_MS", default=3_000, minimum=0)
 SHUTDOWN_RETRY_AFTER_MIN_MS = env_int("SHUTDOWN_RETRY_AFTER_MIN_MS", default=1_000, minimum=0)

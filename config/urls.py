@@ -12,3 +12,8 @@ urlpatterns = [
     path("api/", include("sessions_app.api.urls")),
     path("healthz", healthz),
 ]
+
+handler400 = "sessions_app.api.fallback.bad_request"
+handler403 = "sessions_app.api.fallback.permission_denied"
+handler404 = "sessions_app.api.fallback.page_not_found"
+handler500 = "sessions_app.api.fallback.server_error"

@@ -161,7 +161,6 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if self.ending:
             return
         self.ending = True
-        live_connections.remove(self)
         try:
             await self.send_message(message)
         finally:

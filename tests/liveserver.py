@@ -36,6 +36,7 @@ def manage(env: dict[str, str], *args: str) -> str:
 def base_env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST"))}
     env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    env["PYTHONFAULTHANDLER"] = "1"
     env.update(overrides)
     return env
 
