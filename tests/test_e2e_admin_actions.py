@@ -1,0 +1,55 @@
+"""Operators act in the Django admin, and live connections hear about it at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.admin_client import AdminClient
+from tests.liveserver import DaphneServer, recv_json, recv_until_closed
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def admin(shared_server: DaphneServer) -> AdminClient:
+    client = AdminClient(shared_server.http)
+    client.login("admin", "admin-password")
+    return client
+
+
+def test_stopping_a_session_in_the_admin_closes_its_connection_with_4010(
+    shared_server: DaphneServer, admin: AdminClient
+) -> None:
+    creds = shared_server.login("demo", "demo-password")
+    with shared_server.connect(creds["token"], creds["deviceId"]) as ws:
+        connected = recv_json(ws)
+        ids = admin.search_ids("/admin/sessions_app/tradingsession/", connected["sessionId"])
+        assert ids == [connected["sessionId"]]
+        page = admin.run_action("/admin/sessions_app/tradingsession/", "stop_sessions", ids)
+        messages, code = recv_until_closed(ws)
+    assert "Stopped 1 session(s)." in page
+    assert [(m["type"], m["code"]) for m in messages] == [("error", "session_stopped")]
+    assert "stopped by operator admin" in messages[0]["message"]
+    assert code == 4010
+
+
+def test_invalidating_a_device_in_the_admin_closes_its_connection_with_4003(
+    shared_server: DaphneServer, admin: AdminClient
+) -> None:
+    creds = shared_server.login("demo", "demo-password")
+    with shared_server.connect(creds["token"], creds["deviceId"]) as ws:
+        recv_json(ws)
+        ids = admin.search_ids("/admin/sessions_app/device/", creds["deviceId"])
+        assert len(ids) == 1
+        page = admin.run_action("/admin/sessions_app/device/", "invalidate_devices", ids)
+        messages, code = recv_until_closed(ws)
+    assert "Invalidated 1 device(s)." in page
+    assert [m["type"] for m in messages] == ["device_id_invalidated"]
+    assert messages[0]["reason"] == "invalidated by operator admin"
+    assert code == 4003
+
+
+def test_the_admin_lists_sessions_with_filters_and_search(shared_server: DaphneServer, admin: AdminClient) -> None:
+    page = admin.get("/admin/sessions_app/tradingsession/?status__exact=active")
+    assert "By status" in page
+    assert "Search" in admin.get("/admin/sessions_app/device/")

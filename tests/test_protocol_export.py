@@ -1,0 +1,50 @@
+"""One contract: the committed schema export matches the code, and every client message is handled."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.management import call_command
+
+from sessions_app.dispatch import ROUTES, message_type
+from sessions_app.management.commands.export_protocol import EXPORT_DIR, rendered_exports
+from sessions_app.protocol import CLIENT_MESSAGES, SERVER_MESSAGES
+
+SPEC_MESSAGE_TYPES = {
+    "heartbeat", "reconnect", "request_session_info", "stop_session",
+    "connected", "heartbeat_ack", "reconnect_result", "session_info", "session_stopped",
+    "device_id_invalidated", "connection_replaced", "timeout", "shutdown", "error",
+}
+
+
+def test_the_committed_protocol_export_is_current() -> None:
+    for name, text in rendered_exports().items():
+        committed = (EXPORT_DIR / name).read_text()
+        assert committed == text, f"docs/protocol/{name} is stale: run `python manage.py export_protocol`"
+    call_command("export_protocol", "--check")
+
+
+def test_every_client_message_has_exactly_one_handler() -> None:
+    assert {message_type(m) for m in CLIENT_MESSAGES} == set(ROUTES)
+
+
+def test_the_export_covers_the_session_and_connection_messages_of_the_spec() -> None:
+    exported = {message_type(m) for m in (*CLIENT_MESSAGES, *SERVER_MESSAGES)}
+    assert exported >= SPEC_MESSAGE_TYPES
+
+
+def test_asyncapi_links_each_request_to_its_reply() -> None:
+    document = json.loads((EXPORT_DIR / "asyncapi.json").read_text())
+    assert document["asyncapi"] == "3.0.0"
+    operation = document["operations"]["receive_request_session_info"]
+    assert operation["reply"]["messages"] == [{"$ref": "#/channels/session/messages/session_info"}]
+    assert document["components"]["messages"]["session_info"]["correlationId"] == {
+        "$ref": "#/components/correlationIds/requestId"
+    }
+
+
+@pytest.mark.parametrize("model", SERVER_MESSAGES, ids=lambda m: m.__name__)
+def test_optional_server_fields_are_the_only_ones_not_required(model: type) -> None:
+    schema = json.loads((EXPORT_DIR / "protocol.schema.json").read_text())["$defs"][model.__name__]
+    assert set(model.model_fields) - set(schema["required"]) == set(model.omit_when_none)
