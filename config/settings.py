@@ -36,7 +36,9 @@ if PRODUCTION:
     if DEBUG:
         raise ImproperlyConfigured("SERVICE_MODE=production refuses to start with DEBUG on.")
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"])
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", default=[] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"]
+)
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("SERVICE_MODE=production needs ALLOWED_HOSTS (comma-separated host names).")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -105,7 +107,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_optional_str("REDIS_URL")
 if PRODUCTION and not REDIS_URL:
-    raise ImproperlyConfigured("SERVICE_MODE=production needs REDIS_URL: the in-memory channel layer cannot span processes.")
+    raise ImproperlyConfigured(
+        "SERVICE_MODE=production needs REDIS_URL: the in-memory channel layer cannot span processes."
+    )
 CHANNEL_LAYER_PREFIX = env_str("CHANNEL_LAYER_PREFIX", default="asgi")
 
 if REDIS_URL:

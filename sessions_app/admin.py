@@ -50,7 +50,15 @@ class TradingSessionAdmin(admin.ModelAdmin):
     list_filter = ("status", "created_at", "expires_at")
     search_fields = ("id", "user__username", "device__device_id")
     readonly_fields = (
-        "id", "user", "device", "status", "created_at", "expires_at", "ended_at", "end_reason", "last_seen_at",
+        "id",
+        "user",
+        "device",
+        "status",
+        "created_at",
+        "expires_at",
+        "ended_at",
+        "end_reason",
+        "last_seen_at",
     )
     exclude = ("token_nonce",)
     actions = ["stop_sessions"]

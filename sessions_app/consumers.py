@@ -15,6 +15,7 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Coroutine
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
@@ -66,6 +67,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         super().__init__(*args, **kwargs)
         self.groups = []
         self.ending = False
+        self.closing_task: asyncio.Task[None] | None = None
         self.last_message_monotonic = time.monotonic()
         self.last_message_ms = now_ms()
         self.judge = QualityJudge(settings.WS_HEARTBEAT_INTERVAL_MS)
@@ -242,8 +244,15 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     # --- Ends started by the maintenance task or the shutdown hook -----------
 
+    def _start_closing(self, work: Coroutine[object, object, None]) -> None:
+        # One closing task per connection; the reference keeps it from being garbage-collected.
+        if self.closing_task is None:
+            self.closing_task = asyncio.ensure_future(work)
+        else:
+            work.close()
+
     def start_heartbeat_timeout(self) -> None:
-        asyncio.ensure_future(
+        self._start_closing(
             self.end(
                 Timeout(
                     timestamp=now_ms(),
@@ -265,7 +274,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self._session_ended("expired", "session reached expiresAt")
 
         self.session_status = "expired"
-        asyncio.ensure_future(expire())
+        self._start_closing(expire())
 
     async def server_shutdown(self, reason: str) -> None:
         retry_after = random.randint(settings.SHUTDOWN_RETRY_AFTER_MIN_MS, settings.SHUTDOWN_RETRY_AFTER_MAX_MS)
@@ -307,4 +316,3 @@ class SessionConsumer(AsyncWebsocketConsumer):
     async def session_ended(self, event: SessionEndedEvent) -> None:
         if self.client is not None and event["sessionId"] == str(self.session_id):
             await self._session_ended(event["status"], event["reason"])
-

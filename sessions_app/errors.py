@@ -38,21 +38,27 @@ class CloseCodeSpec:
 
 
 CLOSE_CODES: dict[CloseCode, CloseCodeSpec] = {
-    CloseCode.INTERNAL_ERROR: CloseCodeSpec(True, "Unexpected server failure (sent by daphne). Reconnect with backoff."),
+    CloseCode.INTERNAL_ERROR: CloseCodeSpec(
+        True, "Unexpected server failure (sent by daphne). Reconnect with backoff."
+    ),
     CloseCode.AUTH_FAILED: CloseCodeSpec(
         False, "Token missing, unknown, revoked or expired. Obtain a new token over HTTP before connecting again."
     ),
     CloseCode.DEVICE_REJECTED: CloseCodeSpec(
         False, "Device ID missing, unknown, not the token's, or invalidated. Do not reconnect with this device ID."
     ),
-    CloseCode.HEARTBEAT_TIMEOUT: CloseCodeSpec(True, "No message within heartbeatTimeout. Reconnect and send `reconnect`."),
+    CloseCode.HEARTBEAT_TIMEOUT: CloseCodeSpec(
+        True, "No message within heartbeatTimeout. Reconnect and send `reconnect`."
+    ),
     CloseCode.CONNECTION_REPLACED: CloseCodeSpec(
         False, "A newer connection of the same device took the session. Do not reconnect from this one."
     ),
     CloseCode.SESSION_STOPPED: CloseCodeSpec(False, "The session was stopped (by `stop_session` or an operator)."),
     CloseCode.SESSION_EXPIRED: CloseCodeSpec(True, "The session expired. Reconnecting opens a new session."),
     CloseCode.SERVER_SHUTDOWN: CloseCodeSpec(True, "The server is going down. Reconnect after `reconnectAfterMs`."),
-    CloseCode.TRY_AGAIN_LATER: CloseCodeSpec(True, "The server could not open the session (database down). Reconnect with backoff."),
+    CloseCode.TRY_AGAIN_LATER: CloseCodeSpec(
+        True, "The server could not open the session (database down). Reconnect with backoff."
+    ),
 }
 
 
@@ -104,21 +110,31 @@ ERROR_CODES: dict[ErrorCode, ErrorCodeSpec] = {
     ErrorCode.BINARY_NOT_SUPPORTED: ErrorCodeSpec("A binary frame was sent; the protocol uses JSON text frames."),
     ErrorCode.NOT_AN_OBJECT: ErrorCodeSpec("The JSON value is not an object."),
     ErrorCode.UNKNOWN_TYPE: ErrorCodeSpec("`type` is missing, not a string, or not a client message type."),
-    ErrorCode.INVALID_MESSAGE: ErrorCodeSpec("A field is missing or has the wrong type or format; `details` lists them."),
+    ErrorCode.INVALID_MESSAGE: ErrorCodeSpec(
+        "A field is missing or has the wrong type or format; `details` lists them."
+    ),
     ErrorCode.MESSAGE_TOO_LARGE: ErrorCodeSpec("The frame is larger than `maxMessageBytes` (see `connected`)."),
     ErrorCode.TOKEN_MISSING: ErrorCodeSpec("No `token` query parameter.", CloseCode.AUTH_FAILED, 401),
-    ErrorCode.TOKEN_INVALID: ErrorCodeSpec("The token is unknown, or its user is disabled.", CloseCode.AUTH_FAILED, 401),
+    ErrorCode.TOKEN_INVALID: ErrorCodeSpec(
+        "The token is unknown, or its user is disabled.", CloseCode.AUTH_FAILED, 401
+    ),
     ErrorCode.TOKEN_REVOKED: ErrorCodeSpec("The token was revoked.", CloseCode.AUTH_FAILED, 401),
     ErrorCode.TOKEN_EXPIRED: ErrorCodeSpec("The token has expired.", CloseCode.AUTH_FAILED, 401),
     ErrorCode.DEVICE_ID_MISSING: ErrorCodeSpec("No `deviceId` query parameter.", CloseCode.DEVICE_REJECTED, 403),
     ErrorCode.DEVICE_UNKNOWN: ErrorCodeSpec("The device ID is not registered.", CloseCode.DEVICE_REJECTED, 403),
-    ErrorCode.DEVICE_MISMATCH: ErrorCodeSpec("The token was issued for another device.", CloseCode.DEVICE_REJECTED, 403),
+    ErrorCode.DEVICE_MISMATCH: ErrorCodeSpec(
+        "The token was issued for another device.", CloseCode.DEVICE_REJECTED, 403
+    ),
     ErrorCode.DEVICE_INVALIDATED: ErrorCodeSpec("The device was invalidated.", CloseCode.DEVICE_REJECTED, 403),
     ErrorCode.DEVICE_ID_MISMATCH: ErrorCodeSpec("The message's `deviceId` is not this connection's device."),
-    ErrorCode.SESSION_NOT_ACTIVE: ErrorCodeSpec("The action needs an active session, and this one has ended.", None, 409),
+    ErrorCode.SESSION_NOT_ACTIVE: ErrorCodeSpec(
+        "The action needs an active session, and this one has ended.", None, 409
+    ),
     ErrorCode.SESSION_STOPPED: ErrorCodeSpec("The session was stopped by an operator.", CloseCode.SESSION_STOPPED, 409),
     ErrorCode.SESSION_EXPIRED: ErrorCodeSpec("The session reached `expiresAt`.", CloseCode.SESSION_EXPIRED, 409),
-    ErrorCode.SERVICE_UNAVAILABLE: ErrorCodeSpec("The database or channel layer is unreachable; retry later.", None, 503),
+    ErrorCode.SERVICE_UNAVAILABLE: ErrorCodeSpec(
+        "The database or channel layer is unreachable; retry later.", None, 503
+    ),
     ErrorCode.INTERNAL_ERROR: ErrorCodeSpec("An unexpected server error; it is logged.", None, 500),
     ErrorCode.INVALID_REQUEST: ErrorCodeSpec("HTTP: the body is not valid JSON or fails the schema.", None, 400),
     ErrorCode.INVALID_CREDENTIALS: ErrorCodeSpec("HTTP: wrong username or password.", None, 401),

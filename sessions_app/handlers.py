@@ -23,7 +23,7 @@ from sessions_app.schema import now_ms
 from simulator_app.selectors import simulator_state_of_session
 
 
-def _epoch_ms(value) -> int:  # noqa: ANN001 - a datetime
+def _epoch_ms(value) -> int:
     return int(value.timestamp() * 1000)
 
 

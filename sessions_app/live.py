@@ -79,7 +79,7 @@ class LiveConnections:
     def check_connections(self, now_monotonic: float, now_epoch_ms: int) -> None:
         timeout_s = settings.WS_HEARTBEAT_TIMEOUT_MS / 1000
         for consumer in list(self._connections.values()):
-            if consumer.ending:
+            if consumer.ending or consumer.closing_task is not None:
                 continue
             if now_monotonic - consumer.last_message_monotonic > timeout_s:
                 consumer.start_heartbeat_timeout()

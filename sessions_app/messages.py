@@ -5,11 +5,10 @@ the publishers, the schema export and the tests import them from here.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import StringConstraints
 from pydantic.json_schema import SkipJsonSchema
-from typing_extensions import Annotated
 
 from sessions_app.schema import ClientMessage, DeviceId, EpochMs, RequestId, ServerMessage
 

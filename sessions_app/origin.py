@@ -28,10 +28,10 @@ def origin_allowed(origin: str | None) -> bool:
 class OriginGuard:
     """ASGI middleware: a disallowed Origin gets an HTTP 403 at the handshake."""
 
-    def __init__(self, application) -> None:  # noqa: ANN001 - an ASGI app
+    def __init__(self, application) -> None:
         self.application = application
 
-    async def __call__(self, scope, receive, send):  # noqa: ANN001, ANN204
+    async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket":
             origin = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"origin"), None)
             if not origin_allowed(origin):

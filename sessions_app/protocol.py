@@ -144,8 +144,8 @@ def codes_markdown() -> str:
         "# Error codes and close codes",
         "",
         "Every failure is the `error` message (HTTP error bodies have the same shape):",
-        "`{\"type\": \"error\", \"requestId\": string | null, \"code\": string, \"message\": string, "
-        "\"timestamp\": number, \"details\"?: [{\"field\", \"problem\"}]}`.",
+        '`{"type": "error", "requestId": string | null, "code": string, "message": string, '
+        '"timestamp": number, "details"?: [{"field", "problem"}]}`.',
         "The connection stays open unless the code's row names a close code.",
         "",
         "| code | meaning | closes with | HTTP status |",

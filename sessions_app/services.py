@@ -207,9 +207,7 @@ class ResumeOutcome:
 def session_resume(*, user_id: int, device: Device, session_token: str) -> ResumeOutcome:
     """Check a `reconnect`: is this token's session this device's, and still active?"""
     session_id = session_id_from_token(session_token)
-    session = (
-        TradingSession.objects.select_related("device").filter(pk=session_id).first() if session_id else None
-    )
+    session = TradingSession.objects.select_related("device").filter(pk=session_id).first() if session_id else None
     if session is None or not session_token_matches(session_token, session.id, session.token_nonce):
         return ResumeOutcome(False, None, "unknown session token")
     if session.user_id != user_id or session.device_id != device.pk:

@@ -16,6 +16,7 @@ from django.conf import settings
 from sessions_app.live import live_connections
 
 logger = logging.getLogger(__name__)
+_draining: list[asyncio.Future[None]] = []  # keeps the drain task referenced until the process exits
 
 
 def install_graceful_shutdown() -> bool:
@@ -30,7 +31,7 @@ def install_graceful_shutdown() -> bool:
     return True
 
 
-def _wrap_signal_handlers(reactor) -> None:  # noqa: ANN001 - the twisted reactor
+def _wrap_signal_handlers(reactor) -> None:
     state = {"started": False}
 
     def on_signal(number: int, frame: FrameType | None) -> None:
@@ -46,15 +47,17 @@ def _wrap_signal_handlers(reactor) -> None:  # noqa: ANN001 - the twisted reacto
         signal.signal(number, on_signal)
 
 
-def _begin(reactor) -> None:  # noqa: ANN001
+def _begin(reactor) -> None:
     loop = reactor._asyncioEventloop
 
     async def drain() -> None:
         try:
-            await live_connections.shutdown_all(reason="server shutting down", grace_s=settings.SHUTDOWN_GRACE_MS / 1000)
+            await live_connections.shutdown_all(
+                reason="server shutting down", grace_s=settings.SHUTDOWN_GRACE_MS / 1000
+            )
         except Exception:
             logger.exception("graceful shutdown failed; stopping anyway")
         finally:
             reactor.stop()
 
-    asyncio.ensure_future(drain(), loop=loop)
+    _draining.append(asyncio.ensure_future(drain(), loop=loop))

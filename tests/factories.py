@@ -19,5 +19,7 @@ def make_user(username: str | None = None, *, password: str = PASSWORD, **fields
     return get_user_model().objects.create_user(username=username, password=password, **fields)
 
 
-def issue_token(user: AbstractBaseUser | None = None, *, device_id: str | None = None, ttl_s: int | None = None) -> IssuedToken:
+def issue_token(
+    user: AbstractBaseUser | None = None, *, device_id: str | None = None, ttl_s: int | None = None
+) -> IssuedToken:
     return services.token_issue(user=user or make_user(), device_id=device_id, ttl_s=ttl_s)

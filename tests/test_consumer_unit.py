@@ -22,7 +22,7 @@ def query_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     statements: list[str] = []
     original = db_utils.CursorWrapper._execute_with_wrappers
 
-    def counting(self, sql, params, many, executor):  # noqa: ANN001, ANN202
+    def counting(self, sql, params, many, executor):
         statements.append(sql)
         return original(self, sql, params, many, executor)
 
@@ -53,7 +53,9 @@ async def test_every_reply_echoes_its_request_id_even_in_errors() -> None:
     issued = await database_sync_to_async(issue_token)()
     device_id = issued.device.device_id
     communicator, _ = await open_connection(issued.token, device_id)
-    await communicator.send_json_to({"type": "request_session_info", "requestId": "a", "timestamp": 1, "deviceId": device_id})
+    await communicator.send_json_to(
+        {"type": "request_session_info", "requestId": "a", "timestamp": 1, "deviceId": device_id}
+    )
     assert (await communicator.receive_json_from())["requestId"] == "a"
     await communicator.send_json_to({"type": "request_session_info", "requestId": "b", "timestamp": 1})
     error = await communicator.receive_json_from()

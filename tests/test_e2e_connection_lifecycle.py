@@ -18,9 +18,10 @@ def test_a_silent_connection_gets_timeout_and_4008_while_a_beating_one_stays(mak
     server = make_server(WS_HEARTBEAT_INTERVAL_MS="200", WS_HEARTBEAT_TIMEOUT_MS="800")
     quiet = server.login("demo", "demo-password")
     busy = server.login("demo", "demo-password")
-    with server.connect(quiet["token"], quiet["deviceId"]) as silent, server.connect(
-        busy["token"], busy["deviceId"]
-    ) as beating:
+    with (
+        server.connect(quiet["token"], quiet["deviceId"]) as silent,
+        server.connect(busy["token"], busy["deviceId"]) as beating,
+    ):
         assert recv_json(silent)["heartbeatTimeout"] == 800
         recv_json(beating)
         started = time.monotonic()

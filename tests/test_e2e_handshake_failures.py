@@ -69,5 +69,7 @@ def test_a_disallowed_origin_is_refused_at_the_handshake(shared_server: DaphneSe
     with pytest.raises(InvalidStatus) as refused:
         shared_server.connect(creds["token"], creds["deviceId"], origin="https://evil.example")
     assert refused.value.response.status_code == 403
-    with shared_server.connect(creds["token"], creds["deviceId"], origin=f"http://localhost:{shared_server.port}") as ws:
+    with shared_server.connect(
+        creds["token"], creds["deviceId"], origin=f"http://localhost:{shared_server.port}"
+    ) as ws:
         assert '"connected"' in ws.recv(timeout=10)

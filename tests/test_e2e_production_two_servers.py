@@ -74,8 +74,12 @@ def test_invalidating_on_one_process_closes_the_connection_on_the_other(
         messages, code = recv_until_closed(ws)
     assert status == 200
     assert messages == [
-        {"type": "device_id_invalidated", "deviceId": creds["deviceId"], "reason": "stolen",
-         "timestamp": messages[0]["timestamp"]}
+        {
+            "type": "device_id_invalidated",
+            "deviceId": creds["deviceId"],
+            "reason": "stolen",
+            "timestamp": messages[0]["timestamp"],
+        }
     ]
     assert code == 4003
 
@@ -88,7 +92,13 @@ def test_a_session_resumes_on_the_other_process_after_a_drop(two_servers: tuple[
     with second.connect(creds["token"], creds["deviceId"]) as ws:
         again = recv_json(ws)
         send_json(
-            ws, {"type": "reconnect", "requestId": "r", "deviceId": creds["deviceId"], "sessionToken": connected["sessionToken"]}
+            ws,
+            {
+                "type": "reconnect",
+                "requestId": "r",
+                "deviceId": creds["deviceId"],
+                "sessionToken": connected["sessionToken"],
+            },
         )
         result = recv_json(ws)
     assert again["sessionId"] == connected["sessionId"]

@@ -79,7 +79,12 @@ def test_a_dropped_client_reconnects_to_the_same_session(shared_server: DaphneSe
         second = recv_json(ws)
         send_json(
             ws,
-            {"type": "reconnect", "requestId": "re-1", "deviceId": creds["deviceId"], "sessionToken": first["sessionToken"]},
+            {
+                "type": "reconnect",
+                "requestId": "re-1",
+                "deviceId": creds["deviceId"],
+                "sessionToken": first["sessionToken"],
+            },
         )
         result = recv_json(ws)
     assert second["sessionId"] == first["sessionId"] and second["resumed"] is True
@@ -104,18 +109,30 @@ def test_stop_session_replies_then_closes_with_4010_and_the_old_token_no_longer_
         send_json(ws, request("stop_session", creds["deviceId"], "stop-1"))
         messages, code = recv_until_closed(ws)
     assert messages == [
-        {"type": "session_stopped", "requestId": "stop-1", "success": True, "message": "session stopped",
-         "simulatorStopped": False}
+        {
+            "type": "session_stopped",
+            "requestId": "stop-1",
+            "success": True,
+            "message": "session stopped",
+            "simulatorStopped": False,
+        }
     ]
     assert code == 4010
     with shared_server.connect(creds["token"], creds["deviceId"]) as ws:
         second = recv_json(ws)
         send_json(
             ws,
-            {"type": "reconnect", "requestId": "re-2", "deviceId": creds["deviceId"], "sessionToken": first["sessionToken"]},
+            {
+                "type": "reconnect",
+                "requestId": "re-2",
+                "deviceId": creds["deviceId"],
+                "sessionToken": first["sessionToken"],
+            },
         )
         result = recv_json(ws)
-        send_json(ws, {"type": "reconnect", "requestId": "re-3", "deviceId": creds["deviceId"], "sessionToken": "forged.x"})
+        send_json(
+            ws, {"type": "reconnect", "requestId": "re-3", "deviceId": creds["deviceId"], "sessionToken": "forged.x"}
+        )
         forged = recv_json(ws)
     assert second["sessionId"] != first["sessionId"] and second["resumed"] is False
     assert result["success"] is False and result["sessionStatus"] == "stopped"
@@ -132,12 +149,22 @@ def test_stop_session_replies_then_closes_with_4010_and_the_old_token_no_longer_
         ('{"requestId": "r-1"}', "unknown_type", "r-1"),
         ('{"type": "buy_everything", "requestId": "r-2"}', "unknown_type", "r-2"),
         ('{"type": "request_session_info", "requestId": "r-3", "timestamp": 1}', "invalid_message", "r-3"),
-        ('{"type": "request_session_info", "requestId": "r-4", "timestamp": "1", "deviceId": "d"}',
-         "invalid_message", "r-4"),
-        ('{"type": "heartbeat", "timestamp": 1, "deviceId": "d", "connectionQuality": "superb",'
-         ' "sessionStatus": "active", "simulatorStatus": "stopped"}', "invalid_message", None),
-        ('{"type": "stop_session", "requestId": "r-5", "timestamp": 1, "deviceId": "not-mine"}',
-         "device_id_mismatch", "r-5"),
+        (
+            '{"type": "request_session_info", "requestId": "r-4", "timestamp": "1", "deviceId": "d"}',
+            "invalid_message",
+            "r-4",
+        ),
+        (
+            '{"type": "heartbeat", "timestamp": 1, "deviceId": "d", "connectionQuality": "superb",'
+            ' "sessionStatus": "active", "simulatorStatus": "stopped"}',
+            "invalid_message",
+            None,
+        ),
+        (
+            '{"type": "stop_session", "requestId": "r-5", "timestamp": 1, "deviceId": "not-mine"}',
+            "device_id_mismatch",
+            "r-5",
+        ),
         ('{"type": "heartbeat", "pad": "' + "x" * 70_000 + '"}', "message_too_large", None),
     ],
 )

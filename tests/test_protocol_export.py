@@ -12,9 +12,20 @@ from sessions_app.management.commands.export_protocol import EXPORT_DIR, rendere
 from sessions_app.protocol import CLIENT_MESSAGES, SERVER_MESSAGES
 
 SPEC_MESSAGE_TYPES = {
-    "heartbeat", "reconnect", "request_session_info", "stop_session",
-    "connected", "heartbeat_ack", "reconnect_result", "session_info", "session_stopped",
-    "device_id_invalidated", "connection_replaced", "timeout", "shutdown", "error",
+    "heartbeat",
+    "reconnect",
+    "request_session_info",
+    "stop_session",
+    "connected",
+    "heartbeat_ack",
+    "reconnect_result",
+    "session_info",
+    "session_stopped",
+    "device_id_invalidated",
+    "connection_replaced",
+    "timeout",
+    "shutdown",
+    "error",
 }
 
 

@@ -49,7 +49,12 @@ def test_lists_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_database_urls_become_django_settings() -> None:
     pg = database_from_url("postgres://alice:s%40cret@db.internal:6432/trading", conn_max_age=30)
     assert (pg["ENGINE"], pg["NAME"], pg["USER"], pg["PASSWORD"], pg["HOST"], pg["PORT"]) == (
-        "django.db.backends.postgresql", "trading", "alice", "s@cret", "db.internal", "6432",
+        "django.db.backends.postgresql",
+        "trading",
+        "alice",
+        "s@cret",
+        "db.internal",
+        "6432",
     )
     assert database_from_url("sqlite:////tmp/x.db", conn_max_age=0)["NAME"] == "/tmp/x.db"
     with pytest.raises(ImproperlyConfigured):

@@ -55,7 +55,12 @@ def test_wrong_credentials_get_401_with_the_standard_error_body() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"username": "x"}, {"username": 1, "password": "p"}, {"username": "x", "password": "p", "deviceId": "bad id!"}],
+    [
+        {},
+        {"username": "x"},
+        {"username": 1, "password": "p"},
+        {"username": "x", "password": "p", "deviceId": "bad id!"},
+    ],
 )
 def test_a_malformed_body_gets_400_with_details(body: dict) -> None:
     status, error = post_token(body)
@@ -76,8 +81,10 @@ def test_a_device_id_of_another_user_is_refused_with_409() -> None:
 
 def test_login_attempts_on_one_account_are_throttled_with_retry_after() -> None:
     user = make_user()
-    statuses = [APIClient().post("/api/auth/token/", {"username": user.username, "password": "x"}, format="json")
-                for _ in range(6)]
+    statuses = [
+        APIClient().post("/api/auth/token/", {"username": user.username, "password": "x"}, format="json")
+        for _ in range(6)
+    ]
     assert [r.status_code for r in statuses[:5]] == [401] * 5
     assert statuses[5].status_code == 429
     assert statuses[5].json()["code"] == "throttled" and int(statuses[5]["Retry-After"]) > 0
