@@ -148,7 +148,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
-# Behind a proxy that terminates TLS (see README "Deployment").
+# Admin cookies only over HTTPS in production (set SECURE_COOKIES=false to test over plain HTTP).
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=PRODUCTION)
+
+# Behind a proxy that terminates TLS (see README "Production").
 if env_bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 

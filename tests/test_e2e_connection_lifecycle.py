@@ -66,7 +66,10 @@ def test_an_expired_session_closes_with_4011_and_the_next_connection_gets_a_new_
     assert second["sessionId"] != first["sessionId"] and second["resumed"] is False
 
 
-def test_sigterm_tells_every_connection_to_come_back_later_and_closes_with_4012(make_server: ServerFactory) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_tells_every_connection_to_come_back_later_and_closes_with_4012(
+    make_server: ServerFactory, stop_signal: signal.Signals
+) -> None:
     server = make_server(SHUTDOWN_RETRY_AFTER_MIN_MS="500", SHUTDOWN_RETRY_AFTER_MAX_MS="1500")
     clients = [server.login("demo", "demo-password") for _ in range(3)]
     with contextlib.ExitStack() as stack:
@@ -74,10 +77,33 @@ def test_sigterm_tells_every_connection_to_come_back_later_and_closes_with_4012(
         for ws in sockets:
             recv_json(ws)
         assert server.process is not None
-        server.process.send_signal(signal.SIGTERM)
+        server.process.send_signal(stop_signal)
         results = [recv_until_closed(ws) for ws in sockets]
     assert server.process.wait(15) == 0
     for messages, code in results:
         assert [m["type"] for m in messages] == ["shutdown"]
         assert 500 <= messages[0]["reconnectAfterMs"] <= 1500
         assert code == 4012
+
+
+def test_last_seen_times_reach_the_database_in_batches(make_server: ServerFactory) -> None:
+    server = make_server(PRESENCE_FLUSH_INTERVAL_S="1")
+    creds = server.login("demo", "demo-password")
+    with server.connect(creds["token"], creds["deviceId"]) as ws:
+        recv_json(ws)
+        time.sleep(0.2)
+        send_json(ws, heartbeat(creds["deviceId"]))
+        beat_at = recv_json(ws)["timestamp"]
+        time.sleep(2.2)
+        devices = {d["deviceId"]: d for d in server.request("GET", "/api/devices/", token=creds["token"])[1]}
+    assert devices[creds["deviceId"]]["lastSeenAt"] >= beat_at - 50
+
+
+def test_an_unknown_websocket_path_is_refused_at_the_handshake(make_server: ServerFactory) -> None:
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    server = make_server()
+    with pytest.raises(InvalidStatus) as refused:
+        connect(f"{server.ws}/ws/elsewhere/", open_timeout=5)
+    assert refused.value.response.status_code == 403
