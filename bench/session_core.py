@@ -22,7 +22,7 @@ from pathlib import Path
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.liveserver import DaphneServer, base_env, heartbeat, manage  # noqa: E402
+from tests.liveserver import DaphneServer, base_env, heartbeat, manage
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -105,7 +105,10 @@ def main() -> None:
         connects = asyncio.run(connect_times(server, creds))
         service = asyncio.run(
             heartbeat_throughput(
-                [(f"{server.ws}/ws/session/?token={c['token']}&deviceId={c['deviceId']}", c["deviceId"]) for c in creds],
+                [
+                    (f"{server.ws}/ws/session/?token={c['token']}&deviceId={c['deviceId']}", c["deviceId"])
+                    for c in creds
+                ],
                 args.seconds,
             )
         )
