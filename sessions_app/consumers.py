@@ -114,13 +114,20 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.session_expires_ms = int(attached.session.expires_at.timestamp() * 1000)
         self.generation = attached.generation
 
-        for group in (
-            groups.device_group(client.device.pk),
-            groups.session_group(self.session_id),
-            groups.user_group(client.user.pk),
-        ):
-            await self.channel_layer.group_add(group, self.channel_name)
-            self.groups.append(group)
+        try:
+            for group in (
+                groups.device_group(client.device.pk),
+                groups.session_group(self.session_id),
+                groups.user_group(client.user.pk),
+            ):
+                await self.channel_layer.group_add(group, self.channel_name)
+                self.groups.append(group)
+        except Exception:
+            # Without its groups the connection would miss replacement and invalidation: refuse it.
+            logger.exception("channel layer unavailable during handshake")
+            self.groups.clear()
+            await self._refuse(ProtocolError(ErrorCode.SERVICE_UNAVAILABLE, "channel layer unavailable, retry later"))
+            return
         await self.accept()
         # A newer connection of this device may have announced itself before we joined its group.
         newest = await database_sync_to_async(selectors.device_connection_generation)(client.device.pk)

@@ -89,41 +89,30 @@ async def stop_session(conn: SessionConsumer, message: StopSession) -> None:
 @handles(Reconnect)
 async def reconnect(conn: SessionConsumer, message: Reconnect) -> None:
     assert conn.client is not None
-    if message.deviceId != conn.device_id:
-        await conn.send_message(
-            ReconnectResult(
-                requestId=message.requestId,
-                success=False,
-                deviceId=conn.device_id,
-                deviceIdValid=False,
-                message=f"deviceId {message.deviceId!r} is not this connection's device",
-                sessionStatus=conn.session_status,
-                simulatorStatus=conn.simulator.status,
-            )
+    device_id_valid = message.deviceId == conn.device_id
+    session_status, simulator = conn.session_status, conn.simulator
+    if not device_id_valid:
+        success, text = False, f"deviceId {message.deviceId!r} is not this connection's device"
+    else:
+        outcome = await database_sync_to_async(services.session_resume)(
+            user_id=conn.client.user.pk, device=conn.client.device, session_token=message.sessionToken
         )
-        return
-    outcome = await database_sync_to_async(services.session_resume)(
-        user_id=conn.client.user.pk, device=conn.client.device, session_token=message.sessionToken
-    )
-    session = outcome.session
-    success, text = outcome.success, outcome.message
-    if success and session is not None and session.id != conn.session_id:
-        success, text = False, "the session was superseded; use the sessionId from `connected`"
-    simulator = (
-        await database_sync_to_async(simulator_state_of_session)(session_id=session.id)
-        if session is not None
-        else conn.simulator
-    )
-    if success:
-        conn.simulator = simulator
+        success, text, session = outcome.success, outcome.message, outcome.session
+        session_status = session.status if session is not None else "unknown"
+        if session is not None:
+            simulator = await database_sync_to_async(simulator_state_of_session)(session_id=session.id)
+        if success and session is not None and session.id != conn.session_id:
+            success, text = False, "the session was superseded; use the sessionId from `connected`"
+        if success:
+            conn.simulator = simulator
     await conn.send_message(
         ReconnectResult(
             requestId=message.requestId,
             success=success,
             deviceId=conn.device_id,
-            deviceIdValid=True,
+            deviceIdValid=device_id_valid,
             message=text,
-            sessionStatus=session.status if session is not None else "unknown",
+            sessionStatus=session_status,
             simulatorStatus=simulator.status,
         )
     )

@@ -170,3 +170,7 @@ def heartbeat(device_id: str, **overrides: Any) -> dict:
 
 def request(kind: str, device_id: str, request_id: str, **extra: Any) -> dict:
     return {"type": kind, "requestId": request_id, "timestamp": time.time() * 1000, "deviceId": device_id, **extra}
+
+
+def reconnect(device_id: str, session_token: str, request_id: str) -> dict:
+    return {"type": "reconnect", "requestId": request_id, "deviceId": device_id, "sessionToken": session_token}

@@ -107,3 +107,14 @@ def test_an_unknown_websocket_path_is_refused_at_the_handshake(make_server: Serv
     with pytest.raises(InvalidStatus) as refused:
         connect(f"{server.ws}/ws/elsewhere/", open_timeout=5)
     assert refused.value.response.status_code == 403
+
+
+def test_an_unreachable_channel_layer_refuses_the_connection_with_4013_not_a_crash(make_server: ServerFactory) -> None:
+    from tests.liveserver import free_port
+
+    server = make_server(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    creds = server.issue_token("layerless-trader")
+    with server.connect(creds["token"], creds["deviceId"]) as ws:
+        messages, code = recv_until_closed(ws, timeout=20)
+    assert [(m["type"], m["code"]) for m in messages] == [("error", "service_unavailable")]
+    assert code == 4013

@@ -11,7 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.liveserver import DaphneServer, base_env, heartbeat, manage, recv_json, recv_until_closed, request, send_json
+from tests.liveserver import (
+    DaphneServer,
+    base_env,
+    heartbeat,
+    manage,
+    reconnect,
+    recv_json,
+    recv_until_closed,
+    request,
+    send_json,
+)
 from tests.production import fresh_postgres_database, production_env, require_services
 
 pytestmark = [pytest.mark.e2e, pytest.mark.production]
@@ -91,15 +101,7 @@ def test_a_session_resumes_on_the_other_process_after_a_drop(two_servers: tuple[
         connected = recv_json(ws)
     with second.connect(creds["token"], creds["deviceId"]) as ws:
         again = recv_json(ws)
-        send_json(
-            ws,
-            {
-                "type": "reconnect",
-                "requestId": "r",
-                "deviceId": creds["deviceId"],
-                "sessionToken": connected["sessionToken"],
-            },
-        )
+        send_json(ws, reconnect(creds["deviceId"], connected["sessionToken"], "r"))
         result = recv_json(ws)
     assert again["sessionId"] == connected["sessionId"]
     assert result["success"] is True and result["sessionStatus"] == "active"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.liveserver import DaphneServer, heartbeat, recv_json, recv_until_closed, request, send_json
+from tests.liveserver import DaphneServer, heartbeat, reconnect, recv_json, recv_until_closed, request, send_json
 
 pytestmark = pytest.mark.e2e
 
@@ -77,15 +77,7 @@ def test_a_dropped_client_reconnects_to_the_same_session(shared_server: DaphneSe
         first = recv_json(ws)
     with shared_server.connect(creds["token"], creds["deviceId"]) as ws:
         second = recv_json(ws)
-        send_json(
-            ws,
-            {
-                "type": "reconnect",
-                "requestId": "re-1",
-                "deviceId": creds["deviceId"],
-                "sessionToken": first["sessionToken"],
-            },
-        )
+        send_json(ws, reconnect(creds["deviceId"], first["sessionToken"], "re-1"))
         result = recv_json(ws)
     assert second["sessionId"] == first["sessionId"] and second["resumed"] is True
     assert result == {
@@ -120,24 +112,18 @@ def test_stop_session_replies_then_closes_with_4010_and_the_old_token_no_longer_
     assert code == 4010
     with shared_server.connect(creds["token"], creds["deviceId"]) as ws:
         second = recv_json(ws)
-        send_json(
-            ws,
-            {
-                "type": "reconnect",
-                "requestId": "re-2",
-                "deviceId": creds["deviceId"],
-                "sessionToken": first["sessionToken"],
-            },
-        )
+        send_json(ws, reconnect(creds["deviceId"], first["sessionToken"], "re-2"))
         result = recv_json(ws)
-        send_json(
-            ws, {"type": "reconnect", "requestId": "re-3", "deviceId": creds["deviceId"], "sessionToken": "forged.x"}
-        )
+        send_json(ws, reconnect(creds["deviceId"], "forged.x", "re-3"))
         forged = recv_json(ws)
+        send_json(ws, reconnect("not-this-device", second["sessionToken"], "re-4"))
+        wrong_device = recv_json(ws)
     assert second["sessionId"] != first["sessionId"] and second["resumed"] is False
     assert result["success"] is False and result["sessionStatus"] == "stopped"
     assert "stopped" in result["message"]
     assert forged["success"] is False and forged["sessionStatus"] == "unknown"
+    assert wrong_device["success"] is False and wrong_device["deviceIdValid"] is False
+    assert wrong_device["deviceId"] == creds["deviceId"] and wrong_device["sessionStatus"] == "active"
 
 
 @pytest.mark.parametrize(
