@@ -147,6 +147,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+SERVE_STATIC = env_bool("SERVE_STATIC", default=not PRODUCTION)
 
 # Admin cookies only over HTTPS in production (set SECURE_COOKIES=false to test over plain HTTP).
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=PRODUCTION)

@@ -136,14 +136,14 @@ ERROR_CODES: dict[ErrorCode, ErrorCodeSpec] = {
         "The database or channel layer is unreachable; retry later.", None, 503
     ),
     ErrorCode.INTERNAL_ERROR: ErrorCodeSpec("An unexpected server error; it is logged.", None, 500),
-    ErrorCode.INVALID_REQUEST: ErrorCodeSpec("HTTP: the body is not valid JSON or fails the schema.", None, 400),
-    ErrorCode.INVALID_CREDENTIALS: ErrorCodeSpec("HTTP: wrong username or password.", None, 401),
-    ErrorCode.AUTHENTICATION_REQUIRED: ErrorCodeSpec("HTTP: no valid `Authorization: Bearer` token.", None, 401),
-    ErrorCode.PERMISSION_DENIED: ErrorCodeSpec("HTTP: the token may not do this.", None, 403),
-    ErrorCode.NOT_FOUND: ErrorCodeSpec("HTTP: no such resource (or not yours).", None, 404),
-    ErrorCode.METHOD_NOT_ALLOWED: ErrorCodeSpec("HTTP: the method is not allowed on this URL.", None, 405),
-    ErrorCode.DEVICE_TAKEN: ErrorCodeSpec("HTTP: the device ID is registered to another user.", None, 409),
-    ErrorCode.THROTTLED: ErrorCodeSpec("HTTP: too many attempts; see the Retry-After header.", None, 429),
+    ErrorCode.INVALID_REQUEST: ErrorCodeSpec("The body is not valid JSON or fails the schema.", None, 400),
+    ErrorCode.INVALID_CREDENTIALS: ErrorCodeSpec("Wrong username or password.", None, 401),
+    ErrorCode.AUTHENTICATION_REQUIRED: ErrorCodeSpec("No valid `Authorization: Bearer` token.", None, 401),
+    ErrorCode.PERMISSION_DENIED: ErrorCodeSpec("The token may not do this.", None, 403),
+    ErrorCode.NOT_FOUND: ErrorCodeSpec("No such resource (or not yours).", None, 404),
+    ErrorCode.METHOD_NOT_ALLOWED: ErrorCodeSpec("The method is not allowed on this URL.", None, 405),
+    ErrorCode.DEVICE_TAKEN: ErrorCodeSpec("The device ID is registered to another user.", None, 409),
+    ErrorCode.THROTTLED: ErrorCodeSpec("Too many attempts; see the Retry-After header.", None, 429),
 }
 
 

@@ -146,7 +146,8 @@ def codes_markdown() -> str:
         "Every failure is the `error` message (HTTP error bodies have the same shape):",
         '`{"type": "error", "requestId": string | null, "code": string, "message": string, '
         '"timestamp": number, "details"?: [{"field", "problem"}]}`.',
-        "The connection stays open unless the code's row names a close code.",
+        "The connection stays open unless the code's row names a close code. Codes from `invalid_request` "
+        "on are used by the HTTP API only.",
         "",
         "| code | meaning | closes with | HTTP status |",
         "| --- | --- | --- | --- |",

@@ -53,3 +53,4 @@ def test_the_admin_lists_sessions_with_filters_and_search(shared_server: DaphneS
     page = admin.get("/admin/sessions_app/tradingsession/?status__exact=active")
     assert "By status" in page
     assert "Search" in admin.get("/admin/sessions_app/device/")
+    assert "body" in admin.get("/static/admin/css/base.css")  # the admin is styled under daphne
