@@ -133,7 +133,10 @@ ERROR_CODES: dict[ErrorCode, ErrorCodeSpec] = {
     ErrorCode.SESSION_STOPPED: ErrorCodeSpec("The session was stopped by an operator.", CloseCode.SESSION_STOPPED, 409),
     ErrorCode.SESSION_EXPIRED: ErrorCodeSpec("The session reached `expiresAt`.", CloseCode.SESSION_EXPIRED, 409),
     ErrorCode.SERVICE_UNAVAILABLE: ErrorCodeSpec(
-        "The database or channel layer is unreachable; retry later.", None, 503
+        "The database or channel layer is unreachable; retry later. At the handshake the server then closes "
+        "with 4013; on an open connection only the request fails.",
+        None,
+        503,
     ),
     ErrorCode.INTERNAL_ERROR: ErrorCodeSpec("An unexpected server error; it is logged.", None, 500),
     ErrorCode.INVALID_REQUEST: ErrorCodeSpec("The body is not valid JSON or fails the schema.", None, 400),
