@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from sessions_app import groups, selectors, services
 from sessions_app.auth import AuthenticatedClient, authenticate_websocket_request
 from sessions_app.dispatch import ROUTES
-from sessions_app.errors import CloseCode, ErrorCode, ErrorDetail, ProtocolError
+from sessions_app.errors import CloseCode, ErrorCode, ProtocolError, details_from
 from sessions_app.events import ConnectionReplaceEvent, DeviceInvalidatedEvent, SessionEndedEvent
 from sessions_app.live import live_connections
 from sessions_app.messages import (
@@ -38,19 +38,12 @@ from sessions_app.messages import (
     Timeout,
 )
 from sessions_app.quality import QualityJudge
-from sessions_app.schema import ServerMessage, now_ms
+from sessions_app.schema import ServerMessage, epoch_ms, now_ms
 from simulator_app.selectors import NO_SIMULATOR, SimulatorState, simulator_state_of_session
 
 logger = logging.getLogger(__name__)
 
 MAX_REQUEST_ID_LENGTH = 128
-
-
-def _validation_details(error: ValidationError) -> list[ErrorDetail]:
-    return [
-        ErrorDetail(field=".".join(str(part) for part in item["loc"]) or "(message)", problem=item["msg"])
-        for item in error.errors(include_url=False, include_context=False, include_input=False)
-    ]
 
 
 class SessionConsumer(AsyncWebsocketConsumer):
@@ -110,8 +103,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.session_id = attached.session.id
         self.session_token = attached.session_token
         self.session_status = attached.session.status
-        self.session_created_ms = int(attached.session.created_at.timestamp() * 1000)
-        self.session_expires_ms = int(attached.session.expires_at.timestamp() * 1000)
+        self.session_created_ms = epoch_ms(attached.session.created_at)
+        self.session_expires_ms = epoch_ms(attached.session.expires_at)
         self.generation = attached.generation
 
         try:
@@ -207,7 +200,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 message = route.message_class.model_validate(data)
             except ValidationError as error:
                 raise ProtocolError(
-                    ErrorCode.INVALID_MESSAGE, f"invalid {kind} message", details=_validation_details(error)
+                    ErrorCode.INVALID_MESSAGE, f"invalid {kind} message", details=details_from(error, whole="(message)")
                 ) from None
             await route.handler(self, message)
         except ProtocolError as error:

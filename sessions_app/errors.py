@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import SkipJsonSchema
 
 from sessions_app.schema import EpochMs, ServerMessage, now_ms
@@ -153,6 +153,14 @@ ERROR_CODES: dict[ErrorCode, ErrorCodeSpec] = {
 class ErrorDetail(BaseModel):
     field: str
     problem: str
+
+
+def details_from(error: ValidationError, *, whole: str) -> list[ErrorDetail]:
+    """One `details` entry per failed field; `whole` names the object itself when the location is empty."""
+    return [
+        ErrorDetail(field=".".join(str(part) for part in item["loc"]) or whole, problem=item["msg"])
+        for item in error.errors(include_url=False, include_context=False, include_input=False)
+    ]
 
 
 class ErrorMessage(ServerMessage):

@@ -19,12 +19,8 @@ from sessions_app.messages import (
     SessionStopped,
     StopSession,
 )
-from sessions_app.schema import now_ms
+from sessions_app.schema import epoch_ms, now_ms
 from simulator_app.selectors import simulator_state_of_session
-
-
-def _epoch_ms(value) -> int:
-    return int(value.timestamp() * 1000)
 
 
 @handles(Heartbeat)
@@ -58,8 +54,8 @@ async def request_session_info(conn: SessionConsumer, message: RequestSessionInf
             userId=conn.user_id,
             status=session.status,
             deviceId=conn.device_id,
-            createdAt=_epoch_ms(session.created_at),
-            expiresAt=_epoch_ms(session.expires_at),
+            createdAt=epoch_ms(session.created_at),
+            expiresAt=epoch_ms(session.expires_at),
             simulatorStatus=conn.simulator.status,
             simulatorId=conn.simulator.simulator_id,
         )

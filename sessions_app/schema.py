@@ -8,6 +8,7 @@ number); unknown extra fields are ignored so older servers accept newer clients.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
@@ -19,6 +20,14 @@ EpochMs = Annotated[int, "epoch milliseconds"]
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def optional_epoch_ms(moment: datetime | None) -> int | None:
+    return None if moment is None else epoch_ms(moment)
 
 
 class ClientMessage(BaseModel):

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TypeVar
 
 from django.contrib.auth import authenticate
@@ -12,14 +11,10 @@ from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
 from rest_framework.views import APIView
 
 from sessions_app import selectors, services
-from sessions_app.errors import ErrorCode, ErrorDetail, ProtocolError
+from sessions_app.errors import ErrorCode, ProtocolError, details_from
 from sessions_app.http_messages import DeviceInvalidateRequest, DeviceView, TokenRequest, TokenResponse
 from sessions_app.models import Device
-
-
-def _epoch_ms(value: datetime | None) -> int | None:
-    return None if value is None else int(value.timestamp() * 1000)
-
+from sessions_app.schema import epoch_ms, optional_epoch_ms
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -31,11 +26,9 @@ def parse_body(model: type[T], request: Request) -> T:
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        details = [
-            ErrorDetail(field=".".join(str(p) for p in e["loc"]) or "(body)", problem=e["msg"])
-            for e in error.errors(include_url=False, include_context=False, include_input=False)
-        ]
-        raise ProtocolError(ErrorCode.INVALID_REQUEST, "the body does not match the schema", details=details) from None
+        raise ProtocolError(
+            ErrorCode.INVALID_REQUEST, "the body does not match the schema", details=details_from(error, whole="(body)")
+        ) from None
 
 
 class LoginIpThrottle(AnonRateThrottle):
@@ -69,7 +62,7 @@ class TokenObtainView(APIView):
             raise ProtocolError(ErrorCode.INVALID_CREDENTIALS)
         issued = services.token_issue(user=user, device_id=body.deviceId)
         response = TokenResponse(
-            token=issued.token, deviceId=issued.device.device_id, expiresAt=_epoch_ms(issued.expires_at) or 0
+            token=issued.token, deviceId=issued.device.device_id, expiresAt=epoch_ms(issued.expires_at)
         )
         return Response(response.model_dump(), status=201, headers={"Cache-Control": "no-store"})
 
@@ -83,10 +76,10 @@ class TokenRevokeView(APIView):
 def _device_view(device: Device) -> dict:
     return DeviceView(
         deviceId=device.device_id,
-        createdAt=_epoch_ms(device.created_at) or 0,
-        lastSeenAt=_epoch_ms(device.last_seen_at),
+        createdAt=epoch_ms(device.created_at),
+        lastSeenAt=optional_epoch_ms(device.last_seen_at),
         valid=device.is_valid,
-        invalidatedAt=_epoch_ms(device.invalidated_at),
+        invalidatedAt=optional_epoch_ms(device.invalidated_at),
         invalidatedReason=device.invalidated_reason,
     ).model_dump()
 

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sessions_app import services
 from sessions_app.errors import ProtocolError
+from sessions_app.schema import epoch_ms
 
 
 class Command(BaseCommand):
@@ -34,7 +35,7 @@ class Command(BaseCommand):
         payload = {
             "token": issued.token,
             "deviceId": issued.device.device_id,
-            "expiresAt": int(issued.expires_at.timestamp() * 1000),
+            "expiresAt": epoch_ms(issued.expires_at),
             "userId": str(user.pk),
         }
         self.stdout.write(json.dumps(payload))
