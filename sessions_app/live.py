@@ -36,7 +36,6 @@ class LiveConnections:
         self._seen_devices: set[int] = set()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.shutting_down = False
 
     def __len__(self) -> int:
         return len(self._connections)
@@ -106,7 +105,6 @@ class LiveConnections:
 
     async def shutdown_all(self, *, reason: str, grace_s: float, batch_size: int = 500) -> int:
         """Tell every connection to go and close it; wait up to grace_s for them to disconnect."""
-        self.shutting_down = True
         consumers = self.snapshot()
         for start in range(0, len(consumers), batch_size):
             batch = consumers[start : start + batch_size]

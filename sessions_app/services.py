@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from sessions_app import events, groups
+from sessions_app import events, groups, selectors
 from sessions_app.errors import ErrorCode, ProtocolError
 from sessions_app.models import AccessToken, Device, SessionStatus, TradingSession
 from sessions_app.tokens import (
@@ -74,7 +74,7 @@ def device_invalidate(*, device: Device, reason: str) -> Device:
     if not updated:
         return device
     AccessToken.objects.filter(device=device, revoked_at__isnull=True).update(revoked_at=now)
-    session = TradingSession.objects.filter(device=device, status=SessionStatus.ACTIVE).first()
+    session = selectors.active_session_of_device(device.pk)
     if session is not None:
         # The device's connections hear `device.invalidated` instead of `session.ended`.
         _session_end(session=session, status=SessionStatus.STOPPED, reason="device invalidated", notify=False)
@@ -124,7 +124,7 @@ def _session_attach_once(*, user: AbstractBaseUser, device: Device) -> AttachedS
     now = timezone.now()
     Device.objects.filter(pk=device.pk).update(connection_generation=F("connection_generation") + 1, last_seen_at=now)
     generation = Device.objects.values_list("connection_generation", flat=True).get(pk=device.pk)
-    session = TradingSession.objects.filter(device=device, status=SessionStatus.ACTIVE).first()
+    session = selectors.active_session_of_device(device.pk)
     resumed = session is not None and not _expire_if_due(session, now)
     if not resumed:
         session = TradingSession.objects.create(

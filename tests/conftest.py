@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -8,8 +7,6 @@ from pathlib import Path
 import pytest
 
 from tests.liveserver import DaphneServer, base_env, manage
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
 
 ServerFactory = Callable[..., DaphneServer]
 # Tests log in many times a minute; the throttle itself has its own test.
