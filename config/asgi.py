@@ -20,6 +20,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from sessions_app.origin import OriginGuard  # noqa: E402
 from sessions_app.routing import websocket_urlpatterns  # noqa: E402
 from sessions_app.shutdown import install_graceful_shutdown  # noqa: E402
+from simulator_app import runtime as simulator_runtime  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -28,4 +29,4 @@ application = ProtocolTypeRouter(
     }
 )
 
-install_graceful_shutdown()
+install_graceful_shutdown(on_start=[simulator_runtime.start_in_server], on_stop=[simulator_runtime.stop_in_server])

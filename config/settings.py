@@ -186,6 +186,23 @@ SHUTDOWN_RETRY_AFTER_MAX_MS = env_int("SHUTDOWN_RETRY_AFTER_MAX_MS", default=5_0
 if SHUTDOWN_RETRY_AFTER_MAX_MS < SHUTDOWN_RETRY_AFTER_MIN_MS:
     raise ImproperlyConfigured("SHUTDOWN_RETRY_AFTER_MAX_MS must not be below SHUTDOWN_RETRY_AFTER_MIN_MS.")
 
+# --- Simulators (README "Simulator workers") ---
+# inprocess: each daphne process also runs simulators (the embedded default);
+# worker: only `manage.py simulator_worker` processes do.
+SIMULATOR_RUNNER = env_choice(
+    "SIMULATOR_RUNNER", ["inprocess", "worker"], default="worker" if PRODUCTION else "inprocess"
+)
+SIMULATOR_TICK_MS = env_int("SIMULATOR_TICK_MS", default=1_000, minimum=10)
+SIMULATOR_LEASE_TTL_MS = env_int("SIMULATOR_LEASE_TTL_MS", default=10_000, minimum=500)
+SIMULATOR_LEASE_RENEW_MS = env_int("SIMULATOR_LEASE_RENEW_MS", default=2_000, minimum=100)
+if SIMULATOR_LEASE_RENEW_MS * 2 > SIMULATOR_LEASE_TTL_MS:
+    raise ImproperlyConfigured("SIMULATOR_LEASE_RENEW_MS must be at most half of SIMULATOR_LEASE_TTL_MS.")
+# How long a simulator may stay without a worker (lease lapsed, or never picked up) before it shows `error`.
+SIMULATOR_ORPHAN_GRACE_MS = env_int("SIMULATOR_ORPHAN_GRACE_MS", default=15_000, minimum=0)
+# A running simulator whose user has had no connected client this long stops itself; 0 disables.
+SIMULATOR_IDLE_TIMEOUT_S = env_int("SIMULATOR_IDLE_TIMEOUT_S", default=1_800, minimum=0)
+SIMULATOR_WORKER_CAPACITY = env_int("SIMULATOR_WORKER_CAPACITY", default=500, minimum=1)
+
 LOG_LEVEL = env_choice("LOG_LEVEL", ["DEBUG", "INFO", "WARNING", "ERROR"], default="INFO")
 LOGGING = {
     "version": 1,

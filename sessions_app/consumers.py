@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from sessions_app import groups, selectors, services
 from sessions_app.auth import AuthenticatedClient, authenticate_websocket_request
-from sessions_app.dispatch import ROUTES
+from sessions_app.dispatch import EVENT_ROUTES, ROUTES
 from sessions_app.errors import CloseCode, ErrorCode, ProtocolError, details_from
 from sessions_app.events import ConnectionReplaceEvent, DeviceInvalidatedEvent, SessionEndedEvent
 from sessions_app.live import live_connections
@@ -39,11 +39,18 @@ from sessions_app.messages import (
 )
 from sessions_app.quality import QualityJudge
 from sessions_app.schema import ServerMessage, epoch_ms, now_ms
-from simulator_app.selectors import NO_SIMULATOR, SimulatorState, simulator_state_of_session
+from simulator_app.selectors import NO_SIMULATOR, SimulatorState, simulator_state_of_user
 
 logger = logging.getLogger(__name__)
 
 MAX_REQUEST_ID_LENGTH = 128
+
+
+def _generation_and_simulator(client: AuthenticatedClient) -> tuple[int, SimulatorState]:
+    return (
+        selectors.device_connection_generation(client.device.pk),
+        simulator_state_of_user(user_id=client.user.pk),
+    )
 
 
 class SessionConsumer(AsyncWebsocketConsumer):
@@ -70,9 +77,14 @@ class SessionConsumer(AsyncWebsocketConsumer):
     # database_sync_to_async, which does that, so heartbeats stay on the loop.
     async def dispatch(self, message: dict) -> None:
         handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
+        if handler is not None:
+            await handler(message)
+            return
+        event_handler = EVENT_ROUTES.get(message["type"])
+        if event_handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        if self.client is not None and not self.ending:
+            await event_handler(self, message)
 
     @property
     def device_id(self) -> str:
@@ -90,7 +102,6 @@ class SessionConsumer(AsyncWebsocketConsumer):
         try:
             client = await database_sync_to_async(authenticate_websocket_request)(self.scope)
             attached = await database_sync_to_async(services.session_attach)(user=client.user, device=client.device)
-            self.simulator = await database_sync_to_async(simulator_state_of_session)(session_id=attached.session.id)
         except ProtocolError as error:
             await self._refuse(error)
             return
@@ -122,8 +133,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self._refuse(ProtocolError(ErrorCode.SERVICE_UNAVAILABLE, "channel layer unavailable, retry later"))
             return
         await self.accept()
-        # A newer connection of this device may have announced itself before we joined its group.
-        newest = await database_sync_to_async(selectors.device_connection_generation)(client.device.pk)
+        # Read after joining the groups, so no change announced in between is missed: a newer
+        # connection of this device, or a simulator status change.
+        newest, self.simulator = await database_sync_to_async(_generation_and_simulator)(client)
         if newest > self.generation:
             await self._replaced()
             return
@@ -237,6 +249,13 @@ class SessionConsumer(AsyncWebsocketConsumer):
     def require_active_session(self) -> None:
         if not self.session_is_valid():
             raise ProtocolError(ErrorCode.SESSION_NOT_ACTIVE, f"session is {self.session_status}")
+
+    def observe_simulator(self, state: SimulatorState) -> bool:
+        """Remember the user's simulator state unless it is older than what we know. True if remembered."""
+        if state.is_not_older_than(self.simulator):
+            self.simulator = state
+            return True
+        return False
 
     def require_own_device(self, device_id: str) -> None:
         if device_id != self.device_id:

@@ -1,8 +1,10 @@
-"""Which handler answers which client message type.
+"""Which handler answers which client message type, and which channel-layer event.
 
-Each app registers its handlers with @handles(MessageClass) in its `handlers`
-module (imported from AppConfig.ready). The session consumer looks the type up
-here, validates the frame against the class, and awaits the handler.
+Each app registers its handlers with @handles(MessageClass) and
+@handles_event("app.event") in its `handlers` module (imported from
+AppConfig.ready). The session consumer looks the type up here, validates the
+frame against the class, and awaits the handler; events from other apps reach
+their handler the same way, so the consumer needs no method per app.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound=ClientMessage)
 Handler = Callable[["SessionConsumer", Any], Awaitable[None]]
+EventHandler = Callable[["SessionConsumer", Any], Awaitable[None]]
 
 
 class Route:
@@ -41,6 +44,19 @@ def handles(message_class: type[M]) -> Callable[[Callable[[SessionConsumer, M], 
         if name in ROUTES:
             raise RuntimeError(f"two handlers for client message {name!r}")
         ROUTES[name] = Route(message_class, handler)
+        return handler
+
+    return register
+
+
+EVENT_ROUTES: dict[str, EventHandler] = {}
+
+
+def handles_event(event_type: str) -> Callable[[EventHandler], EventHandler]:
+    def register(handler: EventHandler) -> EventHandler:
+        if event_type in EVENT_ROUTES:
+            raise RuntimeError(f"two handlers for event {event_type!r}")
+        EVENT_ROUTES[event_type] = handler
         return handler
 
     return register

@@ -84,6 +84,10 @@ class ErrorCode(StrEnum):
     SESSION_NOT_ACTIVE = "session_not_active"
     SESSION_STOPPED = "session_stopped"
     SESSION_EXPIRED = "session_expired"
+    # Simulator
+    SIMULATOR_ALREADY_RUNNING = "simulator_already_running"
+    SIMULATOR_NOT_RUNNING = "simulator_not_running"
+    SIMULATOR_UNAVAILABLE = "simulator_unavailable"
     # Server
     SERVICE_UNAVAILABLE = "service_unavailable"
     INTERNAL_ERROR = "internal_error"
@@ -132,6 +136,17 @@ ERROR_CODES: dict[ErrorCode, ErrorCodeSpec] = {
     ),
     ErrorCode.SESSION_STOPPED: ErrorCodeSpec("The session was stopped by an operator.", CloseCode.SESSION_STOPPED, 409),
     ErrorCode.SESSION_EXPIRED: ErrorCodeSpec("The session reached `expiresAt`.", CloseCode.SESSION_EXPIRED, 409),
+    ErrorCode.SIMULATOR_ALREADY_RUNNING: ErrorCodeSpec(
+        "This user already has a simulator starting, running or stopping (one at a time); `details` names it.",
+        None,
+        409,
+    ),
+    ErrorCode.SIMULATOR_NOT_RUNNING: ErrorCodeSpec("This user has no simulator starting or running.", None, 409),
+    ErrorCode.SIMULATOR_UNAVAILABLE: ErrorCodeSpec(
+        "No simulator worker is alive to run a simulator; retry later (operators: start `simulator_worker`).",
+        None,
+        503,
+    ),
     ErrorCode.SERVICE_UNAVAILABLE: ErrorCodeSpec(
         "The database or channel layer is unreachable; retry later. At the handshake the server then closes "
         "with 4013; on an open connection only the request fails.",

@@ -6,14 +6,9 @@ Event dicts are what the consumer receives; `type` maps to a consumer method
 
 from __future__ import annotations
 
-import logging
 from typing import Literal, TypedDict
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-from django.db import transaction
-
-logger = logging.getLogger(__name__)
+from sessions_app.layer import group_send_after_commit
 
 
 class ConnectionReplaceEvent(TypedDict):
@@ -38,18 +33,6 @@ class SessionEndedEvent(TypedDict):
 SessionAppEvent = ConnectionReplaceEvent | DeviceInvalidatedEvent | SessionEndedEvent
 
 
-def _send_now(group: str, event: SessionAppEvent) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(group, dict(event))
-    except Exception:
-        # The database change is committed; a lost notification must not undo it. Clients
-        # still learn the new state from their next request or reconnect.
-        logger.exception("channel layer send to %s failed", group)
-
-
 def publish(group: str, event: SessionAppEvent) -> None:
     """Send `event` to `group` once the current transaction commits (at once outside one)."""
-    transaction.on_commit(lambda: _send_now(group, event))
+    group_send_after_commit(group, event)

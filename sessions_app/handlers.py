@@ -20,7 +20,7 @@ from sessions_app.messages import (
     StopSession,
 )
 from sessions_app.schema import epoch_ms, now_ms
-from simulator_app.selectors import simulator_state_of_session
+from simulator_app.selectors import simulator_state_of_user
 
 
 @handles(Heartbeat)
@@ -45,7 +45,7 @@ async def request_session_info(conn: SessionConsumer, message: RequestSessionInf
     session = await database_sync_to_async(selectors.session_by_id)(conn.session_id)
     if session is None:
         raise ProtocolError(ErrorCode.SESSION_NOT_ACTIVE, "the session no longer exists")
-    conn.simulator = await database_sync_to_async(simulator_state_of_session)(session_id=session.id)
+    conn.simulator = await database_sync_to_async(simulator_state_of_user)(user_id=session.user_id)
     conn.session_status = session.status
     await conn.send_message(
         SessionInfo(
@@ -96,7 +96,7 @@ async def reconnect(conn: SessionConsumer, message: Reconnect) -> None:
         success, text, session = outcome.success, outcome.message, outcome.session
         session_status = session.status if session is not None else "unknown"
         if session is not None:
-            simulator = await database_sync_to_async(simulator_state_of_session)(session_id=session.id)
+            simulator = await database_sync_to_async(simulator_state_of_user)(user_id=session.user_id)
         if success and session is not None and session.id != conn.session_id:
             success, text = False, "the session was superseded; use the sessionId from `connected`"
         if success:

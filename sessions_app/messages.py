@@ -134,7 +134,8 @@ class Heartbeat(ClientMessage):
     deviceId: DeviceId
     connectionQuality: ConnectionQuality
     sessionStatus: Literal["active", "expired", "pending"]
-    simulatorStatus: Literal["running", "stopped", "starting", "stopping"]
+    # The spec's four values, plus `error`, which the server reports and a client may echo back.
+    simulatorStatus: Literal["running", "stopped", "starting", "stopping", "error"]
 
     reply = HeartbeatAck
 

@@ -13,11 +13,19 @@ from sessions_app.dispatch import message_type
 from sessions_app.errors import CLOSE_CODES, ERROR_CODES, ErrorMessage
 from sessions_app.http_messages import HTTP_MODELS
 from sessions_app.schema import ClientMessage, ServerMessage
+from simulator_app import messages as simulator_messages
 
 PROTOCOL_VERSION = "1.0.0"
 
-CLIENT_MESSAGES: tuple[type[ClientMessage], ...] = (*session_messages.CLIENT_MESSAGES,)
-SERVER_MESSAGES: tuple[type[ServerMessage], ...] = (*session_messages.SERVER_MESSAGES, ErrorMessage)
+CLIENT_MESSAGES: tuple[type[ClientMessage], ...] = (
+    *session_messages.CLIENT_MESSAGES,
+    *simulator_messages.CLIENT_MESSAGES,
+)
+SERVER_MESSAGES: tuple[type[ServerMessage], ...] = (
+    *session_messages.SERVER_MESSAGES,
+    *simulator_messages.SERVER_MESSAGES,
+    ErrorMessage,
+)
 
 
 def _schemas(ref_template: str) -> dict[str, Any]:

@@ -1,6 +1,9 @@
-"""Graceful shutdown under daphne: on SIGTERM/SIGINT every open connection gets
-`shutdown` (with a jittered reconnect hint) and a 4012 close before the reactor
-stops. Daphne alone would cancel the application coroutines without a close frame.
+"""The daphne process lifecycle: start-up hooks, and a graceful shutdown.
+
+On SIGTERM/SIGINT the stop hooks run (the in-process simulator worker hands its
+simulators over) while every open connection gets `shutdown` (with a jittered
+reconnect hint) and a 4012 close, then the reactor stops. Daphne alone would
+cancel the application coroutines without a close frame.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Awaitable, Callable, Sequence
 from types import FrameType
 
 from django.conf import settings
@@ -16,22 +20,38 @@ from django.conf import settings
 from sessions_app.live import live_connections
 
 logger = logging.getLogger(__name__)
-_draining: list[asyncio.Future[None]] = []  # keeps the drain task referenced until the process exits
+
+Hook = Callable[[], Awaitable[None]]
+_running: list[asyncio.Future[None]] = []  # keeps hook and drain tasks referenced until the process exits
 
 
-def install_graceful_shutdown() -> bool:
-    """Hook our handlers in once daphne's reactor has installed its own. False if not under daphne."""
+def install_graceful_shutdown(*, on_start: Sequence[Hook] = (), on_stop: Sequence[Hook] = ()) -> bool:
+    """Run `on_start` once daphne's reactor runs and `on_stop` on SIGTERM. False if not under daphne."""
     if "twisted.internet.reactor" not in sys.modules:
         return False
     from twisted.internet import reactor
 
     if not hasattr(reactor, "_asyncioEventloop"):
         return False
-    reactor.callWhenRunning(_wrap_signal_handlers, reactor)
+    reactor.callWhenRunning(_on_running, reactor, tuple(on_start), tuple(on_stop))
     return True
 
 
-def _wrap_signal_handlers(reactor) -> None:
+async def _run_hook(hook: Hook) -> None:
+    try:
+        await hook()
+    except Exception:
+        logger.exception("process hook %s failed", getattr(hook, "__qualname__", hook))
+
+
+def _on_running(reactor, on_start: tuple[Hook, ...], on_stop: tuple[Hook, ...]) -> None:
+    loop = reactor._asyncioEventloop
+    for hook in on_start:
+        _running.append(asyncio.ensure_future(_run_hook(hook), loop=loop))
+    _wrap_signal_handlers(reactor, on_stop)
+
+
+def _wrap_signal_handlers(reactor, on_stop: tuple[Hook, ...]) -> None:
     state = {"started": False}
 
     def on_signal(number: int, frame: FrameType | None) -> None:
@@ -41,23 +61,24 @@ def _wrap_signal_handlers(reactor) -> None:
             return
         state["started"] = True
         logger.info("signal %s: telling %d connections to reconnect elsewhere", number, len(live_connections))
-        reactor.callFromThread(_begin, reactor)
+        reactor.callFromThread(_begin, reactor, on_stop)
 
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, on_signal)
 
 
-def _begin(reactor) -> None:
+def _begin(reactor, on_stop: tuple[Hook, ...]) -> None:
     loop = reactor._asyncioEventloop
 
     async def drain() -> None:
         try:
-            await live_connections.shutdown_all(
-                reason="server shutting down", grace_s=settings.SHUTDOWN_GRACE_MS / 1000
+            await asyncio.gather(
+                *(_run_hook(hook) for hook in on_stop),
+                live_connections.shutdown_all(reason="server shutting down", grace_s=settings.SHUTDOWN_GRACE_MS / 1000),
             )
         except Exception:
             logger.exception("graceful shutdown failed; stopping anyway")
         finally:
             reactor.stop()
 
-    _draining.append(asyncio.ensure_future(drain(), loop=loop))
+    _running.append(asyncio.ensure_future(drain(), loop=loop))

@@ -1,23 +1,88 @@
+"""Reads of the simulator app."""
+
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from simulator_app.models import Simulator, SimulatorStatus
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Q
+
+from sessions_app.models import SessionStatus, TradingSession
+from sessions_app.schema import epoch_ms
+from simulator_app.models import LIVE_STATUSES, Simulator, SimulatorStatus, SimulatorWorker
 
 
 @dataclass(frozen=True)
 class SimulatorState:
+    """What a connection shows about its user's simulator (the newest one)."""
+
     status: str
     simulator_id: str | None
+    created_ms: int = 0
+    version: int = 0
+
+    def is_not_older_than(self, other: SimulatorState) -> bool:
+        return (self.created_ms, self.version) >= (other.created_ms, other.version)
+
+    @classmethod
+    def of(cls, simulator: Simulator) -> SimulatorState:
+        return cls(simulator.status, str(simulator.id), epoch_ms(simulator.created_at), simulator.version)
 
 
 NO_SIMULATOR = SimulatorState(status=SimulatorStatus.STOPPED.value, simulator_id=None)
 
 
-def simulator_state_of_session(*, session_id: uuid.UUID) -> SimulatorState:
-    """The session's newest simulator, or `stopped`/None when it never had one."""
-    row = Simulator.objects.filter(session_id=session_id).values_list("id", "status").first()
-    if row is None:
-        return NO_SIMULATOR
-    return SimulatorState(status=row[1], simulator_id=str(row[0]))
+def simulator_state_of_user(*, user_id: int) -> SimulatorState:
+    """The user's newest simulator (at most one is live), or `stopped`/None when there never was one."""
+    simulator = Simulator.objects.filter(user_id=user_id).order_by("-created_at").first()
+    return NO_SIMULATOR if simulator is None else SimulatorState.of(simulator)
+
+
+def live_simulator_of_user(*, user_id: int) -> Simulator | None:
+    return Simulator.objects.filter(user_id=user_id, status__in=LIVE_STATUSES).first()
+
+
+def live_simulator_ids_of_session(*, session_id: uuid.UUID) -> list[uuid.UUID]:
+    return list(Simulator.objects.filter(session_id=session_id, status__in=LIVE_STATUSES).values_list("id", flat=True))
+
+
+def lease_ttl() -> timedelta:
+    return timedelta(milliseconds=settings.SIMULATOR_LEASE_TTL_MS)
+
+
+def worker_available(*, now: datetime) -> bool:
+    """Is some worker alive (heartbeat within one lease) to run a new simulator?"""
+    return SimulatorWorker.objects.filter(stopped_at__isnull=True, heartbeat_at__gte=now - lease_ttl()).exists()
+
+
+def simulators_adoptable(*, now: datetime, limit: int) -> list[uuid.UUID]:
+    """Live simulators nobody holds: never picked up, handed over, or their worker's lease lapsed."""
+    return list(
+        Simulator.objects.filter(status__in=LIVE_STATUSES)
+        .filter(Q(worker__isnull=True) | Q(lease_expires_at__lt=now))
+        .order_by("lease_expires_at")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+def simulators_orphaned(*, now: datetime) -> list[uuid.UUID]:
+    """Live simulators no worker has held for longer than the orphan grace."""
+    cutoff = now - timedelta(milliseconds=settings.SIMULATOR_ORPHAN_GRACE_MS)
+    return list(
+        Simulator.objects.filter(status__in=LIVE_STATUSES, lease_expires_at__lt=cutoff).values_list("id", flat=True)
+    )
+
+
+def simulators_idle(*, worker_id: str, now: datetime) -> list[uuid.UUID]:
+    """Running simulators of this worker whose user has had no connected client for the idle timeout."""
+    cutoff = now - timedelta(seconds=settings.SIMULATOR_IDLE_TIMEOUT_S)
+    user_seen = TradingSession.objects.filter(
+        user_id=OuterRef("user_id"), status=SessionStatus.ACTIVE, last_seen_at__gte=cutoff
+    )
+    return list(
+        Simulator.objects.filter(worker_id=worker_id, status=SimulatorStatus.RUNNING, status_changed_at__lt=cutoff)
+        .exclude(Exists(user_seen))
+        .values_list("id", flat=True)
+    )

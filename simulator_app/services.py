@@ -1,15 +1,360 @@
+"""Writes of the simulator app: start and stop (for clients, sessions and operators),
+and the lease protocol the workers follow (claim, renew, finish, fail, release).
+
+Every status change goes through `_set_status`, which bumps `version` and
+publishes `simulator.status` after commit. Worker-side writes name the lease
+epoch they hold; a worker whose lease was taken over finds its writes refused.
+"""
+
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, JSONField, Value, When
 from django.utils import timezone
 
-from simulator_app.models import LIVE_STATUSES, Simulator, SimulatorStatus
+from sessions_app.errors import ErrorCode, ErrorDetail, ProtocolError
+from simulator_app import events, selectors
+from simulator_app.models import LIVE_STATUSES, Simulator, SimulatorStatus, SimulatorWorker
+
+
+def _set_status(simulator: Simulator, status: SimulatorStatus, reason: str, now: datetime, **fields: Any) -> None:
+    simulator.status = status
+    simulator.reason = reason[:300]
+    simulator.version += 1
+    simulator.status_changed_at = now
+    for name, value in fields.items():
+        setattr(simulator, name, value)
+    simulator.save()
+    events.publish_status(simulator)
+
+
+def _locked(**conditions: Any) -> Simulator | None:
+    """The simulator row matching `conditions`, locked for this transaction (skipped if another holds it)."""
+    query = Simulator.objects.filter(**conditions)
+    if connection.features.has_select_for_update_skip_locked:
+        query = query.select_for_update(skip_locked=True)
+    return query.first()
+
+
+# --- Start and stop -------------------------------------------------------------
+
+
+def _already_running(simulator: Simulator) -> ProtocolError:
+    return ProtocolError(
+        ErrorCode.SIMULATOR_ALREADY_RUNNING,
+        f"simulator {simulator.id} is {simulator.status}",
+        details=[
+            ErrorDetail(field="simulatorId", problem=str(simulator.id)),
+            ErrorDetail(field="status", problem=simulator.status),
+        ],
+    )
+
+
+def simulator_start(*, user_id: int, session_id: uuid.UUID) -> Simulator:
+    """Create the user's simulator (status `starting`) and ask a worker to run it."""
+    now = timezone.now()
+    if not selectors.worker_available(now=now):
+        raise ProtocolError(ErrorCode.SIMULATOR_UNAVAILABLE)
+    try:
+        with transaction.atomic():
+            live = selectors.live_simulator_of_user(user_id=user_id)
+            if live is not None:
+                raise _already_running(live)
+            simulator = Simulator(user_id=user_id, session_id=session_id, lease_expires_at=now)
+            _set_status(simulator, SimulatorStatus.STARTING, "start requested", now)
+            events.request_assignment(simulator)
+            return simulator
+    except IntegrityError:
+        # Two starts raced past the check; the partial unique index let one through.
+        live = selectors.live_simulator_of_user(user_id=user_id)
+        if live is None:
+            raise
+        raise _already_running(live) from None
+
+
+@dataclass(frozen=True)
+class StopRequest:
+    simulator_id: uuid.UUID
+    status: str
+
+
+def _request_stop(simulator_id: uuid.UUID, reason: str) -> StopRequest | None:
+    """Stop a live simulator: at once if no worker holds it, else `stopping` and a command to its worker."""
+    with transaction.atomic():
+        simulator = Simulator.objects.select_for_update().select_related("worker").filter(pk=simulator_id).first()
+        if simulator is None or not simulator.is_live:
+            return None
+        now = timezone.now()
+        if simulator.status == SimulatorStatus.STOPPING:
+            pass
+        elif simulator.worker is None:
+            _set_status(simulator, SimulatorStatus.STOPPED, reason, now, stopped_at=now, lease_expires_at=None)
+        else:
+            _set_status(simulator, SimulatorStatus.STOPPING, reason, now)
+            events.request_stop(simulator, simulator.worker.channel_name)
+        return StopRequest(simulator.id, simulator.status)
+
+
+def simulator_stop(*, user_id: int, reason: str) -> StopRequest:
+    """Stop the user's live simulator (a client's `stop_simulator`)."""
+    live = selectors.live_simulator_of_user(user_id=user_id)
+    request = _request_stop(live.id, reason) if live is not None else None
+    if request is None:
+        raise ProtocolError(ErrorCode.SIMULATOR_NOT_RUNNING)
+    return request
 
 
 def simulator_stop_for_session(*, session_id: uuid.UUID, reason: str) -> bool:
-    """Stop the session's live simulator, if any. Returns whether one was stopped."""
-    updated = Simulator.objects.filter(session_id=session_id, status__in=LIVE_STATUSES).update(
-        status=SimulatorStatus.STOPPED, stopped_at=timezone.now(), error=""
+    """Stop the simulator the session started, if live. Returns whether there was one."""
+    stopped = False
+    for simulator_id in selectors.live_simulator_ids_of_session(session_id=session_id):
+        stopped = _request_stop(simulator_id, reason) is not None or stopped
+    return stopped
+
+
+def simulator_stop_by_operator(*, simulator: Simulator, reason: str = "stopped by an operator") -> bool:
+    return _request_stop(simulator.id, reason) is not None
+
+
+# --- The lease protocol (used by simulator_app.worker) ----------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    simulator_id: uuid.UUID
+    epoch: int
+    status: str
+    user_id: int
+    session_id: uuid.UUID
+    state: dict[str, Any]
+    recovered_from: str | None  # the worker whose lease lapsed, when this is an adoption after a crash
+
+
+def worker_register(*, worker_id: str, hostname: str, pid: int, runner: str, channel_name: str) -> None:
+    SimulatorWorker.objects.update_or_create(
+        pk=worker_id,
+        defaults={
+            "hostname": hostname[:100],
+            "pid": pid,
+            "runner": runner,
+            "channel_name": channel_name,
+            "capacity": settings.SIMULATOR_WORKER_CAPACITY,
+            "heartbeat_at": timezone.now(),
+            "stopped_at": None,
+        },
     )
-    return updated > 0
+
+
+@transaction.atomic
+def simulator_claim(*, simulator_id: uuid.UUID, worker_id: str) -> Claim | None:
+    """Take a simulator nobody holds (new, handed over, or whose worker's lease lapsed). None if taken."""
+    now = timezone.now()
+    simulator = _locked(pk=simulator_id, status__in=LIVE_STATUSES)
+    if simulator is None or (simulator.worker_id is not None and simulator.lease_expires_at >= now):
+        return None
+    recovered_from = simulator.worker_id
+    simulator.worker_id = worker_id
+    simulator.lease_epoch += 1
+    simulator.lease_expires_at = now + selectors.lease_ttl()
+    simulator.worker_heartbeat_at = now
+    if recovered_from is not None and simulator.status == SimulatorStatus.RUNNING:
+        # Its worker died: clients see it recover (starting, then running again).
+        _set_status(simulator, SimulatorStatus.STARTING, f"recovering: worker {recovered_from} stopped responding", now)
+    else:
+        simulator.save()
+    return Claim(
+        simulator_id=simulator.id,
+        epoch=simulator.lease_epoch,
+        status=simulator.status,
+        user_id=simulator.user_id,
+        session_id=simulator.session_id,
+        state=dict(simulator.state),
+        recovered_from=recovered_from,
+    )
+
+
+def _held(claim_id: uuid.UUID, worker_id: str, epoch: int) -> Simulator | None:
+    return (
+        Simulator.objects.select_for_update()
+        .filter(pk=claim_id, worker_id=worker_id, lease_epoch=epoch, status__in=LIVE_STATUSES)
+        .first()
+    )
+
+
+@transaction.atomic
+def simulator_mark_running(*, simulator_id: uuid.UUID, worker_id: str, epoch: int, reason: str) -> bool:
+    """starting -> running, by the worker holding it. False if the lease was lost or it is stopping."""
+    simulator = _held(simulator_id, worker_id, epoch)
+    if simulator is None or simulator.status == SimulatorStatus.STOPPING:
+        return False
+    if simulator.status == SimulatorStatus.STARTING:
+        now = timezone.now()
+        _set_status(simulator, SimulatorStatus.RUNNING, reason, now, started_at=simulator.started_at or now)
+    return True
+
+
+@transaction.atomic
+def simulator_finish_stop(
+    *, simulator_id: uuid.UUID, worker_id: str, epoch: int, state: dict[str, Any], reason: str | None = None
+) -> bool:
+    """Persist the final state and mark it stopped. With `reason`, the worker itself decided to stop it."""
+    simulator = _held(simulator_id, worker_id, epoch)
+    if simulator is None:
+        return False
+    now = timezone.now()
+    if simulator.status != SimulatorStatus.STOPPING:
+        if reason is None:
+            return False
+        _set_status(simulator, SimulatorStatus.STOPPING, reason, now)
+    _set_status(
+        simulator,
+        SimulatorStatus.STOPPED,
+        reason or simulator.reason,
+        now,
+        stopped_at=now,
+        state=state,
+        worker=None,
+        lease_expires_at=None,
+    )
+    return True
+
+
+@transaction.atomic
+def simulator_fail(*, simulator_id: uuid.UUID, worker_id: str, epoch: int, error: str) -> bool:
+    simulator = _held(simulator_id, worker_id, epoch)
+    if simulator is None:
+        return False
+    now = timezone.now()
+    _set_status(
+        simulator,
+        SimulatorStatus.ERROR,
+        error,
+        now,
+        error=error[:500],
+        stopped_at=now,
+        worker=None,
+        lease_expires_at=None,
+    )
+    return True
+
+
+@dataclass(frozen=True)
+class HeldSimulator:
+    epoch: int
+    state: dict[str, Any] | None  # a checkpoint to persist, or None when unchanged
+
+
+@dataclass
+class LeaseReport:
+    kept: set[uuid.UUID] = field(default_factory=set)
+    stop_requested: set[uuid.UUID] = field(default_factory=set)
+    lost: set[uuid.UUID] = field(default_factory=set)
+
+
+@transaction.atomic
+def worker_heartbeat(*, worker_id: str, held: Mapping[uuid.UUID, HeldSimulator]) -> LeaseReport:
+    """Renew the worker's leases and checkpoint its simulators' state, in one transaction.
+
+    Reports which simulators it still holds, which were asked to stop (a lost command
+    is caught here), and which it lost (taken over, or ended by someone else).
+    """
+    now = timezone.now()
+    SimulatorWorker.objects.filter(pk=worker_id).update(heartbeat_at=now, running=len(held), stopped_at=None)
+    report = LeaseReport()
+    rows = {
+        row[0]: row[1:]
+        for row in Simulator.objects.select_for_update()
+        .filter(worker_id=worker_id, pk__in=list(held))
+        .values_list("id", "lease_epoch", "status")
+    }
+    for simulator_id, run in held.items():
+        epoch, status = rows.get(simulator_id, (None, None))
+        if epoch != run.epoch or status not in LIVE_STATUSES:
+            report.lost.add(simulator_id)
+        elif status == SimulatorStatus.STOPPING:
+            report.stop_requested.add(simulator_id)
+        else:
+            report.kept.add(simulator_id)
+    renewed = report.kept | report.stop_requested
+    if renewed:
+        Simulator.objects.filter(pk__in=renewed).update(
+            lease_expires_at=now + selectors.lease_ttl(), worker_heartbeat_at=now
+        )
+    checkpoints = {i: held[i].state for i in renewed if held[i].state is not None}
+    if checkpoints:
+        Simulator.objects.filter(pk__in=list(checkpoints)).update(
+            state=Case(
+                *(When(pk=i, then=Value(state, output_field=JSONField())) for i, state in checkpoints.items()),
+                output_field=JSONField(),
+            )
+        )
+    return report
+
+
+@transaction.atomic
+def worker_release(*, worker_id: str, held: Mapping[uuid.UUID, HeldSimulator]) -> list[uuid.UUID]:
+    """Hand the worker's simulators over (on SIGTERM): checkpoint, let go, and ask another worker to take them."""
+    now = timezone.now()
+    released = []
+    for simulator_id, run in held.items():
+        simulator = _held(simulator_id, worker_id, run.epoch)
+        if simulator is None:
+            continue
+        if run.state is not None:
+            simulator.state = run.state
+        simulator.worker = None
+        simulator.lease_expires_at = now
+        simulator.save()
+        events.request_assignment(simulator)
+        released.append(simulator_id)
+    SimulatorWorker.objects.filter(pk=worker_id).update(stopped_at=now, heartbeat_at=now, running=0)
+    return released
+
+
+# --- Housekeeping (run by the server processes) -----------------------------------
+
+
+def simulators_fail_orphaned() -> int:
+    """Simulators no worker has held for longer than the grace: `error` (or `stopped` if stopping).
+
+    This is what clients see when every worker is gone, instead of a stale `running`.
+    """
+    count = 0
+    for simulator_id in selectors.simulators_orphaned(now=timezone.now()):
+        with transaction.atomic():
+            now = timezone.now()
+            grace_cutoff = now - timedelta(milliseconds=settings.SIMULATOR_ORPHAN_GRACE_MS)
+            simulator = _locked(pk=simulator_id, status__in=LIVE_STATUSES, lease_expires_at__lt=grace_cutoff)
+            if simulator is None:
+                continue
+            if simulator.status == SimulatorStatus.STOPPING:
+                _set_status(
+                    simulator,
+                    SimulatorStatus.STOPPED,
+                    simulator.reason,
+                    now,
+                    stopped_at=now,
+                    worker=None,
+                    lease_expires_at=None,
+                )
+            else:
+                error = "no simulator worker is running it (its lease lapsed and no worker took it over)"
+                _set_status(
+                    simulator,
+                    SimulatorStatus.ERROR,
+                    error,
+                    now,
+                    error=error,
+                    stopped_at=now,
+                    worker=None,
+                    lease_expires_at=None,
+                )
+            count += 1
+    return count

@@ -1,0 +1,59 @@
+"""What a running simulator does on each tick, and the state it checkpoints.
+
+The worker (simulator_app.worker) owns the clock and the lease; a run only
+keeps its own state, so it can be resumed by any worker from its last
+checkpoint (`Simulator.state`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulator_app.models import SimulatorStatus
+from simulator_app.services import Claim
+
+
+@dataclass
+class SimulationRun:
+    simulator_id: uuid.UUID
+    epoch: int
+    user_id: int
+    session_id: uuid.UUID
+    status: str
+    ticks: int = 0
+    run_ms: int = 0
+    resumes: int = 0
+    last_step_ms: int | None = None
+    dirty: bool = field(default=False, repr=False)
+
+    @classmethod
+    def from_claim(cls, claim: Claim) -> SimulationRun:
+        state = claim.state
+        return cls(
+            simulator_id=claim.simulator_id,
+            epoch=claim.epoch,
+            user_id=claim.user_id,
+            session_id=claim.session_id,
+            status=claim.status,
+            ticks=int(state.get("ticks", 0)),
+            run_ms=int(state.get("runMs", 0)),
+            resumes=int(state.get("resumes", -1)) + 1,
+            dirty=True,
+        )
+
+    @property
+    def is_running(self) -> bool:
+        return self.status == SimulatorStatus.RUNNING
+
+    def step(self, now_ms: int) -> None:
+        """Advance the simulation by one tick of the worker's clock."""
+        if self.last_step_ms is not None:
+            self.run_ms += max(0, now_ms - self.last_step_ms)
+        self.last_step_ms = now_ms
+        self.ticks += 1
+        self.dirty = True
+
+    def checkpoint(self) -> dict[str, Any]:
+        return {"ticks": self.ticks, "runMs": self.run_ms, "resumes": self.resumes}

@@ -1,0 +1,75 @@
+"""Simulator messages (protocol section "Simulator Management"). Declared once;
+the handlers, the consumer, the schema export and the tests import them."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic.json_schema import SkipJsonSchema
+
+from sessions_app.schema import ClientMessage, DeviceId, EpochMs, RequestId, ServerMessage
+
+SimulatorStatusValue = Literal["starting", "running", "stopping", "stopped", "error"]
+
+
+# --- Server to client -------------------------------------------------------
+
+
+class SimulatorStarted(ServerMessage):
+    """Reply to `start_simulator`: the new simulator, usually `starting`; `simulator_status_update` follows."""
+
+    type: Literal["simulator_started"] = "simulator_started"
+    requestId: str
+    success: bool
+    simulatorId: str
+    status: SimulatorStatusValue
+
+
+class SimulatorStopped(ServerMessage):
+    """Reply to `stop_simulator`: the stop is accepted; `simulator_status_update` reports `stopped`."""
+
+    type: Literal["simulator_stopped"] = "simulator_stopped"
+    requestId: str
+    success: bool
+    simulatorId: str | SkipJsonSchema[None] = None
+    status: SimulatorStatusValue | SkipJsonSchema[None] = None
+
+    omit_when_none = frozenset({"simulatorId", "status"})
+
+
+class SimulatorStatusUpdate(ServerMessage):
+    """Pushed to every connection of the user when their simulator changes status."""
+
+    type: Literal["simulator_status_update"] = "simulator_status_update"
+    simulatorId: str
+    simulatorStatus: SimulatorStatusValue
+    timestamp: EpochMs
+    sessionId: str
+    reason: str | SkipJsonSchema[None] = None
+
+    omit_when_none = frozenset({"reason"})
+
+
+# --- Client to server -------------------------------------------------------
+
+
+class StartSimulator(ClientMessage):
+    type: Literal["start_simulator"]
+    requestId: RequestId
+    timestamp: float
+    deviceId: DeviceId
+
+    reply = SimulatorStarted
+
+
+class StopSimulator(ClientMessage):
+    type: Literal["stop_simulator"]
+    requestId: RequestId
+    timestamp: float
+    deviceId: DeviceId
+
+    reply = SimulatorStopped
+
+
+CLIENT_MESSAGES: tuple[type[ClientMessage], ...] = (StartSimulator, StopSimulator)
+SERVER_MESSAGES: tuple[type[ServerMessage], ...] = (SimulatorStarted, SimulatorStopped, SimulatorStatusUpdate)

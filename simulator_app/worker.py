@@ -1,0 +1,240 @@
+"""A simulator worker: runs simulators, holds their leases, adopts orphans.
+
+One runs in every `manage.py simulator_worker` process and, in the embedded
+default (SIMULATOR_RUNNER=inprocess), inside each daphne process. It listens on
+the channel layer for assignments (a shared queue: each reaches one worker) and
+for stop commands (its own channel), renews its leases every
+SIMULATOR_LEASE_RENEW_MS, and polls the database for simulators nobody holds,
+so a lost message or a killed worker only delays a simulator, never loses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.utils import timezone
+
+from sessions_app.schema import now_ms
+from simulator_app import selectors, services
+from simulator_app.engine import SimulationRun
+from simulator_app.groups import assignment_channel
+from simulator_app.services import Claim, HeldSimulator
+
+logger = logging.getLogger(__name__)
+
+ADOPT_BATCH = 50
+IDLE_CHECK_INTERVAL_S = 5.0
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()[:60]}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class Worker:
+    def __init__(self, *, runner: str) -> None:
+        self.runner = runner
+        self.worker_id = new_worker_id()
+        self.channel_name = ""
+        self.runs: dict[uuid.UUID, SimulationRun] = {}
+        self.capacity = settings.SIMULATOR_WORKER_CAPACITY
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+        self._next_idle_check = 0.0
+
+    # --- Lifecycle --------------------------------------------------------------
+
+    async def start(self) -> None:
+        layer = get_channel_layer()
+        self.channel_name = await layer.new_channel()
+        await database_sync_to_async(services.worker_register)(
+            worker_id=self.worker_id,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            runner=self.runner,
+            channel_name=self.channel_name,
+        )
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._listen(assignment_channel(), self._on_assignment), name="simulator-assignments"),
+            loop.create_task(self._listen(self.channel_name, self._on_command), name="simulator-commands"),
+            loop.create_task(self._lease_loop(), name="simulator-leases"),
+            loop.create_task(self._tick_loop(), name="simulator-ticks"),
+        ]
+        logger.info("simulator worker %s started (%s, capacity %d)", self.worker_id, self.runner, self.capacity)
+
+    async def stop(self, *, hand_over: bool = True) -> int:
+        """Stop running simulators here; with hand_over, release them for another worker at once."""
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        released = []
+        if hand_over:
+            released = await database_sync_to_async(services.worker_release)(
+                worker_id=self.worker_id, held=self._held(checkpoint_all=True)
+            )
+        logger.info("simulator worker %s stopped; handed over %d simulators", self.worker_id, len(released))
+        self.runs.clear()
+        return len(released)
+
+    # --- Messages from the channel layer ---------------------------------------
+
+    async def _listen(self, channel: str, handle: Callable[[dict], Awaitable[None]]) -> None:
+        layer = get_channel_layer()
+        backoff = 0.1
+        while True:
+            try:
+                message = await layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The database poll keeps simulators going meanwhile.
+                logger.exception("simulator worker could not receive on %s; retrying", channel)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.1
+            try:
+                await handle(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("simulator worker failed to handle %s", message.get("type"))
+
+    async def _on_assignment(self, message: dict) -> None:
+        if message.get("type") == "simulator.assign" and self._has_room():
+            await self._claim(uuid.UUID(message["simulatorId"]))
+
+    async def _on_command(self, message: dict) -> None:
+        if message.get("type") == "simulator.stop":
+            run = self.runs.get(uuid.UUID(message["simulatorId"]))
+            if run is not None:
+                await self._finish(run)
+
+    # --- Runs ---------------------------------------------------------------------
+
+    def _has_room(self) -> bool:
+        return not self._closing and len(self.runs) < self.capacity
+
+    async def _claim(self, simulator_id: uuid.UUID) -> None:
+        if simulator_id in self.runs:
+            return
+        claim = await database_sync_to_async(services.simulator_claim)(
+            simulator_id=simulator_id, worker_id=self.worker_id
+        )
+        if claim is not None:
+            await self._begin(claim)
+
+    async def _begin(self, claim: Claim) -> None:
+        run = SimulationRun.from_claim(claim)
+        self.runs[run.simulator_id] = run
+        if claim.status == "stopping":
+            await self._finish(run)
+            return
+        if claim.recovered_from is not None:
+            reason = f"resumed by worker {self.worker_id} after worker {claim.recovered_from} was lost"
+            logger.warning("adopted simulator %s from lost worker %s", run.simulator_id, claim.recovered_from)
+        else:
+            reason = f"running on worker {self.worker_id}"
+        if await database_sync_to_async(services.simulator_mark_running)(
+            simulator_id=run.simulator_id, worker_id=self.worker_id, epoch=run.epoch, reason=reason
+        ):
+            run.status = "running"
+
+    async def _finish(self, run: SimulationRun, *, reason: str | None = None) -> None:
+        run.status = "stopping"
+        await database_sync_to_async(services.simulator_finish_stop)(
+            simulator_id=run.simulator_id,
+            worker_id=self.worker_id,
+            epoch=run.epoch,
+            state=run.checkpoint(),
+            reason=reason,
+        )
+        self.runs.pop(run.simulator_id, None)
+
+    async def _fail(self, run: SimulationRun, error: str) -> None:
+        self.runs.pop(run.simulator_id, None)
+        await database_sync_to_async(services.simulator_fail)(
+            simulator_id=run.simulator_id, worker_id=self.worker_id, epoch=run.epoch, error=error
+        )
+
+    def _held(self, *, checkpoint_all: bool = False) -> dict[uuid.UUID, HeldSimulator]:
+        return {
+            run.simulator_id: HeldSimulator(run.epoch, run.checkpoint() if run.dirty or checkpoint_all else None)
+            for run in self.runs.values()
+        }
+
+    # --- Loops ------------------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        interval = settings.SIMULATOR_TICK_MS / 1000
+        while True:
+            await asyncio.sleep(interval)
+            now = now_ms()
+            for run in list(self.runs.values()):
+                if not run.is_running:
+                    continue
+                try:
+                    run.step(now)
+                except Exception as error:
+                    logger.exception("simulator %s failed", run.simulator_id)
+                    await self._fail(run, f"simulator failed: {type(error).__name__}: {error}")
+
+    async def _lease_loop(self) -> None:
+        interval = settings.SIMULATOR_LEASE_RENEW_MS / 1000
+        while True:
+            try:
+                await self.renew_and_adopt()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("simulator lease renewal failed; retrying")
+            await asyncio.sleep(interval)
+
+    async def renew_and_adopt(self) -> None:
+        held = self._held()
+        report = await database_sync_to_async(services.worker_heartbeat)(worker_id=self.worker_id, held=held)
+        for simulator_id, sent in held.items():
+            run = self.runs.get(simulator_id)
+            if run is not None and sent.state is not None:
+                run.dirty = False
+        for simulator_id in report.lost:
+            if self.runs.pop(simulator_id, None) is not None:
+                logger.warning("simulator %s is no longer held by %s; dropped here", simulator_id, self.worker_id)
+        for simulator_id in report.stop_requested:
+            run = self.runs.get(simulator_id)
+            if run is not None:
+                await self._finish(run)
+        if self._has_room():
+            candidates = await database_sync_to_async(selectors.simulators_adoptable)(
+                now=timezone.now(), limit=min(ADOPT_BATCH, self.capacity - len(self.runs))
+            )
+            for simulator_id in candidates:
+                if not self._has_room():
+                    break
+                await self._claim(simulator_id)
+        await self._stop_idle()
+
+    async def _stop_idle(self) -> None:
+        if settings.SIMULATOR_IDLE_TIMEOUT_S <= 0 or time.monotonic() < self._next_idle_check or not self.runs:
+            return
+        self._next_idle_check = time.monotonic() + min(IDLE_CHECK_INTERVAL_S, settings.SIMULATOR_IDLE_TIMEOUT_S)
+        idle = await database_sync_to_async(selectors.simulators_idle)(worker_id=self.worker_id, now=timezone.now())
+        for simulator_id in idle:
+            run = self.runs.get(simulator_id)
+            if run is not None:
+                reason = f"idle: no client of its user connected for {settings.SIMULATOR_IDLE_TIMEOUT_S} s"
+                await self._finish(run, reason=reason)
