@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,8 +133,63 @@ class DaphneServer:
         return connect(f"{self.ws}/ws/session/?{query}", open_timeout=10, close_timeout=5, **kwargs)
 
 
+@dataclass
+class WorkerProcess:
+    """A `manage.py simulator_worker` process (production mode runs simulators in these)."""
+
+    env: dict[str, str]
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+    worker_id: str = ""
+
+    def start(self, log_dir: Path) -> WorkerProcess:
+        self.log_path = log_dir / f"worker-{uuid.uuid4().hex[:8]}.log"
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "simulator_worker"], cwd=ROOT, env=self.env, stdout=log, stderr=log
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"simulator_worker exited early:\n{self.log()}")
+            found = re.search(r"simulator worker (\S+) running", self.log())
+            if found:
+                self.worker_id = found.group(1)
+                return self
+            time.sleep(0.05)
+        raise RuntimeError(f"simulator_worker did not start:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
 def recv_json(ws: ClientConnection, timeout: float = 10) -> dict:
     return json.loads(ws.recv(timeout=timeout))
+
+
+def recv_until(ws: ClientConnection, kind: str, timeout: float = 10, **fields: Any) -> tuple[dict, list[dict]]:
+    """Read until a message of type `kind` (with these field values) arrives; return it and what came before."""
+    skipped: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"no {kind} {fields} within {timeout} s; got {skipped}")
+        message = recv_json(ws, timeout=remaining)
+        if message.get("type") == kind and all(message.get(k) == v for k, v in fields.items()):
+            return message, skipped
+        skipped.append(message)
 
 
 def send_json(ws: ClientConnection, message: dict) -> None:
