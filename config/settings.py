@@ -117,7 +117,14 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 times reads out after 5 s by default, exactly channels-redis's blocking
+                # BZPOPMIN: every idle receive failed and closed the socket (channels_redis#422).
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": env_int("REDIS_SOCKET_TIMEOUT_S", default=15, minimum=6),
+                    }
+                ],
                 "prefix": CHANNEL_LAYER_PREFIX,
                 "capacity": env_int("CHANNEL_LAYER_CAPACITY", default=1000, minimum=10),
                 "expiry": env_int("CHANNEL_LAYER_EXPIRY_S", default=60, minimum=1),

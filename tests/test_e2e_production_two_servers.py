@@ -6,6 +6,7 @@ invalidation and operator actions must cross processes through the channel layer
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,3 +106,17 @@ def test_a_session_resumes_on_the_other_process_after_a_drop(two_servers: tuple[
         result = recv_json(ws)
     assert again["sessionId"] == connected["sessionId"]
     assert result["success"] is True and result["sessionStatus"] == "active"
+
+
+def test_an_idle_connection_outlives_the_channel_layers_blocking_read(
+    two_servers: tuple[DaphneServer, DaphneServer],
+) -> None:
+    # channels-redis blocks 5 s per receive; redis-py 8's default 5 s read timeout used to kill it.
+    first, _ = two_servers
+    creds = first.login("demo", "demo-password")
+    with first.connect(creds["token"], creds["deviceId"]) as ws:
+        recv_json(ws)
+        time.sleep(6.5)
+        send_json(ws, heartbeat(creds["deviceId"]))
+        ack = recv_json(ws)
+    assert ack["type"] == "heartbeat_ack"
