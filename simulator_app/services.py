@@ -88,7 +88,9 @@ class StopRequest:
 def _request_stop(simulator_id: uuid.UUID, reason: str) -> StopRequest | None:
     """Stop a live simulator: at once if no worker holds it, else `stopping` and a command to its worker."""
     with transaction.atomic():
-        simulator = Simulator.objects.select_for_update().select_related("worker").filter(pk=simulator_id).first()
+        simulator = (
+            Simulator.objects.select_for_update(of=("self",)).select_related("worker").filter(pk=simulator_id).first()
+        )
         if simulator is None or not simulator.is_live:
             return None
         now = timezone.now()
