@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.admin_client import AdminClient
-from tests.liveserver import DaphneServer, recv_json, recv_until_closed
+from tests.liveserver import DaphneServer, recv_json, recv_until, recv_until_closed, request, send_json
 
 pytestmark = pytest.mark.e2e
 
@@ -54,3 +54,30 @@ def test_the_admin_lists_sessions_with_filters_and_search(shared_server: DaphneS
     assert "By status" in page
     assert "Search" in admin.get("/admin/sessions_app/device/")
     assert "body" in admin.get("/static/admin/css/base.css")  # the admin is styled under daphne
+
+
+def test_stopping_a_simulator_in_the_admin_is_seen_by_every_connection_of_its_user(
+    shared_server: DaphneServer, admin: AdminClient
+) -> None:
+    creds_a = shared_server.issue_token("admin-stop-trader", "--password", "pw-for-tests-123")
+    creds_b = shared_server.login("admin-stop-trader", "pw-for-tests-123")
+    with (
+        shared_server.connect(creds_a["token"], creds_a["deviceId"]) as ws_a,
+        shared_server.connect(creds_b["token"], creds_b["deviceId"]) as ws_b,
+    ):
+        recv_json(ws_a), recv_json(ws_b)
+        send_json(ws_a, request("start_simulator", creds_a["deviceId"], "start"))
+        started, _ = recv_until(ws_a, "simulator_started")
+        recv_until(ws_b, "simulator_status_update", simulatorStatus="running")
+        listed = admin.get("/admin/simulator_app/simulator/?status__exact=running")
+        ids = admin.search_ids("/admin/simulator_app/simulator/", started["simulatorId"])
+        page = admin.run_action("/admin/simulator_app/simulator/", "stop_simulators", ids)
+        stopped_b, before_b = recv_until(ws_b, "simulator_status_update", simulatorStatus="stopped")
+        stopped_a, _ = recv_until(ws_a, "simulator_status_update", simulatorStatus="stopped")
+        workers = admin.get("/admin/simulator_app/simulatorworker/")
+
+    assert started["simulatorId"] in listed and ids == [started["simulatorId"]]
+    assert "Stopping 1 simulator(s)." in page
+    assert [m["simulatorStatus"] for m in before_b] == ["stopping"]
+    assert stopped_a["reason"] == stopped_b["reason"] == "stopped by operator admin"
+    assert "inprocess" in workers and 'alt="True"' in workers
