@@ -139,7 +139,12 @@ class Claim:
     recovered_from: str | None  # the worker whose lease lapsed, when this is an adoption after a crash
 
 
+WORKER_RECORD_RETENTION = timedelta(days=7)
+
+
 def worker_register(*, worker_id: str, hostname: str, pid: int, runner: str, channel_name: str) -> None:
+    """Record a starting worker, and forget workers silent for a week (every process start adds one)."""
+    SimulatorWorker.objects.filter(heartbeat_at__lt=timezone.now() - WORKER_RECORD_RETENTION).delete()
     SimulatorWorker.objects.update_or_create(
         pk=worker_id,
         defaults={
