@@ -44,11 +44,31 @@ def base_env(**overrides: str) -> dict[str, str]:
 
 
 @dataclass
-class DaphneServer:
+class ChildProcess:
+    """A service process the tests start, with its output in a log file."""
+
     env: dict[str, str]
-    port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     log_path: Path | None = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+@dataclass
+class DaphneServer(ChildProcess):
+    port: int = field(default_factory=free_port)
 
     @property
     def http(self) -> str:
@@ -79,20 +99,6 @@ class DaphneServer:
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError(f"daphne did not start:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
 
     def issue_token(self, username: str, *extra: str) -> dict:
         """An operator's `manage.py issue_token` against this server's database."""
@@ -134,12 +140,9 @@ class DaphneServer:
 
 
 @dataclass
-class WorkerProcess:
+class WorkerProcess(ChildProcess):
     """A `manage.py simulator_worker` process (production mode runs simulators in these)."""
 
-    env: dict[str, str]
-    process: subprocess.Popen | None = None
-    log_path: Path | None = None
     worker_id: str = ""
 
     def start(self, log_dir: Path) -> WorkerProcess:
@@ -158,20 +161,6 @@ class WorkerProcess:
                 return self
             time.sleep(0.05)
         raise RuntimeError(f"simulator_worker did not start:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
 
 
 def recv_json(ws: ClientConnection, timeout: float = 10) -> dict:

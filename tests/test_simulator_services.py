@@ -25,6 +25,16 @@ def start(session: TradingSession) -> Simulator:
     return services.simulator_start(user_id=session.user_id, session_id=session.id)
 
 
+def run_on(worker_id: str, simulator: Simulator) -> int:
+    """Claim the simulator for `worker_id` and mark it running, as a worker does; returns the lease epoch."""
+    claim = services.simulator_claim(simulator_id=simulator.id, worker_id=worker_id)
+    assert claim is not None
+    epoch = claim.epoch
+    ran = services.simulator_mark_running(simulator_id=simulator.id, worker_id=worker_id, epoch=epoch, reason="up")
+    assert ran
+    return epoch
+
+
 def lapse_lease(simulator: Simulator) -> None:
     Simulator.objects.filter(pk=simulator.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
 
@@ -96,23 +106,19 @@ def test_a_heartbeat_renews_the_lease_checkpoints_state_and_reports_a_stop_reque
     worker = make_worker()
     session = make_session()
     simulator = start(session)
-    claim = services.simulator_claim(simulator_id=simulator.id, worker_id=worker)
-    assert claim is not None
-    services.simulator_mark_running(simulator_id=simulator.id, worker_id=worker, epoch=claim.epoch, reason="up")
+    epoch = run_on(worker, simulator)
     before = Simulator.objects.get(pk=simulator.pk).lease_expires_at
 
-    report = services.worker_heartbeat(worker_id=worker, held={simulator.id: HeldSimulator(claim.epoch, {"ticks": 3})})
+    report = services.worker_heartbeat(worker_id=worker, held={simulator.id: HeldSimulator(epoch, {"ticks": 3})})
     simulator.refresh_from_db()
     assert report.kept == {simulator.id} and simulator.state == {"ticks": 3}
     assert simulator.lease_expires_at > before
 
     stop = services.simulator_stop(user_id=session.user_id, reason="by the test")
     assert stop.status == SimulatorStatus.STOPPING
-    report = services.worker_heartbeat(worker_id=worker, held={simulator.id: HeldSimulator(claim.epoch, None)})
+    report = services.worker_heartbeat(worker_id=worker, held={simulator.id: HeldSimulator(epoch, None)})
     assert report.stop_requested == {simulator.id}
-    assert services.simulator_finish_stop(
-        simulator_id=simulator.id, worker_id=worker, epoch=claim.epoch, state={"ticks": 4}
-    )
+    assert services.simulator_finish_stop(simulator_id=simulator.id, worker_id=worker, epoch=epoch, state={"ticks": 4})
     simulator.refresh_from_db()
     assert simulator.status == SimulatorStatus.STOPPED and simulator.worker is None and simulator.state == {"ticks": 4}
     assert simulator.reason == "by the test" and simulator.stopped_at is not None
@@ -134,12 +140,10 @@ def test_a_released_simulator_is_taken_over_without_a_status_change() -> None:
     leaving, staying = make_worker(), make_worker()
     session = make_session()
     simulator = start(session)
-    claim = services.simulator_claim(simulator_id=simulator.id, worker_id=leaving)
-    assert claim is not None
-    services.simulator_mark_running(simulator_id=simulator.id, worker_id=leaving, epoch=claim.epoch, reason="up")
+    epoch = run_on(leaving, simulator)
     version = Simulator.objects.get(pk=simulator.pk).version
 
-    released = services.worker_release(worker_id=leaving, held={simulator.id: HeldSimulator(claim.epoch, {"ticks": 7})})
+    released = services.worker_release(worker_id=leaving, held={simulator.id: HeldSimulator(epoch, {"ticks": 7})})
     assert released == [simulator.id]
     assert SimulatorWorker.objects.get(pk=leaving).stopped_at is not None
     taken = services.simulator_claim(simulator_id=simulator.id, worker_id=staying)
@@ -154,9 +158,7 @@ def test_simulators_no_worker_holds_past_the_grace_show_error_and_stopping_ones_
     running_session, stopping_session = make_session(), make_session()
     running, stopping = start(running_session), start(stopping_session)
     for simulator in (running, stopping):
-        claim = services.simulator_claim(simulator_id=simulator.id, worker_id=worker)
-        assert claim is not None
-        services.simulator_mark_running(simulator_id=simulator.id, worker_id=worker, epoch=claim.epoch, reason="up")
+        run_on(worker, simulator)
     services.simulator_stop(user_id=stopping_session.user_id, reason="asked to stop")
     lapse_lease(running)
     lapse_lease(stopping)
@@ -175,9 +177,7 @@ def test_a_simulator_is_idle_only_when_no_session_of_its_user_was_seen_within_th
     session = make_session()
     other_session = make_session(session.user)
     simulator = start(session)
-    claim = services.simulator_claim(simulator_id=simulator.id, worker_id=worker)
-    assert claim is not None
-    services.simulator_mark_running(simulator_id=simulator.id, worker_id=worker, epoch=claim.epoch, reason="up")
+    run_on(worker, simulator)
     long_ago = timezone.now() - timedelta(minutes=5)
     Simulator.objects.filter(pk=simulator.pk).update(status_changed_at=long_ago)
     TradingSession.objects.filter(pk=session.pk).update(last_seen_at=long_ago)
