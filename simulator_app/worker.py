@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 
 from sessions_app.schema import now_ms
@@ -57,13 +58,7 @@ class Worker:
     async def start(self) -> None:
         layer = get_channel_layer()
         self.channel_name = await layer.new_channel()
-        await database_sync_to_async(services.worker_register)(
-            worker_id=self.worker_id,
-            hostname=socket.gethostname(),
-            pid=os.getpid(),
-            runner=self.runner,
-            channel_name=self.channel_name,
-        )
+        await self._register()
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._listen(assignment_channel(), self._on_assignment), name="simulator-assignments"),
@@ -72,6 +67,24 @@ class Worker:
             loop.create_task(self._tick_loop(), name="simulator-ticks"),
         ]
         logger.info("simulator worker %s started (%s, capacity %d)", self.worker_id, self.runner, self.capacity)
+
+    async def _register(self) -> None:
+        """Record this worker (its simulators reference it), waiting out a database that is not up yet."""
+        backoff = 0.5
+        while True:
+            try:
+                await database_sync_to_async(services.worker_register)(
+                    worker_id=self.worker_id,
+                    hostname=socket.gethostname(),
+                    pid=os.getpid(),
+                    runner=self.runner,
+                    channel_name=self.channel_name,
+                )
+                return
+            except DatabaseError:
+                logger.exception("simulator worker %s cannot register; retrying in %.1f s", self.worker_id, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
 
     async def stop(self, *, hand_over: bool = True) -> int:
         """Stop running simulators here; with hand_over, release them for another worker at once."""
@@ -191,7 +204,11 @@ class Worker:
                     run.step(now)
                 except Exception as error:
                     logger.exception("simulator %s failed", run.simulator_id)
-                    await self._fail(run, f"simulator failed: {type(error).__name__}: {error}")
+                    try:
+                        await self._fail(run, f"simulator failed: {type(error).__name__}: {error}")
+                    except Exception:
+                        # Unrecorded: its lease lapses; another worker retries it, or the orphan sweep shows `error`.
+                        logger.exception("could not record the failure of simulator %s", run.simulator_id)
 
     async def _lease_loop(self) -> None:
         interval = settings.SIMULATOR_LEASE_RENEW_MS / 1000
