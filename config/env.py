@@ -65,6 +65,12 @@ def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int
     return number
 
 
+def env_optional_int(name: str) -> int | None:
+    if _raw(name) is None:
+        return None
+    return env_int(name, default=0)
+
+
 def env_list(name: str, default: Sequence[str]) -> list[str]:
     value = _raw(name)
     if value is None:

@@ -17,6 +17,7 @@ from config.env import (
     env_choice,
     env_int,
     env_list,
+    env_optional_int,
     env_optional_str,
     env_str,
 )
@@ -209,6 +210,17 @@ SIMULATOR_ORPHAN_GRACE_MS = env_int("SIMULATOR_ORPHAN_GRACE_MS", default=15_000,
 # A running simulator whose user has had no connected client this long stops itself; 0 disables.
 SIMULATOR_IDLE_TIMEOUT_S = env_int("SIMULATOR_IDLE_TIMEOUT_S", default=1_800, minimum=0)
 SIMULATOR_WORKER_CAPACITY = env_int("SIMULATOR_WORKER_CAPACITY", default=500, minimum=1)
+
+# --- Market (README "Market data and paper trading") ---
+MARKET_TICK_MS = env_int("MARKET_TICK_MS", default=500, minimum=10)
+MARKET_SOURCE = env_choice("MARKET_SOURCE", ["random", "replay"], default="random")
+# Unset: a random seed chosen when the feed first starts and kept in the database.
+MARKET_SEED = env_optional_int("MARKET_SEED")
+MARKET_TIME_SCALE = env_int("MARKET_TIME_SCALE", default=60, minimum=1)
+MARKET_REPLAY_FILE = env_str("MARKET_REPLAY_FILE", default=str(BASE_DIR / "market_app" / "data" / "example_bars.csv"))
+MARKET_STARTING_CASH = env_int("MARKET_STARTING_CASH", default=100_000, minimum=0)
+# A connection whose socket has this much unsent data gets only the newest prices (conflation).
+MARKET_CONFLATE_BACKLOG_BYTES = env_int("MARKET_CONFLATE_BACKLOG_BYTES", default=65_536, minimum=1024)
 
 LOG_LEVEL = env_choice("LOG_LEVEL", ["DEBUG", "INFO", "WARNING", "ERROR"], default="INFO")
 LOGGING = {

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from sessions_app import groups, selectors, services
 from sessions_app.auth import AuthenticatedClient, authenticate_websocket_request
-from sessions_app.dispatch import EVENT_ROUTES, ROUTES
+from sessions_app.dispatch import EVENT_ROUTES, ROUTES, run_connection_hooks
 from sessions_app.errors import CloseCode, ErrorCode, ProtocolError, details_from
 from sessions_app.events import ConnectionReplaceEvent, DeviceInvalidatedEvent, SessionEndedEvent
 from sessions_app.live import live_connections
@@ -71,6 +71,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.last_message_monotonic = time.monotonic()
         self.last_message_ms = now_ms()
         self.judge = QualityJudge(settings.WS_HEARTBEAT_INTERVAL_MS)
+        # Per-connection state of other apps (the market stream), keyed by app.
+        self.app_state: dict[str, object] = {}
 
     # Channels' dispatch hops to a thread before every message to close stale
     # database connections; our database work already runs in
@@ -158,6 +160,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 maxMessageBytes=settings.WS_MAX_MESSAGE_BYTES,
             )
         )
+        await run_connection_hooks("connected", self)
 
     async def _refuse(self, error: ProtocolError) -> None:
         self.ending = True

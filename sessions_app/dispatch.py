@@ -60,3 +60,23 @@ def handles_event(event_type: str) -> Callable[[EventHandler], EventHandler]:
         return handler
 
     return register
+
+
+# Moments in a connection's life other apps act on: "connected" (after `connected` is sent),
+# "reconnected" (after a successful `reconnect_result`), "simulator_changed" (after a
+# simulator status update was forwarded).
+ConnectionHook = Callable[["SessionConsumer"], Awaitable[None]]
+CONNECTION_HOOKS: dict[str, list[ConnectionHook]] = {"connected": [], "reconnected": [], "simulator_changed": []}
+
+
+def on_connection(moment: str) -> Callable[[ConnectionHook], ConnectionHook]:
+    def register(hook: ConnectionHook) -> ConnectionHook:
+        CONNECTION_HOOKS[moment].append(hook)
+        return hook
+
+    return register
+
+
+async def run_connection_hooks(moment: str, conn: SessionConsumer) -> None:
+    for hook in CONNECTION_HOOKS[moment]:
+        await hook(conn)

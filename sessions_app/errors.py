@@ -88,6 +88,15 @@ class ErrorCode(StrEnum):
     SIMULATOR_ALREADY_RUNNING = "simulator_already_running"
     SIMULATOR_NOT_RUNNING = "simulator_not_running"
     SIMULATOR_UNAVAILABLE = "simulator_unavailable"
+    # Market and orders
+    UNKNOWN_SYMBOL = "unknown_symbol"
+    INVALID_QUANTITY = "invalid_quantity"
+    INVALID_PRICE = "invalid_price"
+    INSUFFICIENT_CASH = "insufficient_cash"
+    INSUFFICIENT_POSITION = "insufficient_position"
+    ORDER_NOT_FOUND = "order_not_found"
+    ORDER_NOT_CANCELABLE = "order_not_cancelable"
+    MARKET_UNAVAILABLE = "market_unavailable"
     # Server
     SERVICE_UNAVAILABLE = "service_unavailable"
     INTERNAL_ERROR = "internal_error"
@@ -141,11 +150,36 @@ ERROR_CODES: dict[ErrorCode, ErrorCodeSpec] = {
         None,
         409,
     ),
-    ErrorCode.SIMULATOR_NOT_RUNNING: ErrorCodeSpec("This user has no simulator starting or running.", None, 409),
+    ErrorCode.SIMULATOR_NOT_RUNNING: ErrorCodeSpec(
+        "The action needs this user's simulator to be running (to stop one: starting or running), and it is not.",
+        None,
+        409,
+    ),
     ErrorCode.SIMULATOR_UNAVAILABLE: ErrorCodeSpec(
         "No simulator worker is alive to run a simulator; retry later (operators: start `simulator_worker`).",
         None,
         503,
+    ),
+    ErrorCode.UNKNOWN_SYMBOL: ErrorCodeSpec("The symbol is not a listed, active instrument.", None, 400),
+    ErrorCode.INVALID_QUANTITY: ErrorCodeSpec(
+        "The quantity is not a positive number with at most 8 decimals (and at most 1,000,000,000).", None, 400
+    ),
+    ErrorCode.INVALID_PRICE: ErrorCodeSpec(
+        "A limit order needs a positive `limitPrice` that is a multiple of the instrument's tick size; "
+        "a market order takes none.",
+        None,
+        400,
+    ),
+    ErrorCode.INSUFFICIENT_CASH: ErrorCodeSpec(
+        "The buy would cost more than the cash not already reserved by open buy orders.", None, 409
+    ),
+    ErrorCode.INSUFFICIENT_POSITION: ErrorCodeSpec(
+        "The sell exceeds the position not already reserved by open sell orders (no short selling).", None, 409
+    ),
+    ErrorCode.ORDER_NOT_FOUND: ErrorCodeSpec("No such order of this user.", None, 404),
+    ErrorCode.ORDER_NOT_CANCELABLE: ErrorCodeSpec("The order is already filled, canceled or rejected.", None, 409),
+    ErrorCode.MARKET_UNAVAILABLE: ErrorCodeSpec(
+        "The price feed has not produced a price yet; retry shortly.", None, 503
     ),
     ErrorCode.SERVICE_UNAVAILABLE: ErrorCodeSpec(
         "The database or channel layer is unreachable; retry later. At the handshake the server then closes "

@@ -7,7 +7,7 @@ from channels.db import database_sync_to_async
 
 from sessions_app import selectors, services
 from sessions_app.consumers import SessionConsumer
-from sessions_app.dispatch import handles
+from sessions_app.dispatch import handles, run_connection_hooks
 from sessions_app.errors import CloseCode, ErrorCode, ProtocolError
 from sessions_app.messages import (
     Heartbeat,
@@ -112,3 +112,5 @@ async def reconnect(conn: SessionConsumer, message: Reconnect) -> None:
             simulatorStatus=simulator.status,
         )
     )
+    if success:
+        await run_connection_hooks("reconnected", conn)

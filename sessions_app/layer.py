@@ -18,7 +18,8 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 
-def _group_send_now(group: str, event: dict[str, Any]) -> None:
+def group_send_now(group: str, event: dict[str, Any]) -> None:
+    """Send at once, from synchronous code (an on_commit callback); failures are logged, not raised."""
     layer = get_channel_layer()
     if layer is None:
         return
@@ -42,7 +43,7 @@ def _send_now(channel: str, message: dict[str, Any]) -> None:
 def group_send_after_commit(group: str, event: Mapping[str, Any]) -> None:
     """Send `event` to every member of `group` once the current transaction commits (at once outside one)."""
     payload = dict(event)
-    transaction.on_commit(lambda: _group_send_now(group, payload))
+    transaction.on_commit(lambda: group_send_now(group, payload))
 
 
 def send_after_commit(channel: str, message: Mapping[str, Any]) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from market_app import messages as market_messages
 from sessions_app import messages as session_messages
 from sessions_app.dispatch import message_type
 from sessions_app.errors import CLOSE_CODES, ERROR_CODES, ErrorMessage
@@ -20,10 +21,12 @@ PROTOCOL_VERSION = "1.0.0"
 CLIENT_MESSAGES: tuple[type[ClientMessage], ...] = (
     *session_messages.CLIENT_MESSAGES,
     *simulator_messages.CLIENT_MESSAGES,
+    *market_messages.CLIENT_MESSAGES,
 )
 SERVER_MESSAGES: tuple[type[ServerMessage], ...] = (
     *session_messages.SERVER_MESSAGES,
     *simulator_messages.SERVER_MESSAGES,
+    *market_messages.SERVER_MESSAGES,
     ErrorMessage,
 )
 

@@ -26,6 +26,7 @@ class SimulationRun:
     run_ms: int = 0
     resumes: int = 0
     last_step_ms: int | None = None
+    last_tick_seq: int | None = None  # the newest market tick matched for this run's user
     dirty: bool = field(default=False, repr=False)
 
     @classmethod
@@ -40,6 +41,7 @@ class SimulationRun:
             ticks=int(state.get("ticks", 0)),
             run_ms=int(state.get("runMs", 0)),
             resumes=int(state.get("resumes", -1)) + 1,
+            last_tick_seq=state.get("lastTickSeq"),
             dirty=True,
         )
 
@@ -56,4 +58,4 @@ class SimulationRun:
         self.dirty = True
 
     def checkpoint(self) -> dict[str, Any]:
-        return {"ticks": self.ticks, "runMs": self.run_ms, "resumes": self.resumes}
+        return {"ticks": self.ticks, "runMs": self.run_ms, "resumes": self.resumes, "lastTickSeq": self.last_tick_seq}

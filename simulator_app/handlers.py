@@ -5,7 +5,7 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 
 from sessions_app.consumers import SessionConsumer
-from sessions_app.dispatch import handles, handles_event
+from sessions_app.dispatch import handles, handles_event, run_connection_hooks
 from simulator_app import services
 from simulator_app.events import SimulatorStatusEvent
 from simulator_app.messages import (
@@ -63,3 +63,4 @@ async def simulator_status(conn: SessionConsumer, event: SimulatorStatusEvent) -
             reason=event["reason"] or None,
         )
     )
+    await run_connection_hooks("simulator_changed", conn)

@@ -19,6 +19,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, JSONField, Value, When
 from django.utils import timezone
 
+from market_app.services import orders_cancel_open
 from sessions_app.errors import ErrorCode, ErrorDetail, ProtocolError
 from simulator_app import events, selectors
 from simulator_app.models import LIVE_STATUSES, Simulator, SimulatorStatus, SimulatorWorker
@@ -33,6 +34,9 @@ def _set_status(simulator: Simulator, status: SimulatorStatus, reason: str, now:
         setattr(simulator, name, value)
     simulator.save()
     events.publish_status(simulator)
+    if status in (SimulatorStatus.STOPPED, SimulatorStatus.ERROR):
+        # Nothing matches orders without a running simulator: end them rather than leave them hanging.
+        orders_cancel_open(user_id=simulator.user_id, reason=f"simulator {status}: {reason}")
 
 
 def _locked(**conditions: Any) -> Simulator | None:

@@ -26,6 +26,9 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
+from market_app.desk import TradingDesk
+from market_app.feed import FeedProducer
+from market_app.groups import ticks_group
 from sessions_app.schema import now_ms
 from simulator_app import selectors, services
 from simulator_app.engine import SimulationRun
@@ -52,6 +55,8 @@ class Worker:
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._next_idle_check = 0.0
+        self.desk = TradingDesk(self.worker_id)
+        self.feed = FeedProducer(self.worker_id)
 
     # --- Lifecycle --------------------------------------------------------------
 
@@ -59,6 +64,7 @@ class Worker:
         layer = get_channel_layer()
         self.channel_name = await layer.new_channel()
         await self._register()
+        await self._follow_ticks()
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._listen(assignment_channel(), self._on_assignment), name="simulator-assignments"),
@@ -94,6 +100,9 @@ class Worker:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        with contextlib.suppress(Exception):
+            await get_channel_layer().group_discard(ticks_group(), self.channel_name)
+        await self.feed.stop(release=hand_over)
         released = []
         if hand_over:
             released = await database_sync_to_async(services.worker_release)(
@@ -132,10 +141,24 @@ class Worker:
             await self._claim(uuid.UUID(message["simulatorId"]))
 
     async def _on_command(self, message: dict) -> None:
-        if message.get("type") == "simulator.stop":
+        kind = message.get("type")
+        if kind == "market.tick":
+            for run in await self.desk.on_tick(message, list(self.runs.values())):
+                self.runs.pop(run.simulator_id, None)
+        elif kind == "market.orders_changed":
+            if any(run.user_id == message["userId"] for run in self.runs.values()):
+                await self.desk.reload([message["userId"]])
+        elif kind == "simulator.stop":
             run = self.runs.get(uuid.UUID(message["simulatorId"]))
             if run is not None:
                 await self._finish(run)
+
+    async def _follow_ticks(self) -> None:
+        # Re-joined every lease renewal: group membership expires in channels-redis.
+        try:
+            await get_channel_layer().group_add(ticks_group(), self.channel_name)
+        except Exception:
+            logger.exception("simulator worker could not follow the market ticks; retrying")
 
     # --- Runs ---------------------------------------------------------------------
 
@@ -154,6 +177,7 @@ class Worker:
     async def _begin(self, claim: Claim) -> None:
         run = SimulationRun.from_claim(claim)
         self.runs[run.simulator_id] = run
+        await self.desk.reload([run.user_id])
         if claim.status == "stopping":
             await self._finish(run)
             return
@@ -244,6 +268,11 @@ class Worker:
                     break
                 await self._claim(simulator_id)
         await self._stop_idle()
+        await self._follow_ticks()
+        users = {run.user_id for run in self.runs.values()}
+        self.desk.forget(users)
+        await self.desk.reload(users)  # catches an order whose hint was lost
+        await self.feed.maintain()
 
     async def _stop_idle(self) -> None:
         if settings.SIMULATOR_IDLE_TIMEOUT_S <= 0 or time.monotonic() < self._next_idle_check or not self.runs:

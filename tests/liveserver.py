@@ -163,12 +163,23 @@ class WorkerProcess(ChildProcess):
         raise RuntimeError(f"simulator_worker did not start:\n{self.log()}")
 
 
-def recv_json(ws: ClientConnection, timeout: float = 10) -> dict:
-    return json.loads(ws.recv(timeout=timeout))
+MARKET_TYPES = ("exchange_data", "exchange_data_status")
 
 
-def recv_until(ws: ClientConnection, kind: str, timeout: float = 10, **fields: Any) -> tuple[dict, list[dict]]:
-    """Read until a message of type `kind` (with these field values) arrives; return it and what came before."""
+def recv_json(ws: ClientConnection, timeout: float = 10, *, ignore: tuple[str, ...] = ()) -> dict:
+    """The next message, skipping those whose type is in `ignore` (say, the market stream)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        message = json.loads(ws.recv(timeout=max(0.0, deadline - time.monotonic())))
+        if message.get("type") not in ignore:
+            return message
+
+
+def recv_until(
+    ws: ClientConnection, kind: str, timeout: float = 10, *, ignore: tuple[str, ...] = MARKET_TYPES, **fields: Any
+) -> tuple[dict, list[dict]]:
+    """Read until a message of type `kind` (with these field values) arrives; return it and what came
+    before, leaving out the types in `ignore` (the market stream, unless asked for)."""
     skipped: list[dict] = []
     deadline = time.monotonic() + timeout
     while True:
@@ -178,22 +189,27 @@ def recv_until(ws: ClientConnection, kind: str, timeout: float = 10, **fields: A
         message = recv_json(ws, timeout=remaining)
         if message.get("type") == kind and all(message.get(k) == v for k, v in fields.items()):
             return message, skipped
-        skipped.append(message)
+        if message.get("type") not in ignore:
+            skipped.append(message)
 
 
 def send_json(ws: ClientConnection, message: dict) -> None:
     ws.send(json.dumps(message))
 
 
-def recv_until_closed(ws: ClientConnection, timeout: float = 10) -> tuple[list[dict], int | None]:
-    """Read every message until the server closes; return them and the close code."""
+def recv_until_closed(
+    ws: ClientConnection, timeout: float = 10, *, ignore: tuple[str, ...] = ()
+) -> tuple[list[dict], int | None]:
+    """Read every message until the server closes; return them (less the `ignore` types) and the close code."""
     from websockets.exceptions import ConnectionClosed
 
     received = []
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            received.append(json.loads(ws.recv(timeout=max(0.01, deadline - time.monotonic()))))
+            message = json.loads(ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+            if message.get("type") not in ignore:
+                received.append(message)
     except ConnectionClosed:
         pass
     except TimeoutError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.admin_client import AdminClient
-from tests.liveserver import DaphneServer, recv_json, recv_until, recv_until_closed, request, send_json
+from tests.liveserver import MARKET_TYPES, DaphneServer, recv_json, recv_until, recv_until_closed, request, send_json
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +22,7 @@ def test_stopping_a_session_in_the_admin_closes_its_connection_with_4010(
 ) -> None:
     creds = shared_server.login("demo", "demo-password")
     with shared_server.connect(creds["token"], creds["deviceId"]) as ws:
-        connected = recv_json(ws)
+        connected = recv_json(ws, ignore=MARKET_TYPES)
         ids = admin.search_ids("/admin/sessions_app/tradingsession/", connected["sessionId"])
         assert ids == [connected["sessionId"]]
         page = admin.run_action("/admin/sessions_app/tradingsession/", "stop_sessions", ids)
@@ -38,7 +38,7 @@ def test_invalidating_a_device_in_the_admin_closes_its_connection_with_4003(
 ) -> None:
     creds = shared_server.login("demo", "demo-password")
     with shared_server.connect(creds["token"], creds["deviceId"]) as ws:
-        recv_json(ws)
+        recv_json(ws, ignore=MARKET_TYPES)
         ids = admin.search_ids("/admin/sessions_app/device/", creds["deviceId"])
         assert len(ids) == 1
         page = admin.run_action("/admin/sessions_app/device/", "invalidate_devices", ids)
@@ -65,7 +65,7 @@ def test_stopping_a_simulator_in_the_admin_is_seen_by_every_connection_of_its_us
         shared_server.connect(creds_a["token"], creds_a["deviceId"]) as ws_a,
         shared_server.connect(creds_b["token"], creds_b["deviceId"]) as ws_b,
     ):
-        recv_json(ws_a), recv_json(ws_b)
+        recv_json(ws_a, ignore=MARKET_TYPES), recv_json(ws_b, ignore=MARKET_TYPES)
         send_json(ws_a, request("start_simulator", creds_a["deviceId"], "start"))
         started, _ = recv_until(ws_a, "simulator_started")
         recv_until(ws_b, "simulator_status_update", simulatorStatus="running")

@@ -13,6 +13,7 @@ from websockets.sync.client import ClientConnection
 
 from tests.conftest import RELAXED_LOGIN_THROTTLE, ServerFactory, _server_factory
 from tests.liveserver import (
+    MARKET_TYPES,
     DaphneServer,
     heartbeat,
     reconnect,
@@ -46,13 +47,13 @@ def connected_devices(server: DaphneServer, count: int) -> Iterator[list[tuple[s
         devices = []
         for creds in credentials:
             ws = stack.enter_context(server.connect(creds["token"], creds["deviceId"]))
-            devices.append((creds["deviceId"], ws, recv_json(ws)))
+            devices.append((creds["deviceId"], ws, recv_json(ws, ignore=MARKET_TYPES)))
         yield devices
 
 
 def start_and_wait_running(device_id: str, ws: ClientConnection) -> dict:
     send_json(ws, request("start_simulator", device_id, "start"))
-    reply = recv_json(ws)
+    reply = recv_json(ws, ignore=MARKET_TYPES)
     assert reply["type"] == "simulator_started", reply
     recv_until(ws, "simulator_status_update", simulatorStatus="running")
     return reply
@@ -61,11 +62,11 @@ def start_and_wait_running(device_id: str, ws: ClientConnection) -> dict:
 def test_starting_answers_starting_and_every_connection_of_the_user_sees_it_run(server: DaphneServer) -> None:
     with connected_devices(server, 2) as [(device_a, ws_a, connected_a), (device_b, ws_b, _)]:
         send_json(ws_a, request("start_simulator", device_a, "start-1"))
-        reply = recv_json(ws_a)
-        updates_a = [recv_json(ws_a), recv_json(ws_a)]
-        updates_b = [recv_json(ws_b), recv_json(ws_b)]
+        reply = recv_json(ws_a, ignore=MARKET_TYPES)
+        updates_a = [recv_json(ws_a, ignore=MARKET_TYPES), recv_json(ws_a, ignore=MARKET_TYPES)]
+        updates_b = [recv_json(ws_b, ignore=MARKET_TYPES), recv_json(ws_b, ignore=MARKET_TYPES)]
         send_json(ws_b, heartbeat(device_b))
-        ack = recv_json(ws_b)
+        ack = recv_json(ws_b, ignore=MARKET_TYPES)
 
     assert reply == {
         "type": "simulator_started",
@@ -89,12 +90,12 @@ def test_stopping_answers_and_reports_stopping_then_stopped(server: DaphneServer
     with connected_devices(server, 1) as [(device, ws, _)]:
         started = start_and_wait_running(device, ws)
         send_json(ws, request("stop_simulator", device, "stop-1"))
-        reply = recv_json(ws)
-        updates = [recv_json(ws), recv_json(ws)]
+        reply = recv_json(ws, ignore=MARKET_TYPES)
+        updates = [recv_json(ws, ignore=MARKET_TYPES), recv_json(ws, ignore=MARKET_TYPES)]
         send_json(ws, heartbeat(device, simulatorStatus="stopped"))
-        ack = recv_json(ws)
+        ack = recv_json(ws, ignore=MARKET_TYPES)
         send_json(ws, request("request_session_info", device, "info"))
-        info = recv_json(ws)
+        info = recv_json(ws, ignore=MARKET_TYPES)
 
     assert reply == {
         "type": "simulator_stopped",
@@ -113,12 +114,12 @@ def test_a_second_start_from_any_device_of_the_user_is_refused(server: DaphneSer
     with connected_devices(server, 2) as [(device_a, ws_a, _), (device_b, ws_b, _)]:
         started = start_and_wait_running(device_a, ws_a)
         send_json(ws_a, request("start_simulator", device_a, "again"))
-        again = recv_json(ws_a)
+        again = recv_json(ws_a, ignore=MARKET_TYPES)
         recv_until(ws_b, "simulator_status_update", simulatorStatus="running")
         send_json(ws_b, request("start_simulator", device_b, "from-b"))
-        from_b = recv_json(ws_b)
+        from_b = recv_json(ws_b, ignore=MARKET_TYPES)
         send_json(ws_b, request("request_session_info", device_b, "info"))
-        info = recv_json(ws_b)
+        info = recv_json(ws_b, ignore=MARKET_TYPES)
 
     for refusal, request_id in ((again, "again"), (from_b, "from-b")):
         assert refusal["type"] == "error" and refusal["code"] == "simulator_already_running"
@@ -130,9 +131,9 @@ def test_a_second_start_from_any_device_of_the_user_is_refused(server: DaphneSer
 def test_stopping_when_no_simulator_runs_is_refused_with_its_code(server: DaphneServer) -> None:
     with connected_devices(server, 1) as [(device, ws, connected)]:
         send_json(ws, request("stop_simulator", device, "nothing-to-stop"))
-        refusal = recv_json(ws)
+        refusal = recv_json(ws, ignore=MARKET_TYPES)
         send_json(ws, request("start_simulator", "someone-elses-device", "wrong-device"))
-        wrong_device = recv_json(ws)
+        wrong_device = recv_json(ws, ignore=MARKET_TYPES)
 
     assert connected["simulatorStatus"] == "stopped" and connected["simulatorId"] is None
     assert refusal["type"] == "error" and refusal["code"] == "simulator_not_running"
@@ -144,17 +145,17 @@ def test_the_simulator_keeps_running_without_a_socket_and_a_reconnect_sees_it(se
     username = f"sim-{uuid.uuid4().hex[:8]}"
     creds = server.issue_token(username)
     with server.connect(creds["token"], creds["deviceId"]) as ws:
-        first = recv_json(ws)
+        first = recv_json(ws, ignore=MARKET_TYPES)
         started = start_and_wait_running(creds["deviceId"], ws)
     time.sleep(1.0)  # several ticks and lease renewals with nobody connected
     with server.connect(creds["token"], creds["deviceId"]) as ws:
-        again = recv_json(ws)
+        again = recv_json(ws, ignore=MARKET_TYPES)
         send_json(ws, reconnect(creds["deviceId"], first["sessionToken"], "rc"))
-        result = recv_json(ws)
+        result = recv_json(ws, ignore=MARKET_TYPES)
         send_json(ws, heartbeat(creds["deviceId"], simulatorStatus="running"))
-        ack = recv_json(ws)
+        ack = recv_json(ws, ignore=MARKET_TYPES)
         send_json(ws, request("request_session_info", creds["deviceId"], "info"))
-        info = recv_json(ws)
+        info = recv_json(ws, ignore=MARKET_TYPES)
 
     assert again["resumed"] is True and again["sessionId"] == first["sessionId"]
     assert again["simulatorStatus"] == "running" and again["simulatorId"] == started["simulatorId"]
@@ -169,7 +170,7 @@ def test_stop_session_stops_the_simulator_and_the_other_device_sees_it(server: D
         started = start_and_wait_running(device_a, ws_a)
         recv_until(ws_b, "simulator_status_update", simulatorStatus="running")
         send_json(ws_a, request("stop_session", device_a, "bye"))
-        closing, code = recv_until_closed(ws_a)
+        closing, code = recv_until_closed(ws_a, ignore=MARKET_TYPES)
         stopped, skipped = recv_until(ws_b, "simulator_status_update", simulatorStatus="stopped")
 
     assert closing[0] == {
@@ -188,12 +189,12 @@ def test_an_expired_session_stops_its_simulator(make_server: ServerFactory) -> N
     server = make_server(SESSION_TTL_S="3", **FAST_LEASES)
     creds = server.issue_token("expiring-trader")
     with server.connect(creds["token"], creds["deviceId"]) as ws:
-        recv_json(ws)
+        recv_json(ws, ignore=MARKET_TYPES)
         started = start_and_wait_running(creds["deviceId"], ws)
-        messages, code = recv_until_closed(ws, timeout=10)
+        messages, code = recv_until_closed(ws, timeout=10, ignore=MARKET_TYPES)
     assert code == 4011 and messages[-1]["code"] == "session_expired"
     with server.connect(creds["token"], creds["deviceId"]) as ws:
-        fresh = recv_json(ws)
+        fresh = recv_json(ws, ignore=MARKET_TYPES)
         if fresh["simulatorStatus"] != "stopped":
             recv_until(ws, "simulator_status_update", simulatorStatus="stopped")
     assert fresh["resumed"] is False
@@ -205,9 +206,9 @@ def test_a_simulator_stops_itself_once_no_client_of_its_user_is_connected(make_s
     creds_a = server.issue_token("idle-trader", "--password", "pw-for-tests-123")
     creds_b = server.login("idle-trader", "pw-for-tests-123")
     with server.connect(creds_b["token"], creds_b["deviceId"]) as watcher:
-        recv_json(watcher)
+        recv_json(watcher, ignore=MARKET_TYPES)
         with server.connect(creds_a["token"], creds_a["deviceId"]) as ws:
-            recv_json(ws)
+            recv_json(ws, ignore=MARKET_TYPES)
             started = start_and_wait_running(creds_a["deviceId"], ws)
         # The starting device is gone, but the user still watches from another one: no idle stop.
         deadline = time.monotonic() + 4.5
@@ -218,7 +219,7 @@ def test_a_simulator_stops_itself_once_no_client_of_its_user_is_connected(make_s
             time.sleep(0.5)
     time.sleep(6)  # idle timeout, last-seen flush and the worker's idle check
     with server.connect(creds_b["token"], creds_b["deviceId"]) as ws:
-        after = recv_json(ws)
+        after = recv_json(ws, ignore=MARKET_TYPES)
     assert after["simulatorId"] == started["simulatorId"] and after["simulatorStatus"] == "stopped"
 
 
@@ -226,18 +227,18 @@ def test_a_restarted_server_takes_over_the_simulator_the_old_one_handed_over(mak
     old = make_server(**FAST_LEASES)
     creds = old.issue_token("restart-trader")
     with old.connect(creds["token"], creds["deviceId"]) as ws:
-        recv_json(ws)
+        recv_json(ws, ignore=MARKET_TYPES)
         started = start_and_wait_running(creds["deviceId"], ws)
         old.stop()  # SIGTERM: connections get `shutdown`, the in-process worker hands over
-        messages, code = recv_until_closed(ws)
+        messages, code = recv_until_closed(ws, ignore=MARKET_TYPES)
     assert [m["type"] for m in messages] == ["shutdown"] and code == 4012
 
     new = make_server(**FAST_LEASES)
     with new.connect(creds["token"], creds["deviceId"]) as ws:
-        connected = recv_json(ws)
+        connected = recv_json(ws, ignore=MARKET_TYPES)
         time.sleep(1.0)  # the new process's worker polls for simulators nobody holds
         send_json(ws, request("stop_simulator", creds["deviceId"], "stop"))
-        reply = recv_json(ws)
+        reply = recv_json(ws, ignore=MARKET_TYPES)
         stopped, skipped = recv_until(ws, "simulator_status_update", simulatorStatus="stopped")
 
     assert stopped["simulatorId"] == started["simulatorId"]

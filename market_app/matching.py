@@ -1,0 +1,102 @@
+"""Matching orders against a tick, and the accounting of a fill. Pure functions:
+the worker feeds them, market_app.services persists what they decide."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from market_app.models import OrderSide, OrderType
+from market_app.prices import Quote
+
+EIGHT_PLACES = Decimal("0.00000001")
+
+
+def quantize(value: Decimal) -> Decimal:
+    return value.quantize(EIGHT_PLACES, rounding=ROUND_HALF_EVEN)
+
+
+@dataclass(frozen=True)
+class OpenOrder:
+    id: uuid.UUID
+    symbol: str
+    side: str
+    order_type: str
+    quantity: Decimal
+    filled_qty: Decimal
+    limit_price: Decimal | None
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.quantity - self.filled_qty
+
+    def crosses(self, price: Decimal) -> bool:
+        if self.order_type == OrderType.MARKET:
+            return True
+        assert self.limit_price is not None
+        return price <= self.limit_price if self.side == OrderSide.BUY else price >= self.limit_price
+
+
+@dataclass(frozen=True)
+class FillIntent:
+    order_id: uuid.UUID
+    quantity: Decimal
+    price: Decimal
+    tick_seq: int
+
+
+def match(orders: Sequence[OpenOrder], quotes: Mapping[str, Quote], tick_seq: int) -> list[FillIntent]:
+    """Fill what this tick allows, oldest order first.
+
+    Market orders fill at the tick's price; limit orders when the price reaches their limit, also at
+    the tick's price (never worse than the limit). A tick's volume bounds what it fills in total, so a
+    large order fills partially over several ticks.
+    """
+    available = {symbol: Decimal(quote.volume) for symbol, quote in quotes.items()}
+    fills: list[FillIntent] = []
+    for order in orders:
+        quote = quotes.get(order.symbol)
+        if quote is None or order.remaining <= 0 or not order.crosses(quote.price):
+            continue
+        quantity = min(order.remaining, available[order.symbol])
+        if quantity <= 0:
+            continue
+        available[order.symbol] -= quantity
+        fills.append(FillIntent(order_id=order.id, quantity=quantity, price=quote.price, tick_seq=tick_seq))
+    return fills
+
+
+@dataclass(frozen=True)
+class PositionState:
+    quantity: Decimal = Decimal(0)
+    average_price: Decimal = Decimal(0)
+    realized_pnl: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class FillEffect:
+    position: PositionState
+    cash_delta: Decimal
+
+
+def apply_fill(position: PositionState, *, side: str, quantity: Decimal, price: Decimal) -> FillEffect:
+    """The position and cash after a fill. Long only: a sell never exceeds the position."""
+    notional = quantize(quantity * price)
+    if side == OrderSide.BUY:
+        new_quantity = position.quantity + quantity
+        average = quantize((position.quantity * position.average_price + notional) / new_quantity)
+        return FillEffect(PositionState(new_quantity, average, position.realized_pnl), -notional)
+    if quantity > position.quantity:
+        raise ValueError(f"sell of {quantity} exceeds the position of {position.quantity}")
+    new_quantity = position.quantity - quantity
+    realized = position.realized_pnl + quantize((price - position.average_price) * quantity)
+    average = position.average_price if new_quantity else Decimal(0)
+    return FillEffect(PositionState(new_quantity, average, realized), notional)
+
+
+def order_average_price(filled: Decimal, average: Decimal | None, quantity: Decimal, price: Decimal) -> Decimal:
+    """The order's volume-weighted fill price after one more fill."""
+    previous = (average or Decimal(0)) * filled
+    return quantize((previous + quantity * price) / (filled + quantity))

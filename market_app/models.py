@@ -1,0 +1,161 @@
+"""The simulated exchange: instruments, the shared price feed, and each user's paper-trading
+account (cash, orders, fills, positions)."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+
+MONEY = {"max_digits": 24, "decimal_places": 8}
+SYMBOL_PATTERN = r"^[A-Z0-9][A-Z0-9.\-]{0,19}$"
+
+
+class Instrument(models.Model):
+    symbol = models.CharField(max_length=20, unique=True, validators=[RegexValidator(SYMBOL_PATTERN)])
+    name = models.CharField(max_length=100)
+    tick_size = models.DecimalField(**MONEY, validators=[MinValueValidator(Decimal("0.00000001"))])
+    start_price = models.DecimalField(**MONEY, validators=[MinValueValidator(Decimal("0.00000001"))])
+    volatility = models.FloatField(
+        default=0.3, validators=[MinValueValidator(0.0)], help_text="Annualized, 0.3 = 30 %."
+    )
+    drift = models.FloatField(default=0.05, help_text="Annualized expected return.")
+    base_volume = models.PositiveIntegerField(default=1_000, help_text="Average volume traded per tick.")
+    is_active = models.BooleanField(default=True)
+    sort_order = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "symbol"]
+
+    def __str__(self) -> str:
+        return self.symbol
+
+
+class MarketFeed(models.Model):
+    """The one shared price feed (a single row). Its producer holds a lease like a simulator's."""
+
+    seq = models.BigIntegerField(default=0)
+    seed = models.BigIntegerField(null=True, blank=True, help_text="The random process's seed (MARKET_SEED).")
+    quotes = models.JSONField(default=dict, help_text="Symbol -> last quote (price, open, volume).")
+    produced_at = models.DateTimeField(null=True, blank=True)
+    worker = models.ForeignKey(
+        "simulator_app.SimulatorWorker", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    lease_epoch = models.PositiveIntegerField(default=0)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"market feed at tick {self.seq}"
+
+
+class Account(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="trading_account")
+    cash = models.DecimalField(**MONEY)
+    starting_cash = models.DecimalField(**MONEY)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"account of {self.user}"
+
+
+class OrderSide(models.TextChoices):
+    BUY = "buy", "buy"
+    SELL = "sell", "sell"
+
+
+class OrderType(models.TextChoices):
+    MARKET = "market", "market"
+    LIMIT = "limit", "limit"
+
+
+class OrderStatus(models.TextChoices):
+    NEW = "new", "new"
+    PARTIALLY_FILLED = "partially_filled", "partially filled"
+    FILLED = "filled", "filled"
+    CANCELED = "canceled", "canceled"
+    REJECTED = "rejected", "rejected"
+
+
+OPEN_ORDER_STATUSES = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
+
+
+class Order(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="orders")
+    simulator = models.ForeignKey(
+        "simulator_app.Simulator", null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
+    )
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="orders")
+    client_order_id = models.CharField(max_length=64, blank=True, help_text="The client's key: placing twice is once.")
+    side = models.CharField(max_length=4, choices=OrderSide.choices)
+    order_type = models.CharField(max_length=6, choices=OrderType.choices)
+    quantity = models.DecimalField(**MONEY)
+    limit_price = models.DecimalField(**MONEY, null=True, blank=True)
+    status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.NEW)
+    filled_qty = models.DecimalField(**MONEY, default=Decimal(0))
+    average_price = models.DecimalField(**MONEY, null=True, blank=True)
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "client_order_id"],
+                condition=~models.Q(client_order_id=""),
+                name="one_order_per_client_order_id",
+            )
+        ]
+        indexes = [models.Index(fields=["user", "status"], name="order_user_status")]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.quantity} {self.instrument_id} ({self.status})"
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.quantity - self.filled_qty
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_ORDER_STATUSES
+
+
+class Fill(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="fills")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="fills")
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="fills")
+    side = models.CharField(max_length=4, choices=OrderSide.choices)
+    quantity = models.DecimalField(**MONEY)
+    price = models.DecimalField(**MONEY)
+    tick_seq = models.BigIntegerField(help_text="The feed tick it traded on.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        # A tick fills an order at most once, whichever worker (or a worker adopting after a crash) applies it.
+        constraints = [models.UniqueConstraint(fields=["order", "tick_seq"], name="one_fill_per_order_and_tick")]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.quantity} {self.instrument_id} @ {self.price}"
+
+
+class Position(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="positions")
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="positions")
+    quantity = models.DecimalField(**MONEY, default=Decimal(0))
+    average_price = models.DecimalField(**MONEY, default=Decimal(0))
+    realized_pnl = models.DecimalField(**MONEY, default=Decimal(0))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["instrument__symbol"]
+        constraints = [models.UniqueConstraint(fields=["user", "instrument"], name="one_position_per_instrument")]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} {self.instrument_id}"

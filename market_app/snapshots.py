@@ -1,0 +1,78 @@
+"""What the client sees of the market and of an account: the views inside
+`exchange_data_status`, `order_placed`, `order_canceled` and the REST API."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+
+from market_app import selectors
+from market_app.messages import AccountSummary, ExchangeDataStatus, SnapshotReason, UserOrder, UserPosition
+from market_app.models import Account, Order, Position
+from market_app.prices import Quote
+from sessions_app.schema import epoch_ms, now_ms
+
+
+def order_view(order: Order) -> UserOrder:
+    return UserOrder(
+        orderId=str(order.id),
+        status=order.status,
+        filledQty=float(order.filled_qty),
+        symbol=order.instrument.symbol,
+        side=order.side,
+        orderType=order.order_type,
+        quantity=float(order.quantity),
+        limitPrice=None if order.limit_price is None else float(order.limit_price),
+        averagePrice=None if order.average_price is None else float(order.average_price),
+        clientOrderId=order.client_order_id or None,
+        reason=order.reason,
+        createdAt=epoch_ms(order.created_at),
+        updatedAt=epoch_ms(order.updated_at),
+    )
+
+
+def position_view(position: Position, quote: Quote | None) -> UserPosition:
+    last = quote.price if quote is not None else position.average_price
+    return UserPosition(
+        symbol=position.instrument.symbol,
+        quantity=float(position.quantity),
+        value=float(position.quantity * last),
+        averagePrice=float(position.average_price),
+        lastPrice=float(last),
+        realizedPnl=float(position.realized_pnl),
+        unrealizedPnl=float((last - position.average_price) * position.quantity),
+    )
+
+
+def account_summary(account: Account | None, positions: list[UserPosition], reserved: Decimal) -> AccountSummary:
+    cash = account.cash if account is not None else Decimal(settings.MARKET_STARTING_CASH)
+    starting = account.starting_cash if account is not None else cash
+    value = sum((p.value for p in positions), 0.0)
+    return AccountSummary(
+        cash=float(cash),
+        startingCash=float(starting),
+        positionsValue=value,
+        equity=float(cash) + value,
+        reservedCash=float(reserved),
+    )
+
+
+def exchange_data_status(*, user_id: int, reason: SnapshotReason, request_id: str | None = None) -> ExchangeDataStatus:
+    feed = selectors.feed_snapshot()
+    positions = [
+        position_view(p, feed.quotes.get(p.instrument.symbol))
+        for p in selectors.positions_of_user(user_id)
+        if p.quantity or p.realized_pnl
+    ]
+    reserved, _ = selectors.reserved_by_open_orders(user_id, feed.quotes)
+    return ExchangeDataStatus(
+        timestamp=now_ms(),
+        symbols={symbol: quote.to_wire() for symbol, quote in feed.quotes.items()},
+        userOrders={str(o.id): order_view(o) for o in selectors.orders_shown(user_id)},
+        userPositions={p.symbol: p for p in positions},
+        account=account_summary(selectors.account_of_user(user_id), positions, reserved),
+        seq=feed.seq,
+        reason=reason,
+        requestId=request_id,
+    )

@@ -1,0 +1,97 @@
+"""The live price stream of one connection: which symbols it follows, and conflation.
+
+Every tick is offered to the stream; it is sent at once unless the socket still has
+more than MARKET_CONFLATE_BACKLOG_BYTES unsent (a slow client). Then the stream keeps
+only the newest quote per symbol and sends them together once the socket drains, so a
+slow client's backlog stays bounded by the number of symbols, not the number of ticks.
+Order and position updates do not pass through here and are never conflated.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+
+from market_app.events import MarketTickEvent
+from market_app.messages import ExchangeData
+
+if TYPE_CHECKING:
+    from sessions_app.consumers import SessionConsumer
+
+
+def outbound_backlog_bytes(conn: SessionConsumer) -> int | None:
+    """Bytes written to this connection's socket but not yet sent, when the server lets us see them.
+
+    Under daphne the consumer's `send` is `partial(server.handle_reply, protocol)`, and the
+    protocol's Twisted transport holds the unsent bytes. None under other servers.
+    """
+    send = getattr(conn, "base_send", None)
+    if not isinstance(send, functools.partial) or not send.args:
+        return None
+    transport = getattr(send.args[0], "transport", None)
+    try:
+        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+    except (AttributeError, TypeError):
+        return None
+
+
+class _TickEncoder:
+    """Encodes a tick once per process and symbol selection: most connections send identical text."""
+
+    def __init__(self) -> None:
+        self._seq = -1
+        self._cache: dict[frozenset[str] | None, str] = {}
+
+    def encode(self, event: MarketTickEvent, selection: frozenset[str] | None) -> str:
+        if event["seq"] != self._seq:
+            self._seq, self._cache = event["seq"], {}
+        text = self._cache.get(selection)
+        if text is None:
+            symbols = event["symbols"] if selection is None else _select(event["symbols"], selection)
+            text = ExchangeData(timestamp=event["timestamp"], symbols=symbols, seq=event["seq"]).to_json()
+            self._cache[selection] = text
+        return text
+
+
+def _select(symbols: dict[str, Any], selection: frozenset[str]) -> dict[str, Any]:
+    return {symbol: quote for symbol, quote in symbols.items() if symbol in selection}
+
+
+encoder = _TickEncoder()
+
+
+class MarketStream:
+    def __init__(self) -> None:
+        self.selection: frozenset[str] | None = None  # None: every symbol
+        self.following = False
+        self.conflated_ticks = 0
+        self._pending: dict[str, Any] = {}
+        self._pending_event: MarketTickEvent | None = None
+        self._merged = False
+
+    async def offer(self, conn: SessionConsumer, event: MarketTickEvent) -> None:
+        if self._pending_event is not None:
+            self._merged = True
+            self.conflated_ticks += 1
+        symbols = event["symbols"] if self.selection is None else _select(event["symbols"], self.selection)
+        self._pending.update(symbols)
+        self._pending_event = event
+        backlog = outbound_backlog_bytes(conn)
+        if backlog is not None and backlog > settings.MARKET_CONFLATE_BACKLOG_BYTES:
+            return  # the client is behind: keep only the newest quotes until it catches up
+        await conn.send(text_data=self._take())
+
+    def _take(self) -> str:
+        event = self._pending_event
+        assert event is not None
+        if self._merged:
+            text = ExchangeData(timestamp=event["timestamp"], symbols=self._pending, seq=event["seq"]).to_json()
+        else:
+            text = encoder.encode(event, self.selection)
+        self._pending, self._pending_event, self._merged = {}, None, False
+        return text
+
+    def drop_pending(self) -> None:
+        self._pending, self._pending_event, self._merged = {}, None, False
