@@ -9,6 +9,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/market/", include("market_app.api.urls")),
     path("api/", include("sessions_app.api.urls")),
     path("healthz", healthz),
 ]

@@ -7,4 +7,5 @@ urlpatterns = [
     path("auth/token/revoke/", views.TokenRevokeView.as_view(), name="token-revoke"),
     path("devices/", views.DeviceListView.as_view(), name="device-list"),
     path("devices/<str:device_id>/invalidate/", views.DeviceInvalidateView.as_view(), name="device-invalidate"),
+    path("schema/", views.OpenApiView.as_view(), name="openapi"),
 ]

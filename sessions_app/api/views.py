@@ -14,6 +14,8 @@ from sessions_app import selectors, services
 from sessions_app.errors import ErrorCode, ProtocolError, details_from
 from sessions_app.http_messages import DeviceInvalidateRequest, DeviceView, TokenRequest, TokenResponse
 from sessions_app.models import Device
+from sessions_app.openapi import openapi
+from sessions_app.protocol import PROTOCOL_VERSION
 from sessions_app.schema import epoch_ms, optional_epoch_ms
 
 T = TypeVar("T", bound=BaseModel)
@@ -97,3 +99,11 @@ class DeviceInvalidateView(APIView):
             raise ProtocolError(ErrorCode.NOT_FOUND, "no such device among yours")
         device = services.device_invalidate(device=device, reason=body.reason or "invalidated by the user")
         return Response(_device_view(device))
+
+
+class OpenApiView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        return Response(openapi(PROTOCOL_VERSION))

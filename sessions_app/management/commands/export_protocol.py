@@ -6,7 +6,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from sessions_app.protocol import asyncapi, codes_markdown, json_schema
+from sessions_app.openapi import openapi
+from sessions_app.protocol import PROTOCOL_VERSION, asyncapi, codes_markdown, json_schema
 
 EXPORT_DIR = Path(settings.BASE_DIR) / "docs" / "protocol"
 
@@ -18,12 +19,13 @@ def rendered_exports() -> dict[str, str]:
     return {
         "protocol.schema.json": dump(json_schema()),
         "asyncapi.json": dump(asyncapi()),
+        "openapi.json": dump(openapi(PROTOCOL_VERSION)),
         "codes.md": codes_markdown(),
     }
 
 
 class Command(BaseCommand):
-    help = "Write the protocol's JSON Schema, AsyncAPI 3.0 document and code tables to docs/protocol/."
+    help = "Write the protocol's JSON Schema, AsyncAPI 3.0 and OpenAPI 3.1 documents and code tables to docs/protocol/."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--check", action="store_true", help="Fail if the committed files are stale.")

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from market_app.models import Account, Fill, Instrument, MarketFeed, Order, Position
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Trading records change only through the services (orders, fills, cash stay consistent)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Instrument)
+class InstrumentAdmin(admin.ModelAdmin):
+    list_display = ("symbol", "name", "tick_size", "start_price", "volatility", "drift", "base_volume", "is_active")
+    list_editable = ("is_active",)
+    list_filter = ("is_active",)
+    search_fields = ("symbol", "name")
+
+
+@admin.register(MarketFeed)
+class MarketFeedAdmin(ReadOnlyAdmin):
+    list_display = ("id", "seq", "seed", "worker", "produced_at", "lease_expires_at")
+
+
+@admin.register(Account)
+class AccountAdmin(ReadOnlyAdmin):
+    list_display = ("user", "cash", "starting_cash", "updated_at")
+    search_fields = ("user__username",)
+
+
+@admin.register(Order)
+class OrderAdmin(ReadOnlyAdmin):
+    list_display = ("id", "user", "instrument", "side", "order_type", "quantity", "limit_price", "status", "filled_qty")
+    list_filter = ("status", "side", "order_type", "instrument")
+    search_fields = ("id", "user__username", "client_order_id")
+    list_select_related = ("user", "instrument")
+
+
+@admin.register(Fill)
+class FillAdmin(ReadOnlyAdmin):
+    list_display = ("id", "user", "instrument", "side", "quantity", "price", "tick_seq", "created_at")
+    list_filter = ("side", "instrument")
+    search_fields = ("order__id", "user__username")
+    list_select_related = ("user", "instrument")
+
+
+@admin.register(Position)
+class PositionAdmin(ReadOnlyAdmin):
+    list_display = ("user", "instrument", "quantity", "average_price", "realized_pnl", "updated_at")
+    list_filter = ("instrument",)
+    search_fields = ("user__username",)
+    list_select_related = ("user", "instrument")

@@ -1,0 +1,98 @@
+"""REST for paper trading, scoped to the requesting user. Bodies are the same models as
+the socket's messages (market_app.messages), and errors the same `error` shape."""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import BaseModel
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from market_app import selectors, services
+from market_app.http_messages import FillView, InstrumentView
+from market_app.messages import OrderTicket
+from market_app.models import OPEN_ORDER_STATUSES
+from market_app.snapshots import exchange_data_status, order_view
+from sessions_app.api.views import parse_body
+from sessions_app.errors import ErrorCode, ProtocolError
+from sessions_app.schema import epoch_ms
+
+LIST_LIMIT = 500
+
+
+def dump(models: list[BaseModel]) -> list[dict]:
+    return [model.model_dump(mode="json") for model in models]
+
+
+class InstrumentListView(APIView):
+    def get(self, request: Request) -> Response:
+        quotes = selectors.feed_snapshot().quotes
+        views = []
+        for instrument in selectors.active_instruments():
+            quote = quotes.get(instrument.symbol)
+            views.append(
+                InstrumentView(
+                    symbol=instrument.symbol,
+                    name=instrument.name,
+                    tickSize=float(instrument.tick_size),
+                    price=float(quote.price if quote else instrument.start_price),
+                    change=float(quote.change) if quote else 0.0,
+                    volume=quote.volume if quote else 0,
+                )
+            )
+        return Response(dump(views))
+
+
+class OrderListView(APIView):
+    def get(self, request: Request) -> Response:
+        orders = selectors.orders_of_user(request.user.pk)
+        status = request.query_params.get("status", "all")
+        if status == "open":
+            orders = orders.filter(status__in=OPEN_ORDER_STATUSES)
+        elif status != "all":
+            raise ProtocolError(ErrorCode.INVALID_REQUEST, "status must be `open` or `all`")
+        return Response(dump([order_view(order) for order in orders[:LIST_LIMIT]]))
+
+    def post(self, request: Request) -> Response:
+        ticket = parse_body(OrderTicket, request)
+        order = services.order_place(user_id=request.user.pk, ticket=ticket)
+        return Response(order_view(order).model_dump(mode="json"), status=201)
+
+
+class OrderCancelView(APIView):
+    def post(self, request: Request, order_id: uuid.UUID) -> Response:
+        order = services.order_cancel(user_id=request.user.pk, order_id=order_id)
+        return Response(order_view(order).model_dump(mode="json"))
+
+
+class PositionListView(APIView):
+    def get(self, request: Request) -> Response:
+        snapshot = exchange_data_status(user_id=request.user.pk, reason="request")
+        return Response(dump(list(snapshot.userPositions.values())))
+
+
+class FillListView(APIView):
+    def get(self, request: Request) -> Response:
+        fills = selectors.fills_of_user(request.user.pk)[:LIST_LIMIT]
+        views = [
+            FillView(
+                fillId=str(fill.id),
+                orderId=str(fill.order_id),
+                symbol=fill.instrument.symbol,
+                side=fill.side,
+                quantity=float(fill.quantity),
+                price=float(fill.price),
+                tickSeq=fill.tick_seq,
+                createdAt=epoch_ms(fill.created_at),
+            )
+            for fill in fills
+        ]
+        return Response(dump(views))
+
+
+class AccountView(APIView):
+    def get(self, request: Request) -> Response:
+        snapshot = exchange_data_status(user_id=request.user.pk, reason="request")
+        return Response(snapshot.account.model_dump(mode="json"))

@@ -1,0 +1,28 @@
+"""Bodies only the market REST API uses (the rest are shared with the socket, in messages.py)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from market_app.messages import OrderSideValue
+from sessions_app.schema import EpochMs
+
+
+class InstrumentView(BaseModel):
+    symbol: str
+    name: str
+    tickSize: float
+    price: float
+    change: float
+    volume: int
+
+
+class FillView(BaseModel):
+    fillId: str
+    orderId: str
+    symbol: str
+    side: OrderSideValue
+    quantity: float
+    price: float
+    tickSeq: int
+    createdAt: EpochMs

@@ -1,0 +1,34 @@
+"""The session app's HTTP operations, for the OpenAPI document (sessions_app.openapi)."""
+
+from sessions_app.errors import ErrorCode
+from sessions_app.http_messages import DeviceInvalidateRequest, DeviceView, TokenRequest, TokenResponse
+from sessions_app.openapi import Operation
+
+OPERATIONS = [
+    Operation(
+        "POST",
+        "/api/auth/token/",
+        "Log in: a token bound to one device (a device ID is generated when none is given)",
+        TokenResponse,
+        request=TokenRequest,
+        status=201,
+        authenticated=False,
+        errors=(
+            ErrorCode.INVALID_CREDENTIALS,
+            ErrorCode.DEVICE_TAKEN,
+            ErrorCode.DEVICE_INVALIDATED,
+            ErrorCode.THROTTLED,
+        ),
+    ),
+    Operation("POST", "/api/auth/token/revoke/", "Revoke the token of this request", None, status=204),
+    Operation("GET", "/api/devices/", "Your devices", DeviceView, many=True),
+    Operation(
+        "POST",
+        "/api/devices/{deviceId}/invalidate/",
+        "Invalidate one of your devices (its connections close with 4003)",
+        DeviceView,
+        request=DeviceInvalidateRequest,
+        errors=(ErrorCode.NOT_FOUND,),
+    ),
+    Operation("GET", "/api/schema/", "This document", None, authenticated=False),
+]
