@@ -60,11 +60,8 @@ def account_summary(account: Account | None, positions: list[UserPosition], rese
 
 def exchange_data_status(*, user_id: int, reason: SnapshotReason, request_id: str | None = None) -> ExchangeDataStatus:
     feed = selectors.feed_snapshot()
-    positions = [
-        position_view(p, feed.quotes.get(p.instrument.symbol))
-        for p in selectors.positions_of_user(user_id)
-        if p.quantity or p.realized_pnl
-    ]
+    # Closed positions stay listed (quantity 0) for their realized profit.
+    positions = [position_view(p, feed.quotes.get(p.instrument.symbol)) for p in selectors.positions_of_user(user_id)]
     reserved, _ = selectors.reserved_by_open_orders(user_id, feed.quotes)
     return ExchangeDataStatus(
         timestamp=now_ms(),
