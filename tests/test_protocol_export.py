@@ -26,6 +26,13 @@ SPEC_MESSAGE_TYPES = {
     "timeout",
     "shutdown",
     "error",
+    "start_simulator",
+    "stop_simulator",
+    "simulator_started",
+    "simulator_stopped",
+    "simulator_status_update",
+    "exchange_data",
+    "exchange_data_status",
 }
 
 
@@ -40,7 +47,7 @@ def test_every_client_message_has_exactly_one_handler() -> None:
     assert {message_type(m) for m in CLIENT_MESSAGES} == set(ROUTES)
 
 
-def test_the_export_covers_the_session_and_connection_messages_of_the_spec() -> None:
+def test_the_export_covers_every_message_type_of_the_spec() -> None:
     exported = {message_type(m) for m in (*CLIENT_MESSAGES, *SERVER_MESSAGES)}
     assert exported >= SPEC_MESSAGE_TYPES
 
