@@ -39,6 +39,7 @@ from sessions_app.errors import ErrorCode, ErrorDetail, ProtocolError
 from simulator_app.models import Simulator, SimulatorStatus
 
 MAX_DECIMALS = 8
+MAX_AMOUNT = 1_000_000_000
 
 
 def account_for(user_id: int, *, lock: bool = False) -> Account:
@@ -56,8 +57,11 @@ def _decimal(value: float, code: ErrorCode, field: str) -> Decimal:
         number = Decimal(repr(value))
     except InvalidOperation:
         raise ProtocolError(code, f"{field} is not a number") from None
-    if not number.is_finite() or number <= 0 or -number.as_tuple().exponent > MAX_DECIMALS:
-        raise ProtocolError(code, f"{field} must be positive with at most {MAX_DECIMALS} decimals")
+    # The upper bound keeps every amount inside the 24-digit columns (and the tick arithmetic exact).
+    if not number.is_finite() or not 0 < number <= MAX_AMOUNT or -number.as_tuple().exponent > MAX_DECIMALS:
+        raise ProtocolError(
+            code, f"{field} must be positive, at most {MAX_AMOUNT:,}, with at most {MAX_DECIMALS} decimals"
+        )
     return number
 
 
@@ -171,7 +175,7 @@ def order_cancel(*, user_id: int, order_id: uuid.UUID) -> Order:
 def orders_cancel_open(*, user_id: int, reason: str) -> int:
     """Cancel every open order of the user (their simulator stopped: nothing would match them)."""
     canceled = Order.objects.filter(user_id=user_id, status__in=OPEN_ORDER_STATUSES).update(
-        status=OrderStatus.CANCELED, reason=reason[:200]
+        status=OrderStatus.CANCELED, reason=reason[:200], updated_at=timezone.now()
     )
     if canceled:
         events.publish_account_changed(user_id)

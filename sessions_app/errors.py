@@ -165,8 +165,8 @@ ERROR_CODES: dict[ErrorCode, ErrorCodeSpec] = {
         "The quantity is not a positive number with at most 8 decimals (and at most 1,000,000,000).", None, 400
     ),
     ErrorCode.INVALID_PRICE: ErrorCodeSpec(
-        "A limit order needs a positive `limitPrice` that is a multiple of the instrument's tick size; "
-        "a market order takes none.",
+        "A limit order needs a positive `limitPrice` (at most 1,000,000,000) that is a multiple of the "
+        "instrument's tick size; a market order takes none.",
         None,
         400,
     ),
