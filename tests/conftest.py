@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import importlib
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.apps import apps as django_apps
+from django.test import override_settings
 
 from tests.liveserver import DaphneServer, base_env, manage
 
@@ -51,3 +54,17 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneSe
     yield start(**RELAXED_LOGIN_THROTTLE)
     for server in started:
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing() -> Iterator[None]:
+    """In-process tests create many users; the production hasher would make up most of their run time."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
+@pytest.fixture
+def default_instruments() -> None:
+    """The data migration's instruments and feed row (a transactional test's flush empties every table)."""
+    migration = importlib.import_module("market_app.migrations.0002_default_instruments")
+    migration.create(django_apps, None)

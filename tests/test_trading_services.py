@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.apps import apps as django_apps
 from django.test import override_settings
 from django.utils import timezone
 
@@ -26,24 +23,10 @@ from simulator_app.models import Simulator, SimulatorStatus
 from simulator_app.services import HeldSimulator
 from tests.factories import make_session, make_worker
 
-pytestmark = [pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("default_instruments")]
 
 D = Decimal
 STARTING_CASH = D(100_000)
-
-
-@pytest.fixture(autouse=True)
-def default_instruments() -> None:
-    """The data migration's instruments and feed row (a transactional test's flush empties every table)."""
-    migration = importlib.import_module("market_app.migrations.0002_default_instruments")
-    migration.create(django_apps, None)
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing() -> Iterator[None]:
-    """Every trader is a new user with a password; the production hasher would make up most of the run time."""
-    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
-        yield
 
 
 @dataclass(frozen=True)
