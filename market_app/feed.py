@@ -10,6 +10,7 @@ import contextlib
 import logging
 import time
 
+from asgiref.sync import ThreadSensitiveContext
 from channels.db import database_sync_to_async
 from django.conf import settings
 
@@ -88,13 +89,18 @@ class FeedProducer:
         self.seq = claim.seq
         self.quotes = claim.quotes or self._source.first_tick()
         logger.info("market feed produced by %s from tick %d (seed %d)", self.worker_id, self.seq, claim.seed)
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="market-feed")
+        self._task = asyncio.get_running_loop().create_task(self._run_in_own_thread(), name="market-feed")
 
     def _lost(self) -> None:
         logger.warning("market feed lease lost by %s; another worker produces it", self.worker_id)
         if self._task is not None:
             self._task.cancel()
         self.claim = None
+
+    async def _run_in_own_thread(self) -> None:
+        # Ticks must not queue behind other database work of the process (see simulator_app.worker).
+        async with ThreadSensitiveContext():
+            await self._run()
 
     async def _run(self) -> None:
         interval = settings.MARKET_TICK_MS / 1000

@@ -18,8 +18,9 @@ import secrets
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 
+from asgiref.sync import ThreadSensitiveContext
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -39,6 +40,17 @@ logger = logging.getLogger(__name__)
 
 ADOPT_BATCH = 50
 IDLE_CHECK_INTERVAL_S = 5.0
+
+
+async def own_database_thread(work: Coroutine[object, object, None]) -> None:
+    """Run `work` with its database calls on a thread of its own.
+
+    database_sync_to_async runs every call of the process on one shared thread, so in a busy
+    daphne process a lease renewal would wait behind the connections' queries and the lease
+    could lapse. Each loop of the worker gets its own thread (and database connection).
+    """
+    async with ThreadSensitiveContext():
+        await work
 
 
 def new_worker_id() -> str:
@@ -67,9 +79,14 @@ class Worker:
         await self._follow_ticks()
         loop = asyncio.get_running_loop()
         self._tasks = [
-            loop.create_task(self._listen(assignment_channel(), self._on_assignment), name="simulator-assignments"),
-            loop.create_task(self._listen(self.channel_name, self._on_command), name="simulator-commands"),
-            loop.create_task(self._lease_loop(), name="simulator-leases"),
+            loop.create_task(
+                own_database_thread(self._listen(assignment_channel(), self._on_assignment)),
+                name="simulator-assignments",
+            ),
+            loop.create_task(
+                own_database_thread(self._listen(self.channel_name, self._on_command)), name="simulator-commands"
+            ),
+            loop.create_task(own_database_thread(self._lease_loop()), name="simulator-leases"),
             loop.create_task(self._tick_loop(), name="simulator-ticks"),
         ]
         logger.info("simulator worker %s started (%s, capacity %d)", self.worker_id, self.runner, self.capacity)
