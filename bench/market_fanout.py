@@ -79,7 +79,7 @@ async def measure(server: DaphneServer, creds: list[dict], seconds: float) -> di
     sink: list[tuple[int, float]] = []
     stop = asyncio.Event()
     readies = [asyncio.Event() for _ in creds]
-    gate = asyncio.Semaphore(25)
+    gate = asyncio.Semaphore(8)
     tasks = [
         asyncio.create_task(
             trader(

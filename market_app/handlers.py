@@ -10,7 +10,6 @@ from channels.db import database_sync_to_async
 
 from market_app import selectors, services
 from market_app.events import MarketAccountEvent, MarketTickEvent
-from market_app.groups import ticks_group
 from market_app.messages import (
     CancelOrder,
     MarketSubscription,
@@ -21,6 +20,7 @@ from market_app.messages import (
     SnapshotReason,
     SubscribeMarket,
 )
+from market_app.relay import relay
 from market_app.snapshots import exchange_data_status, order_view
 from market_app.stream import MarketStream
 from sessions_app.consumers import SessionConsumer
@@ -51,20 +51,22 @@ async def follow(conn: SessionConsumer) -> None:
     stream = stream_of(conn)
     if stream.following:
         return
-    await conn.channel_layer.group_add(ticks_group(), conn.channel_name)
-    conn.groups.append(ticks_group())  # so Channels leaves it on disconnect
     stream.following = True
+    await relay.follow(conn)
 
 
 async def unfollow(conn: SessionConsumer) -> None:
     stream = stream_of(conn)
-    if not stream.following:
-        return
     stream.following = False
     stream.drop_pending()
-    if ticks_group() in conn.groups:
-        conn.groups.remove(ticks_group())
-    await conn.channel_layer.group_discard(ticks_group(), conn.channel_name)
+    relay.unfollow(conn)
+
+
+async def deliver_tick(conn: SessionConsumer, event: MarketTickEvent) -> None:
+    """Called by the process's tick relay for each connection following the prices."""
+    stream = stream_of(conn)
+    if stream.following and not conn.ending:
+        await stream.offer(conn, event)
 
 
 # --- When a connection follows the prices --------------------------------------
@@ -96,11 +98,9 @@ async def follow_while_running(conn: SessionConsumer) -> None:
 # --- Events -----------------------------------------------------------------------
 
 
-@handles_event("market.tick")
-async def market_tick(conn: SessionConsumer, event: MarketTickEvent) -> None:
-    stream = stream_of(conn)
-    if stream.following:
-        await stream.offer(conn, event)
+@on_connection("disconnected")
+async def stop_following_on_disconnect(conn: SessionConsumer) -> None:
+    relay.unfollow(conn)
 
 
 @handles_event("market.account")

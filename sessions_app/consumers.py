@@ -172,6 +172,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         live_connections.remove(self)
         if self.client is not None:
             live_connections.touch(self.session_id, self.client.device.pk)
+            await run_connection_hooks("disconnected", self)
 
     async def end(self, message: ServerMessage, close_code: CloseCode) -> None:
         """Send a last message and close. Idempotent: only the first reason is told."""

@@ -64,9 +64,14 @@ def handles_event(event_type: str) -> Callable[[EventHandler], EventHandler]:
 
 # Moments in a connection's life other apps act on: "connected" (after `connected` is sent),
 # "reconnected" (after a successful `reconnect_result`), "simulator_changed" (after a
-# simulator status update was forwarded).
+# simulator status update was forwarded), "disconnected" (the socket closed).
 ConnectionHook = Callable[["SessionConsumer"], Awaitable[None]]
-CONNECTION_HOOKS: dict[str, list[ConnectionHook]] = {"connected": [], "reconnected": [], "simulator_changed": []}
+CONNECTION_HOOKS: dict[str, list[ConnectionHook]] = {
+    "connected": [],
+    "reconnected": [],
+    "simulator_changed": [],
+    "disconnected": [],
+}
 
 
 def on_connection(moment: str) -> Callable[[ConnectionHook], ConnectionHook]:

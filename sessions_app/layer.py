@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -36,6 +37,9 @@ def _send_now(channel: str, message: dict[str, Any]) -> None:
         return
     try:
         async_to_sync(layer.send)(channel, message)
+    except ChannelFull:
+        # Only hints go to single channels; their receivers also poll the database.
+        logger.warning("channel %s is full; dropped a %s hint", channel, message.get("type"))
     except Exception:
         logger.exception("channel layer send to %s failed", channel)
 

@@ -1,0 +1,83 @@
+"""One subscription to the ticks group per server process, fanned out locally.
+
+A group of N connections costs the channel layer N sends (and, in memory, N deep
+copies) per tick; instead each process joins the group once, with one channel of its
+own, and hands each tick to the connections in it that follow the prices. Each tick
+crosses the channel layer once per process, not once per user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import weakref
+from typing import TYPE_CHECKING
+
+from channels.layers import get_channel_layer
+
+from market_app.events import MarketTickEvent
+from market_app.groups import ticks_group
+
+if TYPE_CHECKING:
+    from sessions_app.consumers import SessionConsumer
+
+logger = logging.getLogger(__name__)
+
+REJOIN_INTERVAL_S = 3600.0  # channels-redis forgets group members after a day
+YIELD_EVERY = 200  # connections served before letting other work run
+
+
+class TickRelay:
+    def __init__(self) -> None:
+        self.followers: weakref.WeakSet[SessionConsumer] = weakref.WeakSet()
+        self._channel: str | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.last_seq = 0
+
+    async def follow(self, conn: SessionConsumer) -> None:
+        self.followers.add(conn)
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._loop is not loop:
+            layer = get_channel_layer()
+            self._loop = loop
+            self._channel = await layer.new_channel()
+            await layer.group_add(ticks_group(), self._channel)
+            self._task = loop.create_task(self._run(self._channel), name="market-tick-relay")
+
+    def unfollow(self, conn: SessionConsumer) -> None:
+        self.followers.discard(conn)
+
+    async def _run(self, channel: str) -> None:
+        from market_app.handlers import deliver_tick  # the handlers import this module
+
+        layer = get_channel_layer()
+        rejoin_at = time.monotonic() + REJOIN_INTERVAL_S
+        while True:
+            try:
+                event: MarketTickEvent = await layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("tick relay could not receive; retrying")
+                await asyncio.sleep(1)
+                continue
+            if event.get("type") != "market.tick" or event["seq"] == self.last_seq:
+                continue  # not a tick, or one already relayed
+            self.last_seq = event["seq"]
+            for served, conn in enumerate(list(self.followers), start=1):
+                try:
+                    await deliver_tick(conn, event)
+                except Exception:
+                    logger.debug("tick not delivered to a closing connection", exc_info=True)
+                if served % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+            if time.monotonic() >= rejoin_at:
+                rejoin_at = time.monotonic() + REJOIN_INTERVAL_S
+                with contextlib.suppress(Exception):
+                    await layer.group_add(ticks_group(), channel)
+
+
+relay = TickRelay()
