@@ -225,6 +225,8 @@ MARKET_SOURCE = env_choice("MARKET_SOURCE", ["random", "replay"], default="rando
 MARKET_SEED = env_optional_int("MARKET_SEED")
 MARKET_TIME_SCALE = env_int("MARKET_TIME_SCALE", default=60, minimum=1)
 MARKET_REPLAY_FILE = env_str("MARKET_REPLAY_FILE", default=str(BASE_DIR / "market_app" / "data" / "example_bars.csv"))
+if MARKET_SOURCE == "replay" and not Path(MARKET_REPLAY_FILE).is_file():
+    raise ImproperlyConfigured(f"MARKET_REPLAY_FILE {MARKET_REPLAY_FILE!r} is not a file (MARKET_SOURCE=replay).")
 MARKET_STARTING_CASH = env_int("MARKET_STARTING_CASH", default=100_000, minimum=0)
 # A connection whose socket has this much unsent data gets only the newest prices (conflation).
 MARKET_CONFLATE_BACKLOG_BYTES = env_int("MARKET_CONFLATE_BACKLOG_BYTES", default=65_536, minimum=1024)

@@ -7,12 +7,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from websockets.sync.client import ClientConnection
 
 from market_app.messages import ExchangeData, ExchangeDataStatus
-from tests.conftest import RELAXED_LOGIN_THROTTLE, _server_factory
+from market_app.prices import load_bars
+from tests.conftest import RELAXED_LOGIN_THROTTLE, ServerFactory, _server_factory
 from tests.liveserver import DaphneServer, reconnect, recv_json, recv_until, request, send_json
 
 pytestmark = [pytest.mark.e2e]
@@ -273,3 +275,16 @@ def test_the_openapi_document_is_served(server: DaphneServer) -> None:
     status, document = server.request("GET", "/api/schema/")
     assert status == 200 and document["openapi"].startswith("3.1")
     assert "/api/market/orders/" in document["paths"] and "OrderTicket" in document["components"]["schemas"]
+
+
+def test_replay_mode_streams_the_recorded_bars(make_server: ServerFactory) -> None:
+    bars = load_bars(Path(__file__).resolve().parent.parent / "market_app" / "data" / "example_bars.csv")
+    closes = {float(bar.close) for bar in bars["AAPL"]}
+    server = make_server(MARKET_SOURCE="replay", MARKET_TICK_MS="50")
+    creds = server.issue_token("replay-trader")
+    with server.connect(creds["token"], creds["deviceId"]) as ws:
+        recv_json(ws)
+        send_json(ws, request("start_simulator", creds["deviceId"], "start"))
+        ticks = [recv_until(ws, "exchange_data", ignore=NONE)[0] for _ in range(5)]
+    assert set(ticks[0]["symbols"]) == set(bars)
+    assert all(tick["symbols"]["AAPL"]["price"] in closes for tick in ticks)

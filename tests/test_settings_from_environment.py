@@ -83,3 +83,8 @@ def test_production_refuses_to_start_with_unsafe_settings(override: dict[str, st
     result = load_settings(**{**GOOD_PRODUCTION, **override})
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr and complaint in result.stderr
+
+
+def test_replay_mode_refuses_a_missing_bar_file() -> None:
+    result = load_settings(MARKET_SOURCE="replay", MARKET_REPLAY_FILE="/no/such/bars.csv")
+    assert result.returncode != 0 and "MARKET_REPLAY_FILE" in result.stderr
