@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.admin_client import AdminClient
@@ -81,3 +83,32 @@ def test_stopping_a_simulator_in_the_admin_is_seen_by_every_connection_of_its_us
     assert [m["simulatorStatus"] for m in before_b] == ["stopping"]
     assert stopped_a["reason"] == stopped_b["reason"] == "stopped by operator admin"
     assert "inprocess" in workers and 'alt="True"' in workers
+
+
+def test_an_instrument_added_in_the_admin_joins_the_live_feed(shared_server: DaphneServer, admin: AdminClient) -> None:
+    admin.get("/admin/market_app/instrument/add/")
+    admin.post(
+        "/admin/market_app/instrument/add/",
+        [
+            ("symbol", "ADMN"),
+            ("name", "Added in the admin"),
+            ("tick_size", "0.05"),
+            ("start_price", "42.00"),
+            ("volatility", "0.4"),
+            ("drift", "0"),
+            ("base_volume", "10"),
+            ("is_active", "on"),
+            ("sort_order", "99"),
+        ],
+    )
+    creds = shared_server.issue_token("admin-feed-trader")
+    with shared_server.connect(creds["token"], creds["deviceId"]) as ws:
+        recv_json(ws)
+        send_json(ws, request("start_simulator", creds["deviceId"], "start"))
+        deadline = time.monotonic() + 15
+        while True:
+            tick, _ = recv_until(ws, "exchange_data", ignore=(), timeout=deadline - time.monotonic())
+            if "ADMN" in tick["symbols"]:
+                break
+    price = tick["symbols"]["ADMN"]["price"]
+    assert round(price / 0.05, 6).is_integer() and price > 0
