@@ -10,9 +10,15 @@ import secrets
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
+
+from tests.liveserver import DaphneServer, WorkerProcess, base_env, manage
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -40,8 +46,6 @@ def require_services() -> None:
 @contextmanager
 def fresh_postgres_database() -> Iterator[str]:
     """Create an empty database for one test run and drop it afterwards; yields its URL."""
-    import psycopg
-
     name = f"e2e_{secrets.token_hex(6)}"
     with psycopg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1), autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
@@ -65,3 +69,52 @@ def production_env(database_url: str) -> dict[str, str]:
         "LOGIN_THROTTLE_RATE": "1000/min",
         "LOGIN_USER_THROTTLE_RATE": "1000/min",
     }
+
+
+@dataclass
+class Cluster:
+    """Production mode for real: daphne processes and simulator workers on a fresh PostgreSQL database."""
+
+    directory: Path
+    env: dict[str, str]
+    database_url: str
+    servers: list[DaphneServer]
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    def start_worker(self) -> WorkerProcess:
+        worker = WorkerProcess(env=self.env).start(self.directory)
+        self.workers.append(worker)
+        return worker
+
+    def live_workers(self) -> list[WorkerProcess]:
+        return [w for w in self.workers if w.process is not None and w.process.poll() is None]
+
+    def worker(self, worker_id: str) -> WorkerProcess:
+        return next(w for w in self.workers if w.worker_id == worker_id)
+
+    def query(self, sql: str, *params: object) -> list[tuple]:
+        with psycopg.connect(self.database_url.replace("postgres://", "postgresql://", 1)) as db:
+            return db.execute(sql, params).fetchall()
+
+
+C = TypeVar("C", bound=Cluster)
+
+
+@contextmanager
+def production_cluster(
+    directory: Path, settings: dict[str, str], *, servers: int, workers: int, kind: type[C] = Cluster
+) -> Iterator[C]:
+    require_services()
+    with fresh_postgres_database() as database_url:
+        env = base_env(**production_env(database_url), **settings)
+        manage(env, "migrate", "--noinput")
+        cluster = kind(directory, env, database_url, [])
+        try:
+            for _ in range(servers):
+                cluster.servers.append(DaphneServer(env=env).start(directory))
+            for _ in range(workers):
+                cluster.start_worker()
+            yield cluster
+        finally:
+            for process in [*cluster.workers, *cluster.servers]:
+                process.stop()

@@ -7,14 +7,11 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
-import psycopg
 import pytest
 
-from tests.liveserver import DaphneServer, WorkerProcess, base_env, manage, recv_json, recv_until, request, send_json
-from tests.production import fresh_postgres_database, production_env, require_services
+from tests.liveserver import WorkerProcess, recv_json, recv_until, request, send_json
+from tests.production import Cluster, production_cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.production]
 
@@ -27,41 +24,18 @@ SETTINGS = {
 EVERY = ()  # read every message type
 
 
-@dataclass
-class Market:
-    directory: Path
-    env: dict[str, str]
-    database_url: str
-    servers: list[DaphneServer]
-    workers: list[WorkerProcess] = field(default_factory=list)
-
-    def query(self, sql: str, *params: object) -> list[tuple]:
-        with psycopg.connect(self.database_url.replace("postgres://", "postgresql://", 1)) as db:
-            return db.execute(sql, params).fetchall()
-
-    def feed_producer(self) -> WorkerProcess:
-        (worker_id,) = self.query("SELECT worker_id FROM market_app_marketfeed WHERE id = 1")[0]
-        return next(w for w in self.workers if w.worker_id == worker_id)
-
-
 @pytest.fixture(scope="module")
-def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Market]:
-    require_services()
-    directory = tmp_path_factory.mktemp("market-production")
-    with fresh_postgres_database() as database_url:
-        env = base_env(**production_env(database_url), **SETTINGS)
-        manage(env, "migrate", "--noinput")
-        servers = [DaphneServer(env=env).start(directory), DaphneServer(env=env).start(directory)]
-        market = Market(directory, env, database_url, servers)
-        try:
-            market.workers = [WorkerProcess(env=env).start(directory) for _ in range(2)]
-            yield market
-        finally:
-            for process in [*market.workers, *servers]:
-                process.stop()
+def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with production_cluster(tmp_path_factory.mktemp("market"), SETTINGS, servers=2, workers=2) as cluster:
+        yield cluster
 
 
-def test_an_order_placed_on_one_server_fills_and_shows_on_the_other(market: Market) -> None:
+def feed_producer(market: Cluster) -> WorkerProcess:
+    ((worker_id,),) = market.query("SELECT worker_id FROM market_app_marketfeed WHERE id = 1")
+    return market.worker(worker_id)
+
+
+def test_an_order_placed_on_one_server_fills_and_shows_on_the_other(market: Cluster) -> None:
     first, second = market.servers
     username = f"pm-{uuid.uuid4().hex[:8]}"
     creds_a = first.issue_token(username, "--password", "pw-for-tests-123")
@@ -96,7 +70,7 @@ def test_an_order_placed_on_one_server_fills_and_shows_on_the_other(market: Mark
     assert status == 200 and positions[0]["symbol"] == "SPY" and positions[0]["quantity"] == 4
 
 
-def test_the_feed_and_the_matching_survive_a_killed_worker_without_a_double_fill(market: Market) -> None:
+def test_the_feed_and_the_matching_survive_a_killed_worker_without_a_double_fill(market: Cluster) -> None:
     server = market.servers[0]
     creds = server.issue_token(f"pk-{uuid.uuid4().hex[:8]}")
     with server.connect(creds["token"], creds["deviceId"]) as ws:
@@ -112,7 +86,7 @@ def test_the_feed_and_the_matching_survive_a_killed_worker_without_a_double_fill
         )
         placed, _ = recv_until(ws, "order_placed")
         before, _ = recv_until(ws, "exchange_data", ignore=EVERY)
-        producer = market.feed_producer()
+        producer = feed_producer(market)
         producer.stop(signal.SIGKILL)
         killed_at = time.monotonic()
         gap_seqs = []
@@ -123,7 +97,7 @@ def test_the_feed_and_the_matching_survive_a_killed_worker_without_a_double_fill
                 break
         resumed_after = time.monotonic() - killed_at
     market.workers.remove(producer)
-    market.workers.append(WorkerProcess(env=market.env).start(market.directory))
+    market.start_worker()
 
     order_id = placed["order"]["orderId"]
     filled_qty, status = market.query("SELECT filled_qty, status FROM market_app_order WHERE id = %s", order_id)[0]

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.liveserver import (
     DaphneServer,
-    base_env,
     heartbeat,
     manage,
     reconnect,
@@ -23,26 +21,17 @@ from tests.liveserver import (
     request,
     send_json,
 )
-from tests.production import fresh_postgres_database, production_env, require_services
+from tests.production import production_cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.production]
 
 
 @pytest.fixture(scope="module")
 def two_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DaphneServer, DaphneServer]]:
-    require_services()
-    directory: Path = tmp_path_factory.mktemp("production")
-    with fresh_postgres_database() as database_url:
-        env = base_env(**production_env(database_url))
-        manage(env, "migrate", "--noinput")
-        manage(env, "ensure_demo_user")
-        first = DaphneServer(env=env).start(directory)
-        second = DaphneServer(env=env).start(directory)
-        try:
-            yield first, second
-        finally:
-            first.stop()
-            second.stop()
+    with production_cluster(tmp_path_factory.mktemp("production"), {}, servers=2, workers=0) as cluster:
+        manage(cluster.env, "ensure_demo_user")
+        first, second = cluster.servers
+        yield first, second
 
 
 def test_production_refuses_plain_http_hosts_it_does_not_serve(two_servers: tuple[DaphneServer, DaphneServer]) -> None:

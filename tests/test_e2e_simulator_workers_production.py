@@ -14,26 +14,20 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
 
-import psycopg
 import pytest
 from websockets.sync.client import ClientConnection
 
 from tests.liveserver import (
     MARKET_TYPES,
-    DaphneServer,
     WorkerProcess,
-    base_env,
     heartbeat,
-    manage,
     recv_json,
     recv_until,
     request,
     send_json,
 )
-from tests.production import fresh_postgres_database, production_env, require_services
+from tests.production import Cluster, production_cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.production]
 
@@ -48,56 +42,28 @@ SIMULATOR_SETTINGS = {
 ADOPTION_BOUND_S = LEASE_TTL_S + LEASE_RENEW_S
 
 
-@dataclass
-class Cluster:
-    directory: Path
-    env: dict[str, str]
-    database_url: str
-    servers: list[DaphneServer]
-    workers: list[WorkerProcess] = field(default_factory=list)
-
-    def start_worker(self) -> WorkerProcess:
-        worker = WorkerProcess(env=self.env).start(self.directory)
-        self.workers.append(worker)
-        return worker
-
-    def live_workers(self) -> list[WorkerProcess]:
-        return [w for w in self.workers if w.process is not None and w.process.poll() is None]
-
+class Workers(Cluster):
     def simulator_row(self, simulator_id: str) -> dict:
-        with psycopg.connect(self.database_url.replace("postgres://", "postgresql://", 1)) as db:
-            row = db.execute(
-                "SELECT status, worker_id, lease_epoch, state FROM simulator_app_simulator WHERE id = %s",
-                (simulator_id,),
-            ).fetchone()
-        assert row is not None
-        return {"status": row[0], "worker_id": row[1], "lease_epoch": row[2], "state": row[3]}
+        rows = self.query(
+            "SELECT status, worker_id, lease_epoch, state FROM simulator_app_simulator WHERE id = %s", simulator_id
+        )
+        assert rows
+        status, worker_id, lease_epoch, state = rows[0]
+        return {"status": status, "worker_id": worker_id, "lease_epoch": lease_epoch, "state": state}
 
     def owner(self, simulator_id: str) -> WorkerProcess:
-        worker_id = self.simulator_row(simulator_id)["worker_id"]
-        return next(w for w in self.workers if w.worker_id == worker_id)
+        return self.worker(self.simulator_row(simulator_id)["worker_id"])
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    require_services()
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
     directory = tmp_path_factory.mktemp("workers")
-    with fresh_postgres_database() as database_url:
-        env = base_env(**production_env(database_url), **SIMULATOR_SETTINGS)
-        manage(env, "migrate", "--noinput")
-        servers = [DaphneServer(env=env).start(directory), DaphneServer(env=env).start(directory)]
-        cluster = Cluster(directory=directory, env=env, database_url=database_url, servers=servers)
-        try:
-            cluster.start_worker()
-            cluster.start_worker()
-            yield cluster
-        finally:
-            for process in [*cluster.workers, *servers]:
-                process.stop()
+    with production_cluster(directory, SIMULATOR_SETTINGS, servers=2, workers=2, kind=Workers) as cluster:
+        yield cluster
 
 
 @contextmanager
-def user_on_both_servers(cluster: Cluster) -> Iterator[list[tuple[str, ClientConnection]]]:
+def user_on_both_servers(cluster: Workers) -> Iterator[list[tuple[str, ClientConnection]]]:
     """One new user with a device on each server: [(deviceId, socket), ...]."""
     first, second = cluster.servers
     username = f"trader-{uuid.uuid4().hex[:8]}"
@@ -121,7 +87,7 @@ def start_running(device_id: str, ws: ClientConnection, *watchers: ClientConnect
     return reply["simulatorId"]
 
 
-def test_status_updates_reach_the_users_connections_on_both_servers(cluster: Cluster) -> None:
+def test_status_updates_reach_the_users_connections_on_both_servers(cluster: Workers) -> None:
     with user_on_both_servers(cluster) as [(device_a, ws_a), (device_b, ws_b)]:
         send_json(ws_a, request("start_simulator", device_a, "start"))
         reply = recv_json(ws_a, ignore=MARKET_TYPES)
@@ -139,7 +105,7 @@ def test_status_updates_reach_the_users_connections_on_both_servers(cluster: Clu
     assert stopped_a == ["stopping", "stopped"]
 
 
-def test_a_killed_workers_simulator_is_adopted_by_the_other_and_resumes_its_state(cluster: Cluster) -> None:
+def test_a_killed_workers_simulator_is_adopted_by_the_other_and_resumes_its_state(cluster: Workers) -> None:
     with user_on_both_servers(cluster) as [(device_a, ws_a), (device_b, ws_b)]:
         simulator_id = start_running(device_a, ws_a, ws_b)
         time.sleep(1.0)  # some ticks and a checkpoint or two
@@ -167,7 +133,7 @@ def test_a_killed_workers_simulator_is_adopted_by_the_other_and_resumes_its_stat
     assert ack["simulatorStatus"] == "running"
 
 
-def test_sigterm_hands_a_workers_simulators_over_without_interrupting_them(cluster: Cluster) -> None:
+def test_sigterm_hands_a_workers_simulators_over_without_interrupting_them(cluster: Workers) -> None:
     with user_on_both_servers(cluster) as [(device_a, ws_a), (_, ws_b)]:
         simulator_id = start_running(device_a, ws_a, ws_b)
         leaving = cluster.owner(simulator_id)
@@ -185,7 +151,7 @@ def test_sigterm_hands_a_workers_simulators_over_without_interrupting_them(clust
     assert row["status"] == "running" and row["worker_id"] in {w.worker_id for w in cluster.live_workers()}
 
 
-def test_with_no_worker_left_simulators_show_error_and_new_starts_are_refused(cluster: Cluster) -> None:
+def test_with_no_worker_left_simulators_show_error_and_new_starts_are_refused(cluster: Workers) -> None:
     with user_on_both_servers(cluster) as [(device_a, ws_a), (device_b, ws_b)]:
         simulator_id = start_running(device_a, ws_a, ws_b)
         for worker in cluster.live_workers():
