@@ -1,17 +1,14 @@
 from django.contrib import admin
-from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 
-
-def healthz(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"status": "ok"})
-
+from config.health import healthz, readyz
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/market/", include("market_app.api.urls")),
     path("api/", include("sessions_app.api.urls")),
     path("healthz", healthz),
+    path("readyz", readyz),
 ]
 
 handler400 = "sessions_app.api.fallback.bad_request"
