@@ -17,6 +17,7 @@ if settings.SERVE_STATIC:
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from sessions_app.live import live_connections  # noqa: E402
 from sessions_app.origin import OriginGuard  # noqa: E402
 from sessions_app.routing import websocket_urlpatterns  # noqa: E402
 from sessions_app.shutdown import install_graceful_shutdown  # noqa: E402
@@ -29,4 +30,11 @@ application = ProtocolTypeRouter(
     }
 )
 
-install_graceful_shutdown(on_start=[simulator_runtime.start_in_server], on_stop=[simulator_runtime.stop_in_server])
+
+async def start_maintenance() -> None:
+    live_connections.start()
+
+
+install_graceful_shutdown(
+    on_start=[start_maintenance, simulator_runtime.start_in_server], on_stop=[simulator_runtime.stop_in_server]
+)

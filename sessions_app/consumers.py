@@ -28,7 +28,12 @@ from sessions_app import groups, selectors, services
 from sessions_app.auth import AuthenticatedClient, authenticate_websocket_request
 from sessions_app.dispatch import EVENT_ROUTES, ROUTES, run_connection_hooks
 from sessions_app.errors import CloseCode, ErrorCode, ProtocolError, details_from
-from sessions_app.events import ConnectionReplaceEvent, DeviceInvalidatedEvent, SessionEndedEvent
+from sessions_app.events import (
+    ConnectionCloseEvent,
+    ConnectionReplaceEvent,
+    DeviceInvalidatedEvent,
+    SessionEndedEvent,
+)
 from sessions_app.live import live_connections
 from sessions_app.messages import (
     Connected,
@@ -71,6 +76,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.last_message_monotonic = time.monotonic()
         self.last_message_ms = now_ms()
         self.judge = QualityJudge(settings.WS_HEARTBEAT_INTERVAL_MS)
+        self.connection_id = uuid.uuid4().hex[:12]
+        self.connected_at_ms = now_ms()
         # Per-connection state of other apps (the market stream), keyed by app.
         self.app_state: dict[str, object] = {}
 
@@ -322,7 +329,27 @@ class SessionConsumer(AsyncWebsocketConsumer):
         error = ProtocolError(code, f"session {status}: {reason}")
         await self.end(error.to_message(), error.spec.close or CloseCode.SESSION_STOPPED)
 
+    def describe(self) -> dict[str, object]:
+        """This connection as the admin's live view and `service_status` show it."""
+        assert self.client is not None
+        return {
+            "connectionId": self.connection_id,
+            "channelName": self.channel_name,
+            "userId": self.client.user.pk,
+            "username": self.client.user.get_username(),
+            "deviceId": self.device_id,
+            "sessionId": str(self.session_id),
+            "connectedAt": self.connected_at_ms,
+            "lastMessageAt": self.last_message_ms,
+            "simulatorStatus": self.simulator.status,
+        }
+
     # --- Channel-layer events (sessions_app.events) -----------------------------
+
+    async def connection_close(self, event: ConnectionCloseEvent) -> None:
+        if self.client is not None:
+            error = ProtocolError(ErrorCode.CLOSED_BY_OPERATOR, event["reason"] or None)
+            await self.end(error.to_message(), CloseCode.CLOSED_BY_OPERATOR)
 
     async def connection_replace(self, event: ConnectionReplaceEvent) -> None:
         if event["generation"] > self.generation and self.client is not None:

@@ -29,6 +29,7 @@ class CloseCode(IntEnum):
     SESSION_EXPIRED = 4011
     SERVER_SHUTDOWN = 4012
     TRY_AGAIN_LATER = 4013
+    CLOSED_BY_OPERATOR = 4014
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,9 @@ CLOSE_CODES: dict[CloseCode, CloseCodeSpec] = {
     CloseCode.SERVER_SHUTDOWN: CloseCodeSpec(True, "The server is going down. Reconnect after `reconnectAfterMs`."),
     CloseCode.TRY_AGAIN_LATER: CloseCodeSpec(
         True, "The server could not open the session (database down). Reconnect with backoff."
+    ),
+    CloseCode.CLOSED_BY_OPERATOR: CloseCodeSpec(
+        True, "An operator closed this connection (the session is kept). Reconnect with backoff."
     ),
 }
 
@@ -98,6 +102,7 @@ class ErrorCode(StrEnum):
     ORDER_NOT_CANCELABLE = "order_not_cancelable"
     MARKET_UNAVAILABLE = "market_unavailable"
     # Server
+    CLOSED_BY_OPERATOR = "closed_by_operator"
     SERVICE_UNAVAILABLE = "service_unavailable"
     INTERNAL_ERROR = "internal_error"
     # HTTP API only
@@ -180,6 +185,9 @@ ERROR_CODES: dict[ErrorCode, ErrorCodeSpec] = {
     ErrorCode.ORDER_NOT_CANCELABLE: ErrorCodeSpec("The order is already filled, canceled or rejected.", None, 409),
     ErrorCode.MARKET_UNAVAILABLE: ErrorCodeSpec(
         "The price feed has not produced a price yet; retry shortly.", None, 503
+    ),
+    ErrorCode.CLOSED_BY_OPERATOR: ErrorCodeSpec(
+        "An operator closed this connection from the admin; the session is kept.", CloseCode.CLOSED_BY_OPERATOR, 409
     ),
     ErrorCode.SERVICE_UNAVAILABLE: ErrorCodeSpec(
         "The database or channel layer is unreachable; retry later. At the handshake the server then closes "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict
 
-from sessions_app.layer import group_send_after_commit
+from sessions_app.layer import group_send_after_commit, send_after_commit
 
 
 class ConnectionReplaceEvent(TypedDict):
@@ -30,9 +30,21 @@ class SessionEndedEvent(TypedDict):
     reason: str
 
 
+class ConnectionCloseEvent(TypedDict):
+    """To one connection's channel: an operator closes it (admin live view)."""
+
+    type: Literal["connection.close"]
+    reason: str
+
+
 SessionAppEvent = ConnectionReplaceEvent | DeviceInvalidatedEvent | SessionEndedEvent
 
 
 def publish(group: str, event: SessionAppEvent) -> None:
     """Send `event` to `group` once the current transaction commits (at once outside one)."""
     group_send_after_commit(group, event)
+
+
+def close_connection(channel_name: str, reason: str) -> None:
+    event: ConnectionCloseEvent = {"type": "connection.close", "reason": reason}
+    send_after_commit(channel_name, event)

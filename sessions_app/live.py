@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 import uuid
 from typing import TYPE_CHECKING
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 EXPIRY_SWEEP_INTERVAL_S = 60.0
+PROCESS_ID = f"{socket.gethostname()[:60]}-{os.getpid()}"
 
 
 class LiveConnections:
@@ -75,6 +78,20 @@ class LiveConnections:
             self._seen_sessions.update(session_ids)
             self._seen_devices.update(device_pks)
 
+    async def report(self) -> None:
+        """Tell the database which connections this process holds (the admin's live view)."""
+        connections = [c.describe() for c in self.snapshot() if c.client is not None]
+        try:
+            await database_sync_to_async(services.server_process_report)(
+                process_id=PROCESS_ID, hostname=socket.gethostname(), pid=os.getpid(), connections=connections
+            )
+        except Exception:
+            logger.exception("could not report this process's connections; will retry")
+
+    def start(self) -> None:
+        """Start the maintenance task at server start, before any connection (reports begin at once)."""
+        self._ensure_maintenance()
+
     def check_connections(self, now_monotonic: float, now_epoch_ms: int) -> None:
         timeout_s = settings.WS_HEARTBEAT_TIMEOUT_MS / 1000
         for consumer in list(self._connections.values()):
@@ -87,7 +104,7 @@ class LiveConnections:
 
     async def _maintain(self) -> None:
         tick_s = max(0.05, min(1.0, settings.WS_HEARTBEAT_TIMEOUT_MS / 10_000))
-        next_flush = time.monotonic() + settings.PRESENCE_FLUSH_INTERVAL_S
+        next_flush = time.monotonic()  # report this process at once
         next_sweep = time.monotonic() + EXPIRY_SWEEP_INTERVAL_S
         while True:
             await asyncio.sleep(tick_s)
@@ -97,6 +114,7 @@ class LiveConnections:
                 if now >= next_flush:
                     next_flush = now + settings.PRESENCE_FLUSH_INTERVAL_S
                     await self.flush_presence()
+                    await self.report()
                 if now >= next_sweep:
                     next_sweep = now + EXPIRY_SWEEP_INTERVAL_S
                     await database_sync_to_async(services.sessions_expire_due)()
@@ -113,6 +131,8 @@ class LiveConnections:
         while self._connections and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         await self.flush_presence()
+        with contextlib.suppress(Exception):
+            await database_sync_to_async(services.server_process_stopped)(process_id=PROCESS_ID)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, RuntimeError):

@@ -81,3 +81,23 @@ class TradingSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} ({self.status})"
+
+
+class ServerProcess(models.Model):
+    """A daphne process, and the connections it held at its last report (every presence flush)."""
+
+    id = models.CharField(primary_key=True, max_length=120)
+    hostname = models.CharField(max_length=100)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField(auto_now_add=True)
+    reported_at = models.DateTimeField()
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    connection_count = models.PositiveIntegerField(default=0)
+    connections = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-reported_at"]
+        verbose_name = "server process"
+
+    def __str__(self) -> str:
+        return self.id

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
-from django.db.models import QuerySet
+from django.conf import settings
+from django.db.models import Count, QuerySet
+from django.utils import timezone
 
-from sessions_app.models import AccessToken, Device, SessionStatus, TradingSession
+from sessions_app.models import AccessToken, Device, ServerProcess, SessionStatus, TradingSession
 from sessions_app.tokens import hash_access_token
 
 
@@ -32,3 +35,29 @@ def active_session_of_device(device_pk: int) -> TradingSession | None:
 
 def device_connection_generation(device_pk: int) -> int:
     return Device.objects.filter(pk=device_pk).values_list("connection_generation", flat=True).first() or 0
+
+
+def live_server_processes() -> QuerySet[ServerProcess]:
+    """Processes that reported within three presence flushes and did not say they stopped."""
+    stale = timezone.now() - timedelta(seconds=settings.PRESENCE_FLUSH_INTERVAL_S * 3)
+    return ServerProcess.objects.filter(stopped_at__isnull=True, reported_at__gte=stale)
+
+
+def service_counts() -> dict[str, object]:
+    """What an operator checks first: connections, sessions, simulators, workers, open orders."""
+    from market_app.models import OPEN_ORDER_STATUSES, Order
+    from simulator_app.models import Simulator, SimulatorWorker
+    from simulator_app.selectors import lease_ttl
+
+    processes = list(live_server_processes().values_list("id", "connection_count"))
+    workers_alive = SimulatorWorker.objects.filter(
+        stopped_at__isnull=True, heartbeat_at__gte=timezone.now() - lease_ttl()
+    ).count()
+    return {
+        "connections": sum(count for _, count in processes),
+        "connectionsByProcess": dict(processes),
+        "sessionsByStatus": dict(TradingSession.objects.values_list("status").annotate(n=Count("pk"))),
+        "simulatorsByStatus": dict(Simulator.objects.values_list("status").annotate(n=Count("pk"))),
+        "simulatorWorkersAlive": workers_alive,
+        "openOrders": Order.objects.filter(status__in=OPEN_ORDER_STATUSES).count(),
+    }

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from sessions_app import events, groups, selectors
 from sessions_app.errors import ErrorCode, ProtocolError
-from sessions_app.models import AccessToken, Device, SessionStatus, TradingSession
+from sessions_app.models import AccessToken, Device, ServerProcess, SessionStatus, TradingSession
 from sessions_app.tokens import (
     hash_access_token,
     new_access_token,
@@ -225,3 +225,29 @@ def presence_flush(*, session_ids: list[uuid.UUID], device_pks: list[int], seen_
         TradingSession.objects.filter(pk__in=session_ids).update(last_seen_at=seen_at)
     if device_pks:
         Device.objects.filter(pk__in=device_pks).update(last_seen_at=seen_at)
+
+
+# --- Server processes (the admin's live view) -----------------------------------
+
+
+def server_process_report(*, process_id: str, hostname: str, pid: int, connections: list[dict]) -> None:
+    """Record what a daphne process holds now (called every presence flush)."""
+    ServerProcess.objects.update_or_create(
+        pk=process_id,
+        defaults={
+            "hostname": hostname[:100],
+            "pid": pid,
+            "reported_at": timezone.now(),
+            "stopped_at": None,
+            "connection_count": len(connections),
+            "connections": connections,
+        },
+    )
+
+
+def server_process_stopped(*, process_id: str) -> None:
+    ServerProcess.objects.filter(pk=process_id).update(stopped_at=timezone.now(), connection_count=0, connections=[])
+
+
+def connection_close_by_operator(*, channel_name: str, operator: str) -> None:
+    events.close_connection(channel_name, f"closed by operator {operator}")

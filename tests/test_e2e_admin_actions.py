@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
 
 import pytest
 
 from tests.admin_client import AdminClient
-from tests.liveserver import MARKET_TYPES, DaphneServer, recv_json, recv_until, recv_until_closed, request, send_json
+from tests.conftest import RELAXED_LOGIN_THROTTLE, ServerFactory
+from tests.liveserver import (
+    MARKET_TYPES,
+    DaphneServer,
+    manage,
+    recv_json,
+    recv_until,
+    recv_until_closed,
+    request,
+    send_json,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -112,3 +124,30 @@ def test_an_instrument_added_in_the_admin_joins_the_live_feed(shared_server: Dap
                 break
     price = tick["symbols"]["ADMN"]["price"]
     assert round(price / 0.05, 6).is_integer() and price > 0
+
+
+def test_the_live_view_lists_connections_and_an_operator_can_close_one(
+    make_server: ServerFactory,
+) -> None:
+    server = make_server(PRESENCE_FLUSH_INTERVAL_S="1", **RELAXED_LOGIN_THROTTLE)
+    operator = AdminClient(server.http)
+    operator.login("admin", "admin-password")
+    creds = server.login("demo", "demo-password")
+    with server.connect(creds["token"], creds["deviceId"]) as ws:
+        connected = recv_json(ws)
+        deadline = time.monotonic() + 10
+        while creds["deviceId"] not in (page := operator.get("/admin/sessions_app/serverprocess/live/")):
+            assert time.monotonic() < deadline, "the connection never showed in the live view"
+            time.sleep(0.2)
+        index = operator.get("/admin/")
+        status = json.loads(manage(server.env, "service_status"))
+        channel = re.search(r'name="channel" value="([^"]+)"', page)
+        assert channel is not None
+        operator.post("/admin/sessions_app/serverprocess/live/", [("action", "disconnect"), ("channel", channel[1])])
+        messages, code = recv_until_closed(ws)
+
+    assert connected["sessionId"] in page and "demo" in page
+    assert 'id="service-counts"' in index and "Connections" in index
+    assert status["connections"] == 1 and status["sessionsByStatus"]["active"] >= 1
+    assert [m["code"] for m in messages] == ["closed_by_operator"] and code == 4014
+    assert "closed by operator admin" in messages[0]["message"]
