@@ -232,11 +232,20 @@ MARKET_STARTING_CASH = env_int("MARKET_STARTING_CASH", default=100_000, minimum=
 MARKET_CONFLATE_BACKLOG_BYTES = env_int("MARKET_CONFLATE_BACKLOG_BYTES", default=65_536, minimum=1024)
 
 LOG_LEVEL = env_choice("LOG_LEVEL", ["DEBUG", "INFO", "WARNING", "ERROR"], default="INFO")
+LOG_FORMAT = env_choice("LOG_FORMAT", ["json", "plain"], default="json" if PRODUCTION else "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "config.logs.ContextFilter"}},
+    "formatters": {
+        "json": {"()": "config.logs.JsonFormatter"},
+        "plain": {"()": "config.logs.PlainFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        # Replaces Django's own console handler (plain text, DEBUG only) for its loggers.
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "django.channels.server": {"level": "WARNING"},
+    },
 }

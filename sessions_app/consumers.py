@@ -10,6 +10,7 @@ another connection, an operator or an expiry says so.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import random
@@ -24,6 +25,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from pydantic import ValidationError
 
+from config.logs import bind, log_context
 from sessions_app import groups, selectors, services
 from sessions_app.auth import AuthenticatedClient, authenticate_websocket_request
 from sessions_app.dispatch import EVENT_ROUTES, ROUTES, run_connection_hooks
@@ -120,6 +122,12 @@ class SessionConsumer(AsyncWebsocketConsumer):
             return
 
         self.client = client
+        bind(
+            connectionId=self.connection_id,
+            userId=client.user.pk,
+            deviceId=client.device.device_id,
+            sessionId=str(attached.session.id),
+        )
         self.session_id = attached.session.id
         self.session_token = attached.session_token
         self.session_status = attached.session.status
@@ -167,9 +175,11 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 maxMessageBytes=settings.WS_MAX_MESSAGE_BYTES,
             )
         )
+        logger.info("connection opened (session %s)", "resumed" if attached.resumed else "new")
         await run_connection_hooks("connected", self)
 
     async def _refuse(self, error: ProtocolError) -> None:
+        logger.info("handshake refused with %s", error.code)
         self.ending = True
         await self.accept()
         await self.send_message(error.to_message())
@@ -179,6 +189,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         live_connections.remove(self)
         if self.client is not None:
             live_connections.touch(self.session_id, self.client.device.pk)
+            logger.info("connection closed with code %s", code)
             await run_connection_hooks("disconnected", self)
 
     async def end(self, message: ServerMessage, close_code: CloseCode) -> None:
@@ -209,11 +220,13 @@ class SessionConsumer(AsyncWebsocketConsumer):
             return  # the connection is closing; its close frame is on the way
         live_connections.touch(self.session_id, self.client.device.pk)
         request_id: str | None = None
+        context: contextvars.Token | None = None
         try:
             data = self._parse(text_data, bytes_data)
             candidate = data.get("requestId")
             if isinstance(candidate, str) and len(candidate) <= MAX_REQUEST_ID_LENGTH:
                 request_id = candidate
+                context = bind(requestId=request_id)
             kind = data.get("type")
             route = ROUTES.get(kind) if isinstance(kind, str) else None
             if route is None:
@@ -229,6 +242,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         except ProtocolError as error:
             if error.request_id is None:
                 error.request_id = request_id
+            logger.info("replied with error %s", error.code)
             await self.send_error(error)
         except DatabaseError:
             logger.exception("database error while handling a message")
@@ -236,6 +250,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("unexpected error while handling a message")
             await self.send_error(ProtocolError(ErrorCode.INTERNAL_ERROR, request_id=request_id))
+        finally:
+            if context is not None:
+                log_context.reset(context)
 
     def _parse(self, text_data: str | None, bytes_data: bytes | None) -> dict:
         if text_data is None:

@@ -20,6 +20,7 @@ from typing import Any
 from websockets.sync.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parent.parent
+ASGI_APPLICATION = "config.asgi:application"
 
 
 def free_port() -> int:
@@ -69,6 +70,7 @@ class ChildProcess:
 @dataclass
 class DaphneServer(ChildProcess):
     port: int = field(default_factory=free_port)
+    args: tuple[str, ...] = ()  # extra daphne options
 
     @property
     def http(self) -> str:
@@ -82,7 +84,17 @@ class DaphneServer(ChildProcess):
         self.log_path = log_dir / f"daphne-{self.port}.log"
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"],
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                *self.args,
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "config.asgi:application",
+            ],
             cwd=ROOT,
             env=self.env,
             stdout=log,
