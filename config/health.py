@@ -1,4 +1,4 @@
-"""Liveness and readiness, for process managers and load balancers.
+"""Liveness, readiness and metrics, for process managers, load balancers and Prometheus.
 
 `/healthz`: the process answers HTTP (no dependencies checked, so a database outage does
 not get every process restarted). `/readyz`: the database answers and a message makes a
@@ -8,12 +8,18 @@ round trip through the channel layer; 503 otherwise, naming what failed.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import time
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from sessions_app import metrics
+from sessions_app.errors import ErrorCode, ProtocolError
 
 CHECK_TIMEOUT_S = 2.0
 
@@ -51,3 +57,18 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     checks = {"database": database, "channelLayer": layer}
     ready = all(check["ok"] for check in checks.values())
     return JsonResponse({"status": "ready" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+
+
+def _metrics_allowed(request: HttpRequest) -> bool:
+    if settings.METRICS_TOKEN:
+        supplied = request.headers.get("Authorization", "")
+        return hmac.compare_digest(supplied.encode(), f"Bearer {settings.METRICS_TOKEN}".encode())
+    return request.META.get("REMOTE_ADDR", "") in settings.METRICS_ALLOWED_IPS
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus exposition. Only with METRICS_TOKEN as a bearer token, or (without one) from METRICS_ALLOWED_IPS."""
+    if not _metrics_allowed(request):
+        body = ProtocolError(ErrorCode.PERMISSION_DENIED, "metrics need METRICS_TOKEN or an allowed address")
+        return JsonResponse(body.to_message().to_dict(), status=403)
+    return HttpResponse(metrics.render(), content_type=CONTENT_TYPE_LATEST)

@@ -231,6 +231,10 @@ MARKET_STARTING_CASH = env_int("MARKET_STARTING_CASH", default=100_000, minimum=
 # A connection whose socket has this much unsent data gets only the newest prices (conflation).
 MARKET_CONFLATE_BACKLOG_BYTES = env_int("MARKET_CONFLATE_BACKLOG_BYTES", default=65_536, minimum=1024)
 
+# /metrics: with METRICS_TOKEN, only `Authorization: Bearer <token>`; without, only these client addresses.
+METRICS_TOKEN = env_optional_str("METRICS_TOKEN")
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+
 LOG_LEVEL = env_choice("LOG_LEVEL", ["DEBUG", "INFO", "WARNING", "ERROR"], default="INFO")
 LOG_FORMAT = env_choice("LOG_FORMAT", ["json", "plain"], default="json" if PRODUCTION else "plain")
 LOGGING = {

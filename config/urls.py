@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from config.health import healthz, readyz
+from config.health import healthz, metrics_view, readyz
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -9,6 +9,7 @@ urlpatterns = [
     path("api/", include("sessions_app.api.urls")),
     path("healthz", healthz),
     path("readyz", readyz),
+    path("metrics", metrics_view),
 ]
 
 handler400 = "sessions_app.api.fallback.bad_request"

@@ -18,6 +18,7 @@ from market_app import events, selectors, services
 from market_app.models import Instrument
 from market_app.prices import InstrumentSpec, PriceSource, Quote, RandomWalkSource, ReplaySource, load_bars
 from market_app.services import FeedClaim
+from sessions_app import metrics
 from sessions_app.schema import now_ms
 
 logger = logging.getLogger(__name__)
@@ -129,6 +130,7 @@ class FeedProducer:
             return
         self.seq, self.quotes = seq, quotes
         await events.publish_tick(seq=seq, timestamp=now_ms(), quotes=quotes)
+        metrics.TICKS.inc()
 
     async def stop(self, *, release: bool) -> None:
         claim, self.claim = self.claim, None

@@ -23,6 +23,7 @@ from market_app.messages import (
 from market_app.relay import relay
 from market_app.snapshots import exchange_data_status, order_view
 from market_app.stream import MarketStream
+from sessions_app import metrics
 from sessions_app.consumers import SessionConsumer
 from sessions_app.dispatch import handles, handles_event, on_connection
 from sessions_app.errors import ErrorCode, ErrorDetail, ProtocolError
@@ -107,6 +108,7 @@ async def stop_following_on_disconnect(conn: SessionConsumer) -> None:
 async def market_account(conn: SessionConsumer, event: MarketAccountEvent) -> None:
     # Built and validated once by the publisher for all of the user's connections.
     await conn.send(text_data=json.dumps(event["status"]))
+    metrics.MESSAGES_OUT.labels("exchange_data_status").inc()
 
 
 # --- Client messages ------------------------------------------------------------

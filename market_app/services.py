@@ -35,6 +35,7 @@ from market_app.models import (
     Position,
 )
 from market_app.prices import Quote
+from sessions_app import metrics
 from sessions_app.errors import ErrorCode, ErrorDetail, ProtocolError
 from simulator_app.models import Simulator, SimulatorStatus
 
@@ -148,6 +149,7 @@ def order_place(*, user_id: int, ticket: OrderTicket) -> Order:
                 limit_price=limit_price,
             )
             _orders_changed(user_id, simulator)
+            metrics.ORDERS.labels(order.order_type, order.side).inc()
             return order
     except IntegrityError:
         # The same clientOrderId placed twice at once: the first one won.
@@ -267,6 +269,7 @@ def _apply_one(account: Account, user_id: int, intent: FillIntent) -> bool:
     position.realized_pnl = effect.position.realized_pnl
     position.save(update_fields=["quantity", "average_price", "realized_pnl", "updated_at"])
     account.cash += effect.cash_delta
+    metrics.FILLS.labels(order.side).inc()
     return True
 
 

@@ -16,6 +16,7 @@ from django.conf import settings
 
 from market_app.events import MarketTickEvent
 from market_app.messages import ExchangeData
+from sessions_app import metrics
 
 if TYPE_CHECKING:
     from sessions_app.consumers import SessionConsumer
@@ -80,8 +81,11 @@ class MarketStream:
         self._pending_event = event
         backlog = outbound_backlog_bytes(conn)
         if backlog is not None and backlog > settings.MARKET_CONFLATE_BACKLOG_BYTES:
+            metrics.TICK_DELIVERIES.labels("conflated").inc()
             return  # the client is behind: keep only the newest quotes until it catches up
         await conn.send(text_data=self._take())
+        metrics.TICK_DELIVERIES.labels("sent").inc()
+        metrics.MESSAGES_OUT.labels("exchange_data").inc()
 
     def _take(self) -> str:
         event = self._pending_event

@@ -26,10 +26,10 @@ from django.db import DatabaseError
 from pydantic import ValidationError
 
 from config.logs import bind, log_context
-from sessions_app import groups, selectors, services
+from sessions_app import groups, metrics, selectors, services
 from sessions_app.auth import AuthenticatedClient, authenticate_websocket_request
 from sessions_app.dispatch import EVENT_ROUTES, ROUTES, run_connection_hooks
-from sessions_app.errors import CloseCode, ErrorCode, ProtocolError, details_from
+from sessions_app.errors import CloseCode, ErrorCode, ErrorMessage, ProtocolError, details_from
 from sessions_app.events import (
     ConnectionCloseEvent,
     ConnectionReplaceEvent,
@@ -79,6 +79,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.last_message_ms = now_ms()
         self.judge = QualityJudge(settings.WS_HEARTBEAT_INTERVAL_MS)
         self.connection_id = uuid.uuid4().hex[:12]
+        self.counted_open = False
         self.connected_at_ms = now_ms()
         # Per-connection state of other apps (the market stream), keyed by app.
         self.app_state: dict[str, object] = {}
@@ -157,6 +158,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self._replaced()
             return
         live_connections.add(self)
+        metrics.CONNECTS.labels("accepted").inc()
+        metrics.CONNECTIONS_OPEN.inc()
+        self.counted_open = True
         await self.send_message(
             Connected(
                 sessionId=str(self.session_id),
@@ -180,6 +184,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def _refuse(self, error: ProtocolError) -> None:
         logger.info("handshake refused with %s", error.code)
+        metrics.CONNECTS.labels(error.code.value).inc()
         self.ending = True
         await self.accept()
         await self.send_message(error.to_message())
@@ -187,6 +192,10 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         live_connections.remove(self)
+        metrics.DISCONNECTS.labels(str(code)).inc()
+        if self.counted_open:
+            self.counted_open = False
+            metrics.CONNECTIONS_OPEN.dec()
         if self.client is not None:
             live_connections.touch(self.session_id, self.client.device.pk)
             logger.info("connection closed with code %s", code)
@@ -206,6 +215,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def send_message(self, message: ServerMessage) -> None:
         await self.send(text_data=message.to_json())
+        metrics.MESSAGES_OUT.labels(message.type).inc()  # type: ignore[attr-defined]
+        if isinstance(message, ErrorMessage):
+            metrics.ERRORS.labels(message.code.value).inc()
 
     async def send_error(self, error: ProtocolError) -> None:
         await self.send_message(error.to_message())
@@ -228,6 +240,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 request_id = candidate
                 context = bind(requestId=request_id)
             kind = data.get("type")
+            metrics.MESSAGES_IN.labels(metrics.message_type_label(kind)).inc()
             route = ROUTES.get(kind) if isinstance(kind, str) else None
             if route is None:
                 shown = kind[:64] if isinstance(kind, str) else kind if kind is None else type(kind).__name__

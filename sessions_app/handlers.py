@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from channels.db import database_sync_to_async
 
-from sessions_app import selectors, services
+from sessions_app import metrics, selectors, services
 from sessions_app.consumers import SessionConsumer
 from sessions_app.dispatch import handles, run_connection_hooks
 from sessions_app.errors import CloseCode, ErrorCode, ProtocolError
@@ -26,6 +26,8 @@ from simulator_app.selectors import simulator_state_of_user
 @handles(Heartbeat)
 async def heartbeat(conn: SessionConsumer, message: Heartbeat) -> None:
     # The hot path: memory only, no database.
+    if message.rttMs is not None:
+        metrics.HEARTBEAT_RTT.observe(message.rttMs / 1000)
     await conn.send_message(
         HeartbeatAck(
             timestamp=now_ms(),

@@ -16,6 +16,8 @@ from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from sessions_app import metrics
+
 logger = logging.getLogger(__name__)
 
 
@@ -27,6 +29,7 @@ def group_send_now(group: str, event: dict[str, Any]) -> None:
     try:
         async_to_sync(layer.group_send)(group, event)
     except Exception:
+        metrics.CHANNEL_LAYER_FAILURES.labels("group").inc()
         # Clients still learn the new state from their next request or reconnect.
         logger.exception("channel layer send to group %s failed", group)
 
@@ -38,9 +41,11 @@ def _send_now(channel: str, message: dict[str, Any]) -> None:
     try:
         async_to_sync(layer.send)(channel, message)
     except ChannelFull:
+        metrics.CHANNEL_LAYER_FAILURES.labels("full").inc()
         # Only hints go to single channels; their receivers also poll the database.
         logger.warning("channel %s is full; dropped a %s hint", channel, message.get("type"))
     except Exception:
+        metrics.CHANNEL_LAYER_FAILURES.labels("channel").inc()
         logger.exception("channel layer send to %s failed", channel)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from sessions_app.schema import ClientMessage, DeviceId, EpochMs, RequestId, ServerMessage
@@ -136,6 +136,8 @@ class Heartbeat(ClientMessage):
     sessionStatus: Literal["active", "expired", "pending"]
     # The spec's four values, plus `error`, which the server reports and a client may echo back.
     simulatorStatus: Literal["running", "stopped", "starting", "stopping", "error"]
+    # An addition: the client's last measured heartbeat round trip (feeds the server's metrics).
+    rttMs: float | SkipJsonSchema[None] = Field(default=None, ge=0, le=600_000)
 
     reply = HeartbeatAck
 

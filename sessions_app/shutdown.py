@@ -17,6 +17,7 @@ from types import FrameType
 
 from django.conf import settings
 
+from sessions_app import metrics
 from sessions_app.live import live_connections
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ def _begin(reactor, on_stop: tuple[Hook, ...]) -> None:
         except Exception:
             logger.exception("graceful shutdown failed; stopping anyway")
         finally:
+            metrics.process_exiting()
             reactor.stop()
 
     _running.append(asyncio.ensure_future(drain(), loop=loop))

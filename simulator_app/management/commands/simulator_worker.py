@@ -13,6 +13,7 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from sessions_app import metrics
 from simulator_app.worker import Worker
 
 logger = logging.getLogger(__name__)
@@ -40,4 +41,5 @@ class Command(BaseCommand):
         self.stdout.flush()
         await stop.wait()
         handed_over = await worker.stop(hand_over=True)
+        metrics.process_exiting()
         self.stdout.write(f"simulator worker {worker.worker_id} stopped; handed over {handed_over} simulators")
