@@ -102,7 +102,13 @@ C = TypeVar("C", bound=Cluster)
 
 @contextmanager
 def production_cluster(
-    directory: Path, settings: dict[str, str], *, servers: int, workers: int, kind: type[C] = Cluster
+    directory: Path,
+    settings: dict[str, str],
+    *,
+    servers: int,
+    workers: int,
+    kind: type[C] = Cluster,
+    server_args: tuple[str, ...] = (),
 ) -> Iterator[C]:
     require_services()
     with fresh_postgres_database() as database_url:
@@ -111,7 +117,7 @@ def production_cluster(
         cluster = kind(directory, env, database_url, [])
         try:
             for _ in range(servers):
-                cluster.servers.append(DaphneServer(env=env).start(directory))
+                cluster.servers.append(DaphneServer(env=env, args=server_args).start(directory))
             for _ in range(workers):
                 cluster.start_worker()
             yield cluster
