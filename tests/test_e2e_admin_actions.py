@@ -151,3 +151,28 @@ def test_the_live_view_lists_connections_and_an_operator_can_close_one(
     assert status["connections"] == 1 and status["sessionsByStatus"]["active"] >= 1
     assert [m["code"] for m in messages] == ["closed_by_operator"] and code == 4014
     assert "closed by operator admin" in messages[0]["message"]
+
+
+def test_the_live_view_stops_a_session_and_invalidates_a_device(make_server: ServerFactory) -> None:
+    server = make_server(PRESENCE_FLUSH_INTERVAL_S="1", **RELAXED_LOGIN_THROTTLE)
+    operator = AdminClient(server.http)
+    operator.login("admin", "admin-password")
+    stopping, invalidating = server.login("demo", "demo-password"), server.login("demo", "demo-password")
+    live = "/admin/sessions_app/serverprocess/live/"
+    with (
+        server.connect(stopping["token"], stopping["deviceId"]) as ws_stop,
+        server.connect(invalidating["token"], invalidating["deviceId"]) as ws_invalidate,
+    ):
+        session_id = recv_json(ws_stop)["sessionId"]
+        recv_json(ws_invalidate)
+        deadline = time.monotonic() + 10
+        while invalidating["deviceId"] not in operator.get(live) or session_id not in operator.get(live):
+            assert time.monotonic() < deadline, "the connections never showed in the live view"
+            time.sleep(0.2)
+        operator.post(live, [("action", "stop"), ("session", session_id)])
+        operator.post(live, [("action", "invalidate"), ("device", invalidating["deviceId"])])
+        stopped, stop_code = recv_until_closed(ws_stop)
+        invalidated, invalidate_code = recv_until_closed(ws_invalidate)
+
+    assert [m.get("code") for m in stopped] == ["session_stopped"] and stop_code == 4010
+    assert [m["type"] for m in invalidated] == ["device_id_invalidated"] and invalidate_code == 4003

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import urllib.error
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RELAXED_LOGIN_THROTTLE, ServerFactory
-from tests.liveserver import DaphneServer, heartbeat, recv_json, recv_until, request, send_json
+from tests.liveserver import ROOT, DaphneServer, heartbeat, recv_json, recv_until, request, send_json
 
 pytestmark = [pytest.mark.e2e]
 
@@ -88,3 +89,31 @@ def test_metrics_need_the_token_when_one_is_set(make_server: ServerFactory) -> N
     allowed, text = scrape(server, "scrape-secret-123")
     assert denied == 403 and '"code": "permission_denied"' in body.replace('":"', '": "')
     assert wrong == 403 and allowed == 200 and "session_connections_open" in text
+
+
+def test_the_grafana_dashboard_only_queries_metrics_the_service_exports() -> None:
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "trading-simulator.json").read_text())
+    exported = {
+        "session_connections_open",
+        "session_connects_total",
+        "session_disconnects_total",
+        "session_messages_in_total",
+        "session_messages_out_total",
+        "session_errors_total",
+        "session_heartbeat_rtt_seconds_bucket",
+        "channel_layer_send_failures_total",
+        "simulators",
+        "market_orders",
+        "market_orders_total",
+        "market_fills_total",
+        "market_ticks_total",
+        "market_tick_deliveries_total",
+    }
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\b([a-z_]+)(?:\{|\[|\))", target["expr"])
+        if name.startswith(("session_", "channel_", "simulators", "market_"))
+    }
+    assert queried and queried <= exported
