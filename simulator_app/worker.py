@@ -39,6 +39,7 @@ from simulator_app.services import Claim, HeldSimulator
 logger = logging.getLogger(__name__)
 
 ADOPT_BATCH = 50
+STOP_STEP_TIMEOUT_S = 3.0
 IDLE_CHECK_INTERVAL_S = 5.0
 
 
@@ -114,15 +115,21 @@ class Worker:
         self._closing = True
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # Bounded: a loop stuck in a database call must not keep the simulators from being handed over.
+        _, stuck = await asyncio.wait(self._tasks, timeout=STOP_STEP_TIMEOUT_S)
+        if stuck:
+            logger.warning("simulator worker %s: %d loops did not stop in time", self.worker_id, len(stuck))
         with contextlib.suppress(Exception):
-            await get_channel_layer().group_discard(ticks_group(), self.channel_name)
-        await self.feed.stop(release=hand_over)
+            await asyncio.wait_for(
+                get_channel_layer().group_discard(ticks_group(), self.channel_name), STOP_STEP_TIMEOUT_S
+            )
+        try:
+            await asyncio.wait_for(self.feed.stop(release=hand_over), STOP_STEP_TIMEOUT_S)
+        except TimeoutError:
+            logger.warning("simulator worker %s: the feed did not stop in time; its lease will lapse", self.worker_id)
         released = []
         if hand_over:
-            released = await database_sync_to_async(services.worker_release)(
+            released = await database_sync_to_async(services.worker_release, thread_sensitive=False)(
                 worker_id=self.worker_id, held=self._held(checkpoint_all=True)
             )
         logger.info("simulator worker %s stopped; handed over %d simulators", self.worker_id, len(released))
