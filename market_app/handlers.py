@@ -108,7 +108,7 @@ async def stop_following_on_disconnect(conn: SessionConsumer) -> None:
 async def market_account(conn: SessionConsumer, event: MarketAccountEvent) -> None:
     # Built and validated once by the publisher for all of the user's connections.
     await conn.send(text_data=json.dumps(event["status"]))
-    metrics.MESSAGES_OUT.labels("exchange_data_status").inc()
+    metrics.count_out("exchange_data_status")
 
 
 # --- Client messages ------------------------------------------------------------

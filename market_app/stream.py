@@ -85,7 +85,7 @@ class MarketStream:
             return  # the client is behind: keep only the newest quotes until it catches up
         await conn.send(text_data=self._take())
         metrics.TICK_DELIVERIES.labels("sent").inc()
-        metrics.MESSAGES_OUT.labels("exchange_data").inc()
+        metrics.count_out("exchange_data")
 
     def _take(self) -> str:
         event = self._pending_event

@@ -215,7 +215,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def send_message(self, message: ServerMessage) -> None:
         await self.send(text_data=message.to_json())
-        metrics.MESSAGES_OUT.labels(message.type).inc()  # type: ignore[attr-defined]
+        metrics.count_out(message.type)  # type: ignore[attr-defined]
         if isinstance(message, ErrorMessage):
             metrics.ERRORS.labels(message.code.value).inc()
 
@@ -240,7 +240,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 request_id = candidate
                 context = bind(requestId=request_id)
             kind = data.get("type")
-            metrics.MESSAGES_IN.labels(metrics.message_type_label(kind)).inc()
+            metrics.count_in(kind)
             route = ROUTES.get(kind) if isinstance(kind, str) else None
             if route is None:
                 shown = kind[:64] if isinstance(kind, str) else kind if kind is None else type(kind).__name__

@@ -43,6 +43,26 @@ TICK_DELIVERIES = Counter(
 )
 
 
+_in_children: dict[str, Counter] = {}
+_out_children: dict[str, Counter] = {}
+
+
+def count_in(kind: object) -> None:
+    """One client message received (label children cached: this runs for every heartbeat)."""
+    label = message_type_label(kind)
+    child = _in_children.get(label)
+    if child is None:
+        child = _in_children[label] = MESSAGES_IN.labels(label)
+    child.inc()
+
+
+def count_out(kind: str) -> None:
+    child = _out_children.get(kind)
+    if child is None:
+        child = _out_children[kind] = MESSAGES_OUT.labels(kind)
+    child.inc()
+
+
 def message_type_label(kind: object) -> str:
     """The type as a label when it is a client message type; anything else is "unknown" (bounded labels)."""
     return kind if isinstance(kind, str) and kind in ROUTES else "unknown"
