@@ -8,6 +8,7 @@ import shutil
 import signal
 import string
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -102,6 +103,8 @@ def recipe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, 
     settings = {"SIMULATOR_LEASE_TTL_MS": "2000", "SIMULATOR_LEASE_RENEW_MS": "500"}
     with production_cluster(directory, settings, servers=2, workers=1, server_args=("--proxy-headers",)) as cluster:
         manage(cluster.env, "ensure_demo_user")
+        for server in cluster.servers:  # as the systemd unit does before a process counts as started
+            subprocess.run([sys.executable, ROOT / "scripts" / "wait-ready", f"{server.http}/readyz", "30"], check=True)
         proxy = start_nginx(directory, cluster.servers)
         try:
             yield cluster, proxy
@@ -182,5 +185,7 @@ def test_the_proxy_keeps_metrics_private_and_websockets_open_past_the_heartbeat(
     except urllib.error.HTTPError as error:
         status = error.code
     site = (TEMPLATE).read_text()
-    assert status == 404
+    with urllib.request.urlopen(f"{proxy.http}/readyz", timeout=5) as response:
+        ready = response.status
+    assert status == 404 and ready == 200
     assert "proxy_read_timeout 120s;" in site  # longer than the 45 s heartbeat timeout
