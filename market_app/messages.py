@@ -78,7 +78,7 @@ class OrderTicket(BaseModel):
     side: OrderSideValue
     orderType: OrderTypeValue
     quantity: float = Field(gt=0, le=1_000_000_000)
-    limitPrice: float | SkipJsonSchema[None] = Field(default=None, gt=0)
+    limitPrice: Annotated[float, Field(gt=0)] | SkipJsonSchema[None] = None
     clientOrderId: ClientOrderId | SkipJsonSchema[None] = None
 
 

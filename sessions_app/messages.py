@@ -137,7 +137,7 @@ class Heartbeat(ClientMessage):
     # The spec's four values, plus `error`, which the server reports and a client may echo back.
     simulatorStatus: Literal["running", "stopped", "starting", "stopping", "error"]
     # An addition: the client's last measured heartbeat round trip (feeds the server's metrics).
-    rttMs: float | SkipJsonSchema[None] = Field(default=None, ge=0, le=600_000)
+    rttMs: Annotated[float, Field(ge=0, le=600_000)] | SkipJsonSchema[None] = None
 
     reply = HeartbeatAck
 

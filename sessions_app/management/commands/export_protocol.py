@@ -8,8 +8,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sessions_app.openapi import openapi
 from sessions_app.protocol import PROTOCOL_VERSION, asyncapi, codes_markdown, json_schema
+from sessions_app.typescript import typescript
 
 EXPORT_DIR = Path(settings.BASE_DIR) / "docs" / "protocol"
+# The frontend library's types, served with it as a static file.
+TYPES_PATH = Path(settings.BASE_DIR) / "sessions_app" / "static" / "trading" / "protocol.d.ts"
 
 
 def rendered_exports() -> dict[str, str]:
@@ -21,6 +24,7 @@ def rendered_exports() -> dict[str, str]:
         "asyncapi.json": dump(asyncapi()),
         "openapi.json": dump(openapi(PROTOCOL_VERSION)),
         "codes.md": codes_markdown(),
+        str(TYPES_PATH): typescript(json_schema()),
     }
 
 
@@ -33,7 +37,7 @@ class Command(BaseCommand):
     def handle(self, *args: object, check: bool = False, **options: object) -> None:
         stale = []
         for name, text in rendered_exports().items():
-            path = EXPORT_DIR / name
+            path = EXPORT_DIR / name  # an absolute name stays as it is
             current = path.read_text() if path.exists() else None
             if current == text:
                 continue

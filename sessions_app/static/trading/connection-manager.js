@@ -1,0 +1,393 @@
+// ConnectionManager: the browser client of the session protocol (docs/protocol.md).
+// A plain ES module, no build step. Types: ./protocol.d.ts (generated from the server's schema).
+//
+//   import { ConnectionManager } from "/static/trading/connection-manager.js";
+//   const cm = new ConnectionManager({ baseUrl: "" });
+//   cm.addEventListener("exchange_data", (e) => render(e.detail.symbols));
+//   cm.addEventListener("state", (e) => console.log(e.detail.state));
+//   await cm.connect({ username: "demo", password: "demo-password" });
+//   const started = await cm.request("start_simulator");
+//   const placed = await cm.request("place_order", { symbol: "AAPL", side: "buy", orderType: "market", quantity: 1 });
+//   cm.close();
+
+/** Defaults; every one can be overridden in the constructor's options. */
+export const DEFAULTS = Object.freeze({
+  baseUrl: "", // "" = this page's origin
+  backoffBaseMs: 500, // first retry waits up to this long
+  backoffCapMs: 30_000, // no retry waits longer than this
+  maxAttempts: Infinity, // reconnect attempts before giving up (state "closed")
+  requestTimeoutMs: 10_000, // a request without a reply within this fails
+  deviceIdKey: "trading.deviceId", // where the device ID is kept in storage
+});
+
+/** Close codes after which the client reconnects (docs/protocol/codes.md); others end the connection. */
+export const RECONNECT_CODES = new Set([1001, 1006, 1011, 1012, 1013, 4008, 4011, 4012, 4013, 4014]);
+
+/** Why the connection ended for good, by close code (surfaced as the "ended" event). */
+export const FINAL_CODES = Object.freeze({
+  4001: "auth_failed", // the token is unknown, revoked or expired: log in again
+  4003: "device_rejected", // the device was invalidated: do not reconnect with it
+  4009: "connection_replaced", // a newer connection of this device took over
+  4010: "session_stopped", // the session was stopped
+});
+
+/** Exponential backoff with full jitter: a random delay in [0, min(cap, base * 2^attempt)). */
+export function backoffDelay(attempt, { baseMs = DEFAULTS.backoffBaseMs, capMs = DEFAULTS.backoffCapMs } = {}, random = Math.random) {
+  const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt));
+  return Math.floor(random() * ceiling);
+}
+
+/**
+ * Connection quality from measured heartbeat round trips, judged like the server does with
+ * lateness: the worst of the last four decides. Up to a quarter of the heartbeat interval is
+ * "good", up to one interval "degraded", beyond (or a missed ack) "poor".
+ */
+export class QualityMeter {
+  constructor(intervalMs, window = 4) {
+    this.intervalMs = intervalMs;
+    this.window = window;
+    this.samples = [];
+  }
+
+  observe(rttMs) {
+    this.samples.push(rttMs);
+    if (this.samples.length > this.window) this.samples.shift();
+    return this.quality;
+  }
+
+  missed() {
+    return this.observe(Infinity);
+  }
+
+  get quality() {
+    if (this.samples.length === 0) return "good";
+    const worst = Math.max(...this.samples);
+    if (worst <= this.intervalMs / 4) return "good";
+    if (worst <= this.intervalMs) return "degraded";
+    return "poor";
+  }
+}
+
+/** The standard `error` message, as a rejection. */
+export class ProtocolError extends Error {
+  constructor(message) {
+    super(`${message.code}: ${message.message}`);
+    this.name = "ProtocolError";
+    this.code = message.code;
+    this.details = message.details ?? [];
+    this.serverMessage = message;
+  }
+}
+
+export class RequestTimeout extends Error {
+  constructor(type, requestId, timeoutMs) {
+    super(`no reply to ${type} (${requestId}) within ${timeoutMs} ms`);
+    this.name = "RequestTimeout";
+  }
+}
+
+let requestCounter = 0;
+function newRequestId() {
+  requestCounter += 1;
+  const random = Math.random().toString(36).slice(2, 8);
+  return `r${Date.now().toString(36)}-${requestCounter}-${random}`;
+}
+
+/**
+ * One session connection with automatic reconnection.
+ *
+ * Events (CustomEvent, payload in `detail`): "state" {state, previous}, "connected" (the
+ * `connected` message), "quality" {quality, rttMs}, "ended" {reason, code, message},
+ * "message" (every server message), and one event per server message type
+ * ("exchange_data", "simulator_status_update", …).
+ */
+export class ConnectionManager extends EventTarget {
+  constructor(options = {}) {
+    super();
+    this.options = { ...DEFAULTS, ...options };
+    this.fetch = options.fetch ?? globalThis.fetch?.bind(globalThis);
+    this.WebSocket = options.WebSocket ?? globalThis.WebSocket;
+    this.storage = options.storage ?? globalThis.localStorage ?? null;
+    this.random = options.random ?? Math.random;
+    this.setTimer = options.setTimeout ?? globalThis.setTimeout.bind(globalThis);
+    this.clearTimer = options.clearTimeout ?? globalThis.clearTimeout.bind(globalThis);
+    this.now = options.now ?? (() => Date.now());
+    this.state = "idle";
+    this.socket = null;
+    this.token = null;
+    this.deviceId = this.storage?.getItem(this.options.deviceIdKey) ?? null;
+    this.session = null; // the last `connected` message
+    this.sessionToken = null;
+    this.quality = null;
+    this.lastRttMs = null;
+    this.attempt = 0;
+    this.pending = new Map(); // requestId -> {resolve, reject, timer, type}
+    this.heartbeatTimer = null;
+    this.reconnectTimer = null;
+    this.beatSentAt = null;
+    this.retryAfterMs = null; // from a `shutdown` message
+    this.ended = false;
+    this.onOnline = () => this.#reconnectNow();
+    globalThis.addEventListener?.("online", this.onOnline);
+  }
+
+  // --- Public API --------------------------------------------------------------------
+
+  /** Log in (or reuse a token), open the socket and wait for `connected`. */
+  async connect({ username, password, token } = {}) {
+    this.ended = false;
+    if (token) {
+      this.token = token;
+    } else {
+      const body = { username, password };
+      if (this.deviceId) body.deviceId = this.deviceId;
+      const response = await this.fetch(`${this.options.baseUrl}/api/auth/token/`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      const payload = await response.json();
+      if (!response.ok) throw new ProtocolError(payload);
+      this.token = payload.token;
+      this.deviceId = payload.deviceId;
+      this.storage?.setItem(this.options.deviceIdKey, payload.deviceId);
+    }
+    return this.#open();
+  }
+
+  /** Send a request; resolves with the reply carrying the same requestId, rejects on `error` or timeout. */
+  request(type, payload = {}, { timeout = this.options.requestTimeoutMs } = {}) {
+    if (this.state !== "open") return Promise.reject(new Error(`not connected (${this.state})`));
+    const requestId = payload.requestId ?? newRequestId();
+    const message = { type, requestId, timestamp: this.now(), deviceId: this.deviceId, ...payload };
+    return new Promise((resolve, reject) => {
+      const timer = this.setTimer(() => {
+        this.pending.delete(requestId);
+        reject(new RequestTimeout(type, requestId, timeout));
+      }, timeout);
+      this.pending.set(requestId, { resolve, reject, timer, type });
+      this.#send(message);
+    });
+  }
+
+  /** Close for good (no reconnection). */
+  close() {
+    this.ended = true;
+    this.#clearTimers();
+    globalThis.removeEventListener?.("online", this.onOnline);
+    this.#failPending(new Error("connection closed by the client"));
+    if (this.socket) {
+      const socket = this.socket;
+      this.socket = null;
+      socket.close(1000, "client closed");
+    }
+    this.#setState("closed");
+  }
+
+  // --- Socket lifecycle -----------------------------------------------------------------
+
+  #url() {
+    const base = this.options.baseUrl || globalThis.location?.origin || "";
+    const wsBase = base.replace(/^http/, "ws");
+    const query = `token=${encodeURIComponent(this.token)}&deviceId=${encodeURIComponent(this.deviceId)}`;
+    return `${wsBase}/ws/session/?${query}`;
+  }
+
+  #open() {
+    if (this.socket) return Promise.resolve(this.session); // never two sockets at once
+    this.#setState(this.session ? "reconnecting" : "connecting");
+    return new Promise((resolve, reject) => {
+      const socket = new this.WebSocket(this.#url());
+      this.socket = socket;
+      let settled = false;
+      socket.onmessage = (event) => {
+        const message = JSON.parse(event.data);
+        if (!settled && message.type === "connected") {
+          settled = true;
+          this.#onConnected(message);
+          resolve(message);
+        }
+        this.#dispatch(message);
+      };
+      socket.onclose = (event) => {
+        if (this.socket === socket) this.socket = null;
+        this.#stopHeartbeats();
+        this.#failPending(new Error(`connection closed (${event.code})`));
+        if (!settled) {
+          settled = true;
+          const final = FINAL_CODES[event.code];
+          if (final && !this.session) {
+            this.#end(final, event.code, event.reason);
+            reject(new Error(`connection refused: ${final} (${event.code})`));
+            return;
+          }
+          if (!this.session) {
+            // The very first connect failed: report it, but keep retrying like any drop.
+            reject(new Error(`connection failed (${event.code})`));
+          }
+        }
+        this.#onClose(event.code, event.reason);
+      };
+    });
+  }
+
+  #onConnected(message) {
+    const resumed = this.session !== null;
+    const previousToken = this.sessionToken;
+    this.session = message;
+    this.sessionToken = message.sessionToken;
+    this.attempt = 0;
+    this.retryAfterMs = null;
+    this.quality = new QualityMeter(message.heartbeatInterval);
+    this.#setState("open");
+    this.#startHeartbeats(message.heartbeatInterval);
+    if (resumed && previousToken) {
+      // After a drop, ask the server to confirm the session we had (docs/protocol.md section 5).
+      this.request("reconnect", { sessionToken: previousToken }).then(
+        (result) => this.#emit("resumed", result),
+        () => {},
+      );
+    }
+  }
+
+  #onClose(code, reason) {
+    if (this.ended) return;
+    const final = FINAL_CODES[code];
+    if (final) {
+      this.#end(final, code, reason);
+      return;
+    }
+    // RECONNECT_CODES, and anything unknown (a proxy's code, 1000 from a restarting server): retry with backoff.
+    this.#scheduleReconnect();
+  }
+
+  #scheduleReconnect() {
+    if (this.ended || this.reconnectTimer !== null) return;
+    if (this.attempt >= this.options.maxAttempts) {
+      this.#end("gave_up", null, `no connection after ${this.attempt} attempts`);
+      return;
+    }
+    const delay =
+      this.retryAfterMs ??
+      backoffDelay(this.attempt, { baseMs: this.options.backoffBaseMs, capMs: this.options.backoffCapMs }, this.random);
+    this.retryAfterMs = null;
+    this.attempt += 1;
+    this.#setState("reconnecting");
+    this.reconnectTimer = this.setTimer(() => {
+      this.reconnectTimer = null;
+      this.#open().catch(() => {});
+    }, delay);
+    this.#emit("retry", { attempt: this.attempt, delayMs: delay });
+  }
+
+  #reconnectNow() {
+    // The browser came back online: retry at once instead of waiting out the backoff.
+    if (this.ended || this.state !== "reconnecting" || this.socket) return;
+    this.#clearReconnectTimer();
+    this.attempt = 0;
+    this.#open().catch(() => {});
+  }
+
+  #end(reason, code, message) {
+    this.ended = true;
+    this.#clearTimers();
+    this.#setState("closed");
+    this.#emit("ended", { reason, code, message });
+  }
+
+  // --- Messages -------------------------------------------------------------------------
+
+  #dispatch(message) {
+    if (message.type === "heartbeat_ack") this.#onHeartbeatAck(message);
+    if (message.type === "shutdown") this.retryAfterMs = message.reconnectAfterMs;
+    if (message.type === "simulator_status_update") this.simulatorStatus = message.simulatorStatus;
+    const waiting = message.requestId ? this.pending.get(message.requestId) : undefined;
+    if (waiting) {
+      this.pending.delete(message.requestId);
+      this.clearTimer(waiting.timer);
+      if (message.type === "error") waiting.reject(new ProtocolError(message));
+      else waiting.resolve(message);
+    }
+    this.#emit("message", message);
+    this.#emit(message.type, message);
+  }
+
+  #send(message) {
+    if (this.socket && this.socket.readyState === 1) this.socket.send(JSON.stringify(message));
+  }
+
+  #failPending(error) {
+    for (const [requestId, waiting] of this.pending) {
+      this.clearTimer(waiting.timer);
+      waiting.reject(error);
+      this.pending.delete(requestId);
+    }
+  }
+
+  // --- Heartbeats -----------------------------------------------------------------------
+
+  #startHeartbeats(intervalMs) {
+    this.#stopHeartbeats();
+    const beat = () => {
+      if (this.beatSentAt !== null) {
+        // The previous beat got no ack within a whole interval.
+        this.#setQuality(this.quality.missed(), null);
+      }
+      this.beatSentAt = this.now();
+      const message = {
+        type: "heartbeat",
+        timestamp: this.beatSentAt,
+        deviceId: this.deviceId,
+        connectionQuality: this.quality.quality,
+        sessionStatus: this.state === "open" ? "active" : "pending",
+        simulatorStatus: this.simulatorStatus ?? this.session?.simulatorStatus ?? "stopped",
+      };
+      if (this.lastRttMs !== null) message.rttMs = this.lastRttMs;
+      this.#send(message);
+      this.heartbeatTimer = this.setTimer(beat, intervalMs);
+    };
+    beat();
+  }
+
+  #onHeartbeatAck(message) {
+    if (this.beatSentAt === null) return;
+    const rttMs = this.now() - this.beatSentAt;
+    this.beatSentAt = null;
+    this.lastRttMs = rttMs;
+    this.simulatorStatus = message.simulatorStatus;
+    this.#setQuality(this.quality.observe(rttMs), rttMs);
+  }
+
+  #setQuality(quality, rttMs) {
+    this.#emit("quality", { quality, rttMs });
+  }
+
+  #stopHeartbeats() {
+    if (this.heartbeatTimer !== null) this.clearTimer(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+    this.beatSentAt = null;
+  }
+
+  // --- Plumbing -------------------------------------------------------------------------
+
+  #clearReconnectTimer() {
+    if (this.reconnectTimer !== null) this.clearTimer(this.reconnectTimer);
+    this.reconnectTimer = null;
+  }
+
+  #clearTimers() {
+    this.#stopHeartbeats();
+    this.#clearReconnectTimer();
+  }
+
+  #setState(state) {
+    if (state === this.state) return;
+    const previous = this.state;
+    this.state = state;
+    this.#emit("state", { state, previous });
+  }
+
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}

@@ -1,0 +1,295 @@
+// Unit tests of the ConnectionManager library (Node's built-in test runner: `node --test tests/js`).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import {
+  backoffDelay,
+  ConnectionManager,
+  ProtocolError,
+  QualityMeter,
+  RequestTimeout,
+} from "../../sessions_app/static/trading/connection-manager.js";
+
+// --- Fakes: a clock with timers, and WebSocket sockets the test drives --------------------
+
+class Clock {
+  constructor() {
+    this.time = 1_000_000;
+    this.timers = new Map();
+    this.nextId = 1;
+  }
+  now = () => this.time;
+  setTimeout = (fn, ms) => {
+    const id = this.nextId++;
+    this.timers.set(id, { fn, at: this.time + ms });
+    return id;
+  };
+  clearTimeout = (id) => this.timers.delete(id);
+  advance(ms) {
+    const until = this.time + ms;
+    for (;;) {
+      const due = [...this.timers.entries()].filter(([, t]) => t.at <= until).sort((a, b) => a[1].at - b[1].at)[0];
+      if (!due) break;
+      this.timers.delete(due[0]);
+      this.time = due[1].at;
+      due[1].fn();
+    }
+    this.time = until;
+  }
+  pendingDelays() {
+    return [...this.timers.values()].map((t) => t.at - this.time);
+  }
+}
+
+function fakeSockets() {
+  const opened = [];
+  class FakeWebSocket {
+    constructor(url) {
+      this.url = url;
+      this.readyState = 1;
+      this.sent = [];
+      opened.push(this);
+    }
+    send(text) {
+      this.sent.push(JSON.parse(text));
+    }
+    close(code = 1000) {
+      this.readyState = 3;
+      this.onclose?.({ code, reason: "" });
+    }
+    receive(message) {
+      this.onmessage?.({ data: JSON.stringify(message) });
+    }
+    drop(code, reason = "") {
+      this.readyState = 3;
+      this.onclose?.({ code, reason });
+    }
+  }
+  return { FakeWebSocket, opened };
+}
+
+const CONNECTED = {
+  type: "connected",
+  sessionId: "s-1",
+  sessionToken: "session-token-1",
+  userId: "1",
+  deviceId: "dev-1",
+  heartbeatInterval: 15_000,
+  heartbeatTimeout: 45_000,
+  timestamp: 0,
+  sessionStatus: "active",
+  createdAt: 0,
+  expiresAt: 0,
+  resumed: false,
+  simulatorStatus: "stopped",
+  simulatorId: null,
+  maxMessageBytes: 65536,
+};
+
+function memoryStorage() {
+  const items = new Map();
+  return { getItem: (k) => items.get(k) ?? null, setItem: (k, v) => items.set(k, String(v)) };
+}
+
+async function connectedManager(options = {}) {
+  const clock = new Clock();
+  const { FakeWebSocket, opened } = fakeSockets();
+  const storage = memoryStorage();
+  const logins = [];
+  const fetch = async (url, init) => {
+    logins.push({ url, body: JSON.parse(init.body) });
+    return { ok: true, json: async () => ({ token: "tok-1", deviceId: "dev-1", expiresAt: 0 }) };
+  };
+  const cm = new ConnectionManager({
+    baseUrl: "http://example.test",
+    WebSocket: FakeWebSocket,
+    fetch,
+    storage,
+    setTimeout: clock.setTimeout,
+    clearTimeout: clock.clearTimeout,
+    now: clock.now,
+    random: () => 0.5,
+    ...options,
+  });
+  const events = [];
+  for (const type of ["state", "ended", "retry", "resumed", "quality"]) {
+    cm.addEventListener(type, (e) => events.push({ type, detail: e.detail }));
+  }
+  const connecting = cm.connect({ username: "demo", password: "pw" });
+  await Promise.resolve();
+  await Promise.resolve();
+  opened[0].receive(CONNECTED);
+  await connecting;
+  return { cm, clock, opened, events, logins, storage };
+}
+
+// --- Backoff and quality -------------------------------------------------------------------
+
+test("backoff delays stay within [0, min(cap, base * 2^attempt))", () => {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const ceiling = Math.min(30_000, 500 * 2 ** attempt);
+    assert.equal(backoffDelay(attempt, { baseMs: 500, capMs: 30_000 }, () => 0), 0);
+    const high = backoffDelay(attempt, { baseMs: 500, capMs: 30_000 }, () => 0.999999);
+    assert.ok(high < ceiling && high >= ceiling * 0.99, `attempt ${attempt}: ${high} vs ${ceiling}`);
+  }
+});
+
+test("full jitter spreads delays over the whole range", () => {
+  const delays = Array.from({ length: 2000 }, () => backoffDelay(3, { baseMs: 500, capMs: 30_000 }));
+  assert.ok(Math.min(...delays) < 400 && Math.max(...delays) > 3600);
+});
+
+test("quality is judged from the worst of the last four round trips", () => {
+  const meter = new QualityMeter(1000);
+  assert.equal(meter.observe(100), "good");
+  assert.equal(meter.observe(600), "degraded");
+  assert.equal(meter.missed(), "poor");
+  for (let i = 0; i < 3; i++) assert.equal(meter.observe(50), "poor");
+  assert.equal(meter.observe(50), "good");
+});
+
+// --- connect() and requests ------------------------------------------------------------------
+
+test("connect logs in, keeps the device ID, opens the socket with token and device, and beats", async () => {
+  const { cm, opened, logins, storage } = await connectedManager();
+  assert.equal(logins[0].url, "http://example.test/api/auth/token/");
+  assert.equal(storage.getItem("trading.deviceId"), "dev-1");
+  assert.equal(opened[0].url, "ws://example.test/ws/session/?token=tok-1&deviceId=dev-1");
+  assert.equal(cm.state, "open");
+  assert.equal(opened[0].sent[0].type, "heartbeat");
+  assert.equal(opened[0].sent[0].deviceId, "dev-1");
+});
+
+test("a second login sends the stored device ID", async () => {
+  const { cm, storage } = await connectedManager();
+  cm.close();
+  const calls = [];
+  const again = new ConnectionManager({
+    storage,
+    fetch: async (url, init) => {
+      calls.push(JSON.parse(init.body));
+      return { ok: false, json: async () => ({ type: "error", code: "invalid_credentials", message: "no" }) };
+    },
+    WebSocket: class {},
+  });
+  await assert.rejects(again.connect({ username: "demo", password: "wrong" }), ProtocolError);
+  assert.equal(calls[0].deviceId, "dev-1");
+  again.close();
+});
+
+test("a request resolves with the reply that carries its requestId, and only that one", async () => {
+  const { cm, opened } = await connectedManager();
+  const reply = cm.request("request_session_info");
+  const sent = opened[0].sent.at(-1);
+  assert.equal(sent.type, "request_session_info");
+  assert.ok(sent.requestId && sent.deviceId === "dev-1" && typeof sent.timestamp === "number");
+  opened[0].receive({ type: "session_info", requestId: "someone-else" });
+  opened[0].receive({ type: "session_info", requestId: sent.requestId, status: "active" });
+  assert.equal((await reply).status, "active");
+});
+
+test("a request is rejected by an error reply with its code, and by a timeout", async () => {
+  const { cm, opened, clock } = await connectedManager();
+  const refused = cm.request("stop_simulator");
+  const { requestId } = opened[0].sent.at(-1);
+  opened[0].receive({ type: "error", requestId, code: "simulator_not_running", message: "none" });
+  await assert.rejects(refused, (error) => error instanceof ProtocolError && error.code === "simulator_not_running");
+
+  const silent = cm.request("request_session_info", {}, { timeout: 2000 });
+  clock.advance(1999);
+  let settled = false;
+  silent.catch(() => {}).finally(() => (settled = true));
+  await Promise.resolve();
+  assert.equal(settled, false);
+  clock.advance(1);
+  await assert.rejects(silent, RequestTimeout);
+});
+
+// --- Reconnection rules ------------------------------------------------------------------------
+
+test("after a drop it reconnects with backoff and then sends reconnect with the session token", async () => {
+  const { cm, opened, clock, events } = await connectedManager();
+  opened[0].drop(1006);
+  assert.equal(cm.state, "reconnecting");
+  const retry = events.find((e) => e.type === "retry");
+  assert.ok(retry.detail.delayMs >= 0 && retry.detail.delayMs < 500);
+  assert.equal(opened.length, 1);
+  clock.advance(retry.detail.delayMs);
+  assert.equal(opened.length, 2);
+  opened[1].receive({ ...CONNECTED, resumed: true });
+  const reconnect = opened[1].sent.find((m) => m.type === "reconnect");
+  assert.equal(reconnect.sessionToken, "session-token-1");
+  assert.equal(cm.state, "open");
+});
+
+test("it honours the shutdown hint before reconnecting", async () => {
+  const { opened, clock } = await connectedManager();
+  opened[0].receive({ type: "shutdown", timestamp: 0, reason: "deploy", reconnectAfterMs: 3210 });
+  opened[0].drop(4012);
+  assert.deepEqual(clock.pendingDelays(), [3210]);
+  clock.advance(3209);
+  assert.equal(opened.length, 1);
+  clock.advance(1);
+  assert.equal(opened.length, 2);
+});
+
+for (const [code, reason] of [
+  [4009, "connection_replaced"],
+  [4003, "device_rejected"],
+  [4001, "auth_failed"],
+  [4010, "session_stopped"],
+]) {
+  test(`close ${code} ends the connection (${reason}) instead of reconnecting`, async () => {
+    const { cm, opened, clock, events } = await connectedManager();
+    opened[0].drop(code);
+    clock.advance(120_000);
+    assert.equal(opened.length, 1);
+    assert.equal(cm.state, "closed");
+    assert.equal(events.find((e) => e.type === "ended").detail.reason, reason);
+  });
+}
+
+for (const code of [4008, 4011, 4013, 4014, 1011]) {
+  test(`close ${code} is followed by a reconnection`, async () => {
+    const { opened, clock } = await connectedManager();
+    opened[0].drop(code);
+    clock.advance(60_000);
+    assert.equal(opened.length, 2);
+  });
+}
+
+test("coming back online retries at once, and there are never two sockets", async () => {
+  const { cm, opened } = await connectedManager({ backoffBaseMs: 60_000, backoffCapMs: 60_000, random: () => 0.9 });
+  opened[0].drop(1006);
+  assert.equal(opened.length, 1);
+  cm.onOnline();
+  assert.equal(opened.length, 2);
+  cm.onOnline();
+  assert.equal(opened.length, 2);
+});
+
+test("it gives up after maxAttempts and says so", async () => {
+  const { cm, opened, clock, events } = await connectedManager({ maxAttempts: 2 });
+  opened[0].drop(1006);
+  clock.advance(60_000);
+  opened[1].drop(1006);
+  clock.advance(60_000);
+  opened[2].drop(1006);
+  clock.advance(60_000);
+  assert.equal(opened.length, 3);
+  assert.equal(cm.state, "closed");
+  assert.equal(events.find((e) => e.type === "ended").detail.reason, "gave_up");
+});
+
+test("heartbeats go out every interval, carry the measured round trip, and a missed ack turns quality poor", async () => {
+  const { opened, clock, events } = await connectedManager();
+  clock.advance(40);
+  opened[0].receive({ type: "heartbeat_ack", simulatorStatus: "running" });
+  clock.advance(15_000 - 40);
+  const second = opened[0].sent.filter((m) => m.type === "heartbeat")[1];
+  assert.equal(second.rttMs, 40);
+  assert.equal(second.simulatorStatus, "running");
+  clock.advance(15_000); // no ack for the second beat
+  const qualities = events.filter((e) => e.type === "quality").map((e) => e.detail.quality);
+  assert.deepEqual(qualities, ["good", "poor"]);
+});
