@@ -1,9 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import TemplateView
 
 from config.health import healthz, metrics_view, readyz
 
 urlpatterns = [
+    path("", TemplateView.as_view(template_name="trading/console.html"), name="console"),
     path("admin/", admin.site.urls),
     path("api/market/", include("market_app.api.urls")),
     path("api/", include("sessions_app.api.urls")),

@@ -1,0 +1,229 @@
+// The trading console at `/`: a thin view over ConnectionManager and the protocol's messages.
+import { ConnectionManager, ProtocolError } from "./connection-manager.js";
+
+const $ = (selector) => document.querySelector(selector);
+const money = (n) => (n ?? 0).toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const price = (n) => (n ?? 0).toLocaleString(undefined, { maximumFractionDigits: 8 });
+const HISTORY = 60;
+
+const cm = new ConnectionManager();
+window.connectionManager = cm; // for the browser tests and the curious
+const history = new Map(); // symbol -> recent prices
+let orders = {};
+
+function log(text) {
+  const item = document.createElement("li");
+  item.textContent = `${new Date().toLocaleTimeString()} ${text}`;
+  $("#log").prepend(item);
+  while ($("#log").children.length > 100) $("#log").lastChild.remove();
+}
+
+function cell(row, text, className) {
+  const td = row.insertCell();
+  td.textContent = text;
+  if (className) td.className = className;
+  return td;
+}
+
+function sparkline(values) {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("class", "spark");
+  svg.setAttribute("viewBox", "0 0 100 20");
+  svg.setAttribute("preserveAspectRatio", "none");
+  if (values.length > 1) {
+    const low = Math.min(...values);
+    const span = Math.max(...values) - low || 1;
+    const points = values.map((v, i) => `${(i / (values.length - 1)) * 100},${19 - ((v - low) / span) * 18}`);
+    const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+    line.setAttribute("points", points.join(" "));
+    line.setAttribute("fill", "none");
+    line.setAttribute("stroke", values.at(-1) >= values[0] ? "#0a7d32" : "#c0262d");
+    line.setAttribute("stroke-width", "1.5");
+    svg.append(line);
+  }
+  return svg;
+}
+
+// --- Rendering ---------------------------------------------------------------------------
+
+function renderPrices(symbols) {
+  for (const [symbol, quote] of Object.entries(symbols)) {
+    const values = history.get(symbol) ?? [];
+    values.push(quote.price);
+    if (values.length > HISTORY) values.shift();
+    history.set(symbol, values);
+    let row = document.querySelector(`#prices tr[data-symbol="${CSS.escape(symbol)}"]`);
+    if (!row) {
+      row = $("#prices tbody").insertRow();
+      row.dataset.symbol = symbol;
+      for (let i = 0; i < 5; i++) row.insertCell();
+      const option = new Option(symbol, symbol);
+      $("#ticket-symbol").append(option);
+    }
+    const [name, last, change, volume, trend] = row.cells;
+    name.textContent = symbol;
+    last.textContent = price(quote.price);
+    last.className = "price";
+    change.textContent = `${quote.change >= 0 ? "+" : ""}${price(quote.change)}`;
+    change.className = quote.change >= 0 ? "up" : "down";
+    volume.textContent = quote.volume.toLocaleString();
+    trend.replaceChildren(sparkline(values));
+  }
+}
+
+function renderSnapshot(status) {
+  renderPrices(status.symbols);
+  orders = status.userOrders;
+  $("#cash").textContent = money(status.account.cash);
+  $("#equity").textContent = money(status.account.equity);
+  $("#reserved").textContent = money(status.account.reservedCash);
+  const positions = $("#positions tbody");
+  positions.replaceChildren();
+  for (const p of Object.values(status.userPositions)) {
+    const row = positions.insertRow();
+    row.dataset.symbol = p.symbol;
+    cell(row, p.symbol);
+    cell(row, price(p.quantity), "quantity");
+    cell(row, price(p.averagePrice));
+    cell(row, price(p.lastPrice));
+    cell(row, money(p.value));
+    cell(row, money(p.realizedPnl), p.realizedPnl >= 0 ? "up" : "down");
+    cell(row, money(p.unrealizedPnl), p.unrealizedPnl >= 0 ? "up" : "down");
+  }
+  const rows = $("#orders tbody");
+  rows.replaceChildren();
+  for (const o of Object.values(orders).sort((a, b) => b.createdAt - a.createdAt)) {
+    const row = rows.insertRow();
+    row.dataset.order = o.orderId;
+    cell(row, o.orderId.slice(0, 8));
+    cell(row, o.symbol);
+    cell(row, o.side);
+    cell(row, o.orderType === "limit" ? `limit ${price(o.limitPrice)}` : "market");
+    cell(row, price(o.quantity));
+    cell(row, price(o.filledQty));
+    cell(row, o.status, "order-status");
+    const actions = row.insertCell();
+    if (o.status === "new" || o.status === "partially_filled") {
+      const cancel = document.createElement("button");
+      cancel.textContent = "Cancel";
+      cancel.className = "secondary";
+      cancel.addEventListener("click", () => send("cancel_order", { orderId: o.orderId }));
+      actions.append(cancel);
+    }
+  }
+  refreshFills();
+}
+
+async function refreshFills() {
+  if (!cm.token) return;
+  const response = await fetch("/api/market/fills/", { headers: { Authorization: `Bearer ${cm.token}` } });
+  if (!response.ok) return;
+  const rows = $("#fills tbody");
+  rows.replaceChildren();
+  for (const f of (await response.json()).slice(0, 50)) {
+    const row = rows.insertRow();
+    cell(row, new Date(f.createdAt).toLocaleTimeString());
+    cell(row, f.symbol);
+    cell(row, f.side);
+    cell(row, price(f.quantity));
+    cell(row, price(f.price));
+  }
+}
+
+function renderSession(connected) {
+  $("#session-id").textContent = connected.sessionId;
+  $("#device-id").textContent = connected.deviceId;
+  $("#session-status").textContent = connected.sessionStatus;
+  $("#session-expires").textContent = new Date(connected.expiresAt).toLocaleString();
+  $("#sim-status").textContent = connected.simulatorStatus;
+}
+
+async function send(type, payload = {}) {
+  try {
+    const reply = await cm.request(type, payload);
+    log(`${type} → ${reply.type}`);
+    return reply;
+  } catch (error) {
+    const text = error instanceof ProtocolError ? `${error.code}: ${error.serverMessage.message}` : error.message;
+    log(`${type} failed: ${text}`);
+    throw error;
+  }
+}
+
+// --- Events from the connection ------------------------------------------------------------
+
+cm.addEventListener("state", (e) => {
+  $("#conn-state").textContent = e.detail.state;
+  $("#conn-state").dataset.state = e.detail.state;
+  log(`state: ${e.detail.state}`);
+});
+cm.addEventListener("quality", (e) => {
+  $("#quality").textContent = e.detail.quality;
+  $("#rtt").textContent = e.detail.rttMs === null ? "missed" : `${Math.round(e.detail.rttMs)} ms`;
+});
+cm.addEventListener("connected", (e) => {
+  renderSession(e.detail);
+  $("#login").hidden = true;
+  $("#app").hidden = false;
+  log(`connected (session ${e.detail.resumed ? "resumed" : "new"})`);
+});
+cm.addEventListener("resumed", (e) => log(`reconnect: ${e.detail.success ? "session resumed" : e.detail.message}`));
+cm.addEventListener("exchange_data", (e) => renderPrices(e.detail.symbols));
+cm.addEventListener("exchange_data_status", (e) => renderSnapshot(e.detail));
+cm.addEventListener("simulator_status_update", (e) => {
+  $("#sim-status").textContent = e.detail.simulatorStatus;
+  log(`simulator ${e.detail.simulatorStatus}${e.detail.reason ? ` (${e.detail.reason})` : ""}`);
+});
+cm.addEventListener("shutdown", (e) => log(`server shutting down; back in ${e.detail.reconnectAfterMs} ms`));
+cm.addEventListener("device_id_invalidated", (e) => log(`device invalidated: ${e.detail.reason ?? ""}`));
+cm.addEventListener("connection_replaced", () => log("another connection of this device took over"));
+cm.addEventListener("ended", (e) => {
+  const reasons = {
+    device_rejected: "This device was invalidated. Log in again to use a new one.",
+    connection_replaced: "This device connected again elsewhere; this page stopped.",
+    auth_failed: "Your login expired or was revoked. Log in again.",
+    session_stopped: "The session was stopped.",
+    gave_up: "The server could not be reached.",
+  };
+  $("#ended").textContent = `Disconnected: ${reasons[e.detail.reason] ?? e.detail.reason}`;
+  $("#ended").hidden = false;
+  $("#ended").dataset.reason = e.detail.reason;
+  log(`ended: ${e.detail.reason}`);
+});
+
+// --- Controls -------------------------------------------------------------------------------
+
+$("#login").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  $("#login-error").textContent = "";
+  $("#ended").hidden = true;
+  try {
+    await cm.connect({ username: form.get("username"), password: form.get("password") });
+  } catch (error) {
+    $("#login-error").textContent = error.message;
+  }
+});
+$("#start-sim").addEventListener("click", () => send("start_simulator").catch(() => {}));
+$("#stop-sim").addEventListener("click", () => send("stop_simulator").catch(() => {}));
+$("#disconnect").addEventListener("click", () => cm.close());
+$("#ticket-type").addEventListener("change", (e) => {
+  $("#ticket [name=limitPrice]").disabled = e.target.value !== "limit";
+});
+$("#ticket").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const ticket = {
+    symbol: form.get("symbol"),
+    side: form.get("side"),
+    orderType: form.get("orderType"),
+    quantity: Number(form.get("quantity")),
+  };
+  if (ticket.orderType === "limit") ticket.limitPrice = Number(form.get("limitPrice"));
+  try {
+    const reply = await send("place_order", ticket);
+    $("#ticket-result").textContent = `Order ${reply.order.orderId.slice(0, 8)} ${reply.order.status}`;
+  } catch (error) {
+    $("#ticket-result").textContent = error instanceof ProtocolError ? error.serverMessage.message : error.message;
+  }
+});
