@@ -190,6 +190,11 @@ WS_HEARTBEAT_TIMEOUT_MS = env_int("WS_HEARTBEAT_TIMEOUT_MS", default=45_000, min
 if WS_HEARTBEAT_TIMEOUT_MS <= WS_HEARTBEAT_INTERVAL_MS:
     raise ImproperlyConfigured("WS_HEARTBEAT_TIMEOUT_MS must be larger than WS_HEARTBEAT_INTERVAL_MS.")
 WS_MAX_MESSAGE_BYTES = env_int("WS_MAX_MESSAGE_BYTES", default=65_536, minimum=1024)
+# Per connection: a burst, then a sustained rate; refusals beyond the abuse rule close the socket (4029).
+WS_RATE_LIMIT_PER_S = env_int("WS_RATE_LIMIT_PER_S", default=20, minimum=1)
+WS_RATE_LIMIT_BURST = env_int("WS_RATE_LIMIT_BURST", default=40, minimum=1)
+WS_RATE_LIMIT_ABUSE_COUNT = env_int("WS_RATE_LIMIT_ABUSE_COUNT", default=100, minimum=1)
+WS_RATE_LIMIT_ABUSE_WINDOW_S = env_int("WS_RATE_LIMIT_ABUSE_WINDOW_S", default=10, minimum=1)
 # None: an Origin whose host is in ALLOWED_HOSTS; "*": any origin.
 WS_ALLOWED_ORIGINS = env_list("WS_ALLOWED_ORIGINS", default=[])
 AUTH_TOKEN_TTL_S = env_int("AUTH_TOKEN_TTL_S", default=24 * 3600, minimum=60)

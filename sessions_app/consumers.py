@@ -45,6 +45,7 @@ from sessions_app.messages import (
     Timeout,
 )
 from sessions_app.quality import QualityJudge
+from sessions_app.ratelimit import AbuseWindow, TokenBucket
 from sessions_app.schema import ServerMessage, epoch_ms, now_ms
 from simulator_app.selectors import NO_SIMULATOR, SimulatorState, simulator_state_of_user
 
@@ -78,6 +79,12 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.last_message_monotonic = time.monotonic()
         self.last_message_ms = now_ms()
         self.judge = QualityJudge(settings.WS_HEARTBEAT_INTERVAL_MS)
+        self.bucket = TokenBucket(
+            rate_per_s=settings.WS_RATE_LIMIT_PER_S, burst=settings.WS_RATE_LIMIT_BURST, now=time.monotonic()
+        )
+        self.abuse = AbuseWindow(
+            limit=settings.WS_RATE_LIMIT_ABUSE_COUNT, window_s=settings.WS_RATE_LIMIT_ABUSE_WINDOW_S
+        )
         self.connection_id = uuid.uuid4().hex[:12]
         self.counted_open = False
         self.connected_at_ms = now_ms()
@@ -241,6 +248,10 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 context = bind(requestId=request_id)
             kind = data.get("type")
             metrics.count_in(kind)
+            if not self.bucket.take(self.last_message_monotonic):
+                if self.abuse.refuse(self.last_message_monotonic):
+                    raise ProtocolError(ErrorCode.RATE_LIMIT_ABUSE)
+                raise ProtocolError(ErrorCode.RATE_LIMITED)
             route = ROUTES.get(kind) if isinstance(kind, str) else None
             if route is None:
                 shown = kind[:64] if isinstance(kind, str) else kind if kind is None else type(kind).__name__

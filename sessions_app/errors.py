@@ -30,6 +30,7 @@ class CloseCode(IntEnum):
     SERVER_SHUTDOWN = 4012
     TRY_AGAIN_LATER = 4013
     CLOSED_BY_OPERATOR = 4014
+    RATE_LIMITED = 4029
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ CLOSE_CODES: dict[CloseCode, CloseCodeSpec] = {
     CloseCode.TRY_AGAIN_LATER: CloseCodeSpec(
         True, "The server could not open the session (database down). Reconnect with backoff."
     ),
+    CloseCode.RATE_LIMITED: CloseCodeSpec(
+        True, "The connection kept sending faster than its rate limit. Reconnect with backoff, and send less."
+    ),
     CloseCode.CLOSED_BY_OPERATOR: CloseCodeSpec(
         True, "An operator closed this connection (the session is kept). Reconnect with backoff."
     ),
@@ -74,6 +78,8 @@ class ErrorCode(StrEnum):
     UNKNOWN_TYPE = "unknown_type"
     INVALID_MESSAGE = "invalid_message"
     MESSAGE_TOO_LARGE = "message_too_large"
+    RATE_LIMITED = "rate_limited"
+    RATE_LIMIT_ABUSE = "rate_limit_abuse"
     # Handshake (the connection closes)
     TOKEN_MISSING = "token_missing"
     TOKEN_INVALID = "token_invalid"
@@ -132,6 +138,18 @@ ERROR_CODES: dict[ErrorCode, ErrorCodeSpec] = {
         "A field is missing or has the wrong type or format; `details` lists them."
     ),
     ErrorCode.MESSAGE_TOO_LARGE: ErrorCodeSpec("The frame is larger than `maxMessageBytes` (see `connected`)."),
+    ErrorCode.RATE_LIMITED: ErrorCodeSpec(
+        "Over the connection's rate limit (a burst of WS_RATE_LIMIT_BURST, then WS_RATE_LIMIT_PER_S messages a "
+        "second); the message was not handled. Slow down and resend.",
+        None,
+        429,
+    ),
+    ErrorCode.RATE_LIMIT_ABUSE: ErrorCodeSpec(
+        "The connection stayed over its rate limit (WS_RATE_LIMIT_ABUSE_COUNT refusals within "
+        "WS_RATE_LIMIT_ABUSE_WINDOW_S seconds).",
+        CloseCode.RATE_LIMITED,
+        429,
+    ),
     ErrorCode.TOKEN_MISSING: ErrorCodeSpec("No `token` query parameter.", CloseCode.AUTH_FAILED, 401),
     ErrorCode.TOKEN_INVALID: ErrorCodeSpec(
         "The token is unknown, or its user is disabled.", CloseCode.AUTH_FAILED, 401

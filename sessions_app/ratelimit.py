@@ -1,0 +1,46 @@
+"""Per-connection message rate limiting: a token bucket, and a rule for sustained abuse.
+
+Each connection may send WS_RATE_LIMIT_BURST messages at once and WS_RATE_LIMIT_PER_S per
+second after that. A message over the limit is answered with `error` `rate_limited` and not
+handled. A connection that keeps going over the limit (WS_RATE_LIMIT_ABUSE_COUNT refusals
+within WS_RATE_LIMIT_ABUSE_WINDOW_S) is closed with 4029.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+
+class TokenBucket:
+    __slots__ = ("capacity", "rate", "tokens", "updated")
+
+    def __init__(self, *, rate_per_s: float, burst: int, now: float) -> None:
+        self.rate = rate_per_s
+        self.capacity = float(burst)
+        self.tokens = float(burst)
+        self.updated = now
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class AbuseWindow:
+    """Counts refusals in a sliding window; `exceeded` once there are too many."""
+
+    __slots__ = ("limit", "refusals", "window_s")
+
+    def __init__(self, *, limit: int, window_s: float) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self.refusals: deque[float] = deque()
+
+    def refuse(self, now: float) -> bool:
+        self.refusals.append(now)
+        while self.refusals and now - self.refusals[0] > self.window_s:
+            self.refusals.popleft()
+        return len(self.refusals) >= self.limit
