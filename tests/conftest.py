@@ -19,20 +19,20 @@ RELAXED_LOGIN_THROTTLE = {"LOGIN_THROTTLE_RATE": "1000/min", "LOGIN_USER_THROTTL
 def _server_factory(directory: Path) -> tuple[ServerFactory, list[DaphneServer]]:
     """Start daphne processes sharing one fresh SQLite database (embedded defaults).
 
-    Keyword arguments become environment variables of the server process.
+    Keyword arguments become environment variables of the server process; `args`, daphne options.
     """
     started: list[DaphneServer] = []
     database = directory / f"e2e-{uuid.uuid4().hex}.sqlite3"
     prepared = False
 
-    def start(**env_overrides: str) -> DaphneServer:
+    def start(args: tuple[str, ...] = (), **env_overrides: str) -> DaphneServer:
         nonlocal prepared
         env = base_env(DATABASE_URL=f"sqlite:///{database}", **env_overrides)
         if not prepared:
             manage(env, "migrate", "--noinput")
             manage(env, "ensure_demo_user")
             prepared = True
-        server = DaphneServer(env=env).start(directory)
+        server = DaphneServer(env=env, args=args).start(directory)
         started.append(server)
         return server
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import ServerFactory
 from tests.liveserver import DaphneServer, heartbeat, reconnect, recv_json, recv_until_closed, request, send_json
 
 pytestmark = pytest.mark.e2e
@@ -205,3 +206,19 @@ def test_invalidating_a_device_over_http_tells_its_connection_and_closes_it(shar
     with shared_server.connect(creds["token"], creds["deviceId"]) as ws:
         messages, code = recv_until_closed(ws)
     assert messages[0]["code"] == "device_invalidated" and code == 4003
+
+
+def test_daphnes_limit_sits_above_the_applications(make_server: ServerFactory) -> None:
+    # As scripts/serve and deploy/ run daphne: twice the application's 64 KiB.
+    server = make_server(args=("--websocket-max-message-size", "131072", "--websocket-max-frame-size", "131072"))
+    creds = server.issue_token("big-sender")
+    with server.connect(creds["token"], creds["deviceId"], max_size=None) as ws:
+        recv_json(ws)
+        ws.send('{"type": "heartbeat", "pad": "' + "x" * 100_000 + '"}')
+        refused = recv_json(ws)
+        send_json(ws, heartbeat(creds["deviceId"]))
+        still_open = recv_json(ws)
+        ws.send('{"type": "heartbeat", "pad": "' + "x" * 200_000 + '"}')
+        _, code = recv_until_closed(ws)
+    assert refused["code"] == "message_too_large" and still_open["type"] == "heartbeat_ack"
+    assert code in (1009, 1006)  # daphne fails the connection; the close frame may be lost to the reset
