@@ -81,10 +81,12 @@ def _limit_price(ticket: OrderTicket, instrument: Instrument) -> Decimal | None:
     return price
 
 
+def _running_simulator(user_id: int) -> Simulator | None:
+    return Simulator.objects.select_related("worker").filter(user_id=user_id, status=SimulatorStatus.RUNNING).first()
+
+
 def running_simulator_of_user(user_id: int) -> Simulator:
-    simulator = (
-        Simulator.objects.select_related("worker").filter(user_id=user_id, status=SimulatorStatus.RUNNING).first()
-    )
+    simulator = _running_simulator(user_id)
     if simulator is None:
         raise ProtocolError(ErrorCode.SIMULATOR_NOT_RUNNING, "orders need a running simulator; send start_simulator")
     return simulator
@@ -169,8 +171,7 @@ def order_cancel(*, user_id: int, order_id: uuid.UUID) -> Order:
     order.status = OrderStatus.CANCELED
     order.reason = "canceled by the user"
     order.save(update_fields=["status", "reason", "updated_at"])
-    simulator = Simulator.objects.select_related("worker").filter(user_id=user_id, status__in=["running"]).first()
-    _orders_changed(user_id, simulator)
+    _orders_changed(user_id, _running_simulator(user_id))
     return Order.objects.select_related("instrument").get(pk=order.pk)
 
 

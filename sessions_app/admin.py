@@ -95,7 +95,7 @@ class ServerProcessAdmin(admin.ModelAdmin):
 
     @admin.display(boolean=True, description="alive")
     def alive(self, process: ServerProcess) -> bool:
-        return selectors.live_server_processes().filter(pk=process.pk).exists()
+        return process.stopped_at is None and process.reported_at >= selectors.server_process_stale_before()
 
     def get_urls(self) -> list:
         return [

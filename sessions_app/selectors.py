@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count, QuerySet
@@ -37,10 +37,14 @@ def device_connection_generation(device_pk: int) -> int:
     return Device.objects.filter(pk=device_pk).values_list("connection_generation", flat=True).first() or 0
 
 
+def server_process_stale_before() -> datetime:
+    """A process that has not reported since (three presence flushes) is taken for dead."""
+    return timezone.now() - timedelta(seconds=settings.PRESENCE_FLUSH_INTERVAL_S * 3)
+
+
 def live_server_processes() -> QuerySet[ServerProcess]:
-    """Processes that reported within three presence flushes and did not say they stopped."""
-    stale = timezone.now() - timedelta(seconds=settings.PRESENCE_FLUSH_INTERVAL_S * 3)
-    return ServerProcess.objects.filter(stopped_at__isnull=True, reported_at__gte=stale)
+    """Processes that reported recently and did not say they stopped."""
+    return ServerProcess.objects.filter(stopped_at__isnull=True, reported_at__gte=server_process_stale_before())
 
 
 def service_counts() -> dict[str, object]:
