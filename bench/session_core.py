@@ -131,19 +131,31 @@ def main() -> None:
             bare.close()
             await bare.wait_closed()
 
+    # The stock-Channels baseline: the same heartbeat_ack from a plain AsyncJsonWebsocketConsumer under daphne.
+    stock_server = DaphneServer(env=env, app="bench.stock_channels:application").start(directory)
+    try:
+        stock = asyncio.run(
+            heartbeat_throughput(
+                [(f"{stock_server.ws}/ws/stock/", f"stock-{i}") for i in range(args.connections)], args.seconds
+            )
+        )
+    finally:
+        stock_server.stop()
+
     # The baseline runs in this process, so it competes with the load generator; the service
     # runs in its own process. Both share the machine's cores with the client.
     bare = asyncio.run(run_bare())
     rows = [
         ("connect: p50 ms to `connected`", f"{statistics.median(connects):.1f}", "-"),
         ("connect: p99 ms to `connected`", f"{percentile(connects, 0.99):.1f}", "-"),
-        (f"heartbeats/s at {args.connections} connections", f"{service[0]:.0f}", f"{bare[0]:.0f}"),
-        ("heartbeat p50 ms", f"{service[1]:.2f}", f"{bare[1]:.2f}"),
-        ("heartbeat p99 ms", f"{service[2]:.2f}", f"{bare[2]:.2f}"),
+        (f"heartbeats/s at {args.connections} connections", f"{service[0]:.0f}", f"{stock[0]:.0f}", f"{bare[0]:.0f}"),
+        ("heartbeat p50 ms", f"{service[1]:.2f}", f"{stock[1]:.2f}", f"{bare[1]:.2f}"),
+        ("heartbeat p99 ms", f"{service[2]:.2f}", f"{stock[2]:.2f}", f"{bare[2]:.2f}"),
     ]
-    print(f"{'figure':<42} {'service':>10} {'bare websockets':>16}")
-    for name, ours, theirs in rows:
-        print(f"{name:<42} {ours:>10} {theirs:>16}")
+    print(f"{'figure':<42} {'service':>10} {'stock Channels':>15} {'bare websockets':>16}")
+    for name, ours, stock_figure, theirs in [(*row[:2], "-", row[2]) if len(row) == 3 else row for row in rows]:
+        print(f"{name:<42} {ours:>10} {stock_figure:>15} {theirs:>16}")
+    print(f"throughput ratio service / stock Channels: {service[0] / stock[0]:.2f}")
     print(f"throughput ratio service / bare websockets: {service[0] / bare[0]:.2f}")
 
 

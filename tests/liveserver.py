@@ -71,6 +71,7 @@ class ChildProcess:
 class DaphneServer(ChildProcess):
     port: int = field(default_factory=free_port)
     args: tuple[str, ...] = ()  # extra daphne options
+    app: str = ASGI_APPLICATION
 
     @property
     def http(self) -> str:
@@ -93,7 +94,7 @@ class DaphneServer(ChildProcess):
                 "127.0.0.1",
                 "-p",
                 str(self.port),
-                "config.asgi:application",
+                self.app,
             ],
             cwd=ROOT,
             env=self.env,
