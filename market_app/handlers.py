@@ -9,7 +9,7 @@ import uuid
 from channels.db import database_sync_to_async
 
 from market_app import selectors, services
-from market_app.events import MarketAccountEvent, MarketTickEvent
+from market_app.events import MarketAccountEvent
 from market_app.messages import (
     CancelOrder,
     MarketSubscription,
@@ -22,18 +22,11 @@ from market_app.messages import (
 )
 from market_app.relay import relay
 from market_app.snapshots import exchange_data_status, order_view
-from market_app.stream import MarketStream
+from market_app.stream import stream_of
 from sessions_app import metrics
 from sessions_app.consumers import SessionConsumer
 from sessions_app.dispatch import handles, handles_event, on_connection
 from sessions_app.errors import ErrorCode, ErrorDetail, ProtocolError
-
-
-def stream_of(conn: SessionConsumer) -> MarketStream:
-    stream = conn.app_state.get("market")
-    if not isinstance(stream, MarketStream):
-        stream = conn.app_state["market"] = MarketStream()
-    return stream
 
 
 def user_id_of(conn: SessionConsumer) -> int:
@@ -61,13 +54,6 @@ async def unfollow(conn: SessionConsumer) -> None:
     stream.following = False
     stream.drop_pending()
     relay.unfollow(conn)
-
-
-async def deliver_tick(conn: SessionConsumer, event: MarketTickEvent) -> None:
-    """Called by the process's tick relay for each connection following the prices."""
-    stream = stream_of(conn)
-    if stream.following and not conn.ending:
-        await stream.offer(conn, event)
 
 
 # --- When a connection follows the prices --------------------------------------

@@ -19,6 +19,7 @@ from channels.layers import get_channel_layer
 
 from market_app.events import MarketTickEvent
 from market_app.groups import ticks_group
+from market_app.stream import deliver_tick
 
 if TYPE_CHECKING:
     from sessions_app.consumers import SessionConsumer
@@ -51,8 +52,6 @@ class TickRelay:
         self.followers.discard(conn)
 
     async def _run(self, channel: str) -> None:
-        from market_app.handlers import deliver_tick  # the handlers import this module
-
         layer = get_channel_layer()
         rejoin_at = time.monotonic() + REJOIN_INTERVAL_S
         while True:

@@ -99,3 +99,18 @@ class MarketStream:
 
     def drop_pending(self) -> None:
         self._pending, self._pending_event, self._merged = {}, None, False
+
+
+def stream_of(conn: SessionConsumer) -> MarketStream:
+    """The connection's market stream (created on first use)."""
+    stream = conn.app_state.get("market")
+    if not isinstance(stream, MarketStream):
+        stream = conn.app_state["market"] = MarketStream()
+    return stream
+
+
+async def deliver_tick(conn: SessionConsumer, event: MarketTickEvent) -> None:
+    """Hand one tick to a connection following the prices (called by the process's tick relay)."""
+    stream = stream_of(conn)
+    if stream.following and not conn.ending:
+        await stream.offer(conn, event)

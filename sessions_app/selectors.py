@@ -50,13 +50,11 @@ def live_server_processes() -> QuerySet[ServerProcess]:
 def service_counts() -> dict[str, object]:
     """What an operator checks first: connections, sessions, simulators, workers, open orders."""
     from market_app.models import OPEN_ORDER_STATUSES, Order
-    from simulator_app.models import Simulator, SimulatorWorker
-    from simulator_app.selectors import lease_ttl
+    from simulator_app.models import Simulator
+    from simulator_app.selectors import live_workers
 
     processes = list(live_server_processes().values_list("id", "connection_count"))
-    workers_alive = SimulatorWorker.objects.filter(
-        stopped_at__isnull=True, heartbeat_at__gte=timezone.now() - lease_ttl()
-    ).count()
+    workers_alive = live_workers(now=timezone.now()).count()
     return {
         "connections": sum(count for _, count in processes),
         "connectionsByProcess": dict(processes),

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from simulator_app import services
 from simulator_app.models import LIVE_STATUSES, Simulator, SimulatorWorker
-from simulator_app.selectors import lease_ttl
+from simulator_app.selectors import worker_is_live
 
 
 @admin.register(Simulator)
@@ -55,4 +55,4 @@ class SimulatorWorkerAdmin(admin.ModelAdmin):
 
     @admin.display(boolean=True, description="alive")
     def alive(self, worker: SimulatorWorker) -> bool:
-        return worker.stopped_at is None and worker.heartbeat_at >= timezone.now() - lease_ttl()
+        return worker_is_live(worker, now=timezone.now())

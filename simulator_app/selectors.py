@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from sessions_app.models import SessionStatus, TradingSession
 from sessions_app.schema import epoch_ms
@@ -52,9 +52,19 @@ def lease_ttl() -> timedelta:
     return timedelta(milliseconds=settings.SIMULATOR_LEASE_TTL_MS)
 
 
+def live_workers(*, now: datetime) -> QuerySet[SimulatorWorker]:
+    """Workers alive: not stopped, and a heartbeat within one lease."""
+    return SimulatorWorker.objects.filter(stopped_at__isnull=True, heartbeat_at__gte=now - lease_ttl())
+
+
+def worker_is_live(worker: SimulatorWorker, *, now: datetime) -> bool:
+    """The same rule as live_workers, for a row already loaded."""
+    return worker.stopped_at is None and worker.heartbeat_at >= now - lease_ttl()
+
+
 def worker_available(*, now: datetime) -> bool:
-    """Is some worker alive (heartbeat within one lease) to run a new simulator?"""
-    return SimulatorWorker.objects.filter(stopped_at__isnull=True, heartbeat_at__gte=now - lease_ttl()).exists()
+    """Is some worker alive to run a new simulator?"""
+    return live_workers(now=now).exists()
 
 
 def simulators_adoptable(*, now: datetime, limit: int) -> list[uuid.UUID]:
@@ -67,11 +77,17 @@ def simulators_adoptable(*, now: datetime, limit: int) -> list[uuid.UUID]:
     )
 
 
+def orphaned_before(now: datetime) -> datetime:
+    """A live simulator whose lease ended before this has had no worker for longer than the grace."""
+    return now - timedelta(milliseconds=settings.SIMULATOR_ORPHAN_GRACE_MS)
+
+
 def simulators_orphaned(*, now: datetime) -> list[uuid.UUID]:
     """Live simulators no worker has held for longer than the orphan grace."""
-    cutoff = now - timedelta(milliseconds=settings.SIMULATOR_ORPHAN_GRACE_MS)
     return list(
-        Simulator.objects.filter(status__in=LIVE_STATUSES, lease_expires_at__lt=cutoff).values_list("id", flat=True)
+        Simulator.objects.filter(status__in=LIVE_STATUSES, lease_expires_at__lt=orphaned_before(now)).values_list(
+            "id", flat=True
+        )
     )
 
 

@@ -341,8 +341,8 @@ def simulators_fail_orphaned() -> int:
     for simulator_id in selectors.simulators_orphaned(now=timezone.now()):
         with transaction.atomic():
             now = timezone.now()
-            grace_cutoff = now - timedelta(milliseconds=settings.SIMULATOR_ORPHAN_GRACE_MS)
-            simulator = _locked(pk=simulator_id, status__in=LIVE_STATUSES, lease_expires_at__lt=grace_cutoff)
+            cutoff = selectors.orphaned_before(now)
+            simulator = _locked(pk=simulator_id, status__in=LIVE_STATUSES, lease_expires_at__lt=cutoff)
             if simulator is None:
                 continue
             if simulator.status == SimulatorStatus.STOPPING:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import importlib
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,13 +48,22 @@ def make_server(tmp_path: Path) -> Iterator[ServerFactory]:
         server.stop()
 
 
+@contextmanager
+def running_server(directory: Path, **env: str) -> Iterator[DaphneServer]:
+    """One daphne process on a fresh database (relaxed login throttle), stopped afterwards."""
+    start, started = _server_factory(directory)
+    try:
+        yield start(**RELAXED_LOGIN_THROTTLE, **env)
+    finally:
+        for server in started:
+            server.stop()
+
+
 @pytest.fixture(scope="module")
 def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneServer]:
     """One server for a whole test module, for tests that need no special settings."""
-    start, started = _server_factory(tmp_path_factory.mktemp("daphne"))
-    yield start(**RELAXED_LOGIN_THROTTLE)
-    for server in started:
-        server.stop()
+    with running_server(tmp_path_factory.mktemp("daphne")) as server:
+        yield server
 
 
 @pytest.fixture(autouse=True)

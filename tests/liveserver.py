@@ -23,6 +23,26 @@ ROOT = Path(__file__).resolve().parent.parent
 ASGI_APPLICATION = "config.asgi:application"
 
 
+def http_json(
+    base_url: str, method: str, path: str, body: Any = None, *, token: str | None = None, headers: dict | None = None
+) -> tuple[int, Any]:
+    """One HTTP request with a JSON body; returns the status and the decoded JSON answer (errors too)."""
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    request = urllib.request.Request(f"{base_url}{path}", data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        return error.code, json.loads(raw) if raw else None
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -122,20 +142,7 @@ class DaphneServer(ChildProcess):
     def request(
         self, method: str, path: str, body: Any = None, *, token: str | None = None, headers: dict | None = None
     ) -> tuple[int, Any]:
-        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-        request = urllib.request.Request(f"{self.http}{path}", data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
-        for name, value in (headers or {}).items():
-            request.add_header(name, value)
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                raw = response.read()
-                return response.status, json.loads(raw) if raw else None
-        except urllib.error.HTTPError as error:
-            raw = error.read()
-            return error.code, json.loads(raw) if raw else None
+        return http_json(self.http, method, path, body, token=token, headers=headers)
 
     def login(self, username: str, password: str, device_id: str | None = None) -> dict:
         body = {"username": username, "password": password}

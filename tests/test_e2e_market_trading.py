@@ -14,7 +14,7 @@ from websockets.sync.client import ClientConnection
 
 from market_app.messages import ExchangeData, ExchangeDataStatus
 from market_app.prices import load_bars
-from tests.conftest import RELAXED_LOGIN_THROTTLE, ServerFactory, _server_factory
+from tests.conftest import ServerFactory, running_server
 from tests.liveserver import DaphneServer, reconnect, recv_json, recv_until, request, send_json
 
 pytestmark = [pytest.mark.e2e]
@@ -30,10 +30,8 @@ NONE = ()  # read every message type
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneServer]:
-    start, started = _server_factory(tmp_path_factory.mktemp("market"))
-    yield start(**RELAXED_LOGIN_THROTTLE, **MARKET)
-    for process in started:
-        process.stop()
+    with running_server(tmp_path_factory.mktemp("market"), **MARKET) as server:
+        yield server
 
 
 @contextmanager

@@ -23,6 +23,7 @@ from tests.liveserver import (
     DaphneServer,
     free_port,
     heartbeat,
+    http_json,
     manage,
     recv_json,
     recv_until,
@@ -118,15 +119,10 @@ def ws_connects_per_backend(cluster: Cluster) -> list[int]:
 
 
 def login(proxy: Proxy, headers: dict[str, str] | None = None) -> dict:
-    import json
-
-    body = json.dumps({"username": "demo", "password": "demo-password"}).encode()
-    req = urllib.request.Request(f"{proxy.http}/api/auth/token/", data=body, method="POST")
-    req.add_header("Content-Type", "application/json")
-    for name, value in (headers or {}).items():
-        req.add_header(name, value)
-    with urllib.request.urlopen(req, timeout=10) as response:
-        return json.loads(response.read())
+    body = {"username": "demo", "password": "demo-password"}
+    status, creds = http_json(proxy.http, "POST", "/api/auth/token/", body, headers=headers)
+    assert status == 201, creds
+    return creds
 
 
 def test_a_session_through_nginx_including_replacement_across_the_two_backends(

@@ -11,7 +11,7 @@ from contextlib import ExitStack, contextmanager
 import pytest
 from websockets.sync.client import ClientConnection
 
-from tests.conftest import RELAXED_LOGIN_THROTTLE, ServerFactory, _server_factory
+from tests.conftest import ServerFactory, running_server
 from tests.liveserver import (
     MARKET_TYPES,
     DaphneServer,
@@ -31,10 +31,8 @@ FAST_LEASES = {"SIMULATOR_LEASE_TTL_MS": "2000", "SIMULATOR_LEASE_RENEW_MS": "50
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneServer]:
-    start, started = _server_factory(tmp_path_factory.mktemp("simulators"))
-    yield start(**RELAXED_LOGIN_THROTTLE, **FAST_LEASES)
-    for process in started:
-        process.stop()
+    with running_server(tmp_path_factory.mktemp("simulators"), **FAST_LEASES) as server:
+        yield server
 
 
 @contextmanager
