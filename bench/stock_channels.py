@@ -1,6 +1,8 @@
 """The stock-Channels baseline for the benchmarks: what a typical Channels app looks like
 (AsyncJsonWebsocketConsumer, stock dispatch, a group per connection), answering the same
-heartbeat_ack as the service. Run by bench/session_core.py under daphne; not part of the service."""
+heartbeat_ack as the service, and forwarding each `market.tick` its group hears as `exchange_data`
+(the per-connection group_send fan-out: bench/baselines.py publishes). Run by bench/session_core.py
+and bench/suite.py under daphne; not part of the service."""
 
 import os
 
@@ -32,6 +34,11 @@ class StockHeartbeatConsumer(AsyncJsonWebsocketConsumer):
                 "sessionStatus": "valid",
                 "simulatorStatus": "stopped",
             }
+        )
+
+    async def market_tick(self, event: dict) -> None:
+        await self.send_json(
+            {"type": "exchange_data", "timestamp": event["timestamp"], "symbols": event["symbols"], "seq": event["seq"]}
         )
 
 

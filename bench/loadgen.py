@@ -1,0 +1,383 @@
+"""The load generator of the benchmarks: a process of its own, driven over stdin/stdout.
+
+It reads one job (a JSON line) on stdin, opens the job's WebSocket connections (asyncio and
+the `websockets` client, no compression), prints `{"event": "ready", ...}`, waits for `go`
+on stdin, measures, prints `{"event": "result", ...}` and exits. Job kinds:
+
+- storm: nothing opened before `go`; then every connection connects at once (at most
+  `concurrency` handshakes in flight) and each is timed to its first message (`connected`).
+- heartbeat: closed-loop heartbeats on every connection; round trips timed after `warmup`.
+- fanout: every connection listens; ready once each has had its first tick; then each
+  `exchange_data` is timed from its `timestamp` to its arrival and its `seq` checked.
+- hold: idle connections; on `go` they are closed (the orchestrator measures memory between).
+- cycles: `concurrency` loops of connect, wait for `connected`, close; a `progress` line every
+  `every` cycles.
+
+Each connection spec is {"url": ..., "deviceId": ..., "expect": "connected" | null}.
+Not imported by anything: run by bench/common.Generator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import resource
+import sys
+import time
+import traceback
+from collections import Counter
+from typing import Any
+
+import websockets
+
+SEQ = re.compile(r'"seq":\s*(\d+)')
+TIMESTAMP = re.compile(r'"timestamp":\s*(\d+)')
+HEARTBEAT = (
+    '{"type":"heartbeat","timestamp":%d,"deviceId":"%s","connectionQuality":"good",'
+    '"sessionStatus":"active","simulatorStatus":"stopped"}'
+)
+
+
+def emit(event: str, **fields: Any) -> None:
+    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+    sys.stdout.flush()
+
+
+def cpu_now() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def raise_nofile_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Stdin:
+    """Lines from the orchestrator, read from the raw descriptor without blocking the event loop."""
+
+    def __init__(self, pending: bytes = b"") -> None:
+        self.queue: asyncio.Queue[str] = asyncio.Queue()
+        self.buffer = b""
+        self._feed(pending)
+        asyncio.get_running_loop().add_reader(0, self._read)
+
+    def _feed(self, data: bytes) -> None:
+        self.buffer += data
+        while b"\n" in self.buffer:
+            line, self.buffer = self.buffer.split(b"\n", 1)
+            self.queue.put_nowait(line.decode().strip())
+
+    def _read(self) -> None:
+        data = os.read(0, 65536)
+        if not data:
+            asyncio.get_running_loop().remove_reader(0)
+            self.queue.put_nowait("stop")
+        self._feed(data)
+
+    async def wait(self, word: str) -> str:
+        while True:
+            line = await self.queue.get()
+            if line in (word, "stop"):
+                return line
+
+
+def read_job() -> tuple[dict, bytes]:
+    """The first line on stdin, and whatever came after it."""
+    data = b""
+    while b"\n" not in data:
+        chunk = os.read(0, 1 << 20)
+        if not chunk:
+            raise SystemExit("no job on stdin")
+        data += chunk
+    line, rest = data.split(b"\n", 1)
+    return json.loads(line), rest
+
+
+def is_tick(frame: str) -> bool:
+    head = frame[:32]
+    return '"exchange_data"' in head
+
+
+async def open_connection(spec: dict, gate: asyncio.Semaphore) -> tuple[Any, float]:
+    """Open one connection (and wait for `connected` when expected); returns it and the ms it took."""
+    async with gate:
+        started = time.perf_counter()
+        ws = await websockets.connect(
+            spec["url"], max_size=None, compression=None, ping_interval=None, open_timeout=120, close_timeout=10
+        )
+        if spec.get("expect"):
+            first = await asyncio.wait_for(ws.recv(), 60)
+            if f'"{spec["expect"]}"' not in first[:40]:
+                await ws.close()
+                raise RuntimeError(f"expected {spec['expect']}, got {first[:200]}")
+        return ws, (time.perf_counter() - started) * 1000
+
+
+async def open_all(conns: list[dict], concurrency: int) -> tuple[list[Any], list[float], list[str]]:
+    gate = asyncio.Semaphore(concurrency)
+    outcomes = await asyncio.gather(*(open_connection(c, gate) for c in conns), return_exceptions=True)
+    sockets, times, failures = [], [], []
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            failures.append(f"{type(outcome).__name__}: {outcome}"[:200])
+        else:
+            sockets.append(outcome[0])
+            times.append(outcome[1])
+    return sockets, times, failures
+
+
+async def close_all(sockets: list[Any]) -> None:
+    gate = asyncio.Semaphore(200)
+
+    async def close(ws: Any) -> None:
+        async with gate:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(), 10)
+
+    await asyncio.gather(*(close(ws) for ws in sockets))
+
+
+# --- jobs ---------------------------------------------------------------------------------
+
+
+async def storm(job: dict, stdin: Stdin) -> dict:
+    emit("ready")
+    if await stdin.wait("go") == "stop":
+        return {}
+    cpu, started, began = cpu_now(), time.perf_counter(), time.time()
+    sockets, times, failures = await open_all(job["conns"], job.get("concurrency", 100))
+    elapsed = time.perf_counter() - started
+    window = [began, time.time()]
+    cpu = cpu_now() - cpu
+    await close_all(sockets)
+    return {
+        "times": [round(t, 3) for t in times],
+        "failures": failures,
+        "elapsed": elapsed,
+        "window": window,
+        "generatorCpu": cpu / elapsed,
+    }
+
+
+async def heartbeat(job: dict, stdin: Stdin) -> dict:
+    sockets, _, failures = await open_all(job["conns"], job.get("concurrency", 100))
+    if failures:
+        raise RuntimeError(f"{len(failures)} connections failed, first: {failures[0]}")
+    emit("ready", open=len(sockets))
+    if await stdin.wait("go") == "stop":
+        return {}
+    warmup, seconds = job.get("warmup", 1.0), job["seconds"]
+    begin = time.perf_counter() + warmup
+    end = begin + seconds
+    rtts: list[float] = []
+    unexpected = Counter()
+
+    async def beat(ws: Any, device_id: str) -> None:
+        while True:
+            sent = time.perf_counter()
+            if sent >= end:
+                return
+            await ws.send(HEARTBEAT % (time.time() * 1000, device_id))
+            while True:
+                frame = await ws.recv()
+                if "heartbeat_ack" in frame[:32]:
+                    break
+                unexpected[frame[:40]] += 1
+            if sent >= begin:
+                rtts.append((time.perf_counter() - sent) * 1000)
+
+    epoch = time.time() - time.perf_counter()
+    cpu_marks: dict[str, float] = {}
+
+    async def mark(name: str, at: float) -> None:
+        await asyncio.sleep(max(0.0, at - time.perf_counter()))
+        cpu_marks[name] = cpu_now()
+
+    markers = [asyncio.ensure_future(mark("begin", begin)), asyncio.ensure_future(mark("end", end))]
+    await asyncio.gather(*(beat(ws, c["deviceId"]) for ws, c in zip(sockets, job["conns"], strict=True)))
+    await asyncio.gather(*markers)
+    await close_all(sockets)
+    return {
+        "roundTrips": len(rtts),
+        "seconds": seconds,
+        "window": [epoch + begin, epoch + end],
+        "rtts": [round(r, 3) for r in rtts],
+        "unexpected": dict(unexpected.most_common(5)),
+        "generatorCpu": (cpu_marks["end"] - cpu_marks["begin"]) / seconds,
+    }
+
+
+async def fanout(job: dict, stdin: Stdin) -> dict:
+    sockets, _, failures = await open_all(job["conns"], job.get("concurrency", 50))
+    if failures:
+        raise RuntimeError(f"{len(failures)} connections failed, first: {failures[0]}")
+    first_tick = [asyncio.Event() for _ in sockets]
+    window = {"begin": float("inf"), "end": float("inf")}
+    last_seq = [0] * len(sockets)
+    latencies: list[float] = []
+    reached: Counter[int] = Counter()
+    state = {"gaps": 0, "stale": 0, "maxSeq": 0, "closed": 0}
+
+    async def listen(index: int, ws: Any) -> None:
+        try:
+            async for frame in ws:
+                if not is_tick(frame):
+                    continue
+                arrived = time.time() * 1000
+                seq = int(SEQ.search(frame, len(frame) - 80 if len(frame) > 80 else 0).group(1))
+                previous = last_seq[index]
+                if previous:
+                    if seq <= previous:
+                        state["stale"] += 1
+                    elif window["begin"] <= time.perf_counter() < window["end"]:
+                        state["gaps"] += seq - previous - 1
+                last_seq[index] = max(previous, seq)
+                first_tick[index].set()
+                now = time.perf_counter()
+                if window["begin"] <= now < window["end"]:
+                    latencies.append(arrived - int(TIMESTAMP.search(frame).group(1)))
+                    reached[seq] += 1
+                    state["maxSeq"] = max(state["maxSeq"], seq)
+        except websockets.ConnectionClosed:
+            state["closed"] += 1
+
+    listeners = [asyncio.ensure_future(listen(i, ws)) for i, ws in enumerate(sockets)]
+    deadline = time.monotonic() + job.get("readyTimeout", 120)
+    while not all(e.is_set() for e in first_tick):
+        if time.monotonic() > deadline:
+            missing = sum(not e.is_set() for e in first_tick)
+            raise RuntimeError(f"{missing} of {len(sockets)} connections never got a tick")
+        await asyncio.sleep(0.2)
+    emit("ready", open=len(sockets))
+    if await stdin.wait("go") == "stop":
+        return {}
+    seconds = job["seconds"]
+    await asyncio.sleep(job.get("warmup", 1.0))
+    cpu = cpu_now()
+    began = time.time()
+    window["begin"] = time.perf_counter()
+    window["end"] = window["begin"] + seconds
+    await asyncio.sleep(seconds)
+    cpu = cpu_now() - cpu
+    ended = time.time()
+    # Give the last tick of the window time to arrive everywhere, then judge who lags behind.
+    await asyncio.sleep(job.get("settle", 0.5))
+    newest = max(last_seq)
+    lagging = sum(1 for s in last_seq if s < newest - 2)
+    for task in listeners:
+        task.cancel()
+    await close_all(sockets)
+    ticks = sorted(reached)
+    full = ticks[1:-1] or ticks  # the window cuts the first and last tick
+    return {
+        "connections": len(sockets),
+        "deliveries": len(latencies),
+        "seconds": seconds,
+        "window": [began, ended],
+        "latencies": [round(x, 2) for x in latencies],
+        "ticks": len(ticks),
+        "reachedMin": min((reached[s] for s in full), default=0),
+        "reachedMedian": sorted(reached[s] for s in full)[len(full) // 2] if full else 0,
+        "gaps": state["gaps"],
+        "stale": state["stale"],
+        "lagging": lagging,
+        "closedDuring": state["closed"],
+        "generatorCpu": cpu / seconds,
+    }
+
+
+async def hold(job: dict, stdin: Stdin) -> dict:
+    sockets, _times, failures = await open_all(job["conns"], job.get("concurrency", 100))
+    # Drain whatever the server pushes (snapshots, pings) so nothing piles up unread.
+    drains = [asyncio.ensure_future(_drain(ws)) for ws in sockets]
+    emit("ready", open=len(sockets), failures=failures[:5], failed=len(failures))
+    await stdin.wait("go")
+    for task in drains:
+        task.cancel()
+    await close_all(sockets)
+    return {"open": len(sockets), "failed": len(failures)}
+
+
+async def _drain(ws: Any) -> None:
+    try:
+        async for _ in ws:
+            pass
+    except websockets.ConnectionClosed:
+        pass
+
+
+async def cycles(job: dict, stdin: Stdin) -> dict:
+    conns, total, every = job["conns"], job["cycles"], job.get("every", 1000)
+    concurrency = job.get("concurrency", 20)
+    emit("ready")
+    if await stdin.wait("go") == "stop":
+        return {}
+    done = {"n": 0, "next": 0}
+    times: list[float] = []
+    failures: Counter[str] = Counter()
+    close_codes: Counter[str] = Counter()
+    started = time.perf_counter()
+    gate = asyncio.Semaphore(concurrency)
+    lock = asyncio.Lock()
+
+    async def cycler(slot: int) -> None:
+        mine = conns[slot::concurrency]
+        turn = 0
+        while True:
+            async with lock:
+                if done["next"] >= total:
+                    return
+                done["next"] += 1
+            spec = mine[turn % len(mine)]
+            turn += 1
+            try:
+                ws, took = await open_connection(spec, gate)
+                times.append(took)
+                await ws.close()
+                close_codes[str(ws.close_code)] += 1
+            except Exception as error:
+                failures[f"{type(error).__name__}: {error}"[:120]] += 1
+            done["n"] += 1
+            if done["n"] % every == 0:
+                recent = times[-every:]
+                emit(
+                    "progress",
+                    cycles=done["n"],
+                    elapsed=round(time.perf_counter() - started, 2),
+                    connectP50=round(sorted(recent)[len(recent) // 2], 2) if recent else None,
+                    failures=sum(failures.values()),
+                )
+
+    await asyncio.gather(*(cycler(slot) for slot in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    return {
+        "cycles": done["n"],
+        "elapsed": elapsed,
+        "times": [round(t, 2) for t in times],
+        "failures": dict(failures.most_common(10)),
+        "closeCodes": dict(close_codes),
+    }
+
+
+JOBS = {"storm": storm, "heartbeat": heartbeat, "fanout": fanout, "hold": hold, "cycles": cycles}
+
+
+async def main() -> None:
+    raise_nofile_limit()
+    job, rest = read_job()
+    stdin = Stdin(rest)
+    try:
+        result = await JOBS[job["kind"]](job, stdin)
+    except Exception as error:
+        emit("error", error=f"{type(error).__name__}: {error}", trace=traceback.format_exc()[-2000:])
+        return
+    emit("result", **result)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
