@@ -246,8 +246,9 @@ class Generator:
         self.process.stdin.flush()
         return self
 
-    def read(self, event: str, timeout: float = 900) -> dict:
-        """Block until the generator prints a line with this event (fails on `error` or exit)."""
+    def read(self, event: str | tuple[str, ...], timeout: float = 900) -> dict:
+        """Block until the generator prints a line with this event, or one of these (fails on `error` or exit)."""
+        events = (event,) if isinstance(event, str) else event
         assert self.process is not None and self.process.stdout is not None
         deadline = time.monotonic() + timeout
         with selectors.DefaultSelector() as sel:
@@ -267,7 +268,7 @@ class Generator:
                 self.lines.append(message)
                 if message.get("event") == "error":
                     raise RuntimeError(f"load generator failed: {message.get('error')}")
-                if message.get("event") == event:
+                if message.get("event") in events:
                     return message
 
     def tell(self, word: str) -> None:
