@@ -208,6 +208,10 @@ def measure_heartbeat(system: System, count: int, seconds: float, generators: in
     return {
         "connections": count,
         "roundTripsPerSecond": round(trips / seconds),
+        # Less sensitive to other work on a shared machine than the rate itself.
+        "roundTripsPerServerCpuSecond": round(trips / info["cpuSeconds"]["server"])
+        if info["cpuSeconds"].get("server")
+        else None,
         "rttMs": summary(rtts),
         "serverCpu": info["cpu"]["server"],
         "otherCpu": info["cpu"]["others"],
@@ -590,6 +594,7 @@ class Suite:
                     f"{b['rttMs']['p50']} / {b['rttMs']['p99']}",
                     ratio(s["rttMs"]["p99"], b["rttMs"]["p99"]),
                     f"{s['serverCpu']} / {st['serverCpu']} / {b['serverCpu']}",
+                    "/".join(str(x["roundTripsPerServerCpuSecond"]) for x in (s, st, b)),
                     "/".join(str(max(x["generatorCpu"])) for x in (s, st, b)),
                     "/".join(str(x["otherCpu"]) for x in (s, st, b)),
                 ]
@@ -609,6 +614,7 @@ class Suite:
                 "bare ms",
                 "p99 svc/bare",
                 "server CPU svc/stock/bare",
+                "per server CPU-s svc/stock/bare",
                 "generator CPU",
                 "other CPU",
             ],
@@ -619,7 +625,12 @@ class Suite:
             s, st, b = (out["50"][k] for k in ("service", "stock", "bare"))
             r_stock = s["roundTripsPerSecond"] / st["roundTripsPerSecond"]
             r_bare = s["roundTripsPerSecond"] / b["roundTripsPerSecond"]
-            self.target("heartbeats/s at 50 connections >= 2.5x stock Channels", f"{r_stock:.2f}x", r_stock >= 2.5)
+            per_cpu = (s["roundTripsPerServerCpuSecond"] or 0) / (st["roundTripsPerServerCpuSecond"] or 1)
+            self.target(
+                "heartbeats/s at 50 connections >= 2.5x stock Channels",
+                f"{r_stock:.2f}x (per server CPU-second {per_cpu:.2f}x)",
+                r_stock >= 2.5,
+            )
             self.target("heartbeats/s at 50 connections >= 0.5x bare websockets", f"{r_bare:.2f}x", r_bare >= 0.5)
         if "500" in out:
             s, b = out["500"]["service"], out["500"]["bare"]
@@ -876,10 +887,12 @@ class Suite:
                 for n in sizes.production_heartbeat:
                     for procs, systems in (("1", one), ("2", two)):
                         self.log(f"production heartbeat: {n} connections on {procs} process(es)")
-                        out["heartbeat"][f"{n}x{procs}"] = {
-                            kind: measure_heartbeat(system, n, sizes.heartbeat_seconds, sizes.generators)
-                            for kind, system in systems.items()
-                        }
+                        per: dict[str, dict] = {}
+                        for _ in range(self.args.repeat):
+                            for kind, system in systems.items():
+                                run = measure_heartbeat(system, n, sizes.heartbeat_seconds, sizes.generators)
+                                per[kind] = best_of(per.get(kind), run, "roundTripsPerSecond")
+                        out["heartbeat"][f"{n}x{procs}"] = per
                 started = start_simulators(cluster.servers[0], fan_creds)
                 publisher = BaselineProcess(["publish", "--tick-ms", "100"], env=stock_env).start()
                 self.log(f"production fan-out: {sizes.production_fanout} connections, {started} simulators")
@@ -1085,9 +1098,8 @@ def best_of(previous: dict | None, run: dict, key: str) -> dict:
     a run down), remembering every run's figure."""
     runs = [*(previous or {}).get("runs", []), run[key]]
     best = run if previous is None or run[key] > previous[key] else previous
-    if previous is not None and best is previous and "profile" in run:
-        best["profile"] = run["profile"]
-    return {**best, "runs": runs}
+    profile = run.get("profile") or (previous or {}).get("profile")
+    return {**best, "runs": runs, "profile": profile}
 
 
 def ratio(a: float | None, b: float | None) -> str:
