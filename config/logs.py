@@ -17,7 +17,8 @@ from typing import Any
 # Set by the session consumer for its task (and so for the threads it calls into).
 log_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("log_context", default=None)
 
-_SECRETS = re.compile(r"((?:token|sessionToken)[=:]\s*\"?|Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+# `token=…`, `ticket=…`, `"sessionToken": "…"`, `Bearer …`: the value goes, the name stays.
+_SECRETS = re.compile(r"((?:token|ticket)\"?\s*[=:]\s*\"?|Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 
 
 def redact(text: str) -> str:
