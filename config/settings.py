@@ -181,6 +181,9 @@ REST_FRAMEWORK = {
         "login": env_str("LOGIN_THROTTLE_RATE", default="10/min"),
         "login_user": env_str("LOGIN_USER_THROTTLE_RATE", default="5/min"),
     },
+    # Throttle by REMOTE_ADDR only: behind the proxy daphne's --proxy-headers already put the
+    # forwarded address there, and DRF's default would trust any client's own X-Forwarded-For.
+    "NUM_PROXIES": 0,
     "UNAUTHENTICATED_USER": None,
 }
 
