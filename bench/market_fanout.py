@@ -139,6 +139,7 @@ def main() -> None:
             "LOG_LEVEL": "WARNING",
             "WS_HEARTBEAT_TIMEOUT_MS": "600000",
             "WS_HEARTBEAT_INTERVAL_MS": "300000",
+            "WS_MAX_CONNECTIONS_PER_IP": "0",  # every trader connects from 127.0.0.1
         }
         processes: list = []
         database = None

@@ -99,6 +99,9 @@ def main() -> None:
         # The load generator beats as fast as it can; the per-connection limit would refuse it.
         WS_RATE_LIMIT_PER_S="1000000",
         WS_RATE_LIMIT_BURST="1000000",
+        # Every connection is another device of `demo`, all from 127.0.0.1.
+        WS_MAX_CONNECTIONS_PER_USER="0",
+        WS_MAX_CONNECTIONS_PER_IP="0",
     )
     manage(env, "migrate", "--noinput")
     manage(env, "ensure_demo_user", "--no-admin")

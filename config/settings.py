@@ -198,6 +198,9 @@ WS_RATE_LIMIT_PER_S = env_int("WS_RATE_LIMIT_PER_S", default=20, minimum=1)
 WS_RATE_LIMIT_BURST = env_int("WS_RATE_LIMIT_BURST", default=40, minimum=1)
 WS_RATE_LIMIT_ABUSE_COUNT = env_int("WS_RATE_LIMIT_ABUSE_COUNT", default=100, minimum=1)
 WS_RATE_LIMIT_ABUSE_WINDOW_S = env_int("WS_RATE_LIMIT_ABUSE_WINDOW_S", default=10, minimum=1)
+# Concurrent sockets per user and per client address (cluster-wide with REDIS_URL); 0 = unlimited.
+WS_MAX_CONNECTIONS_PER_USER = env_int("WS_MAX_CONNECTIONS_PER_USER", default=20, minimum=0)
+WS_MAX_CONNECTIONS_PER_IP = env_int("WS_MAX_CONNECTIONS_PER_IP", default=200, minimum=0)
 # None: an Origin whose host is in ALLOWED_HOSTS; "*": any origin.
 WS_ALLOWED_ORIGINS = env_list("WS_ALLOWED_ORIGINS", default=[])
 AUTH_TOKEN_TTL_S = env_int("AUTH_TOKEN_TTL_S", default=24 * 3600, minimum=60)

@@ -31,6 +31,7 @@ class CloseCode(IntEnum):
     TRY_AGAIN_LATER = 4013
     CLOSED_BY_OPERATOR = 4014
     RATE_LIMITED = 4029
+    TOO_MANY_CONNECTIONS = 4030
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,11 @@ CLOSE_CODES: dict[CloseCode, CloseCodeSpec] = {
     CloseCode.CLOSED_BY_OPERATOR: CloseCodeSpec(
         True, "An operator closed this connection (the session is kept). Reconnect with backoff."
     ),
+    CloseCode.TOO_MANY_CONNECTIONS: CloseCodeSpec(
+        True,
+        "The handshake was refused: the user or the client address already has its maximum of open "
+        "connections. Reconnect with backoff (or close another connection first).",
+    ),
 }
 
 
@@ -80,6 +86,7 @@ class ErrorCode(StrEnum):
     MESSAGE_TOO_LARGE = "message_too_large"
     RATE_LIMITED = "rate_limited"
     RATE_LIMIT_ABUSE = "rate_limit_abuse"
+    TOO_MANY_CONNECTIONS = "too_many_connections"
     # Handshake (the connection closes)
     TOKEN_MISSING = "token_missing"
     TOKEN_INVALID = "token_invalid"
@@ -148,6 +155,13 @@ ERROR_CODES: dict[ErrorCode, ErrorCodeSpec] = {
         "The connection stayed over its rate limit (WS_RATE_LIMIT_ABUSE_COUNT refusals within "
         "WS_RATE_LIMIT_ABUSE_WINDOW_S seconds).",
         CloseCode.RATE_LIMITED,
+        429,
+    ),
+    ErrorCode.TOO_MANY_CONNECTIONS: ErrorCodeSpec(
+        "The user (WS_MAX_CONNECTIONS_PER_USER) or the client address (WS_MAX_CONNECTIONS_PER_IP) already has "
+        "that many connections open; a new connection of a device that is already connected (which replaces "
+        "the old one) is not refused. `message` says which limit.",
+        CloseCode.TOO_MANY_CONNECTIONS,
         429,
     ),
     ErrorCode.TOKEN_MISSING: ErrorCodeSpec("No `token` query parameter.", CloseCode.AUTH_FAILED, 401),

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from sessions_app import services
+from sessions_app.connection_limits import connections_refresh
 from sessions_app.schema import now_ms
 
 if TYPE_CHECKING:
@@ -113,6 +114,8 @@ class LiveConnections:
                 self.check_connections(now, now_ms())
                 if now >= next_flush:
                     next_flush = now + settings.PRESENCE_FLUSH_INTERVAL_S
+                    # First, and without the database: lapsed entries would let too many connections in.
+                    await connections_refresh()
                     await self.flush_presence()
                     await self.report()
                 if now >= next_sweep:

@@ -41,6 +41,11 @@ TICKS = Counter("market_ticks_total", "Ticks the feed produced (in the producing
 TICK_DELIVERIES = Counter(
     "market_tick_deliveries_total", "Ticks handed to connections, sent or conflated.", ["outcome"]
 )
+CONNECTION_LIMIT_FAILURES = Counter(
+    "session_connection_limit_failures_total",
+    "Connection-limit operations that failed open (Redis unreachable), by operation.",
+    ["operation"],
+)
 
 
 _in_children: dict[str, Counter] = {}

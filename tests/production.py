@@ -34,8 +34,9 @@ def _reachable(url: str) -> str | None:
         return f"{parts.scheme} at {parts.hostname}:{parts.port} unreachable ({error})"
 
 
-def require_services() -> None:
-    for url in (POSTGRES_URL, REDIS_URL):
+def require_services(*urls: str) -> None:
+    """PostgreSQL and Redis (or just the URLs given) must answer: fail under CI=true, else skip."""
+    for url in urls or (POSTGRES_URL, REDIS_URL):
         problem = _reachable(url)
         if problem:
             if IN_CI:
