@@ -180,6 +180,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "login": env_str("LOGIN_THROTTLE_RATE", default="10/min"),
         "login_user": env_str("LOGIN_USER_THROTTLE_RATE", default="5/min"),
+        "ticket": env_str("TICKET_THROTTLE_RATE", default="30/min"),
     },
     # Throttle by REMOTE_ADDR only: behind the proxy daphne's --proxy-headers already put the
     # forwarded address there, and DRF's default would trust any client's own X-Forwarded-For.
@@ -201,6 +202,8 @@ WS_RATE_LIMIT_ABUSE_WINDOW_S = env_int("WS_RATE_LIMIT_ABUSE_WINDOW_S", default=1
 # Concurrent sockets per user and per client address (cluster-wide with REDIS_URL); 0 = unlimited.
 WS_MAX_CONNECTIONS_PER_USER = env_int("WS_MAX_CONNECTIONS_PER_USER", default=20, minimum=0)
 WS_MAX_CONNECTIONS_PER_IP = env_int("WS_MAX_CONNECTIONS_PER_IP", default=200, minimum=0)
+# A ticket (POST /api/auth/ticket/) opens one socket within this many seconds, instead of the token in the URL.
+WS_TICKET_TTL_S = env_int("WS_TICKET_TTL_S", default=30, minimum=1, maximum=600)
 # None: an Origin whose host is in ALLOWED_HOSTS; "*": any origin.
 WS_ALLOWED_ORIGINS = env_list("WS_ALLOWED_ORIGINS", default=[])
 AUTH_TOKEN_TTL_S = env_int("AUTH_TOKEN_TTL_S", default=24 * 3600, minimum=60)

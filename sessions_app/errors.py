@@ -45,7 +45,9 @@ CLOSE_CODES: dict[CloseCode, CloseCodeSpec] = {
         True, "Unexpected server failure (sent by daphne). Reconnect with backoff."
     ),
     CloseCode.AUTH_FAILED: CloseCodeSpec(
-        False, "Token missing, unknown, revoked or expired. Obtain a new token over HTTP before connecting again."
+        False,
+        "Token or ticket missing, unknown, used, revoked or expired. Obtain a new token (or ticket) over HTTP "
+        "before connecting again.",
     ),
     CloseCode.DEVICE_REJECTED: CloseCodeSpec(
         False, "Device ID missing, unknown, not the token's, or invalidated. Do not reconnect with this device ID."
@@ -92,6 +94,7 @@ class ErrorCode(StrEnum):
     TOKEN_INVALID = "token_invalid"
     TOKEN_REVOKED = "token_revoked"
     TOKEN_EXPIRED = "token_expired"
+    TICKET_INVALID = "ticket_invalid"
     DEVICE_ID_MISSING = "device_id_missing"
     DEVICE_UNKNOWN = "device_unknown"
     DEVICE_MISMATCH = "device_mismatch"
@@ -164,12 +167,18 @@ ERROR_CODES: dict[ErrorCode, ErrorCodeSpec] = {
         CloseCode.TOO_MANY_CONNECTIONS,
         429,
     ),
-    ErrorCode.TOKEN_MISSING: ErrorCodeSpec("No `token` query parameter.", CloseCode.AUTH_FAILED, 401),
+    ErrorCode.TOKEN_MISSING: ErrorCodeSpec("No `token` (or `ticket`) query parameter.", CloseCode.AUTH_FAILED, 401),
     ErrorCode.TOKEN_INVALID: ErrorCodeSpec(
         "The token is unknown, or its user is disabled.", CloseCode.AUTH_FAILED, 401
     ),
     ErrorCode.TOKEN_REVOKED: ErrorCodeSpec("The token was revoked.", CloseCode.AUTH_FAILED, 401),
     ErrorCode.TOKEN_EXPIRED: ErrorCodeSpec("The token has expired.", CloseCode.AUTH_FAILED, 401),
+    ErrorCode.TICKET_INVALID: ErrorCodeSpec(
+        "The ticket is unknown, already used, or expired: a ticket from POST /api/auth/ticket/ opens one "
+        "connection within WS_TICKET_TTL_S seconds. Get a new one.",
+        CloseCode.AUTH_FAILED,
+        401,
+    ),
     ErrorCode.DEVICE_ID_MISSING: ErrorCodeSpec("No `deviceId` query parameter.", CloseCode.DEVICE_REJECTED, 403),
     ErrorCode.DEVICE_UNKNOWN: ErrorCodeSpec("The device ID is not registered.", CloseCode.DEVICE_REJECTED, 403),
     ErrorCode.DEVICE_MISMATCH: ErrorCodeSpec(

@@ -25,6 +25,14 @@ class TokenResponse(BaseModel):
     expiresAt: EpochMs
 
 
+class TicketResponse(BaseModel):
+    """POST /api/auth/ticket/: open the socket with `?ticket=` once, before `expiresAt`."""
+
+    ticket: str
+    deviceId: str
+    expiresAt: EpochMs
+
+
 class DeviceInvalidateRequest(BaseModel):
     """POST /api/devices/{deviceId}/invalidate/ (body optional)"""
 
@@ -41,4 +49,10 @@ class DeviceView(BaseModel):
     invalidatedReason: str
 
 
-HTTP_MODELS: tuple[type[BaseModel], ...] = (TokenRequest, TokenResponse, DeviceInvalidateRequest, DeviceView)
+HTTP_MODELS: tuple[type[BaseModel], ...] = (
+    TokenRequest,
+    TokenResponse,
+    TicketResponse,
+    DeviceInvalidateRequest,
+    DeviceView,
+)

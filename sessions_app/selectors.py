@@ -17,6 +17,10 @@ def access_token_by_raw(raw: str) -> AccessToken | None:
     return AccessToken.objects.select_related("user", "device").filter(key_hash=hash_access_token(raw)).first()
 
 
+def access_token_by_pk(pk: int) -> AccessToken | None:
+    return AccessToken.objects.select_related("user", "device").filter(pk=pk).first()
+
+
 def device_by_device_id(device_id: str) -> Device | None:
     return Device.objects.filter(device_id=device_id).first()
 

@@ -158,6 +158,16 @@ class DaphneServer(ChildProcess):
         query = "&".join(f"{k}={v}" for k, v in (("token", token), ("deviceId", device_id)) if v is not None)
         return connect(f"{self.ws}/ws/session/?{query}", open_timeout=10, close_timeout=5, **kwargs)
 
+    def ticket(self, token: str) -> dict:
+        """POST /api/auth/ticket/: `{ticket, deviceId, expiresAt}`."""
+        status, payload = self.request("POST", "/api/auth/ticket/", token=token)
+        assert status == 201, payload
+        return payload
+
+    def connect_with_ticket(self, ticket: str, device_id: str | None = None) -> ClientConnection:
+        query = f"ticket={ticket}" + (f"&deviceId={device_id}" if device_id else "")
+        return connect(f"{self.ws}/ws/session/?{query}", open_timeout=10, close_timeout=5)
+
 
 @dataclass
 class WorkerProcess(ChildProcess):

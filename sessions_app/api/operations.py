@@ -1,7 +1,13 @@
 """The session app's HTTP operations, for the OpenAPI document (sessions_app.openapi)."""
 
 from sessions_app.errors import ErrorCode
-from sessions_app.http_messages import DeviceInvalidateRequest, DeviceView, TokenRequest, TokenResponse
+from sessions_app.http_messages import (
+    DeviceInvalidateRequest,
+    DeviceView,
+    TicketResponse,
+    TokenRequest,
+    TokenResponse,
+)
 from sessions_app.openapi import Operation
 
 OPERATIONS = [
@@ -21,6 +27,15 @@ OPERATIONS = [
         ),
     ),
     Operation("POST", "/api/auth/token/revoke/", "Revoke the token of this request", None, status=204),
+    Operation(
+        "POST",
+        "/api/auth/ticket/",
+        "A single-use ticket for this token's device: open the socket with `?ticket=` within WS_TICKET_TTL_S "
+        "(30 s), instead of the token in the URL",
+        TicketResponse,
+        status=201,
+        errors=(ErrorCode.THROTTLED, ErrorCode.SERVICE_UNAVAILABLE),
+    ),
     Operation("GET", "/api/devices/", "Your devices", DeviceView, many=True),
     Operation(
         "POST",

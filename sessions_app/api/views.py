@@ -7,12 +7,18 @@ from pydantic import BaseModel, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
+from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
-from sessions_app import selectors, services
+from sessions_app import selectors, services, tickets
 from sessions_app.errors import ErrorCode, ProtocolError, details_from
-from sessions_app.http_messages import DeviceInvalidateRequest, DeviceView, TokenRequest, TokenResponse
+from sessions_app.http_messages import (
+    DeviceInvalidateRequest,
+    DeviceView,
+    TicketResponse,
+    TokenRequest,
+    TokenResponse,
+)
 from sessions_app.models import Device
 from sessions_app.openapi import openapi
 from sessions_app.protocol import PROTOCOL_VERSION
@@ -66,6 +72,22 @@ class TokenObtainView(APIView):
         response = TokenResponse(
             token=issued.token, deviceId=issued.device.device_id, expiresAt=epoch_ms(issued.expires_at)
         )
+        return Response(response.model_dump(), status=201, headers={"Cache-Control": "no-store"})
+
+
+class TicketThrottle(UserRateThrottle):
+    """Per user: tickets are cheap to ask for, and each one is a way in for 30 s."""
+
+    scope = "ticket"
+
+
+class TicketObtainView(APIView):
+    throttle_classes = [TicketThrottle]
+
+    def post(self, request: Request) -> Response:
+        token = request.auth
+        issued = tickets.ticket_issue(token=token)
+        response = TicketResponse(ticket=issued.ticket, deviceId=token.device.device_id, expiresAt=issued.expires_at_ms)
         return Response(response.model_dump(), status=201, headers={"Cache-Control": "no-store"})
 
 

@@ -325,6 +325,15 @@ export interface SymbolQuote {
 }
 
 /**
+ * POST /api/auth/ticket/: open the socket with `?ticket=` once, before `expiresAt`.
+ */
+export interface TicketResponse {
+  ticket: string;
+  deviceId: string;
+  expiresAt: number;
+}
+
+/**
  * Pushed when no message arrived within heartbeatTimeout; then closed with 4008.
  */
 export interface Timeout {
