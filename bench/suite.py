@@ -44,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -198,7 +199,7 @@ def measure_storm(system: System, count: int, concurrency: int) -> dict:
 
 
 def measure_heartbeat(system: System, count: int, seconds: float, generators: int, profile: Any = None) -> dict:
-    jobs = generator_jobs("heartbeat", system.specs(count), generators, seconds=seconds, warmup=1.0, concurrency=100)
+    jobs = generator_jobs("heartbeat", system.specs(count), generators, seconds=seconds, warmup=1.0, concurrency=50)
     results, info = run_generators(jobs, watch={"server": system.pids}, between=profile)
     rtts = [r for result in results for r in result["rtts"]]
     trips = sum(result["roundTrips"] for result in results)
@@ -217,6 +218,8 @@ def measure_heartbeat(system: System, count: int, seconds: float, generators: in
         "otherCpu": info["cpu"]["others"],
         "generatorCpu": [round(r["generatorCpu"], 3) for r in results],
         "generators": len(results),
+        "failedConnections": sum(r.get("failed", 0) for r in info["ready"]),
+        "firstFailures": [f for r in info["ready"] for f in r.get("failures", [])][:3],
         "unexpectedFrames": dict(unexpected),
         "profile": info["between"],
     }
@@ -256,6 +259,7 @@ def measure_fanout(system: System, count: int, seconds: float, tick_ms: int, ext
         "stale": result["stale"],
         "lagging": result["lagging"],
         "closedDuring": result["closedDuring"],
+        "failedConnections": info["ready"][0].get("failed", 0),
         "serverCpu": info["cpu"]["server"],
         "cpuWithRedisAndPublisher": info["cpu"]["all"],
         "otherCpu": info["cpu"]["others"],
@@ -576,6 +580,15 @@ class Suite:
                         out_path = self.directory / "py-spy-heartbeat-50.txt"
                         profile = py_spy_profiler(system.pids[0], self.sizes.heartbeat_seconds, out_path)
                     run = measure_heartbeat(system, n, self.sizes.heartbeat_seconds, self.sizes.generators, profile)
+                    self.log(
+                        f"  {kind}: {run['roundTripsPerSecond']}/s, p50/p99 {run['rttMs']['p50']}/{run['rttMs']['p99']}"
+                        f" ms, server CPU {run['serverCpu']}, other CPU {run['otherCpu']}"
+                        + (
+                            f", {run['failedConnections']} failed: {run['firstFailures']}"
+                            if run["failedConnections"]
+                            else ""
+                        )
+                    )
                     if profile is not None:
                         run["profile"] = self.finish_profile(profile, out_path)
                     per[kind] = best_of(per.get(kind), run, "roundTripsPerSecond")
@@ -701,16 +714,17 @@ class Suite:
                 }
                 for n in counts:
                     self.log(f"fan-out: {n} connections at {1000 // tick_ms} ticks/s")
-                    out[label][str(n)] = {
-                        kind: measure_fanout(
-                            system,
-                            n,
-                            sizes.fanout_seconds,
-                            tick_ms,
-                            extra_pids=[publisher.pid] if kind == "stock" else [],
+                    per: dict[str, dict] = {}
+                    for kind, system in systems.items():
+                        extra = [publisher.pid] if kind == "stock" else []
+                        run = measure_fanout(system, n, sizes.fanout_seconds, tick_ms, extra_pids=extra)
+                        self.log(
+                            f"  {kind}: {run['deliveriesPerSecond']}/s, p50/p99 {run['latencyMs']['p50']}/"
+                            f"{run['latencyMs']['p99']} ms, missed {run['gaps']}, stale {run['stale']}, "
+                            f"server CPU {run['serverCpu']}, generator CPU {run['generatorCpu']}"
                         )
-                        for kind, system in systems.items()
-                    }
+                        per[kind] = run
+                    out[label][str(n)] = per
         self.results["fanout"] = out
         rows = []
         for per_size in out.values():
@@ -806,6 +820,7 @@ class Suite:
                     system = bare_system([process])
                 with self.running(process):
                     per[kind] = measure_memory(system, n)
+                self.log(f"  {kind}: {per[kind]['kbPerConnection']} KB per connection ({per[kind]['failed']} failed)")
             out[str(n)] = per
             s, st, b = per["service"], per["stock"], per["bare"]
             rows.append(
@@ -1053,15 +1068,19 @@ class Suite:
             "python": sys.version.split()[0],
         }
         self.log(f"suite: {sorted(scenarios)} in {self.directory} (load average {meta['loadAverageAtStart']})")
+        steps: list[tuple[str, Callable[[], None]]] = []
+        if scenarios & {"connect", "heartbeat"}:
+            steps.append(("connect/heartbeat", lambda: self.connect_and_heartbeat(scenarios)))
+        steps += [(name, getattr(self, name)) for name in ("fanout", "memory", "production") if name in scenarios]
         try:
-            if scenarios & {"connect", "heartbeat"}:
-                self.connect_and_heartbeat(scenarios)
-            if "fanout" in scenarios:
-                self.fanout()
-            if "memory" in scenarios:
-                self.memory()
-            if "production" in scenarios:
-                self.production()
+            for name, step in steps:
+                try:
+                    step()
+                except Exception as error:
+                    # One scenario's failure (say, a server that fell over) must not lose the others.
+                    self.log(f"{name} FAILED: {type(error).__name__}: {error}")
+                    traceback.print_exc()
+                    self.results.setdefault("errors", {})[name] = f"{type(error).__name__}: {error}"[:2000]
         finally:
             meta["seconds"] = round(time.time() - started)
             meta["loadAverageAtEnd"] = load_average()
