@@ -209,6 +209,12 @@ WS_ALLOWED_ORIGINS = env_list("WS_ALLOWED_ORIGINS", default=[])
 AUTH_TOKEN_TTL_S = env_int("AUTH_TOKEN_TTL_S", default=24 * 3600, minimum=60)
 SESSION_TTL_S = env_int("SESSION_TTL_S", default=8 * 3600, minimum=1)
 PRESENCE_FLUSH_INTERVAL_S = env_int("PRESENCE_FLUSH_INTERVAL_S", default=10, minimum=1)
+# The session stream (README "Guarantees"): numbered pushes kept for replay on `reconnect`,
+# in Redis when REDIS_URL is set (shared by every process), else in process memory.
+SESSION_STREAM_MAX_MESSAGES = env_int("SESSION_STREAM_MAX_MESSAGES", default=256, minimum=1)
+SESSION_STREAM_TTL_S = env_int("SESSION_STREAM_TTL_S", default=3600, minimum=10)
+# How often each process compares its connections with their streams' heads (fills lost pushes).
+SESSION_STREAM_CHECK_INTERVAL_S = env_int("SESSION_STREAM_CHECK_INTERVAL_S", default=5, minimum=1)
 SHUTDOWN_GRACE_MS = env_int("SHUTDOWN_GRACE_MS", default=3_000, minimum=0)
 SHUTDOWN_RETRY_AFTER_MIN_MS = env_int("SHUTDOWN_RETRY_AFTER_MIN_MS", default=1_000, minimum=0)
 SHUTDOWN_RETRY_AFTER_MAX_MS = env_int("SHUTDOWN_RETRY_AFTER_MAX_MS", default=5_000, minimum=0)

@@ -2,8 +2,9 @@
 
 Ticks go to the ticks group once each (computed once, fanned out by the channel layer).
 Account changes go to the user's group after commit, as a ready `exchange_data_status`
-built once for all of the user's connections. Workers hear about new or canceled orders
-on their own channel (a hint: they also reload open orders every lease renewal).
+built once for all of the user's connections and numbered in their session streams.
+Workers hear about new or canceled orders on their own channel (a hint: they also reload
+open orders every lease renewal).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from django.db import transaction
 from market_app.groups import ticks_group
 from market_app.prices import Quote
 from market_app.snapshots import exchange_data_status
-from sessions_app.groups import user_group
-from sessions_app.layer import group_send_now, send_after_commit
+from sessions_app.layer import send_after_commit
+from sessions_app.session_stream import push_to_user
 
 
 class MarketTickEvent(TypedDict):
@@ -25,12 +26,6 @@ class MarketTickEvent(TypedDict):
     seq: int
     timestamp: int
     symbols: dict[str, dict[str, Any]]
-
-
-class MarketAccountEvent(TypedDict):
-    type: Literal["market.account"]
-    userId: int
-    status: dict[str, Any]
 
 
 class OrdersChangedCommand(TypedDict):
@@ -52,9 +47,9 @@ def publish_account_changed(user_id: int) -> None:
     """After commit, send the user's connections a fresh snapshot of their account."""
 
     def send() -> None:
-        status = exchange_data_status(user_id=user_id, reason="orders_changed")
-        event: MarketAccountEvent = {"type": "market.account", "userId": user_id, "status": status.to_dict()}
-        group_send_now(user_group(user_id), dict(event))
+        # Built once for all of the user's connections, and numbered in their session streams:
+        # order and position updates are never conflated, and are replayed on `reconnect`.
+        push_to_user(user_id=user_id, message=exchange_data_status(user_id=user_id, reason="orders_changed"))
 
     transaction.on_commit(send)
 

@@ -3,13 +3,11 @@ connection starts or stops following the price stream."""
 
 from __future__ import annotations
 
-import json
 import uuid
 
 from channels.db import database_sync_to_async
 
 from market_app import selectors, services
-from market_app.events import MarketAccountEvent
 from market_app.messages import (
     CancelOrder,
     MarketSubscription,
@@ -23,9 +21,8 @@ from market_app.messages import (
 from market_app.relay import relay
 from market_app.snapshots import exchange_data_status, order_view
 from market_app.stream import stream_of
-from sessions_app import metrics
 from sessions_app.consumers import SessionConsumer
-from sessions_app.dispatch import handles, handles_event, on_connection
+from sessions_app.dispatch import handles, on_connection
 from sessions_app.errors import ErrorCode, ErrorDetail, ProtocolError
 
 
@@ -72,6 +69,12 @@ async def snapshot_on_reconnect(conn: SessionConsumer) -> None:
         await send_snapshot(conn, "reconnected")
 
 
+@on_connection("resync")
+async def snapshot_on_resync(conn: SessionConsumer) -> None:
+    # The account matters even while the simulator is stopped: always a full snapshot.
+    await send_snapshot(conn, "resync")
+
+
 @on_connection("simulator_changed")
 async def follow_while_running(conn: SessionConsumer) -> None:
     running = conn.simulator.status == "running"
@@ -88,13 +91,6 @@ async def follow_while_running(conn: SessionConsumer) -> None:
 @on_connection("disconnected")
 async def stop_following_on_disconnect(conn: SessionConsumer) -> None:
     relay.unfollow(conn)
-
-
-@handles_event("market.account")
-async def market_account(conn: SessionConsumer, event: MarketAccountEvent) -> None:
-    # Built and validated once by the publisher for all of the user's connections.
-    await conn.send(text_data=json.dumps(event["status"]))
-    metrics.count_out("exchange_data_status")
 
 
 # --- Client messages ------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from sessions_app.schema import ClientMessage, DeviceId, EpochMs, RequestId, ServerMessage
+from sessions_app.schema import ClientMessage, DeviceId, EpochMs, RequestId, ServerMessage, StreamMessage
 
 Symbol = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9.\-]{0,19}$")]
 ClientOrderId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
@@ -18,7 +18,7 @@ OrderId = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F-]{32,36}$")]
 OrderSideValue = Literal["buy", "sell"]
 OrderTypeValue = Literal["market", "limit"]
 OrderStatusValue = Literal["new", "partially_filled", "filled", "canceled", "rejected"]
-SnapshotReason = Literal["simulator_started", "connected", "reconnected", "orders_changed", "request"]
+SnapshotReason = Literal["simulator_started", "connected", "reconnected", "orders_changed", "request", "resync"]
 
 
 # --- Parts -------------------------------------------------------------------
@@ -98,7 +98,7 @@ class ExchangeData(ServerMessage):
     seq: int
 
 
-class ExchangeDataStatus(ServerMessage):
+class ExchangeDataStatus(StreamMessage):
     """A full snapshot: every price, the user's orders and positions, and (an addition) the account.
 
     Sent when the simulator starts, on connecting and on `reconnect` while it runs, whenever the
@@ -117,7 +117,7 @@ class ExchangeDataStatus(ServerMessage):
     reason: SnapshotReason
     requestId: str | SkipJsonSchema[None] = None
 
-    omit_when_none = frozenset({"requestId"})
+    omit_when_none = StreamMessage.omit_when_none | {"requestId"}
 
 
 class MarketSubscription(ServerMessage):

@@ -10,17 +10,21 @@ another connection, an operator or an expiry says so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import logging
 import random
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.db import DatabaseError
 from pydantic import ValidationError
@@ -28,25 +32,26 @@ from pydantic import ValidationError
 from config.logs import bind, log_context
 from sessions_app import groups, metrics, selectors, services
 from sessions_app.auth import AuthenticatedClient, authenticate_websocket_request
-from sessions_app.dispatch import EVENT_ROUTES, ROUTES, run_connection_hooks
+from sessions_app.connection_limits import Slot, client_address, connection_acquire, connection_release
+from sessions_app.dispatch import EVENT_ROUTES, PUSH_HOOKS, ROUTES, run_connection_hooks
 from sessions_app.errors import CloseCode, ErrorCode, ErrorMessage, ProtocolError, details_from
 from sessions_app.events import (
     ConnectionCloseEvent,
     ConnectionReplaceEvent,
-    DeviceInvalidatedEvent,
     SessionEndedEvent,
 )
 from sessions_app.live import live_connections
 from sessions_app.messages import (
     Connected,
     ConnectionReplaced,
-    DeviceIdInvalidated,
+    SessionResync,
     Shutdown,
     Timeout,
 )
 from sessions_app.quality import QualityJudge
 from sessions_app.ratelimit import AbuseWindow, TokenBucket
 from sessions_app.schema import ServerMessage, epoch_ms, now_ms
+from sessions_app.session_stream import ResyncReason, SessionPushEvent, StreamCursor, StreamHead, stream_store
 from simulator_app.selectors import NO_SIMULATOR, SimulatorState, simulator_state_of_user
 
 logger = logging.getLogger(__name__)
@@ -63,6 +68,7 @@ def _generation_and_simulator(client: AuthenticatedClient) -> tuple[int, Simulat
 
 class SessionConsumer(AsyncWebsocketConsumer):
     client: AuthenticatedClient | None = None
+    connection_slot: Slot | None = None  # counted against the connection limits until disconnect
     session_id: uuid.UUID
     session_token: str
     session_status: str = "active"
@@ -70,6 +76,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
     session_expires_ms: int = 0
     generation: int = 0
     simulator: SimulatorState = NO_SIMULATOR
+    stream: StreamCursor
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -90,20 +97,74 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.connected_at_ms = now_ms()
         # Per-connection state of other apps (the market stream), keyed by app.
         self.app_state: dict[str, object] = {}
+        self.layer_failed = False
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        # Channels' AsyncConsumer.__call__, except that channel-layer events come through
+        # _receive_event, so a Redis restart does not end every socket with 1011.
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.base_send = send
+        with contextlib.suppress(StopConsumer):
+            await await_many_dispatch([receive, self._receive_event], self.dispatch)
+
+    async def _receive_event(self) -> dict:
+        """The next channel-layer event. While the layer fails the socket stays open (heartbeats
+        need no Redis); once it answers again the groups are joined anew (a restarted Redis has
+        forgotten them) and the stream check resynchronises what was lost in between."""
+        delay = 0.5
+        while True:
+            try:
+                return await self.channel_layer.receive(self.channel_name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if not self.layer_failed:
+                    self.layer_failed = True
+                    metrics.CHANNEL_LAYER_FAILURES.labels("receive").inc()
+                    logger.warning("channel layer receive failed; keeping the socket open", exc_info=True)
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 5.0)
+            try:
+                for group in self.groups:
+                    await self.channel_layer.group_add(group, self.channel_name)
+            except Exception:
+                continue
+            if self.layer_failed:
+                self.layer_failed = False
+                logger.info("channel layer back; rejoined %d groups", len(self.groups))
 
     # Channels' dispatch hops to a thread before every message to close stale
     # database connections; our database work already runs in
     # database_sync_to_async, which does that, so heartbeats stay on the loop.
     async def dispatch(self, message: dict) -> None:
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is not None:
-            await handler(message)
+        try:
+            handler = getattr(self, get_handler_name(message), None)
+            if handler is not None:
+                await handler(message)
+                return
+            event_handler = EVENT_ROUTES.get(message["type"])
+            if event_handler is None:
+                raise ValueError(f"No handler for message type {message['type']}")
+            if self.client is not None and not self.ending:
+                await event_handler(self, message)
+        except StopConsumer:
+            raise
+        except DatabaseError:
+            # Client messages have their own error path (receive); this is the rest: the
+            # connect-time snapshot, an event's follow-up. Tell the client, keep the socket.
+            logger.exception("database error while handling %s", message.get("type"))
+            await self._report_failure(ProtocolError(ErrorCode.SERVICE_UNAVAILABLE))
+        except Exception:
+            logger.exception("unexpected error while handling %s", message.get("type"))
+            await self._report_failure(ProtocolError(ErrorCode.INTERNAL_ERROR))
+
+    async def _report_failure(self, error: ProtocolError) -> None:
+        if self.client is None or self.ending:
             return
-        event_handler = EVENT_ROUTES.get(message["type"])
-        if event_handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        if self.client is not None and not self.ending:
-            await event_handler(self, message)
+        with contextlib.suppress(Exception):
+            await self.send_message(error.to_message())
 
     @property
     def device_id(self) -> str:
@@ -120,6 +181,13 @@ class SessionConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         try:
             client = await database_sync_to_async(authenticate_websocket_request)(self.scope)
+            # Before the session is attached: a refused connection must not replace the device's live one.
+            self.connection_slot = await connection_acquire(
+                user_id=client.user.pk,
+                device_pk=client.device.pk,
+                ip=client_address(self.scope),
+                connection_id=self.connection_id,
+            )
             attached = await database_sync_to_async(services.session_attach)(user=client.user, device=client.device)
         except ProtocolError as error:
             await self._refuse(error)
@@ -151,6 +219,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
             ):
                 await self.channel_layer.group_add(group, self.channel_name)
                 self.groups.append(group)
+            # Read after joining the groups: a push numbered later reaches this connection live.
+            self.stream = StreamCursor(str(self.session_id), await stream_store().head(str(self.session_id)))
         except Exception:
             # Without its groups the connection would miss replacement and invalidation: refuse it.
             logger.exception("channel layer unavailable during handshake")
@@ -184,6 +254,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 simulatorStatus=self.simulator.status,
                 simulatorId=self.simulator.simulator_id,
                 maxMessageBytes=settings.WS_MAX_MESSAGE_BYTES,
+                sessionSeq=self.stream.start,
+                sessionEpoch=self.stream.epoch,
             )
         )
         logger.info("connection opened (session %s)", "resumed" if attached.resumed else "new")
@@ -199,6 +271,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         live_connections.remove(self)
+        await connection_release(slot=self.connection_slot)
         metrics.DISCONNECTS.labels(str(code)).inc()
         if self.counted_open:
             self.counted_open = False
@@ -385,6 +458,29 @@ class SessionConsumer(AsyncWebsocketConsumer):
             "simulatorStatus": self.simulator.status,
         }
 
+    async def resynchronise(self, *, reason: ResyncReason, request_id: str | None, head: StreamHead) -> None:
+        """Tell the client its new stream position and send the state it must rebuild from."""
+        assert self.client is not None
+        state = await database_sync_to_async(simulator_state_of_user)(user_id=self.client.user.pk)
+        changed = state != self.simulator and self.observe_simulator(state)
+        await self.send_message(
+            SessionResync(
+                requestId=request_id,
+                reason=reason,
+                recovered=False,
+                replayed=0,
+                sessionSeq=head.seq,
+                sessionEpoch=head.epoch,
+                sessionStatus=self.session_status,
+                simulatorStatus=self.simulator.status,
+                simulatorId=self.simulator.simulator_id,
+                timestamp=now_ms(),
+            )
+        )
+        if changed:
+            await run_connection_hooks("simulator_changed", self)
+        await run_connection_hooks("resync", self)
+
     # --- Channel-layer events (sessions_app.events) -----------------------------
 
     async def connection_close(self, event: ConnectionCloseEvent) -> None:
@@ -396,13 +492,20 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if event["generation"] > self.generation and self.client is not None:
             await self._replaced()
 
-    async def device_invalidated(self, event: DeviceInvalidatedEvent) -> None:
+    async def session_push(self, event: SessionPushEvent) -> None:
         if self.client is None:
             return
-        await self.end(
-            DeviceIdInvalidated(deviceId=event["deviceId"], reason=event["reason"] or None, timestamp=now_ms()),
-            CloseCode.DEVICE_REJECTED,
-        )
+        position = event["positions"].get(self.stream.session_id)
+        if position is None:
+            # Not numbered (the stream store was down, or a session opened after the push).
+            await self.send(text_data=event["payload"])
+            metrics.count_out(event["kind"])
+        else:
+            epoch, seq = position
+            await self.stream.deliver(self, epoch=epoch, seq=seq, payload=event["payload"], kind=event["kind"])
+        hook = PUSH_HOOKS.get(event["kind"])
+        if hook is not None:
+            await hook(self, event["data"])
 
     async def session_ended(self, event: SessionEndedEvent) -> None:
         if self.client is not None and event["sessionId"] == str(self.session_id):

@@ -63,12 +63,15 @@ def handles_event(event_type: str) -> Callable[[EventHandler], EventHandler]:
 
 
 # Moments in a connection's life other apps act on: "connected" (after `connected` is sent),
-# "reconnected" (after a successful `reconnect_result`), "simulator_changed" (after a
-# simulator status update was forwarded), "disconnected" (the socket closed).
+# "reconnected" (after a successful `reconnect_result` that did not recover the stream),
+# "resync" (the client must rebuild its state: after `session_resync`, or a `reconnect_result`
+# that could not recover), "simulator_changed" (the connection learned a new simulator
+# status), "disconnected" (the socket closed).
 ConnectionHook = Callable[["SessionConsumer"], Awaitable[None]]
 CONNECTION_HOOKS: dict[str, list[ConnectionHook]] = {
     "connected": [],
     "reconnected": [],
+    "resync": [],
     "simulator_changed": [],
     "disconnected": [],
 }
@@ -85,3 +88,20 @@ def on_connection(moment: str) -> Callable[[ConnectionHook], ConnectionHook]:
 async def run_connection_hooks(moment: str, conn: SessionConsumer) -> None:
     for hook in CONNECTION_HOOKS[moment]:
         await hook(conn)
+
+
+# What a connection does after it forwarded a push of the session stream (sessions_app.session_stream),
+# by message type: e.g. remember the new simulator status, or close after an invalidation.
+PushHook = Callable[["SessionConsumer", dict[str, Any]], Awaitable[None]]
+PUSH_HOOKS: dict[str, PushHook] = {}
+
+
+def after_push(message_class: type[Any]) -> Callable[[PushHook], PushHook]:
+    def register(hook: PushHook) -> PushHook:
+        name = message_type(message_class)
+        if name in PUSH_HOOKS:
+            raise RuntimeError(f"two hooks after push {name!r}")
+        PUSH_HOOKS[name] = hook
+        return hook
+
+    return register

@@ -17,12 +17,6 @@ class ConnectionReplaceEvent(TypedDict):
     sessionId: str
 
 
-class DeviceInvalidatedEvent(TypedDict):
-    type: Literal["device.invalidated"]
-    deviceId: str
-    reason: str
-
-
 class SessionEndedEvent(TypedDict):
     type: Literal["session.ended"]
     sessionId: str
@@ -37,7 +31,7 @@ class ConnectionCloseEvent(TypedDict):
     reason: str
 
 
-SessionAppEvent = ConnectionReplaceEvent | DeviceInvalidatedEvent | SessionEndedEvent
+SessionAppEvent = ConnectionReplaceEvent | SessionEndedEvent
 
 
 def publish(group: str, event: SessionAppEvent) -> None:

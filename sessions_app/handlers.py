@@ -7,19 +7,23 @@ from channels.db import database_sync_to_async
 
 from sessions_app import metrics, selectors, services
 from sessions_app.consumers import SessionConsumer
-from sessions_app.dispatch import handles, run_connection_hooks
+from sessions_app.dispatch import after_push, handles, run_connection_hooks
 from sessions_app.errors import CloseCode, ErrorCode, ProtocolError
 from sessions_app.messages import (
+    DeviceIdInvalidated,
     Heartbeat,
     HeartbeatAck,
     Reconnect,
     ReconnectResult,
+    RequestResync,
     RequestSessionInfo,
     SessionInfo,
+    SessionResync,
     SessionStopped,
     StopSession,
 )
 from sessions_app.schema import epoch_ms, now_ms
+from sessions_app.session_stream import ReplayOutcome
 from simulator_app.selectors import simulator_state_of_user
 
 
@@ -103,6 +107,12 @@ async def reconnect(conn: SessionConsumer, message: Reconnect) -> None:
             success, text = False, "the session was superseded; use the sessionId from `connected`"
         if success:
             conn.simulator = simulator
+    recovery = ReplayOutcome(recovered=False, replayed=0)
+    if success:
+        # What the client missed goes out before the reply, so the reply closes the recovery.
+        recovery = await conn.stream.replay_since(
+            conn, epoch=message.sessionEpoch, last=message.lastSessionSeq, skip_sent_here=True
+        )
     await conn.send_message(
         ReconnectResult(
             requestId=message.requestId,
@@ -112,7 +122,48 @@ async def reconnect(conn: SessionConsumer, message: Reconnect) -> None:
             message=text,
             sessionStatus=session_status,
             simulatorStatus=simulator.status,
+            recovered=recovery.recovered,
+            replayed=recovery.replayed,
+            sessionSeq=conn.stream.delivered,
+            sessionEpoch=conn.stream.epoch,
         )
     )
-    if success:
-        await run_connection_hooks("reconnected", conn)
+    if not success or recovery.recovered:
+        return
+    if message.lastSessionSeq is None:
+        await run_connection_hooks("reconnected", conn)  # a client that does not track the stream
+    else:
+        metrics.STREAM_RESYNCS.labels("reconnect").inc()
+        await run_connection_hooks("resync", conn)
+
+
+@handles(RequestResync)
+async def request_resync(conn: SessionConsumer, message: RequestResync) -> None:
+    conn.require_own_device(message.deviceId)
+    recovery = await conn.stream.replay_since(
+        conn, epoch=message.sessionEpoch, last=message.lastSessionSeq, skip_sent_here=False
+    )
+    if not recovery.recovered:
+        await conn.stream.resync(conn, "requested", message.requestId)
+        return
+    await conn.send_message(
+        SessionResync(
+            requestId=message.requestId,
+            reason="requested",
+            recovered=True,
+            replayed=recovery.replayed,
+            sessionSeq=conn.stream.delivered,
+            sessionEpoch=conn.stream.epoch,
+            sessionStatus=conn.session_status,
+            simulatorStatus=conn.simulator.status,
+            simulatorId=conn.simulator.simulator_id,
+            timestamp=now_ms(),
+        )
+    )
+
+
+@after_push(DeviceIdInvalidated)
+async def close_after_invalidation(conn: SessionConsumer, data: dict[str, object]) -> None:
+    # The message itself went out numbered in the stream; nothing may follow it.
+    conn.ending = True
+    await conn.close(code=int(CloseCode.DEVICE_REJECTED))

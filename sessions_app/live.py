@@ -1,8 +1,10 @@
 """The connections open in this server process, and the chores done for them.
 
 One maintenance task per process (not one per connection) closes silent
-connections, ends sessions that reach expiresAt, and writes last-seen times to
-the database in batches, so that heartbeats never touch the database.
+connections, ends sessions that reach expiresAt, writes last-seen times to the
+database in batches (so heartbeats never touch the database), and compares each
+connection with its session stream's head, so a push the channel layer lost is
+sent within seconds, and a stream Redis lost is resynchronised.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from django.utils import timezone
 from sessions_app import services
 from sessions_app.connection_limits import connections_refresh
 from sessions_app.schema import now_ms
+from sessions_app.session_stream import stream_store
 
 if TYPE_CHECKING:
     from sessions_app.consumers import SessionConsumer
@@ -39,6 +42,7 @@ class LiveConnections:
         self._seen_sessions: set[uuid.UUID] = set()
         self._seen_devices: set[int] = set()
         self._task: asyncio.Task[None] | None = None
+        self._catch_ups: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def __len__(self) -> int:
@@ -89,6 +93,27 @@ class LiveConnections:
         except Exception:
             logger.exception("could not report this process's connections; will retry")
 
+    async def check_streams(self) -> None:
+        consumers = [c for c in self.snapshot() if c.client is not None and not c.ending]
+        if not consumers:
+            return
+        try:
+            heads = await stream_store().heads(sorted({c.stream.session_id for c in consumers}))
+        except Exception:
+            logger.warning("could not read the session streams' heads; will retry", exc_info=True)
+            return
+        for consumer in consumers:
+            head = heads.get(consumer.stream.session_id)
+            if consumer.stream.lags_behind(head):
+                task = asyncio.ensure_future(consumer.stream.catch_up(consumer, head))
+                self._catch_ups.add(task)
+                task.add_done_callback(self._catch_up_done)
+
+    def _catch_up_done(self, task: asyncio.Task[None]) -> None:
+        self._catch_ups.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("could not catch a connection up with its stream", exc_info=task.exception())
+
     def start(self) -> None:
         """Start the maintenance task at server start, before any connection (reports begin at once)."""
         self._ensure_maintenance()
@@ -107,6 +132,7 @@ class LiveConnections:
         tick_s = max(0.05, min(1.0, settings.WS_HEARTBEAT_TIMEOUT_MS / 10_000))
         next_flush = time.monotonic()  # report this process at once
         next_sweep = time.monotonic() + EXPIRY_SWEEP_INTERVAL_S
+        next_stream_check = time.monotonic() + settings.SESSION_STREAM_CHECK_INTERVAL_S
         while True:
             await asyncio.sleep(tick_s)
             now = time.monotonic()
@@ -118,6 +144,9 @@ class LiveConnections:
                     await connections_refresh()
                     await self.flush_presence()
                     await self.report()
+                if now >= next_stream_check:
+                    next_stream_check = now + settings.SESSION_STREAM_CHECK_INTERVAL_S
+                    await self.check_streams()
                 if now >= next_sweep:
                     next_sweep = now + EXPIRY_SWEEP_INTERVAL_S
                     await database_sync_to_async(services.sessions_expire_due)()

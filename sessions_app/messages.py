@@ -10,11 +10,14 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from sessions_app.schema import ClientMessage, DeviceId, EpochMs, RequestId, ServerMessage
+from sessions_app.schema import ClientMessage, DeviceId, EpochMs, RequestId, ServerMessage, StreamMessage
 
 ConnectionQuality = Literal["good", "degraded", "poor"]
 SessionStatusValue = Literal["active", "stopped", "expired"]
 SessionToken = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+SessionEpoch = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+SessionSeq = Annotated[int, Field(ge=0)]
+ResyncReason = Literal["requested", "reconnect", "gap", "epoch_changed"]
 
 
 # --- Server to client -------------------------------------------------------
@@ -38,6 +41,9 @@ class Connected(ServerMessage):
     simulatorStatus: str
     simulatorId: str | None
     maxMessageBytes: int
+    # The session stream's position when this connection opened (README "Guarantees").
+    sessionSeq: int
+    sessionEpoch: str
 
 
 class HeartbeatAck(ServerMessage):
@@ -60,6 +66,13 @@ class ReconnectResult(ServerMessage):
     message: str | SkipJsonSchema[None] = None
     sessionStatus: str
     simulatorStatus: str
+    # Additions for recovery: whether every push after the client's `lastSessionSeq` was replayed
+    # (sent just before this reply), how many, and the stream position now. When `recovered` is
+    # false a fresh `exchange_data_status` (reason "resync") follows.
+    recovered: bool
+    replayed: int
+    sessionSeq: int
+    sessionEpoch: str
 
     omit_when_none = frozenset({"message"})
 
@@ -85,7 +98,7 @@ class SessionStopped(ServerMessage):
     simulatorStopped: bool
 
 
-class DeviceIdInvalidated(ServerMessage):
+class DeviceIdInvalidated(StreamMessage):
     """Pushed when the device is invalidated; the server then closes with 4003."""
 
     type: Literal["device_id_invalidated"] = "device_id_invalidated"
@@ -93,7 +106,30 @@ class DeviceIdInvalidated(ServerMessage):
     reason: str | SkipJsonSchema[None] = None
     timestamp: EpochMs
 
-    omit_when_none = frozenset({"reason"})
+    omit_when_none = StreamMessage.omit_when_none | {"reason"}
+
+
+class SessionResync(ServerMessage):
+    """The client's view must be rebuilt: its stream position is now `sessionSeq` of `sessionEpoch`.
+
+    The reply to `request_resync` (with its `requestId`), or pushed when the server finds pushes
+    it can no longer replay (`gap`) or a stream that started afresh (`epoch_changed`). When
+    `recovered` is false a fresh `exchange_data_status` (reason "resync") follows at once.
+    """
+
+    type: Literal["session_resync"] = "session_resync"
+    requestId: str | SkipJsonSchema[None] = None
+    reason: ResyncReason
+    recovered: bool
+    replayed: int
+    sessionSeq: int
+    sessionEpoch: str
+    sessionStatus: str
+    simulatorStatus: str
+    simulatorId: str | None
+    timestamp: EpochMs
+
+    omit_when_none = frozenset({"requestId"})
 
 
 class ConnectionReplaced(ServerMessage):
@@ -147,8 +183,23 @@ class Reconnect(ClientMessage):
     deviceId: DeviceId
     sessionToken: SessionToken
     requestId: RequestId
+    # Additions for recovery: the last stream position the client applied (from any connection).
+    lastSessionSeq: SessionSeq | SkipJsonSchema[None] = None
+    sessionEpoch: SessionEpoch | SkipJsonSchema[None] = None
 
     reply = ReconnectResult
+
+
+class RequestResync(ClientMessage):
+    """Ask for what was missed after `lastSessionSeq`, or (without it) for a full resync."""
+
+    type: Literal["request_resync"]
+    requestId: RequestId
+    deviceId: DeviceId
+    lastSessionSeq: SessionSeq | SkipJsonSchema[None] = None
+    sessionEpoch: SessionEpoch | SkipJsonSchema[None] = None
+
+    reply = SessionResync
 
 
 class RequestSessionInfo(ClientMessage):
@@ -169,7 +220,13 @@ class StopSession(ClientMessage):
     reply = SessionStopped
 
 
-CLIENT_MESSAGES: tuple[type[ClientMessage], ...] = (Heartbeat, Reconnect, RequestSessionInfo, StopSession)
+CLIENT_MESSAGES: tuple[type[ClientMessage], ...] = (
+    Heartbeat,
+    Reconnect,
+    RequestSessionInfo,
+    StopSession,
+    RequestResync,
+)
 SERVER_MESSAGES: tuple[type[ServerMessage], ...] = (
     Connected,
     HeartbeatAck,
@@ -180,4 +237,5 @@ SERVER_MESSAGES: tuple[type[ServerMessage], ...] = (
     ConnectionReplaced,
     Timeout,
     Shutdown,
+    SessionResync,
 )

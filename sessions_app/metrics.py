@@ -35,6 +35,13 @@ HEARTBEAT_RTT = Histogram(
 CHANNEL_LAYER_FAILURES = Counter(
     "channel_layer_send_failures_total", "Channel-layer sends that failed, by kind (group, channel, full).", ["kind"]
 )
+STREAM_APPEND_FAILURES = Counter(
+    "session_stream_append_failures_total", "Pushes that could not be numbered (stream store unreachable)."
+)
+STREAM_REPLAYED = Counter("session_stream_replayed_total", "Pushes sent again from the stream buffer.")
+STREAM_RESYNCS = Counter(
+    "session_stream_resyncs_total", "Clients resynchronised with a fresh snapshot, by reason.", ["reason"]
+)
 ORDERS = Counter("market_orders_total", "Orders placed, by type and side.", ["order_type", "side"])
 FILLS = Counter("market_fills_total", "Fills applied, by side.", ["side"])
 TICKS = Counter("market_ticks_total", "Ticks the feed produced (in the producing process).")

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
 
 RequestId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 DeviceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
@@ -53,3 +54,16 @@ class ServerMessage(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         skip = {name for name in self.omit_when_none if getattr(self, name) is None}
         return self.model_dump(mode="json", exclude=skip)
+
+
+class StreamMessage(ServerMessage):
+    """A push numbered in the session's stream (sessions_app.session_stream).
+
+    The stream adds `sessionSeq` and `sessionEpoch` when it sends the message; a client keeps
+    the last pair it applied and sends it with `reconnect` to get what it missed.
+    """
+
+    sessionSeq: int | SkipJsonSchema[None] = None
+    sessionEpoch: str | SkipJsonSchema[None] = None
+
+    omit_when_none = frozenset({"sessionSeq", "sessionEpoch"})

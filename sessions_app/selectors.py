@@ -37,6 +37,16 @@ def active_session_of_device(device_pk: int) -> TradingSession | None:
     return TradingSession.objects.filter(device_id=device_pk, status=SessionStatus.ACTIVE).first()
 
 
+def active_session_ids_of_user(user_id: int) -> list[str]:
+    """The streams a push to this user is numbered in (sessions_app.session_stream)."""
+    return [
+        str(pk)
+        for pk in TradingSession.objects.filter(user_id=user_id, status=SessionStatus.ACTIVE).values_list(
+            "pk", flat=True
+        )
+    ]
+
+
 def device_connection_generation(device_pk: int) -> int:
     return Device.objects.filter(pk=device_pk).values_list("connection_generation", flat=True).first() or 0
 

@@ -15,7 +15,10 @@ from django.utils import timezone
 
 from sessions_app import events, groups, selectors
 from sessions_app.errors import ErrorCode, ProtocolError
+from sessions_app.messages import DeviceIdInvalidated
 from sessions_app.models import AccessToken, Device, ServerProcess, SessionStatus, TradingSession
+from sessions_app.schema import now_ms
+from sessions_app.session_stream import push_after_commit
 from sessions_app.tokens import (
     hash_access_token,
     new_access_token,
@@ -76,12 +79,15 @@ def device_invalidate(*, device: Device, reason: str) -> Device:
     AccessToken.objects.filter(device=device, revoked_at__isnull=True).update(revoked_at=now)
     session = selectors.active_session_of_device(device.pk)
     if session is not None:
-        # The device's connections hear `device.invalidated` instead of `session.ended`.
+        # The device's connections hear `device_id_invalidated` instead of `session.ended`.
         _session_end(session=session, status=SessionStatus.STOPPED, reason="device invalidated", notify=False)
         simulator_stop_for_session(session_id=session.id, reason="device invalidated")
-    events.publish(
-        groups.device_group(device.pk),
-        {"type": "device.invalidated", "deviceId": device.device_id, "reason": device.invalidated_reason},
+    push_after_commit(
+        group=groups.device_group(device.pk),
+        session_ids=[str(session.id)] if session is not None else [],
+        message=DeviceIdInvalidated(
+            deviceId=device.device_id, reason=device.invalidated_reason or None, timestamp=now_ms()
+        ),
     )
     return device
 

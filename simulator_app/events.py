@@ -1,7 +1,8 @@
 """The simulator app's one way to publish, always after commit.
 
-`simulator.status` goes to the owner's user group, so every connection of that
-user (on any server process) hears it. `simulator.assign` and `simulator.stop`
+`simulator_status_update` is pushed to the owner's user group, numbered in each of
+the user's session streams, so every connection of that user (on any server process)
+hears it, and one that missed it gets it on `reconnect`. `simulator.assign` and `simulator.stop`
 are commands to workers: hints that make things fast. The database stays the
 truth, so a lost command only delays (workers poll), it never loses a simulator.
 """
@@ -10,22 +11,21 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict
 
-from sessions_app.groups import user_group
-from sessions_app.layer import group_send_after_commit, send_after_commit
+from sessions_app.layer import send_after_commit
 from sessions_app.schema import epoch_ms, now_ms
+from sessions_app.session_stream import push_to_user_after_commit
 from simulator_app.groups import assignment_channel
+from simulator_app.messages import SimulatorStatusUpdate
 from simulator_app.models import Simulator
 
 
-class SimulatorStatusEvent(TypedDict):
-    type: Literal["simulator.status"]
+class SimulatorStatePush(TypedDict):
+    """What a connection learns of the simulator besides the message (SimulatorState's fields)."""
+
     simulatorId: str
-    sessionId: str
     status: str
-    reason: str
     version: int
     createdAt: int
-    timestamp: int
 
 
 class SimulatorAssignCommand(TypedDict):
@@ -39,17 +39,20 @@ class SimulatorStopCommand(TypedDict):
 
 
 def publish_status(simulator: Simulator) -> None:
-    event: SimulatorStatusEvent = {
-        "type": "simulator.status",
+    message = SimulatorStatusUpdate(
+        simulatorId=str(simulator.id),
+        simulatorStatus=simulator.status,
+        timestamp=now_ms(),
+        sessionId=str(simulator.session_id),
+        reason=simulator.reason or None,
+    )
+    state: SimulatorStatePush = {
         "simulatorId": str(simulator.id),
-        "sessionId": str(simulator.session_id),
         "status": simulator.status,
-        "reason": simulator.reason,
         "version": simulator.version,
         "createdAt": epoch_ms(simulator.created_at),
-        "timestamp": now_ms(),
     }
-    group_send_after_commit(user_group(simulator.user_id), event)
+    push_to_user_after_commit(user_id=simulator.user_id, message=message, data=dict(state))
 
 
 def request_assignment(simulator: Simulator) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from channels.db import database_sync_to_async
 
 from sessions_app.consumers import SessionConsumer
-from sessions_app.dispatch import handles, handles_event, run_connection_hooks
+from sessions_app.dispatch import after_push, handles, run_connection_hooks
 from simulator_app import services
-from simulator_app.events import SimulatorStatusEvent
 from simulator_app.messages import (
     SimulatorStarted,
     SimulatorStatusUpdate,
@@ -49,18 +50,8 @@ async def stop_simulator(conn: SessionConsumer, message: StopSimulator) -> None:
     )
 
 
-@handles_event("simulator.status")
-async def simulator_status(conn: SessionConsumer, event: SimulatorStatusEvent) -> None:
-    state = SimulatorState(event["status"], event["simulatorId"], event["createdAt"], event["version"])
-    if not conn.observe_simulator(state):
-        return  # an older update overtaken by one we already have
-    await conn.send_message(
-        SimulatorStatusUpdate(
-            simulatorId=event["simulatorId"],
-            simulatorStatus=event["status"],
-            timestamp=event["timestamp"],
-            sessionId=event["sessionId"],
-            reason=event["reason"] or None,
-        )
-    )
-    await run_connection_hooks("simulator_changed", conn)
+@after_push(SimulatorStatusUpdate)
+async def remember_simulator_status(conn: SessionConsumer, data: dict[str, Any]) -> None:
+    state = SimulatorState(data["status"], data["simulatorId"], data["createdAt"], data["version"])
+    if conn.observe_simulator(state):  # else an older update overtaken by one we already have
+        await run_connection_hooks("simulator_changed", conn)

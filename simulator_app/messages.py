@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic.json_schema import SkipJsonSchema
 
-from sessions_app.schema import ClientMessage, DeviceId, EpochMs, RequestId, ServerMessage
+from sessions_app.schema import ClientMessage, DeviceId, EpochMs, RequestId, ServerMessage, StreamMessage
 
 SimulatorStatusValue = Literal["starting", "running", "stopping", "stopped", "error"]
 
@@ -37,7 +37,7 @@ class SimulatorStopped(ServerMessage):
     omit_when_none = frozenset({"simulatorId", "status"})
 
 
-class SimulatorStatusUpdate(ServerMessage):
+class SimulatorStatusUpdate(StreamMessage):
     """Pushed to every connection of the user when their simulator changes status."""
 
     type: Literal["simulator_status_update"] = "simulator_status_update"
@@ -47,7 +47,7 @@ class SimulatorStatusUpdate(ServerMessage):
     sessionId: str
     reason: str | SkipJsonSchema[None] = None
 
-    omit_when_none = frozenset({"reason"})
+    omit_when_none = StreamMessage.omit_when_none | {"reason"}
 
 
 # --- Client to server -------------------------------------------------------

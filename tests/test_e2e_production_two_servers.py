@@ -79,8 +79,12 @@ def test_invalidating_on_one_process_closes_the_connection_on_the_other(
             "deviceId": creds["deviceId"],
             "reason": "stolen",
             "timestamp": messages[0]["timestamp"],
+            # Numbered in the session's stream like every push that changes the client's view.
+            "sessionSeq": messages[0]["sessionSeq"],
+            "sessionEpoch": messages[0]["sessionEpoch"],
         }
     ]
+    assert messages[0]["sessionSeq"] >= 1
     assert code == 4003
 
 

@@ -90,6 +90,11 @@ def test_a_dropped_client_reconnects_to_the_same_session(shared_server: DaphneSe
         "message": "session resumed",
         "sessionStatus": "active",
         "simulatorStatus": "stopped",
+        # Without `lastSessionSeq` the client asked for no recovery; the stream position is told.
+        "recovered": False,
+        "replayed": 0,
+        "sessionSeq": second["sessionSeq"],
+        "sessionEpoch": second["sessionEpoch"],
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -53,9 +54,14 @@ def test_starting_creates_one_starting_simulator_and_tells_the_users_connections
     simulator = start(session)
     assert simulator.status == SimulatorStatus.STARTING and simulator.worker is None and simulator.version == 1
     event = async_to_sync(layer.receive)(channel)
-    assert event["type"] == "simulator.status" and event["status"] == "starting"
-    assert event["simulatorId"] == str(simulator.id) and event["sessionId"] == str(session.id)
-    assert event["version"] == 1
+    assert event["type"] == "session.push" and event["kind"] == "simulator_status_update"
+    message = json.loads(event["payload"])
+    assert message["simulatorStatus"] == "starting" and message["simulatorId"] == str(simulator.id)
+    assert message["sessionId"] == str(session.id)
+    assert event["data"]["version"] == 1 and event["data"]["status"] == "starting"
+    # Numbered in the session's stream, so a client that misses it gets it on `reconnect`.
+    epoch, seq = event["positions"][str(session.id)]
+    assert seq >= 1 and epoch
 
 
 def test_starting_without_a_live_worker_is_refused_as_unavailable() -> None:

@@ -36,6 +36,8 @@ export interface Connected {
   simulatorStatus: string;
   simulatorId: string | null;
   maxMessageBytes: number;
+  sessionSeq: number;
+  sessionEpoch: string;
 }
 
 /**
@@ -53,6 +55,8 @@ export interface ConnectionReplaced {
  * Pushed when the device is invalidated; the server then closes with 4003.
  */
 export interface DeviceIdInvalidated {
+  sessionSeq?: number;
+  sessionEpoch?: string;
   type: "device_id_invalidated";
   deviceId: string;
   reason?: string;
@@ -117,6 +121,8 @@ export interface ExchangeData {
  * 50 most recent others; `reason` says why it was sent.
  */
 export interface ExchangeDataStatus {
+  sessionSeq?: number;
+  sessionEpoch?: string;
   type: "exchange_data_status";
   timestamp: number;
   symbols: Record<string, SymbolQuote>;
@@ -124,7 +130,7 @@ export interface ExchangeDataStatus {
   userPositions: Record<string, UserPosition>;
   account: AccountSummary;
   seq: number;
-  reason: "simulator_started" | "connected" | "reconnected" | "orders_changed" | "request";
+  reason: "simulator_started" | "connected" | "reconnected" | "orders_changed" | "request" | "resync";
   requestId?: string;
 }
 
@@ -191,6 +197,8 @@ export interface Reconnect {
   deviceId: string;
   sessionToken: string;
   requestId: string;
+  lastSessionSeq?: number;
+  sessionEpoch?: string;
 }
 
 export interface ReconnectResult {
@@ -202,6 +210,10 @@ export interface ReconnectResult {
   message?: string;
   sessionStatus: string;
   simulatorStatus: string;
+  recovered: boolean;
+  replayed: number;
+  sessionSeq: number;
+  sessionEpoch: string;
 }
 
 export interface RequestExchangeData {
@@ -209,6 +221,17 @@ export interface RequestExchangeData {
   requestId: string;
   timestamp: number;
   deviceId: string;
+}
+
+/**
+ * Ask for what was missed after `lastSessionSeq`, or (without it) for a full resync.
+ */
+export interface RequestResync {
+  type: "request_resync";
+  requestId: string;
+  deviceId: string;
+  lastSessionSeq?: number;
+  sessionEpoch?: string;
 }
 
 export interface RequestSessionInfo {
@@ -229,6 +252,27 @@ export interface SessionInfo {
   expiresAt: number;
   simulatorStatus: string;
   simulatorId: string | null;
+}
+
+/**
+ * The client's view must be rebuilt: its stream position is now `sessionSeq` of `sessionEpoch`.
+ *
+ * The reply to `request_resync` (with its `requestId`), or pushed when the server finds pushes
+ * it can no longer replay (`gap`) or a stream that started afresh (`epoch_changed`). When
+ * `recovered` is false a fresh `exchange_data_status` (reason "resync") follows at once.
+ */
+export interface SessionResync {
+  type: "session_resync";
+  requestId?: string;
+  reason: "requested" | "reconnect" | "gap" | "epoch_changed";
+  recovered: boolean;
+  replayed: number;
+  sessionSeq: number;
+  sessionEpoch: string;
+  sessionStatus: string;
+  simulatorStatus: string;
+  simulatorId: string | null;
+  timestamp: number;
 }
 
 export interface SessionStopped {
@@ -264,6 +308,8 @@ export interface SimulatorStarted {
  * Pushed to every connection of the user when their simulator changes status.
  */
 export interface SimulatorStatusUpdate {
+  sessionSeq?: number;
+  sessionEpoch?: string;
   type: "simulator_status_update";
   simulatorId: string;
   simulatorStatus: "starting" | "running" | "stopping" | "stopped" | "error";
@@ -396,6 +442,7 @@ export type ClientMessage =
   | Reconnect
   | RequestSessionInfo
   | StopSession
+  | RequestResync
   | StartSimulator
   | StopSimulator
   | SubscribeMarket
@@ -408,6 +455,7 @@ export interface ClientMessageByType {
   reconnect: Reconnect;
   request_session_info: RequestSessionInfo;
   stop_session: StopSession;
+  request_resync: RequestResync;
   start_simulator: StartSimulator;
   stop_simulator: StopSimulator;
   subscribe_market: SubscribeMarket;
@@ -426,6 +474,7 @@ export type ServerMessage =
   | ConnectionReplaced
   | Timeout
   | Shutdown
+  | SessionResync
   | SimulatorStarted
   | SimulatorStopped
   | SimulatorStatusUpdate
@@ -446,6 +495,7 @@ export interface ServerMessageByType {
   connection_replaced: ConnectionReplaced;
   timeout: Timeout;
   shutdown: Shutdown;
+  session_resync: SessionResync;
   simulator_started: SimulatorStarted;
   simulator_stopped: SimulatorStopped;
   simulator_status_update: SimulatorStatusUpdate;

@@ -1,0 +1,505 @@
+"""The session stream: every push of a session numbered and kept for replay.
+
+A push (simulator status, order and position updates, device invalidation) is appended to the
+stream of each session it concerns, where it gets the next `sessionSeq`, and only then sent. A
+stream also has a `sessionEpoch`, new whenever its buffer starts afresh (first push, Redis lost
+its data, the buffer expired), so "I have everything up to 41" is never read against a stream
+that no longer exists. The buffer keeps the newest SESSION_STREAM_MAX_MESSAGES pushes for
+SESSION_STREAM_TTL_S after the last use: in Redis when REDIS_URL is set (every process sees it,
+so a reconnect to another process, or after a restart, still recovers), else in process memory.
+
+Each connection holds a `StreamCursor`: the epoch and the last number it sent. Pushes arrive
+through the channel layer, which may drop or reorder them; the cursor fills a gap from the
+buffer, drops a duplicate, and when the buffer cannot help it resynchronises the client
+(`session_resync` and a fresh snapshot). The README's "Guarantees" states the contract.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
+
+from django.conf import settings
+from django.db import transaction
+
+from sessions_app import metrics
+from sessions_app.schema import ServerMessage
+
+if TYPE_CHECKING:
+    from sessions_app.consumers import SessionConsumer
+
+logger = logging.getLogger(__name__)
+
+ResyncReason = Literal["requested", "reconnect", "gap", "epoch_changed"]
+
+
+@dataclass(frozen=True)
+class StreamHead:
+    epoch: str
+    seq: int
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What a stream holds after `after`; `complete` when nothing between is missing."""
+
+    epoch: str
+    head: int
+    entries: list[tuple[int, str]]
+    complete: bool
+
+
+class SessionPushEvent(TypedDict):
+    """The channel-layer event of a push: the message once, and its number in each session's stream."""
+
+    type: Literal["session.push"]
+    kind: str
+    payload: str
+    positions: dict[str, list[Any]]
+    data: dict[str, Any]
+
+
+def new_epoch() -> str:
+    return secrets.token_hex(6)
+
+
+def with_position(payload: str, epoch: str, seq: int) -> str:
+    """The payload (a JSON object) with its stream position added, without re-encoding it."""
+    return f'{payload[:-1]},"sessionSeq":{seq},"sessionEpoch":"{epoch}"}}'
+
+
+def replay_of(epoch: str, head: int, after: int, entries: list[tuple[int, str]], oldest: int | None) -> Replay:
+    if after == head:
+        complete = True
+    elif after > head:
+        complete = False  # the client claims numbers this stream never gave
+    else:
+        complete = oldest is not None and oldest <= after + 1
+    return Replay(epoch=epoch, head=head, entries=entries, complete=complete)
+
+
+class StreamStore(Protocol):
+    def append(self, session_ids: Sequence[str], payload: str) -> dict[str, StreamHead]: ...
+    def reset(self, session_ids: Sequence[str]) -> None: ...
+    async def head(self, session_id: str) -> StreamHead: ...
+    async def heads(self, session_ids: Sequence[str]) -> dict[str, StreamHead | None]: ...
+    async def read_after(self, session_id: str, after: int) -> Replay | None: ...
+
+
+@dataclass
+class _MemoryStream:
+    epoch: str
+    seq: int = 0
+    entries: deque[tuple[int, str]] = field(default_factory=deque)
+    touched: float = field(default_factory=time.monotonic)
+
+
+class MemoryStreamStore:
+    """One process's streams (the embedded mode). Appends come from database threads: a lock."""
+
+    def __init__(self, *, max_messages: int, ttl_s: float) -> None:
+        self.max_messages = max_messages
+        self.ttl_s = ttl_s
+        self._streams: dict[str, _MemoryStream] = {}
+        self._lock = threading.Lock()
+        self._last_sweep = time.monotonic()
+
+    def _stream(self, session_id: str, now: float) -> _MemoryStream:
+        stream = self._streams.get(session_id)
+        if stream is None or now - stream.touched > self.ttl_s:
+            stream = self._streams[session_id] = _MemoryStream(epoch=new_epoch())
+        stream.touched = now
+        return stream
+
+    def _sweep(self, now: float) -> None:
+        if now - self._last_sweep < 60:
+            return
+        self._last_sweep = now
+        for key in [k for k, s in self._streams.items() if now - s.touched > self.ttl_s]:
+            del self._streams[key]
+
+    def append(self, session_ids: Sequence[str], payload: str) -> dict[str, StreamHead]:
+        now = time.monotonic()
+        heads: dict[str, StreamHead] = {}
+        with self._lock:
+            self._sweep(now)
+            for session_id in session_ids:
+                stream = self._stream(session_id, now)
+                stream.seq += 1
+                stream.entries.append((stream.seq, payload))
+                while len(stream.entries) > self.max_messages:
+                    stream.entries.popleft()
+                heads[session_id] = StreamHead(stream.epoch, stream.seq)
+        return heads
+
+    def reset(self, session_ids: Sequence[str]) -> None:
+        with self._lock:
+            for session_id in session_ids:
+                self._streams.pop(session_id, None)
+
+    async def head(self, session_id: str) -> StreamHead:
+        with self._lock:
+            stream = self._stream(session_id, time.monotonic())
+            return StreamHead(stream.epoch, stream.seq)
+
+    async def heads(self, session_ids: Sequence[str]) -> dict[str, StreamHead | None]:
+        now = time.monotonic()
+        result: dict[str, StreamHead | None] = {}
+        with self._lock:
+            for session_id in session_ids:
+                stream = self._streams.get(session_id)
+                if stream is None or now - stream.touched > self.ttl_s:
+                    result[session_id] = None
+                else:
+                    stream.touched = now  # a watched stream stays
+                    result[session_id] = StreamHead(stream.epoch, stream.seq)
+        return result
+
+    async def read_after(self, session_id: str, after: int) -> Replay | None:
+        with self._lock:
+            stream = self._streams.get(session_id)
+            if stream is None:
+                return None
+            entries = [(seq, payload) for seq, payload in stream.entries if seq > after]
+            oldest = stream.entries[0][0] if stream.entries else None
+            return replay_of(stream.epoch, stream.seq, after, entries, oldest)
+
+
+# KEYS: meta and log of each session, in pairs. ARGV: payload, max messages, ttl, then one new
+# epoch per session (used only where the stream does not exist yet).
+_APPEND = """
+local maxlen = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[3])
+local out = {}
+for i = 1, #KEYS / 2 do
+  local meta, log = KEYS[2 * i - 1], KEYS[2 * i]
+  redis.call('HSETNX', meta, 'epoch', ARGV[3 + i])
+  local epoch = redis.call('HGET', meta, 'epoch')
+  local seq = redis.call('HINCRBY', meta, 'seq', 1)
+  redis.call('ZADD', log, seq, seq .. ' ' .. ARGV[1])
+  redis.call('ZREMRANGEBYRANK', log, 0, -(maxlen + 1))
+  redis.call('EXPIRE', meta, ttl)
+  redis.call('EXPIRE', log, ttl)
+  out[#out + 1] = epoch
+  out[#out + 1] = seq
+end
+return out
+"""
+
+_HEAD = """
+redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return redis.call('HMGET', KEYS[1], 'epoch', 'seq')
+"""
+
+_READ = """
+local meta = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
+if not meta[1] then return {} end
+local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+local entries = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[1], '+inf')
+return {meta[1], meta[2] or '0', oldest[2] or '', entries}
+"""
+
+
+class RedisStreamStore:
+    """Streams in Redis, shared by every process. Appends are one script per push (all sessions)."""
+
+    def __init__(self, *, url: str, prefix: str, max_messages: int, ttl_s: int) -> None:
+        import redis
+
+        self.url = url
+        self.prefix = prefix
+        self.max_messages = max_messages
+        self.ttl_s = ttl_s
+        self._sync = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        self._append = self._sync.register_script(_APPEND)
+        self._async: Any = None
+        self._async_loop: asyncio.AbstractEventLoop | None = None
+
+    def _keys(self, session_id: str) -> tuple[str, str]:
+        base = f"{self.prefix}:stream:{session_id}"
+        return f"{base}:m", f"{base}:l"
+
+    def _client(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._async is None or self._async_loop is not loop:
+            import redis.asyncio
+
+            self._async = redis.asyncio.Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=2)
+            self._async_loop = loop
+        return self._async
+
+    def append(self, session_ids: Sequence[str], payload: str) -> dict[str, StreamHead]:
+        keys = [key for session_id in session_ids for key in self._keys(session_id)]
+        epochs = [new_epoch() for _ in session_ids]
+        out = self._append(keys=keys, args=[payload, self.max_messages, self.ttl_s, *epochs])
+        return {
+            session_id: StreamHead(out[2 * i].decode(), int(out[2 * i + 1])) for i, session_id in enumerate(session_ids)
+        }
+
+    def reset(self, session_ids: Sequence[str]) -> None:
+        self._sync.delete(*[key for session_id in session_ids for key in self._keys(session_id)])
+
+    async def head(self, session_id: str) -> StreamHead:
+        epoch, seq = await self._client().eval(_HEAD, 2, *self._keys(session_id), new_epoch(), self.ttl_s)
+        return StreamHead(epoch.decode(), int(seq or 0))
+
+    async def heads(self, session_ids: Sequence[str]) -> dict[str, StreamHead | None]:
+        async with self._client().pipeline(transaction=False) as pipe:
+            for session_id in session_ids:
+                meta, log = self._keys(session_id)
+                pipe.hmget(meta, "epoch", "seq")
+                pipe.expire(meta, self.ttl_s, xx=True)
+                pipe.expire(log, self.ttl_s, xx=True)
+            replies = await pipe.execute()
+        result: dict[str, StreamHead | None] = {}
+        for i, session_id in enumerate(session_ids):
+            epoch, seq = replies[3 * i]
+            result[session_id] = None if epoch is None else StreamHead(epoch.decode(), int(seq or 0))
+        return result
+
+    async def read_after(self, session_id: str, after: int) -> Replay | None:
+        reply = await self._client().eval(_READ, 2, *self._keys(session_id), after)
+        if not reply:
+            return None
+        epoch, head, oldest, raw = reply
+        entries = []
+        for member in raw:
+            seq, _, payload = member.decode().partition(" ")
+            entries.append((int(seq), payload))
+        return replay_of(epoch.decode(), int(head), after, entries, int(oldest) if oldest else None)
+
+
+_store: StreamStore | None = None
+_store_lock = threading.Lock()
+
+
+def stream_store() -> StreamStore:
+    global _store
+    if _store is None:
+        with _store_lock:
+            if _store is None:
+                if settings.REDIS_URL:
+                    _store = RedisStreamStore(
+                        url=settings.REDIS_URL,
+                        prefix=settings.CHANNEL_LAYER_PREFIX,
+                        max_messages=settings.SESSION_STREAM_MAX_MESSAGES,
+                        ttl_s=settings.SESSION_STREAM_TTL_S,
+                    )
+                else:
+                    _store = MemoryStreamStore(
+                        max_messages=settings.SESSION_STREAM_MAX_MESSAGES, ttl_s=settings.SESSION_STREAM_TTL_S
+                    )
+    return _store
+
+
+# --- Publishing side -----------------------------------------------------------------
+
+
+class _PendingResets:
+    """Streams whose push could not be numbered (Redis down): reset them once Redis answers.
+
+    A reset gives the stream a new epoch, so its clients resynchronise instead of trusting a
+    stream with a hole nobody can see.
+    """
+
+    def __init__(self) -> None:
+        self._pending: set[str] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, session_ids: Sequence[str]) -> None:
+        with self._lock:
+            self._pending.update(session_ids)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="stream-resets", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        delay = 0.5
+        while True:
+            time.sleep(delay)
+            with self._lock:
+                batch = list(self._pending)
+            if not batch:
+                return
+            try:
+                stream_store().reset(batch)
+            except Exception:
+                delay = min(delay * 2, 10.0)
+                continue
+            logger.warning("reset %d session streams whose pushes could not be numbered", len(batch))
+            with self._lock:
+                self._pending.difference_update(batch)
+
+
+pending_resets = _PendingResets()
+
+
+def push_now(*, group: str, session_ids: Sequence[str], kind: str, payload: str, data: dict[str, Any]) -> None:
+    """Number `payload` in each session's stream, then send it to `group`. Synchronous; call after commit."""
+    from sessions_app.layer import group_send_now
+
+    positions: dict[str, list[Any]] = {}
+    if session_ids:
+        try:
+            heads = stream_store().append(session_ids, payload)
+            positions = {session_id: [head.epoch, head.seq] for session_id, head in heads.items()}
+        except Exception:
+            metrics.STREAM_APPEND_FAILURES.inc()
+            logger.exception("could not number a %s push; its streams will be reset", kind)
+            pending_resets.add(session_ids)
+    event: SessionPushEvent = {
+        "type": "session.push",
+        "kind": kind,
+        "payload": payload,
+        "positions": positions,
+        "data": data,
+    }
+    group_send_now(group, dict(event))
+
+
+def push_to_user(*, user_id: int, message: ServerMessage, data: dict[str, Any] | None = None) -> None:
+    """Push `message` to every connection of the user, numbered in each of their active sessions. Call after commit."""
+    from sessions_app.groups import user_group
+    from sessions_app.selectors import active_session_ids_of_user
+
+    session_ids = active_session_ids_of_user(user_id)
+    push_now(
+        group=user_group(user_id),
+        session_ids=session_ids,
+        kind=message.type,
+        payload=message.to_json(),
+        data=data or {},
+    )
+
+
+def push_after_commit(
+    *, group: str, session_ids: Sequence[str], message: ServerMessage, data: dict[str, Any] | None = None
+) -> None:
+    """Push `message` to `group`, numbered in the given sessions' streams, once the transaction commits."""
+    payload, kind, extra = message.to_json(), message.type, data or {}
+    ids = list(session_ids)
+    transaction.on_commit(lambda: push_now(group=group, session_ids=ids, kind=kind, payload=payload, data=extra))
+
+
+def push_to_user_after_commit(*, user_id: int, message: ServerMessage, data: dict[str, Any] | None = None) -> None:
+    transaction.on_commit(lambda: push_to_user(user_id=user_id, message=message, data=data))
+
+
+# --- Connection side --------------------------------------------------------------------
+
+
+@dataclass
+class ReplayOutcome:
+    recovered: bool
+    replayed: int
+
+
+class StreamCursor:
+    """One connection's place in its session's stream."""
+
+    def __init__(self, session_id: str, head: StreamHead) -> None:
+        self.session_id = session_id
+        self.epoch = head.epoch
+        self.start = head.seq  # numbers up to here were pushed before this connection opened
+        self.delivered = head.seq
+        self.suspected_lag = 0
+        self.lock = asyncio.Lock()
+
+    @property
+    def head(self) -> StreamHead:
+        return StreamHead(self.epoch, self.delivered)
+
+    async def _send(self, conn: SessionConsumer, seq: int, payload: str) -> None:
+        await conn.send(text_data=with_position(payload, self.epoch, seq))
+        self.delivered = seq
+
+    async def deliver(self, conn: SessionConsumer, *, epoch: str, seq: int, payload: str, kind: str) -> None:
+        """Send a live push in order: fill a gap from the buffer first, drop what was sent already."""
+        async with self.lock:
+            if epoch != self.epoch:
+                await self._resync_locked(conn, "epoch_changed", None)
+                return
+            if seq <= self.delivered:
+                return
+            if seq > self.delivered + 1 and not await self._fill_locked(conn, until=seq - 1):
+                await self._resync_locked(conn, "gap", None)
+                return
+            await self._send(conn, seq, payload)
+            metrics.count_out(kind)
+
+    async def _fill_locked(self, conn: SessionConsumer, *, until: int | None = None) -> bool:
+        replay = await stream_store().read_after(self.session_id, self.delivered)
+        if replay is None or replay.epoch != self.epoch or not replay.complete:
+            return False
+        for seq, payload in replay.entries:
+            if until is not None and seq > until:
+                break
+            await self._send(conn, seq, payload)
+            metrics.STREAM_REPLAYED.inc()
+        return True
+
+    async def replay_since(
+        self, conn: SessionConsumer, *, epoch: str | None, last: int | None, skip_sent_here: bool
+    ) -> ReplayOutcome:
+        """Send what the client missed after `last`. On `reconnect` (`skip_sent_here`), what this
+        connection already sent live is not sent twice; on `request_resync` the client's word counts."""
+        if epoch is None or last is None:
+            return ReplayOutcome(recovered=False, replayed=0)
+        async with self.lock:
+            if epoch != self.epoch:
+                return ReplayOutcome(recovered=False, replayed=0)
+            replay = await stream_store().read_after(self.session_id, last)
+            if replay is None or replay.epoch != self.epoch or not replay.complete:
+                return ReplayOutcome(recovered=False, replayed=0)
+            sent = 0
+            for seq, payload in replay.entries:
+                # (start, delivered] went out live on this connection already.
+                if not skip_sent_here or seq <= self.start or seq > self.delivered:
+                    await conn.send(text_data=with_position(payload, self.epoch, seq))
+                    self.delivered = max(self.delivered, seq)
+                    sent += 1
+            metrics.STREAM_REPLAYED.inc(sent)
+            return ReplayOutcome(recovered=True, replayed=sent)
+
+    async def resync(self, conn: SessionConsumer, reason: ResyncReason, request_id: str | None) -> None:
+        async with self.lock:
+            await self._resync_locked(conn, reason, request_id)
+
+    async def _resync_locked(self, conn: SessionConsumer, reason: ResyncReason, request_id: str | None) -> None:
+        # The head is read before the snapshot is built: every push numbered up to it was sent
+        # after its transaction committed, so the snapshot already shows it.
+        head = await stream_store().head(self.session_id)
+        self.epoch, self.delivered, self.start = head.epoch, head.seq, head.seq
+        metrics.STREAM_RESYNCS.labels(reason).inc()
+        await conn.resynchronise(reason=reason, request_id=request_id, head=head)
+
+    async def catch_up(self, conn: SessionConsumer, head: StreamHead | None) -> None:
+        """Called by the maintenance task: repair a push the channel layer lost, or a lost stream."""
+        async with self.lock:
+            if conn.ending:
+                return
+            if head is None or head.epoch != self.epoch:
+                await self._resync_locked(conn, "epoch_changed", None)
+            elif head.seq > self.delivered and not await self._fill_locked(conn):
+                await self._resync_locked(conn, "gap", None)
+
+    def lags_behind(self, head: StreamHead | None) -> bool:
+        """True when a push is missing for two checks in a row (one check may just race its delivery)."""
+        if head is None or head.epoch != self.epoch:
+            return True
+        if head.seq <= self.delivered:
+            self.suspected_lag = 0
+            return False
+        lagging = self.suspected_lag > self.delivered
+        self.suspected_lag = head.seq
+        return lagging
