@@ -113,7 +113,7 @@ def production_cluster(
 ) -> Iterator[C]:
     require_services()
     with fresh_postgres_database() as database_url:
-        env = base_env(**production_env(database_url), **settings)
+        env = base_env(**{**production_env(database_url), **settings})
         manage(env, "migrate", "--noinput")
         cluster = kind(directory, env, database_url, [])
         try:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from django.db import DatabaseError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from sessions_app.errors import ErrorCode, ProtocolError
+
+logger = logging.getLogger(__name__)
 
 _DRF_CODES: list[tuple[type[exceptions.APIException], ErrorCode]] = [
     (exceptions.Throttled, ErrorCode.THROTTLED),
@@ -37,6 +41,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return error_response(exc)
     if isinstance(exc, Http404):
         return error_response(ProtocolError(ErrorCode.NOT_FOUND))
+    if isinstance(exc, DatabaseError):
+        # An outage, not a bug: 503 with the standard body, so clients retry instead of giving up.
+        logger.error("database unavailable during %s", context.get("request"), exc_info=exc)
+        return error_response(ProtocolError(ErrorCode.SERVICE_UNAVAILABLE))
     response = exception_handler(exc, context)
     if response is None:
         return None  # Django's 500 handling and logging
