@@ -8,6 +8,7 @@ import {
   ProtocolError,
   QualityMeter,
   RequestTimeout,
+  StreamTracker,
 } from "../../sessions_app/static/trading/connection-manager.js";
 
 // --- Fakes: a clock with timers, and WebSocket sockets the test drives --------------------
@@ -84,6 +85,8 @@ const CONNECTED = {
   simulatorStatus: "stopped",
   simulatorId: null,
   maxMessageBytes: 65536,
+  sessionSeq: 0,
+  sessionEpoch: "e1",
 };
 
 function memoryStorage() {
@@ -292,4 +295,172 @@ test("heartbeats go out every interval, carry the measured round trip, and a mis
   clock.advance(15_000); // no ack for the second beat
   const qualities = events.filter((e) => e.type === "quality").map((e) => e.detail.quality);
   assert.deepEqual(qualities, ["good", "poor"]);
+});
+
+// --- The session stream: exactly once, in order, across reconnects -------------------------
+
+const push = (seq, epoch = "e1", extra = {}) => ({
+  type: "simulator_status_update",
+  simulatorId: "sim-1",
+  simulatorStatus: "running",
+  timestamp: 0,
+  sessionId: "s-1",
+  sessionSeq: seq,
+  sessionEpoch: epoch,
+  ...extra,
+});
+
+test("the tracker applies pushes in order, holds one after a hole, and drops a duplicate", () => {
+  const tracker = new StreamTracker();
+  tracker.reset("e1", 0);
+  assert.deepEqual(tracker.accept(push(1)).map((m) => m.sessionSeq), [1]);
+  assert.deepEqual(tracker.accept(push(3)), []);
+  assert.equal(tracker.hasGap, true);
+  assert.deepEqual(tracker.accept(push(2)).map((m) => m.sessionSeq), [2, 3]);
+  assert.equal(tracker.hasGap, false);
+  assert.deepEqual(tracker.accept(push(2)), []);
+  assert.deepEqual(tracker.accept(push(3)), []);
+  assert.equal(tracker.hasGap, false); // dropped, not held
+  assert.equal(tracker.last, 3);
+});
+
+test("a reset drops what the new position covers and releases what follows it", () => {
+  const tracker = new StreamTracker();
+  tracker.reset("e1", 4);
+  tracker.accept(push(1, "e2"));
+  tracker.accept(push(7, "e2"));
+  tracker.accept(push(8, "e2"));
+  assert.deepEqual(tracker.reset("e2", 6).map((m) => m.sessionSeq), [7, 8]);
+  assert.equal(tracker.epoch, "e2");
+  assert.equal(tracker.last, 8);
+  assert.equal(tracker.hasGap, false);
+});
+
+test("after a drop, reconnect carries the last applied position and replayed pushes come out once, in order", async () => {
+  const { cm, opened, clock, events } = await connectedManager();
+  const seen = [];
+  cm.addEventListener("simulator_status_update", (e) => seen.push(e.detail.sessionSeq));
+  opened[0].receive(push(1));
+  opened[0].receive(push(2));
+  opened[0].drop(1006);
+  clock.advance(events.find((e) => e.type === "retry").detail.delayMs);
+  // The new connection opened at 4 and got push 5 live before the reply to `reconnect`.
+  opened[1].receive({ ...CONNECTED, resumed: true, sessionSeq: 4 });
+  const reconnect = opened[1].sent.find((m) => m.type === "reconnect");
+  assert.equal(reconnect.lastSessionSeq, 2);
+  assert.equal(reconnect.sessionEpoch, "e1");
+  opened[1].receive(push(5));
+  assert.deepEqual(seen, [1, 2]);
+  opened[1].receive(push(3));
+  opened[1].receive(push(4));
+  opened[1].receive(push(2)); // a duplicate is never applied twice
+  opened[1].receive({
+    type: "reconnect_result",
+    requestId: reconnect.requestId,
+    success: true,
+    deviceId: "dev-1",
+    deviceIdValid: true,
+    sessionStatus: "active",
+    simulatorStatus: "running",
+    recovered: true,
+    replayed: 2,
+    sessionSeq: 5,
+    sessionEpoch: "e1",
+  });
+  assert.deepEqual(seen, [1, 2, 3, 4, 5]);
+});
+
+test("a hole the server does not fill in time makes the client ask for a resync from its last position", async () => {
+  const { cm, opened, clock } = await connectedManager({ gapTimeoutMs: 3000 });
+  const seen = [];
+  cm.addEventListener("simulator_status_update", (e) => seen.push(e.detail.sessionSeq));
+  opened[0].receive(push(1));
+  opened[0].receive(push(3));
+  clock.advance(2999);
+  assert.equal(opened[0].sent.filter((m) => m.type === "request_resync").length, 0);
+  clock.advance(1);
+  const resync = opened[0].sent.find((m) => m.type === "request_resync");
+  assert.equal(resync.lastSessionSeq, 1);
+  assert.equal(resync.sessionEpoch, "e1");
+  // The server could not replay: it resets the stream to 5 (a snapshot follows).
+  opened[0].receive({
+    type: "session_resync",
+    requestId: resync.requestId,
+    reason: "requested",
+    recovered: false,
+    replayed: 0,
+    sessionSeq: 5,
+    sessionEpoch: "e1",
+    sessionStatus: "active",
+    simulatorStatus: "running",
+    simulatorId: "sim-1",
+    timestamp: 0,
+  });
+  opened[0].receive(push(6));
+  assert.deepEqual(seen, [1, 6]);
+});
+
+// --- Tickets: the token stays out of URLs --------------------------------------------------
+
+async function ticketManager(ticketReply) {
+  const { FakeWebSocket, opened } = fakeSockets();
+  const calls = [];
+  const fetch = async (url, init) => {
+    calls.push({ url, init });
+    if (url.endsWith("/api/auth/token/")) {
+      return { ok: true, json: async () => ({ token: "tok-1", deviceId: "dev-1", expiresAt: 0 }) };
+    }
+    return ticketReply(calls.length);
+  };
+  const clock = new Clock();
+  const cm = new ConnectionManager({
+    baseUrl: "http://example.test",
+    WebSocket: FakeWebSocket,
+    fetch,
+    storage: memoryStorage(),
+    setTimeout: clock.setTimeout,
+    clearTimeout: clock.clearTimeout,
+    now: clock.now,
+    random: () => 0.5,
+    useTickets: true,
+  });
+  const ended = [];
+  cm.addEventListener("ended", (e) => ended.push(e.detail));
+  return { cm, opened, calls, clock, ended };
+}
+
+const flush = async () => {
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+};
+
+test("with tickets, each socket opens with a fresh single-use ticket and never the token", async () => {
+  const { cm, opened, calls, clock } = await ticketManager((n) => ({
+    ok: true,
+    status: 201,
+    json: async () => ({ ticket: `tk-${n}`, deviceId: "dev-1", expiresAt: 0 }),
+  }));
+  const connecting = cm.connect({ username: "demo", password: "pw" });
+  await flush();
+  assert.equal(opened[0].url, "ws://example.test/ws/session/?ticket=tk-2&deviceId=dev-1");
+  assert.equal(calls[1].init.headers.Authorization, "Bearer tok-1");
+  opened[0].receive(CONNECTED);
+  await connecting;
+  opened[0].drop(1006);
+  clock.advance(1000);
+  await flush();
+  assert.equal(opened[1].url, "ws://example.test/ws/session/?ticket=tk-3&deviceId=dev-1");
+  assert.ok(opened.every((socket) => !socket.url.includes("tok-1")));
+  cm.close();
+});
+
+test("with tickets, a refused token ends the connection instead of retrying", async () => {
+  const { cm, opened, ended } = await ticketManager(() => ({
+    ok: false,
+    status: 401,
+    json: async () => ({ type: "error", code: "token_revoked", message: "The token was revoked." }),
+  }));
+  await assert.rejects(cm.connect({ username: "demo", password: "pw" }), ProtocolError);
+  assert.equal(opened.length, 0);
+  assert.deepEqual(ended.map((e) => e.reason), ["auth_failed"]);
+  assert.equal(cm.state, "closed");
 });

@@ -17,11 +17,13 @@ export const DEFAULTS = Object.freeze({
   backoffCapMs: 30_000, // no retry waits longer than this
   maxAttempts: Infinity, // reconnect attempts before giving up (state "closed")
   requestTimeoutMs: 10_000, // a request without a reply within this fails
+  gapTimeoutMs: 3_000, // a hole in the session stream not filled within this asks for a resync
+  useTickets: false, // open sockets with a single-use ticket (POST /api/auth/ticket/), keeping the token out of URLs
   deviceIdKey: "trading.deviceId", // where the device ID is kept in storage
 });
 
 /** Close codes after which the client reconnects (docs/protocol/codes.md); others end the connection. */
-export const RECONNECT_CODES = new Set([1001, 1006, 1011, 1012, 1013, 4008, 4011, 4012, 4013, 4014]);
+export const RECONNECT_CODES = new Set([1001, 1006, 1011, 1012, 1013, 4008, 4011, 4012, 4013, 4014, 4029, 4030]);
 
 /** Why the connection ended for good, by close code (surfaced as the "ended" event). */
 export const FINAL_CODES = Object.freeze({
@@ -86,6 +88,69 @@ export class RequestTimeout extends Error {
   }
 }
 
+/**
+ * The session stream as this client applied it (README "Guarantees"): pushes carrying
+ * `sessionSeq`/`sessionEpoch` are applied exactly once and in order. A push ahead of a hole is
+ * held until the hole fills (the server replays it) or the stream is reset by `reconnect_result`
+ * or `session_resync`; a push already applied is dropped.
+ */
+export class StreamTracker {
+  constructor() {
+    this.epoch = null;
+    this.last = 0;
+    this.held = new Map(); // `${epoch}:${seq}` -> message
+  }
+
+  /** Adopt a position (the server's word: everything up to `seq` is reflected in the state). Returns held messages now due. */
+  reset(epoch, seq) {
+    this.epoch = epoch;
+    this.last = seq;
+    for (const [key, message] of this.held) {
+      if (message.sessionEpoch !== epoch || message.sessionSeq <= seq) this.held.delete(key);
+    }
+    return this.#drain();
+  }
+
+  /** The messages to apply now, in order: none (held or duplicate), this one, or this one and those it unblocked. */
+  accept(message) {
+    if (message.sessionSeq === undefined) return [message];
+    if (this.epoch === null) {
+      this.epoch = message.sessionEpoch;
+      this.last = message.sessionSeq;
+      return [message];
+    }
+    if (message.sessionEpoch === this.epoch && message.sessionSeq <= this.last) return [];
+    if (message.sessionEpoch === this.epoch && message.sessionSeq === this.last + 1) {
+      this.last = message.sessionSeq;
+      return [message, ...this.#drain()];
+    }
+    this.held.set(`${message.sessionEpoch}:${message.sessionSeq}`, message);
+    return [];
+  }
+
+  get hasGap() {
+    return this.held.size > 0;
+  }
+
+  #drain() {
+    const due = [];
+    for (;;) {
+      const next = this.held.get(`${this.epoch}:${this.last + 1}`);
+      if (!next) return due;
+      this.held.delete(`${this.epoch}:${this.last + 1}`);
+      this.last += 1;
+      due.push(next);
+    }
+  }
+}
+
+/** The HTTP status an error code of the ticket endpoint comes with (docs/protocol/codes.md). */
+function statusOf(code) {
+  if (["token_missing", "token_invalid", "token_revoked", "token_expired", "authentication_required"].includes(code)) return 401;
+  if (code === "device_invalidated") return 403;
+  return 0;
+}
+
 let requestCounter = 0;
 function newRequestId() {
   requestCounter += 1;
@@ -99,7 +164,8 @@ function newRequestId() {
  * Events (CustomEvent, payload in `detail`): "state" {state, previous}, "connected" (the
  * `connected` message), "quality" {quality, rttMs}, "ended" {reason, code, message},
  * "message" (every server message), and one event per server message type
- * ("exchange_data", "simulator_status_update", …).
+ * ("exchange_data", "simulator_status_update", …). Pushes of the session stream are emitted
+ * exactly once and in `sessionSeq` order, across reconnects (StreamTracker).
  */
 export class ConnectionManager extends EventTarget {
   constructor(options = {}) {
@@ -126,6 +192,9 @@ export class ConnectionManager extends EventTarget {
     this.reconnectTimer = null;
     this.beatSentAt = null;
     this.retryAfterMs = null; // from a `shutdown` message
+    this.stream = new StreamTracker();
+    this.gapTimer = null;
+    this.opening = null; // a ticket request in flight
     this.ended = false;
     this.onOnline = () => this.#reconnectNow();
     globalThis.addEventListener?.("online", this.onOnline);
@@ -193,11 +262,42 @@ export class ConnectionManager extends EventTarget {
     return `${wsBase}/ws/session/?${query}`;
   }
 
+  /** The socket URL with a fresh single-use ticket instead of the token (docs/protocol.md section 2). */
+  async #ticketUrl() {
+    const response = await this.fetch(`${this.options.baseUrl}/api/auth/ticket/`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${this.token}` },
+    });
+    const payload = await response.json();
+    if (!response.ok) throw new ProtocolError(payload);
+    const base = this.options.baseUrl || globalThis.location?.origin || "";
+    const query = `ticket=${encodeURIComponent(payload.ticket)}&deviceId=${encodeURIComponent(this.deviceId)}`;
+    return `${base.replace(/^http/, "ws")}/ws/session/?${query}`;
+  }
+
   #open() {
-    if (this.socket) return Promise.resolve(this.session); // never two sockets at once
+    if (this.socket || this.opening) return this.opening ?? Promise.resolve(this.session); // never two sockets at once
     this.#setState(this.session ? "reconnecting" : "connecting");
+    if (!this.options.useTickets) return this.#openSocket(this.#url());
+    this.opening = this.#ticketUrl().then(
+      (url) => {
+        this.opening = null;
+        return this.#openSocket(url);
+      },
+      (error) => {
+        this.opening = null;
+        const final = { 401: "auth_failed", 403: "device_rejected" }[statusOf(error?.code)];
+        if (final) this.#end(final, null, error.message);
+        else if (!this.ended) this.#scheduleReconnect(); // the network or a throttle: retry with backoff
+        throw error;
+      },
+    );
+    return this.opening;
+  }
+
+  #openSocket(url) {
     return new Promise((resolve, reject) => {
-      const socket = new this.WebSocket(this.#url());
+      const socket = new this.WebSocket(url);
       this.socket = socket;
       let settled = false;
       socket.onmessage = (event) => {
@@ -241,12 +341,18 @@ export class ConnectionManager extends EventTarget {
     this.quality = new QualityMeter(message.heartbeatInterval);
     this.#setState("open");
     this.#startHeartbeats(message.heartbeatInterval);
-    if (resumed && previousToken) {
-      // After a drop, ask the server to confirm the session we had (docs/protocol.md section 5).
-      this.request("reconnect", { sessionToken: previousToken }).then(
+    if (resumed && previousToken && message.sessionId === this.stream.sessionId) {
+      // After a drop, resume the session and get the pushes missed meanwhile (docs/protocol.md section 5).
+      const position = this.stream.epoch === null ? {} : { lastSessionSeq: this.stream.last, sessionEpoch: this.stream.epoch };
+      this.request("reconnect", { sessionToken: previousToken, ...position }).then(
         (result) => this.#emit("resumed", result),
         () => {},
       );
+    } else {
+      // A new session (or the first connection): its stream starts where the server says.
+      this.stream = new StreamTracker();
+      this.stream.sessionId = message.sessionId;
+      this.stream.reset(message.sessionEpoch, message.sessionSeq);
     }
   }
 
@@ -298,6 +404,35 @@ export class ConnectionManager extends EventTarget {
   // --- Messages -------------------------------------------------------------------------
 
   #dispatch(message) {
+    if (message.sessionSeq !== undefined && message.type !== "connected" && message.type !== "reconnect_result" && message.type !== "session_resync") {
+      for (const due of this.stream.accept(message)) this.#deliver(due);
+      this.#watchGap();
+      return;
+    }
+    this.#deliver(message);
+    if ((message.type === "reconnect_result" && message.success) || message.type === "session_resync") {
+      for (const due of this.stream.reset(message.sessionEpoch, message.sessionSeq)) this.#deliver(due);
+      this.#watchGap();
+    }
+  }
+
+  #watchGap() {
+    if (!this.stream.hasGap) {
+      if (this.gapTimer !== null) this.clearTimer(this.gapTimer);
+      this.gapTimer = null;
+      return;
+    }
+    if (this.gapTimer !== null) return;
+    this.gapTimer = this.setTimer(() => {
+      this.gapTimer = null;
+      if (!this.stream.hasGap || this.state !== "open") return;
+      // The server fills holes itself; one that stays means a push it could not replay in time.
+      const position = { lastSessionSeq: this.stream.last, sessionEpoch: this.stream.epoch };
+      this.request("request_resync", position).catch(() => {});
+    }, this.options.gapTimeoutMs);
+  }
+
+  #deliver(message) {
     if (message.type === "heartbeat_ack") this.#onHeartbeatAck(message);
     if (message.type === "shutdown") this.retryAfterMs = message.reconnectAfterMs;
     if (message.type === "simulator_status_update") this.simulatorStatus = message.simulatorStatus;
@@ -378,6 +513,8 @@ export class ConnectionManager extends EventTarget {
   #clearTimers() {
     this.#stopHeartbeats();
     this.#clearReconnectTimer();
+    if (this.gapTimer !== null) this.clearTimer(this.gapTimer);
+    this.gapTimer = null;
   }
 
   #setState(state) {

@@ -6,7 +6,8 @@ const money = (n) => (n ?? 0).toLocaleString(undefined, { minimumFractionDigits:
 const price = (n) => (n ?? 0).toLocaleString(undefined, { maximumFractionDigits: 8 });
 const HISTORY = 60;
 
-const cm = new ConnectionManager();
+// Sockets open with single-use tickets: the long-lived token never appears in a URL.
+const cm = new ConnectionManager({ useTickets: true });
 window.connectionManager = cm; // for the browser tests and the curious
 const history = new Map(); // symbol -> recent prices
 let orders = {};
