@@ -72,4 +72,9 @@ async def test_a_stop_command_finishes_the_simulator_and_frees_the_worker(worker
     await database_sync_to_async(services.simulator_stop)(user_id=session.user_id, reason="done")
     stopped = await simulator_reaching(simulator.id, SimulatorStatus.STOPPED)
     assert stopped.reason == "done" and stopped.state["ticks"] > 0
+    # The worker forgets the run right after persisting `stopped` (and publishing it).
+    for _ in range(100):
+        if not worker.runs:
+            break
+        await asyncio.sleep(0.05)
     assert worker.runs == {}
