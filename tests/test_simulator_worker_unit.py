@@ -69,6 +69,7 @@ async def test_a_stop_command_finishes_the_simulator_and_frees_the_worker(worker
     session = await database_sync_to_async(make_session)()
     simulator = await database_sync_to_async(services.simulator_start)(user_id=session.user_id, session_id=session.id)
     await simulator_reaching(simulator.id, SimulatorStatus.RUNNING)
+    await asyncio.sleep(0.2)  # let it tick (every 20 ms) before the stop
     await database_sync_to_async(services.simulator_stop)(user_id=session.user_id, reason="done")
     stopped = await simulator_reaching(simulator.id, SimulatorStatus.STOPPED)
     assert stopped.reason == "done" and stopped.state["ticks"] > 0
