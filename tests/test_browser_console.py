@@ -55,6 +55,8 @@ def test_the_console_trades_survives_a_restart_and_stops_on_invalidation(
     server = make_server(
         MARKET_TICK_MS="200", SIMULATOR_LEASE_TTL_MS="2000", SIMULATOR_LEASE_RENEW_MS="500", **RELAXED_LOGIN_THROTTLE
     )
+    socket_urls: list[str] = []
+    page.on("websocket", lambda ws: socket_urls.append(ws.url))
     page.goto(f"{server.http}/")
     page.fill("#login [name=password]", "demo-password")
     page.click("#login button")
@@ -90,6 +92,8 @@ def test_the_console_trades_survives_a_restart_and_stops_on_invalidation(
     page.screenshot(path=str(ARTIFACTS / "console.png"), full_page=True)
 
     token = page.evaluate("window.connectionManager.token")
+    # Every socket (the first and the one after the restart) opened with a single-use ticket.
+    assert len(socket_urls) >= 2 and all("ticket=" in url and token not in url for url in socket_urls), socket_urls
     device_id = page.evaluate("window.connectionManager.deviceId")
     status, _ = server.request("POST", f"/api/devices/{device_id}/invalidate/", {"reason": "lost phone"}, token=token)
     assert status == 200
