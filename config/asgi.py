@@ -15,6 +15,11 @@ if settings.SERVE_STATIC:
 
     django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)
 
+if settings.FAST_SOCKET_WRITES:
+    from config import socket_writes
+
+    socket_writes.install()
+
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from sessions_app.live import live_connections  # noqa: E402

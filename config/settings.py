@@ -209,6 +209,8 @@ WS_ALLOWED_ORIGINS = env_list("WS_ALLOWED_ORIGINS", default=[])
 AUTH_TOKEN_TTL_S = env_int("AUTH_TOKEN_TTL_S", default=24 * 3600, minimum=60)
 SESSION_TTL_S = env_int("SESSION_TTL_S", default=8 * 3600, minimum=1)
 PRESENCE_FLUSH_INTERVAL_S = env_int("PRESENCE_FLUSH_INTERVAL_S", default=10, minimum=1)
+# Send a frame at once when the socket has nothing queued (config/socket_writes.py).
+FAST_SOCKET_WRITES = env_bool("FAST_SOCKET_WRITES", default=True)
 # The session stream (README "Guarantees"): numbered pushes kept for replay on `reconnect`,
 # in Redis when REDIS_URL is set (shared by every process), else in process memory.
 SESSION_STREAM_MAX_MESSAGES = env_int("SESSION_STREAM_MAX_MESSAGES", default=256, minimum=1)
