@@ -220,14 +220,16 @@ async def heartbeat(job: dict, stdin: Stdin) -> dict:
 
 
 async def fanout(job: dict, stdin: Stdin) -> dict:
-    sockets, _, failures = await open_all(job["conns"], job.get("concurrency", 50))
-    check_failures(failures, len(job["conns"]), job.get("maxFailedFraction", 0.01))
-    first_tick = [asyncio.Event() for _ in sockets]
+    conns = job["conns"]
+    gate = asyncio.Semaphore(job.get("concurrency", 50))
+    sockets: list[Any] = []
+    failures: list[str] = []
+    first_tick = [asyncio.Event() for _ in conns]
     window = {"begin": float("inf"), "end": float("inf")}
-    last_seq = [0] * len(sockets)
+    last_seq = [0] * len(conns)
     latencies: list[float] = []
     reached: Counter[int] = Counter()
-    state = {"gaps": 0, "stale": 0, "maxSeq": 0, "closed": 0}
+    state = {"gaps": 0, "stale": 0, "closed": 0}
 
     async def listen(index: int, ws: Any) -> None:
         try:
@@ -237,33 +239,53 @@ async def fanout(job: dict, stdin: Stdin) -> dict:
                 arrived = time.time() * 1000
                 seq = int(SEQ.search(frame, len(frame) - 80 if len(frame) > 80 else 0).group(1))
                 previous = last_seq[index]
+                now = time.perf_counter()
+                in_window = window["begin"] <= now < window["end"]
                 if previous:
                     if seq <= previous:
                         state["stale"] += 1
-                    elif window["begin"] <= time.perf_counter() < window["end"]:
+                    elif in_window:
                         state["gaps"] += seq - previous - 1
                 last_seq[index] = max(previous, seq)
                 first_tick[index].set()
-                now = time.perf_counter()
-                if window["begin"] <= now < window["end"]:
+                if in_window:
                     latencies.append(arrived - int(TIMESTAMP.search(frame).group(1)))
                     reached[seq] += 1
-                    state["maxSeq"] = max(state["maxSeq"], seq)
         except websockets.ConnectionClosed:
             state["closed"] += 1
+            first_tick[index].set()  # not waited for any more
 
-    listeners = [asyncio.ensure_future(listen(i, ws)) for i, ws in enumerate(sockets)]
-    deadline = time.monotonic() + job.get("readyTimeout", 120)
-    while not all(e.is_set() for e in first_tick):
-        if time.monotonic() > deadline:
-            missing = sum(not e.is_set() for e in first_tick)
-            raise RuntimeError(f"{missing} of {len(sockets)} connections never got a tick")
+    async def follower(index: int, spec: dict) -> None:
+        # Read from the moment the socket opens: an unread socket stops reading at websockets'
+        # max_queue, stops answering daphne's pings, and is dropped (1006) within a minute.
+        try:
+            ws, _ = await open_connection(spec, gate)
+        except Exception as error:
+            failures.append(f"{type(error).__name__}: {error}"[:200])
+            first_tick[index].set()
+            return
+        sockets.append(ws)
+        await listen(index, ws)
+
+    tasks = [asyncio.ensure_future(follower(i, spec)) for i, spec in enumerate(conns)]
+    while len(sockets) + len(failures) < len(conns):
         await asyncio.sleep(0.2)
-    emit("ready", open=len(sockets), failed=len(failures), failures=failures[:3])
+    check_failures(failures, len(conns), job.get("maxFailedFraction", 0.01))
+    # Ready once every open socket has had a tick, or, past readyTimeout, 99% of them.
+    deadline = time.monotonic() + job.get("readyTimeout", 60)
+    while True:
+        waiting = sum(not e.is_set() for e in first_tick)
+        if waiting == 0 or (time.monotonic() > deadline and waiting <= len(conns) // 100):
+            break
+        if time.monotonic() > deadline + 120:
+            raise RuntimeError(f"{waiting} of {len(conns)} connections never got a tick")
+        await asyncio.sleep(0.2)
+    emit("ready", open=len(sockets), failed=len(failures), failures=failures[:3], withoutTick=waiting)
     if await stdin.wait("go") == "stop":
         return {}
     seconds = job["seconds"]
     await asyncio.sleep(job.get("warmup", 1.0))
+    closed_before = state["closed"]
     cpu = cpu_now()
     began = time.time()
     window["begin"] = time.perf_counter()
@@ -275,7 +297,8 @@ async def fanout(job: dict, stdin: Stdin) -> dict:
     await asyncio.sleep(job.get("settle", 0.5))
     newest = max(last_seq)
     lagging = sum(1 for s in last_seq if s < newest - 2)
-    for task in listeners:
+    closed = state["closed"]
+    for task in tasks:
         task.cancel()
     await close_all(sockets)
     ticks = sorted(reached)
@@ -292,18 +315,33 @@ async def fanout(job: dict, stdin: Stdin) -> dict:
         "gaps": state["gaps"],
         "stale": state["stale"],
         "lagging": lagging,
-        "closedDuring": state["closed"],
+        "closedBefore": closed_before,
+        "closedDuring": closed - closed_before,
+        "withoutTick": waiting,
         "generatorCpu": cpu / seconds,
     }
 
 
 async def hold(job: dict, stdin: Stdin) -> dict:
-    sockets, _times, failures = await open_all(job["conns"], job.get("concurrency", 100))
-    # Drain whatever the server pushes (snapshots, pings) so nothing piles up unread.
-    drains = [asyncio.ensure_future(_drain(ws)) for ws in sockets]
+    gate = asyncio.Semaphore(job.get("concurrency", 100))
+    sockets: list[Any] = []
+    failures: list[str] = []
+
+    async def holder(spec: dict) -> None:
+        try:
+            ws, _ = await open_connection(spec, gate)
+        except Exception as error:
+            failures.append(f"{type(error).__name__}: {error}"[:200])
+            return
+        sockets.append(ws)
+        await _drain(ws)  # read whatever the server pushes (snapshots, pings), from the start
+
+    tasks = [asyncio.ensure_future(holder(spec)) for spec in job["conns"]]
+    while len(sockets) + len(failures) < len(job["conns"]):
+        await asyncio.sleep(0.1)
     emit("ready", open=len(sockets), failures=failures[:5], failed=len(failures))
     await stdin.wait("go")
-    for task in drains:
+    for task in tasks:
         task.cancel()
     await close_all(sockets)
     return {"open": len(sockets), "failed": len(failures)}

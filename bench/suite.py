@@ -236,8 +236,8 @@ def measure_fanout(system: System, count: int, seconds: float, tick_ms: int, ext
         "conns": system.specs(count),
         "seconds": seconds,
         "warmup": 1.0,
-        "concurrency": 50,
-        "readyTimeout": 300,
+        "concurrency": 20,
+        "readyTimeout": 30,
     }
     (result,), info = run_generators([job], watch=watch)
     conflated = (
@@ -258,7 +258,9 @@ def measure_fanout(system: System, count: int, seconds: float, tick_ms: int, ext
         "conflatedByServer": int(conflated) if system.metrics else None,
         "stale": result["stale"],
         "lagging": result["lagging"],
+        "closedBefore": result["closedBefore"],
         "closedDuring": result["closedDuring"],
+        "withoutTick": result["withoutTick"],
         "failedConnections": info["ready"][0].get("failed", 0),
         "serverCpu": info["cpu"]["server"],
         "cpuWithRedisAndPublisher": info["cpu"]["all"],
@@ -689,6 +691,7 @@ class Suite:
         sizes = self.sizes
         biggest = max(*sizes.fanout, sizes.saturation_size)
         out: dict[str, Any] = {"rates": {}, "saturation": {}}
+        self.results["fanout"] = out
         env = embedded_env(self.directory, "fanout")
         manage(env, "migrate", "--noinput")
         self.log(f"issuing {biggest} device tokens (fan-out, 500 devices per user)")
@@ -715,24 +718,29 @@ class Suite:
                 for n in counts:
                     self.log(f"fan-out: {n} connections at {1000 // tick_ms} ticks/s")
                     per: dict[str, dict] = {}
+                    out[label][str(n)] = per
                     for kind, system in systems.items():
                         extra = [publisher.pid] if kind == "stock" else []
-                        run = measure_fanout(system, n, sizes.fanout_seconds, tick_ms, extra_pids=extra)
+                        try:
+                            run = measure_fanout(system, n, sizes.fanout_seconds, tick_ms, extra_pids=extra)
+                        except Exception as error:
+                            self.log(f"  {kind}: FAILED {type(error).__name__}: {error}")
+                            per[kind] = Failed(error=f"{type(error).__name__}: {error}"[:500])
+                            continue
                         self.log(
                             f"  {kind}: {run['deliveriesPerSecond']}/s, p50/p99 {run['latencyMs']['p50']}/"
-                            f"{run['latencyMs']['p99']} ms, missed {run['gaps']}, stale {run['stale']}, "
+                            f"{run['latencyMs']['p99']} ms, missed {run['gaps']}, stale {run['stale']}, lagging "
+                            f"{run['lagging']}, closed {run['closedBefore']}+{run['closedDuring']}, "
                             f"server CPU {run['serverCpu']}, generator CPU {run['generatorCpu']}"
                         )
                         per[kind] = run
-                    out[label][str(n)] = per
-        self.results["fanout"] = out
         rows = []
         for per_size in out.values():
             for n, per in per_size.items():
-                s, st, b = per["service"], per["stock"], per["bare"]
+                s, st, b = (per.get(k, Failed()) for k in ("service", "stock", "bare"))
                 rows.append(
                     [
-                        f"{n} @ {1000 // s['tickMs']}/s",
+                        f"{n} @ {1000 // s['tickMs'] if s else '?'}/s",
                         f"{s['offeredPerSecond']} ({s['ticksPerSecond']}/{st['ticksPerSecond']}/{b['ticksPerSecond']})",
                         s["deliveriesPerSecond"],
                         st["deliveriesPerSecond"],
@@ -742,7 +750,7 @@ class Suite:
                         f"{st['latencyMs']['p50']} / {st['latencyMs']['p99']}",
                         f"{b['latencyMs']['p50']} / {b['latencyMs']['p99']}",
                         f"{s['gaps']}/{s['conflatedByServer']}/{s['stale']}/{s['lagging']}",
-                        f"{st['gaps']}/{st['stale']}/{st['lagging']}",
+                        f"{st['gaps']}/{st['stale']}/{st['lagging']}/{st['closedBefore']}+{st['closedDuring']}",
                         f"{s['deliveriesPerServerCpuSecond']} / {st['deliveriesPerServerCpuSecond']}",
                         f"{s['serverCpu']} / {st['serverCpu']} / {b['serverCpu']}",
                         f"{s['generatorCpu']}/{st['generatorCpu']}/{b['generatorCpu']}",
@@ -761,21 +769,20 @@ class Suite:
                 "stock p50/p99 ms",
                 "bare p50/p99 ms",
                 "svc missed/conflated/stale/lagging",
-                "stock missed/stale/lagging",
+                "stock missed/stale/lagging/closed",
                 "deliveries per server CPU-s svc/stock",
                 "server CPU svc/stock/bare",
                 "generator CPU",
             ],
             rows,
         )
-        per = out["rates"].get("1000")
-        if per:
-            s = per["service"]
+        s = out["rates"].get("1000", {}).get("service")
+        if s:
             complete = s["stale"] == 0 and s["lagging"] == 0 and s["gaps"] <= (s["conflatedByServer"] or 0)
             self.target(
                 "fan-out 1,000 @ 10 ticks/s: every tick delivered or conflated to newest, never stale",
                 f"missed {s['gaps']} (server conflated {s['conflatedByServer']}), stale {s['stale']}, "
-                f"lagging {s['lagging']}, reached/tick min {s['reachedPerTickMin']}",
+                f"lagging {s['lagging']}, reached/tick min {s['reachedPerTickMin']}, {s['ticksPerSecond']} ticks/s",
                 complete,
             )
             self.target(
@@ -783,9 +790,9 @@ class Suite:
                 f"{s['latencyMs']['p99']} ms",
                 s["latencyMs"]["p99"] < 100,
             )
-        sat = out["saturation"].get(str(sizes.saturation_size))
-        if sat:
-            s, st = sat["service"], sat["stock"]
+        sat = out["saturation"].get(str(sizes.saturation_size), {})
+        s, st = sat.get("service"), sat.get("stock")
+        if s and st:
             r = s["deliveriesPerSecond"] / max(1, st["deliveriesPerSecond"])
             cpu_r = (s["deliveriesPerServerCpuSecond"] or 0) / max(1, st["deliveriesPerServerCpuSecond"] or 1)
             self.target(
@@ -1112,6 +1119,24 @@ class Suite:
         return path
 
 
+class Failed(dict):
+    """A measurement that failed: falsy, prints as `failed` whatever field a table asks for."""
+
+    def __getitem__(self, key: str) -> Failed:
+        return self
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __str__(self) -> str:
+        return "failed"
+
+    __repr__ = __str__
+
+    def __format__(self, spec: str) -> str:
+        return "failed"
+
+
 def best_of(previous: dict | None, run: dict, key: str) -> dict:
     """Keep the better of repeated runs (the machine is shared: interference only ever slows
     a run down), remembering every run's figure."""
@@ -1122,7 +1147,7 @@ def best_of(previous: dict | None, run: dict, key: str) -> dict:
 
 
 def ratio(a: float | None, b: float | None) -> str:
-    if not a or not b:
+    if not a or not b or isinstance(a, Failed) or isinstance(b, Failed):
         return "-"
     return f"{a / b:.2f}x"
 
