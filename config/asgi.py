@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP (Django, DRF, admin) and the session WebSocket."""
 
+import asyncio
 import os
 
 from django.core.asgi import get_asgi_application
@@ -22,6 +23,7 @@ if settings.FAST_SOCKET_WRITES:
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from sessions_app.layer import use_server_loop  # noqa: E402
 from sessions_app.live import live_connections  # noqa: E402
 from sessions_app.origin import OriginGuard  # noqa: E402
 from sessions_app.routing import websocket_urlpatterns  # noqa: E402
@@ -37,6 +39,7 @@ application = ProtocolTypeRouter(
 
 
 async def start_maintenance() -> None:
+    use_server_loop(asyncio.get_running_loop())
     live_connections.start()
 
 

@@ -7,8 +7,10 @@ was committed.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -21,10 +23,49 @@ from sessions_app import metrics
 logger = logging.getLogger(__name__)
 
 
+_server_loop: asyncio.AbstractEventLoop | None = None
+
+
+def use_server_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Sends from database threads are handed to this loop without waiting (the server's own)."""
+    global _server_loop
+    _server_loop = loop
+
+
+def _handed_to_server_loop(send: Callable[[], Coroutine[Any, Any, None]], kind: str, target: str) -> bool:
+    """Schedule `send` on the server's loop from another thread; False when that is not possible.
+
+    async_to_sync would block the (single) database thread until the busy loop got round to
+    the send: under a connect storm that wait, once per connect, set the pace.
+    """
+    loop = _server_loop
+    if loop is None or loop.is_closed() or not loop.is_running():
+        return False
+    try:
+        if asyncio.get_running_loop() is loop:
+            return False
+    except RuntimeError:
+        pass  # no loop in this thread: the usual case, a database thread
+
+    def report(future: concurrent.futures.Future[None]) -> None:
+        error = future.exception() if not future.cancelled() else None
+        if isinstance(error, ChannelFull):
+            metrics.CHANNEL_LAYER_FAILURES.labels("full").inc()
+            logger.warning("channel %s is full; dropped a hint", target)
+        elif error is not None:
+            metrics.CHANNEL_LAYER_FAILURES.labels(kind).inc()
+            logger.error("channel layer send to %s failed", target, exc_info=error)
+
+    asyncio.run_coroutine_threadsafe(send(), loop).add_done_callback(report)
+    return True
+
+
 def group_send_now(group: str, event: dict[str, Any]) -> None:
-    """Send at once, from synchronous code (an on_commit callback); failures are logged, not raised."""
+    """Send from synchronous code (an on_commit callback); failures are logged, not raised."""
     layer = get_channel_layer()
     if layer is None:
+        return
+    if _handed_to_server_loop(lambda: layer.group_send(group, event), "group", group):
         return
     try:
         async_to_sync(layer.group_send)(group, event)
@@ -37,6 +78,8 @@ def group_send_now(group: str, event: dict[str, Any]) -> None:
 def _send_now(channel: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
+        return
+    if _handed_to_server_loop(lambda: layer.send(channel, message), "channel", channel):
         return
     try:
         async_to_sync(layer.send)(channel, message)
