@@ -109,6 +109,10 @@ class MemoryConnectionLimiter:
     async def acquire(self, slot: Slot) -> None:
         limits = _limits(slot, per_user=self.per_user, per_ip=self.per_ip)
         for limit in limits:
+            # The device's own older connection only matters at the limit: skip the scan below it
+            # (one address can hold many connections, and a storm would scan them all each time).
+            if len(self._members.get(limit.key, ())) < limit.limit:
+                continue
             if self.count(limit.key, excluding_prefix=slot.device_prefix) >= limit.limit:
                 raise _refusal(limit)
         for limit in limits:
