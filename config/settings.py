@@ -119,6 +119,8 @@ if PRODUCTION and not REDIS_URL:
         "SERVICE_MODE=production needs REDIS_URL: the in-memory channel layer cannot span processes."
     )
 CHANNEL_LAYER_PREFIX = env_str("CHANNEL_LAYER_PREFIX", default="asgi")
+# Connections each of the session app's Redis clients may hold per process (sessions_app/redis_clients.py).
+REDIS_POOL_SIZE = env_int("REDIS_POOL_SIZE", default=8, minimum=1)
 
 if REDIS_URL:
     CHANNEL_LAYERS = {

@@ -32,6 +32,7 @@ from django.conf import settings
 
 from sessions_app import metrics
 from sessions_app.errors import ErrorCode, ProtocolError
+from sessions_app.redis_clients import async_redis
 
 logger = logging.getLogger(__name__)
 
@@ -189,10 +190,8 @@ class RedisConnectionLimiter:
         # redis.asyncio clients belong to the loop they were made on.
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop:
-            import redis.asyncio
-
             # Short timeouts: a handshake should not wait long on a Redis that is not answering.
-            self._client = redis.asyncio.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=1)
+            self._client = async_redis(self.url, timeout=2)
             self._client_loop = loop
         return self._client
 

@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import transaction
 
 from sessions_app import metrics
+from sessions_app.redis_clients import async_redis, sync_redis
 from sessions_app.schema import ServerMessage
 
 if TYPE_CHECKING:
@@ -213,13 +214,11 @@ class RedisStreamStore:
     """Streams in Redis, shared by every process. Appends are one script per push (all sessions)."""
 
     def __init__(self, *, url: str, prefix: str, max_messages: int, ttl_s: int) -> None:
-        import redis
-
         self.url = url
         self.prefix = prefix
         self.max_messages = max_messages
         self.ttl_s = ttl_s
-        self._sync = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        self._sync = sync_redis(url, timeout=5)
         self._append = self._sync.register_script(_APPEND)
         self._async: Any = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
@@ -231,9 +230,7 @@ class RedisStreamStore:
     def _client(self) -> Any:
         loop = asyncio.get_running_loop()
         if self._async is None or self._async_loop is not loop:
-            import redis.asyncio
-
-            self._async = redis.asyncio.Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=2)
+            self._async = async_redis(self.url, timeout=5)
             self._async_loop = loop
         return self._async
 

@@ -61,10 +61,10 @@ class MemoryTicketStore:
 
 class RedisTicketStore:
     def __init__(self, *, url: str, prefix: str) -> None:
-        import redis
+        from sessions_app.redis_clients import sync_redis
 
         self.prefix = prefix
-        self._redis: Any = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1)
+        self._redis: Any = sync_redis(url, timeout=2)
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}:wsticket:{key}"
