@@ -44,6 +44,10 @@ STREAM_RESYNCS = Counter(
 )
 ORDERS = Counter("market_orders_total", "Orders placed, by type and side.", ["order_type", "side"])
 FILLS = Counter("market_fills_total", "Fills applied, by side.", ["side"])
+TICKS_SKIPPED_BY_RELAY = Counter(
+    "market_ticks_skipped_total",
+    "Ticks a server process replaced by a newer one before relaying (its followers were busy).",
+)
 TICKS = Counter("market_ticks_total", "Ticks the feed produced (in the producing process).")
 TICK_DELIVERIES = Counter(
     "market_tick_deliveries_total", "Ticks handed to connections, sent or conflated.", ["outcome"]
