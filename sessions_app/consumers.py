@@ -123,6 +123,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
+            live_connections.forget_channel(self.channel_layer, self.channel_name)
 
     async def _pump_events(self, inbox: asyncio.Queue) -> None:
         while True:
