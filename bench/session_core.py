@@ -22,6 +22,7 @@ from pathlib import Path
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.baselines import heartbeat_ack
 from tests.liveserver import DaphneServer, base_env, heartbeat, manage
 
 
@@ -34,20 +35,7 @@ async def bare_server(port: int) -> websockets.Server:
     async def handler(ws: websockets.ServerConnection) -> None:
         async for frame in ws:
             message = json.loads(frame)
-            await ws.send(
-                json.dumps(
-                    {
-                        "type": "heartbeat_ack",
-                        "timestamp": int(time.time() * 1000),
-                        "clientTimestamp": message["timestamp"],
-                        "deviceId": message["deviceId"],
-                        "deviceIdValid": True,
-                        "connectionQualityUpdate": "good",
-                        "sessionStatus": "valid",
-                        "simulatorStatus": "stopped",
-                    }
-                )
-            )
+            await ws.send(heartbeat_ack(message))
 
     return await websockets.serve(handler, "127.0.0.1", port)
 
