@@ -45,6 +45,22 @@ def require_services(*urls: str) -> None:
 
 
 @contextmanager
+def private_redis_prefix(name: str) -> Iterator[str]:
+    """A Redis key prefix of one test's own; its keys are deleted afterwards."""
+    require_services(REDIS_URL)
+    prefix = f"test-{name}-{secrets.token_hex(4)}"
+    try:
+        yield prefix
+    finally:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+
+
+@contextmanager
 def fresh_postgres_database() -> Iterator[str]:
     """Create an empty database for one test run and drop it afterwards; yields its URL."""
     name = f"e2e_{secrets.token_hex(6)}"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import secrets
 from collections.abc import Iterator
 
 import pytest
@@ -18,19 +17,15 @@ from prometheus_client import REGISTRY
 from sessions_app.connection_limits import RedisConnectionLimiter, Slot
 from sessions_app.errors import ErrorCode, ProtocolError
 from tests.liveserver import free_port
-from tests.production import REDIS_URL, require_services
+from tests.production import REDIS_URL, private_redis_prefix
 
 _ids = itertools.count(1)
 
 
 @pytest.fixture
 def prefix() -> Iterator[str]:
-    require_services(REDIS_URL)
-    prefix = f"test-limits-{secrets.token_hex(4)}"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(f"{prefix}:*"):
-        client.delete(key)
+    with private_redis_prefix("limits") as prefix:
+        yield prefix
 
 
 def limiter(prefix: str, *, per_user: int = 2, per_ip: int = 0, ttl_ms: int = 30_000) -> RedisConnectionLimiter:

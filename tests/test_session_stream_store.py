@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from sessions_app.session_stream import MemoryStreamStore, RedisStreamStore, StreamStore, with_position
-from tests.production import REDIS_URL, require_services
+from tests.production import REDIS_URL, private_redis_prefix
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -18,13 +16,8 @@ def store(request: pytest.FixtureRequest) -> Iterator[StreamStore]:
     if request.param == "memory":
         yield MemoryStreamStore(max_messages=5, ttl_s=60)
         return
-    require_services()
-    prefix = f"test-stream-{secrets.token_hex(4)}"
-    yield RedisStreamStore(url=REDIS_URL, prefix=prefix, max_messages=5, ttl_s=60)
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(f"{prefix}:*"))
-    if keys:
-        client.delete(*keys)
+    with private_redis_prefix("stream") as prefix:
+        yield RedisStreamStore(url=REDIS_URL, prefix=prefix, max_messages=5, ttl_s=60)
 
 
 def test_each_session_numbers_its_pushes_from_one_under_an_epoch_of_its_own(store: StreamStore) -> None:

@@ -5,7 +5,6 @@ The Redis tests use a private key prefix; under CI=true an unreachable Redis fai
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,17 +13,13 @@ import pytest
 import redis
 
 from sessions_app.tickets import MemoryTicketStore, RedisTicketStore, TicketStore
-from tests.production import REDIS_URL, require_services
+from tests.production import REDIS_URL, private_redis_prefix
 
 
 @pytest.fixture
 def redis_prefix() -> Iterator[str]:
-    require_services(REDIS_URL)
-    prefix = f"test-tickets-{secrets.token_hex(4)}"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(f"{prefix}:*"):
-        client.delete(key)
+    with private_redis_prefix("tickets") as prefix:
+        yield prefix
 
 
 def redeemed_once_of_many_tries(stores: list[TicketStore]) -> list[int | None]:
