@@ -14,6 +14,7 @@ from asgiref.sync import ThreadSensitiveContext
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from config.background import start_process_task
 from market_app import events, selectors, services
 from market_app.models import Instrument
 from market_app.prices import InstrumentSpec, PriceSource, Quote, RandomWalkSource, ReplaySource, load_bars
@@ -90,7 +91,7 @@ class FeedProducer:
         self.seq = claim.seq
         self.quotes = claim.quotes or self._source.first_tick()
         logger.info("market feed produced by %s from tick %d (seed %d)", self.worker_id, self.seq, claim.seed)
-        self._task = asyncio.get_running_loop().create_task(self._run_in_own_thread(), name="market-feed")
+        self._task = start_process_task(self._run_in_own_thread(), name="market-feed")
 
     def _lost(self) -> None:
         logger.warning("market feed lease lost by %s; another worker produces it", self.worker_id)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from channels.layers import get_channel_layer
 
+from config.background import start_process_task
 from market_app.events import MarketTickEvent
 from market_app.groups import ticks_group
 from market_app.stream import deliver_tick
@@ -51,7 +52,7 @@ class TickRelay:
             self._newest = None
             self._channel = await layer.new_channel()
             await layer.group_add(ticks_group(), self._channel)
-            self._task = loop.create_task(self._run(self._channel), name="market-tick-relay")
+            self._task = start_process_task(self._run(self._channel), name="market-tick-relay")
 
     def unfollow(self, conn: SessionConsumer) -> None:
         self.followers.discard(conn)

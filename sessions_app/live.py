@@ -22,6 +22,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
+from config.background import start_process_task
 from sessions_app import services
 from sessions_app.connection_limits import connections_refresh
 from sessions_app.schema import now_ms
@@ -86,7 +87,7 @@ class LiveConnections:
         loop = asyncio.get_running_loop()
         if self._task is None or self._task.done() or self._loop is not loop:
             self._loop = loop
-            self._task = loop.create_task(self._maintain(), name="sessions-maintenance")
+            self._task = start_process_task(self._maintain(), name="sessions-maintenance")
 
     async def flush_presence(self) -> None:
         if not self._seen_sessions and not self._seen_devices:

@@ -17,6 +17,7 @@ from types import FrameType
 
 from django.conf import settings
 
+from config.background import start_process_task
 from sessions_app import metrics
 from sessions_app.live import live_connections
 
@@ -48,7 +49,7 @@ async def _run_hook(hook: Hook) -> None:
 def _on_running(reactor, on_start: tuple[Hook, ...], on_stop: tuple[Hook, ...]) -> None:
     loop = reactor._asyncioEventloop
     for hook in on_start:
-        _running.append(asyncio.ensure_future(_run_hook(hook), loop=loop))
+        _running.append(start_process_task(_run_hook(hook), name="process-start-hook", loop=loop))
     _wrap_signal_handlers(reactor, on_stop)
 
 
@@ -83,4 +84,4 @@ def _begin(reactor, on_stop: tuple[Hook, ...]) -> None:
             metrics.process_exiting()
             reactor.stop()
 
-    _running.append(asyncio.ensure_future(drain(), loop=loop))
+    _running.append(start_process_task(drain(), name="graceful-shutdown", loop=loop))

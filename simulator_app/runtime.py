@@ -12,6 +12,7 @@ import logging
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from config.background import start_process_task
 from simulator_app import services
 from simulator_app.worker import Worker
 
@@ -39,7 +40,7 @@ async def start_in_server() -> None:
         _worker = Worker(runner="inprocess")
         await _worker.start()
     if _sweeper is None:
-        _sweeper = asyncio.get_running_loop().create_task(_sweep_orphans(), name="simulator-orphan-sweep")
+        _sweeper = start_process_task(_sweep_orphans(), name="simulator-orphan-sweep")
 
 
 async def stop_in_server() -> None:

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
+from config.background import start_process_task
 from market_app.desk import TradingDesk
 from market_app.feed import FeedProducer
 from market_app.groups import ticks_group
@@ -78,17 +79,16 @@ class Worker:
         self.channel_name = await layer.new_channel()
         await self._register()
         await self._follow_ticks()
-        loop = asyncio.get_running_loop()
         self._tasks = [
-            loop.create_task(
+            start_process_task(
                 own_database_thread(self._listen(assignment_channel(), self._on_assignment)),
                 name="simulator-assignments",
             ),
-            loop.create_task(
+            start_process_task(
                 own_database_thread(self._listen(self.channel_name, self._on_command)), name="simulator-commands"
             ),
-            loop.create_task(own_database_thread(self._lease_loop()), name="simulator-leases"),
-            loop.create_task(self._tick_loop(), name="simulator-ticks"),
+            start_process_task(own_database_thread(self._lease_loop()), name="simulator-leases"),
+            start_process_task(self._tick_loop(), name="simulator-ticks"),
         ]
         logger.info("simulator worker %s started (%s, capacity %d)", self.worker_id, self.runner, self.capacity)
 
