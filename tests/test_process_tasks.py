@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
 
 from config.background import start_process_task
 from config.logs import bind, log_context
 
 
+# asgiref's sync_to_async is what database_sync_to_async runs on (its one thread for database
+# work), without the connection clean-up that would need a test database.
 async def _uses_the_database_thread() -> str:
-    return await database_sync_to_async(lambda: "ran")()
+    return await sync_to_async(lambda: "ran")()
 
 
 async def _started_from_inside_a_database_call(start) -> asyncio.Task[str]:
@@ -23,7 +25,7 @@ async def _started_from_inside_a_database_call(start) -> asyncio.Task[str]:
     def in_the_database_thread() -> None:
         loop.call_soon_threadsafe(lambda: started.set_result(start(_uses_the_database_thread())))
 
-    await database_sync_to_async(in_the_database_thread)()
+    await sync_to_async(in_the_database_thread)()
     return await started
 
 
