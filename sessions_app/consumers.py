@@ -114,15 +114,24 @@ class SessionConsumer(AsyncWebsocketConsumer):
         # The server hands frames over through an asyncio.Queue (daphne, and Channels' test
         # communicator): channel-layer events join that queue, so one loop takes both in order,
         # without the task and the wait that await_many_dispatch creates for every message.
-        pump = asyncio.ensure_future(self._pump_events(inbox))
+        # The embedded layer puts them there itself; for another layer a task moves them across.
+        deliver_into = getattr(self.channel_layer, "deliver_into", None)
+        pump = None
+        if deliver_into is not None:
+            deliver_into(self.channel_name, inbox)
+        else:
+            pump = asyncio.ensure_future(self._pump_events(inbox))
         try:
             with contextlib.suppress(StopConsumer):
                 while True:
                     await self.dispatch(await receive())
         finally:
-            pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
+            if pump is None:
+                self.channel_layer.stop_delivering(self.channel_name)
+            else:
+                pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pump
             live_connections.forget_channel(self.channel_layer, self.channel_name)
 
     async def _pump_events(self, inbox: asyncio.Queue) -> None:
