@@ -98,7 +98,7 @@ class StreamStore(Protocol):
 class _MemoryStream:
     epoch: str
     seq: int = 0
-    entries: deque[tuple[int, str]] = field(default_factory=deque)
+    entries: deque[tuple[int, str]] | None = None  # made on the first push: most sessions have none
     touched: float = field(default_factory=time.monotonic)
 
 
@@ -134,6 +134,8 @@ class MemoryStreamStore:
             for session_id in session_ids:
                 stream = self._stream(session_id, now)
                 stream.seq += 1
+                if stream.entries is None:
+                    stream.entries = deque()
                 stream.entries.append((stream.seq, payload))
                 while len(stream.entries) > self.max_messages:
                     stream.entries.popleft()
@@ -168,8 +170,9 @@ class MemoryStreamStore:
             stream = self._streams.get(session_id)
             if stream is None:
                 return None
-            entries = [(seq, payload) for seq, payload in stream.entries if seq > after]
-            oldest = stream.entries[0][0] if stream.entries else None
+            pushed = stream.entries or ()
+            entries = [(seq, payload) for seq, payload in pushed if seq > after]
+            oldest = pushed[0][0] if pushed else None
             return replay_of(stream.epoch, stream.seq, after, entries, oldest)
 
 
