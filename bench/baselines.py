@@ -9,6 +9,12 @@
                             (channels-redis when REDIS_URL is set)
 
 Both print `ready` on stdout once serving, and stop on SIGTERM.
+
+And one ASGI application, run under daphne by the suite:
+
+  daphne_floor              the same heartbeat_ack from a raw ASGI callable (no Django, no
+                            Channels): what daphne, Twisted and autobahn cost before any
+                            application code, the ceiling for anything served by daphne
 """
 
 from __future__ import annotations
@@ -119,6 +125,24 @@ async def publish(tick_ms: int, group: str) -> None:
         event = {"type": "market.tick", "seq": seq, "timestamp": int(time.time() * 1000), "symbols": tick_symbols(seq)}
         await layer.group_send(group, event)
     print(json.dumps({"published": seq, "late": late}), flush=True)
+
+
+async def daphne_floor(scope: dict, receive, send) -> None:
+    if scope["type"] == "http":  # the readiness probe
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+        return
+    if scope["type"] != "websocket":
+        return
+    while True:
+        event = await receive()
+        if event["type"] == "websocket.connect":
+            await send({"type": "websocket.accept"})
+        elif event["type"] == "websocket.receive":
+            await send({"type": "websocket.send", "text": heartbeat_ack(json.loads(event["text"]))})
+        elif event["type"] == "websocket.disconnect":
+            return
 
 
 async def serve_until_sigterm(server) -> None:
