@@ -42,9 +42,10 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
         self.inboxes[channel] = inbox
 
     def stop_delivering(self, channel: str) -> None:
-        """The consumer is gone: forget its inbox and its group memberships."""
+        """The consumer is gone: forget its inbox. It leaves its groups itself; if it could not,
+        the first message to its channel expires unread and takes the memberships with it, as in
+        the stock layer (dropping them here would scan every group on every disconnect)."""
         self.inboxes.pop(channel, None)
-        self._remove_from_groups(channel)
 
     async def send(self, channel: str, message: dict) -> None:
         inbox = self.inboxes.get(channel)

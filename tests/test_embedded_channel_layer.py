@@ -102,14 +102,16 @@ def test_a_full_inbox_refuses_a_direct_send_and_a_group_send_skips_it() -> None:
     assert asyncio.run(scenario()) == (True, 2)
 
 
-def test_a_consumer_that_stops_leaves_no_inbox_and_no_group_membership_behind() -> None:
+def test_a_consumer_that_stops_without_leaving_its_groups_is_dropped_from_them_once_a_message_expires() -> None:
     async def scenario() -> tuple[dict, dict]:
-        layer = EmbeddedChannelLayer()
+        layer = EmbeddedChannelLayer(expiry=0)  # every queued message expires at once
         channel = await layer.new_channel()
         layer.deliver_into(channel, asyncio.Queue())
         await layer.group_add("g", channel)
         layer.stop_delivering(channel)
-        await layer.send(channel, {"type": "late"})  # nobody reads it: the ordinary queue, which expires
+        await layer.group_send("g", {"type": "late"})  # nobody reads it: the ordinary queue
+        layer._next_sweep = 0.0  # a second later
+        await layer.group_send("nobody", {"type": "x"})
         return layer.inboxes, {group: dict(members) for group, members in layer.groups.items() if members}
 
     inboxes, groups = asyncio.run(scenario())
