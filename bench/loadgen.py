@@ -29,6 +29,7 @@ import sys
 import time
 import traceback
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import websockets
@@ -133,6 +134,32 @@ async def open_all(conns: list[dict], concurrency: int) -> tuple[list[Any], list
     return sockets, times, failures
 
 
+async def open_and_read(
+    conns: list[dict], concurrency: int, read: Callable[[int, Any], Awaitable[None]]
+) -> tuple[list[Any], dict[int, str], list[asyncio.Task[None]]]:
+    """Open every connection and run `read(index, socket)` on each from the moment it opens: an
+    unread socket stops reading at websockets' max_queue, stops answering daphne's pings, and is
+    dropped (1006) within a minute. Returns once every handshake ended: the sockets, the
+    failures by index, and the reading tasks (cancel them when done)."""
+    gate = asyncio.Semaphore(concurrency)
+    sockets: list[Any] = []
+    failures: dict[int, str] = {}
+
+    async def one(index: int, spec: dict) -> None:
+        try:
+            ws, _ = await open_connection(spec, gate)
+        except Exception as error:
+            failures[index] = f"{type(error).__name__}: {error}"[:200]
+            return
+        sockets.append(ws)
+        await read(index, ws)
+
+    tasks = [asyncio.ensure_future(one(i, spec)) for i, spec in enumerate(conns)]
+    while len(sockets) + len(failures) < len(conns):
+        await asyncio.sleep(0.1)
+    return sockets, failures, tasks
+
+
 def check_failures(failures: list[str], total: int, fraction: float) -> None:
     """A few failed handshakes out of thousands are reported, not fatal; more are."""
     if len(failures) > max(1, total * fraction):
@@ -221,9 +248,6 @@ async def heartbeat(job: dict, stdin: Stdin) -> dict:
 
 async def fanout(job: dict, stdin: Stdin) -> dict:
     conns = job["conns"]
-    gate = asyncio.Semaphore(job.get("concurrency", 50))
-    sockets: list[Any] = []
-    failures: list[str] = []
     first_tick = [asyncio.Event() for _ in conns]
     window = {"begin": float("inf"), "end": float("inf")}
     last_seq = [0] * len(conns)
@@ -255,21 +279,10 @@ async def fanout(job: dict, stdin: Stdin) -> dict:
             state["closed"] += 1
             first_tick[index].set()  # not waited for any more
 
-    async def follower(index: int, spec: dict) -> None:
-        # Read from the moment the socket opens: an unread socket stops reading at websockets'
-        # max_queue, stops answering daphne's pings, and is dropped (1006) within a minute.
-        try:
-            ws, _ = await open_connection(spec, gate)
-        except Exception as error:
-            failures.append(f"{type(error).__name__}: {error}"[:200])
-            first_tick[index].set()
-            return
-        sockets.append(ws)
-        await listen(index, ws)
-
-    tasks = [asyncio.ensure_future(follower(i, spec)) for i, spec in enumerate(conns)]
-    while len(sockets) + len(failures) < len(conns):
-        await asyncio.sleep(0.2)
+    sockets, failed, tasks = await open_and_read(conns, job.get("concurrency", 50), listen)
+    for index in failed:
+        first_tick[index].set()  # not waited for
+    failures = list(failed.values())
     check_failures(failures, len(conns), job.get("maxFailedFraction", 0.01))
     # Ready once every open socket has had a tick, or, past readyTimeout, 99% of them.
     deadline = time.monotonic() + job.get("readyTimeout", 60)
@@ -323,22 +336,11 @@ async def fanout(job: dict, stdin: Stdin) -> dict:
 
 
 async def hold(job: dict, stdin: Stdin) -> dict:
-    gate = asyncio.Semaphore(job.get("concurrency", 100))
-    sockets: list[Any] = []
-    failures: list[str] = []
-
-    async def holder(spec: dict) -> None:
-        try:
-            ws, _ = await open_connection(spec, gate)
-        except Exception as error:
-            failures.append(f"{type(error).__name__}: {error}"[:200])
-            return
-        sockets.append(ws)
-        await _drain(ws)  # read whatever the server pushes (snapshots, pings), from the start
-
-    tasks = [asyncio.ensure_future(holder(spec)) for spec in job["conns"]]
-    while len(sockets) + len(failures) < len(job["conns"]):
-        await asyncio.sleep(0.1)
+    # Read whatever the server pushes (snapshots, pings), from the start.
+    sockets, failed, tasks = await open_and_read(
+        job["conns"], job.get("concurrency", 100), lambda _index, ws: _drain(ws)
+    )
+    failures = list(failed.values())
     emit("ready", open=len(sockets), failures=failures[:5], failed=len(failures))
     await stdin.wait("go")
     for task in tasks:
