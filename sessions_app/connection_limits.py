@@ -21,7 +21,6 @@ one process) the counts live in process memory.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -32,7 +31,7 @@ from django.conf import settings
 
 from sessions_app import metrics
 from sessions_app.errors import ErrorCode, ProtocolError
-from sessions_app.redis_clients import async_redis
+from sessions_app.redis_clients import LoopRedis
 
 logger = logging.getLogger(__name__)
 
@@ -179,21 +178,12 @@ class RedisConnectionLimiter:
         self.ttl_ms = ttl_ms
         # This process's slots, re-stamped by refresh() (also those let in while Redis was down).
         self._held: dict[str, Slot] = {}
-        self._client: Any = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
+        # Short timeouts: a handshake should not wait long on a Redis that is not answering.
+        self._redis = LoopRedis(url, timeout=2)
         self._last_warning = 0.0
 
     def key(self, name: str) -> str:
         return f"{self.prefix}:wsconn:{name}"
-
-    def _redis(self) -> Any:
-        # redis.asyncio clients belong to the loop they were made on.
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
-            # Short timeouts: a handshake should not wait long on a Redis that is not answering.
-            self._client = async_redis(self.url, timeout=2)
-            self._client_loop = loop
-        return self._client
 
     def _failed_open(self, operation: str, error: Exception) -> None:
         metrics.CONNECTION_LIMIT_FAILURES.labels(operation).inc()

@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import transaction
 
 from sessions_app import metrics
-from sessions_app.redis_clients import async_redis, sync_redis
+from sessions_app.redis_clients import LoopRedis, sync_redis
 from sessions_app.schema import ServerMessage
 
 if TYPE_CHECKING:
@@ -223,19 +223,11 @@ class RedisStreamStore:
         self.ttl_s = ttl_s
         self._sync = sync_redis(url, timeout=5)
         self._append = self._sync.register_script(_APPEND)
-        self._async: Any = None
-        self._async_loop: asyncio.AbstractEventLoop | None = None
+        self._client = LoopRedis(url, timeout=5)
 
     def _keys(self, session_id: str) -> tuple[str, str]:
         base = f"{self.prefix}:stream:{session_id}"
         return f"{base}:m", f"{base}:l"
-
-    def _client(self) -> Any:
-        loop = asyncio.get_running_loop()
-        if self._async is None or self._async_loop is not loop:
-            self._async = async_redis(self.url, timeout=5)
-            self._async_loop = loop
-        return self._async
 
     def append(self, session_ids: Sequence[str], payload: str) -> dict[str, StreamHead]:
         keys = [key for session_id in session_ids for key in self._keys(session_id)]

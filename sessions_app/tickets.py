@@ -23,6 +23,7 @@ from django.conf import settings
 
 from sessions_app.errors import ErrorCode, ProtocolError
 from sessions_app.models import AccessToken
+from sessions_app.redis_clients import sync_redis
 from sessions_app.schema import now_ms
 
 
@@ -61,8 +62,6 @@ class MemoryTicketStore:
 
 class RedisTicketStore:
     def __init__(self, *, url: str, prefix: str) -> None:
-        from sessions_app.redis_clients import sync_redis
-
         self.prefix = prefix
         self._redis: Any = sync_redis(url, timeout=2)
 
