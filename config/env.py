@@ -95,7 +95,7 @@ def database_from_url(url: str, *, conn_max_age: int) -> dict[str, object]:
         # sqlite:////abs/path -> /abs/path; sqlite:///rel.db -> rel.db
         name = path[1:]
         # Persistent too: opening a SQLite connection (and its PRAGMAs) on every database call
-        # was a fifth of the connect path's CPU.
+        # was a large share of the connect path's CPU.
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": name or ":memory:", "CONN_MAX_AGE": conn_max_age}
     if parts.scheme in {"postgres", "postgresql", "pgsql"}:
         name = unquote(parts.path.lstrip("/"))

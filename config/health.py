@@ -18,8 +18,8 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from sessions_app import metrics
-from sessions_app.errors import ErrorCode, ProtocolError
+from sessions_app.errors import HttpCode
+from sessions_app.realtime import ProtocolError, metrics
 
 CHECK_TIMEOUT_S = 2.0
 
@@ -69,6 +69,6 @@ def _metrics_allowed(request: HttpRequest) -> bool:
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """Prometheus exposition. Only with METRICS_TOKEN as a bearer token, or (without one) from METRICS_ALLOWED_IPS."""
     if not _metrics_allowed(request):
-        body = ProtocolError(ErrorCode.PERMISSION_DENIED, "metrics need METRICS_TOKEN or an allowed address")
+        body = ProtocolError(HttpCode.PERMISSION_DENIED, "metrics need METRICS_TOKEN or an allowed address")
         return JsonResponse(body.to_message().to_dict(), status=403)
     return HttpResponse(metrics.render(), content_type=CONTENT_TYPE_LATEST)

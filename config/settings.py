@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "channels",
+    "sessions_app.realtime",
     "sessions_app",
     "simulator_app",
     "market_app",
@@ -119,7 +120,7 @@ if PRODUCTION and not REDIS_URL:
         "SERVICE_MODE=production needs REDIS_URL: the in-memory channel layer cannot span processes."
     )
 CHANNEL_LAYER_PREFIX = env_str("CHANNEL_LAYER_PREFIX", default="asgi")
-# Connections each of the session app's Redis clients may hold per process (sessions_app/redis_clients.py).
+# Connections each of the session app's Redis clients may hold per process (sessions_app/realtime/redis_clients.py).
 REDIS_POOL_SIZE = env_int("REDIS_POOL_SIZE", default=8, minimum=1)
 
 if REDIS_URL:
@@ -149,8 +150,8 @@ if REDIS_URL:
         }
     }
 else:
-    # One process only (config/memory_layer.py: Channels' in-memory layer, swept once a second).
-    CHANNEL_LAYERS = {"default": {"BACKEND": "config.memory_layer.EmbeddedChannelLayer"}}
+    # One process only (sessions_app/realtime/memory_layer.py: Channels' in-memory layer, swept once a second).
+    CHANNEL_LAYERS = {"default": {"BACKEND": "sessions_app.realtime.memory_layer.EmbeddedChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -212,7 +213,7 @@ WS_ALLOWED_ORIGINS = env_list("WS_ALLOWED_ORIGINS", default=[])
 AUTH_TOKEN_TTL_S = env_int("AUTH_TOKEN_TTL_S", default=24 * 3600, minimum=60)
 SESSION_TTL_S = env_int("SESSION_TTL_S", default=8 * 3600, minimum=1)
 PRESENCE_FLUSH_INTERVAL_S = env_int("PRESENCE_FLUSH_INTERVAL_S", default=10, minimum=1)
-# Send a frame at once when the socket has nothing queued (config/socket_writes.py).
+# Send a frame at once when the socket has nothing queued (sessions_app/realtime/internals.py).
 FAST_SOCKET_WRITES = env_bool("FAST_SOCKET_WRITES", default=True)
 # The session stream (README "Guarantees"): numbered pushes kept for replay on `reconnect`,
 # in Redis when REDIS_URL is set (shared by every process), else in process memory.
@@ -265,10 +266,13 @@ LOG_FORMAT = env_choice("LOG_FORMAT", ["json", "plain"], default="json" if PRODU
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "config.logs.ContextFilter"}},
+    "filters": {"context": {"()": "sessions_app.realtime.logs.ContextFilter"}},
     "formatters": {
-        "json": {"()": "config.logs.JsonFormatter"},
-        "plain": {"()": "config.logs.PlainFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "sessions_app.realtime.logs.JsonFormatter"},
+        "plain": {
+            "()": "sessions_app.realtime.logs.PlainFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

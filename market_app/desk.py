@@ -1,22 +1,23 @@
-"""Matching inside a simulator worker: the open orders of the users whose simulators
-it runs, matched against every feed tick, fills applied through market_app.services."""
+"""The market inside every simulator worker (a simulator_app.extensions.WorkerExtension): the
+open orders of the users whose simulators the worker runs, matched against every feed tick with
+fills applied through market_app.services, and the shared price feed's producer."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from channels.db import database_sync_to_async
 
 from market_app import services
 from market_app.events import MarketTickEvent
+from market_app.feed import FeedProducer
+from market_app.groups import ticks_group
 from market_app.matching import OpenOrder, match
 from market_app.prices import Quote
-
-if TYPE_CHECKING:
-    from simulator_app.engine import SimulationRun
+from simulator_app.engine import SimulationRun
+from simulator_app.worker import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -68,3 +69,40 @@ class TradingDesk:
             else:
                 self.open_orders[run.user_id] = remaining
         return lost
+
+
+class MarketInWorker:
+    """What the market does in a simulator worker: match its users' orders, produce the feed."""
+
+    groups = (ticks_group(),)
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.desk = TradingDesk(worker.worker_id)
+        self.feed = FeedProducer(worker.worker_id)
+
+    async def on_command(self, message: dict) -> None:
+        kind = message.get("type")
+        if kind == "market.tick":
+            for run in await self.desk.on_tick(message, list(self.worker.runs.values())):
+                self.worker.drop(run.simulator_id)
+        elif kind == "market.orders_changed" and any(
+            run.user_id == message["userId"] for run in self.worker.runs.values()
+        ):
+            await self.desk.reload([message["userId"]])
+
+    async def run_started(self, user_id: int) -> None:
+        await self.desk.reload([user_id])
+
+    async def renewed(self) -> None:
+        users = {run.user_id for run in self.worker.runs.values()}
+        self.desk.forget(users)
+        await self.desk.reload(users)  # catches an order whose hint was lost
+        await self.feed.maintain()
+
+    async def stop(self, *, hand_over: bool) -> None:
+        # The worker bounds this; a feed that does not stop in time lets its lease lapse.
+        await self.feed.stop(release=hand_over)
+
+    def __repr__(self) -> str:
+        return "the market (feed and matching)"

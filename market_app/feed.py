@@ -14,13 +14,11 @@ from asgiref.sync import ThreadSensitiveContext
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from config.background import start_process_task
-from market_app import events, selectors, services
+from market_app import selectors, services
 from market_app.models import Instrument
 from market_app.prices import InstrumentSpec, PriceSource, Quote, RandomWalkSource, ReplaySource, load_bars
 from market_app.services import FeedClaim
-from sessions_app import metrics
-from sessions_app.schema import now_ms
+from sessions_app.realtime import start_process_task
 
 logger = logging.getLogger(__name__)
 
@@ -130,8 +128,6 @@ class FeedProducer:
             self._lost()
             return
         self.seq, self.quotes = seq, quotes
-        await events.publish_tick(seq=seq, timestamp=now_ms(), quotes=quotes)
-        metrics.TICKS.inc()
 
     async def stop(self, *, release: bool) -> None:
         claim, self.claim = self.claim, None

@@ -8,6 +8,7 @@ import uuid
 from channels.db import database_sync_to_async
 
 from market_app import selectors, services
+from market_app.errors import MarketCode
 from market_app.messages import (
     CancelOrder,
     MarketSubscription,
@@ -21,24 +22,20 @@ from market_app.messages import (
 from market_app.relay import relay
 from market_app.snapshots import exchange_data_status, order_view
 from market_app.stream import stream_of
-from sessions_app.consumers import SessionConsumer
-from sessions_app.dispatch import handles, on_connection
-from sessions_app.errors import ErrorCode, ErrorDetail, ProtocolError
+from sessions_app.realtime import Connection, ErrorDetail, ProtocolError, disconnected, handles
+from sessions_app.realtime import connected as connection_opened
+from sessions_app.state import reconnected, require_active_session, require_own_device, resynced
+from simulator_app.handlers import simulator_changed, simulator_of
 
 
-def user_id_of(conn: SessionConsumer) -> int:
-    assert conn.client is not None
-    return conn.client.user.pk
-
-
-async def send_snapshot(conn: SessionConsumer, reason: SnapshotReason, request_id: str | None = None) -> None:
+async def send_snapshot(conn: Connection, reason: SnapshotReason, request_id: str | None = None) -> None:
     status = await database_sync_to_async(exchange_data_status)(
-        user_id=user_id_of(conn), reason=reason, request_id=request_id
+        user_id=conn.user_id, reason=reason, request_id=request_id
     )
     await conn.send_message(status)
 
 
-async def follow(conn: SessionConsumer) -> None:
+async def follow(conn: Connection) -> None:
     stream = stream_of(conn)
     if stream.following:
         return
@@ -46,7 +43,7 @@ async def follow(conn: SessionConsumer) -> None:
     await relay.follow(conn)
 
 
-async def unfollow(conn: SessionConsumer) -> None:
+async def unfollow(conn: Connection) -> None:
     stream = stream_of(conn)
     stream.following = False
     stream.drop_pending()
@@ -56,28 +53,28 @@ async def unfollow(conn: SessionConsumer) -> None:
 # --- When a connection follows the prices --------------------------------------
 
 
-@on_connection("connected")
-async def follow_if_running_on_connect(conn: SessionConsumer) -> None:
-    if conn.simulator.status == "running":
+@connection_opened.connect
+async def follow_if_running_on_connect(conn: Connection) -> None:
+    if simulator_of(conn).status == "running":
         await follow(conn)
         await send_snapshot(conn, "connected")
 
 
-@on_connection("reconnected")
-async def snapshot_on_reconnect(conn: SessionConsumer) -> None:
-    if conn.simulator.status == "running":
+@reconnected.connect
+async def snapshot_on_reconnect(conn: Connection) -> None:
+    if simulator_of(conn).status == "running":
         await send_snapshot(conn, "reconnected")
 
 
-@on_connection("resync")
-async def snapshot_on_resync(conn: SessionConsumer) -> None:
+@resynced.connect
+async def snapshot_on_resync(conn: Connection) -> None:
     # The account matters even while the simulator is stopped: always a full snapshot.
     await send_snapshot(conn, "resync")
 
 
-@on_connection("simulator_changed")
-async def follow_while_running(conn: SessionConsumer) -> None:
-    running = conn.simulator.status == "running"
+@simulator_changed.connect
+async def follow_while_running(conn: Connection) -> None:
+    running = simulator_of(conn).status == "running"
     if running and not stream_of(conn).following:
         await follow(conn)
         await send_snapshot(conn, "simulator_started")
@@ -88,8 +85,8 @@ async def follow_while_running(conn: SessionConsumer) -> None:
 # --- Events -----------------------------------------------------------------------
 
 
-@on_connection("disconnected")
-async def stop_following_on_disconnect(conn: SessionConsumer) -> None:
+@disconnected.connect
+async def stop_following_on_disconnect(conn: Connection) -> None:
     relay.unfollow(conn)
 
 
@@ -97,14 +94,14 @@ async def stop_following_on_disconnect(conn: SessionConsumer) -> None:
 
 
 @handles(SubscribeMarket)
-async def subscribe_market(conn: SessionConsumer, message: SubscribeMarket) -> None:
-    conn.require_own_device(message.deviceId)
+async def subscribe_market(conn: Connection, message: SubscribeMarket) -> None:
+    require_own_device(conn, message.deviceId)
     listed = [i.symbol for i in await database_sync_to_async(selectors.active_instruments)()]
     if message.symbols:
         unknown = sorted(set(message.symbols) - set(listed))
         if unknown:
             raise ProtocolError(
-                ErrorCode.UNKNOWN_SYMBOL,
+                MarketCode.UNKNOWN_SYMBOL,
                 f"unknown symbols: {', '.join(unknown)}",
                 details=[ErrorDetail(field="symbols", problem=f"{symbol} is not listed") for symbol in unknown],
             )
@@ -117,25 +114,25 @@ async def subscribe_market(conn: SessionConsumer, message: SubscribeMarket) -> N
 
 
 @handles(RequestExchangeData)
-async def request_exchange_data(conn: SessionConsumer, message: RequestExchangeData) -> None:
-    conn.require_own_device(message.deviceId)
+async def request_exchange_data(conn: Connection, message: RequestExchangeData) -> None:
+    require_own_device(conn, message.deviceId)
     await send_snapshot(conn, "request", request_id=message.requestId)
 
 
 @handles(PlaceOrder)
-async def place_order(conn: SessionConsumer, message: PlaceOrder) -> None:
-    conn.require_own_device(message.deviceId)
-    conn.require_active_session()
-    order = await database_sync_to_async(services.order_place)(user_id=user_id_of(conn), ticket=message)
+async def place_order(conn: Connection, message: PlaceOrder) -> None:
+    require_own_device(conn, message.deviceId)
+    require_active_session(conn)
+    order = await database_sync_to_async(services.order_place)(user_id=conn.user_id, ticket=message)
     await conn.send_message(OrderPlaced(requestId=message.requestId, success=True, order=order_view(order)))
 
 
 @handles(CancelOrder)
-async def cancel_order(conn: SessionConsumer, message: CancelOrder) -> None:
-    conn.require_own_device(message.deviceId)
+async def cancel_order(conn: Connection, message: CancelOrder) -> None:
+    require_own_device(conn, message.deviceId)
     try:
         order_id = uuid.UUID(message.orderId)
     except ValueError:
-        raise ProtocolError(ErrorCode.ORDER_NOT_FOUND) from None
-    order = await database_sync_to_async(services.order_cancel)(user_id=user_id_of(conn), order_id=order_id)
+        raise ProtocolError(MarketCode.ORDER_NOT_FOUND) from None
+    order = await database_sync_to_async(services.order_cancel)(user_id=conn.user_id, order_id=order_id)
     await conn.send_message(OrderCanceled(requestId=message.requestId, success=True, order=order_view(order)))

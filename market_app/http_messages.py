@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from market_app.messages import OrderSideValue
-from sessions_app.schema import EpochMs
+from sessions_app.realtime import EpochMs
 
 
 class InstrumentView(BaseModel):

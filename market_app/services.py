@@ -19,7 +19,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from market_app import events, selectors
+from market_app import metrics, selectors
+from market_app.errors import MarketCode
+from market_app.events import MarketTickEvent, OrdersChangedCommand
+from market_app.groups import ticks_group
 from market_app.matching import FillIntent, OpenOrder, PositionState, apply_fill, order_average_price, quantize
 from market_app.messages import OrderTicket
 from market_app.models import (
@@ -35,9 +38,14 @@ from market_app.models import (
     Position,
 )
 from market_app.prices import Quote
-from sessions_app import metrics
-from sessions_app.errors import ErrorCode, ErrorDetail, ProtocolError
-from simulator_app.models import Simulator, SimulatorStatus
+from market_app.snapshots import exchange_data_status
+from sessions_app.groups import user_group
+from sessions_app.realtime import ErrorDetail, ProtocolError, notify, now_ms, push
+from sessions_app.selectors import active_session_ids_of_user
+from simulator_app.errors import SimulatorCode
+from simulator_app.models import Simulator
+from simulator_app.selectors import running_simulator_of_user as running_simulator
+from simulator_app.selectors import simulator_is_held
 
 MAX_DECIMALS = 8
 MAX_AMOUNT = 1_000_000_000
@@ -53,7 +61,7 @@ def account_for(user_id: int, *, lock: bool = False) -> Account:
     return account
 
 
-def _decimal(value: float, code: ErrorCode, field: str) -> Decimal:
+def _decimal(value: float, code: MarketCode, field: str) -> Decimal:
     try:
         number = Decimal(repr(value))
     except InvalidOperation:
@@ -69,33 +77,46 @@ def _decimal(value: float, code: ErrorCode, field: str) -> Decimal:
 def _limit_price(ticket: OrderTicket, instrument: Instrument) -> Decimal | None:
     if ticket.orderType == OrderType.MARKET:
         if ticket.limitPrice is not None:
-            raise ProtocolError(ErrorCode.INVALID_PRICE, "a market order takes no limitPrice")
+            raise ProtocolError(MarketCode.INVALID_PRICE, "a market order takes no limitPrice")
         return None
     if ticket.limitPrice is None:
-        raise ProtocolError(ErrorCode.INVALID_PRICE, "a limit order needs a limitPrice")
-    price = _decimal(ticket.limitPrice, ErrorCode.INVALID_PRICE, "limitPrice")
+        raise ProtocolError(MarketCode.INVALID_PRICE, "a limit order needs a limitPrice")
+    price = _decimal(ticket.limitPrice, MarketCode.INVALID_PRICE, "limitPrice")
     if price % instrument.tick_size:
         raise ProtocolError(
-            ErrorCode.INVALID_PRICE, f"limitPrice must be a multiple of {instrument.symbol}'s tick size"
+            MarketCode.INVALID_PRICE, f"limitPrice must be a multiple of {instrument.symbol}'s tick size"
         )
     return price
 
 
-def _running_simulator(user_id: int) -> Simulator | None:
-    return Simulator.objects.select_related("worker").filter(user_id=user_id, status=SimulatorStatus.RUNNING).first()
-
-
 def running_simulator_of_user(user_id: int) -> Simulator:
-    simulator = _running_simulator(user_id)
+    simulator = running_simulator(user_id=user_id)
     if simulator is None:
-        raise ProtocolError(ErrorCode.SIMULATOR_NOT_RUNNING, "orders need a running simulator; send start_simulator")
+        raise ProtocolError(
+            SimulatorCode.SIMULATOR_NOT_RUNNING, "orders need a running simulator; send start_simulator"
+        )
     return simulator
+
+
+def _account_changed(user_id: int) -> None:
+    """After commit, send the user's connections a fresh snapshot of their account.
+
+    Built once for all of the user's connections, and numbered in their session streams:
+    order and position updates are never conflated, and are replayed on `reconnect`.
+    """
+    push(
+        group=user_group(user_id),
+        message=lambda: exchange_data_status(user_id=user_id, reason="orders_changed"),
+        sessions=lambda: active_session_ids_of_user(user_id),
+    )
 
 
 def _orders_changed(user_id: int, simulator: Simulator | None) -> None:
     if simulator is not None and simulator.worker is not None:
-        events.tell_worker_orders_changed(simulator.worker.channel_name, user_id)
-    events.publish_account_changed(user_id)
+        # A hint for the worker matching this user's orders (it also reloads them every lease renewal).
+        command: OrdersChangedCommand = {"type": "market.orders_changed", "userId": user_id}
+        notify(channel=simulator.worker.channel_name, event=command)
+    _account_changed(user_id)
 
 
 def order_place(*, user_id: int, ticket: OrderTicket) -> Order:
@@ -109,8 +130,8 @@ def order_place(*, user_id: int, ticket: OrderTicket) -> Order:
             return existing
     instrument = selectors.instrument_by_symbol(ticket.symbol)
     if instrument is None:
-        raise ProtocolError(ErrorCode.UNKNOWN_SYMBOL, f"unknown symbol {ticket.symbol!r}")
-    quantity = _decimal(ticket.quantity, ErrorCode.INVALID_QUANTITY, "quantity")
+        raise ProtocolError(MarketCode.UNKNOWN_SYMBOL, f"unknown symbol {ticket.symbol!r}")
+    quantity = _decimal(ticket.quantity, MarketCode.INVALID_QUANTITY, "quantity")
     limit_price = _limit_price(ticket, instrument)
     try:
         with transaction.atomic():
@@ -119,14 +140,14 @@ def order_place(*, user_id: int, ticket: OrderTicket) -> Order:
             feed = selectors.feed_snapshot()
             quote = feed.quotes.get(instrument.symbol)
             if quote is None and limit_price is None:
-                raise ProtocolError(ErrorCode.MARKET_UNAVAILABLE)
+                raise ProtocolError(MarketCode.MARKET_UNAVAILABLE)
             reserved_cash, reserved_quantity = selectors.reserved_by_open_orders(user_id, feed.quotes)
             if ticket.side == OrderSide.BUY:
                 cost = quantize(quantity * (limit_price or quote.price))
                 available = account.cash - reserved_cash
                 if cost > available:
                     raise ProtocolError(
-                        ErrorCode.INSUFFICIENT_CASH,
+                        MarketCode.INSUFFICIENT_CASH,
                         f"the order needs about {cost} and {max(available, Decimal(0))} is available",
                         details=[ErrorDetail(field="quantity", problem=f"at most {available} in cash is free")],
                     )
@@ -136,7 +157,7 @@ def order_place(*, user_id: int, ticket: OrderTicket) -> Order:
                 free = held - reserved_quantity.get(instrument.symbol, Decimal(0))
                 if quantity > free:
                     raise ProtocolError(
-                        ErrorCode.INSUFFICIENT_POSITION,
+                        MarketCode.INSUFFICIENT_POSITION,
                         f"{free} {instrument.symbol} can be sold, not {quantity}",
                         details=[ErrorDetail(field="quantity", problem=f"at most {free}")],
                     )
@@ -165,13 +186,13 @@ def order_place(*, user_id: int, ticket: OrderTicket) -> Order:
 def order_cancel(*, user_id: int, order_id: uuid.UUID) -> Order:
     order = Order.objects.select_for_update().filter(pk=order_id, user_id=user_id).first()
     if order is None:
-        raise ProtocolError(ErrorCode.ORDER_NOT_FOUND)
+        raise ProtocolError(MarketCode.ORDER_NOT_FOUND)
     if not order.is_open:
-        raise ProtocolError(ErrorCode.ORDER_NOT_CANCELABLE, f"the order is {order.status}")
+        raise ProtocolError(MarketCode.ORDER_NOT_CANCELABLE, f"the order is {order.status}")
     order.status = OrderStatus.CANCELED
     order.reason = "canceled by the user"
     order.save(update_fields=["status", "reason", "updated_at"])
-    _orders_changed(user_id, _running_simulator(user_id))
+    _orders_changed(user_id, running_simulator(user_id=user_id))
     return Order.objects.select_related("instrument").get(pk=order.pk)
 
 
@@ -181,7 +202,7 @@ def orders_cancel_open(*, user_id: int, reason: str) -> int:
         status=OrderStatus.CANCELED, reason=reason[:200], updated_at=timezone.now()
     )
     if canceled:
-        events.publish_account_changed(user_id)
+        _account_changed(user_id)
     return canceled
 
 
@@ -210,10 +231,7 @@ def fills_apply(
     None when the worker no longer holds the simulator (another worker took over; it applies them).
     """
     with transaction.atomic():
-        held = Simulator.objects.filter(
-            pk=simulator_id, worker_id=worker_id, lease_epoch=epoch, status=SimulatorStatus.RUNNING
-        ).exists()
-        if not held:
+        if not simulator_is_held(simulator_id=simulator_id, worker_id=worker_id, epoch=epoch):
             return None
         account = account_for(user_id, lock=True)
         changed = False
@@ -221,7 +239,7 @@ def fills_apply(
             changed = _apply_one(account, user_id, intent) or changed
         if changed:
             account.save(update_fields=["cash", "updated_at"])
-            events.publish_account_changed(user_id)
+            _account_changed(user_id)
     return open_orders_for_matching([user_id])[user_id]
 
 
@@ -309,8 +327,9 @@ def feed_claim(*, worker_id: str) -> FeedClaim | None:
 
 
 def feed_advance(*, worker_id: str, epoch: int, seq: int, quotes: dict[str, Quote]) -> bool:
-    """Persist a tick (and renew the lease). False if another producer took over."""
-    return bool(
+    """Persist a tick (and renew the lease), then publish it to the ticks group once. False if
+    another producer took over (then nothing is published)."""
+    advanced = bool(
         MarketFeed.objects.filter(pk=1, worker_id=worker_id, lease_epoch=epoch).update(
             seq=seq,
             quotes={symbol: quote.to_state() for symbol, quote in quotes.items()},
@@ -318,6 +337,16 @@ def feed_advance(*, worker_id: str, epoch: int, seq: int, quotes: dict[str, Quot
             lease_expires_at=_feed_lease_end(),
         )
     )
+    if advanced:
+        tick: MarketTickEvent = {
+            "type": "market.tick",
+            "seq": seq,
+            "timestamp": now_ms(),
+            "symbols": {symbol: quote.to_wire() for symbol, quote in quotes.items()},
+        }
+        notify(group=ticks_group(), event=tick)
+        metrics.TICKS.inc()
+    return advanced
 
 
 def feed_renew(*, worker_id: str, epoch: int) -> bool:

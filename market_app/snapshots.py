@@ -11,7 +11,7 @@ from market_app import selectors
 from market_app.messages import AccountSummary, ExchangeDataStatus, SnapshotReason, UserOrder, UserPosition
 from market_app.models import Account, Order, Position
 from market_app.prices import Quote
-from sessions_app.schema import epoch_ms, now_ms
+from sessions_app.realtime import epoch_ms, now_ms
 
 
 def order_view(order: Order) -> UserOrder:

@@ -9,33 +9,15 @@ Order and position updates do not pass through here and are never conflated.
 
 from __future__ import annotations
 
-import functools
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 
+from market_app import metrics
 from market_app.events import MarketTickEvent
 from market_app.messages import ExchangeData
-from sessions_app import metrics
-
-if TYPE_CHECKING:
-    from sessions_app.consumers import SessionConsumer
-
-
-def outbound_backlog_bytes(conn: SessionConsumer) -> int | None:
-    """Bytes written to this connection's socket but not yet sent, when the server lets us see them.
-
-    Under daphne the consumer's `send` is `partial(server.handle_reply, protocol)`, and the
-    protocol's Twisted transport holds the unsent bytes. None under other servers.
-    """
-    send = getattr(conn, "base_send", None)
-    if not isinstance(send, functools.partial) or not send.args:
-        return None
-    transport = getattr(send.args[0], "transport", None)
-    try:
-        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
-    except (AttributeError, TypeError):
-        return None
+from sessions_app.realtime import Connection
+from sessions_app.realtime.metrics import count_out
 
 
 class _TickEncoder:
@@ -72,20 +54,20 @@ class MarketStream:
         self._pending_event: MarketTickEvent | None = None
         self._merged = False
 
-    async def offer(self, conn: SessionConsumer, event: MarketTickEvent) -> None:
+    async def offer(self, conn: Connection, event: MarketTickEvent) -> None:
         if self._pending_event is not None:
             self._merged = True
             self.conflated_ticks += 1
         symbols = event["symbols"] if self.selection is None else _select(event["symbols"], self.selection)
         self._pending.update(symbols)
         self._pending_event = event
-        backlog = outbound_backlog_bytes(conn)
+        backlog = conn.outbound_backlog_bytes()
         if backlog is not None and backlog > settings.MARKET_CONFLATE_BACKLOG_BYTES:
             metrics.TICK_DELIVERIES.labels("conflated").inc()
             return  # the client is behind: keep only the newest quotes until it catches up
         await conn.send(text_data=self._take())
         metrics.TICK_DELIVERIES.labels("sent").inc()
-        metrics.count_out("exchange_data")
+        count_out("exchange_data")
 
     def _take(self) -> str:
         event = self._pending_event
@@ -101,15 +83,12 @@ class MarketStream:
         self._pending, self._pending_event, self._merged = {}, None, False
 
 
-def stream_of(conn: SessionConsumer) -> MarketStream:
+def stream_of(conn: Connection) -> MarketStream:
     """The connection's market stream (created on first use)."""
-    stream = conn.app_state.get("market")
-    if not isinstance(stream, MarketStream):
-        stream = conn.app_state["market"] = MarketStream()
-    return stream
+    return conn.state(MarketStream)
 
 
-async def deliver_tick(conn: SessionConsumer, event: MarketTickEvent) -> None:
+async def deliver_tick(conn: Connection, event: MarketTickEvent) -> None:
     """Hand one tick to a connection following the prices (called by the process's tick relay)."""
     stream = stream_of(conn)
     if stream.following and not conn.ending:

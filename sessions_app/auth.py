@@ -9,8 +9,9 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
 
 from sessions_app import selectors, tickets
-from sessions_app.errors import ErrorCode, ProtocolError
+from sessions_app.errors import SessionCode
 from sessions_app.models import AccessToken, Device
+from sessions_app.realtime import ProtocolError
 
 
 @dataclass(frozen=True)
@@ -38,21 +39,21 @@ def ticket_from_scope(scope: dict) -> str | None:
 def check_access_token(token: AccessToken | None) -> AccessToken:
     """Validate a looked-up token (HTTP and socket alike); raises the documented error."""
     if token is None or not token.user.is_active:
-        raise ProtocolError(ErrorCode.TOKEN_INVALID)
+        raise ProtocolError(SessionCode.TOKEN_INVALID)
     # Device invalidation is reported before the token revocation it causes: it is the reason.
     if not token.device.is_valid:
-        raise ProtocolError(ErrorCode.DEVICE_INVALIDATED, f"device invalidated: {token.device.invalidated_reason}")
+        raise ProtocolError(SessionCode.DEVICE_INVALIDATED, f"device invalidated: {token.device.invalidated_reason}")
     if token.revoked_at is not None:
-        raise ProtocolError(ErrorCode.TOKEN_REVOKED)
+        raise ProtocolError(SessionCode.TOKEN_REVOKED)
     if token.expires_at <= timezone.now():
-        raise ProtocolError(ErrorCode.TOKEN_EXPIRED)
+        raise ProtocolError(SessionCode.TOKEN_EXPIRED)
     return token
 
 
 def _require_device(token: AccessToken, device_id: str) -> None:
     if token.device.device_id != device_id:
         known = selectors.device_by_device_id(device_id) is not None
-        raise ProtocolError(ErrorCode.DEVICE_MISMATCH if known else ErrorCode.DEVICE_UNKNOWN)
+        raise ProtocolError(SessionCode.DEVICE_MISMATCH if known else SessionCode.DEVICE_UNKNOWN)
 
 
 def authenticate_websocket_request(scope: dict) -> AuthenticatedClient:
@@ -65,13 +66,13 @@ def authenticate_websocket_request(scope: dict) -> AuthenticatedClient:
     if raw_token is None:
         raw_ticket = ticket_from_scope(scope)
         if raw_ticket is None:
-            raise ProtocolError(ErrorCode.TOKEN_MISSING)
+            raise ProtocolError(SessionCode.TOKEN_MISSING)
         return _authenticate_ticket(raw_ticket, device_id)
     token = selectors.access_token_by_raw(raw_token)
     if token is None:
-        raise ProtocolError(ErrorCode.TOKEN_INVALID)
+        raise ProtocolError(SessionCode.TOKEN_INVALID)
     if device_id is None:
-        raise ProtocolError(ErrorCode.DEVICE_ID_MISSING)
+        raise ProtocolError(SessionCode.DEVICE_ID_MISSING)
     _require_device(token, device_id)
     check_access_token(token)
     return AuthenticatedClient(user=token.user, device=token.device, token=token)
@@ -82,7 +83,7 @@ def _authenticate_ticket(raw_ticket: str, device_id: str | None) -> Authenticate
     token_pk = tickets.ticket_redeem(ticket=raw_ticket)
     token = selectors.access_token_by_pk(token_pk) if token_pk is not None else None
     if token is None:
-        raise ProtocolError(ErrorCode.TICKET_INVALID)
+        raise ProtocolError(SessionCode.TICKET_INVALID)
     if device_id is not None:
         _require_device(token, device_id)
     check_access_token(token)

@@ -1,14 +1,16 @@
-"""Handlers of the session and connection messages. Each parses nothing (the
-consumer did), checks the caller, calls a service or selector, and replies."""
+"""Handlers of the session and connection messages, and of the sessions domain's events. Each
+parses nothing (the consumer did), checks the caller, calls a service or selector, and replies."""
 
 from __future__ import annotations
 
+import logging
+
 from channels.db import database_sync_to_async
 
-from sessions_app import metrics, selectors, services
-from sessions_app.consumers import SessionConsumer
-from sessions_app.dispatch import after_push, handles, run_connection_hooks
-from sessions_app.errors import CloseCode, ErrorCode, ProtocolError
+from sessions_app import selectors, services
+from sessions_app.errors import SessionCode
+from sessions_app.events import ConnectionReplaceEvent, SessionEndedEvent
+from sessions_app.handshake import end_session, replace
 from sessions_app.messages import (
     DeviceIdInvalidated,
     Heartbeat,
@@ -22,13 +24,39 @@ from sessions_app.messages import (
     SessionStopped,
     StopSession,
 )
-from sessions_app.schema import epoch_ms, now_ms
-from sessions_app.session_stream import ReplayOutcome
-from simulator_app.selectors import simulator_state_of_user
+from sessions_app.realtime import (
+    CloseCode,
+    Connection,
+    ProtocolError,
+    ReplayOutcome,
+    after_push,
+    connected,
+    epoch_ms,
+    handles,
+    handles_event,
+    metrics,
+    now_ms,
+)
+from sessions_app.state import (
+    reconnected,
+    require_active_session,
+    require_own_device,
+    resynced,
+    session_is_valid,
+    session_of,
+    summaries,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@connected.connect
+async def log_opened(conn: Connection) -> None:
+    logger.info("connection opened (session %s)", "resumed" if session_of(conn).resumed else "new")
 
 
 @handles(Heartbeat)
-async def heartbeat(conn: SessionConsumer, message: Heartbeat) -> None:
+async def heartbeat(conn: Connection, message: Heartbeat) -> None:
     # The hot path: memory only, no database.
     if message.rttMs is not None:
         metrics.HEARTBEAT_RTT.observe(message.rttMs / 1000)
@@ -39,44 +67,46 @@ async def heartbeat(conn: SessionConsumer, message: Heartbeat) -> None:
             deviceId=conn.device_id,
             deviceIdValid=message.deviceId == conn.device_id,
             connectionQualityUpdate=conn.judge.observe(conn.last_message_ms),
-            sessionStatus="valid" if conn.session_is_valid() else "invalid",
-            simulatorStatus=conn.simulator.status,
+            sessionStatus="valid" if session_is_valid(conn) else "invalid",
+            simulatorStatus=summaries().current(conn).status,
         )
     )
 
 
 @handles(RequestSessionInfo)
-async def request_session_info(conn: SessionConsumer, message: RequestSessionInfo) -> None:
-    conn.require_own_device(message.deviceId)
+async def request_session_info(conn: Connection, message: RequestSessionInfo) -> None:
+    require_own_device(conn, message.deviceId)
     session = await database_sync_to_async(selectors.session_by_id)(conn.session_id)
     if session is None:
-        raise ProtocolError(ErrorCode.SESSION_NOT_ACTIVE, "the session no longer exists")
-    conn.simulator = await database_sync_to_async(simulator_state_of_user)(user_id=session.user_id)
-    conn.session_status = session.status
+        raise ProtocolError(SessionCode.SESSION_NOT_ACTIVE, "the session no longer exists")
+    provider = summaries()
+    provider.observe(conn, await database_sync_to_async(provider.read)(user_id=session.user_id), only_newer=False)
+    session_of(conn).status = session.status
+    simulator = provider.current(conn)
     await conn.send_message(
         SessionInfo(
             requestId=message.requestId,
             sessionId=str(session.id),
-            userId=conn.user_id,
+            userId=str(conn.user_id),
             status=session.status,
             deviceId=conn.device_id,
             createdAt=epoch_ms(session.created_at),
             expiresAt=epoch_ms(session.expires_at),
-            simulatorStatus=conn.simulator.status,
-            simulatorId=conn.simulator.simulator_id,
+            simulatorStatus=simulator.status,
+            simulatorId=simulator.simulator_id,
         )
     )
 
 
 @handles(StopSession)
-async def stop_session(conn: SessionConsumer, message: StopSession) -> None:
-    conn.require_own_device(message.deviceId)
-    conn.require_active_session()
+async def stop_session(conn: Connection, message: StopSession) -> None:
+    require_own_device(conn, message.deviceId)
+    require_active_session(conn)
     session = await database_sync_to_async(selectors.session_by_id)(conn.session_id)
     if session is None:
-        raise ProtocolError(ErrorCode.SESSION_NOT_ACTIVE, "the session no longer exists")
+        raise ProtocolError(SessionCode.SESSION_NOT_ACTIVE, "the session no longer exists")
     outcome = await database_sync_to_async(services.session_stop)(session=session, reason="stopped by the client")
-    conn.session_status = "stopped"
+    session_of(conn).status = "stopped"
     await conn.end(
         SessionStopped(
             requestId=message.requestId,
@@ -89,24 +119,26 @@ async def stop_session(conn: SessionConsumer, message: StopSession) -> None:
 
 
 @handles(Reconnect)
-async def reconnect(conn: SessionConsumer, message: Reconnect) -> None:
-    assert conn.client is not None
+async def reconnect(conn: Connection, message: Reconnect) -> None:
+    provider = summaries()
     device_id_valid = message.deviceId == conn.device_id
-    session_status, simulator = conn.session_status, conn.simulator
+    session_status, simulator = session_of(conn).status, provider.current(conn).status
     if not device_id_valid:
         success, text = False, f"deviceId {message.deviceId!r} is not this connection's device"
     else:
         outcome = await database_sync_to_async(services.session_resume)(
-            user_id=conn.client.user.pk, device=conn.client.device, session_token=message.sessionToken
+            user_id=conn.user_id, device_pk=conn.device_key, session_token=message.sessionToken
         )
         success, text, session = outcome.success, outcome.message, outcome.session
         session_status = session.status if session is not None else "unknown"
+        state = None
         if session is not None:
-            simulator = await database_sync_to_async(simulator_state_of_user)(user_id=session.user_id)
-        if success and session is not None and session.id != conn.session_id:
+            state = await database_sync_to_async(provider.read)(user_id=session.user_id)
+            simulator = provider.summarise(state).status
+        if success and session is not None and str(session.id) != conn.session_id:
             success, text = False, "the session was superseded; use the sessionId from `connected`"
         if success:
-            conn.simulator = simulator
+            provider.observe(conn, state, only_newer=False)
     recovery = ReplayOutcome(recovered=False, replayed=0)
     if success:
         # What the client missed goes out before the reply, so the reply closes the recovery.
@@ -121,7 +153,7 @@ async def reconnect(conn: SessionConsumer, message: Reconnect) -> None:
             deviceIdValid=device_id_valid,
             message=text,
             sessionStatus=session_status,
-            simulatorStatus=simulator.status,
+            simulatorStatus=simulator,
             recovered=recovery.recovered,
             replayed=recovery.replayed,
             sessionSeq=conn.stream.delivered,
@@ -131,21 +163,22 @@ async def reconnect(conn: SessionConsumer, message: Reconnect) -> None:
     if not success or recovery.recovered:
         return
     if message.lastSessionSeq is None:
-        await run_connection_hooks("reconnected", conn)  # a client that does not track the stream
+        await reconnected.run(conn)  # a client that does not track the stream
     else:
         metrics.STREAM_RESYNCS.labels("reconnect").inc()
-        await run_connection_hooks("resync", conn)
+        await resynced.run(conn)
 
 
 @handles(RequestResync)
-async def request_resync(conn: SessionConsumer, message: RequestResync) -> None:
-    conn.require_own_device(message.deviceId)
+async def request_resync(conn: Connection, message: RequestResync) -> None:
+    require_own_device(conn, message.deviceId)
     recovery = await conn.stream.replay_since(
         conn, epoch=message.sessionEpoch, last=message.lastSessionSeq, skip_sent_here=False
     )
     if not recovery.recovered:
         await conn.stream.resync(conn, "requested", message.requestId)
         return
+    simulator = summaries().current(conn)
     await conn.send_message(
         SessionResync(
             requestId=message.requestId,
@@ -154,16 +187,28 @@ async def request_resync(conn: SessionConsumer, message: RequestResync) -> None:
             replayed=recovery.replayed,
             sessionSeq=conn.stream.delivered,
             sessionEpoch=conn.stream.epoch,
-            sessionStatus=conn.session_status,
-            simulatorStatus=conn.simulator.status,
-            simulatorId=conn.simulator.simulator_id,
+            sessionStatus=session_of(conn).status,
+            simulatorStatus=simulator.status,
+            simulatorId=simulator.simulator_id,
             timestamp=now_ms(),
         )
     )
 
 
 @after_push(DeviceIdInvalidated)
-async def close_after_invalidation(conn: SessionConsumer, data: dict[str, object]) -> None:
+async def close_after_invalidation(conn: Connection, data: dict[str, object]) -> None:
     # The message itself went out numbered in the stream; nothing may follow it.
     conn.ending = True
     await conn.close(code=int(CloseCode.DEVICE_REJECTED))
+
+
+@handles_event("connection.replace")
+async def connection_replace(conn: Connection, event: ConnectionReplaceEvent) -> None:
+    if event["generation"] > session_of(conn).generation:
+        await replace(conn)
+
+
+@handles_event("session.ended")
+async def session_ended(conn: Connection, event: SessionEndedEvent) -> None:
+    if event["sessionId"] == conn.session_id:
+        await end_session(conn, event["status"], event["reason"])

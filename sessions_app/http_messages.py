@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from sessions_app.schema import DeviceId, EpochMs
+from sessions_app.realtime import DeviceId, EpochMs
 
 
 class TokenRequest(BaseModel):

@@ -1,6 +1,7 @@
 """Session and connection messages (protocol sections "Connection Establishment",
-"Session Management" and "Connection Management"). Declared once; the consumer,
-the publishers, the schema export and the tests import them from here.
+"Session Management" and "Connection Management"). Declared once; the handlers,
+the services, the schema export and the tests import them from here. `timeout` and
+`shutdown`, which the socket kernel sends itself, are declared in sessions_app.realtime.messages.
 """
 
 from __future__ import annotations
@@ -10,7 +11,16 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from sessions_app.schema import ClientMessage, DeviceId, EpochMs, RequestId, ServerMessage, StreamMessage
+from sessions_app.realtime import (
+    ClientMessage,
+    DeviceId,
+    EpochMs,
+    RequestId,
+    ServerMessage,
+    Shutdown,
+    StreamMessage,
+    Timeout,
+)
 
 ConnectionQuality = Literal["good", "degraded", "poor"]
 SessionStatusValue = Literal["active", "stopped", "expired"]
@@ -140,25 +150,6 @@ class ConnectionReplaced(ServerMessage):
     sessionId: str
     reason: str
     timestamp: EpochMs
-
-
-class Timeout(ServerMessage):
-    """Pushed when no message arrived within heartbeatTimeout; then closed with 4008."""
-
-    type: Literal["timeout"] = "timeout"
-    timestamp: EpochMs
-    timeoutMs: int
-    lastMessageAt: EpochMs
-    message: str
-
-
-class Shutdown(ServerMessage):
-    """Pushed when the server process stops; then closed with 4012."""
-
-    type: Literal["shutdown"] = "shutdown"
-    timestamp: EpochMs
-    reason: str
-    reconnectAfterMs: int
 
 
 # --- Client to server -------------------------------------------------------

@@ -1,16 +1,20 @@
 """The HTTP API as an OpenAPI 3.1 document, generated from the same pydantic models the
-views parse and answer with. Each app lists its operations in `api/operations.py`; a test
-checks that list against the URL patterns, so the document cannot drift from the routes."""
+views parse and answer with. Each app lists its operations in `api/operations.py` and
+registers them in its AppConfig.ready(); a test checks them against the URL patterns, so the
+document cannot drift from the routes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from sessions_app.errors import ERROR_CODES, ErrorCode, ErrorMessage
+from sessions_app.errors import HttpCode
+from sessions_app.realtime import ErrorMessage, spec_of, with_error_codes
 
 
 @dataclass(frozen=True)
@@ -23,15 +27,19 @@ class Operation:
     request: type[BaseModel] | None = None
     status: int = 200
     authenticated: bool = True
-    errors: tuple[ErrorCode, ...] = ()
+    errors: tuple[StrEnum, ...] = ()
     query: dict[str, str] = field(default_factory=dict)
 
 
-def all_operations() -> list[Operation]:
-    from market_app.api.operations import OPERATIONS as MARKET
-    from sessions_app.api.operations import OPERATIONS as SESSIONS
+_OPERATIONS: list[Operation] = []
 
-    return [*SESSIONS, *MARKET]
+
+def register_operations(operations: Sequence[Operation]) -> None:
+    _OPERATIONS.extend(operations)
+
+
+def all_operations() -> list[Operation]:
+    return list(_OPERATIONS)
 
 
 def openapi(version: str) -> dict[str, Any]:
@@ -54,7 +62,7 @@ def openapi(version: str) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": top.get("$defs", {}),
+            "schemas": with_error_codes(top.get("$defs", {}), "#/components/schemas/{model}"),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
@@ -87,12 +95,12 @@ def _operation(op: Operation) -> dict[str, Any]:
         schema = {"type": "array", "items": _ref(op.response)} if op.many else _ref(op.response)
         success = {"description": "OK", "content": {"application/json": {"schema": schema}}}
     responses: dict[str, Any] = {str(op.status): success}
-    codes = list(op.errors) + ([ErrorCode.AUTHENTICATION_REQUIRED] if op.authenticated else [])
+    codes = list(op.errors) + ([HttpCode.AUTHENTICATION_REQUIRED] if op.authenticated else [])
     if op.request is not None:
-        codes.append(ErrorCode.INVALID_REQUEST)
+        codes.append(HttpCode.INVALID_REQUEST)
     by_status: dict[int, list[str]] = {}
     for code in codes:
-        by_status.setdefault(ERROR_CODES[code].http_status, []).append(code.value)
+        by_status.setdefault(spec_of(code).http_status, []).append(code.value)
     for status, names in sorted(by_status.items()):
         responses[str(status)] = {
             "description": "error: " + ", ".join(f"`{name}`" for name in sorted(set(names))),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -38,7 +39,7 @@ def active_session_of_device(device_pk: int) -> TradingSession | None:
 
 
 def active_session_ids_of_user(user_id: int) -> list[str]:
-    """The streams a push to this user is numbered in (sessions_app.session_stream)."""
+    """The streams a push to this user is numbered in (sessions_app.realtime.stream)."""
     return [
         str(pk)
         for pk in TradingSession.objects.filter(user_id=user_id, status=SessionStatus.ACTIVE).values_list(
@@ -61,19 +62,25 @@ def live_server_processes() -> QuerySet[ServerProcess]:
     return ServerProcess.objects.filter(stopped_at__isnull=True, reported_at__gte=server_process_stale_before())
 
 
-def service_counts() -> dict[str, object]:
-    """What an operator checks first: connections, sessions, simulators, workers, open orders."""
-    from market_app.models import OPEN_ORDER_STATUSES, Order
-    from simulator_app.models import Simulator
-    from simulator_app.selectors import live_workers
+# What the apps above add to service_counts (each registers in its AppConfig.ready()).
+StatusCounts = Callable[[], dict[str, object]]
+STATUS_COUNTS: list[StatusCounts] = []
 
+
+def counted_in_service_status(counts: StatusCounts) -> StatusCounts:
+    STATUS_COUNTS.append(counts)
+    return counts
+
+
+def service_counts() -> dict[str, object]:
+    """What an operator checks first: connections and sessions, then what each app adds
+    (simulators and workers, open orders)."""
     processes = list(live_server_processes().values_list("id", "connection_count"))
-    workers_alive = live_workers(now=timezone.now()).count()
-    return {
+    counts: dict[str, object] = {
         "connections": sum(count for _, count in processes),
         "connectionsByProcess": dict(processes),
         "sessionsByStatus": dict(TradingSession.objects.values_list("status").annotate(n=Count("pk"))),
-        "simulatorsByStatus": dict(Simulator.objects.values_list("status").annotate(n=Count("pk"))),
-        "simulatorWorkersAlive": workers_alive,
-        "openOrders": Order.objects.filter(status__in=OPEN_ORDER_STATUSES).count(),
     }
+    for more in STATUS_COUNTS:
+        counts.update(more())
+    return counts

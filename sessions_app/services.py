@@ -1,5 +1,5 @@
-"""Writes of the session app: tokens, devices, sessions. Keyword-only, typed, and
-they publish their events after commit through sessions_app.events.publish."""
+"""Writes of the session app: tokens, devices, sessions. Keyword-only, typed; they publish
+after commit with the kernel's `push` and `notify`, and tell the apps above through signals."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from sessions_app import events, groups, selectors
-from sessions_app.errors import ErrorCode, ProtocolError
+from sessions_app import groups, selectors
+from sessions_app.errors import HttpCode, SessionCode
+from sessions_app.events import ConnectionReplaceEvent, SessionEndedEvent
 from sessions_app.messages import DeviceIdInvalidated
 from sessions_app.models import AccessToken, Device, ServerProcess, SessionStatus, TradingSession
-from sessions_app.schema import now_ms
-from sessions_app.session_stream import push_after_commit
+from sessions_app.realtime import ConnectionCloseEvent, ErrorCode, Presence, ProtocolError, notify, now_ms, push
+from sessions_app.signals import session_ended, session_ended_stopped_something
 from sessions_app.tokens import (
     hash_access_token,
     new_access_token,
@@ -27,7 +28,6 @@ from sessions_app.tokens import (
     session_token_for,
     session_token_matches,
 )
-from simulator_app.services import simulator_stop_for_session
 
 # --- Tokens and devices -------------------------------------------------------
 
@@ -45,9 +45,9 @@ def device_register(*, user: AbstractBaseUser, device_id: str | None) -> Device:
         return Device.objects.create(user=user, device_id=f"dev-{uuid.uuid4().hex}")
     device, _ = Device.objects.get_or_create(device_id=device_id, defaults={"user": user})
     if device.user_id != user.pk:
-        raise ProtocolError(ErrorCode.DEVICE_TAKEN)
+        raise ProtocolError(HttpCode.DEVICE_TAKEN)
     if not device.is_valid:
-        raise ProtocolError(ErrorCode.DEVICE_INVALIDATED)
+        raise ProtocolError(SessionCode.DEVICE_INVALIDATED)
     return device
 
 
@@ -80,11 +80,11 @@ def device_invalidate(*, device: Device, reason: str) -> Device:
     session = selectors.active_session_of_device(device.pk)
     if session is not None:
         # The device's connections hear `device_id_invalidated` instead of `session.ended`.
-        _session_end(session=session, status=SessionStatus.STOPPED, reason="device invalidated", notify=False)
-        simulator_stop_for_session(session_id=session.id, reason="device invalidated")
-    push_after_commit(
+        _session_end(session=session, status=SessionStatus.STOPPED, reason="device invalidated", announce=False)
+        _tell_session_ended(session, reason="device invalidated")
+    push(
         group=groups.device_group(device.pk),
-        session_ids=[str(session.id)] if session is not None else [],
+        sessions=[str(session.id)] if session is not None else [],
         message=DeviceIdInvalidated(
             deviceId=device.device_id, reason=device.invalidated_reason or None, timestamp=now_ms()
         ),
@@ -110,7 +110,7 @@ def _expire_if_due(session: TradingSession, now: datetime) -> bool:
     return False
 
 
-def session_attach(*, user: AbstractBaseUser, device: Device) -> AttachedSession:
+def session_attach(*, user_id: int, device_pk: int) -> AttachedSession:
     """Give a new connection of `device` its session: the active one, or a new one.
 
     Also takes the next connection generation of the device and announces it, so
@@ -118,7 +118,7 @@ def session_attach(*, user: AbstractBaseUser, device: Device) -> AttachedSession
     """
     for _ in range(3):
         try:
-            return _session_attach_once(user=user, device=device)
+            return _session_attach_once(user_id=user_id, device_pk=device_pk)
         except IntegrityError:
             # Two connects of one device raced to create its session; the loser retries and joins it.
             continue
@@ -126,25 +126,27 @@ def session_attach(*, user: AbstractBaseUser, device: Device) -> AttachedSession
 
 
 @transaction.atomic
-def _session_attach_once(*, user: AbstractBaseUser, device: Device) -> AttachedSession:
+def _session_attach_once(*, user_id: int, device_pk: int) -> AttachedSession:
     now = timezone.now()
-    Device.objects.filter(pk=device.pk).update(connection_generation=F("connection_generation") + 1, last_seen_at=now)
-    generation = Device.objects.values_list("connection_generation", flat=True).get(pk=device.pk)
-    session = selectors.active_session_of_device(device.pk)
+    Device.objects.filter(pk=device_pk).update(connection_generation=F("connection_generation") + 1, last_seen_at=now)
+    generation = Device.objects.values_list("connection_generation", flat=True).get(pk=device_pk)
+    session = selectors.active_session_of_device(device_pk)
     resumed = session is not None and not _expire_if_due(session, now)
     if not resumed:
         session = TradingSession.objects.create(
-            user=user,
-            device=device,
+            user_id=user_id,
+            device_id=device_pk,
             expires_at=now + timedelta(seconds=settings.SESSION_TTL_S),
             token_nonce=new_session_nonce(),
             last_seen_at=now,
         )
     assert session is not None
-    events.publish(
-        groups.device_group(device.pk),
-        {"type": "connection.replace", "generation": generation, "sessionId": str(session.id)},
-    )
+    replace: ConnectionReplaceEvent = {
+        "type": "connection.replace",
+        "generation": generation,
+        "sessionId": str(session.id),
+    }
+    notify(group=groups.device_group(device_pk), event=replace)
     return AttachedSession(
         session=session,
         session_token=session_token_for(session.id, session.token_nonce),
@@ -160,19 +162,29 @@ class StopOutcome:
     message: str
 
 
-def _session_end(*, session: TradingSession, status: SessionStatus, reason: str, notify: bool = True) -> bool:
+def _session_end(*, session: TradingSession, status: SessionStatus, reason: str, announce: bool = True) -> bool:
     updated = TradingSession.objects.filter(pk=session.pk, status=SessionStatus.ACTIVE).update(
         status=status, ended_at=timezone.now(), end_reason=reason[:200]
     )
     if not updated:
         return False
     session.refresh_from_db()
-    if notify:
-        events.publish(
-            groups.session_group(session.id),
-            {"type": "session.ended", "sessionId": str(session.id), "status": status.value, "reason": reason},
-        )
+    if announce:
+        ended: SessionEndedEvent = {
+            "type": "session.ended",
+            "sessionId": str(session.id),
+            "status": status.value,  # type: ignore[typeddict-item]
+            "reason": reason,
+        }
+        notify(group=groups.session_group(session.id), event=ended)
     return True
+
+
+def _tell_session_ended(session: TradingSession, *, reason: str) -> bool:
+    """Tell the apps above (in this transaction); True when one stopped something (a simulator)."""
+    return session_ended_stopped_something(
+        session_ended.send(sender=TradingSession, session_id=session.id, reason=reason)
+    )
 
 
 @transaction.atomic
@@ -181,7 +193,7 @@ def session_stop(*, session: TradingSession, reason: str) -> StopOutcome:
     if not _session_end(session=session, status=SessionStatus.STOPPED, reason=reason):
         session.refresh_from_db()
         return StopOutcome(stopped=False, simulator_stopped=False, message=f"session already {session.status}")
-    simulator_stopped = simulator_stop_for_session(session_id=session.id, reason=reason)
+    simulator_stopped = _tell_session_ended(session, reason=reason)
     return StopOutcome(stopped=True, simulator_stopped=simulator_stopped, message="session stopped")
 
 
@@ -189,7 +201,7 @@ def session_stop(*, session: TradingSession, reason: str) -> StopOutcome:
 def session_expire(*, session: TradingSession) -> bool:
     session = TradingSession.objects.select_for_update().get(pk=session.pk)
     if _expire_if_due(session, timezone.now()):
-        simulator_stop_for_session(session_id=session.id, reason="session expired")
+        _tell_session_ended(session, reason="session expired")
         return True
     return False
 
@@ -210,13 +222,13 @@ class ResumeOutcome:
     message: str
 
 
-def session_resume(*, user_id: int, device: Device, session_token: str) -> ResumeOutcome:
+def session_resume(*, user_id: int, device_pk: int, session_token: str) -> ResumeOutcome:
     """Check a `reconnect`: is this token's session this device's, and still active?"""
     session_id = session_id_from_token(session_token)
     session = TradingSession.objects.select_related("device").filter(pk=session_id).first() if session_id else None
     if session is None or not session_token_matches(session_token, session.id, session.token_nonce):
         return ResumeOutcome(False, None, "unknown session token")
-    if session.user_id != user_id or session.device_id != device.pk:
+    if session.user_id != user_id or session.device_id != device_pk:
         return ResumeOutcome(False, None, "the session belongs to another device")
     if session.status == SessionStatus.ACTIVE and _expire_if_due(session, timezone.now()):
         session.refresh_from_db()
@@ -225,7 +237,7 @@ def session_resume(*, user_id: int, device: Device, session_token: str) -> Resum
     return ResumeOutcome(True, session, "session resumed")
 
 
-def presence_flush(*, session_ids: list[uuid.UUID], device_pks: list[int], seen_at: datetime) -> None:
+def presence_flush(*, session_ids: list[uuid.UUID] | list[str], device_pks: list[int], seen_at: datetime) -> None:
     """Persist last-seen times collected in memory since the previous flush (one query per table)."""
     if session_ids:
         TradingSession.objects.filter(pk__in=session_ids).update(last_seen_at=seen_at)
@@ -256,4 +268,21 @@ def server_process_stopped(*, process_id: str) -> None:
 
 
 def connection_close_by_operator(*, channel_name: str, operator: str) -> None:
-    events.close_connection(channel_name, f"closed by operator {operator}")
+    close: ConnectionCloseEvent = {"type": "connection.close", "reason": f"closed by operator {operator}"}
+    notify(channel=channel_name, event=close)
+
+
+class Chores:
+    """What the kernel's maintenance task does for the sessions domain (registered in ready())."""
+
+    def presence_flush(self, presence: Presence) -> None:
+        presence_flush(session_ids=presence.session_ids, device_pks=presence.device_keys, seen_at=timezone.now())
+
+    def process_report(self, *, process_id: str, hostname: str, pid: int, connections: list[dict]) -> None:
+        server_process_report(process_id=process_id, hostname=hostname, pid=pid, connections=connections)
+
+    def process_stopped(self, *, process_id: str) -> None:
+        server_process_stopped(process_id=process_id)
+
+    def sweep(self) -> None:
+        sessions_expire_due()

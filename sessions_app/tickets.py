@@ -21,10 +21,8 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
-from sessions_app.errors import ErrorCode, ProtocolError
 from sessions_app.models import AccessToken
-from sessions_app.redis_clients import sync_redis
-from sessions_app.schema import now_ms
+from sessions_app.realtime import ErrorCode, ProtocolError, now_ms, sync_redis
 
 
 @dataclass(frozen=True)

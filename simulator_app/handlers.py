@@ -1,4 +1,5 @@
-"""Handlers of the simulator messages and of `simulator.status` events."""
+"""Handlers of the simulator messages, what a connection keeps of its user's simulator, and
+what the simulator app plugs into the sessions domain (the summary) and the kernel."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from sessions_app.consumers import SessionConsumer
-from sessions_app.dispatch import after_push, handles, run_connection_hooks
-from simulator_app import services
+from sessions_app.realtime import Connection, Moment, after_push, describes, handles
+from sessions_app.state import SimulatorSummary, require_active_session, require_own_device
+from simulator_app import selectors, services
 from simulator_app.messages import (
     SimulatorStarted,
     SimulatorStatusUpdate,
@@ -16,18 +17,70 @@ from simulator_app.messages import (
     StartSimulator,
     StopSimulator,
 )
-from simulator_app.selectors import SimulatorState
+from simulator_app.selectors import NO_SIMULATOR, SimulatorState
+
+# A connection learned a new status of its user's simulator (the market follows prices while it runs).
+simulator_changed = Moment("simulator_changed")
+
+
+class SimulatorView:
+    """A connection's knowledge of its user's newest simulator."""
+
+    __slots__ = ("state",)
+
+    def __init__(self) -> None:
+        self.state: SimulatorState = NO_SIMULATOR
+
+
+def simulator_of(conn: Connection) -> SimulatorState:
+    return conn.state(SimulatorView).state
+
+
+def observe(conn: Connection, state: SimulatorState) -> bool:
+    """Keep `state` unless it is older than what the connection knows. True if kept."""
+    view = conn.state(SimulatorView)
+    if state.is_not_older_than(view.state):
+        view.state = state
+        return True
+    return False
+
+
+class Summaries:
+    """The sessions domain's view of the simulator (sessions_app.state.SummaryProvider)."""
+
+    def current(self, conn: Connection) -> SimulatorSummary:
+        return self.summarise(simulator_of(conn))
+
+    def read(self, *, user_id: int) -> SimulatorState:
+        return selectors.simulator_state_of_user(user_id=user_id)
+
+    def summarise(self, state: SimulatorState) -> SimulatorSummary:
+        return SimulatorSummary(status=state.status, simulator_id=state.simulator_id)
+
+    def observe(self, conn: Connection, state: SimulatorState, *, only_newer: bool) -> bool:
+        view = conn.state(SimulatorView)
+        if state == view.state:
+            return False
+        if only_newer:
+            return observe(conn, state)
+        view.state = state
+        return True
+
+    async def announce(self, conn: Connection) -> None:
+        await simulator_changed.run(conn)
+
+
+@describes
+def simulator_status_of(conn: Connection) -> dict[str, Any]:
+    return {"simulatorStatus": simulator_of(conn).status}
 
 
 @handles(StartSimulator)
-async def start_simulator(conn: SessionConsumer, message: StartSimulator) -> None:
-    assert conn.client is not None
-    conn.require_own_device(message.deviceId)
-    conn.require_active_session()
-    simulator = await database_sync_to_async(services.simulator_start)(
-        user_id=conn.client.user.pk, session_id=conn.session_id
-    )
-    conn.observe_simulator(SimulatorState.of(simulator))
+async def start_simulator(conn: Connection, message: StartSimulator) -> None:
+    require_own_device(conn, message.deviceId)
+    require_active_session(conn)
+    simulator = await database_sync_to_async(services.simulator_start)(user_id=conn.user_id, session_id=conn.session_id)
+    observe(conn, SimulatorState.of(simulator))
     await conn.send_message(
         SimulatorStarted(
             requestId=message.requestId, success=True, simulatorId=str(simulator.id), status=simulator.status
@@ -36,13 +89,10 @@ async def start_simulator(conn: SessionConsumer, message: StartSimulator) -> Non
 
 
 @handles(StopSimulator)
-async def stop_simulator(conn: SessionConsumer, message: StopSimulator) -> None:
-    assert conn.client is not None
-    conn.require_own_device(message.deviceId)
-    conn.require_active_session()
-    stop = await database_sync_to_async(services.simulator_stop)(
-        user_id=conn.client.user.pk, reason="stopped by the client"
-    )
+async def stop_simulator(conn: Connection, message: StopSimulator) -> None:
+    require_own_device(conn, message.deviceId)
+    require_active_session(conn)
+    stop = await database_sync_to_async(services.simulator_stop)(user_id=conn.user_id, reason="stopped by the client")
     await conn.send_message(
         SimulatorStopped(
             requestId=message.requestId, success=True, simulatorId=str(stop.simulator_id), status=stop.status
@@ -51,7 +101,7 @@ async def stop_simulator(conn: SessionConsumer, message: StopSimulator) -> None:
 
 
 @after_push(SimulatorStatusUpdate)
-async def remember_simulator_status(conn: SessionConsumer, data: dict[str, Any]) -> None:
+async def remember_simulator_status(conn: Connection, data: dict[str, Any]) -> None:
     state = SimulatorState(data["status"], data["simulatorId"], data["createdAt"], data["version"])
-    if conn.observe_simulator(state):  # else an older update overtaken by one we already have
-        await run_connection_hooks("simulator_changed", conn)
+    if observe(conn, state):  # else an older update overtaken by one we already have
+        await simulator_changed.run(conn)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic.json_schema import SkipJsonSchema
 
-from sessions_app.schema import ClientMessage, DeviceId, EpochMs, RequestId, ServerMessage, StreamMessage
+from sessions_app.realtime import ClientMessage, DeviceId, EpochMs, RequestId, ServerMessage, StreamMessage
 
 SimulatorStatusValue = Literal["starting", "running", "stopping", "stopped", "error"]
 

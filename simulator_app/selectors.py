@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from sessions_app.models import SessionStatus, TradingSession
-from sessions_app.schema import epoch_ms
+from sessions_app.realtime import epoch_ms
 from simulator_app.models import LIVE_STATUSES, Simulator, SimulatorStatus, SimulatorWorker
 
 
@@ -42,6 +42,18 @@ def simulator_state_of_user(*, user_id: int) -> SimulatorState:
 
 def live_simulator_of_user(*, user_id: int) -> Simulator | None:
     return Simulator.objects.filter(user_id=user_id, status__in=LIVE_STATUSES).first()
+
+
+def running_simulator_of_user(*, user_id: int) -> Simulator | None:
+    """The user's running simulator with its worker (orders are matched only while one runs)."""
+    return Simulator.objects.select_related("worker").filter(user_id=user_id, status=SimulatorStatus.RUNNING).first()
+
+
+def simulator_is_held(*, simulator_id: uuid.UUID, worker_id: str, epoch: int) -> bool:
+    """Does this worker still hold the running simulator under this lease epoch?"""
+    return Simulator.objects.filter(
+        pk=simulator_id, worker_id=worker_id, lease_epoch=epoch, status=SimulatorStatus.RUNNING
+    ).exists()
 
 
 def live_simulator_ids_of_session(*, session_id: uuid.UUID) -> list[uuid.UUID]:

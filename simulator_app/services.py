@@ -19,10 +19,16 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, JSONField, Value, When
 from django.utils import timezone
 
-from market_app.services import orders_cancel_open
-from sessions_app.errors import ErrorCode, ErrorDetail, ProtocolError
-from simulator_app import events, selectors
+from sessions_app.groups import user_group
+from sessions_app.realtime import ErrorDetail, ProtocolError, epoch_ms, notify, now_ms, push
+from sessions_app.selectors import active_session_ids_of_user
+from simulator_app import selectors
+from simulator_app.errors import SimulatorCode
+from simulator_app.events import SimulatorAssignCommand, SimulatorStatePush, SimulatorStopCommand
+from simulator_app.groups import assignment_channel
+from simulator_app.messages import SimulatorStatusUpdate
 from simulator_app.models import LIVE_STATUSES, Simulator, SimulatorStatus, SimulatorWorker
+from simulator_app.signals import simulator_ended
 
 
 def _set_status(simulator: Simulator, status: SimulatorStatus, reason: str, now: datetime, **fields: Any) -> None:
@@ -33,10 +39,43 @@ def _set_status(simulator: Simulator, status: SimulatorStatus, reason: str, now:
     for name, value in fields.items():
         setattr(simulator, name, value)
     simulator.save()
-    events.publish_status(simulator)
+    _publish_status(simulator)
     if status in (SimulatorStatus.STOPPED, SimulatorStatus.ERROR):
-        # Nothing matches orders without a running simulator: end them rather than leave them hanging.
-        orders_cancel_open(user_id=simulator.user_id, reason=f"simulator {status}: {reason}")
+        # The apps above act on it in this transaction (the market cancels the user's open orders).
+        simulator_ended.send(sender=Simulator, user_id=simulator.user_id, status=status.value, reason=reason)
+
+
+def _publish_status(simulator: Simulator) -> None:
+    message = SimulatorStatusUpdate(
+        simulatorId=str(simulator.id),
+        simulatorStatus=simulator.status,
+        timestamp=now_ms(),
+        sessionId=str(simulator.session_id),
+        reason=simulator.reason or None,
+    )
+    state: SimulatorStatePush = {
+        "simulatorId": str(simulator.id),
+        "status": simulator.status,
+        "version": simulator.version,
+        "createdAt": epoch_ms(simulator.created_at),
+    }
+    user_id = simulator.user_id
+    push(
+        group=user_group(user_id),
+        message=message,
+        sessions=lambda: active_session_ids_of_user(user_id),
+        data=dict(state),
+    )
+
+
+def _request_assignment(simulator: Simulator) -> None:
+    command: SimulatorAssignCommand = {"type": "simulator.assign", "simulatorId": str(simulator.id)}
+    notify(channel=assignment_channel(), event=command)
+
+
+def _request_stop(simulator: Simulator, worker_channel: str) -> None:
+    command: SimulatorStopCommand = {"type": "simulator.stop", "simulatorId": str(simulator.id)}
+    notify(channel=worker_channel, event=command)
 
 
 def _locked(**conditions: Any) -> Simulator | None:
@@ -52,7 +91,7 @@ def _locked(**conditions: Any) -> Simulator | None:
 
 def _already_running(simulator: Simulator) -> ProtocolError:
     return ProtocolError(
-        ErrorCode.SIMULATOR_ALREADY_RUNNING,
+        SimulatorCode.SIMULATOR_ALREADY_RUNNING,
         f"simulator {simulator.id} is {simulator.status}",
         details=[
             ErrorDetail(field="simulatorId", problem=str(simulator.id)),
@@ -65,7 +104,7 @@ def simulator_start(*, user_id: int, session_id: uuid.UUID) -> Simulator:
     """Create the user's simulator (status `starting`) and ask a worker to run it."""
     now = timezone.now()
     if not selectors.worker_available(now=now):
-        raise ProtocolError(ErrorCode.SIMULATOR_UNAVAILABLE)
+        raise ProtocolError(SimulatorCode.SIMULATOR_UNAVAILABLE)
     try:
         with transaction.atomic():
             live = selectors.live_simulator_of_user(user_id=user_id)
@@ -73,7 +112,7 @@ def simulator_start(*, user_id: int, session_id: uuid.UUID) -> Simulator:
                 raise _already_running(live)
             simulator = Simulator(user_id=user_id, session_id=session_id, lease_expires_at=now)
             _set_status(simulator, SimulatorStatus.STARTING, "start requested", now)
-            events.request_assignment(simulator)
+            _request_assignment(simulator)
             return simulator
     except IntegrityError:
         # Two starts raced past the check; the partial unique index let one through.
@@ -89,7 +128,7 @@ class StopRequest:
     status: str
 
 
-def _request_stop(simulator_id: uuid.UUID, reason: str) -> StopRequest | None:
+def _stop(simulator_id: uuid.UUID, reason: str) -> StopRequest | None:
     """Stop a live simulator: at once if no worker holds it, else `stopping` and a command to its worker."""
     with transaction.atomic():
         simulator = (
@@ -104,16 +143,16 @@ def _request_stop(simulator_id: uuid.UUID, reason: str) -> StopRequest | None:
             _set_status(simulator, SimulatorStatus.STOPPED, reason, now, stopped_at=now, lease_expires_at=None)
         else:
             _set_status(simulator, SimulatorStatus.STOPPING, reason, now)
-            events.request_stop(simulator, simulator.worker.channel_name)
+            _request_stop(simulator, simulator.worker.channel_name)
         return StopRequest(simulator.id, simulator.status)
 
 
 def simulator_stop(*, user_id: int, reason: str) -> StopRequest:
     """Stop the user's live simulator (a client's `stop_simulator`)."""
     live = selectors.live_simulator_of_user(user_id=user_id)
-    request = _request_stop(live.id, reason) if live is not None else None
+    request = _stop(live.id, reason) if live is not None else None
     if request is None:
-        raise ProtocolError(ErrorCode.SIMULATOR_NOT_RUNNING)
+        raise ProtocolError(SimulatorCode.SIMULATOR_NOT_RUNNING)
     return request
 
 
@@ -121,12 +160,12 @@ def simulator_stop_for_session(*, session_id: uuid.UUID, reason: str) -> bool:
     """Stop the simulator the session started, if live. Returns whether there was one."""
     stopped = False
     for simulator_id in selectors.live_simulator_ids_of_session(session_id=session_id):
-        stopped = _request_stop(simulator_id, reason) is not None or stopped
+        stopped = _stop(simulator_id, reason) is not None or stopped
     return stopped
 
 
 def simulator_stop_by_operator(*, simulator: Simulator, reason: str = "stopped by an operator") -> bool:
-    return _request_stop(simulator.id, reason) is not None
+    return _stop(simulator.id, reason) is not None
 
 
 # --- The lease protocol (used by simulator_app.worker) ----------------------------
@@ -323,7 +362,7 @@ def worker_release(*, worker_id: str, held: Mapping[uuid.UUID, HeldSimulator]) -
         simulator.worker = None
         simulator.lease_expires_at = now
         simulator.save()
-        events.request_assignment(simulator)
+        _request_assignment(simulator)
         released.append(simulator_id)
     SimulatorWorker.objects.filter(pk=worker_id).update(stopped_at=now, heartbeat_at=now, running=0)
     return released

@@ -27,13 +27,10 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from config.background import start_process_task
-from market_app.desk import TradingDesk
-from market_app.feed import FeedProducer
-from market_app.groups import ticks_group
-from sessions_app.schema import now_ms
+from sessions_app.realtime import now_ms, start_process_task
 from simulator_app import selectors, services
 from simulator_app.engine import SimulationRun
+from simulator_app.extensions import EXTENSIONS, WorkerExtension
 from simulator_app.groups import assignment_channel
 from simulator_app.services import Claim, HeldSimulator
 
@@ -69,8 +66,7 @@ class Worker:
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._next_idle_check = 0.0
-        self.desk = TradingDesk(self.worker_id)
-        self.feed = FeedProducer(self.worker_id)
+        self.extensions: list[WorkerExtension] = [make(self) for make in EXTENSIONS]
 
     # --- Lifecycle --------------------------------------------------------------
 
@@ -78,7 +74,7 @@ class Worker:
         layer = get_channel_layer()
         self.channel_name = await layer.new_channel()
         await self._register()
-        await self._follow_ticks()
+        await self._join_groups()
         self._tasks = [
             start_process_task(
                 own_database_thread(self._listen(assignment_channel(), self._on_assignment)),
@@ -119,14 +115,16 @@ class Worker:
         _, stuck = await asyncio.wait(self._tasks, timeout=STOP_STEP_TIMEOUT_S)
         if stuck:
             logger.warning("simulator worker %s: %d loops did not stop in time", self.worker_id, len(stuck))
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(
-                get_channel_layer().group_discard(ticks_group(), self.channel_name), STOP_STEP_TIMEOUT_S
-            )
-        try:
-            await asyncio.wait_for(self.feed.stop(release=hand_over), STOP_STEP_TIMEOUT_S)
-        except TimeoutError:
-            logger.warning("simulator worker %s: the feed did not stop in time; its lease will lapse", self.worker_id)
+        for group in self._groups():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(get_channel_layer().group_discard(group, self.channel_name), STOP_STEP_TIMEOUT_S)
+        for extension in self.extensions:
+            try:
+                await asyncio.wait_for(extension.stop(hand_over=hand_over), STOP_STEP_TIMEOUT_S)
+            except TimeoutError:
+                logger.warning(
+                    "simulator worker %s: %r did not stop in time; its leases will lapse", self.worker_id, extension
+                )
         released = []
         if hand_over:
             released = await database_sync_to_async(services.worker_release, thread_sensitive=False)(
@@ -165,24 +163,28 @@ class Worker:
             await self._claim(uuid.UUID(message["simulatorId"]))
 
     async def _on_command(self, message: dict) -> None:
-        kind = message.get("type")
-        if kind == "market.tick":
-            for run in await self.desk.on_tick(message, list(self.runs.values())):
-                self.runs.pop(run.simulator_id, None)
-        elif kind == "market.orders_changed":
-            if any(run.user_id == message["userId"] for run in self.runs.values()):
-                await self.desk.reload([message["userId"]])
-        elif kind == "simulator.stop":
+        if message.get("type") == "simulator.stop":
             run = self.runs.get(uuid.UUID(message["simulatorId"]))
             if run is not None:
                 await self._finish(run)
+            return
+        for extension in self.extensions:
+            await extension.on_command(message)
 
-    async def _follow_ticks(self) -> None:
+    def _groups(self) -> list[str]:
+        return [group for extension in self.extensions for group in extension.groups]
+
+    async def _join_groups(self) -> None:
         # Re-joined every lease renewal: group membership expires in channels-redis.
-        try:
-            await get_channel_layer().group_add(ticks_group(), self.channel_name)
-        except Exception:
-            logger.exception("simulator worker could not follow the market ticks; retrying")
+        for group in self._groups():
+            try:
+                await get_channel_layer().group_add(group, self.channel_name)
+            except Exception:
+                logger.exception("simulator worker could not join %s; retrying", group)
+
+    def drop(self, simulator_id: uuid.UUID) -> None:
+        """Forget a run this worker no longer holds (an extension found its lease lost)."""
+        self.runs.pop(simulator_id, None)
 
     # --- Runs ---------------------------------------------------------------------
 
@@ -201,7 +203,8 @@ class Worker:
     async def _begin(self, claim: Claim) -> None:
         run = SimulationRun.from_claim(claim)
         self.runs[run.simulator_id] = run
-        await self.desk.reload([run.user_id])
+        for extension in self.extensions:
+            await extension.run_started(run.user_id)
         if claim.status == "stopping":
             await self._finish(run)
             return
@@ -292,11 +295,9 @@ class Worker:
                     break
                 await self._claim(simulator_id)
         await self._stop_idle()
-        await self._follow_ticks()
-        users = {run.user_id for run in self.runs.values()}
-        self.desk.forget(users)
-        await self.desk.reload(users)  # catches an order whose hint was lost
-        await self.feed.maintain()
+        await self._join_groups()
+        for extension in self.extensions:
+            await extension.renewed()
 
     async def _stop_idle(self) -> None:
         if settings.SIMULATOR_IDLE_TIMEOUT_S <= 0 or time.monotonic() < self._next_idle_check or not self.runs:

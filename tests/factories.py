@@ -30,7 +30,7 @@ def issue_token(
 def make_session(user: AbstractBaseUser | None = None) -> TradingSession:
     """An active session of a new device of `user` (a new user by default)."""
     issued = issue_token(user)
-    return services.session_attach(user=issued.device.user, device=issued.device).session
+    return services.session_attach(user_id=issued.device.user_id, device_pk=issued.device.pk).session
 
 
 def make_worker(worker_id: str | None = None) -> str:

@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from sessions_app.connection_limits import MemoryConnectionLimiter, Slot, client_address
-from sessions_app.errors import ErrorCode, ProtocolError
+from sessions_app.realtime import ErrorCode, ProtocolError
+from sessions_app.realtime.limits import MemoryConnectionLimiter, Slot, client_address
 
 _ids = itertools.count(1)
 

@@ -14,8 +14,8 @@ import pytest
 import redis
 from prometheus_client import REGISTRY
 
-from sessions_app.connection_limits import RedisConnectionLimiter, Slot
-from sessions_app.errors import ErrorCode, ProtocolError
+from sessions_app.realtime import ErrorCode, ProtocolError
+from sessions_app.realtime.limits import RedisConnectionLimiter, Slot
 from tests.liveserver import free_port
 from tests.production import REDIS_URL, private_redis_prefix
 

@@ -1,6 +1,6 @@
 """The server judges connection quality from heartbeat lateness, not from what the client claims."""
 
-from sessions_app.quality import QualityJudge
+from sessions_app.realtime.quality import QualityJudge
 
 
 def feed(judge: QualityJudge, arrivals: list[float]) -> list[str]:

@@ -22,7 +22,7 @@ def test_a_user_invalidates_their_other_device_and_its_session_stops() -> None:
     user = make_user()
     phone = issue_token(user, device_id="phone")
     laptop = issue_token(user, device_id="laptop")
-    session = session_attach(user=user, device=phone.device).session
+    session = session_attach(user_id=user.pk, device_pk=phone.device.pk).session
     response = client_for(laptop.token).post("/api/devices/phone/invalidate/", {"reason": "lost"}, format="json")
     assert response.status_code == 200
     assert response.json()["valid"] is False and response.json()["invalidatedReason"] == "lost"

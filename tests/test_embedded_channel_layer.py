@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from config import memory_layer
-from config.memory_layer import EmbeddedChannelLayer
+from sessions_app.realtime import memory_layer
+from sessions_app.realtime.memory_layer import EmbeddedChannelLayer
 
 
 def test_sends_and_receives_like_the_in_memory_layer() -> None:

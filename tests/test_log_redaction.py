@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from config.logs import ContextFilter, JsonFormatter, PlainFormatter, redact
+from sessions_app.realtime.logs import ContextFilter, JsonFormatter, PlainFormatter, redact
 
 SECRET = "uOvrM7kSyikPWA8J04B-cHxDgT0bmnqAwkmvg9ic_BE"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.test import override_settings
 
-from sessions_app.origin import origin_allowed
+from sessions_app.realtime.origin import origin_allowed
 
 
 @override_settings(ALLOWED_HOSTS=["trade.example.com"], WS_ALLOWED_ORIGINS=[])

@@ -7,9 +7,10 @@ import json
 import pytest
 from django.core.management import call_command
 
-from sessions_app.dispatch import ROUTES, message_type
 from sessions_app.management.commands.export_protocol import EXPORT_DIR, rendered_exports
-from sessions_app.protocol import CLIENT_MESSAGES, SERVER_MESSAGES
+from sessions_app.realtime.export import client_messages, server_messages
+from sessions_app.realtime.registry import ROUTES
+from sessions_app.realtime.schema import message_type
 
 SPEC_MESSAGE_TYPES = {
     "heartbeat",
@@ -44,11 +45,11 @@ def test_the_committed_protocol_export_is_current() -> None:
 
 
 def test_every_client_message_has_exactly_one_handler() -> None:
-    assert {message_type(m) for m in CLIENT_MESSAGES} == set(ROUTES)
+    assert {message_type(m) for m in client_messages()} == set(ROUTES)
 
 
 def test_the_export_covers_every_message_type_of_the_spec() -> None:
-    exported = {message_type(m) for m in (*CLIENT_MESSAGES, *SERVER_MESSAGES)}
+    exported = {message_type(m) for m in (*client_messages(), *server_messages())}
     assert exported >= SPEC_MESSAGE_TYPES
 
 
@@ -62,7 +63,7 @@ def test_asyncapi_links_each_request_to_its_reply() -> None:
     }
 
 
-@pytest.mark.parametrize("model", SERVER_MESSAGES, ids=lambda m: m.__name__)
+@pytest.mark.parametrize("model", server_messages(), ids=lambda m: m.__name__)
 def test_optional_server_fields_are_the_only_ones_not_required(model: type) -> None:
     schema = json.loads((EXPORT_DIR / "protocol.schema.json").read_text())["$defs"][model.__name__]
     assert set(model.model_fields) - set(schema["required"]) == set(model.omit_when_none)

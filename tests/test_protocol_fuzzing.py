@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
 from config.asgi import application
-from sessions_app.dispatch import message_type
-from sessions_app.protocol import CLIENT_MESSAGES, json_schema
+from sessions_app.realtime.export import client_messages, json_schema
+from sessions_app.realtime.schema import message_type
 from tests.factories import issue_token
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("default_instruments")]
@@ -27,7 +27,7 @@ CLOSING_TYPES = {"stop_session"}  # answered, then closed on purpose
 def valid_messages() -> st.SearchStrategy[dict]:
     options = [
         from_schema({"$ref": f"#/$defs/{model.__name__}", "$defs": SCHEMA["$defs"]})
-        for model in CLIENT_MESSAGES
+        for model in client_messages()
         if message_type(model) not in CLOSING_TYPES
     ]
     return st.one_of(options)
@@ -38,7 +38,7 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=12,
 )
-client_types = st.sampled_from([message_type(m) for m in CLIENT_MESSAGES] + ["", "nope"])
+client_types = st.sampled_from([message_type(m) for m in client_messages()] + ["", "nope"])
 invalid_messages = st.one_of(
     json_values.map(json.dumps),
     st.text(max_size=60),

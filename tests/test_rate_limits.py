@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sessions_app.ratelimit import AbuseWindow, TokenBucket
+from sessions_app.realtime.ratelimit import AbuseWindow, TokenBucket
 from tests.conftest import RELAXED_LOGIN_THROTTLE, ServerFactory
 from tests.liveserver import heartbeat, recv_json, recv_until_closed, request, send_json
 

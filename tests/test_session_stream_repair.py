@@ -12,8 +12,9 @@ from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
 from sessions_app.groups import user_group
-from sessions_app.live import live_connections
-from sessions_app.session_stream import push_now, stream_store
+from sessions_app.realtime.live import live_connections
+from sessions_app.realtime.publish import push_now
+from sessions_app.realtime.stream import stream_store
 from tests.factories import issue_token
 
 pytestmark = [pytest.mark.django_db(transaction=True)]

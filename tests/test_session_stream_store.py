@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sessions_app.session_stream import MemoryStreamStore, RedisStreamStore, StreamStore, with_position
+from sessions_app.realtime.stream import MemoryStreamStore, RedisStreamStore, StreamStore, with_position
 from tests.production import REDIS_URL, private_redis_prefix
 
 

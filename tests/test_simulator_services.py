@@ -11,10 +11,11 @@ from channels.layers import get_channel_layer
 from django.test import override_settings
 from django.utils import timezone
 
-from sessions_app.errors import ErrorCode, ProtocolError
 from sessions_app.groups import user_group
 from sessions_app.models import TradingSession
+from sessions_app.realtime import ProtocolError
 from simulator_app import selectors, services
+from simulator_app.errors import SimulatorCode
 from simulator_app.models import Simulator, SimulatorStatus, SimulatorWorker
 from simulator_app.services import HeldSimulator
 from tests.factories import make_session, make_worker
@@ -69,7 +70,7 @@ def test_starting_without_a_live_worker_is_refused_as_unavailable() -> None:
     SimulatorWorker.objects.filter(pk=worker_id).update(heartbeat_at=timezone.now() - timedelta(minutes=1))
     with pytest.raises(ProtocolError) as refused:
         start(make_session())
-    assert refused.value.code == ErrorCode.SIMULATOR_UNAVAILABLE
+    assert refused.value.code == SimulatorCode.SIMULATOR_UNAVAILABLE
     assert not Simulator.objects.exists()
 
 
@@ -81,7 +82,7 @@ def test_a_user_gets_one_live_simulator_even_from_two_sessions() -> None:
     for attempt in (session, other_session):
         with pytest.raises(ProtocolError) as refused:
             start(attempt)
-        assert refused.value.code == ErrorCode.SIMULATOR_ALREADY_RUNNING
+        assert refused.value.code == SimulatorCode.SIMULATOR_ALREADY_RUNNING
         assert str(first.id) in refused.value.message
     assert Simulator.objects.count() == 1
 
@@ -138,7 +139,7 @@ def test_stopping_a_simulator_no_worker_holds_is_immediate() -> None:
     assert stop.status == SimulatorStatus.STOPPED
     with pytest.raises(ProtocolError) as refused:
         services.simulator_stop(user_id=session.user_id, reason="again")
-    assert refused.value.code == ErrorCode.SIMULATOR_NOT_RUNNING
+    assert refused.value.code == SimulatorCode.SIMULATOR_NOT_RUNNING
     assert Simulator.objects.get(pk=simulator.pk).status == SimulatorStatus.STOPPED
 
 

@@ -1,4 +1,4 @@
-"""The immediate-write patch of Twisted's TCP transport (config/socket_writes.py), on real sockets."""
+"""The immediate-write patch of Twisted's TCP transport (sessions_app/realtime/internals.py), on real sockets."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from twisted.internet import tcp
 from twisted.internet.protocol import Protocol
 
-from config import socket_writes
+from sessions_app.realtime import internals
 
 
 class RecordingReactor:
@@ -28,7 +28,7 @@ class RecordingReactor:
 
 @pytest.fixture
 def connection() -> Iterator[tuple[tcp.Connection, socket.socket, RecordingReactor]]:
-    socket_writes.install()
+    assert internals.install_fast_socket_writes()
     ours, theirs = socket.socketpair()
     reactor = RecordingReactor()
     conn = tcp.Connection(ours, Protocol(), reactor)  # type: ignore[arg-type]

@@ -6,19 +6,22 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from enum import StrEnum
 
 import pytest
 from django.test import override_settings
 from django.utils import timezone
 
 from market_app import services
+from market_app.errors import MarketCode
 from market_app.matching import FillIntent, OpenOrder
 from market_app.messages import OrderTicket, UserOrder, UserPosition
 from market_app.models import Account, Fill, MarketFeed, Order, OrderStatus, Position
 from market_app.prices import Quote
 from market_app.snapshots import exchange_data_status
-from sessions_app.errors import ErrorCode, ProtocolError
+from sessions_app.realtime import ProtocolError
 from simulator_app import services as simulator_services
+from simulator_app.errors import SimulatorCode
 from simulator_app.models import Simulator, SimulatorStatus
 from simulator_app.services import HeldSimulator
 from tests.factories import make_session, make_worker
@@ -67,7 +70,7 @@ def apply(who: Trader, *fills: FillIntent) -> list[OpenOrder] | None:
     )
 
 
-def refused(code: ErrorCode, user_id: int, **ticket: object) -> None:
+def refused(code: StrEnum, user_id: int, **ticket: object) -> None:
     with pytest.raises(ProtocolError) as error:
         place(user_id, **ticket)
     assert error.value.code == code
@@ -92,7 +95,7 @@ def test_placing_an_order_needs_a_running_simulator() -> None:
     session = make_session()
     simulator_services.simulator_start(user_id=session.user_id, session_id=session.id)  # starting, not running
     set_prices({"AAPL": "190.00"})
-    refused(ErrorCode.SIMULATOR_NOT_RUNNING, session.user_id)
+    refused(SimulatorCode.SIMULATOR_NOT_RUNNING, session.user_id)
     assert not Order.objects.exists()
 
 
@@ -110,14 +113,14 @@ def test_a_placed_order_is_new_belongs_to_the_users_simulator_and_moves_no_cash(
 def test_an_order_for_an_unknown_symbol_is_refused() -> None:
     who = trader()
     set_prices({"AAPL": "190.00"})
-    refused(ErrorCode.UNKNOWN_SYMBOL, who.user_id, symbol="ZZZZ")
+    refused(MarketCode.UNKNOWN_SYMBOL, who.user_id, symbol="ZZZZ")
     assert not Order.objects.exists()
 
 
 def test_a_quantity_with_more_than_eight_decimals_is_refused() -> None:
     who = trader()
     set_prices({"AAPL": "190.00"})
-    refused(ErrorCode.INVALID_QUANTITY, who.user_id, quantity=0.123456789)
+    refused(MarketCode.INVALID_QUANTITY, who.user_id, quantity=0.123456789)
     assert place(who.user_id, quantity=0.12345678).quantity == D("0.12345678")
 
 
@@ -132,14 +135,14 @@ def test_a_quantity_with_more_than_eight_decimals_is_refused() -> None:
 def test_an_order_with_a_missing_superfluous_or_off_tick_price_is_refused(ticket: dict[str, object]) -> None:
     who = trader()
     set_prices({"AAPL": "190.00"})
-    refused(ErrorCode.INVALID_PRICE, who.user_id, **ticket)
+    refused(MarketCode.INVALID_PRICE, who.user_id, **ticket)
     assert not Order.objects.exists()
 
 
 def test_a_buy_costing_more_than_the_cash_is_refused() -> None:
     who = trader()
     set_prices({"AAPL": "190.00"})
-    refused(ErrorCode.INSUFFICIENT_CASH, who.user_id, quantity=527.0)  # 100 130 > 100 000
+    refused(MarketCode.INSUFFICIENT_CASH, who.user_id, quantity=527.0)  # 100 130 > 100 000
     assert place(who.user_id, quantity=526.0).quantity == D(526)  # 99 940
 
 
@@ -147,7 +150,7 @@ def test_cash_reserved_by_an_open_limit_buy_is_not_free_for_another_buy() -> Non
     who = trader()
     set_prices({"AAPL": "190.00"})
     place(who.user_id, orderType="limit", limitPrice=190.0, quantity=500.0)  # reserves 95 000
-    refused(ErrorCode.INSUFFICIENT_CASH, who.user_id, orderType="limit", limitPrice=190.0, quantity=30.0)
+    refused(MarketCode.INSUFFICIENT_CASH, who.user_id, orderType="limit", limitPrice=190.0, quantity=30.0)
     assert place(who.user_id, orderType="limit", limitPrice=190.0, quantity=26.0).quantity == D(26)
 
 
@@ -155,9 +158,9 @@ def test_selling_more_than_the_position_is_refused() -> None:
     who = trader()
     set_prices({"AAPL": "100.00"})
     holding(who, 10.0)
-    refused(ErrorCode.INSUFFICIENT_POSITION, who.user_id, side="sell", quantity=10.5)
+    refused(MarketCode.INSUFFICIENT_POSITION, who.user_id, side="sell", quantity=10.5)
     refused(
-        ErrorCode.INSUFFICIENT_POSITION, who.user_id, symbol="MSFT", side="sell", orderType="limit", limitPrice=420.0
+        MarketCode.INSUFFICIENT_POSITION, who.user_id, symbol="MSFT", side="sell", orderType="limit", limitPrice=420.0
     )
 
 
@@ -166,14 +169,14 @@ def test_quantity_reserved_by_open_sells_cannot_be_sold_again() -> None:
     set_prices({"AAPL": "100.00"})
     holding(who, 10.0)
     place(who.user_id, side="sell", orderType="limit", limitPrice=150.0, quantity=6.0)
-    refused(ErrorCode.INSUFFICIENT_POSITION, who.user_id, side="sell", quantity=5.0)
+    refused(MarketCode.INSUFFICIENT_POSITION, who.user_id, side="sell", quantity=5.0)
     assert place(who.user_id, side="sell", quantity=4.0).quantity == D(4)
 
 
 def test_a_market_order_without_a_price_in_the_feed_is_refused_as_market_unavailable() -> None:
     who = trader()
     set_prices({"MSFT": "420.00"})
-    refused(ErrorCode.MARKET_UNAVAILABLE, who.user_id, symbol="AAPL")
+    refused(MarketCode.MARKET_UNAVAILABLE, who.user_id, symbol="AAPL")
     assert not Order.objects.exists()
 
 
@@ -310,7 +313,7 @@ def test_a_filled_order_cannot_be_canceled() -> None:
     order = holding(who, 10.0)
     with pytest.raises(ProtocolError) as error:
         services.order_cancel(user_id=who.user_id, order_id=order.id)
-    assert error.value.code == ErrorCode.ORDER_NOT_CANCELABLE
+    assert error.value.code == MarketCode.ORDER_NOT_CANCELABLE
     assert Order.objects.get(pk=order.pk).status == OrderStatus.FILLED
 
 
@@ -320,7 +323,7 @@ def test_another_users_order_is_not_found() -> None:
     order = place(owner.user_id, orderType="limit", limitPrice=180.0)
     with pytest.raises(ProtocolError) as error:
         services.order_cancel(user_id=other.user_id, order_id=order.id)
-    assert error.value.code == ErrorCode.ORDER_NOT_FOUND
+    assert error.value.code == MarketCode.ORDER_NOT_FOUND
     assert Order.objects.get(pk=order.pk).status == OrderStatus.NEW
 
 
@@ -447,12 +450,12 @@ def test_canceling_orders_because_the_simulator_stopped_updates_their_updated_at
 def test_a_limit_price_too_large_for_the_tick_grid_is_refused_as_an_invalid_price() -> None:
     who = trader()
     set_prices({"AAPL": "100.00"})
-    refused(ErrorCode.INVALID_PRICE, who.user_id, orderType="limit", limitPrice=1e30, quantity=1.0)
+    refused(MarketCode.INVALID_PRICE, who.user_id, orderType="limit", limitPrice=1e30, quantity=1.0)
 
 
 def test_a_limit_sell_price_too_large_to_store_is_refused_as_an_invalid_price() -> None:
     who = trader()
     set_prices({"AAPL": "100.00"})
     holding(who, 10.0)
-    refused(ErrorCode.INVALID_PRICE, who.user_id, side="sell", orderType="limit", limitPrice=1e17, quantity=1.0)
+    refused(MarketCode.INVALID_PRICE, who.user_id, side="sell", orderType="limit", limitPrice=1e17, quantity=1.0)
     assert Order.objects.filter(user_id=who.user_id).count() == 1

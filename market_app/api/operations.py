@@ -1,9 +1,10 @@
 """The market app's HTTP operations, for the OpenAPI document (sessions_app.openapi)."""
 
+from market_app.errors import MarketCode
 from market_app.http_messages import FillView, InstrumentView
 from market_app.messages import AccountSummary, OrderTicket, UserOrder, UserPosition
-from sessions_app.errors import ErrorCode
 from sessions_app.openapi import Operation
+from simulator_app.errors import SimulatorCode
 
 OPERATIONS = [
     Operation("GET", "/api/market/instruments/", "Listed instruments with their last price", InstrumentView, many=True),
@@ -23,13 +24,13 @@ OPERATIONS = [
         request=OrderTicket,
         status=201,
         errors=(
-            ErrorCode.UNKNOWN_SYMBOL,
-            ErrorCode.INVALID_QUANTITY,
-            ErrorCode.INVALID_PRICE,
-            ErrorCode.INSUFFICIENT_CASH,
-            ErrorCode.INSUFFICIENT_POSITION,
-            ErrorCode.SIMULATOR_NOT_RUNNING,
-            ErrorCode.MARKET_UNAVAILABLE,
+            MarketCode.UNKNOWN_SYMBOL,
+            MarketCode.INVALID_QUANTITY,
+            MarketCode.INVALID_PRICE,
+            MarketCode.INSUFFICIENT_CASH,
+            MarketCode.INSUFFICIENT_POSITION,
+            SimulatorCode.SIMULATOR_NOT_RUNNING,
+            MarketCode.MARKET_UNAVAILABLE,
         ),
     ),
     Operation(
@@ -37,7 +38,7 @@ OPERATIONS = [
         "/api/market/orders/{orderId}/cancel/",
         "Cancel an open order",
         UserOrder,
-        errors=(ErrorCode.ORDER_NOT_FOUND, ErrorCode.ORDER_NOT_CANCELABLE),
+        errors=(MarketCode.ORDER_NOT_FOUND, MarketCode.ORDER_NOT_CANCELABLE),
     ),
     Operation("GET", "/api/market/positions/", "Your positions at the last prices", UserPosition, many=True),
     Operation("GET", "/api/market/fills/", "Your fills, newest first (at most 500)", FillView, many=True),

@@ -16,8 +16,8 @@ from market_app.messages import OrderTicket
 from market_app.models import OPEN_ORDER_STATUSES
 from market_app.snapshots import exchange_data_status, order_view
 from sessions_app.api.views import parse_body
-from sessions_app.errors import ErrorCode, ProtocolError
-from sessions_app.schema import epoch_ms
+from sessions_app.errors import HttpCode
+from sessions_app.realtime import ProtocolError, epoch_ms
 
 LIST_LIMIT = 500
 
@@ -52,7 +52,7 @@ class OrderListView(APIView):
         if status == "open":
             orders = orders.filter(status__in=OPEN_ORDER_STATUSES)
         elif status != "all":
-            raise ProtocolError(ErrorCode.INVALID_REQUEST, "status must be `open` or `all`")
+            raise ProtocolError(HttpCode.INVALID_REQUEST, "status must be `open` or `all`")
         return Response(dump([order_view(order) for order in orders[:LIST_LIMIT]]))
 
     def post(self, request: Request) -> Response:

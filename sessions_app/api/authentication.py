@@ -5,8 +5,9 @@ from rest_framework.request import Request
 
 from sessions_app import selectors
 from sessions_app.auth import check_access_token
-from sessions_app.errors import ErrorCode, ProtocolError
+from sessions_app.errors import HttpCode
 from sessions_app.models import AccessToken
+from sessions_app.realtime import ProtocolError
 
 
 class BearerTokenAuthentication(BaseAuthentication):
@@ -19,7 +20,7 @@ class BearerTokenAuthentication(BaseAuthentication):
         if not parts or parts[0].lower() != self.keyword:
             return None
         if len(parts) != 2:
-            raise ProtocolError(ErrorCode.AUTHENTICATION_REQUIRED, "malformed Authorization header")
+            raise ProtocolError(HttpCode.AUTHENTICATION_REQUIRED, "malformed Authorization header")
         token = check_access_token(selectors.access_token_by_raw(parts[1].decode("latin-1")))
         return token.user, token
 

@@ -11,20 +11,21 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from sessions_app.errors import ErrorCode, ProtocolError
+from sessions_app.errors import HttpCode
+from sessions_app.realtime import ErrorCode, ProtocolError
 
 logger = logging.getLogger(__name__)
 
 _DRF_CODES: list[tuple[type[exceptions.APIException], ErrorCode]] = [
-    (exceptions.Throttled, ErrorCode.THROTTLED),
-    (exceptions.NotAuthenticated, ErrorCode.AUTHENTICATION_REQUIRED),
-    (exceptions.AuthenticationFailed, ErrorCode.AUTHENTICATION_REQUIRED),
-    (exceptions.PermissionDenied, ErrorCode.PERMISSION_DENIED),
-    (exceptions.NotFound, ErrorCode.NOT_FOUND),
-    (exceptions.MethodNotAllowed, ErrorCode.METHOD_NOT_ALLOWED),
-    (exceptions.ParseError, ErrorCode.INVALID_REQUEST),
-    (exceptions.UnsupportedMediaType, ErrorCode.INVALID_REQUEST),
-    (exceptions.ValidationError, ErrorCode.INVALID_REQUEST),
+    (exceptions.Throttled, HttpCode.THROTTLED),
+    (exceptions.NotAuthenticated, HttpCode.AUTHENTICATION_REQUIRED),
+    (exceptions.AuthenticationFailed, HttpCode.AUTHENTICATION_REQUIRED),
+    (exceptions.PermissionDenied, HttpCode.PERMISSION_DENIED),
+    (exceptions.NotFound, HttpCode.NOT_FOUND),
+    (exceptions.MethodNotAllowed, HttpCode.METHOD_NOT_ALLOWED),
+    (exceptions.ParseError, HttpCode.INVALID_REQUEST),
+    (exceptions.UnsupportedMediaType, HttpCode.INVALID_REQUEST),
+    (exceptions.ValidationError, HttpCode.INVALID_REQUEST),
 ]
 
 
@@ -40,7 +41,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, ProtocolError):
         return error_response(exc)
     if isinstance(exc, Http404):
-        return error_response(ProtocolError(ErrorCode.NOT_FOUND))
+        return error_response(ProtocolError(HttpCode.NOT_FOUND))
     if isinstance(exc, DatabaseError):
         # An outage, not a bug: 503 with the standard body, so clients retry instead of giving up.
         logger.error("database unavailable during %s", context.get("request"), exc_info=exc)
@@ -48,7 +49,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     response = exception_handler(exc, context)
     if response is None:
         return None  # Django's 500 handling and logging
-    code = next((code for cls, code in _DRF_CODES if isinstance(exc, cls)), ErrorCode.INVALID_REQUEST)
+    code = next((code for cls, code in _DRF_CODES if isinstance(exc, cls)), HttpCode.INVALID_REQUEST)
     detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
     message = detail if isinstance(detail, str) else str(detail)
     headers = {name: value for name, value in response.items() if name in {"Retry-After", "Allow"}}

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
-from sessions_app.errors import ErrorCode, ProtocolError
+from sessions_app.errors import HttpCode
+from sessions_app.realtime import ErrorCode, ProtocolError
 
 
 def _json_or_default(code: ErrorCode, default: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -20,7 +21,7 @@ def _json_or_default(code: ErrorCode, default: Callable[..., HttpResponse]) -> C
     return view
 
 
-bad_request = _json_or_default(ErrorCode.INVALID_REQUEST, defaults.bad_request)
-permission_denied = _json_or_default(ErrorCode.PERMISSION_DENIED, defaults.permission_denied)
-page_not_found = _json_or_default(ErrorCode.NOT_FOUND, defaults.page_not_found)
+bad_request = _json_or_default(HttpCode.INVALID_REQUEST, defaults.bad_request)
+permission_denied = _json_or_default(HttpCode.PERMISSION_DENIED, defaults.permission_denied)
+page_not_found = _json_or_default(HttpCode.NOT_FOUND, defaults.page_not_found)
 server_error = _json_or_default(ErrorCode.INTERNAL_ERROR, defaults.server_error)

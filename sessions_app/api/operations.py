@@ -1,6 +1,6 @@
 """The session app's HTTP operations, for the OpenAPI document (sessions_app.openapi)."""
 
-from sessions_app.errors import ErrorCode
+from sessions_app.errors import HttpCode, SessionCode
 from sessions_app.http_messages import (
     DeviceInvalidateRequest,
     DeviceView,
@@ -9,6 +9,7 @@ from sessions_app.http_messages import (
     TokenResponse,
 )
 from sessions_app.openapi import Operation
+from sessions_app.realtime import ErrorCode
 
 OPERATIONS = [
     Operation(
@@ -20,10 +21,10 @@ OPERATIONS = [
         status=201,
         authenticated=False,
         errors=(
-            ErrorCode.INVALID_CREDENTIALS,
-            ErrorCode.DEVICE_TAKEN,
-            ErrorCode.DEVICE_INVALIDATED,
-            ErrorCode.THROTTLED,
+            HttpCode.INVALID_CREDENTIALS,
+            HttpCode.DEVICE_TAKEN,
+            SessionCode.DEVICE_INVALIDATED,
+            HttpCode.THROTTLED,
         ),
     ),
     Operation("POST", "/api/auth/token/revoke/", "Revoke the token of this request", None, status=204),
@@ -34,7 +35,7 @@ OPERATIONS = [
         "(30 s), instead of the token in the URL",
         TicketResponse,
         status=201,
-        errors=(ErrorCode.THROTTLED, ErrorCode.SERVICE_UNAVAILABLE),
+        errors=(HttpCode.THROTTLED, ErrorCode.SERVICE_UNAVAILABLE),
     ),
     Operation("GET", "/api/devices/", "Your devices", DeviceView, many=True),
     Operation(
@@ -43,7 +44,7 @@ OPERATIONS = [
         "Invalidate one of your devices (its connections close with 4003)",
         DeviceView,
         request=DeviceInvalidateRequest,
-        errors=(ErrorCode.NOT_FOUND,),
+        errors=(HttpCode.NOT_FOUND,),
     ),
     Operation("GET", "/api/schema/", "This document", None, authenticated=False),
 ]

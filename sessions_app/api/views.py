@@ -11,7 +11,7 @@ from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, User
 from rest_framework.views import APIView
 
 from sessions_app import selectors, services, tickets
-from sessions_app.errors import ErrorCode, ProtocolError, details_from
+from sessions_app.errors import HttpCode
 from sessions_app.http_messages import (
     DeviceInvalidateRequest,
     DeviceView,
@@ -21,8 +21,7 @@ from sessions_app.http_messages import (
 )
 from sessions_app.models import Device
 from sessions_app.openapi import openapi
-from sessions_app.protocol import PROTOCOL_VERSION
-from sessions_app.schema import epoch_ms, optional_epoch_ms
+from sessions_app.realtime import PROTOCOL_VERSION, ProtocolError, details_from, epoch_ms, optional_epoch_ms
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -30,12 +29,12 @@ T = TypeVar("T", bound=BaseModel)
 def parse_body(model: type[T], request: Request) -> T:
     data = request.data if request.data else {}
     if not isinstance(data, dict):
-        raise ProtocolError(ErrorCode.INVALID_REQUEST, "the body must be a JSON object")
+        raise ProtocolError(HttpCode.INVALID_REQUEST, "the body must be a JSON object")
     try:
         return model.model_validate(data)
     except ValidationError as error:
         raise ProtocolError(
-            ErrorCode.INVALID_REQUEST, "the body does not match the schema", details=details_from(error, whole="(body)")
+            HttpCode.INVALID_REQUEST, "the body does not match the schema", details=details_from(error, whole="(body)")
         ) from None
 
 
@@ -67,7 +66,7 @@ class TokenObtainView(APIView):
         body = parse_body(TokenRequest, request)
         user = authenticate(request._request, username=body.username, password=body.password)
         if user is None or not user.is_active:
-            raise ProtocolError(ErrorCode.INVALID_CREDENTIALS)
+            raise ProtocolError(HttpCode.INVALID_CREDENTIALS)
         issued = services.token_issue(user=user, device_id=body.deviceId)
         response = TokenResponse(
             token=issued.token, deviceId=issued.device.device_id, expiresAt=epoch_ms(issued.expires_at)
@@ -118,7 +117,7 @@ class DeviceInvalidateView(APIView):
         body = parse_body(DeviceInvalidateRequest, request)
         device = selectors.devices_of_user(request.user.pk).filter(device_id=device_id).first()
         if device is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, "no such device among yours")
+            raise ProtocolError(HttpCode.NOT_FOUND, "no such device among yours")
         device = services.device_invalidate(device=device, reason=body.reason or "invalidated by the user")
         return Response(_device_view(device))
 

@@ -13,7 +13,7 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from sessions_app import metrics
+from sessions_app.realtime import metrics
 from simulator_app.worker import Worker
 
 logger = logging.getLogger(__name__)

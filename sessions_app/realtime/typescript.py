@@ -1,5 +1,5 @@
 """TypeScript declarations for the frontend, generated from the protocol's JSON Schema
-(sessions_app.protocol.json_schema): the frontend's types are never written by hand."""
+(sessions_app.realtime.export.json_schema): the frontend's types are never written by hand."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ drop, before the server noticed the drop, is never locked out by its own dead so
 With REDIS_URL the counts are cluster-wide: a sorted set per user and per address in Redis,
 member `<device pk>:<connection id>`, score the entry's expiry (Redis's clock). Each process
 re-stamps the entries of its live connections every PRESENCE_FLUSH_INTERVAL_S (from the
-maintenance loop in sessions_app.live), and an entry lives three intervals, so a process killed
+maintenance loop in sessions_app.realtime.live), and an entry lives three intervals, so a process killed
 with SIGKILL stops counting within half a minute. When Redis is unreachable the limiter fails
 open (the connection is let in, a warning is logged, session_connection_limit_failures_total
 counts it): a limit is not worth locking every user out. Without REDIS_URL (the embedded mode,
@@ -29,9 +29,9 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
-from sessions_app import metrics
-from sessions_app.errors import ErrorCode, ProtocolError
-from sessions_app.redis_clients import LoopRedis
+from sessions_app.realtime import metrics
+from sessions_app.realtime.errors import ErrorCode, ProtocolError
+from sessions_app.realtime.redis_clients import LoopRedis
 
 logger = logging.getLogger(__name__)
 

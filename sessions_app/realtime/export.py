@@ -1,5 +1,6 @@
-"""The whole protocol in one place: every message family, for the schema export
-and the docs. The families themselves live next to their apps."""
+"""The whole protocol as documents: JSON Schema, AsyncAPI and the code tables, collected from
+the message families and error codes the apps registered (registry.register_family,
+errors.register_error_codes). `manage.py export_protocol` writes them; CI checks they are current."""
 
 from __future__ import annotations
 
@@ -8,39 +9,48 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from market_app import messages as market_messages
-from sessions_app import messages as session_messages
-from sessions_app.dispatch import message_type
-from sessions_app.errors import CLOSE_CODES, ERROR_CODES, ErrorMessage
-from sessions_app.http_messages import HTTP_MODELS
-from sessions_app.schema import ClientMessage, ServerMessage
-from simulator_app import messages as simulator_messages
+from sessions_app.realtime.errors import CLOSE_CODES, ErrorMessage, error_codes
+from sessions_app.realtime.messages import Shutdown, Timeout
+from sessions_app.realtime.registry import FAMILIES
+from sessions_app.realtime.schema import ClientMessage, ServerMessage, message_type
 
 PROTOCOL_VERSION = "1.0.0"
+# The kernel's own messages: listed where a family places them, else after every family.
+KERNEL_MESSAGES: tuple[type[ServerMessage], ...] = (Timeout, Shutdown, ErrorMessage)
 
-CLIENT_MESSAGES: tuple[type[ClientMessage], ...] = (
-    *session_messages.CLIENT_MESSAGES,
-    *simulator_messages.CLIENT_MESSAGES,
-    *market_messages.CLIENT_MESSAGES,
-)
-SERVER_MESSAGES: tuple[type[ServerMessage], ...] = (
-    *session_messages.SERVER_MESSAGES,
-    *simulator_messages.SERVER_MESSAGES,
-    *market_messages.SERVER_MESSAGES,
-    ErrorMessage,
-)
+
+def client_messages() -> tuple[type[ClientMessage], ...]:
+    return tuple(m for family in FAMILIES for m in family.client)
+
+
+def server_messages() -> tuple[type[ServerMessage], ...]:
+    listed = [m for family in FAMILIES for m in family.server]
+    return (*listed, *(m for m in KERNEL_MESSAGES if m not in listed))
+
+
+def http_models() -> tuple[type[BaseModel], ...]:
+    return tuple(m for family in FAMILIES for m in family.http)
 
 
 def _schemas(ref_template: str) -> dict[str, Any]:
-    models: list[tuple[type[BaseModel], Any]] = [(m, "validation") for m in (*CLIENT_MESSAGES, *SERVER_MESSAGES)]
-    models += [(m, "validation") for m in HTTP_MODELS]
+    server = server_messages()
+    models: list[tuple[type[BaseModel], Any]] = [(m, "validation") for m in (*client_messages(), *server)]
+    models += [(m, "validation") for m in http_models()]
     _, top = models_json_schema(models, ref_template=ref_template)
     defs: dict[str, Any] = top["$defs"]
-    for model in SERVER_MESSAGES:
+    for model in server:
         # Every server field is always sent except the optional ones omitted when empty.
         schema = defs[model.__name__]
         schema["required"] = [name for name in model.model_fields if name not in model.omit_when_none]
-    return defs
+    return with_error_codes(defs, ref_template)
+
+
+def with_error_codes(defs: dict[str, Any], ref_template: str) -> dict[str, Any]:
+    """`code` is any registered code: the schemas get one `ErrorCode` enum of all of them, in
+    catalogue order, for ErrorMessage to refer to (names sorted, as pydantic sorts its own)."""
+    defs["ErrorCode"] = {"enum": [code.value for code, _ in error_codes()], "title": "ErrorCode", "type": "string"}
+    defs["ErrorMessage"]["properties"]["code"] = {"$ref": ref_template.format(model="ErrorCode")}
+    return dict(sorted(defs.items()))
 
 
 def json_schema() -> dict[str, Any]:
@@ -55,8 +65,8 @@ def json_schema() -> dict[str, Any]:
             },
         }
 
-    defs["ClientMessage"] = one_of(CLIENT_MESSAGES)
-    defs["ServerMessage"] = one_of(SERVER_MESSAGES)
+    defs["ClientMessage"] = one_of(client_messages())
+    defs["ServerMessage"] = one_of(server_messages())
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "urn:trading-simulator:session-protocol",
@@ -70,7 +80,7 @@ def json_schema() -> dict[str, Any]:
 def asyncapi() -> dict[str, Any]:
     schemas = _schemas("#/components/schemas/{model}")
     messages: dict[str, Any] = {}
-    for model in (*CLIENT_MESSAGES, *SERVER_MESSAGES):
+    for model in (*client_messages(), *server_messages()):
         name = message_type(model)
         entry: dict[str, Any] = {
             "name": name,
@@ -86,7 +96,7 @@ def asyncapi() -> dict[str, Any]:
 
     channel_ref = {"$ref": "#/channels/session"}
     operations: dict[str, Any] = {}
-    for model in CLIENT_MESSAGES:
+    for model in client_messages():
         name = message_type(model)
         operation: dict[str, Any] = {
             "action": "receive",
@@ -99,8 +109,8 @@ def asyncapi() -> dict[str, Any]:
                 "messages": [{"$ref": f"#/channels/session/messages/{message_type(model.reply)}"}],
             }
         operations[f"receive_{name}"] = operation
-    replies = {model.reply for model in CLIENT_MESSAGES if model.reply is not None}
-    for model in SERVER_MESSAGES:
+    replies = {model.reply for model in client_messages() if model.reply is not None}
+    for model in server_messages():
         if model in replies:
             continue
         name = message_type(model)
@@ -163,7 +173,7 @@ def codes_markdown() -> str:
         "| code | meaning | closes with | HTTP status |",
         "| --- | --- | --- | --- |",
     ]
-    for code, spec in ERROR_CODES.items():
+    for code, spec in error_codes():
         close = f"{int(spec.close)}" if spec.close is not None else "stays open"
         lines.append(f"| `{code.value}` | {spec.meaning} | {close} | {spec.http_status} |")
     lines += ["", "## Close codes", "", "| close code | name | client should | meaning |", "| --- | --- | --- | --- |"]

@@ -2,7 +2,7 @@
 
 redis-py's default pools open a new connection whenever every open one is busy and never
 shrink, so a connect storm left each process holding as many Redis connections as it once had
-concurrent commands (the soak saw them climb from 25 to 47 per process). A blocking pool of
+concurrent commands. A blocking pool of
 REDIS_POOL_SIZE connections makes that a fixed, documented number: a command waits up to
 `timeout` seconds for a free connection instead.
 """

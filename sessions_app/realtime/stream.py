@@ -24,17 +24,15 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
+from typing import Any, Literal, Protocol, TypedDict
 
 from django.conf import settings
-from django.db import transaction
 
-from sessions_app import metrics
-from sessions_app.redis_clients import LoopRedis, sync_redis
-from sessions_app.schema import ServerMessage
+from sessions_app.realtime import metrics
+from sessions_app.realtime.redis_clients import LoopRedis, sync_redis
 
-if TYPE_CHECKING:
-    from sessions_app.consumers import SessionConsumer
+# The consumer (sessions_app.realtime.consumer.Connection), which imports this module.
+Connection = Any
 
 logger = logging.getLogger(__name__)
 
@@ -336,57 +334,6 @@ class _PendingResets:
 pending_resets = _PendingResets()
 
 
-def push_now(*, group: str, session_ids: Sequence[str], kind: str, payload: str, data: dict[str, Any]) -> None:
-    """Number `payload` in each session's stream, then send it to `group`. Synchronous; call after commit."""
-    from sessions_app.layer import group_send_now
-
-    positions: dict[str, list[Any]] = {}
-    if session_ids:
-        try:
-            heads = stream_store().append(session_ids, payload)
-            positions = {session_id: [head.epoch, head.seq] for session_id, head in heads.items()}
-        except Exception:
-            metrics.STREAM_APPEND_FAILURES.inc()
-            logger.exception("could not number a %s push; its streams will be reset", kind)
-            pending_resets.add(session_ids)
-    event: SessionPushEvent = {
-        "type": "session.push",
-        "kind": kind,
-        "payload": payload,
-        "positions": positions,
-        "data": data,
-    }
-    group_send_now(group, dict(event))
-
-
-def push_to_user(*, user_id: int, message: ServerMessage, data: dict[str, Any] | None = None) -> None:
-    """Push `message` to every connection of the user, numbered in each of their active sessions. Call after commit."""
-    from sessions_app.groups import user_group
-    from sessions_app.selectors import active_session_ids_of_user
-
-    session_ids = active_session_ids_of_user(user_id)
-    push_now(
-        group=user_group(user_id),
-        session_ids=session_ids,
-        kind=message.type,
-        payload=message.to_json(),
-        data=data or {},
-    )
-
-
-def push_after_commit(
-    *, group: str, session_ids: Sequence[str], message: ServerMessage, data: dict[str, Any] | None = None
-) -> None:
-    """Push `message` to `group`, numbered in the given sessions' streams, once the transaction commits."""
-    payload, kind, extra = message.to_json(), message.type, data or {}
-    ids = list(session_ids)
-    transaction.on_commit(lambda: push_now(group=group, session_ids=ids, kind=kind, payload=payload, data=extra))
-
-
-def push_to_user_after_commit(*, user_id: int, message: ServerMessage, data: dict[str, Any] | None = None) -> None:
-    transaction.on_commit(lambda: push_to_user(user_id=user_id, message=message, data=data))
-
-
 # --- Connection side --------------------------------------------------------------------
 
 
@@ -411,11 +358,11 @@ class StreamCursor:
     def head(self) -> StreamHead:
         return StreamHead(self.epoch, self.delivered)
 
-    async def _send(self, conn: SessionConsumer, seq: int, payload: str) -> None:
+    async def _send(self, conn: Connection, seq: int, payload: str) -> None:
         await conn.send(text_data=with_position(payload, self.epoch, seq))
         self.delivered = seq
 
-    async def deliver(self, conn: SessionConsumer, *, epoch: str, seq: int, payload: str, kind: str) -> None:
+    async def deliver(self, conn: Connection, *, epoch: str, seq: int, payload: str, kind: str) -> None:
         """Send a live push in order: fill a gap from the buffer first, drop what was sent already."""
         async with self.lock:
             if epoch != self.epoch:
@@ -429,7 +376,7 @@ class StreamCursor:
             await self._send(conn, seq, payload)
             metrics.count_out(kind)
 
-    async def _fill_locked(self, conn: SessionConsumer, *, until: int | None = None) -> bool:
+    async def _fill_locked(self, conn: Connection, *, until: int | None = None) -> bool:
         replay = await stream_store().read_after(self.session_id, self.delivered)
         if replay is None or replay.epoch != self.epoch or not replay.complete:
             return False
@@ -441,7 +388,7 @@ class StreamCursor:
         return True
 
     async def replay_since(
-        self, conn: SessionConsumer, *, epoch: str | None, last: int | None, skip_sent_here: bool
+        self, conn: Connection, *, epoch: str | None, last: int | None, skip_sent_here: bool
     ) -> ReplayOutcome:
         """Send what the client missed after `last`. On `reconnect` (`skip_sent_here`), what this
         connection already sent live is not sent twice; on `request_resync` the client's word counts."""
@@ -463,11 +410,11 @@ class StreamCursor:
             metrics.STREAM_REPLAYED.inc(sent)
             return ReplayOutcome(recovered=True, replayed=sent)
 
-    async def resync(self, conn: SessionConsumer, reason: ResyncReason, request_id: str | None) -> None:
+    async def resync(self, conn: Connection, reason: ResyncReason, request_id: str | None) -> None:
         async with self.lock:
             await self._resync_locked(conn, reason, request_id)
 
-    async def _resync_locked(self, conn: SessionConsumer, reason: ResyncReason, request_id: str | None) -> None:
+    async def _resync_locked(self, conn: Connection, reason: ResyncReason, request_id: str | None) -> None:
         # The head is read before the snapshot is built: every push numbered up to it was sent
         # after its transaction committed, so the snapshot already shows it.
         head = await stream_store().head(self.session_id)
@@ -475,7 +422,7 @@ class StreamCursor:
         metrics.STREAM_RESYNCS.labels(reason).inc()
         await conn.resynchronise(reason=reason, request_id=request_id, head=head)
 
-    async def catch_up(self, conn: SessionConsumer, head: StreamHead | None) -> None:
+    async def catch_up(self, conn: Connection, head: StreamHead | None) -> None:
         """Called by the maintenance task: repair a push the channel layer lost, or a lost stream."""
         async with self.lock:
             if conn.ending:

@@ -3,14 +3,14 @@ and messages for a connection put straight into that connection's inbox.
 
 InMemoryChannelLayer walks every channel and every group membership on each `receive()` and
 `group_send()` to drop expired entries: O(connections) per call, so O(connections²) under a
-connect storm (a quarter of the server's CPU at 4,000 connects in a profile). Expiry is
+connect storm. Expiry is
 measured in seconds (messages after `expiry`, 60 s; memberships after `group_expiry`, a day),
 so sweeping at most once a second changes nothing a client can see.
 
 A consumer that reads its events from the same queue as its socket frames (daphne's
 application queue) can `deliver_into` it: a send to its channel then lands in that queue
 directly. Otherwise every idle connection holds an asyncio.Queue here and a task blocked on it
-to move each event across (about 4 KB per connection, and a loop pass per event).
+to move each event across (memory per connection, and a loop pass per event).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from copy import deepcopy
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
 
+from sessions_app.realtime.internals import memory_layer_internals
+
 SWEEP_INTERVAL_S = 1.0
 
 
@@ -32,6 +34,11 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.inboxes: dict[str, asyncio.Queue] = {}
+        # Both tricks read the stock layer's private storage (sessions_app.realtime.internals).
+        self.uses_internals = memory_layer_internals()
+
+    def delivers_into_inboxes(self) -> bool:
+        return self.uses_internals
 
     def deliver_into(self, channel: str, inbox: asyncio.Queue) -> None:
         """From now on, messages sent to `channel` go straight into `inbox`, oldest first."""
@@ -58,6 +65,9 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
         inbox.put_nowait(deepcopy(message))  # as the stock layer: no recipient shares the sender's dict
 
     async def group_send(self, group: str, message: dict) -> None:
+        if not self.uses_internals:
+            await super().group_send(group, message)
+            return
         # The stock layer starts a task per member; every send here completes without waiting.
         assert isinstance(message, dict), "Message is not a dict"
         self.require_valid_group_name(group)
@@ -67,6 +77,9 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
                 await self.send(channel, message)
 
     def _clean_expired(self) -> None:
+        if not self.uses_internals:
+            super()._clean_expired()
+            return
         now = time.monotonic()
         if now < self._next_sweep:
             return

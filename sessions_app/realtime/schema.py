@@ -1,4 +1,4 @@
-"""Building blocks shared by every message family (session, simulator, market).
+"""Building blocks of every message family: the base classes, the shared field types, time.
 
 Field names are the wire names, camelCase, so each class reads exactly like the
 protocol. Client messages are validated strictly (no "1" for 1, no true for a
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, get_args
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
@@ -57,7 +57,7 @@ class ServerMessage(BaseModel):
 
 
 class StreamMessage(ServerMessage):
-    """A push numbered in the session's stream (sessions_app.session_stream).
+    """A push numbered in the session's stream (sessions_app.realtime.stream).
 
     The stream adds `sessionSeq` and `sessionEpoch` when it sends the message; a client keeps
     the last pair it applied and sends it with `reconnect` to get what it missed.
@@ -67,3 +67,9 @@ class StreamMessage(ServerMessage):
     sessionEpoch: str | SkipJsonSchema[None] = None
 
     omit_when_none = frozenset({"sessionSeq", "sessionEpoch"})
+
+
+def message_type(message_class: type[BaseModel]) -> str:
+    """The wire `type` of a message class (the Literal its `type` field is declared with)."""
+    (literal,) = get_args(message_class.model_fields["type"].annotation)
+    return literal

@@ -1,8 +1,8 @@
 """The connections open in this server process, and the chores done for them.
 
 One maintenance task per process (not one per connection) closes silent
-connections, ends sessions that reach expiresAt, writes last-seen times to the
-database in batches (so heartbeats never touch the database), and compares each
+connections, ends connections that reach their expiry, hands last-seen times to the
+registered chores in batches (so heartbeats never touch the database), and compares each
 connection with its session stream's head, so a push the channel layer lost is
 sent within seconds, and a stream Redis lost is resynchronised.
 """
@@ -15,21 +15,20 @@ import logging
 import os
 import socket
 import time
-import uuid
-from typing import TYPE_CHECKING
+from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.utils import timezone
 
-from config.background import start_process_task
-from sessions_app import services
-from sessions_app.connection_limits import connections_refresh
-from sessions_app.schema import now_ms
-from sessions_app.session_stream import stream_store
+from sessions_app.realtime import internals
+from sessions_app.realtime.limits import connections_refresh
+from sessions_app.realtime.registry import Presence, chores
+from sessions_app.realtime.schema import now_ms
+from sessions_app.realtime.stream import stream_store
+from sessions_app.realtime.tasks import start_process_task
 
-if TYPE_CHECKING:
-    from sessions_app.consumers import SessionConsumer
+# The consumer (sessions_app.realtime.consumer.Connection), which imports this module.
+SessionConsumer = Any
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ PROCESS_ID = f"{socket.gethostname()[:60]}-{os.getpid()}"
 class LiveConnections:
     def __init__(self) -> None:
         self._connections: dict[str, SessionConsumer] = {}
-        self._seen_sessions: set[uuid.UUID] = set()
+        self._seen_sessions: set[str] = set()
         self._seen_devices: set[int] = set()
         self._task: asyncio.Task[None] | None = None
         self._catch_ups: set[asyncio.Task[None]] = set()
@@ -66,11 +65,10 @@ class LiveConnections:
 
         channels-redis routes each message for this process to a per-channel queue it creates on
         demand; one that arrives after its consumer left (a group send already on its way) makes
-        a queue nobody reads, kept forever: a leak of about 1 KB per connection in a soak.
+        a queue nobody reads, kept forever: a leak per closed connection.
         """
-        buffer = getattr(layer, "receive_buffer", None)
-        if isinstance(buffer, dict):
-            buffer.pop(channel, None)
+        buffer = internals.drop_receive_buffer(layer, channel)
+        if buffer is not None:
             self._closed_channels[channel] = (buffer, time.monotonic() + CLOSED_CHANNEL_WATCH_S)
 
     def _drop_closed_channel_buffers(self, now: float) -> None:
@@ -79,9 +77,9 @@ class LiveConnections:
             if now >= until:
                 del self._closed_channels[channel]
 
-    def touch(self, session_id: uuid.UUID, device_pk: int) -> None:
-        self._seen_sessions.add(session_id)
-        self._seen_devices.add(device_pk)
+    def touch(self, conn: SessionConsumer) -> None:
+        self._seen_sessions.add(conn.session_id)
+        self._seen_devices.add(conn.device_key)
 
     def _ensure_maintenance(self) -> None:
         loop = asyncio.get_running_loop()
@@ -95,10 +93,11 @@ class LiveConnections:
         session_ids, device_pks = list(self._seen_sessions), list(self._seen_devices)
         self._seen_sessions.clear()
         self._seen_devices.clear()
+        registered = chores()
+        if registered is None:
+            return
         try:
-            await database_sync_to_async(services.presence_flush)(
-                session_ids=session_ids, device_pks=device_pks, seen_at=timezone.now()
-            )
+            await database_sync_to_async(registered.presence_flush)(Presence(session_ids, device_pks))
         except Exception:
             logger.exception("could not persist last-seen times; will retry")
             self._seen_sessions.update(session_ids)
@@ -106,16 +105,19 @@ class LiveConnections:
 
     async def report(self) -> None:
         """Tell the database which connections this process holds (the admin's live view)."""
-        connections = [c.describe() for c in self.snapshot() if c.client is not None]
+        registered = chores()
+        if registered is None:
+            return
+        connections = [c.describe() for c in self.snapshot() if c.opened]
         try:
-            await database_sync_to_async(services.server_process_report)(
+            await database_sync_to_async(registered.process_report)(
                 process_id=PROCESS_ID, hostname=socket.gethostname(), pid=os.getpid(), connections=connections
             )
         except Exception:
             logger.exception("could not report this process's connections; will retry")
 
     async def check_streams(self) -> None:
-        consumers = [c for c in self.snapshot() if c.client is not None and not c.ending]
+        consumers = [c for c in self.snapshot() if c.opened and not c.ending]
         if not consumers:
             return
         try:
@@ -146,8 +148,8 @@ class LiveConnections:
                 continue
             if now_monotonic - consumer.last_message_monotonic > timeout_s:
                 consumer.start_heartbeat_timeout()
-            elif consumer.session_expires_ms <= now_epoch_ms:
-                consumer.start_session_expiry()
+            elif consumer.expires_ms and consumer.expires_ms <= now_epoch_ms:
+                consumer.start_expiry()
 
     async def _maintain(self) -> None:
         tick_s = max(0.05, min(1.0, settings.WS_HEARTBEAT_TIMEOUT_MS / 10_000))
@@ -171,7 +173,9 @@ class LiveConnections:
                     await self.check_streams()
                 if now >= next_sweep:
                     next_sweep = now + EXPIRY_SWEEP_INTERVAL_S
-                    await database_sync_to_async(services.sessions_expire_due)()
+                    registered = chores()
+                    if registered is not None:
+                        await database_sync_to_async(registered.sweep)()
             except Exception:
                 logger.exception("session maintenance failed; continuing")
 
@@ -185,8 +189,10 @@ class LiveConnections:
         while self._connections and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         await self.flush_presence()
-        with contextlib.suppress(Exception):
-            await database_sync_to_async(services.server_process_stopped)(process_id=PROCESS_ID)
+        registered = chores()
+        if registered is not None:
+            with contextlib.suppress(Exception):
+                await database_sync_to_async(registered.process_stopped)(process_id=PROCESS_ID)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, RuntimeError):

@@ -11,15 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 from collections.abc import Awaitable, Callable, Sequence
 from types import FrameType
 
 from django.conf import settings
 
-from config.background import start_process_task
-from sessions_app import metrics
-from sessions_app.live import live_connections
+from sessions_app.realtime import internals, metrics
+from sessions_app.realtime.live import live_connections
+from sessions_app.realtime.tasks import start_process_task
 
 logger = logging.getLogger(__name__)
 
@@ -29,11 +28,8 @@ _running: list[asyncio.Future[None]] = []  # keeps hook and drain tasks referenc
 
 def install_graceful_shutdown(*, on_start: Sequence[Hook] = (), on_stop: Sequence[Hook] = ()) -> bool:
     """Run `on_start` once daphne's reactor runs and `on_stop` on SIGTERM. False if not under daphne."""
-    if "twisted.internet.reactor" not in sys.modules:
-        return False
-    from twisted.internet import reactor
-
-    if not hasattr(reactor, "_asyncioEventloop"):
+    reactor = internals.running_reactor()
+    if reactor is None or internals.reactor_loop(reactor) is None:
         return False
     reactor.callWhenRunning(_on_running, reactor, tuple(on_start), tuple(on_stop))
     return True
@@ -47,7 +43,7 @@ async def _run_hook(hook: Hook) -> None:
 
 
 def _on_running(reactor, on_start: tuple[Hook, ...], on_stop: tuple[Hook, ...]) -> None:
-    loop = reactor._asyncioEventloop
+    loop = internals.reactor_loop(reactor)
     for hook in on_start:
         _running.append(start_process_task(_run_hook(hook), name="process-start-hook", loop=loop))
     _wrap_signal_handlers(reactor, on_stop)
@@ -70,7 +66,7 @@ def _wrap_signal_handlers(reactor, on_stop: tuple[Hook, ...]) -> None:
 
 
 def _begin(reactor, on_stop: tuple[Hook, ...]) -> None:
-    loop = reactor._asyncioEventloop
+    loop = internals.reactor_loop(reactor)
 
     async def drain() -> None:
         try:

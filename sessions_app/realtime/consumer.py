@@ -1,10 +1,11 @@
-"""The session WebSocket: `ws://HOST/ws/session/?token=…&deviceId=…`.
+"""The session WebSocket consumer: `connect`, `receive`, `disconnect` and a routing table.
 
-Thin on purpose: it authenticates the handshake, parses and validates frames
-against the declared schema, routes them to handlers (sessions_app.handlers and
-the other apps' handlers), and turns every ProtocolError into the standard
-`error` message. Group events from the channel layer end the connection when
-another connection, an operator or an expiry says so.
+It knows no domain. The handshake is the registered session handler's (registry.SessionHandler):
+authenticate, then the connection limits, then attach a session, join its groups, accept, and
+send the handler's first message. A frame is parsed, rate-limited, validated against the class
+its `type` routes to (registry.handles) and handed to that handler; every ProtocolError becomes
+the standard `error`. Channel-layer events reach registry.handles_event handlers, numbered pushes
+go through the connection's stream cursor.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Coroutine
+from typing import Any, Literal, TypedDict, TypeVar
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
@@ -29,58 +30,47 @@ from django.conf import settings
 from django.db import DatabaseError
 from pydantic import ValidationError
 
-from config.logs import bind, log_context
-from sessions_app import groups, metrics, selectors, services
-from sessions_app.auth import AuthenticatedClient, authenticate_websocket_request
-from sessions_app.connection_limits import Slot, client_address, connection_acquire, connection_release
-from sessions_app.dispatch import EVENT_ROUTES, PUSH_HOOKS, ROUTES, run_connection_hooks
-from sessions_app.errors import CloseCode, ErrorCode, ErrorMessage, ProtocolError, details_from
-from sessions_app.events import (
-    ConnectionCloseEvent,
-    ConnectionReplaceEvent,
-    SessionEndedEvent,
-)
-from sessions_app.live import live_connections
-from sessions_app.messages import (
-    Connected,
-    ConnectionReplaced,
-    SessionResync,
-    Shutdown,
-    Timeout,
-)
-from sessions_app.quality import QualityJudge
-from sessions_app.ratelimit import AbuseWindow, TokenBucket
-from sessions_app.schema import ServerMessage, epoch_ms, now_ms
-from sessions_app.session_stream import ResyncReason, SessionPushEvent, StreamCursor, StreamHead, stream_store
-from simulator_app.selectors import NO_SIMULATOR, SimulatorState, simulator_state_of_user
+from sessions_app.realtime import internals, metrics, registry
+from sessions_app.realtime.errors import CloseCode, ErrorCode, ErrorMessage, ProtocolError, details_from
+from sessions_app.realtime.limits import Slot, client_address, connection_acquire, connection_release
+from sessions_app.realtime.live import live_connections
+from sessions_app.realtime.logs import bind, log_context
+from sessions_app.realtime.messages import Shutdown, Timeout
+from sessions_app.realtime.quality import QualityJudge
+from sessions_app.realtime.ratelimit import AbuseWindow, TokenBucket
+from sessions_app.realtime.schema import ServerMessage, now_ms
+from sessions_app.realtime.stream import ResyncReason, SessionPushEvent, StreamCursor, StreamHead, stream_store
 
 logger = logging.getLogger(__name__)
 
 MAX_REQUEST_ID_LENGTH = 128
+S = TypeVar("S")
 
 
-def _generation_and_simulator(client: AuthenticatedClient) -> tuple[int, SimulatorState]:
-    return (
-        selectors.device_connection_generation(client.device.pk),
-        simulator_state_of_user(user_id=client.user.pk),
-    )
+class ConnectionCloseEvent(TypedDict):
+    """To one connection's channel: an operator closes it (the session is kept)."""
+
+    type: Literal["connection.close"]
+    reason: str
 
 
-class SessionConsumer(AsyncWebsocketConsumer):
-    client: AuthenticatedClient | None = None
-    connection_slot: Slot | None = None  # counted against the connection limits until disconnect
-    session_id: uuid.UUID
-    session_token: str
-    session_status: str = "active"
-    session_created_ms: int = 0
-    session_expires_ms: int = 0
-    generation: int = 0
-    simulator: SimulatorState = NO_SIMULATOR
+class Connection(AsyncWebsocketConsumer):
+    """One client socket: what handlers are handed. Apps keep their own typed state in `state(Kind)`."""
+
+    # Set by the session handler's authenticate().
+    user_id: int = 0
+    device_id: str = ""
+    device_key: int = 0
+    # Set from its Opening.
+    session_id: str = ""
+    expires_ms: int = 0
     stream: StreamCursor
+    connection_slot: Slot | None = None  # counted against the connection limits until disconnect
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.groups = []
+        self.opened = False  # authenticated and attached: the handlers may act
         self.ending = False
         self.closing_task: asyncio.Task[None] | None = None
         self.last_message_monotonic = time.monotonic()
@@ -95,9 +85,20 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.connection_id = uuid.uuid4().hex[:12]
         self.counted_open = False
         self.connected_at_ms = now_ms()
-        # Per-connection state of other apps (the market stream), keyed by app.
-        self.app_state: dict[str, object] = {}
+        self._states: dict[type, object] = {}
         self.layer_failed = False
+
+    def state(self, kind: type[S]) -> S:
+        """This connection's instance of an app's state class (made on first use, with no arguments)."""
+        value = self._states.get(kind)
+        if value is None:
+            value = self._states[kind] = kind()
+        return value  # type: ignore[return-value]
+
+    def has_state(self, kind: type) -> bool:
+        return kind in self._states
+
+    # --- The loop -------------------------------------------------------------------
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         # Channels' AsyncConsumer.__call__, except that channel-layer events come through
@@ -106,19 +107,19 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.channel_name = await self.channel_layer.new_channel()
         self.base_send = send
-        inbox = getattr(receive, "__self__", None)
-        if not isinstance(inbox, asyncio.Queue):
+        inbox = internals.server_inbox(receive)
+        if inbox is None:
             with contextlib.suppress(StopConsumer):
                 await await_many_dispatch([receive, self._receive_event], self.dispatch)
             return
-        # The server hands frames over through an asyncio.Queue (daphne, and Channels' test
-        # communicator): channel-layer events join that queue, so one loop takes both in order,
-        # without the task and the wait that await_many_dispatch creates for every message.
-        # The embedded layer puts them there itself; for another layer a task moves them across.
-        deliver_into = getattr(self.channel_layer, "deliver_into", None)
+        # Frames arrive through an asyncio.Queue (daphne, and Channels' test communicator):
+        # channel-layer events join that queue, so one loop takes both in order, without the
+        # task and the wait that await_many_dispatch creates for every message. The embedded
+        # layer puts them there itself; for another layer a task moves them across.
+        delivers = getattr(self.channel_layer, "delivers_into_inboxes", None)
         pump = None
-        if deliver_into is not None:
-            deliver_into(self.channel_name, inbox)
+        if delivers is not None and delivers():
+            self.channel_layer.deliver_into(self.channel_name, inbox)
         else:
             pump = asyncio.ensure_future(self._pump_events(inbox))
         try:
@@ -164,9 +165,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 self.layer_failed = False
                 logger.info("channel layer back; rejoined %d groups", len(self.groups))
 
-    # Channels' dispatch hops to a thread before every message to close stale
-    # database connections; our database work already runs in
-    # database_sync_to_async, which does that, so heartbeats stay on the loop.
+    # Channels' dispatch hops to a thread before every message to close stale database
+    # connections; database work here already runs in database_sync_to_async, which does
+    # that, so heartbeats stay on the loop.
     async def dispatch(self, message: dict) -> None:
         try:
             if message["type"] == "websocket.receive":  # the hot path: straight to receive()
@@ -176,10 +177,10 @@ class SessionConsumer(AsyncWebsocketConsumer):
             if handler is not None:
                 await handler(message)
                 return
-            event_handler = EVENT_ROUTES.get(message["type"])
+            event_handler = registry.EVENT_ROUTES.get(message["type"])
             if event_handler is None:
                 raise ValueError(f"No handler for message type {message['type']}")
-            if self.client is not None and not self.ending:
+            if self.opened and not self.ending:
                 await event_handler(self, message)
         except StopConsumer:
             raise
@@ -193,34 +194,25 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self._report_failure(ProtocolError(ErrorCode.INTERNAL_ERROR))
 
     async def _report_failure(self, error: ProtocolError) -> None:
-        if self.client is None or self.ending:
+        if not self.opened or self.ending:
             return
         with contextlib.suppress(Exception):
             await self.send_message(error.to_message())
 
-    @property
-    def device_id(self) -> str:
-        assert self.client is not None
-        return self.client.device.device_id
-
-    @property
-    def user_id(self) -> str:
-        assert self.client is not None
-        return str(self.client.user.pk)
-
-    # --- Handshake and close -------------------------------------------------
+    # --- Handshake and close -------------------------------------------------------------
 
     async def connect(self) -> None:
+        handler = registry.session_handler()
         try:
-            client = await database_sync_to_async(authenticate_websocket_request)(self.scope)
+            await handler.authenticate(self)
             # Before the session is attached: a refused connection must not replace the device's live one.
             self.connection_slot = await connection_acquire(
-                user_id=client.user.pk,
-                device_pk=client.device.pk,
+                user_id=self.user_id,
+                device_pk=self.device_key,
                 ip=client_address(self.scope),
                 connection_id=self.connection_id,
             )
-            attached = await database_sync_to_async(services.session_attach)(user=client.user, device=client.device)
+            opening = await handler.attach(self)
         except ProtocolError as error:
             await self._refuse(error)
             return
@@ -228,70 +220,33 @@ class SessionConsumer(AsyncWebsocketConsumer):
             logger.exception("database unavailable during handshake")
             await self._refuse(ProtocolError(ErrorCode.SERVICE_UNAVAILABLE))
             return
-
-        self.client = client
-        bind(
-            connectionId=self.connection_id,
-            userId=client.user.pk,
-            deviceId=client.device.device_id,
-            sessionId=str(attached.session.id),
-        )
-        self.session_id = attached.session.id
-        self.session_token = attached.session_token
-        self.session_status = attached.session.status
-        self.session_created_ms = epoch_ms(attached.session.created_at)
-        self.session_expires_ms = epoch_ms(attached.session.expires_at)
-        self.generation = attached.generation
-
+        self.opened = True
+        self.session_id = opening.session_id
+        self.expires_ms = opening.expires_ms
+        bind(connectionId=self.connection_id, **(opening.log_fields or {}))
         try:
-            for group in (
-                groups.device_group(client.device.pk),
-                groups.session_group(self.session_id),
-                groups.user_group(client.user.pk),
-            ):
+            for group in opening.groups:
                 await self.channel_layer.group_add(group, self.channel_name)
                 self.groups.append(group)
             # Read after joining the groups: a push numbered later reaches this connection live.
-            self.stream = StreamCursor(str(self.session_id), await stream_store().head(str(self.session_id)))
+            self.stream = StreamCursor(self.session_id, await stream_store().head(self.session_id))
         except Exception:
             # Without its groups the connection would miss replacement and invalidation: refuse it.
             logger.exception("channel layer unavailable during handshake")
             self.groups.clear()
+            self.opened = False
             await self._refuse(ProtocolError(ErrorCode.SERVICE_UNAVAILABLE, "channel layer unavailable, retry later"))
             return
         await self.accept()
-        # Read after joining the groups, so no change announced in between is missed: a newer
-        # connection of this device, or a simulator status change.
-        newest, self.simulator = await database_sync_to_async(_generation_and_simulator)(client)
-        if newest > self.generation:
-            await self._replaced()
-            return
+        first = await handler.opened(self)
+        if first is None:
+            return  # the handler ended the connection
         live_connections.add(self)
         metrics.CONNECTS.labels("accepted").inc()
         metrics.CONNECTIONS_OPEN.inc()
         self.counted_open = True
-        await self.send_message(
-            Connected(
-                sessionId=str(self.session_id),
-                sessionToken=self.session_token,
-                userId=self.user_id,
-                deviceId=self.device_id,
-                heartbeatInterval=settings.WS_HEARTBEAT_INTERVAL_MS,
-                heartbeatTimeout=settings.WS_HEARTBEAT_TIMEOUT_MS,
-                timestamp=now_ms(),
-                sessionStatus=self.session_status,
-                createdAt=self.session_created_ms,
-                expiresAt=self.session_expires_ms,
-                resumed=attached.resumed,
-                simulatorStatus=self.simulator.status,
-                simulatorId=self.simulator.simulator_id,
-                maxMessageBytes=settings.WS_MAX_MESSAGE_BYTES,
-                sessionSeq=self.stream.start,
-                sessionEpoch=self.stream.epoch,
-            )
-        )
-        logger.info("connection opened (session %s)", "resumed" if attached.resumed else "new")
-        await run_connection_hooks("connected", self)
+        await self.send_message(first)
+        await registry.connected.run(self)
 
     async def _refuse(self, error: ProtocolError) -> None:
         logger.info("handshake refused with %s", error.code)
@@ -308,10 +263,10 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if self.counted_open:
             self.counted_open = False
             metrics.CONNECTIONS_OPEN.dec()
-        if self.client is not None:
-            live_connections.touch(self.session_id, self.client.device.pk)
+        if self.opened:
+            live_connections.touch(self)
             logger.info("connection closed with code %s", code)
-            await run_connection_hooks("disconnected", self)
+            await registry.disconnected.run(self)
 
     async def end(self, message: ServerMessage, close_code: CloseCode) -> None:
         """Send a last message and close. Idempotent: only the first reason is told."""
@@ -323,14 +278,14 @@ class SessionConsumer(AsyncWebsocketConsumer):
         finally:
             await self.close(code=int(close_code))
 
-    # --- Frames ---------------------------------------------------------------
+    # --- Frames ------------------------------------------------------------------------
 
     async def send_message(self, message: ServerMessage) -> None:
         # What AsyncWebsocketConsumer.send does for text, without its two extra calls per frame.
         await self.base_send({"type": "websocket.send", "text": message.to_json()})
         metrics.count_out(message.type)  # type: ignore[attr-defined]
         if isinstance(message, ErrorMessage):
-            metrics.ERRORS.labels(message.code.value).inc()
+            metrics.ERRORS.labels(message.code).inc()
 
     async def send_error(self, error: ProtocolError) -> None:
         await self.send_message(error.to_message())
@@ -341,9 +296,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         self.last_message_monotonic = time.monotonic()
         self.last_message_ms = now_ms()
-        if self.ending or self.client is None:
+        if self.ending or not self.opened:
             return  # the connection is closing; its close frame is on the way
-        live_connections.touch(self.session_id, self.client.device.pk)
+        live_connections.touch(self)
         request_id: str | None = None
         context: contextvars.Token | None = None
         try:
@@ -358,7 +313,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 if self.abuse.refuse(self.last_message_monotonic):
                     raise ProtocolError(ErrorCode.RATE_LIMIT_ABUSE)
                 raise ProtocolError(ErrorCode.RATE_LIMITED)
-            route = ROUTES.get(kind) if isinstance(kind, str) else None
+            route = registry.ROUTES.get(kind) if isinstance(kind, str) else None
             if route is None:
                 shown = kind[:64] if isinstance(kind, str) else kind if kind is None else type(kind).__name__
                 raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type: {shown!r}")
@@ -399,29 +354,13 @@ class SessionConsumer(AsyncWebsocketConsumer):
             raise ProtocolError(ErrorCode.NOT_AN_OBJECT)
         return data
 
-    # --- State the handlers use ------------------------------------------------
+    def outbound_backlog_bytes(self) -> int | None:
+        """Bytes written to this socket and not yet sent, when the server lets us see them."""
+        return internals.outbound_backlog_bytes(self.base_send)
 
-    def session_is_valid(self) -> bool:
-        return self.session_status == "active" and self.session_expires_ms > now_ms()
+    # --- Ends started by the maintenance task or the shutdown hook ------------------------
 
-    def require_active_session(self) -> None:
-        if not self.session_is_valid():
-            raise ProtocolError(ErrorCode.SESSION_NOT_ACTIVE, f"session is {self.session_status}")
-
-    def observe_simulator(self, state: SimulatorState) -> bool:
-        """Remember the user's simulator state unless it is older than what we know. True if remembered."""
-        if state.is_not_older_than(self.simulator):
-            self.simulator = state
-            return True
-        return False
-
-    def require_own_device(self, device_id: str) -> None:
-        if device_id != self.device_id:
-            raise ProtocolError(ErrorCode.DEVICE_ID_MISMATCH, f"deviceId {device_id!r} is not this connection's")
-
-    # --- Ends started by the maintenance task or the shutdown hook -----------
-
-    def _start_closing(self, work: Coroutine[object, object, None]) -> None:
+    def start_closing(self, work: Coroutine[object, object, None]) -> None:
         # One closing task per connection; the reference keeps it from being garbage-collected.
         if self.closing_task is None:
             self.closing_task = asyncio.ensure_future(work)
@@ -429,7 +368,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             work.close()
 
     def start_heartbeat_timeout(self) -> None:
-        self._start_closing(
+        self.start_closing(
             self.end(
                 Timeout(
                     timestamp=now_ms(),
@@ -441,17 +380,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
             )
         )
 
-    def start_session_expiry(self) -> None:
-        async def expire() -> None:
-            session = await database_sync_to_async(selectors.session_by_id)(self.session_id)
-            if session is not None:
-                await database_sync_to_async(services.session_expire)(session=session)
-            # Everyone on the session group (this connection too) hears `session.ended`; close
-            # here as well in case the channel layer is down.
-            await self._session_ended("expired", "session reached expiresAt")
-
-        self.session_status = "expired"
-        self._start_closing(expire())
+    def start_expiry(self) -> None:
+        self.start_closing(registry.session_handler().expire(self))
 
     async def server_shutdown(self, reason: str) -> None:
         retry_after = random.randint(settings.SHUTDOWN_RETRY_AFTER_MIN_MS, settings.SHUTDOWN_RETRY_AFTER_MAX_MS)
@@ -459,74 +389,35 @@ class SessionConsumer(AsyncWebsocketConsumer):
             Shutdown(timestamp=now_ms(), reason=reason, reconnectAfterMs=retry_after), CloseCode.SERVER_SHUTDOWN
         )
 
-    async def _replaced(self) -> None:
-        await self.end(
-            ConnectionReplaced(
-                deviceId=self.device_id,
-                sessionId=str(self.session_id),
-                reason="a newer connection of this device took over the session",
-                timestamp=now_ms(),
-            ),
-            CloseCode.CONNECTION_REPLACED,
-        )
-
-    async def _session_ended(self, status: str, reason: str) -> None:
-        self.session_status = status
-        code = ErrorCode.SESSION_EXPIRED if status == "expired" else ErrorCode.SESSION_STOPPED
-        error = ProtocolError(code, f"session {status}: {reason}")
-        await self.end(error.to_message(), error.spec.close or CloseCode.SESSION_STOPPED)
-
-    def describe(self) -> dict[str, object]:
+    def describe(self) -> dict[str, Any]:
         """This connection as the admin's live view and `service_status` show it."""
-        assert self.client is not None
-        return {
+        fields: dict[str, Any] = {
             "connectionId": self.connection_id,
             "channelName": self.channel_name,
-            "userId": self.client.user.pk,
-            "username": self.client.user.get_username(),
+            "userId": self.user_id,
             "deviceId": self.device_id,
-            "sessionId": str(self.session_id),
+            "sessionId": self.session_id,
             "connectedAt": self.connected_at_ms,
             "lastMessageAt": self.last_message_ms,
-            "simulatorStatus": self.simulator.status,
         }
+        fields.update(registry.session_handler().describe(self))
+        for describer in registry.DESCRIBERS:
+            fields.update(describer(self))
+        return fields
 
     async def resynchronise(self, *, reason: ResyncReason, request_id: str | None, head: StreamHead) -> None:
-        """Tell the client its new stream position and send the state it must rebuild from."""
-        assert self.client is not None
-        state = await database_sync_to_async(simulator_state_of_user)(user_id=self.client.user.pk)
-        changed = state != self.simulator and self.observe_simulator(state)
-        await self.send_message(
-            SessionResync(
-                requestId=request_id,
-                reason=reason,
-                recovered=False,
-                replayed=0,
-                sessionSeq=head.seq,
-                sessionEpoch=head.epoch,
-                sessionStatus=self.session_status,
-                simulatorStatus=self.simulator.status,
-                simulatorId=self.simulator.simulator_id,
-                timestamp=now_ms(),
-            )
-        )
-        if changed:
-            await run_connection_hooks("simulator_changed", self)
-        await run_connection_hooks("resync", self)
+        """Called by the stream cursor: the client must rebuild its state from a fresh snapshot."""
+        await registry.session_handler().resynchronise(self, reason=reason, request_id=request_id, head=head)
 
-    # --- Channel-layer events (sessions_app.events) -----------------------------
+    # --- Channel-layer events --------------------------------------------------------------
 
     async def connection_close(self, event: ConnectionCloseEvent) -> None:
-        if self.client is not None:
+        if self.opened:
             error = ProtocolError(ErrorCode.CLOSED_BY_OPERATOR, event["reason"] or None)
             await self.end(error.to_message(), CloseCode.CLOSED_BY_OPERATOR)
 
-    async def connection_replace(self, event: ConnectionReplaceEvent) -> None:
-        if event["generation"] > self.generation and self.client is not None:
-            await self._replaced()
-
     async def session_push(self, event: SessionPushEvent) -> None:
-        if self.client is None:
+        if not self.opened:
             return
         position = event["positions"].get(self.stream.session_id)
         if position is None:
@@ -536,10 +427,6 @@ class SessionConsumer(AsyncWebsocketConsumer):
         else:
             epoch, seq = position
             await self.stream.deliver(self, epoch=epoch, seq=seq, payload=event["payload"], kind=event["kind"])
-        hook = PUSH_HOOKS.get(event["kind"])
+        hook = registry.PUSH_HOOKS.get(event["kind"])
         if hook is not None:
             await hook(self, event["data"])
-
-    async def session_ended(self, event: SessionEndedEvent) -> None:
-        if self.client is not None and event["sessionId"] == str(self.session_id):
-            await self._session_ended(event["status"], event["reason"])

@@ -1,0 +1,31 @@
+"""The market app's metrics (declared through the kernel, so the docs list them), and the
+order counts read at scrape time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db.models import Count
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from market_app.models import Order
+from sessions_app.realtime import metrics
+
+ORDERS = metrics.counter("market_orders_total", "Orders placed, by type and side.", ["order_type", "side"])
+FILLS = metrics.counter("market_fills_total", "Fills applied, by side.", ["side"])
+TICKS_SKIPPED_BY_RELAY = metrics.counter(
+    "market_ticks_skipped_total",
+    "Ticks a server process replaced by a newer one before relaying (its followers were busy).",
+)
+TICKS = metrics.counter("market_ticks_total", "Ticks the feed produced (in the producing process).")
+TICK_DELIVERIES = metrics.counter(
+    "market_tick_deliveries_total", "Ticks handed to connections, sent or conflated.", ["outcome"]
+)
+
+
+@metrics.collect_at_scrape("market_orders", "Orders by status.", ["status"])
+def orders_by_status() -> Iterable[Metric]:
+    family = GaugeMetricFamily("market_orders", "Orders by status.", labels=["status"])
+    for status, count in Order.objects.values_list("status").annotate(n=Count("pk")):
+        family.add_metric([status], count)
+    yield family

@@ -1,0 +1,103 @@
+"""The socket kernel: one WebSocket per client, and nothing about trading.
+
+It holds the consumer, the routing of client messages and channel-layer events, the publish
+path (numbered pushes and unnumbered notifications, after commit), the session stream and its
+stores, limits, rate limiting, quality judgement, presence, shutdown, the protocol export, the
+error path and the metrics. It imports Django, Channels, redis, pydantic and prometheus_client;
+never an app. The apps above it (the sessions domain, the simulator, the market) import only the
+names below, and plug in through the registries in their AppConfig.ready().
+"""
+
+from sessions_app.realtime.consumer import Connection, ConnectionCloseEvent
+from sessions_app.realtime.errors import (
+    CloseCode,
+    CodeKind,
+    ErrorCode,
+    ErrorCodeSpec,
+    ErrorDetail,
+    ErrorMessage,
+    ProtocolError,
+    details_from,
+    register_error_codes,
+    spec_of,
+)
+from sessions_app.realtime.export import PROTOCOL_VERSION, with_error_codes
+from sessions_app.realtime.messages import Shutdown, Timeout
+from sessions_app.realtime.publish import notify, push
+from sessions_app.realtime.redis_clients import sync_redis
+from sessions_app.realtime.registry import (
+    Moment,
+    Opening,
+    Presence,
+    after_push,
+    connected,
+    describes,
+    disconnected,
+    handles,
+    handles_event,
+    register_family,
+    use_chores,
+    use_session_handler,
+)
+from sessions_app.realtime.schema import (
+    ClientMessage,
+    DeviceId,
+    EpochMs,
+    RequestId,
+    ServerMessage,
+    StreamMessage,
+    epoch_ms,
+    message_type,
+    now_ms,
+    optional_epoch_ms,
+)
+from sessions_app.realtime.stream import ReplayOutcome, ResyncReason, StreamHead
+from sessions_app.realtime.tasks import start_process_task
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "ClientMessage",
+    "CloseCode",
+    "CodeKind",
+    "Connection",
+    "ConnectionCloseEvent",
+    "DeviceId",
+    "EpochMs",
+    "ErrorCode",
+    "ErrorCodeSpec",
+    "ErrorDetail",
+    "ErrorMessage",
+    "Moment",
+    "Opening",
+    "Presence",
+    "ProtocolError",
+    "ReplayOutcome",
+    "RequestId",
+    "ResyncReason",
+    "ServerMessage",
+    "Shutdown",
+    "StreamHead",
+    "StreamMessage",
+    "Timeout",
+    "after_push",
+    "connected",
+    "describes",
+    "details_from",
+    "disconnected",
+    "epoch_ms",
+    "handles",
+    "handles_event",
+    "message_type",
+    "notify",
+    "now_ms",
+    "optional_epoch_ms",
+    "push",
+    "register_error_codes",
+    "register_family",
+    "spec_of",
+    "start_process_task",
+    "sync_redis",
+    "use_chores",
+    "use_session_handler",
+    "with_error_codes",
+]

@@ -1,0 +1,291 @@
+"""Every use of a private part of daphne, Twisted, channels or channels-redis, in one place.
+
+Each use sits behind a Guard: the installed version must be in the range it was written and
+tested against, and the attributes it touches must exist. Otherwise it falls back to the
+stock behaviour and logs one warning naming the guard, so an upgrade that changes these
+internals costs speed or a clean-up, never correctness. `check_all()` runs at start-up
+(RealtimeConfig.ready) so the warnings show when the process starts, not at first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib.metadata
+import logging
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def installed_version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _numbers(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version.split("+")[0])[:3])
+
+
+@dataclass
+class Guard:
+    """A private part of a library, usable while `distribution` is within [minimum, below)."""
+
+    name: str
+    distribution: str
+    minimum: str
+    below: str
+    probe: Callable[[], bool]
+    fallback: str  # what happens instead, for the warning
+    _verdict: bool | None = field(default=None, repr=False)
+
+    def why_not(self) -> str | None:
+        """None when the guard holds, else the reason it does not."""
+        version = installed_version(self.distribution)
+        if version is None:
+            return f"{self.distribution} is not installed"
+        if not _numbers(self.minimum) <= _numbers(version) < _numbers(self.below):
+            return f"{self.distribution} {version} is outside the tested range >={self.minimum},<{self.below}"
+        try:
+            if not self.probe():
+                return f"{self.distribution} {version} lacks the attributes it uses"
+        except Exception as error:
+            return f"probing {self.distribution} {version} failed: {type(error).__name__}: {error}"
+        return None
+
+    def holds(self) -> bool:
+        if self._verdict is None:
+            reason = self.why_not()
+            self._verdict = reason is None
+            if reason is not None:
+                logger.warning("library internals: %s disabled (%s); %s", self.name, reason, self.fallback)
+        return self._verdict
+
+    def reset(self) -> None:
+        """Forget the verdict (tests)."""
+        self._verdict = None
+
+
+def _twisted_tcp_probe() -> bool:
+    import inspect
+
+    from twisted.internet import abstract, tcp
+
+    connection = tcp.Connection
+    names = ("write", "writeSomeData", "TLS", "dataBuffer", "offset", "_writeDisconnected", "disconnecting")
+    # `_tempDataLen` is set per instance; making one here would install Twisted's default reactor.
+    return all(hasattr(connection, name) for name in names) and "_tempDataLen" in inspect.getsource(
+        abstract.FileDescriptor.__init__
+    )
+
+
+def _reactor_probe() -> bool:
+    reactor = sys.modules.get("twisted.internet.reactor")
+    # Checked at start-up before daphne installed its reactor: then only the class can tell.
+    if reactor is None:
+        from twisted.internet import asyncioreactor
+
+        return hasattr(asyncioreactor.AsyncioSelectorReactor, "callWhenRunning")
+    return hasattr(reactor, "_asyncioEventloop")
+
+
+def _daphne_probe() -> bool:
+    from daphne.server import Server
+
+    return hasattr(Server, "handle_reply") and hasattr(Server, "create_application")
+
+
+def _memory_layer_probe() -> bool:
+    from channels.layers import InMemoryChannelLayer
+
+    layer = InMemoryChannelLayer()
+    return isinstance(getattr(layer, "channels", None), dict) and callable(getattr(layer, "_clean_expired", None))
+
+
+def _redis_layer_probe() -> bool:
+    from channels_redis.core import RedisChannelLayer
+
+    return isinstance(getattr(RedisChannelLayer(), "receive_buffer", None), dict)
+
+
+FAST_WRITES = Guard(
+    "fast socket writes",
+    "twisted",
+    "24.0",
+    "27.0",
+    _twisted_tcp_probe,
+    "frames go through Twisted's buffered writes",
+)
+TRANSPORT_BACKLOG = Guard(
+    "socket backlog",
+    "daphne",
+    "4.1",
+    "4.3",
+    lambda: _daphne_probe() and _twisted_tcp_probe(),
+    "market ticks are sent without conflation",
+)
+SERVER_INBOX = Guard(
+    "server inbox",
+    "daphne",
+    "4.1",
+    "4.3",
+    _daphne_probe,
+    "channel-layer events are read by a task of their own per connection",
+)
+REACTOR_LOOP = Guard(
+    "graceful shutdown",
+    "twisted",
+    "24.0",
+    "27.0",
+    _reactor_probe,
+    "SIGTERM stops daphne without `shutdown` messages and start-up hooks do not run",
+)
+MEMORY_LAYER = Guard(
+    "embedded layer internals",
+    "channels",
+    "4.0",
+    "4.4",
+    _memory_layer_probe,
+    "the in-memory layer sweeps on every call and queues events per connection",
+)
+REDIS_RECEIVE_BUFFER = Guard(
+    "channels-redis receive buffers",
+    "channels-redis",
+    "4.1",
+    "4.4",
+    _redis_layer_probe,
+    "a message arriving after its connection closed keeps a queue until the process restarts",
+)
+GUARDS = (FAST_WRITES, TRANSPORT_BACKLOG, SERVER_INBOX, REACTOR_LOOP, MEMORY_LAYER, REDIS_RECEIVE_BUFFER)
+
+
+def check_all() -> dict[str, bool]:
+    """Judge every guard now (one warning per guard that does not hold)."""
+    return {guard.name: guard.holds() for guard in GUARDS}
+
+
+# --- Twisted: write a frame at once when nothing is queued before it ---------------------------
+# Twisted's transport buffers every write and sends it on the next loop iteration: each frame costs
+# registering the socket for writing, an extra loop pass, the send, and unregistering it. Asyncio's
+# transports try the send at once and buffer only what the kernel did not take; this does the same
+# for plain (non-TLS) TCP connections. Order is kept: the fast path is taken only when the buffer is
+# empty, and anything left over goes through Twisted's buffer as before.
+
+_fast_writes_installed = False
+
+
+def install_fast_socket_writes() -> bool:
+    """Patch twisted.internet.tcp.Connection.write once per process. False when the guard does not hold."""
+    global _fast_writes_installed
+    if _fast_writes_installed:
+        return True
+    if not FAST_WRITES.holds():
+        return False
+    from twisted.internet import tcp
+
+    buffered_write = tcp.Connection.write
+
+    def write(self: Any, data: bytes) -> None:
+        if (
+            data
+            and not self.TLS
+            and self.connected
+            and not self.disconnecting
+            and not self._writeDisconnected
+            and not self._tempDataLen
+            and len(self.dataBuffer) == self.offset
+        ):
+            sent = self.writeSomeData(data)
+            if isinstance(sent, int):  # else the connection is lost: Twisted's own path reports it
+                if sent == len(data):
+                    return
+                data = bytes(memoryview(data)[sent:])
+        buffered_write(self, data)
+
+    write.buffered_write = buffered_write  # type: ignore[attr-defined]
+    tcp.Connection.write = write
+    _fast_writes_installed = True
+    return True
+
+
+def uninstall_fast_socket_writes() -> None:
+    """Put Twisted's own write back (tests)."""
+    global _fast_writes_installed
+    if not _fast_writes_installed:
+        return
+    from twisted.internet import tcp
+
+    tcp.Connection.write = tcp.Connection.write.buffered_write
+    _fast_writes_installed = False
+
+
+# --- daphne: the bytes a connection's socket has not sent yet ------------------------------------
+
+
+def outbound_backlog_bytes(send: Callable[..., Any]) -> int | None:
+    """Bytes written to the connection's socket and not yet sent; None when the server does not let us see.
+
+    Under daphne a consumer's `send` is `partial(server.handle_reply, protocol)`, and the
+    protocol's Twisted transport holds the unsent bytes.
+    """
+    if not isinstance(send, functools.partial) or not send.args or not TRANSPORT_BACKLOG.holds():
+        return None
+    transport = getattr(send.args[0], "transport", None)
+    try:
+        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+    except (AttributeError, TypeError):
+        return None
+
+
+# --- daphne: the queue a connection's frames arrive in --------------------------------------------
+
+
+def server_inbox(receive: Callable[..., Any]) -> asyncio.Queue | None:
+    """The asyncio.Queue behind `receive` (daphne's application queue, and Channels' test
+    communicator), so channel-layer events can join it; None when `receive` is something else."""
+    inbox = getattr(receive, "__self__", None)
+    if not isinstance(inbox, asyncio.Queue) or not SERVER_INBOX.holds():
+        return None
+    return inbox
+
+
+# --- Twisted: the asyncio loop under daphne's reactor -----------------------------------------------
+
+
+def running_reactor() -> Any | None:
+    """The Twisted reactor daphne installed, or None outside daphne (never installs one)."""
+    return sys.modules.get("twisted.internet.reactor")
+
+
+def reactor_loop(reactor: Any) -> asyncio.AbstractEventLoop | None:
+    """The asyncio loop daphne's AsyncioSelectorReactor runs on, or None."""
+    if not REACTOR_LOOP.holds():
+        return None
+    loop = getattr(reactor, "_asyncioEventloop", None)
+    return loop if isinstance(loop, asyncio.AbstractEventLoop) else None
+
+
+# --- channels: the in-memory layer's storage ---------------------------------------------------------
+
+
+def memory_layer_internals() -> bool:
+    """May the embedded layer use InMemoryChannelLayer's `channels` dict and `_clean_expired`?"""
+    return MEMORY_LAYER.holds()
+
+
+# --- channels-redis: per-channel receive queues ------------------------------------------------------
+
+
+def drop_receive_buffer(layer: object, channel: str) -> dict | None:
+    """Drop the queue channels-redis keeps for `channel`; returns the buffer dict to watch, or None."""
+    buffer = getattr(layer, "receive_buffer", None)
+    if not isinstance(buffer, dict) or not REDIS_RECEIVE_BUFFER.holds():
+        return None
+    buffer.pop(channel, None)
+    return buffer

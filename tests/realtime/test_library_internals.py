@@ -1,0 +1,161 @@
+"""Each use of a library's private parts holds on the pinned versions, and falls back to the
+stock behaviour, with one warning, when the version or the attributes do not match."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Iterator
+from types import SimpleNamespace
+
+import pytest
+from twisted.internet import tcp
+
+from sessions_app.realtime import internals
+from sessions_app.realtime.memory_layer import EmbeddedChannelLayer
+
+
+@pytest.fixture(autouse=True)
+def fresh_verdicts() -> Iterator[None]:
+    for guard in internals.GUARDS:
+        guard.reset()
+    yield
+    for guard in internals.GUARDS:
+        guard.reset()
+
+
+@pytest.fixture
+def unsupported_versions(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(internals, "installed_version", lambda distribution: "99.0.0")
+
+
+def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == internals.__name__ and r.levelno == logging.WARNING]
+
+
+def fake_daphne_send(unsent: int) -> functools.partial:
+    transport = SimpleNamespace(dataBuffer=b"x" * unsent, offset=0, _tempDataLen=0)
+    return functools.partial(lambda protocol, message: None, SimpleNamespace(transport=transport))
+
+
+def test_every_guard_holds_on_the_pinned_versions(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+
+    assert internals.check_all() == {guard.name: True for guard in internals.GUARDS}
+    assert warnings_of(caplog) == []
+
+
+def test_a_version_outside_the_tested_range_disables_every_guard_with_one_warning_each(
+    unsupported_versions: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+
+    verdicts = internals.check_all()
+    internals.check_all()  # judged once: no second warning
+
+    assert verdicts == {guard.name: False for guard in internals.GUARDS}
+    assert len(warnings_of(caplog)) == len(internals.GUARDS)
+    assert all("outside the tested range" in text for text in warnings_of(caplog))
+
+
+def test_a_missing_attribute_disables_its_guard(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    monkeypatch.setattr(internals.TRANSPORT_BACKLOG, "probe", lambda: False)
+
+    assert not internals.TRANSPORT_BACKLOG.holds()
+    assert internals.FAST_WRITES.holds()
+    assert ["lacks the attributes" in text for text in warnings_of(caplog)] == [True]
+
+
+def test_the_version_range_compares_numbers_not_text() -> None:
+    guard = internals.Guard("probe", "twisted", "9.0", "10.0", lambda: True, "nothing")
+
+    assert guard.why_not() is not None  # 26.x is not below 10.0, though "26" < "9" as text
+
+
+def test_the_socket_backlog_is_read_when_the_guard_holds_and_unknown_when_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert internals.outbound_backlog_bytes(fake_daphne_send(300)) == 300
+
+    internals.TRANSPORT_BACKLOG.reset()
+    monkeypatch.setattr(internals, "installed_version", lambda distribution: "99.0.0")
+    assert internals.outbound_backlog_bytes(fake_daphne_send(300)) is None
+
+
+def test_fast_writes_leave_twisted_alone_when_the_guard_does_not_hold(unsupported_versions: None) -> None:
+    internals.uninstall_fast_socket_writes()
+    stock = tcp.Connection.write
+
+    assert internals.install_fast_socket_writes() is False
+    assert tcp.Connection.write is stock
+
+
+def test_fast_writes_patch_twisted_when_the_guard_holds() -> None:
+    internals.uninstall_fast_socket_writes()
+    stock = tcp.Connection.write
+    try:
+        assert internals.install_fast_socket_writes() is True
+        assert tcp.Connection.write is not stock
+    finally:
+        internals.uninstall_fast_socket_writes()
+    assert tcp.Connection.write is stock
+
+
+async def test_the_server_inbox_is_used_only_while_its_guard_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+    queue: asyncio.Queue = asyncio.Queue()
+
+    assert internals.server_inbox(queue.get) is queue
+
+    internals.SERVER_INBOX.reset()
+    monkeypatch.setattr(internals, "installed_version", lambda distribution: "99.0.0")
+    assert internals.server_inbox(queue.get) is None
+
+
+async def test_the_reactor_loop_is_found_only_while_its_guard_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+    loop = asyncio.get_running_loop()
+    reactor = SimpleNamespace(_asyncioEventloop=loop)
+
+    assert internals.reactor_loop(reactor) is loop
+
+    internals.REACTOR_LOOP.reset()
+    monkeypatch.setattr(internals, "installed_version", lambda distribution: "99.0.0")
+    assert internals.reactor_loop(reactor) is None
+
+
+def test_receive_buffers_are_dropped_only_while_their_guard_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+    layer = SimpleNamespace(receive_buffer={"closed-channel": object(), "open-channel": object()})
+
+    assert internals.drop_receive_buffer(layer, "closed-channel") is layer.receive_buffer
+    assert set(layer.receive_buffer) == {"open-channel"}
+
+    internals.REDIS_RECEIVE_BUFFER.reset()
+    monkeypatch.setattr(internals, "installed_version", lambda distribution: "99.0.0")
+    assert internals.drop_receive_buffer(layer, "open-channel") is None
+    assert set(layer.receive_buffer) == {"open-channel"}
+
+
+async def test_the_embedded_layer_falls_back_to_the_stock_layer_and_still_delivers(unsupported_versions: None) -> None:
+    layer = EmbeddedChannelLayer()
+    channel = await layer.new_channel()
+    await layer.group_add("prices", channel)
+
+    await layer.group_send("prices", {"type": "tick", "seq": 1})
+
+    assert layer.uses_internals is False
+    assert layer.delivers_into_inboxes() is False
+    assert await asyncio.wait_for(layer.receive(channel), 2) == {"type": "tick", "seq": 1}
+
+
+async def test_the_embedded_layer_delivers_into_an_inbox_while_its_guard_holds() -> None:
+    layer = EmbeddedChannelLayer()
+    channel = await layer.new_channel()
+    inbox: asyncio.Queue = asyncio.Queue()
+    layer.deliver_into(channel, inbox)
+    await layer.group_add("prices", channel)
+
+    await layer.group_send("prices", {"type": "tick", "seq": 2})
+
+    assert layer.delivers_into_inboxes() is True
+    assert inbox.get_nowait() == {"type": "tick", "seq": 2}
