@@ -59,7 +59,9 @@ def test_a_version_outside_the_tested_range_disables_every_guard_with_one_warnin
     assert all("outside the tested range" in text for text in warnings_of(caplog))
 
 
-def test_a_missing_attribute_disables_its_guard(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_missing_attribute_disables_its_guard(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING)
     monkeypatch.setattr(internals.TRANSPORT_BACKLOG, "probe", lambda: False)
 

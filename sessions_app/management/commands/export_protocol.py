@@ -7,8 +7,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sessions_app.openapi import openapi
-from sessions_app.protocol import PROTOCOL_VERSION, asyncapi, codes_markdown, json_schema
-from sessions_app.typescript import typescript
+from sessions_app.realtime import PROTOCOL_VERSION, metrics
+from sessions_app.realtime.export import asyncapi, codes_markdown, json_schema
+from sessions_app.realtime.typescript import typescript
 
 EXPORT_DIR = Path(settings.BASE_DIR) / "docs" / "protocol"
 # The frontend library's types, served with it as a static file.
@@ -24,12 +25,16 @@ def rendered_exports() -> dict[str, str]:
         "asyncapi.json": dump(asyncapi()),
         "openapi.json": dump(openapi(PROTOCOL_VERSION)),
         "codes.md": codes_markdown(),
+        "metrics.md": metrics.catalogue_markdown(),
         str(TYPES_PATH): typescript(json_schema()),
     }
 
 
 class Command(BaseCommand):
-    help = "Write the protocol's JSON Schema, AsyncAPI 3.0 and OpenAPI 3.1 documents and code tables to docs/protocol/."
+    help = (
+        "Write the protocol's JSON Schema, AsyncAPI 3.0 and OpenAPI 3.1 documents, code tables and metrics "
+        "catalogue to docs/protocol/."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--check", action="store_true", help="Fail if the committed files are stale.")
