@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.liveserver import DaphneServer, base_env, manage  # noqa: E402
+from tests.support.liveserver import DaphneServer, base_env, manage  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # As deploy/systemd and deploy/Procfile start daphne (less --proxy-headers: no proxy in front here).

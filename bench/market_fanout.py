@@ -28,7 +28,7 @@ from pathlib import Path
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.liveserver import DaphneServer, WorkerProcess, base_env, manage
+from tests.support.liveserver import DaphneServer, WorkerProcess, base_env, manage
 
 CREATE_TRADERS = """
 import json
@@ -144,7 +144,7 @@ def main() -> None:
         processes: list = []
         database = None
         if args.production:
-            from tests.production import fresh_postgres_database, production_env, require_services
+            from tests.support.production import fresh_postgres_database, production_env, require_services
 
             require_services()
             database = fresh_postgres_database()

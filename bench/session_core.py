@@ -23,7 +23,7 @@ import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.baselines import heartbeat_ack
-from tests.liveserver import DaphneServer, base_env, heartbeat, manage
+from tests.support.liveserver import DaphneServer, base_env, heartbeat, manage
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -110,7 +110,7 @@ def main() -> None:
         server.stop()
 
     async def run_bare() -> tuple[float, float, float]:
-        from tests.liveserver import free_port
+        from tests.support.liveserver import free_port
 
         port = free_port()
         bare = await bare_server(port)

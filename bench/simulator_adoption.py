@@ -26,8 +26,17 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.liveserver import DaphneServer, WorkerProcess, base_env, manage, recv_json, recv_until, request, send_json
-from tests.production import fresh_postgres_database, production_env, require_services
+from tests.support.liveserver import (
+    DaphneServer,
+    WorkerProcess,
+    base_env,
+    manage,
+    recv_json,
+    recv_until,
+    request,
+    send_json,
+)
+from tests.support.production import fresh_postgres_database, production_env, require_services
 
 
 def holders(database_url: str) -> dict[str, str | None]:

@@ -45,7 +45,7 @@ from bench.common import (
     summary,
     write_results,
 )
-from tests.liveserver import DaphneServer, WorkerProcess, base_env, manage
+from tests.support.liveserver import DaphneServer, WorkerProcess, base_env, manage
 
 REDIS_PORT_HEX = None  # set from the Redis URL
 
@@ -146,7 +146,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     try:
         if args.mode == "production":
-            from tests.production import REDIS_URL, fresh_postgres_database, production_env, require_services
+            from tests.support.production import REDIS_URL, fresh_postgres_database, production_env, require_services
 
             require_services()
             database_cm = fresh_postgres_database()

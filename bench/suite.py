@@ -70,7 +70,16 @@ from bench.common import (
     summary,
     write_results,
 )
-from tests.liveserver import DaphneServer, base_env, free_port, manage, recv_json, recv_until, request, send_json
+from tests.support.liveserver import (
+    DaphneServer,
+    base_env,
+    free_port,
+    manage,
+    recv_json,
+    recv_until,
+    request,
+    send_json,
+)
 
 PASSWORD = "bench-password-1"
 SCENARIOS = ("connect", "heartbeat", "fanout", "memory", "production")
@@ -304,7 +313,7 @@ def redis_server_pid() -> int | None:
     try:
         import redis
 
-        from tests.production import REDIS_URL
+        from tests.support.production import REDIS_URL
 
         pid = int(redis.Redis.from_url(REDIS_URL).info("server")["process_id"])
         os.stat(f"/proc/{pid}")
@@ -495,7 +504,7 @@ class Suite:
     def stock_env(self, redis: bool = False, **extra: str) -> dict[str, str]:
         env = embedded_env(self.directory, "stock", **extra)
         if redis:
-            from tests.production import REDIS_URL
+            from tests.support.production import REDIS_URL
 
             env.update(
                 REDIS_URL=REDIS_URL,
@@ -699,7 +708,7 @@ class Suite:
     # -- fan-out
 
     def fanout(self) -> None:
-        from tests.production import require_services
+        from tests.support.production import require_services
 
         require_services()
         sizes = self.sizes
@@ -878,7 +887,13 @@ class Suite:
     # -- production
 
     def production(self) -> None:
-        from tests.production import REDIS_URL, Cluster, fresh_postgres_database, production_env, require_services
+        from tests.support.production import (
+            REDIS_URL,
+            Cluster,
+            fresh_postgres_database,
+            production_env,
+            require_services,
+        )
 
         require_services()
         sizes = self.sizes

@@ -6,7 +6,7 @@
 - `notify`: an unnumbered event for a group or one channel: a hint to connections (replaced,
   session ended, closed by an operator), a command to a worker, a market tick.
 
-Called from services only (tests/realtime/test_publish_call_sites.py names every caller). After
+Called from services only (tests/sessions_app/realtime/test_publish_call_sites.py names every caller). After
 commit, an event never announces a change that was rolled back, and a channel-layer failure never
 undoes one that was committed: it is logged and counted.
 """

@@ -1,0 +1,187 @@
+"""The production recipe for real: the shipped nginx configuration in front of two daphne
+processes (--proxy-headers) and a simulator worker, on PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import string
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.liveserver import (
+    ROOT,
+    DaphneServer,
+    free_port,
+    heartbeat,
+    http_json,
+    manage,
+    recv_json,
+    recv_until,
+    recv_until_closed,
+    request,
+    send_json,
+)
+from tests.support.production import IN_CI, Cluster, production_cluster
+
+pytestmark = [pytest.mark.e2e, pytest.mark.production]
+
+TEMPLATE = ROOT / "deploy" / "nginx" / "trading-simulator.conf.template"
+
+
+@dataclass
+class Proxy:
+    port: int
+    access_log: Path
+    process: subprocess.Popen
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    if found is None:
+        if IN_CI:
+            pytest.fail("the nginx recipe test needs nginx (Debian package nginx-light); CI=true makes it mandatory")
+        pytest.skip("nginx is not installed (apt-get install nginx-light)")
+    return found
+
+
+def start_nginx(directory: Path, servers: list[DaphneServer]) -> Proxy:
+    port = free_port()
+    access_log = directory / "access.log"
+    site = string.Template(TEMPLATE.read_text()).safe_substitute(
+        LISTEN_PORT=str(port),
+        UPSTREAM_SERVERS=" ".join(f"server 127.0.0.1:{s.port};" for s in servers),
+        STATIC_ROOT=str(directory / "static") + "/",
+    )
+    site = site.replace("/var/log/nginx/trading-simulator.access.log", str(access_log))
+    (directory / "site.conf").write_text(site)
+    main = f"""
+daemon off;
+pid {directory}/nginx.pid;
+error_log {directory}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+    client_body_temp_path {directory}/body; proxy_temp_path {directory}/proxy;
+    fastcgi_temp_path {directory}/fastcgi; uwsgi_temp_path {directory}/uwsgi; scgi_temp_path {directory}/scgi;
+    include {directory}/site.conf;
+}}
+"""
+    (directory / "nginx.conf").write_text(main)
+    process = subprocess.Popen([nginx_binary(), "-c", str(directory / "nginx.conf"), "-p", str(directory)])
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return Proxy(port, access_log, process)
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError((directory / "error.log").read_text()) from None
+            time.sleep(0.1)
+    raise RuntimeError("nginx did not start")
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Proxy]]:
+    directory = tmp_path_factory.mktemp("nginx")
+    nginx_binary()
+    settings = {"SIMULATOR_LEASE_TTL_MS": "2000", "SIMULATOR_LEASE_RENEW_MS": "500"}
+    with production_cluster(directory, settings, servers=2, workers=1, server_args=("--proxy-headers",)) as cluster:
+        manage(cluster.env, "ensure_demo_user")
+        for server in cluster.servers:  # as the systemd unit does before a process counts as started
+            subprocess.run([sys.executable, ROOT / "scripts" / "wait-ready", f"{server.http}/readyz", "30"], check=True)
+        proxy = start_nginx(directory, cluster.servers)
+        try:
+            yield cluster, proxy
+        finally:
+            proxy.process.send_signal(signal.SIGQUIT)
+            proxy.process.wait(10)
+
+
+def ws_connects_per_backend(cluster: Cluster) -> list[int]:
+    return [server.log().count('"WSCONNECT /ws/session/"') for server in cluster.servers]
+
+
+def login(proxy: Proxy, headers: dict[str, str] | None = None) -> dict:
+    body = {"username": "demo", "password": "demo-password"}
+    status, creds = http_json(proxy.http, "POST", "/api/auth/token/", body, headers=headers)
+    assert status == 201, creds
+    return creds
+
+
+def test_a_session_through_nginx_including_replacement_across_the_two_backends(
+    recipe: tuple[Cluster, Proxy],
+) -> None:
+    from websockets.sync.client import connect
+
+    cluster, proxy = recipe
+    creds = login(proxy)
+    url = f"{proxy.ws}/ws/session/?token={creds['token']}&deviceId={creds['deviceId']}"
+    before = ws_connects_per_backend(cluster)
+    with connect(url, open_timeout=10) as first:
+        connected = recv_json(first)
+        send_json(first, heartbeat(creds["deviceId"]))
+        ack = recv_json(first)
+        send_json(first, request("start_simulator", creds["deviceId"], "start"))
+        recv_until(first, "simulator_status_update", simulatorStatus="running")
+        after_first = ws_connects_per_backend(cluster)
+        with connect(url, open_timeout=10) as second:
+            again = recv_json(second)
+            messages, code = recv_until_closed(first, ignore=("exchange_data", "exchange_data_status"))
+            after_second = ws_connects_per_backend(cluster)
+            send_json(second, request("stop_simulator", creds["deviceId"], "stop"))
+            stopped, _ = recv_until(second, "simulator_stopped")
+
+    first_backend = [b - a for a, b in zip(before, after_first, strict=True)].index(1)
+    second_backend = [b - a for a, b in zip(after_first, after_second, strict=True)].index(1)
+    assert first_backend != second_backend, "both connections reached the same daphne process"
+    assert ack["type"] == "heartbeat_ack" and again["sessionId"] == connected["sessionId"]
+    assert [m["type"] for m in messages] == ["connection_replaced"] and code == 4009
+    assert stopped["success"] is True
+
+
+def test_the_proxy_overwrites_x_forwarded_for_and_logs_no_token(recipe: tuple[Cluster, Proxy]) -> None:
+    cluster, proxy = recipe
+    creds = login(proxy, headers={"X-Forwarded-For": "6.6.6.6"})
+    from websockets.sync.client import connect
+
+    with connect(f"{proxy.ws}/ws/session/?token={creds['token']}&deviceId={creds['deviceId']}") as ws:
+        recv_json(ws)
+    time.sleep(0.5)  # nginx writes the access log line when the request ends
+    access = proxy.access_log.read_text()
+    backends = "".join(server.log() for server in cluster.servers)
+
+    assert "/ws/session/" in access and "/api/auth/token/" in access
+    assert creds["token"] not in access and "token=" not in access
+    assert "6.6.6.6" not in backends  # daphne trusted the proxy's header, which replaced the forged one
+    assert "127.0.0.1" in backends
+
+
+def test_the_proxy_keeps_metrics_private_and_websockets_open_past_the_heartbeat(recipe: tuple[Cluster, Proxy]) -> None:
+    _, proxy = recipe
+    try:
+        urllib.request.urlopen(f"{proxy.http}/metrics", timeout=5)
+        status = 200
+    except urllib.error.HTTPError as error:
+        status = error.code
+    site = (TEMPLATE).read_text()
+    with urllib.request.urlopen(f"{proxy.http}/readyz", timeout=5) as response:
+        ready = response.status
+    assert status == 404 and ready == 200
+    assert "proxy_read_timeout 120s;" in site  # longer than the 45 s heartbeat timeout

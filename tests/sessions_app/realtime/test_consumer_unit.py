@@ -1,0 +1,99 @@
+"""The session consumer in-process (WebsocketCommunicator): quick checks of its rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.db.backends import utils as db_utils
+
+from config.asgi import application
+from tests.support.factories import issue_token
+from tests.support.liveserver import heartbeat
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def query_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every SQL statement run by any thread (database_sync_to_async uses a thread pool)."""
+    statements: list[str] = []
+    original = db_utils.CursorWrapper._execute_with_wrappers
+
+    def counting(self, sql, params, many, executor):
+        statements.append(sql)
+        return original(self, sql, params, many, executor)
+
+    monkeypatch.setattr(db_utils.CursorWrapper, "_execute_with_wrappers", counting)
+    yield statements
+
+
+async def open_connection(token: str, device_id: str) -> tuple[WebsocketCommunicator, dict]:
+    communicator = WebsocketCommunicator(application, f"/ws/session/?token={token}&deviceId={device_id}")
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator, await communicator.receive_json_from()
+
+
+async def test_heartbeats_do_not_touch_the_database(query_log: list[str]) -> None:
+    issued = await database_sync_to_async(issue_token)()
+    communicator, connected = await open_connection(issued.token, issued.device.device_id)
+    assert connected["type"] == "connected"
+    query_log.clear()
+    for _ in range(20):
+        await communicator.send_json_to(heartbeat(issued.device.device_id))
+        assert (await communicator.receive_json_from())["type"] == "heartbeat_ack"
+    assert query_log == []
+    await communicator.disconnect()
+
+
+async def test_every_reply_echoes_its_request_id_even_in_errors() -> None:
+    issued = await database_sync_to_async(issue_token)()
+    device_id = issued.device.device_id
+    communicator, _ = await open_connection(issued.token, device_id)
+    await communicator.send_json_to(
+        {"type": "request_session_info", "requestId": "a", "timestamp": 1, "deviceId": device_id}
+    )
+    assert (await communicator.receive_json_from())["requestId"] == "a"
+    await communicator.send_json_to({"type": "request_session_info", "requestId": "b", "timestamp": 1})
+    error = await communicator.receive_json_from()
+    assert (error["code"], error["requestId"]) == ("invalid_message", "b")
+    await communicator.send_json_to({"type": "stop_session", "requestId": "c", "timestamp": 1, "deviceId": "other"})
+    error = await communicator.receive_json_from()
+    assert (error["code"], error["requestId"]) == ("device_id_mismatch", "c")
+    await communicator.disconnect()
+
+
+async def test_an_overlong_request_id_is_not_echoed() -> None:
+    issued = await database_sync_to_async(issue_token)()
+    communicator, _ = await open_connection(issued.token, issued.device.device_id)
+    await communicator.send_json_to({"type": "nope", "requestId": "x" * 500})
+    error = await communicator.receive_json_from()
+    assert error["code"] == "unknown_type" and error["requestId"] is None
+    await communicator.disconnect()
+
+
+async def test_a_deeply_nested_frame_is_invalid_json_not_a_crash() -> None:
+    issued = await database_sync_to_async(issue_token)()
+    communicator, _ = await open_connection(issued.token, issued.device.device_id)
+    await communicator.send_to(text_data="[" * 20_000 + "]" * 20_000)
+    error = await communicator.receive_json_from()
+    assert error["code"] in {"invalid_json", "not_an_object"}
+    await communicator.send_json_to(heartbeat(issued.device.device_id))
+    assert (await communicator.receive_json_from())["type"] == "heartbeat_ack"
+    await communicator.disconnect()
+
+
+async def test_requests_about_a_deleted_session_answer_session_not_active() -> None:
+    from sessions_app.models import TradingSession
+
+    issued = await database_sync_to_async(issue_token)()
+    device_id = issued.device.device_id
+    communicator, connected = await open_connection(issued.token, device_id)
+    await database_sync_to_async(TradingSession.objects.filter(pk=connected["sessionId"]).delete)()
+    await communicator.send_json_to({"type": "stop_session", "requestId": "s", "timestamp": 1, "deviceId": device_id})
+    error = await communicator.receive_json_from()
+    assert (error["type"], error["code"], error["requestId"]) == ("error", "session_not_active", "s")
+    await communicator.disconnect()

@@ -1,0 +1,73 @@
+"""Session services: one active session per device, resume by session token, stop and expiry."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from sessions_app import services
+from sessions_app.models import SessionStatus, TradingSession
+from tests.support.factories import issue_token, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def test_attaching_twice_gives_the_same_session_and_a_newer_generation() -> None:
+    issued = issue_token()
+    first = services.session_attach(user_id=issued.device.user_id, device_pk=issued.device.pk)
+    second = services.session_attach(user_id=issued.device.user_id, device_pk=issued.device.pk)
+    assert first.session.id == second.session.id
+    assert (first.resumed, second.resumed) == (False, True)
+    assert second.generation == first.generation + 1
+    assert first.session_token == second.session_token
+
+
+def test_a_stopped_session_is_replaced_by_a_new_one_on_the_next_attach() -> None:
+    issued = issue_token()
+    first = services.session_attach(user_id=issued.device.user_id, device_pk=issued.device.pk)
+    outcome = services.session_stop(session=first.session, reason="done")
+    assert outcome.stopped and not outcome.simulator_stopped
+    again = services.session_stop(session=first.session, reason="done")
+    assert not again.stopped and again.message == "session already stopped"
+    second = services.session_attach(user_id=issued.device.user_id, device_pk=issued.device.pk)
+    assert second.session.id != first.session.id and not second.resumed
+
+
+def test_an_overdue_session_expires_on_attach_and_in_the_sweep() -> None:
+    issued = issue_token()
+    first = services.session_attach(user_id=issued.device.user_id, device_pk=issued.device.pk).session
+    TradingSession.objects.filter(pk=first.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    second = services.session_attach(user_id=issued.device.user_id, device_pk=issued.device.pk).session
+    first.refresh_from_db()
+    assert first.status == SessionStatus.EXPIRED and second.id != first.id
+    TradingSession.objects.filter(pk=second.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert services.sessions_expire_due() == 1
+    second.refresh_from_db()
+    assert second.status == SessionStatus.EXPIRED
+
+
+def test_resume_accepts_only_this_devices_own_session_token() -> None:
+    user = make_user()
+    phone, laptop = issue_token(user, device_id="p"), issue_token(user, device_id="l")
+    attached = services.session_attach(user_id=user.pk, device_pk=phone.device.pk)
+    ok = services.session_resume(user_id=user.pk, device_pk=phone.device.pk, session_token=attached.session_token)
+    assert ok.success and ok.session is not None and ok.session.id == attached.session.id
+    elsewhere = services.session_resume(
+        user_id=user.pk, device_pk=laptop.device.pk, session_token=attached.session_token
+    )
+    assert not elsewhere.success and "another device" in elsewhere.message
+    tampered = attached.session_token[:-1] + ("0" if attached.session_token[-1] != "0" else "1")
+    assert not services.session_resume(user_id=user.pk, device_pk=phone.device.pk, session_token=tampered).success
+    assert not services.session_resume(user_id=user.pk, device_pk=phone.device.pk, session_token="garbage").success
+
+
+def test_presence_is_written_in_one_batch() -> None:
+    issued = issue_token()
+    session = services.session_attach(user_id=issued.device.user_id, device_pk=issued.device.pk).session
+    seen = timezone.now() + timedelta(minutes=5)
+    services.presence_flush(session_ids=[session.id], device_pks=[issued.device.pk], seen_at=seen)
+    session.refresh_from_db()
+    issued.device.refresh_from_db()
+    assert session.last_seen_at == seen and issued.device.last_seen_at == seen

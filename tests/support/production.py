@@ -1,0 +1,143 @@
+"""Production mode for tests: a fresh PostgreSQL database and a private Redis key prefix.
+
+Under CI=true an unreachable PostgreSQL or Redis fails the test; elsewhere it skips with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from tests.support.liveserver import DaphneServer, WorkerProcess, base_env, manage
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _reachable(url: str) -> str | None:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 0), timeout=2):
+            return None
+    except OSError as error:
+        return f"{parts.scheme} at {parts.hostname}:{parts.port} unreachable ({error})"
+
+
+def require_services(*urls: str) -> None:
+    """PostgreSQL and Redis (or just the URLs given) must answer: fail under CI=true, else skip."""
+    for url in urls or (POSTGRES_URL, REDIS_URL):
+        problem = _reachable(url)
+        if problem:
+            if IN_CI:
+                pytest.fail(f"production-mode test needs {problem}; CI=true makes it mandatory")
+            pytest.skip(f"production-mode test skipped: {problem}")
+
+
+@contextmanager
+def private_redis_prefix(name: str) -> Iterator[str]:
+    """A Redis key prefix of one test's own; its keys are deleted afterwards."""
+    require_services(REDIS_URL)
+    prefix = f"test-{name}-{secrets.token_hex(4)}"
+    try:
+        yield prefix
+    finally:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+
+
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """Create an empty database for one test run and drop it afterwards; yields its URL."""
+    name = f"e2e_{secrets.token_hex(6)}"
+    with psycopg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(POSTGRES_URL)
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def production_env(database_url: str) -> dict[str, str]:
+    return {
+        "SERVICE_MODE": "production",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": REDIS_URL,
+        "CHANNEL_LAYER_PREFIX": f"e2e-{secrets.token_hex(4)}",
+        "LOGIN_THROTTLE_RATE": "1000/min",
+        "LOGIN_USER_THROTTLE_RATE": "1000/min",
+    }
+
+
+@dataclass
+class Cluster:
+    """Production mode for real: daphne processes and simulator workers on a fresh PostgreSQL database."""
+
+    directory: Path
+    env: dict[str, str]
+    database_url: str
+    servers: list[DaphneServer]
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    def start_worker(self) -> WorkerProcess:
+        worker = WorkerProcess(env=self.env).start(self.directory)
+        self.workers.append(worker)
+        return worker
+
+    def live_workers(self) -> list[WorkerProcess]:
+        return [w for w in self.workers if w.process is not None and w.process.poll() is None]
+
+    def worker(self, worker_id: str) -> WorkerProcess:
+        return next(w for w in self.workers if w.worker_id == worker_id)
+
+    def query(self, sql: str, *params: object) -> list[tuple]:
+        with psycopg.connect(self.database_url.replace("postgres://", "postgresql://", 1)) as db:
+            return db.execute(sql, params).fetchall()
+
+
+C = TypeVar("C", bound=Cluster)
+
+
+@contextmanager
+def production_cluster(
+    directory: Path,
+    settings: dict[str, str],
+    *,
+    servers: int,
+    workers: int,
+    kind: type[C] = Cluster,
+    server_args: tuple[str, ...] = (),
+) -> Iterator[C]:
+    require_services()
+    with fresh_postgres_database() as database_url:
+        env = base_env(**{**production_env(database_url), **settings})
+        manage(env, "migrate", "--noinput")
+        cluster = kind(directory, env, database_url, [])
+        try:
+            for _ in range(servers):
+                cluster.servers.append(DaphneServer(env=env, args=server_args).start(directory))
+            for _ in range(workers):
+                cluster.start_worker()
+            yield cluster
+        finally:
+            for process in [*cluster.workers, *cluster.servers]:
+                process.stop()

@@ -1,0 +1,48 @@
+"""Daphne processes for end-to-end tests (and bench/): a fresh SQLite database each, embedded defaults."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.support.liveserver import DaphneServer, base_env, manage
+
+ServerFactory = Callable[..., DaphneServer]
+# Tests log in many times a minute; the throttle itself has its own test.
+RELAXED_LOGIN_THROTTLE = {"LOGIN_THROTTLE_RATE": "1000/min", "LOGIN_USER_THROTTLE_RATE": "1000/min"}
+
+
+def server_factory(directory: Path) -> tuple[ServerFactory, list[DaphneServer]]:
+    """Start daphne processes sharing one fresh SQLite database (embedded defaults).
+
+    Keyword arguments become environment variables of the server process; `args`, daphne options.
+    """
+    started: list[DaphneServer] = []
+    database = directory / f"e2e-{uuid.uuid4().hex}.sqlite3"
+    prepared = False
+
+    def start(args: tuple[str, ...] = (), **env_overrides: str) -> DaphneServer:
+        nonlocal prepared
+        env = base_env(DATABASE_URL=f"sqlite:///{database}", **env_overrides)
+        if not prepared:
+            manage(env, "migrate", "--noinput")
+            manage(env, "ensure_demo_user")
+            prepared = True
+        server = DaphneServer(env=env, args=args).start(directory)
+        started.append(server)
+        return server
+
+    return start, started
+
+
+@contextmanager
+def running_server(directory: Path, **env: str) -> Iterator[DaphneServer]:
+    """One daphne process on a fresh database (relaxed login throttle), stopped afterwards."""
+    start, started = server_factory(directory)
+    try:
+        yield start(**RELAXED_LOGIN_THROTTLE, **env)
+    finally:
+        for server in started:
+            server.stop()
