@@ -18,7 +18,7 @@ from sessions_app.errors import SessionCode
 from sessions_app.realtime import Connection, Moment, ProtocolError, now_ms
 
 
-@dataclass
+@dataclass(slots=True)
 class SessionState:
     session_token: str = ""
     status: str = "active"

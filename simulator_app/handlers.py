@@ -23,13 +23,24 @@ from simulator_app.selectors import NO_SIMULATOR, SimulatorState
 simulator_changed = Moment("simulator_changed")
 
 
-class SimulatorView:
-    """A connection's knowledge of its user's newest simulator."""
+def summary_of(state: SimulatorState) -> SimulatorSummary:
+    return SimulatorSummary(status=state.status, simulator_id=state.simulator_id)
 
-    __slots__ = ("state",)
+
+NO_SUMMARY = summary_of(NO_SIMULATOR)
+
+
+class SimulatorView:
+    """A connection's knowledge of its user's newest simulator (and its summary, which every heartbeat reads)."""
+
+    __slots__ = ("state", "summary")
 
     def __init__(self) -> None:
         self.state: SimulatorState = NO_SIMULATOR
+        self.summary: SimulatorSummary = NO_SUMMARY
+
+    def keep(self, state: SimulatorState) -> None:
+        self.state, self.summary = state, summary_of(state)
 
 
 def simulator_of(conn: Connection) -> SimulatorState:
@@ -40,7 +51,7 @@ def observe(conn: Connection, state: SimulatorState) -> bool:
     """Keep `state` unless it is older than what the connection knows. True if kept."""
     view = conn.state(SimulatorView)
     if state.is_not_older_than(view.state):
-        view.state = state
+        view.keep(state)
         return True
     return False
 
@@ -49,13 +60,13 @@ class Summaries:
     """The sessions domain's view of the simulator (sessions_app.state.SummaryProvider)."""
 
     def current(self, conn: Connection) -> SimulatorSummary:
-        return self.summarise(simulator_of(conn))
+        return conn.state(SimulatorView).summary
 
     def read(self, *, user_id: int) -> SimulatorState:
         return selectors.simulator_state_of_user(user_id=user_id)
 
     def summarise(self, state: SimulatorState) -> SimulatorSummary:
-        return SimulatorSummary(status=state.status, simulator_id=state.simulator_id)
+        return summary_of(state)
 
     def observe(self, conn: Connection, state: SimulatorState, *, only_newer: bool) -> bool:
         view = conn.state(SimulatorView)
@@ -63,7 +74,7 @@ class Summaries:
             return False
         if only_newer:
             return observe(conn, state)
-        view.state = state
+        view.keep(state)
         return True
 
     async def announce(self, conn: Connection) -> None:
