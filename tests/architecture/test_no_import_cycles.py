@@ -57,7 +57,10 @@ def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def import_graph() -> dict[str, set[str]]:
-    built = grimp.build_graph(*PACKAGES, include_external_packages=False, exclude_type_checking_imports=False)
+    # No cache: a stale one could hide a cycle that was just written.
+    built = grimp.build_graph(
+        *PACKAGES, include_external_packages=False, exclude_type_checking_imports=False, cache_dir=None
+    )
     return {module: set(built.find_modules_directly_imported_by(module)) for module in built.modules}
 
 
