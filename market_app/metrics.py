@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.db.models import Count
-from prometheus_client.core import GaugeMetricFamily, Metric
 
 from market_app.models import Order
 from sessions_app.realtime import metrics
@@ -23,9 +22,6 @@ TICK_DELIVERIES = metrics.counter(
 )
 
 
-@metrics.collect_at_scrape("market_orders", "Orders by status.", ["status"])
-def orders_by_status() -> Iterable[Metric]:
-    family = GaugeMetricFamily("market_orders", "Orders by status.", labels=["status"])
-    for status, count in Order.objects.values_list("status").annotate(n=Count("pk")):
-        family.add_metric([status], count)
-    yield family
+@metrics.gauge_at_scrape("market_orders", "Orders by status.", "status")
+def orders_by_status() -> Iterable[tuple[str, int]]:
+    return Order.objects.values_list("status").annotate(n=Count("pk"))

@@ -14,6 +14,13 @@ class ConnectionReplaceEvent(TypedDict):
     sessionId: str
 
 
+class TokenRevokedEvent(TypedDict):
+    """To the device's group: this access token was revoked; sockets living on it end."""
+
+    type: Literal["token.revoked"]
+    tokenId: int
+
+
 class SessionEndedEvent(TypedDict):
     type: Literal["session.ended"]
     sessionId: str

@@ -4,29 +4,33 @@ parses nothing (the consumer did), checks the caller, calls a service or selecto
 from __future__ import annotations
 
 import logging
+import time
 
 from channels.db import database_sync_to_async
 
 from sessions_app import selectors, services
 from sessions_app.errors import SessionCode
-from sessions_app.events import ConnectionReplaceEvent, SessionEndedEvent
-from sessions_app.handshake import end_session, replace
+from sessions_app.events import ConnectionReplaceEvent, SessionEndedEvent, TokenRevokedEvent
+from sessions_app.handshake import end_session, end_with, replace
 from sessions_app.messages import (
     DeviceIdInvalidated,
     Heartbeat,
     HeartbeatAck,
     Reconnect,
     ReconnectResult,
+    RefreshToken,
     RequestResync,
     RequestSessionInfo,
     SessionInfo,
     SessionResync,
     SessionStopped,
     StopSession,
+    TokenRefreshed,
 )
 from sessions_app.realtime import (
     CloseCode,
     Connection,
+    ErrorCode,
     ProtocolError,
     ReplayOutcome,
     after_push,
@@ -38,6 +42,7 @@ from sessions_app.realtime import (
     now_ms,
 )
 from sessions_app.state import (
+    end_by,
     reconnected,
     require_active_session,
     require_own_device,
@@ -48,6 +53,9 @@ from sessions_app.state import (
 )
 
 logger = logging.getLogger(__name__)
+
+# One token per this many seconds and connection: each refresh is a new row.
+REFRESH_MIN_INTERVAL_S = 10.0
 
 
 @connected.connect
@@ -212,3 +220,29 @@ async def connection_replace(conn: Connection, event: ConnectionReplaceEvent) ->
 async def session_ended(conn: Connection, event: SessionEndedEvent) -> None:
     if event["sessionId"] == conn.session_id:
         await end_session(conn, event["status"], event["reason"])
+
+
+@handles(RefreshToken)
+async def refresh_token(conn: Connection, message: RefreshToken) -> None:
+    require_own_device(conn, message.deviceId)
+    state = session_of(conn)
+    now = time.monotonic()
+    if state.refreshed_at and now - state.refreshed_at < REFRESH_MIN_INTERVAL_S:
+        raise ProtocolError(ErrorCode.RATE_LIMITED, f"one refresh_token per {REFRESH_MIN_INTERVAL_S:g} s")
+    issued = await database_sync_to_async(services.token_refresh)(token_id=conn.credential_key)
+    state.refreshed_at = now
+    # The socket now lives on the new token: its expiry moves, and revoking the old one no longer ends it.
+    conn.credential_key = issued.token_id
+    state.token_expires_ms = epoch_ms(issued.expires_at)
+    conn.expires_ms = end_by(conn)
+    await conn.send_message(
+        TokenRefreshed(
+            requestId=message.requestId, token=issued.token, expiresAt=state.token_expires_ms, timestamp=now_ms()
+        )
+    )
+
+
+@handles_event("token.revoked")
+async def token_revoked(conn: Connection, event: TokenRevokedEvent) -> None:
+    if event["tokenId"] == conn.credential_key:
+        await end_with(conn, SessionCode.TOKEN_REVOKED)

@@ -28,7 +28,7 @@ from sessions_app.realtime import (
     epoch_ms,
     now_ms,
 )
-from sessions_app.state import resynced, session_of, summaries
+from sessions_app.state import end_by, resynced, session_of, summaries
 
 
 def _generation_and_simulator(device_key: int, user_id: int) -> tuple[int, Any]:
@@ -49,6 +49,12 @@ async def replace(conn: Connection) -> None:
     )
 
 
+async def end_with(conn: Connection, code: SessionCode) -> None:
+    """Send the code's `error` and close with its close code."""
+    error = ProtocolError(code)
+    await conn.end(error.to_message(), error.spec.close or CloseCode.AUTH_FAILED)
+
+
 async def end_session(conn: Connection, status: str, reason: str) -> None:
     session_of(conn).status = status
     code = SessionCode.SESSION_EXPIRED if status == "expired" else SessionCode.SESSION_STOPPED
@@ -62,7 +68,10 @@ class Sessions:
         conn.user_id = client.user.pk
         conn.device_id = client.device.device_id
         conn.device_key = client.device.pk
-        session_of(conn).username = client.user.get_username()
+        conn.credential_key = client.token.pk
+        state = session_of(conn)
+        state.username = client.user.get_username()
+        state.token_expires_ms = epoch_ms(client.token.expires_at)
 
     async def attach(self, conn: Connection) -> Opening:
         attached = await database_sync_to_async(services.session_attach)(
@@ -83,7 +92,7 @@ class Sessions:
                 groups.session_group(session.id),
                 groups.user_group(conn.user_id),
             ),
-            expires_ms=state.expires_ms,
+            expires_ms=end_by(conn),
             log_fields={"userId": conn.user_id, "deviceId": conn.device_id, "sessionId": str(session.id)},
         )
 
@@ -114,6 +123,7 @@ class Sessions:
             maxMessageBytes=settings.WS_MAX_MESSAGE_BYTES,
             sessionSeq=conn.stream.start,
             sessionEpoch=conn.stream.epoch,
+            tokenExpiresAt=state.token_expires_ms or None,
         )
 
     async def resynchronise(
@@ -142,13 +152,21 @@ class Sessions:
         await resynced.run(conn)
 
     async def expire(self, conn: Connection) -> None:
-        session_of(conn).status = "expired"
+        state = session_of(conn)
+        if state.expires_ms > now_ms():
+            # The token ran out before the session: the client logs in (or refreshes) and comes back.
+            await end_with(conn, SessionCode.TOKEN_EXPIRED)
+            return
+        state.status = "expired"
         session = await database_sync_to_async(selectors.session_by_id)(conn.session_id)
         if session is not None:
             await database_sync_to_async(services.session_expire)(session=session)
         # Everyone on the session group (this connection too) hears `session.ended`; close
         # here as well in case the channel layer is down.
         await end_session(conn, "expired", "session reached expiresAt")
+
+    async def credential_revoked(self, conn: Connection) -> None:
+        await end_with(conn, SessionCode.TOKEN_REVOKED)
 
     def describe(self, conn: Connection) -> dict[str, Any]:
         return {"username": session_of(conn).username}

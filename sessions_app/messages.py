@@ -54,6 +54,10 @@ class Connected(ServerMessage):
     # The session stream's position when this connection opened (README "Guarantees").
     sessionSeq: int
     sessionEpoch: str
+    # An addition: when the access token this socket lives on expires (renew with `refresh_token`).
+    tokenExpiresAt: EpochMs | SkipJsonSchema[None] = None
+
+    omit_when_none = frozenset({"tokenExpiresAt"})
 
 
 class HeartbeatAck(ServerMessage):
@@ -152,6 +156,18 @@ class ConnectionReplaced(ServerMessage):
     timestamp: EpochMs
 
 
+class TokenRefreshed(ServerMessage):
+    """The reply to `refresh_token`: a new access token for this device. The socket now lives on
+    it (it ends when this one expires or is revoked); use it for HTTP calls and the next connection.
+    The previous token stays valid until its own expiry."""
+
+    type: Literal["token_refreshed"] = "token_refreshed"
+    requestId: str
+    token: str
+    expiresAt: EpochMs
+    timestamp: EpochMs
+
+
 # --- Client to server -------------------------------------------------------
 
 
@@ -211,12 +227,24 @@ class StopSession(ClientMessage):
     reply = SessionStopped
 
 
+class RefreshToken(ClientMessage):
+    """Renew the access token in-band, so a long session never has to drop its socket to stay authorized."""
+
+    type: Literal["refresh_token"]
+    requestId: RequestId
+    timestamp: float
+    deviceId: DeviceId
+
+    reply = TokenRefreshed
+
+
 CLIENT_MESSAGES: tuple[type[ClientMessage], ...] = (
     Heartbeat,
     Reconnect,
     RequestSessionInfo,
     StopSession,
     RequestResync,
+    RefreshToken,
 )
 SERVER_MESSAGES: tuple[type[ServerMessage], ...] = (
     Connected,
@@ -229,4 +257,5 @@ SERVER_MESSAGES: tuple[type[ServerMessage], ...] = (
     Timeout,
     Shutdown,
     SessionResync,
+    TokenRefreshed,
 )

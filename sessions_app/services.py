@@ -14,8 +14,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from sessions_app import groups, selectors
+from sessions_app.auth import check_access_token
 from sessions_app.errors import HttpCode, SessionCode
-from sessions_app.events import ConnectionReplaceEvent, SessionEndedEvent
+from sessions_app.events import ConnectionReplaceEvent, SessionEndedEvent, TokenRevokedEvent
 from sessions_app.messages import DeviceIdInvalidated
 from sessions_app.models import AccessToken, Device, ServerProcess, SessionStatus, TradingSession
 from sessions_app.realtime import ConnectionCloseEvent, ErrorCode, Presence, ProtocolError, notify, now_ms, push
@@ -37,6 +38,7 @@ class IssuedToken:
     token: str
     device: Device
     expires_at: datetime
+    token_id: int = 0
 
 
 def device_register(*, user: AbstractBaseUser, device_id: str | None) -> Device:
@@ -56,14 +58,36 @@ def token_issue(*, user: AbstractBaseUser, device_id: str | None, ttl_s: int | N
     device = device_register(user=user, device_id=device_id)
     raw = new_access_token()
     expires_at = timezone.now() + timedelta(seconds=ttl_s if ttl_s is not None else settings.AUTH_TOKEN_TTL_S)
-    AccessToken.objects.create(
+    record = AccessToken.objects.create(
         key_hash=hash_access_token(raw), key_prefix=raw[:8], user=user, device=device, expires_at=expires_at
     )
-    return IssuedToken(token=raw, device=device, expires_at=expires_at)
+    return IssuedToken(token=raw, device=device, expires_at=expires_at, token_id=record.pk)
 
 
 def token_revoke(*, token: AccessToken) -> None:
-    AccessToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    """Revoke a token; the sockets living on it end (at once, or within PRESENCE_FLUSH_INTERVAL_S)."""
+    if AccessToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
+        revoked: TokenRevokedEvent = {"type": "token.revoked", "tokenId": token.pk}
+        notify(group=groups.device_group(token.device_id), event=revoked)
+
+
+def token_refresh(*, token_id: int) -> IssuedToken:
+    """A new token for the device of a token that is still good (a socket's `refresh_token`).
+
+    The old token keeps working until its own expiry: the client may still be using it over HTTP.
+    """
+    token = check_access_token(selectors.access_token_by_pk(token_id))
+    return token_issue(user=token.user, device_id=token.device.device_id)
+
+
+def tokens_revoked(*, token_ids: list[int]) -> list[int]:
+    """Which of these tokens no longer hold: revoked, deleted, or their user disabled."""
+    good = set(
+        AccessToken.objects.filter(pk__in=token_ids, revoked_at__isnull=True, user__is_active=True).values_list(
+            "pk", flat=True
+        )
+    )
+    return [token_id for token_id in token_ids if token_id not in good]
 
 
 @transaction.atomic
@@ -286,3 +310,6 @@ class Chores:
 
     def sweep(self) -> None:
         sessions_expire_due()
+
+    def credentials_revoked(self, keys: list[int]) -> list[int]:
+        return tokens_revoked(token_ids=keys)

@@ -27,10 +27,18 @@ class SessionState:
     generation: int = 0
     resumed: bool = False
     username: str = ""
+    token_expires_ms: int = 0  # the access token this socket lives on (conn.credential_key is its id)
+    refreshed_at: float = 0.0  # monotonic time of the last refresh_token
 
 
 def session_of(conn: Connection) -> SessionState:
     return conn.state(SessionState)
+
+
+def end_by(conn: Connection) -> int:
+    """When the connection must end: its session's expiry or its token's, whichever comes first."""
+    state = session_of(conn)
+    return min(state.expires_ms, state.token_expires_ms) if state.token_expires_ms else state.expires_ms
 
 
 def session_is_valid(conn: Connection) -> bool:

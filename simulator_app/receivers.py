@@ -8,7 +8,6 @@ from collections.abc import Iterable
 
 from django.db.models import Count
 from django.utils import timezone
-from prometheus_client.core import GaugeMetricFamily, Metric
 
 from sessions_app.realtime import metrics
 from simulator_app import selectors, services
@@ -27,9 +26,6 @@ def service_counts() -> dict[str, object]:
     }
 
 
-@metrics.collect_at_scrape("simulators", "Simulators by status.", ["status"])
-def simulators_by_status() -> Iterable[Metric]:
-    family = GaugeMetricFamily("simulators", "Simulators by status.", labels=["status"])
-    for status, count in Simulator.objects.values_list("status").annotate(n=Count("pk")):
-        family.add_metric([status], count)
-    yield family
+@metrics.gauge_at_scrape("simulators", "Simulators by status.", "status")
+def simulators_by_status() -> Iterable[tuple[str, int]]:
+    return Simulator.objects.values_list("status").annotate(n=Count("pk"))

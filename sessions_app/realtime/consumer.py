@@ -57,15 +57,18 @@ class ConnectionCloseEvent(TypedDict):
 class Connection(AsyncWebsocketConsumer):
     """One client socket: what handlers are handed. Apps keep their own typed state in `state(Kind)`."""
 
-    # Set by the session handler's authenticate().
+    # Set by the session handler's authenticate(): who, from which device, with which credential
+    # (the revocable token the handshake presented; the maintenance task checks it is still valid).
     user_id: int = 0
     device_id: str = ""
     device_key: int = 0
+    credential_key: int = 0
     # Set from its Opening.
     session_id: str = ""
     expires_ms: int = 0
     stream: StreamCursor
     connection_slot: Slot | None = None  # counted against the connection limits until disconnect
+    _transport: Any = None
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -107,6 +110,8 @@ class Connection(AsyncWebsocketConsumer):
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.channel_name = await self.channel_layer.new_channel()
         self.base_send = send
+        # Looked up once: every tick offered to a following connection asks for its backlog.
+        self._transport = internals.socket_transport(send)
         inbox = internals.server_inbox(receive)
         if inbox is None:
             with contextlib.suppress(StopConsumer):
@@ -356,7 +361,8 @@ class Connection(AsyncWebsocketConsumer):
 
     def outbound_backlog_bytes(self) -> int | None:
         """Bytes written to this socket and not yet sent, when the server lets us see them."""
-        return internals.outbound_backlog_bytes(self.base_send)
+        transport = self._transport
+        return None if transport is None else internals.unsent_bytes(transport)
 
     # --- Ends started by the maintenance task or the shutdown hook ------------------------
 

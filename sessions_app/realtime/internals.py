@@ -228,19 +228,28 @@ def uninstall_fast_socket_writes() -> None:
 # --- daphne: the bytes a connection's socket has not sent yet ------------------------------------
 
 
-def outbound_backlog_bytes(send: Callable[..., Any]) -> int | None:
-    """Bytes written to the connection's socket and not yet sent; None when the server does not let us see.
+def socket_transport(send: Callable[..., Any]) -> Any | None:
+    """The Twisted transport behind a consumer's `send`, or None when the server does not let us see it.
 
     Under daphne a consumer's `send` is `partial(server.handle_reply, protocol)`, and the
-    protocol's Twisted transport holds the unsent bytes.
+    protocol's transport holds the bytes written but not yet sent.
     """
     if not isinstance(send, functools.partial) or not send.args or not TRANSPORT_BACKLOG.holds():
         return None
-    transport = getattr(send.args[0], "transport", None)
+    return getattr(send.args[0], "transport", None)
+
+
+def unsent_bytes(transport: Any) -> int | None:
+    """Bytes written to `transport` (from socket_transport) and not yet sent."""
     try:
         return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
     except (AttributeError, TypeError):
         return None
+
+
+def outbound_backlog_bytes(send: Callable[..., Any]) -> int | None:
+    transport = socket_transport(send)
+    return None if transport is None else unsent_bytes(transport)
 
 
 # --- daphne: the queue a connection's frames arrive in --------------------------------------------

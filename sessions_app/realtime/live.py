@@ -22,7 +22,7 @@ from django.conf import settings
 
 from sessions_app.realtime import internals
 from sessions_app.realtime.limits import connections_refresh
-from sessions_app.realtime.registry import Presence, chores
+from sessions_app.realtime.registry import Presence, chores, session_handler
 from sessions_app.realtime.schema import now_ms
 from sessions_app.realtime.stream import stream_store
 from sessions_app.realtime.tasks import start_process_task
@@ -132,6 +132,26 @@ class LiveConnections:
                 self._catch_ups.add(task)
                 task.add_done_callback(self._catch_up_done)
 
+    async def check_credentials(self) -> None:
+        """End the connections whose credential was revoked since they opened. The revocation's own
+        event closes them at once; this bounds the wait when that event was lost."""
+        registered = chores()
+        connections = [c for c in self.snapshot() if c.opened and not c.ending and c.credential_key]
+        if registered is None or not connections:
+            return
+        try:
+            revoked = set(
+                await database_sync_to_async(registered.credentials_revoked)(
+                    sorted({c.credential_key for c in connections})
+                )
+            )
+        except Exception:
+            logger.warning("could not check the connections' credentials; will retry", exc_info=True)
+            return
+        for conn in connections:
+            if conn.credential_key in revoked and conn.closing_task is None:
+                conn.start_closing(session_handler().credential_revoked(conn))
+
     def _catch_up_done(self, task: asyncio.Task[None]) -> None:
         self._catch_ups.discard(task)
         if not task.cancelled() and task.exception() is not None:
@@ -168,6 +188,7 @@ class LiveConnections:
                     await connections_refresh()
                     await self.flush_presence()
                     await self.report()
+                    await self.check_credentials()
                 if now >= next_stream_check:
                     next_stream_check = now + settings.SESSION_STREAM_CHECK_INTERVAL_S
                     await self.check_streams()

@@ -2,8 +2,8 @@
 stream), and the way an app declares its own and adds counts read at scrape time.
 
 Declare with `counter`, `gauge` and `histogram` (prometheus_client's types, recorded in the
-catalogue the docs list); `collect_at_scrape` adds a collector read on each scrape (counts that
-live in the database). With PROMETHEUS_MULTIPROC_DIR set (several daphne and worker processes on
+catalogue the docs list); `gauge_at_scrape` adds a gauge read on every scrape (counts that live
+in the database). With PROMETHEUS_MULTIPROC_DIR set (several daphne and worker processes on
 a host), every process writes its samples there and /metrics adds them up; without it, the one
 process's own registry is served.
 """
@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
-from prometheus_client.core import Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
@@ -52,16 +52,24 @@ def histogram(name: str, documentation: str, *, buckets: Sequence[float]) -> His
 
 
 _SCRAPE_COLLECTORS: list[Callable[[], Iterable[Metric]]] = []
-Collect = Callable[[], Iterable[Metric]]
+Read = Callable[[], Iterable[tuple[str, float]]]
 
 
-def collect_at_scrape(name: str, documentation: str, labels: Sequence[str] = ()) -> Callable[[Collect], Collect]:
-    """Register a function yielding the gauge family `name`, read on every scrape of /metrics."""
+def gauge_at_scrape(name: str, documentation: str, label: str) -> Callable[[Read], Read]:
+    """Register a function returning (label value, number) pairs, read into the gauge `name` on
+    every scrape of /metrics (for counts that live in the database)."""
 
-    def register(collect: Collect) -> Collect:
-        _declare("gauge (read at scrape)", name, documentation, labels)
+    def register(read: Read) -> Read:
+        _declare("gauge (read at scrape)", name, documentation, (label,))
+
+        def collect() -> Iterable[Metric]:
+            family = GaugeMetricFamily(name, documentation, labels=[label])
+            for value, number in read():
+                family.add_metric([value], number)
+            yield family
+
         _SCRAPE_COLLECTORS.append(collect)
-        return collect
+        return read
 
     return register
 

@@ -160,7 +160,10 @@ class SessionHandler(Protocol):
         """Tell the client its new stream position and send what it must rebuild its state from."""
 
     async def expire(self, conn: Connection) -> None:
-        """The connection reached its Opening.expires_ms."""
+        """The connection reached its expires_ms (its Opening's, or what the handler set since)."""
+
+    async def credential_revoked(self, conn: Connection) -> None:
+        """The credential the connection was opened with (conn.credential_key) no longer holds."""
 
     def describe(self, conn: Connection) -> dict[str, Any]:
         """Fields of the connection in the live view besides the kernel's own."""
@@ -209,6 +212,7 @@ class Chores(Protocol):
     def process_report(self, *, process_id: str, hostname: str, pid: int, connections: list[dict]) -> None: ...
     def process_stopped(self, *, process_id: str) -> None: ...
     def sweep(self) -> None: ...
+    def credentials_revoked(self, keys: list[int]) -> list[int]: ...
 
 
 _chores: Chores | None = None

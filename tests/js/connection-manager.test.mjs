@@ -464,3 +464,68 @@ test("with tickets, a refused token ends the connection instead of retrying", as
   assert.deepEqual(ended.map((e) => e.reason), ["auth_failed"]);
   assert.equal(cm.state, "closed");
 });
+
+// --- Token renewal ------------------------------------------------------------------------------
+
+async function managerWithTokenExpiring(inMs) {
+  const clock = new Clock();
+  const { FakeWebSocket, opened } = fakeSockets();
+  const cm = new ConnectionManager({
+    baseUrl: "http://example.test",
+    WebSocket: FakeWebSocket,
+    fetch: async () => ({ ok: true, json: async () => ({}) }),
+    storage: memoryStorage(),
+    setTimeout: clock.setTimeout,
+    clearTimeout: clock.clearTimeout,
+    now: clock.now,
+    random: () => 0.5,
+  });
+  const renewed = [];
+  cm.addEventListener("token", (e) => renewed.push(e.detail));
+  const connecting = cm.connect({ token: "tok-1" });
+  await Promise.resolve();
+  opened[0].receive({ ...CONNECTED, tokenExpiresAt: clock.time + inMs });
+  await connecting;
+  return { cm, clock, ws: opened[0], renewed };
+}
+
+test("the access token is renewed in-band a minute before it expires, and again with the new one", async () => {
+  const { cm, clock, ws, renewed } = await managerWithTokenExpiring(10 * 60_000);
+
+  clock.advance(9 * 60_000 - 1);
+  assert.equal(ws.sent.filter((m) => m.type === "refresh_token").length, 0);
+  clock.advance(1);
+  const refresh = ws.sent.find((m) => m.type === "refresh_token");
+  assert.ok(refresh, "refresh_token sent 60 s before expiry");
+  ws.receive({ type: "token_refreshed", requestId: refresh.requestId, token: "tok-2", expiresAt: clock.time + 10 * 60_000, timestamp: 0 });
+  await Promise.resolve();
+  await Promise.resolve();
+
+  assert.equal(cm.token, "tok-2");
+  assert.deepEqual(renewed, [{ token: "tok-2", expiresAt: clock.time + 10 * 60_000 }]);
+  clock.advance(9 * 60_000);
+  assert.equal(ws.sent.filter((m) => m.type === "refresh_token").length, 2);
+  cm.close();
+});
+
+test("a short-lived token is renewed half-way to its expiry", async () => {
+  const { cm, clock, ws } = await managerWithTokenExpiring(20_000);
+
+  clock.advance(9_999);
+  assert.equal(ws.sent.some((m) => m.type === "refresh_token"), false);
+  clock.advance(1);
+  assert.equal(ws.sent.some((m) => m.type === "refresh_token"), true);
+  cm.close();
+});
+
+test("without a token expiry nothing is renewed, and a closed manager leaves no renewal timer", async () => {
+  const { cm, clock } = await connectedManager();
+  assert.equal(cm.tokenTimer, null);
+
+  const expiring = await managerWithTokenExpiring(120_000);
+  assert.notEqual(expiring.cm.tokenTimer, null);
+  expiring.cm.close();
+  assert.equal(expiring.cm.tokenTimer, null);
+  assert.ok(clock);
+  cm.close();
+});

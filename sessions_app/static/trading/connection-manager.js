@@ -19,6 +19,7 @@ export const DEFAULTS = Object.freeze({
   requestTimeoutMs: 10_000, // a request without a reply within this fails
   gapTimeoutMs: 3_000, // a hole in the session stream not filled within this asks for a resync
   useTickets: false, // open sockets with a single-use ticket (POST /api/auth/ticket/), keeping the token out of URLs
+  tokenRenewBeforeMs: 60_000, // renew the access token in-band (`refresh_token`) this long before it expires
   deviceIdKey: "trading.deviceId", // where the device ID is kept in storage
 });
 
@@ -163,6 +164,7 @@ function newRequestId() {
  *
  * Events (CustomEvent, payload in `detail`): "state" {state, previous}, "connected" (the
  * `connected` message), "quality" {quality, rttMs}, "ended" {reason, code, message},
+ * "token" {token, expiresAt} (the access token was renewed in-band),
  * "message" (every server message), and one event per server message type
  * ("exchange_data", "simulator_status_update", …). Pushes of the session stream are emitted
  * exactly once and in `sessionSeq` order, across reconnects (StreamTracker).
@@ -181,6 +183,8 @@ export class ConnectionManager extends EventTarget {
     this.state = "idle";
     this.socket = null;
     this.token = null;
+    this.tokenExpiresAt = null; // from login, `connected` or `token_refreshed`
+    this.tokenTimer = null;
     this.deviceId = this.storage?.getItem(this.options.deviceIdKey) ?? null;
     this.session = null; // the last `connected` message
     this.sessionToken = null;
@@ -218,6 +222,7 @@ export class ConnectionManager extends EventTarget {
       const payload = await response.json();
       if (!response.ok) throw new ProtocolError(payload);
       this.token = payload.token;
+      this.tokenExpiresAt = payload.expiresAt ?? null;
       this.deviceId = payload.deviceId;
       this.storage?.setItem(this.options.deviceIdKey, payload.deviceId);
     }
@@ -312,6 +317,7 @@ export class ConnectionManager extends EventTarget {
       socket.onclose = (event) => {
         if (this.socket === socket) this.socket = null;
         this.#stopHeartbeats();
+        this.#stopTokenRenewal();
         this.#failPending(new Error(`connection closed (${event.code})`));
         if (!settled) {
           settled = true;
@@ -341,6 +347,8 @@ export class ConnectionManager extends EventTarget {
     this.quality = new QualityMeter(message.heartbeatInterval);
     this.#setState("open");
     this.#startHeartbeats(message.heartbeatInterval);
+    if (message.tokenExpiresAt) this.tokenExpiresAt = message.tokenExpiresAt;
+    this.#scheduleTokenRenewal();
     if (resumed && previousToken && message.sessionId === this.stream.sessionId) {
       // After a drop, resume the session and get the pushes missed meanwhile (docs/protocol.md section 5).
       const position = this.stream.epoch === null ? {} : { lastSessionSeq: this.stream.last, sessionEpoch: this.stream.epoch };
@@ -459,6 +467,36 @@ export class ConnectionManager extends EventTarget {
     }
   }
 
+  // --- Token renewal (docs/protocol.md section 2) -----------------------------------------
+
+  #scheduleTokenRenewal() {
+    this.#stopTokenRenewal();
+    if (!this.tokenExpiresAt) return;
+    const left = this.tokenExpiresAt - this.now();
+    // Well before expiry, and at least half-way through what is left, so a short-lived token is renewed too.
+    const delay = Math.max(0, left - Math.min(this.options.tokenRenewBeforeMs, left / 2));
+    this.tokenTimer = this.setTimer(() => {
+      this.tokenTimer = null;
+      this.request("refresh_token").then(
+        (reply) => {
+          this.token = reply.token;
+          this.tokenExpiresAt = reply.expiresAt;
+          this.#emit("token", { token: reply.token, expiresAt: reply.expiresAt });
+          this.#scheduleTokenRenewal();
+        },
+        () => {
+          // Refused or timed out: try again half-way to expiry (a closed socket reschedules on `connected`).
+          if (this.state === "open" && this.tokenExpiresAt - this.now() > 1_000) this.#scheduleTokenRenewal();
+        },
+      );
+    }, delay);
+  }
+
+  #stopTokenRenewal() {
+    if (this.tokenTimer !== null) this.clearTimer(this.tokenTimer);
+    this.tokenTimer = null;
+  }
+
   // --- Heartbeats -----------------------------------------------------------------------
 
   #startHeartbeats(intervalMs) {
@@ -512,6 +550,7 @@ export class ConnectionManager extends EventTarget {
 
   #clearTimers() {
     this.#stopHeartbeats();
+    this.#stopTokenRenewal();
     this.#clearReconnectTimer();
     if (this.gapTimer !== null) this.clearTimer(this.gapTimer);
     this.gapTimer = null;

@@ -38,6 +38,7 @@ export interface Connected {
   maxMessageBytes: number;
   sessionSeq: number;
   sessionEpoch: string;
+  tokenExpiresAt?: number;
 }
 
 /**
@@ -216,6 +217,16 @@ export interface ReconnectResult {
   sessionEpoch: string;
 }
 
+/**
+ * Renew the access token in-band, so a long session never has to drop its socket to stay authorized.
+ */
+export interface RefreshToken {
+  type: "refresh_token";
+  requestId: string;
+  timestamp: number;
+  deviceId: string;
+}
+
 export interface RequestExchangeData {
   type: "request_exchange_data";
   requestId: string;
@@ -391,6 +402,19 @@ export interface Timeout {
 }
 
 /**
+ * The reply to `refresh_token`: a new access token for this device. The socket now lives on
+ * it (it ends when this one expires or is revoked); use it for HTTP calls and the next connection.
+ * The previous token stays valid until its own expiry.
+ */
+export interface TokenRefreshed {
+  type: "token_refreshed";
+  requestId: string;
+  token: string;
+  expiresAt: number;
+  timestamp: number;
+}
+
+/**
  * POST /api/auth/token/
  */
 export interface TokenRequest {
@@ -443,6 +467,7 @@ export type ClientMessage =
   | RequestSessionInfo
   | StopSession
   | RequestResync
+  | RefreshToken
   | StartSimulator
   | StopSimulator
   | SubscribeMarket
@@ -456,6 +481,7 @@ export interface ClientMessageByType {
   request_session_info: RequestSessionInfo;
   stop_session: StopSession;
   request_resync: RequestResync;
+  refresh_token: RefreshToken;
   start_simulator: StartSimulator;
   stop_simulator: StopSimulator;
   subscribe_market: SubscribeMarket;
@@ -475,6 +501,7 @@ export type ServerMessage =
   | Timeout
   | Shutdown
   | SessionResync
+  | TokenRefreshed
   | SimulatorStarted
   | SimulatorStopped
   | SimulatorStatusUpdate
@@ -496,6 +523,7 @@ export interface ServerMessageByType {
   timeout: Timeout;
   shutdown: Shutdown;
   session_resync: SessionResync;
+  token_refreshed: TokenRefreshed;
   simulator_started: SimulatorStarted;
   simulator_stopped: SimulatorStopped;
   simulator_status_update: SimulatorStatusUpdate;

@@ -17,6 +17,7 @@ CALL_SITES = {
     ("sessions_app/services.py", "_session_attach_once", "notify"),
     ("sessions_app/services.py", "_session_end", "notify"),
     ("sessions_app/services.py", "connection_close_by_operator", "notify"),
+    ("sessions_app/services.py", "token_revoke", "notify"),
     ("simulator_app/services.py", "_publish_status", "push"),
     ("simulator_app/services.py", "_request_assignment", "notify"),
     ("simulator_app/services.py", "_request_stop", "notify"),
