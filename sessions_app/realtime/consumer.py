@@ -110,7 +110,7 @@ class Connection(AsyncWebsocketConsumer):
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.channel_name = await self.channel_layer.new_channel()
         self.base_send = send
-        # Looked up once: every tick offered to a following connection asks for its backlog.
+        # Looked up once: a stream that conflates (prices) asks for the backlog on every message it offers.
         self._transport = internals.socket_transport(send)
         inbox = internals.server_inbox(receive)
         if inbox is None:

@@ -128,7 +128,7 @@ TRANSPORT_BACKLOG = Guard(
     "4.1",
     "4.3",
     lambda: _daphne_probe() and _twisted_tcp_probe(),
-    "market ticks are sent without conflation",
+    "connections cannot see their socket backlog, so nothing is conflated",
 )
 SERVER_INBOX = Guard(
     "server inbox",

@@ -1,10 +1,10 @@
 """The one way to publish: two verbs, both run once the database transaction commits.
 
-- `push`: a message for clients that changes what they show (a status, an order update). It is
+- `push`: a message for clients that changes what they show (a status, an account update). It is
   numbered in each given session's stream before it is sent, so a connection that missed it gets
   it on `reconnect`, and the kernel repairs what the channel layer dropped.
 - `notify`: an unnumbered event for a group or one channel: a hint to connections (replaced,
-  session ended, closed by an operator), a command to a worker, a market tick.
+  session ended, closed by an operator), a command to a background worker, a broadcast.
 
 Called from services only (tests/sessions_app/realtime/test_publish_call_sites.py names every caller). After
 commit, an event never announces a change that was rolled back, and a channel-layer failure never

@@ -1,4 +1,4 @@
-"""Redis clients of the session app (stream buffer, connection limits, tickets), one bounded pool each.
+"""Redis clients of the kernel and the apps (stream buffer, connection limits, tickets), one bounded pool each.
 
 redis-py's default pools open a new connection whenever every open one is busy and never
 shrink, so a connect storm left each process holding as many Redis connections as it once had

@@ -5,7 +5,7 @@
 - @handles_event("app.event"): the handler of a channel-layer event sent to connections.
 - @after_push(MessageClass): what a connection does after it forwarded a numbered push.
 - Moment: a point in a connection's life other apps act on. The kernel has `connected` and
-  `disconnected`; an app declares its own (`Moment("simulator_changed")`) for apps above it.
+  `disconnected`; an app declares its own (`Moment("reconnected")`) for the apps above it.
 - register_family(): an app's messages, for the export.
 - use_session_handler(): the app that owns sessions (authentication, attach, resync, expiry).
 """

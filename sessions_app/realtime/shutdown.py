@@ -1,9 +1,8 @@
 """The daphne process lifecycle: start-up hooks, and a graceful shutdown.
 
-On SIGTERM/SIGINT the stop hooks run (the in-process simulator worker hands its
-simulators over) while every open connection gets `shutdown` (with a jittered
-reconnect hint) and a 4012 close, then the reactor stops. Daphne alone would
-cancel the application coroutines without a close frame.
+On SIGTERM/SIGINT the stop hooks run (the apps hand their process work over) while every open
+connection gets `shutdown` (with a jittered reconnect hint) and a 4012 close, then the reactor
+stops. Daphne alone would cancel the application coroutines without a close frame.
 """
 
 from __future__ import annotations

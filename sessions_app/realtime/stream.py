@@ -1,6 +1,6 @@
 """The session stream: every push of a session numbered and kept for replay.
 
-A push (simulator status, order and position updates, device invalidation) is appended to the
+A push (anything that changes what a client shows: a status, an account update) is appended to the
 stream of each session it concerns, where it gets the next `sessionSeq`, and only then sent. A
 stream also has a `sessionEpoch`, new whenever its buffer starts afresh (first push, Redis lost
 its data, the buffer expired), so "I have everything up to 41" is never read against a stream

@@ -1,7 +1,7 @@
 """Process-wide background tasks.
 
 A task copies the context of whatever starts it. A process task started by a connection (the
-first one to need the tick relay), or from a signal handler that interrupted one, would carry that
+first one to need a process-wide relay), or from a signal handler that interrupted one, would carry that
 connection's log fields forever, and asgiref's guard against re-entering its single database
 thread: every `database_sync_to_async` call of that task then fails with "Single thread executor
 already being used". So process tasks start in an empty context of their own.
