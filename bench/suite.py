@@ -137,7 +137,7 @@ def bare_server(tick_ms: int = 0) -> BaselineProcess:
 class System:
     """What the load generator connects to: one or more processes of the service or a baseline."""
 
-    kind: str  # service | stock | bare
+    kind: str  # service | stock | stock-auth | bare
     bases: list[str]  # ws://host:port of each process
     pids: list[int]
     creds: list[dict] = field(default_factory=list)
@@ -150,6 +150,17 @@ class System:
             return [
                 {
                     "url": f"{self.bases[i % len(self.bases)]}/ws/session/?token={c['token']}&deviceId={c['deviceId']}",
+                    "deviceId": c["deviceId"],
+                    "expect": "connected",
+                }
+                for i, c in enumerate(self.creds[:count])
+            ]
+        if self.kind == "stock-auth":
+            if count > len(self.creds):
+                raise ValueError(f"{count} connections need {count} tokens; {len(self.creds)} issued")
+            return [
+                {
+                    "url": f"{self.bases[i % len(self.bases)]}/ws/stock-auth/?token={c['token']}",
                     "deviceId": c["deviceId"],
                     "expect": "connected",
                 }
@@ -529,7 +540,11 @@ class Suite:
                 "bare": bare_system([bare]),
             }
             if "connect" in scenarios:
-                self.connect_storm(systems, service)
+                # The fair peer: stock Channels whose connect looks its token up (tokens in its own database).
+                self.log(f"issuing {self.sizes.storm} tokens (stock Channels with a token lookup)")
+                stock_creds = issue_clients(stock_env, self.sizes.storm, tag="stock")
+                peer = System("stock-auth", [stock.ws], [stock.process.pid], stock_creds)
+                self.connect_storm({**systems, "stock-auth": peer}, service)
             if "heartbeat" in scenarios:
                 # Daphne's own ceiling: the same reply from a raw ASGI callable, no Django or Channels.
                 self.heartbeat({**systems, "floor": daphne_system("floor", [floor])})
@@ -540,38 +555,59 @@ class Suite:
         out = {kind: measure_storm(system, n, conc) for kind, system in systems.items()}
         out["login"] = login_sample(service, "main-login", self.sizes.login_sample)
         self.results["connect"] = out
-        s, st, b = out["service"], out["stock"], out["bare"]
+        s, st, sa, b = out["service"], out["stock"], out["stock-auth"], out["bare"]
         self.table(
             f"Connect storm: {n} clients at once ({conc} handshakes in flight), embedded",
-            ["figure", "service", "stock Channels", "bare websockets", "service/stock", "service/bare"],
+            [
+                "figure",
+                "service",
+                "stock + token lookup",
+                "stock Channels",
+                "bare websockets",
+                "service/(stock+token)",
+                "service/stock",
+                "service/bare",
+            ],
             [
                 [
                     "connections/s",
                     s["connectionsPerSecond"],
+                    sa["connectionsPerSecond"],
                     st["connectionsPerSecond"],
                     b["connectionsPerSecond"],
+                    ratio(s["connectionsPerSecond"], sa["connectionsPerSecond"]),
                     ratio(s["connectionsPerSecond"], st["connectionsPerSecond"]),
                     ratio(s["connectionsPerSecond"], b["connectionsPerSecond"]),
                 ],
                 [
-                    "p50 ms to connected (baselines: to open)",
+                    "p50 ms to first message (stock, bare: to open)",
                     s["msToConnected"]["p50"],
+                    sa["msToConnected"]["p50"],
                     st["msToConnected"]["p50"],
                     b["msToConnected"]["p50"],
                     "",
                     "",
+                    "",
                 ],
                 [
-                    "p99 ms to connected (baselines: to open)",
+                    "p99 ms to first message (stock, bare: to open)",
                     s["msToConnected"]["p99"],
+                    sa["msToConnected"]["p99"],
                     st["msToConnected"]["p99"],
                     b["msToConnected"]["p99"],
                     "",
                     "",
+                    "",
                 ],
-                ["failed", s["failed"], st["failed"], b["failed"], "", ""],
-                ["server CPU (cores)", s["serverCpu"], st["serverCpu"], b["serverCpu"], "", ""],
+                ["failed", s["failed"], sa["failed"], st["failed"], b["failed"], "", "", ""],
+                ["server CPU (cores)", s["serverCpu"], sa["serverCpu"], st["serverCpu"], b["serverCpu"], "", "", ""],
             ],
+        )
+        peer_ratio = s["connectionsPerSecond"] / max(sa["connectionsPerSecond"], 1e-9)
+        self.target(
+            "connect storm (embedded) >= 1.5x stock Channels with a token lookup, p99 to first message <= its",
+            f"{peer_ratio:.2f}x, p99 {s['msToConnected']['p99']} vs {sa['msToConnected']['p99']} ms",
+            peer_ratio >= 1.5 and s["msToConnected"]["p99"] <= sa["msToConnected"]["p99"],
         )
         if out["login"]:
             login = out["login"]
