@@ -17,7 +17,7 @@ from websockets.http11 import Response
 from websockets.uri import parse_uri
 
 from tests.support.liveserver import DaphneServer, base_env, manage, request
-from tests.support.servers import RELAXED_LOGIN_THROTTLE
+from tests.support.servers import RELAXED_LOGIN_THROTTLE, migrated_database
 
 pytestmark = [pytest.mark.e2e]
 
@@ -92,8 +92,7 @@ def server(tmp_path: Path) -> Iterator[DaphneServer]:
         MARKET_TICK_MS="10",
         **RELAXED_LOGIN_THROTTLE,
     )
-    manage(env, "migrate", "--noinput")
-    manage(env, "ensure_demo_user")
+    migrated_database(tmp_path / "conflation.sqlite3")
     manage(env, "shell", "-c", CREATE_INSTRUMENTS)
     server = DaphneServer(env=env).start(tmp_path)
     yield server

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.liveserver import DaphneServer, base_env, manage, recv_json, request, send_json
-from tests.support.servers import RELAXED_LOGIN_THROTTLE
+from tests.support.liveserver import DaphneServer, base_env, recv_json, request, send_json
+from tests.support.servers import RELAXED_LOGIN_THROTTLE, migrated_database
 
 pytestmark = [pytest.mark.e2e]
 
@@ -23,8 +23,7 @@ def test_a_captured_run_is_json_with_connection_ids_and_no_token(tmp_path: Path)
         LOG_LEVEL="INFO",
         **RELAXED_LOGIN_THROTTLE,
     )
-    manage(env, "migrate", "--noinput")
-    manage(env, "ensure_demo_user")
+    migrated_database(tmp_path / "logs.sqlite3")
     # -v 0: daphne's own plain access log off, as the README's production recipe runs it.
     server = DaphneServer(env=env, args=("-v", "0")).start(tmp_path)
     try:

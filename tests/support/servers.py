@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,6 +15,27 @@ from tests.support.liveserver import DaphneServer, base_env, manage
 ServerFactory = Callable[..., DaphneServer]
 # Tests log in many times a minute; the throttle itself has its own test.
 RELAXED_LOGIN_THROTTLE = {"LOGIN_THROTTLE_RATE": "1000/min", "LOGIN_USER_THROTTLE_RATE": "1000/min"}
+
+
+_template: Path | None = None
+
+
+def migrated_database(path: Path) -> None:
+    """A fresh SQLite database at `path`, migrated and with the demo users: a copy of one prepared
+    once per test run, since migrating and hashing the demo passwords take seconds each time."""
+    global _template
+    if _template is None:
+        directory = Path(tempfile.mkdtemp(prefix="trading-template-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        template = directory / "template.sqlite3"
+        env = base_env(DATABASE_URL=f"sqlite:///{template}")
+        manage(env, "migrate", "--noinput")
+        manage(env, "ensure_demo_user")
+        _template = template
+    for suffix in ("", "-wal"):  # the write-ahead log is folded in when the last connection closes
+        source = Path(f"{_template}{suffix}")
+        if source.exists():
+            shutil.copyfile(source, f"{path}{suffix}")
 
 
 def server_factory(directory: Path) -> tuple[ServerFactory, list[DaphneServer]]:
@@ -27,8 +51,7 @@ def server_factory(directory: Path) -> tuple[ServerFactory, list[DaphneServer]]:
         nonlocal prepared
         env = base_env(DATABASE_URL=f"sqlite:///{database}", **env_overrides)
         if not prepared:
-            manage(env, "migrate", "--noinput")
-            manage(env, "ensure_demo_user")
+            migrated_database(database)
             prepared = True
         server = DaphneServer(env=env, args=args).start(directory)
         started.append(server)
