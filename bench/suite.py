@@ -133,6 +133,13 @@ def bare_server(tick_ms: int = 0) -> BaselineProcess:
     return server
 
 
+# The systems whose handshake checks a token: where their sockets open, with the token (and device).
+AUTHENTICATED_PATHS = {
+    "service": "/ws/session/?token={token}&deviceId={deviceId}",
+    "stock-auth": "/ws/stock-auth/?token={token}",
+}
+
+
 @dataclass
 class System:
     """What the load generator connects to: one or more processes of the service or a baseline."""
@@ -144,23 +151,14 @@ class System:
     metrics: list[str] = field(default_factory=list)  # the service's http bases, for /metrics
 
     def specs(self, count: int) -> list[dict]:
-        if self.kind == "service":
-            if count > len(self.creds):
-                raise ValueError(f"{count} connections need {count} devices; {len(self.creds)} issued")
-            return [
-                {
-                    "url": f"{self.bases[i % len(self.bases)]}/ws/session/?token={c['token']}&deviceId={c['deviceId']}",
-                    "deviceId": c["deviceId"],
-                    "expect": "connected",
-                }
-                for i, c in enumerate(self.creds[:count])
-            ]
-        if self.kind == "stock-auth":
+        if self.kind in AUTHENTICATED_PATHS:
+            # One issued token (and device) per connection: the service allows one connection per device.
             if count > len(self.creds):
                 raise ValueError(f"{count} connections need {count} tokens; {len(self.creds)} issued")
+            query = AUTHENTICATED_PATHS[self.kind]
             return [
                 {
-                    "url": f"{self.bases[i % len(self.bases)]}/ws/stock-auth/?token={c['token']}",
+                    "url": f"{self.bases[i % len(self.bases)]}{query.format(**c)}",
                     "deviceId": c["deviceId"],
                     "expect": "connected",
                 }

@@ -127,17 +127,10 @@ def push(
     after-push hooks (sessions_app.realtime.registry.after_push) with the message.
     """
     extra = dict(data or {})
-    if isinstance(message, ServerMessage):
-        built, payload = message, message.to_json()
 
-        def send() -> None:
-            push_now(group=group, session_ids=_ids(sessions), kind=built.type, payload=payload, data=extra)  # type: ignore[attr-defined]
-
-    else:
-
-        def send() -> None:
-            built = message()  # type: ignore[operator]
-            push_now(group=group, session_ids=_ids(sessions), kind=built.type, payload=built.to_json(), data=extra)
+    def send() -> None:
+        built = message if isinstance(message, ServerMessage) else message()
+        push_now(group=group, session_ids=_ids(sessions), kind=built.type, payload=built.to_json(), data=extra)  # type: ignore[attr-defined]
 
     transaction.on_commit(send)
 
