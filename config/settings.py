@@ -215,6 +215,7 @@ SESSION_TTL_S = env_int("SESSION_TTL_S", default=8 * 3600, minimum=1)
 PRESENCE_FLUSH_INTERVAL_S = env_int("PRESENCE_FLUSH_INTERVAL_S", default=10, minimum=1)
 # Send a frame at once when the socket has nothing queued (sessions_app/realtime/internals.py).
 FAST_SOCKET_WRITES = env_bool("FAST_SOCKET_WRITES", default=True)
+LEAN_WEBSOCKET_PROTOCOLS = env_bool("LEAN_WEBSOCKET_PROTOCOLS", default=True)
 # The session stream (README "Guarantees"): numbered pushes kept for replay on `reconnect`,
 # in Redis when REDIS_URL is set (shared by every process), else in process memory.
 SESSION_STREAM_MAX_MESSAGES = env_int("SESSION_STREAM_MAX_MESSAGES", default=256, minimum=1)

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from urllib.parse import parse_qs
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
 
 from sessions_app import selectors, tickets
 from sessions_app.errors import SessionCode
-from sessions_app.models import AccessToken, Device
+from sessions_app.models import AccessToken
 from sessions_app.realtime import ProtocolError
-
-
-@dataclass(frozen=True)
-class AuthenticatedClient:
-    user: AbstractBaseUser
-    device: Device
-    token: AccessToken
+from sessions_app.selectors import Credential
+from sessions_app.tokens import hash_access_token
 
 
 def _query(scope: dict) -> dict[str, list[str]]:
@@ -37,54 +30,84 @@ def ticket_from_scope(scope: dict) -> str | None:
 
 
 def check_access_token(token: AccessToken | None) -> AccessToken:
-    """Validate a looked-up token (HTTP and socket alike); raises the documented error."""
-    if token is None or not token.user.is_active:
+    """Validate a looked-up token (HTTP); raises the documented error."""
+    if token is None:
         raise ProtocolError(SessionCode.TOKEN_INVALID)
-    # Device invalidation is reported before the token revocation it causes: it is the reason.
-    if not token.device.is_valid:
-        raise ProtocolError(SessionCode.DEVICE_INVALIDATED, f"device invalidated: {token.device.invalidated_reason}")
-    if token.revoked_at is not None:
-        raise ProtocolError(SessionCode.TOKEN_REVOKED)
-    if token.expires_at <= timezone.now():
-        raise ProtocolError(SessionCode.TOKEN_EXPIRED)
+    check_credential(Credential.of(token))
     return token
 
 
-def _require_device(token: AccessToken, device_id: str) -> None:
-    if token.device.device_id != device_id:
+def check_credential(credential: Credential) -> None:
+    """The one judgement of a token, for HTTP and the socket alike."""
+    if not credential.user_is_active:
+        raise ProtocolError(SessionCode.TOKEN_INVALID)
+    # Device invalidation is reported before the token revocation it causes: it is the reason.
+    if credential.device_invalidated_at is not None:
+        raise ProtocolError(
+            SessionCode.DEVICE_INVALIDATED, f"device invalidated: {credential.device_invalidated_reason}"
+        )
+    if credential.revoked_at is not None:
+        raise ProtocolError(SessionCode.TOKEN_REVOKED)
+    if credential.expires_at <= timezone.now():
+        raise ProtocolError(SessionCode.TOKEN_EXPIRED)
+
+
+def _require_device(credential: Credential, device_id: str) -> None:
+    if credential.device_id != device_id:
         known = selectors.device_by_device_id(device_id) is not None
         raise ProtocolError(SessionCode.DEVICE_MISMATCH if known else SessionCode.DEVICE_UNKNOWN)
 
 
-def authenticate_websocket_request(scope: dict) -> AuthenticatedClient:
+def authenticate_websocket_request(scope: dict) -> Credential:
     """Check the `token` and `deviceId` query parameters and their binding, or, without a
     `token`, redeem a `ticket` (deviceId optional: if given, it must be the ticket's device).
 
     Raises ProtocolError with a 4001 code (token, ticket) or 4003 code (device).
     """
-    raw_token, device_id = credentials_from_scope(scope)
-    if raw_token is None:
-        raw_ticket = ticket_from_scope(scope)
-        if raw_ticket is None:
-            raise ProtocolError(SessionCode.TOKEN_MISSING)
-        return _authenticate_ticket(raw_ticket, device_id)
-    token = selectors.access_token_by_raw(raw_token)
-    if token is None:
+    (outcome,) = authenticate_websocket_requests([scope])
+    if isinstance(outcome, ProtocolError):
+        raise outcome
+    return outcome
+
+
+def authenticate_websocket_requests(scopes: list[dict]) -> list[Credential | ProtocolError]:
+    """authenticate_websocket_request for several handshakes: their tokens in one query."""
+    credentials = [credentials_from_scope(scope) for scope in scopes]
+    hashes = [None if raw is None else hash_access_token(raw) for raw, _ in credentials]
+    wanted = [key_hash for key_hash in hashes if key_hash is not None]
+    found = selectors.credentials_by_hash(wanted) if wanted else {}
+    outcomes: list[Credential | ProtocolError] = []
+    for scope, key_hash, (_, device_id) in zip(scopes, hashes, credentials, strict=True):
+        try:
+            if key_hash is None:
+                outcomes.append(_authenticate_ticket(ticket_from_scope(scope), device_id))
+            else:
+                outcomes.append(_authenticate_token(found.get(key_hash), device_id))
+        except ProtocolError as error:
+            outcomes.append(error)
+    return outcomes
+
+
+def _authenticate_token(credential: Credential | None, device_id: str | None) -> Credential:
+    if credential is None:
         raise ProtocolError(SessionCode.TOKEN_INVALID)
     if device_id is None:
         raise ProtocolError(SessionCode.DEVICE_ID_MISSING)
-    _require_device(token, device_id)
-    check_access_token(token)
-    return AuthenticatedClient(user=token.user, device=token.device, token=token)
+    _require_device(credential, device_id)
+    check_credential(credential)
+    return credential
 
 
-def _authenticate_ticket(raw_ticket: str, device_id: str | None) -> AuthenticatedClient:
+def _authenticate_ticket(raw_ticket: str | None, device_id: str | None) -> Credential:
+    if raw_ticket is None:
+        raise ProtocolError(SessionCode.TOKEN_MISSING)
     # Redeemed first, whatever follows: a ticket presented once is spent.
     token_pk = tickets.ticket_redeem(ticket=raw_ticket)
     token = selectors.access_token_by_pk(token_pk) if token_pk is not None else None
     if token is None:
         raise ProtocolError(SessionCode.TICKET_INVALID)
+    credential = Credential.of(token)
     if device_id is not None:
-        _require_device(token, device_id)
-    check_access_token(token)
-    return AuthenticatedClient(user=token.user, device=token.device, token=token)
+        _require_device(credential, device_id)
+    check_credential(credential)
+    return credential

@@ -1,24 +1,27 @@
 """The session handler the kernel's consumer calls (registered in SessionsAppConfig.ready()).
 
-The handshake: authenticate the token (or ticket) and device, attach the device's session
-(resuming the active one or opening a new one, and taking the next connection generation so an
-older connection of the device closes), then, once the socket is accepted and its groups joined,
-check no newer connection took over meanwhile and answer `connected`. It also answers the
-kernel's resync and expiry, and the session fields of the live view.
+The handshake: authenticate the token (or ticket) and device; join the device's and the user's
+groups; attach the device's session (resuming the active one or opening a new one, and taking the
+next connection generation so an older connection of the device closes) and read the simulator
+summary; answer `connected`. The handshakes in flight share each step's trip to the database
+thread (realtime.Batcher), so a storm of reconnects costs a few queries per batch, not five per
+client. It also answers the kernel's resync and expiry, and the session fields of the live view.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
 from sessions_app import groups, selectors, services
-from sessions_app.auth import authenticate_websocket_request
+from sessions_app.auth import authenticate_websocket_requests
 from sessions_app.errors import SessionCode
 from sessions_app.messages import Connected, ConnectionReplaced, SessionResync
 from sessions_app.realtime import (
+    Batcher,
     CloseCode,
     Connection,
     Opening,
@@ -31,9 +34,25 @@ from sessions_app.realtime import (
 from sessions_app.state import end_by, resynced, session_of, summaries
 
 
-def _generation_and_simulator(device_key: int, user_id: int) -> tuple[int, Any]:
-    # One trip to the database thread for both reads.
-    return selectors.device_connection_generation(device_key), summaries().read(user_id=user_id)
+@dataclass(frozen=True)
+class _Attached:
+    session: services.AttachedSession
+    simulator: Any  # the summary provider's state of the user
+
+
+def _attach_many(devices: list[tuple[int, int]]) -> list[_Attached | ProtocolError]:
+    # The simulator read comes after the session writes, in the same trip to the database thread.
+    attached = services.sessions_attach(devices=devices)
+    simulators = summaries().read_many(user_ids=[user_id for user_id, _ in devices])
+    return [
+        outcome if isinstance(outcome, ProtocolError) else _Attached(outcome, simulators[user_id])
+        for (user_id, _), outcome in zip(devices, attached, strict=True)
+    ]
+
+
+# The handshakes in flight share their trips to the database thread: one per step, not one each.
+_authenticate = Batcher(authenticate_websocket_requests, name="authenticate")
+_attach = Batcher(_attach_many, name="attach")
 
 
 async def replace(conn: Connection) -> None:
@@ -64,47 +83,41 @@ async def end_session(conn: Connection, status: str, reason: str) -> None:
 
 class Sessions:
     async def authenticate(self, conn: Connection) -> None:
-        client = await database_sync_to_async(authenticate_websocket_request)(conn.scope)
-        conn.user_id = client.user.pk
-        conn.device_id = client.device.device_id
-        conn.device_key = client.device.pk
-        conn.credential_key = client.token.pk
+        credential = await _authenticate(conn.scope)
+        conn.user_id = credential.user_id
+        conn.device_id = credential.device_id
+        conn.device_key = credential.device_key
+        conn.credential_key = credential.token_id
         state = session_of(conn)
-        state.username = client.user.get_username()
-        state.token_expires_ms = epoch_ms(client.token.expires_at)
+        state.username = credential.username
+        state.token_expires_ms = epoch_ms(credential.expires_at)
 
     async def attach(self, conn: Connection) -> Opening:
-        attached = await database_sync_to_async(services.session_attach)(
-            user_id=conn.user_id, device_pk=conn.device_key
-        )
-        session = attached.session
+        # Joined before the session is attached, so whatever happens from then on reaches this
+        # connection: a newer connection of the device (which takes a later generation) replaces
+        # it, and a simulator change after the read below is heard. Events wait in the inbox until
+        # the handshake is done.
+        await conn.join(groups.device_group(conn.device_key))
+        await conn.join(groups.user_group(conn.user_id))
+        attached = await _attach((conn.user_id, conn.device_key))
+        session = attached.session.session
         state = session_of(conn)
-        state.session_token = attached.session_token
+        state.session_token = attached.session.session_token
         state.status = session.status
         state.created_ms = epoch_ms(session.created_at)
         state.expires_ms = epoch_ms(session.expires_at)
-        state.generation = attached.generation
-        state.resumed = attached.resumed
+        state.generation = attached.session.generation
+        state.resumed = attached.session.resumed
+        summaries().observe(conn, attached.simulator, only_newer=False)
         return Opening(
             session_id=str(session.id),
-            groups=(
-                groups.device_group(conn.device_key),
-                groups.session_group(session.id),
-                groups.user_group(conn.user_id),
-            ),
+            groups=(groups.session_group(session.id),),
             expires_ms=end_by(conn),
             log_fields={"userId": conn.user_id, "deviceId": conn.device_id, "sessionId": str(session.id)},
         )
 
     async def opened(self, conn: Connection) -> Connected | None:
-        # Read after joining the groups, so no change announced in between is missed: a newer
-        # connection of this device, or a simulator status change.
-        newest, simulator = await database_sync_to_async(_generation_and_simulator)(conn.device_key, conn.user_id)
         state = session_of(conn)
-        if newest > state.generation:
-            await replace(conn)
-            return None
-        summaries().observe(conn, simulator, only_newer=False)
         summary = summaries().current(conn)
         return Connected(
             sessionId=conn.session_id,

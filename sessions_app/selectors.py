@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
@@ -14,8 +16,59 @@ from sessions_app.models import AccessToken, Device, ServerProcess, SessionStatu
 from sessions_app.tokens import hash_access_token
 
 
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """What a handshake needs of a token, its user and its device: plain values, no model instances."""
+
+    token_id: int
+    expires_at: datetime
+    revoked_at: datetime | None
+    user_id: int
+    username: str
+    user_is_active: bool
+    device_key: int
+    device_id: str
+    device_invalidated_at: datetime | None
+    device_invalidated_reason: str
+
+    @classmethod
+    def of(cls, token: AccessToken) -> Credential:
+        return cls(
+            token_id=token.pk,
+            expires_at=token.expires_at,
+            revoked_at=token.revoked_at,
+            user_id=token.user.pk,
+            username=token.user.get_username(),
+            user_is_active=token.user.is_active,
+            device_key=token.device.pk,
+            device_id=token.device.device_id,
+            device_invalidated_at=token.device.invalidated_at,
+            device_invalidated_reason=token.device.invalidated_reason,
+        )
+
+
 def access_token_by_raw(raw: str) -> AccessToken | None:
     return AccessToken.objects.select_related("user", "device").filter(key_hash=hash_access_token(raw)).first()
+
+
+def credentials_by_hash(key_hashes: list[str]) -> dict[str, Credential]:
+    """Tokens by their SHA-256 with their user and device, as plain values (one query for a batch
+    of handshakes; no model instances to build)."""
+    username = f"user__{get_user_model().USERNAME_FIELD}"
+    rows = AccessToken.objects.filter(key_hash__in=set(key_hashes)).values_list(
+        "key_hash",
+        "pk",
+        "expires_at",
+        "revoked_at",
+        "user_id",
+        username,
+        "user__is_active",
+        "device_id",
+        "device__device_id",
+        "device__invalidated_at",
+        "device__invalidated_reason",
+    )
+    return {key_hash: Credential(*fields) for key_hash, *fields in rows}
 
 
 def access_token_by_pk(pk: int) -> AccessToken | None:
@@ -36,6 +89,10 @@ def session_by_id(session_id: uuid.UUID) -> TradingSession | None:
 
 def active_session_of_device(device_pk: int) -> TradingSession | None:
     return TradingSession.objects.filter(device_id=device_pk, status=SessionStatus.ACTIVE).first()
+
+
+def active_sessions_of_devices(device_pks: list[int]) -> QuerySet[TradingSession]:
+    return TradingSession.objects.filter(device_id__in=device_pks, status=SessionStatus.ACTIVE)
 
 
 def active_session_ids_of_user(user_id: int) -> list[str]:

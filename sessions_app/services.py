@@ -3,6 +3,7 @@ after commit with the kernel's `push` and `notify`, and tell the apps above thro
 
 from __future__ import annotations
 
+import collections
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -140,43 +141,93 @@ def session_attach(*, user_id: int, device_pk: int) -> AttachedSession:
     Also takes the next connection generation of the device and announces it, so
     an older connection of the same device (on any process) closes itself.
     """
+    (outcome,) = sessions_attach(devices=[(user_id, device_pk)])
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def sessions_attach(*, devices: list[tuple[int, int]]) -> list[AttachedSession | ProtocolError]:
+    """session_attach for several (user_id, device pk) handshakes at once: one transaction and a
+    query per table for them all, instead of four queries and a commit each."""
+    outcomes: list[AttachedSession | ProtocolError | None] = [None] * len(devices)
+    for indices in _rounds(devices):
+        wanted = [devices[i] for i in indices]
+        try:
+            attached: list[AttachedSession | ProtocolError] = list(_sessions_attach_once(wanted))
+        except IntegrityError:
+            # Another process opened one of these devices' session meanwhile: each on its own, with retries.
+            attached = [_session_attach_retrying(user_id=user_id, device_pk=device_pk) for user_id, device_pk in wanted]
+        for i, outcome in zip(indices, attached, strict=True):
+            outcomes[i] = outcome
+    return outcomes  # type: ignore[return-value]
+
+
+def _rounds(devices: list[tuple[int, int]]) -> list[list[int]]:
+    """Indices grouped so a device appears once per round: each of its connects takes its own generation."""
+    rounds: list[list[int]] = []
+    seen: collections.Counter[int] = collections.Counter()
+    for i, (_, device_pk) in enumerate(devices):
+        round_ = seen[device_pk]
+        seen[device_pk] += 1
+        if round_ == len(rounds):
+            rounds.append([])
+        rounds[round_].append(i)
+    return rounds
+
+
+def _session_attach_retrying(*, user_id: int, device_pk: int) -> AttachedSession | ProtocolError:
     for _ in range(3):
         try:
-            return _session_attach_once(user_id=user_id, device_pk=device_pk)
+            (outcome,) = _sessions_attach_once([(user_id, device_pk)])
+            return outcome
         except IntegrityError:
             # Two connects of one device raced to create its session; the loser retries and joins it.
             continue
-    raise ProtocolError(ErrorCode.SERVICE_UNAVAILABLE, "could not open a session, try again")
+    return ProtocolError(ErrorCode.SERVICE_UNAVAILABLE, "could not open a session, try again")
 
 
 @transaction.atomic
-def _session_attach_once(*, user_id: int, device_pk: int) -> AttachedSession:
+def _sessions_attach_once(devices: list[tuple[int, int]]) -> list[AttachedSession | ProtocolError]:
     now = timezone.now()
-    Device.objects.filter(pk=device_pk).update(connection_generation=F("connection_generation") + 1, last_seen_at=now)
-    generation = Device.objects.values_list("connection_generation", flat=True).get(pk=device_pk)
-    session = selectors.active_session_of_device(device_pk)
-    resumed = session is not None and not _expire_if_due(session, now)
-    if not resumed:
-        session = TradingSession.objects.create(
-            user_id=user_id,
-            device_id=device_pk,
-            expires_at=now + timedelta(seconds=settings.SESSION_TTL_S),
-            token_nonce=new_session_nonce(),
-            last_seen_at=now,
+    pks = [device_pk for _, device_pk in devices]
+    Device.objects.filter(pk__in=pks).update(connection_generation=F("connection_generation") + 1, last_seen_at=now)
+    generations = dict(Device.objects.filter(pk__in=pks).values_list("pk", "connection_generation"))
+    active = {session.device_id: session for session in selectors.active_sessions_of_devices(pks)}
+    outcomes: list[AttachedSession | ProtocolError] = []
+    created: list[TradingSession] = []
+    for user_id, device_pk in devices:
+        generation = generations.get(device_pk)
+        if generation is None:  # deleted since the token was checked
+            outcomes.append(ProtocolError(SessionCode.DEVICE_UNKNOWN))
+            continue
+        session = active.get(device_pk)
+        resumed = session is not None and not _expire_if_due(session, now)
+        if session is None or not resumed:
+            session = TradingSession(
+                user_id=user_id,
+                device_id=device_pk,
+                expires_at=now + timedelta(seconds=settings.SESSION_TTL_S),
+                token_nonce=new_session_nonce(),
+                last_seen_at=now,
+            )
+            created.append(session)
+        replace: ConnectionReplaceEvent = {
+            "type": "connection.replace",
+            "generation": generation,
+            "sessionId": str(session.id),
+        }
+        notify(group=groups.device_group(device_pk), event=replace)
+        outcomes.append(
+            AttachedSession(
+                session=session,
+                session_token=session_token_for(session.id, session.token_nonce),
+                resumed=resumed,
+                generation=generation,
+            )
         )
-    assert session is not None
-    replace: ConnectionReplaceEvent = {
-        "type": "connection.replace",
-        "generation": generation,
-        "sessionId": str(session.id),
-    }
-    notify(group=groups.device_group(device_pk), event=replace)
-    return AttachedSession(
-        session=session,
-        session_token=session_token_for(session.id, session.token_nonce),
-        resumed=resumed,
-        generation=generation,
-    )
+    TradingSession.objects.bulk_create(created)
+    return outcomes
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,9 @@ class SummaryProvider(Protocol):
     def read(self, *, user_id: int) -> Any:
         """The user's state from the database (synchronous: call it in a database thread)."""
 
+    def read_many(self, *, user_ids: list[int]) -> dict[int, Any]:
+        """`read` for several users at once (a batch of handshakes), by user id."""
+
     def summarise(self, state: Any) -> SimulatorSummary:
         """The summary of a state `read` returned."""
 
@@ -91,6 +94,9 @@ class _NoSimulators:
 
     def read(self, *, user_id: int) -> Any:
         return None
+
+    def read_many(self, *, user_ids: list[int]) -> dict[int, Any]:
+        return dict.fromkeys(user_ids)
 
     def summarise(self, state: Any) -> SimulatorSummary:
         return NO_SIMULATOR

@@ -65,6 +65,9 @@ class Summaries:
     def read(self, *, user_id: int) -> SimulatorState:
         return selectors.simulator_state_of_user(user_id=user_id)
 
+    def read_many(self, *, user_ids: list[int]) -> dict[int, SimulatorState]:
+        return selectors.simulator_states_of_users(user_ids=user_ids)
+
     def summarise(self, state: SimulatorState) -> SimulatorSummary:
         return summary_of(state)
 

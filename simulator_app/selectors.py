@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from sessions_app.models import SessionStatus, TradingSession
 from sessions_app.realtime import epoch_ms
@@ -38,6 +38,19 @@ def simulator_state_of_user(*, user_id: int) -> SimulatorState:
     """The user's newest simulator (at most one is live), or `stopped`/None when there never was one."""
     simulator = Simulator.objects.filter(user_id=user_id).order_by("-created_at").first()
     return NO_SIMULATOR if simulator is None else SimulatorState.of(simulator)
+
+
+def simulator_states_of_users(*, user_ids: list[int]) -> dict[int, SimulatorState]:
+    """simulator_state_of_user for several users in one query (a batch of handshakes)."""
+    newest = Simulator.objects.filter(user_id=OuterRef("user_id")).order_by("-created_at").values("pk")[:1]
+    rows = Simulator.objects.filter(user_id__in=set(user_ids), pk=Subquery(newest)).values_list(
+        "user_id", "status", "id", "created_at", "version"
+    )
+    found = {
+        user_id: SimulatorState(status, str(pk), epoch_ms(created_at), version)
+        for user_id, status, pk, created_at, version in rows
+    }
+    return {user_id: found.get(user_id, NO_SIMULATOR) for user_id in user_ids}
 
 
 def live_simulator_of_user(*, user_id: int) -> Simulator | None:

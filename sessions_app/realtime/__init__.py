@@ -8,6 +8,7 @@ never an app. The apps above it (the sessions domain, the simulator, the market)
 names below, and plug in through the registries in their AppConfig.ready().
 """
 
+from sessions_app.realtime.batch import Batcher
 from sessions_app.realtime.consumer import Connection, ConnectionCloseEvent
 from sessions_app.realtime.errors import (
     CloseCode,
@@ -56,6 +57,7 @@ from sessions_app.realtime.tasks import start_process_task
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "Batcher",
     "ClientMessage",
     "CloseCode",
     "CodeKind",

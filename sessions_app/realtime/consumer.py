@@ -218,6 +218,12 @@ class Connection(AsyncWebsocketConsumer):
                 connection_id=self.connection_id,
             )
             opening = await handler.attach(self)
+            self.session_id = opening.session_id
+            self.expires_ms = opening.expires_ms
+            for group in opening.groups:
+                await self.join(group)
+            # Read after joining the groups: a push numbered later reaches this connection live.
+            self.stream = StreamCursor(self.session_id, await self._stream_head())
         except ProtocolError as error:
             await self._refuse(error)
             return
@@ -226,22 +232,7 @@ class Connection(AsyncWebsocketConsumer):
             await self._refuse(ProtocolError(ErrorCode.SERVICE_UNAVAILABLE))
             return
         self.opened = True
-        self.session_id = opening.session_id
-        self.expires_ms = opening.expires_ms
         bind(connectionId=self.connection_id, **(opening.log_fields or {}))
-        try:
-            for group in opening.groups:
-                await self.channel_layer.group_add(group, self.channel_name)
-                self.groups.append(group)
-            # Read after joining the groups: a push numbered later reaches this connection live.
-            self.stream = StreamCursor(self.session_id, await stream_store().head(self.session_id))
-        except Exception:
-            # Without its groups the connection would miss replacement and invalidation: refuse it.
-            logger.exception("channel layer unavailable during handshake")
-            self.groups.clear()
-            self.opened = False
-            await self._refuse(ProtocolError(ErrorCode.SERVICE_UNAVAILABLE, "channel layer unavailable, retry later"))
-            return
         await self.accept()
         first = await handler.opened(self)
         if first is None:
@@ -252,6 +243,24 @@ class Connection(AsyncWebsocketConsumer):
         self.counted_open = True
         await self.send_message(first)
         await registry.connected.run(self)
+
+    async def join(self, group: str) -> None:
+        """Join a channel-layer group for the life of the connection. During the handshake (the
+        session handler may join before attaching, so it hears what happens meanwhile); without
+        its groups a connection would miss replacement and invalidation, so a failing layer refuses it."""
+        try:
+            await self.channel_layer.group_add(group, self.channel_name)
+        except Exception:
+            logger.exception("channel layer unavailable during handshake")
+            raise ProtocolError(ErrorCode.SERVICE_UNAVAILABLE, "channel layer unavailable, retry later") from None
+        self.groups.append(group)
+
+    async def _stream_head(self) -> StreamHead:
+        try:
+            return await stream_store().head(self.session_id)
+        except Exception:
+            logger.exception("session stream unavailable during handshake")
+            raise ProtocolError(ErrorCode.SERVICE_UNAVAILABLE, "session stream unavailable, retry later") from None
 
     async def _refuse(self, error: ProtocolError) -> None:
         logger.info("handshake refused with %s", error.code)

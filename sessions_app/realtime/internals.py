@@ -1,4 +1,4 @@
-"""Every use of a private part of daphne, Twisted, channels or channels-redis, in one place.
+"""Every use of a private part of daphne, Twisted, autobahn, channels or channels-redis, in one place.
 
 Each use sits behind a Guard: the installed version must be in the range it was written and
 tested against, and the attributes it touches must exist. Otherwise it falls back to the
@@ -114,6 +114,23 @@ def _redis_layer_probe() -> bool:
     return isinstance(getattr(RedisChannelLayer(), "receive_buffer", None), dict)
 
 
+def _autobahn_probe() -> bool:
+    import inspect
+
+    from autobahn.websocket import protocol
+    from daphne.ws_protocol import WebSocketFactory
+
+    setup = inspect.getsource(protocol.WebSocketProtocol._connectionMade)
+    return (
+        callable(getattr(protocol, "pformat", None))
+        and "pformat(configAttrLog)" in setup
+        and "if not hasattr(self, configAttr)" in setup
+        and isinstance(getattr(protocol.WebSocketServerProtocol, "CONFIG_ATTRS", None), list)
+        and callable(getattr(WebSocketFactory, "buildProtocol", None))
+        and callable(getattr(WebSocketFactory, "setProtocolOptions", None))
+    )
+
+
 FAST_WRITES = Guard(
     "fast socket writes",
     "twisted",
@@ -162,7 +179,23 @@ REDIS_RECEIVE_BUFFER = Guard(
     _redis_layer_probe,
     "a message arriving after its connection closed keeps a queue until the process restarts",
 )
-GUARDS = (FAST_WRITES, TRANSPORT_BACKLOG, SERVER_INBOX, REACTOR_LOOP, MEMORY_LAYER, REDIS_RECEIVE_BUFFER)
+LEAN_PROTOCOLS = Guard(
+    "lean WebSocket protocols",
+    "autobahn",
+    "24.4",
+    "27.0",
+    _autobahn_probe,
+    "every connection copies autobahn's options onto itself and formats them for a debug log",
+)
+GUARDS = (
+    FAST_WRITES,
+    LEAN_PROTOCOLS,
+    TRANSPORT_BACKLOG,
+    SERVER_INBOX,
+    REACTOR_LOOP,
+    MEMORY_LAYER,
+    REDIS_RECEIVE_BUFFER,
+)
 
 
 def check_all() -> dict[str, bool]:
@@ -223,6 +256,92 @@ def uninstall_fast_socket_writes() -> None:
 
     tcp.Connection.write = tcp.Connection.write.buffered_write
     _fast_writes_installed = False
+
+
+# --- autobahn: what every new WebSocket protocol instance does ----------------------------------
+# autobahn's _connectionMade copies each of its ~30 options from the factory onto the new protocol
+# instance unless the instance already has it, then pretty-prints the list for a debug log, whether
+# or not debug logging is on. Options that live on the protocol's class cost neither the copies
+# (memory held by every socket) nor the setattr calls; the log's text is made only if it is emitted.
+
+
+class _FormattedWhenShown:
+    """pprint.pformat of a value, done only when the log line is rendered."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        import pprint
+
+        return pprint.pformat(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
+_lean_protocols_installed = False
+
+
+def install_lean_protocols() -> bool:
+    """Give daphne's WebSocket factories a protocol class holding their options. False when the
+    guard does not hold."""
+    global _lean_protocols_installed
+    if _lean_protocols_installed:
+        return True
+    if not LEAN_PROTOCOLS.holds():
+        return False
+    import types
+
+    from autobahn.websocket import protocol
+    from daphne.ws_protocol import WebSocketFactory
+
+    build = WebSocketFactory.buildProtocol
+    set_options = WebSocketFactory.setProtocolOptions
+
+    def buildProtocol(self: Any, addr: Any) -> Any:
+        if "_lean_base" not in self.__dict__:
+            base = self.protocol
+            options = {}
+            for name in base.CONFIG_ATTRS:
+                value = getattr(self, name)
+                # A function kept on the class would come back bound to the protocol.
+                options[name] = staticmethod(value) if isinstance(value, types.FunctionType) else value
+            self._lean_base = base
+            self.protocol = type(base.__name__, (base,), options)
+        return build(self, addr)
+
+    def setProtocolOptions(self: Any, *args: Any, **kwargs: Any) -> None:
+        set_options(self, *args, **kwargs)
+        base = self.__dict__.pop("_lean_base", None)
+        if base is not None:  # options changed: the next protocol class takes them anew
+            self.protocol = base
+
+    buildProtocol.stock = build  # type: ignore[attr-defined]
+    setProtocolOptions.stock = set_options  # type: ignore[attr-defined]
+    WebSocketFactory.buildProtocol = buildProtocol
+    WebSocketFactory.setProtocolOptions = setProtocolOptions
+    protocol.pformat = _FormattedWhenShown
+    _lean_protocols_installed = True
+    return True
+
+
+def uninstall_lean_protocols() -> None:
+    """Put autobahn's and daphne's own back (tests)."""
+    global _lean_protocols_installed
+    if not _lean_protocols_installed:
+        return
+    import pprint
+
+    from autobahn.websocket import protocol
+    from daphne.ws_protocol import WebSocketFactory
+
+    WebSocketFactory.buildProtocol = WebSocketFactory.buildProtocol.stock
+    WebSocketFactory.setProtocolOptions = WebSocketFactory.setProtocolOptions.stock
+    protocol.pformat = pprint.pformat
+    _lean_protocols_installed = False
 
 
 # --- daphne: the bytes a connection's socket has not sent yet ------------------------------------

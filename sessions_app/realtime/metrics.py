@@ -46,9 +46,9 @@ def gauge(name: str, documentation: str, labels: Sequence[str] = (), **options: 
     return Gauge(name, documentation, list(labels), **options)
 
 
-def histogram(name: str, documentation: str, *, buckets: Sequence[float]) -> Histogram:
-    _declare("histogram", name, documentation, ())
-    return Histogram(name, documentation, buckets=tuple(buckets))
+def histogram(name: str, documentation: str, labels: Sequence[str] = (), *, buckets: Sequence[float]) -> Histogram:
+    _declare("histogram", name, documentation, labels)
+    return Histogram(name, documentation, list(labels), buckets=tuple(buckets))
 
 
 _SCRAPE_COLLECTORS: list[Callable[[], Iterable[Metric]]] = []
@@ -103,6 +103,12 @@ HEARTBEAT_RTT = histogram(
     "session_heartbeat_rtt_seconds",
     "Heartbeat round trips as clients measured them (`heartbeat.rttMs`).",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+DB_BATCH_SIZE = histogram(
+    "session_db_batch_size",
+    "Items per grouped trip to the database thread (handshakes that shared one), by batch.",
+    ["batch"],
+    buckets=(1, 2, 5, 10, 25, 50, 100),
 )
 CHANNEL_LAYER_FAILURES = counter(
     "channel_layer_send_failures_total", "Channel-layer sends that failed, by kind (group, channel, full).", ["kind"]

@@ -33,7 +33,10 @@ async def _start_maintenance() -> None:
 
 
 def install(*, on_start: Sequence[Hook] = (), on_stop: Sequence[Hook] = ()) -> None:
-    """Fast socket writes (FAST_SOCKET_WRITES), the maintenance task at start, and the graceful shutdown."""
+    """Fast socket writes (FAST_SOCKET_WRITES), lean protocol instances (LEAN_WEBSOCKET_PROTOCOLS),
+    the maintenance task at start, and the graceful shutdown."""
     if settings.FAST_SOCKET_WRITES:
         internals.install_fast_socket_writes()
+    if settings.LEAN_WEBSOCKET_PROTOCOLS:
+        internals.install_lean_protocols()
     install_graceful_shutdown(on_start=[_start_maintenance, *on_start], on_stop=on_stop)

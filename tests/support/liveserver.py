@@ -21,6 +21,7 @@ from websockets.sync.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parents[2]
 ASGI_APPLICATION = "config.asgi:application"
+LISTEN_BACKLOG = 1024
 
 
 def http_json(
@@ -110,10 +111,10 @@ class DaphneServer(ChildProcess):
                 "-m",
                 "daphne",
                 *self.args,
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
+                # The deploy recipe's listen backlog: Twisted's default of 50 drops the SYNs of a
+                # reconnect storm, and every dropped one costs its client a second.
+                "-e",
+                f"tcp:port={self.port}:interface=127.0.0.1:backlog={LISTEN_BACKLOG}",
                 self.app,
             ],
             cwd=ROOT,

@@ -161,3 +161,78 @@ async def test_the_embedded_layer_delivers_into_an_inbox_while_its_guard_holds()
 
     assert layer.delivers_into_inboxes() is True
     assert inbox.get_nowait() == {"type": "tick", "seq": 2}
+
+
+@pytest.fixture
+def lean_protocols() -> Iterator[None]:
+    internals.uninstall_lean_protocols()
+    assert internals.install_lean_protocols() is True
+    yield
+    internals.uninstall_lean_protocols()
+
+
+def daphne_ws_factory() -> object:
+    from daphne.ws_protocol import WebSocketFactory
+
+    factory = WebSocketFactory(SimpleNamespace(), server="Daphne")
+    factory.setProtocolOptions(maxMessagePayloadSize=4096, autoPingTimeout=7)
+    return factory
+
+
+def opened_protocol(factory: object) -> object:
+    from twisted.internet.testing import StringTransport
+
+    protocol = factory.buildProtocol(("127.0.0.1", 1))  # type: ignore[attr-defined]
+    protocol.makeConnection(StringTransport())
+    return protocol
+
+
+def test_lean_protocols_keep_autobahn_options_on_one_class_not_on_every_connection(lean_protocols: None) -> None:
+    factory = daphne_ws_factory()
+
+    first, second = opened_protocol(factory), opened_protocol(factory)
+
+    assert type(first) is type(second)
+    options = first.CONFIG_ATTRS  # type: ignore[attr-defined]
+    assert not set(options) & set(vars(first)), "an option was copied onto the instance"
+    for name in options:
+        assert getattr(first, name) == getattr(factory, name), name
+    assert first.maxMessagePayloadSize == 4096 and first.autoPingTimeout == 7  # type: ignore[attr-defined]
+    # A function-valued option is still called without the protocol as its first argument.
+    assert first.perMessageCompressionAccept is factory.perMessageCompressionAccept  # type: ignore[attr-defined]
+
+
+def test_lean_protocols_take_options_changed_after_the_first_connection(lean_protocols: None) -> None:
+    factory = daphne_ws_factory()
+    opened_protocol(factory)
+
+    factory.setProtocolOptions(maxMessagePayloadSize=8192)  # type: ignore[attr-defined]
+
+    assert opened_protocol(factory).maxMessagePayloadSize == 8192  # type: ignore[attr-defined]
+
+
+def test_stock_autobahn_copies_its_options_onto_every_connection() -> None:
+    internals.uninstall_lean_protocols()
+
+    protocol = opened_protocol(daphne_ws_factory())
+
+    assert set(protocol.CONFIG_ATTRS) <= set(vars(protocol))  # type: ignore[attr-defined]
+
+
+def test_lean_protocols_leave_autobahn_alone_when_the_guard_does_not_hold(unsupported_versions: None) -> None:
+    from autobahn.websocket import protocol
+    from daphne.ws_protocol import WebSocketFactory
+
+    internals.uninstall_lean_protocols()
+    stock_build, stock_format = WebSocketFactory.buildProtocol, protocol.pformat
+
+    assert internals.install_lean_protocols() is False
+    assert (WebSocketFactory.buildProtocol, protocol.pformat) == (stock_build, stock_format)
+
+
+def test_the_debug_dump_of_options_reads_as_pprint_when_it_is_shown() -> None:
+    import pprint
+
+    value = [("maxMessagePayloadSize", 4096, "WebSocketFactory")] * 5
+
+    assert f"{internals._FormattedWhenShown(value)}" == pprint.pformat(value)

@@ -14,7 +14,7 @@ LAYER_PROBE = ("config/health.py", "_channel_layer")
 
 CALL_SITES = {
     ("sessions_app/services.py", "device_invalidate", "push"),
-    ("sessions_app/services.py", "_session_attach_once", "notify"),
+    ("sessions_app/services.py", "_sessions_attach_once", "notify"),
     ("sessions_app/services.py", "_session_end", "notify"),
     ("sessions_app/services.py", "connection_close_by_operator", "notify"),
     ("sessions_app/services.py", "token_revoke", "notify"),
