@@ -206,6 +206,11 @@ WS_RATE_LIMIT_ABUSE_WINDOW_S = env_int("WS_RATE_LIMIT_ABUSE_WINDOW_S", default=1
 # Concurrent sockets per user and per client address (cluster-wide with REDIS_URL); 0 = unlimited.
 WS_MAX_CONNECTIONS_PER_USER = env_int("WS_MAX_CONNECTIONS_PER_USER", default=20, minimum=0)
 WS_MAX_CONNECTIONS_PER_IP = env_int("WS_MAX_CONNECTIONS_PER_IP", default=200, minimum=0)
+# Admission control (sessions_app/realtime/admission.py): past this many handshakes under way a new
+# one is refused at once with server_busy and a retry slot; 0 admits every handshake.
+WS_MAX_HANDSHAKES_IN_FLIGHT = env_int("WS_MAX_HANDSHAKES_IN_FLIGHT", default=256, minimum=0)
+# The rate retry hints assume before the process has measured a faster one (handshakes per second).
+WS_ADMISSION_MIN_RATE_PER_S = env_int("WS_ADMISSION_MIN_RATE_PER_S", default=100, minimum=1)
 # A ticket (POST /api/auth/ticket/) opens one socket within this many seconds, instead of the token in the URL.
 WS_TICKET_TTL_S = env_int("WS_TICKET_TTL_S", default=30, minimum=1, maximum=600)
 # None: an Origin whose host is in ALLOWED_HOSTS; "*": any origin.
@@ -225,6 +230,8 @@ SESSION_STREAM_CHECK_INTERVAL_S = env_int("SESSION_STREAM_CHECK_INTERVAL_S", def
 SHUTDOWN_GRACE_MS = env_int("SHUTDOWN_GRACE_MS", default=3_000, minimum=0)
 SHUTDOWN_RETRY_AFTER_MIN_MS = env_int("SHUTDOWN_RETRY_AFTER_MIN_MS", default=1_000, minimum=0)
 SHUTDOWN_RETRY_AFTER_MAX_MS = env_int("SHUTDOWN_RETRY_AFTER_MAX_MS", default=5_000, minimum=0)
+# The hint is spread over (connections held / fastest admission rate seen), within this bound.
+SHUTDOWN_RETRY_AFTER_SPREAD_CAP_MS = env_int("SHUTDOWN_RETRY_AFTER_SPREAD_CAP_MS", default=30_000, minimum=0)
 if SHUTDOWN_RETRY_AFTER_MAX_MS < SHUTDOWN_RETRY_AFTER_MIN_MS:
     raise ImproperlyConfigured("SHUTDOWN_RETRY_AFTER_MAX_MS must not be below SHUTDOWN_RETRY_AFTER_MIN_MS.")
 

@@ -31,6 +31,7 @@ from django.db import DatabaseError
 from pydantic import ValidationError
 
 from sessions_app.realtime import internals, metrics, registry
+from sessions_app.realtime.admission import admission
 from sessions_app.realtime.errors import CloseCode, ErrorCode, ErrorMessage, ProtocolError, details_from
 from sessions_app.realtime.limits import Slot, client_address, connection_acquire, connection_release
 from sessions_app.realtime.live import live_connections
@@ -207,6 +208,16 @@ class Connection(AsyncWebsocketConsumer):
     # --- Handshake and close -------------------------------------------------------------
 
     async def connect(self) -> None:
+        gate = admission()
+        if not gate.enter():
+            await self._refuse(ProtocolError(ErrorCode.SERVER_BUSY, retry_after_ms=gate.retry_after_ms()))
+            return
+        try:
+            await self._handshake()
+        finally:
+            gate.leave()
+
+    async def _handshake(self) -> None:
         handler = registry.session_handler()
         try:
             await handler.authenticate(self)
@@ -398,8 +409,9 @@ class Connection(AsyncWebsocketConsumer):
     def start_expiry(self) -> None:
         self.start_closing(registry.session_handler().expire(self))
 
-    async def server_shutdown(self, reason: str) -> None:
-        retry_after = random.randint(settings.SHUTDOWN_RETRY_AFTER_MIN_MS, settings.SHUTDOWN_RETRY_AFTER_MAX_MS)
+    async def server_shutdown(self, reason: str, *, held: int = 1) -> None:
+        """Tell the client to come back (elsewhere) in a while: one of `held` connections told at once."""
+        retry_after = admission().shutdown_retry_after_ms(held=held)
         await self.end(
             Shutdown(timestamp=now_ms(), reason=reason, reconnectAfterMs=retry_after), CloseCode.SERVER_SHUTDOWN
         )

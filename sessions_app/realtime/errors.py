@@ -65,7 +65,9 @@ CLOSE_CODES: dict[CloseCode, CloseCodeSpec] = {
     CloseCode.SESSION_EXPIRED: CloseCodeSpec(True, "The session expired. Reconnecting opens a new session."),
     CloseCode.SERVER_SHUTDOWN: CloseCodeSpec(True, "The server is going down. Reconnect after `reconnectAfterMs`."),
     CloseCode.TRY_AGAIN_LATER: CloseCodeSpec(
-        True, "The server could not open the session (database down). Reconnect with backoff."
+        True,
+        "The server could not open the session now (busy admitting others, or the database down). Reconnect "
+        "after the `error`'s `retryAfterMs` when it has one, else with backoff.",
     ),
     CloseCode.RATE_LIMITED: CloseCodeSpec(
         True, "The connection kept sending faster than its rate limit. Reconnect with backoff, and send less."
@@ -132,6 +134,7 @@ class ErrorCode(StrEnum):
     RATE_LIMIT_ABUSE = "rate_limit_abuse"
     TOO_MANY_CONNECTIONS = "too_many_connections"
     CLOSED_BY_OPERATOR = "closed_by_operator"
+    SERVER_BUSY = "server_busy"
     SERVICE_UNAVAILABLE = "service_unavailable"
     INTERNAL_ERROR = "internal_error"
 
@@ -176,6 +179,13 @@ register_error_codes(
             CloseCode.CLOSED_BY_OPERATOR,
             409,
         ),
+        ErrorCode.SERVER_BUSY: ErrorCodeSpec(
+            "The process already has WS_MAX_HANDSHAKES_IN_FLIGHT handshakes under way: this one was refused at "
+            "once (close 4013) instead of queueing. `retryAfterMs` is this client's slot to come back in, spaced "
+            "from the others refused at the rate the process admits clients.",
+            CloseCode.TRY_AGAIN_LATER,
+            503,
+        ),
         ErrorCode.SERVICE_UNAVAILABLE: ErrorCodeSpec(
             "The database or channel layer is unreachable; retry later. At the handshake the server then closes "
             "with 4013; on an open connection only the request fails.",
@@ -210,8 +220,10 @@ class ErrorMessage(ServerMessage):
     message: str
     timestamp: EpochMs
     details: list[ErrorDetail] | SkipJsonSchema[None] = None
+    # When to try again, in ms from now (server_busy); the client's backoff applies when absent.
+    retryAfterMs: int | SkipJsonSchema[None] = None
 
-    omit_when_none = frozenset({"details"})
+    omit_when_none = frozenset({"details", "retryAfterMs"})
 
 
 class ProtocolError(Exception):
@@ -224,8 +236,10 @@ class ProtocolError(Exception):
         *,
         request_id: str | None = None,
         details: list[ErrorDetail] | None = None,
+        retry_after_ms: int | None = None,
     ) -> None:
         self.code = code
+        self.retry_after_ms = retry_after_ms
         self.spec = spec_of(code)
         self.message = message or self.spec.meaning
         self.request_id = request_id
@@ -239,4 +253,5 @@ class ProtocolError(Exception):
             message=self.message,
             timestamp=now_ms(),
             details=self.details,
+            retryAfterMs=self.retry_after_ms,
         )

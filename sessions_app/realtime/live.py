@@ -205,7 +205,9 @@ class LiveConnections:
         consumers = self.snapshot()
         for start in range(0, len(consumers), batch_size):
             batch = consumers[start : start + batch_size]
-            await asyncio.gather(*(c.server_shutdown(reason) for c in batch), return_exceptions=True)
+            await asyncio.gather(
+                *(c.server_shutdown(reason, held=len(consumers)) for c in batch), return_exceptions=True
+            )
         deadline = time.monotonic() + grace_s
         while self._connections and time.monotonic() < deadline:
             await asyncio.sleep(0.05)

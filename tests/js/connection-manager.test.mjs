@@ -236,6 +236,20 @@ test("it honours the shutdown hint before reconnecting", async () => {
   assert.equal(opened.length, 2);
 });
 
+test("a busy server's retry slot replaces the backoff before the next handshake", async () => {
+  const { opened, clock } = await connectedManager();
+  opened[0].drop(1006);
+  clock.advance(120_000); // the backoff's retry
+  assert.equal(opened.length, 2);
+  opened[1].receive({ type: "error", requestId: null, code: "server_busy", message: "busy", timestamp: 0, retryAfterMs: 1234 });
+  opened[1].drop(4013);
+  assert.deepEqual(clock.pendingDelays(), [1234]);
+  clock.advance(1233);
+  assert.equal(opened.length, 2);
+  clock.advance(1);
+  assert.equal(opened.length, 3);
+});
+
 for (const [code, reason] of [
   [4009, "connection_replaced"],
   [4003, "device_rejected"],

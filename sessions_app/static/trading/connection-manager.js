@@ -195,7 +195,7 @@ export class ConnectionManager extends EventTarget {
     this.heartbeatTimer = null;
     this.reconnectTimer = null;
     this.beatSentAt = null;
-    this.retryAfterMs = null; // from a `shutdown` message
+    this.retryAfterMs = null; // from a `shutdown` message, or an `error`'s retryAfterMs
     this.stream = new StreamTracker();
     this.gapTimer = null;
     this.opening = null; // a ticket request in flight
@@ -443,6 +443,8 @@ export class ConnectionManager extends EventTarget {
   #deliver(message) {
     if (message.type === "heartbeat_ack") this.#onHeartbeatAck(message);
     if (message.type === "shutdown") this.retryAfterMs = message.reconnectAfterMs;
+    // A busy server's slot (server_busy, before close 4013): come back then, not on the backoff's schedule.
+    if (message.type === "error" && Number.isFinite(message.retryAfterMs)) this.retryAfterMs = message.retryAfterMs;
     if (message.type === "simulator_status_update") this.simulatorStatus = message.simulatorStatus;
     const waiting = message.requestId ? this.pending.get(message.requestId) : undefined;
     if (waiting) {

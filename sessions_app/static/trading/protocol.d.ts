@@ -98,6 +98,7 @@ export interface ErrorMessage {
   message: string;
   timestamp: number;
   details?: Array<ErrorDetail>;
+  retryAfterMs?: number;
 }
 
 /**

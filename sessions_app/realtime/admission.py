@@ -1,0 +1,115 @@
+"""Admission control: how many handshakes a process works on at once, and when to come back.
+
+A process restarted during a deploy sends all its clients back together. Queued handshakes only
+wait, time out and retry, so past WS_MAX_HANDSHAKES_IN_FLIGHT a new one is refused at once with
+`server_busy` (close 4013) and a `retryAfterMs`. Each refused client gets its own slot, 1/rate
+apart after the handshakes under way, at the rate this process admits clients now: together they
+come back no faster than it takes them. The `shutdown` hint is spread the same way, over the
+connections the process holds divided by the fastest rate it has admitted clients at.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+
+from django.conf import settings
+
+from sessions_app.realtime import metrics
+
+HANDSHAKES_IN_FLIGHT = metrics.gauge(
+    "session_handshakes_in_flight", "Handshakes under way in this process now.", multiprocess_mode="livesum"
+)
+
+
+class Admission:
+    """Counts the handshakes in flight and measures how fast they complete (one process, its loop only)."""
+
+    def __init__(
+        self,
+        *,
+        limit: int,
+        minimum_rate: float,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.limit = limit  # 0: no limit
+        self.minimum_rate = minimum_rate
+        self.clock = clock
+        self.random = rng or random.Random()
+        self.in_flight = 0
+        self.peak_rate = 0  # the most handshakes completed within one second, over the process's life
+        self._second = math.floor(clock())
+        self._count = 0  # completed in the current second
+        self._recent: deque[int] = deque(maxlen=5)  # completed in each of the last full seconds
+        self._next_slot = 0.0
+
+    def enter(self) -> bool:
+        """Take a place for a new handshake; False when WS_MAX_HANDSHAKES_IN_FLIGHT are under way."""
+        if self.limit and self.in_flight >= self.limit:
+            return False
+        self.in_flight += 1
+        HANDSHAKES_IN_FLIGHT.inc()
+        return True
+
+    def leave(self) -> None:
+        """A handshake that entered is done (admitted or refused)."""
+        self.in_flight -= 1
+        HANDSHAKES_IN_FLIGHT.dec()
+        self._roll(self.clock())
+        self._count += 1
+
+    def _roll(self, now: float) -> None:
+        second = math.floor(now)
+        if second == self._second:
+            return
+        self.peak_rate = max(self.peak_rate, self._count)
+        self._recent.append(self._count)
+        for _ in range(min(second - self._second - 1, self._recent.maxlen or 0)):
+            self._recent.append(0)  # seconds with nothing completed
+        self._second, self._count = second, 0
+
+    def rate(self) -> float:
+        """Handshakes completed per second lately (the best of the last few seconds), at least minimum_rate."""
+        self._roll(self.clock())
+        return max(self.minimum_rate, self._count, max(self._recent, default=0))
+
+    def retry_after_ms(self) -> int:
+        """The hint for one refused handshake: the next free slot after those under way drain."""
+        now = self.clock()
+        rate = self.rate()
+        start = max(now + self.in_flight / rate, self._next_slot)
+        self._next_slot = start + 1 / rate
+        # Jitter within the slot, so clients told the same slot do not land in the same millisecond.
+        return math.ceil(1000 * (start - now + self.random.random() / rate))
+
+    def shutdown_retry_after_ms(self, *, held: int) -> int:
+        """`shutdown.reconnectAfterMs` for one of `held` connections: uniform over a window long
+        enough for all of them at the fastest rate this process has admitted clients at."""
+        rate = max(self.minimum_rate, self.peak_rate, self._count)
+        low, high = settings.SHUTDOWN_RETRY_AFTER_MIN_MS, settings.SHUTDOWN_RETRY_AFTER_MAX_MS
+        window = max(high - low, math.ceil(1000 * held / rate))
+        window = min(window, max(high - low, settings.SHUTDOWN_RETRY_AFTER_SPREAD_CAP_MS))
+        return low + self.random.randint(0, window)
+
+
+_admission: Admission | None = None
+
+
+def admission() -> Admission:
+    """This process's admission (made from the settings on first use)."""
+    global _admission
+    if _admission is None:
+        _admission = Admission(
+            limit=settings.WS_MAX_HANDSHAKES_IN_FLIGHT, minimum_rate=settings.WS_ADMISSION_MIN_RATE_PER_S
+        )
+    return _admission
+
+
+def reset_admission() -> None:
+    """Forget the process's admission (tests that change its settings)."""
+    global _admission
+    _admission = None

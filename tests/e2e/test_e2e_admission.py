@@ -1,0 +1,100 @@
+"""Admission control against daphne: a handshake past WS_MAX_HANDSHAKES_IN_FLIGHT is refused at
+once with `server_busy`, close 4013 and a retry slot, and gets in when it comes back; a stopping
+process spreads its `shutdown` hints over the connections it holds."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from tests.support.liveserver import DaphneServer, recv_json, recv_until_closed
+from tests.support.servers import RELAXED_LOGIN_THROTTLE, ServerFactory
+
+pytestmark = pytest.mark.e2e
+
+
+def handshakes_in_flight(server: DaphneServer) -> float:
+    with urllib.request.urlopen(f"{server.http}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    for line in text.splitlines():
+        if line.startswith("session_handshakes_in_flight "):
+            return float(line.split()[1])
+    raise AssertionError("session_handshakes_in_flight not exported")
+
+
+@contextlib.contextmanager
+def database_write_locked(server: DaphneServer):
+    """Hold the server's SQLite write lock: its handshakes stop at attaching the session."""
+    path = server.env["DATABASE_URL"].removeprefix("sqlite:///")
+    lock = sqlite3.connect(path, timeout=5, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+
+
+def test_a_handshake_past_the_in_flight_limit_is_refused_at_once_with_a_retry_slot_and_then_admitted(
+    make_server: ServerFactory,
+) -> None:
+    server = make_server(WS_MAX_HANDSHAKES_IN_FLIGHT="1", WS_ADMISSION_MIN_RATE_PER_S="20")
+    first, second = server.issue_token("admitted"), server.issue_token("refused")
+    outcome: dict[str, object] = {}
+
+    def connect_first() -> None:
+        with server.connect(first["token"], first["deviceId"]) as ws:
+            outcome["first"] = recv_json(ws, timeout=30)
+
+    with database_write_locked(server):
+        waiting = threading.Thread(target=connect_first)
+        waiting.start()
+        deadline = time.monotonic() + 10
+        while handshakes_in_flight(server) < 1:
+            assert time.monotonic() < deadline, "the first handshake never got under way"
+            time.sleep(0.05)
+        started = time.monotonic()
+        with server.connect(second["token"], second["deviceId"]) as ws:
+            messages, code = recv_until_closed(ws, timeout=5)
+        refused_within = time.monotonic() - started
+    waiting.join(30)
+
+    assert [(m["type"], m["code"]) for m in messages] == [("error", "server_busy")]
+    assert code == 4013
+    assert refused_within < 2  # at once, not after the stuck handshake
+    # One in flight at (at least) 20 per second: its slot starts 50 ms out.
+    assert 50 <= messages[0]["retryAfterMs"] <= 5000
+    assert outcome["first"]["type"] == "connected"  # type: ignore[index]
+    time.sleep(messages[0]["retryAfterMs"] / 1000)
+    with server.connect(second["token"], second["deviceId"]) as ws:
+        assert recv_json(ws)["type"] == "connected"
+
+
+def test_a_stopping_process_spreads_its_shutdown_hints_over_the_connections_it_holds(
+    make_server: ServerFactory,
+) -> None:
+    # 30 connections at the rate the process saw them connect (at least 10/s): well over the
+    # fixed 100 ms range, at most 3 s.
+    server = make_server(
+        SHUTDOWN_RETRY_AFTER_MIN_MS="500",
+        SHUTDOWN_RETRY_AFTER_MAX_MS="600",
+        WS_ADMISSION_MIN_RATE_PER_S="10",
+        WS_MAX_CONNECTIONS_PER_USER="50",
+        **RELAXED_LOGIN_THROTTLE,
+    )
+    clients = [server.login("demo", "demo-password") for _ in range(30)]
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(server.connect(c["token"], c["deviceId"])) for c in clients]
+        for ws in sockets:
+            assert recv_json(ws)["type"] == "connected"
+        assert server.process is not None
+        server.process.terminate()
+        hints = [recv_until_closed(ws)[0][0]["reconnectAfterMs"] for ws in sockets]
+
+    assert min(hints) >= 500 and max(hints) <= 500 + 3000
+    assert max(hints) > 600  # spread past the fixed range: 30 clients need more than 100 ms
