@@ -122,11 +122,15 @@ if PRODUCTION and not REDIS_URL:
 CHANNEL_LAYER_PREFIX = env_str("CHANNEL_LAYER_PREFIX", default="asgi")
 # Connections each of the session app's Redis clients may hold per process (sessions_app/realtime/redis_clients.py).
 REDIS_POOL_SIZE = env_int("REDIS_POOL_SIZE", default=8, minimum=1)
+# The channel layer's own connections per process and Redis host: calls past them wait (up to the
+# timeout) for one to be free, rather than fail as redis-py's own pool does past 100.
+CHANNEL_LAYER_POOL_SIZE = env_int("CHANNEL_LAYER_POOL_SIZE", default=100, minimum=2)
+CHANNEL_LAYER_POOL_TIMEOUT_S = env_int("CHANNEL_LAYER_POOL_TIMEOUT_S", default=10, minimum=1)
 
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "sessions_app.realtime.redis_layer.RedisLayer",
             "CONFIG": {
                 # redis-py 8 times reads out after 5 s by default, exactly channels-redis's blocking
                 # BZPOPMIN: every idle receive failed and closed the socket (channels_redis#422).

@@ -101,6 +101,14 @@ def _daphne_probe() -> bool:
     return hasattr(Server, "handle_reply") and hasattr(Server, "create_application")
 
 
+def _redis_pool_probe() -> bool:
+    import inspect
+
+    from channels_redis.core import RedisChannelLayer
+
+    return list(inspect.signature(RedisChannelLayer.create_pool).parameters) == ["self", "index"]
+
+
 def _memory_layer_probe() -> bool:
     from channels.layers import InMemoryChannelLayer
 
@@ -187,6 +195,14 @@ LEAN_PROTOCOLS = Guard(
     _autobahn_probe,
     "every connection copies autobahn's options onto itself and formats them for a debug log",
 )
+REDIS_LAYER_POOL = Guard(
+    "channels-redis waiting pool",
+    "channels-redis",
+    "4.1",
+    "4.4",
+    _redis_pool_probe,
+    "past redis-py's 100 connections a burst of channel-layer calls fails (MaxConnectionsError) instead of waiting",
+)
 GUARDS = (
     FAST_WRITES,
     LEAN_PROTOCOLS,
@@ -195,6 +211,7 @@ GUARDS = (
     REACTOR_LOOP,
     MEMORY_LAYER,
     REDIS_RECEIVE_BUFFER,
+    REDIS_LAYER_POOL,
 )
 
 
@@ -405,6 +422,26 @@ def reactor_loop(reactor: Any) -> asyncio.AbstractEventLoop | None:
 def memory_layer_internals() -> bool:
     """May the embedded layer use InMemoryChannelLayer's `channels` dict and `_clean_expired`?"""
     return MEMORY_LAYER.holds()
+
+
+# --- channels-redis: the connection pool of each Redis host -------------------------------------
+# channels-redis makes a plain redis-py pool, which from redis-py 8 holds at most 100 connections
+# and raises past them: a storm of handshakes (three group_add each) or a burst of sends failed
+# with "Too many connections". A blocking pool of CHANNEL_LAYER_POOL_SIZE waits (up to
+# CHANNEL_LAYER_POOL_TIMEOUT_S) for a connection instead.
+
+
+def waiting_redis_pool(host: dict[str, Any], *, size: int, timeout_s: float) -> Any | None:
+    """A waiting pool for one channels-redis host (an `address` entry); None when the guard does
+    not hold or the host is not given by address (Sentinel): channels-redis then makes its own."""
+    if "address" not in host or not REDIS_LAYER_POOL.holds():
+        return None
+    import redis.asyncio
+
+    options = {key: value for key, value in host.items() if key != "address"}
+    return redis.asyncio.BlockingConnectionPool.from_url(
+        host["address"], max_connections=size, timeout=timeout_s, **options
+    )
 
 
 # --- channels-redis: per-channel receive queues ------------------------------------------------------
