@@ -2,7 +2,8 @@
 
 `/healthz`: the process answers HTTP (no dependencies checked, so a database outage does
 not get every process restarted). `/readyz`: the database answers and a message makes a
-round trip through the channel layer; 503 otherwise, naming what failed.
+round trip through the channel layer, and the process is not stopping; 503 otherwise, naming
+what failed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from sessions_app.errors import HttpCode
-from sessions_app.realtime import ProtocolError, metrics
+from sessions_app.realtime import ProtocolError, metrics, shutting_down
 
 CHECK_TIMEOUT_S = 2.0
 
@@ -54,7 +55,7 @@ async def _timed(check) -> dict:
 
 async def readyz(request: HttpRequest) -> JsonResponse:
     database, layer = await asyncio.gather(_timed(database_sync_to_async(_database)), _timed(_channel_layer))
-    checks = {"database": database, "channelLayer": layer}
+    checks = {"database": database, "channelLayer": layer, "accepting": {"ok": not shutting_down()}}
     ready = all(check["ok"] for check in checks.values())
     return JsonResponse({"status": "ready" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
 

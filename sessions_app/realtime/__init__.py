@@ -8,6 +8,7 @@ never an app. The apps above it (the sessions domain, the simulator, the market)
 names below, and plug in through the registries in their AppConfig.ready().
 """
 
+from sessions_app.realtime.admission import shutting_down
 from sessions_app.realtime.batch import Batcher
 from sessions_app.realtime.consumer import Connection, ConnectionCloseEvent
 from sessions_app.realtime.errors import (
@@ -96,6 +97,7 @@ __all__ = [
     "push",
     "register_error_codes",
     "register_family",
+    "shutting_down",
     "spec_of",
     "start_process_task",
     "sync_redis",

@@ -5,7 +5,9 @@ wait, time out and retry, so past WS_MAX_HANDSHAKES_IN_FLIGHT a new one is refus
 `server_busy` (close 4013) and a `retryAfterMs`. Each refused client gets its own slot, 1/rate
 apart after the handshakes under way, at the rate this process admits clients now: together they
 come back no faster than it takes them. The `shutdown` hint is spread the same way, over the
-connections the process holds divided by the fastest rate it has admitted clients at.
+connections the process holds divided by the fastest rate it has admitted clients at; a
+handshake that reaches a stopping process gets that `shutdown` too, instead of a session the
+process is about to drop.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class Admission:
         self.clock = clock
         self.random = rng or random.Random()
         self.in_flight = 0
+        self.closing = False  # the process is stopping: every new handshake is sent elsewhere
         self.peak_rate = 0  # the most handshakes completed within one second, over the process's life
         self._second = math.floor(clock())
         self._count = 0  # completed in the current second
@@ -54,6 +57,10 @@ class Admission:
         self.in_flight += 1
         HANDSHAKES_IN_FLIGHT.inc()
         return True
+
+    def close(self) -> None:
+        """The process is stopping (SIGTERM): from now on handshakes are told `shutdown` at once."""
+        self.closing = True
 
     def leave(self) -> None:
         """A handshake that entered is done (admitted or refused)."""
@@ -107,6 +114,11 @@ def admission() -> Admission:
             limit=settings.WS_MAX_HANDSHAKES_IN_FLIGHT, minimum_rate=settings.WS_ADMISSION_MIN_RATE_PER_S
         )
     return _admission
+
+
+def shutting_down() -> bool:
+    """Is this process stopping? (/readyz says so, so a balancer sends handshakes elsewhere.)"""
+    return _admission is not None and _admission.closing
 
 
 def reset_admission() -> None:

@@ -209,6 +209,11 @@ class Connection(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         gate = admission()
+        if gate.closing:
+            metrics.CONNECTS.labels("server_shutdown").inc()
+            await self.accept()
+            await self.server_shutdown("server shutting down", held=len(live_connections))
+            return
         if not gate.enter():
             await self._refuse(ProtocolError(ErrorCode.SERVER_BUSY, retry_after_ms=gate.retry_after_ms()))
             return

@@ -21,6 +21,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from sessions_app.realtime import internals
+from sessions_app.realtime.admission import admission
 from sessions_app.realtime.limits import connections_refresh
 from sessions_app.realtime.registry import Presence, chores, session_handler
 from sessions_app.realtime.schema import now_ms
@@ -201,7 +202,9 @@ class LiveConnections:
                 logger.exception("session maintenance failed; continuing")
 
     async def shutdown_all(self, *, reason: str, grace_s: float, batch_size: int = 500) -> int:
-        """Tell every connection to go and close it; wait up to grace_s for them to disconnect."""
+        """Tell every connection to go and close it; wait up to grace_s for them to disconnect.
+        Handshakes arriving meanwhile are told to go too (admission is closed first)."""
+        admission().close()
         consumers = self.snapshot()
         for start in range(0, len(consumers), batch_size):
             batch = consumers[start : start + batch_size]

@@ -4,10 +4,15 @@ process spreads its `shutdown` hints over the connections it holds."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
+import os
+import socket
 import sqlite3
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -98,3 +103,49 @@ def test_a_stopping_process_spreads_its_shutdown_hints_over_the_connections_it_h
 
     assert min(hints) >= 500 and max(hints) <= 500 + 3000
     assert max(hints) > 600  # spread past the fixed range: 30 clients need more than 100 ms
+
+
+@contextlib.contextmanager
+def silent_socket(server: DaphneServer, creds: dict):
+    """A connected session socket that then reads nothing: it never answers the server's close,
+    so the server's drain waits for it (until autobahn drops it)."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    raw.sendall(
+        (
+            f"GET /ws/session/?token={creds['token']}&deviceId={creds['deviceId']} HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    received = b""
+    while b'"connected"' not in received:
+        chunk = raw.recv(65536)
+        assert chunk, f"closed before connected: {received[:300]!r}"
+        received += chunk
+    try:
+        yield raw
+    finally:
+        raw.close()
+
+
+def test_a_handshake_reaching_a_stopping_process_is_told_to_go_and_readiness_says_so(
+    make_server: ServerFactory,
+) -> None:
+    server = make_server(SHUTDOWN_GRACE_MS="4000", SHUTDOWN_RETRY_AFTER_MIN_MS="500", SHUTDOWN_RETRY_AFTER_MAX_MS="900")
+    early, late = server.issue_token("early"), server.issue_token("late")
+    with silent_socket(server, early):
+        assert server.process is not None
+        server.process.terminate()
+        time.sleep(0.2)  # the process drains, waiting for the silent socket
+        with server.connect(late["token"], late["deviceId"]) as ws:
+            messages, code = recv_until_closed(ws)
+        try:
+            urllib.request.urlopen(f"{server.http}/readyz", timeout=5)
+            readiness = 200
+        except urllib.error.HTTPError as error:
+            readiness, body = error.code, json.loads(error.read())
+
+    assert [m["type"] for m in messages] == ["shutdown"] and code == 4012
+    assert 500 <= messages[0]["reconnectAfterMs"] <= 900
+    assert readiness == 503 and body["checks"]["accepting"] == {"ok": False}
