@@ -12,6 +12,11 @@ on stdin, measures, prints `{"event": "result", ...}` and exits. Job kinds:
 - hold: idle connections; on `go` they are closed (the orchestrator measures memory between).
 - cycles: `concurrency` loops of connect, wait for `connected`, close; a `progress` line every
   `every` cycles.
+- fleet: clients that stay, as the shipped ConnectionManager behaves: each follows its session
+  stream and, whenever its socket ends, comes back after `shutdown.reconnectAfterMs`, an error's
+  `retryAfterMs` or a full-jitter backoff, and sends `reconnect` with its stream position. Ready
+  (with every client's session id) once all are connected; after `go`, a `progress` line a second;
+  on `finish` each client's outages, refusals, retries and the pushes it saw.
 
 Each connection spec is {"url": ..., "deviceId": ..., "expect": "connected" | null}.
 Not imported by anything: run by bench/common.Generator.
@@ -410,7 +415,193 @@ async def cycles(job: dict, stdin: Stdin) -> dict:
     }
 
 
-JOBS = {"storm": storm, "heartbeat": heartbeat, "fanout": fanout, "hold": hold, "cycles": cycles}
+class FleetClient:
+    """One client of the fleet job (see the module docstring)."""
+
+    def __init__(self, spec: dict, backoff_cap_s: float) -> None:
+        self.spec = spec
+        self.backoff_cap_s = backoff_cap_s
+        self.session_id: str | None = None
+        self.session_token: str | None = None
+        self.epoch: str | None = None
+        self.start_seq = 0  # the stream position of the first `connected`
+        self.seen: set[int] = set()
+        self.duplicates = 0
+        self.epoch_changes = 0
+        self.connected_once = asyncio.Event()
+        self.down_at: float | None = None  # when the socket ended, until recovered
+        self.outages: list[float] = []  # seconds from the socket's end to `reconnect_result.recovered`
+        self.recovered_at: list[float] = []
+        self.unrecovered = 0
+        self.hints: list[int] = []  # shutdown.reconnectAfterMs
+        self.busy: list[int] = []  # server_busy retryAfterMs
+        self.refused: Counter[str] = Counter()  # other handshake errors, by code
+        self.failed_connects = 0  # no WebSocket at all (a proxy's 502, a refused TCP connection)
+        self.failure_kinds: Counter[str] = Counter()
+        self.latencies: list[float] = []  # ms from a live push's timestamp to its arrival
+        self.close_codes: Counter[str] = Counter()
+        self.ws: Any = None
+
+    def backoff(self, attempt: int) -> float:
+        import random
+
+        return random.random() * min(self.backoff_cap_s, 0.5 * 2**attempt)
+
+    def contiguous(self) -> int:
+        """The last push applied with none missing before it (what `reconnect` reports)."""
+        last = self.start_seq
+        while last + 1 in self.seen:
+            last += 1
+        return last
+
+    def note(self, message: dict) -> None:
+        seq = message.get("sessionSeq")
+        if seq is not None and message.get("type") not in ("connected", "reconnect_result", "session_resync"):
+            if message.get("sessionEpoch") != self.epoch:
+                self.epoch_changes += 1
+            elif seq in self.seen or seq <= self.start_seq:
+                self.duplicates += 1
+            else:
+                self.seen.add(seq)
+                if self.down_at is None and "timestamp" in message:  # live, not replayed after a drop
+                    self.latencies.append(time.time() * 1000 - message["timestamp"])
+
+    async def run(self, gate: asyncio.Semaphore) -> None:
+        attempt = 0
+        while True:
+            delay: float | None = None
+            try:
+                # Only the first connects are paced (the storm that fills the fleet); coming back is not.
+                async with gate if not self.connected_once.is_set() else contextlib.nullcontext():
+                    ws = await websockets.connect(
+                        self.spec["url"],
+                        max_size=None,
+                        compression=None,
+                        ping_interval=None,
+                        open_timeout=60,
+                        close_timeout=5,
+                    )
+            except Exception as error:
+                self.failed_connects += 1
+                self.failure_kinds[f"{type(error).__name__}: {error}"[:80]] += 1
+                await asyncio.sleep(self.backoff(attempt))
+                attempt += 1
+                continue
+            self.ws = ws
+            try:
+                first = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                if first.get("type") == "error":
+                    if first.get("retryAfterMs") is not None:
+                        self.busy.append(first["retryAfterMs"])
+                        delay = first["retryAfterMs"] / 1000
+                    else:
+                        self.refused[first.get("code", "?")] += 1
+                    raise websockets.ConnectionClosedOK(None, None)
+                attempt = 0
+                if self.session_token is None:
+                    self.session_id, self.session_token = first["sessionId"], first["sessionToken"]
+                    self.epoch, self.start_seq = first["sessionEpoch"], first["sessionSeq"]
+                    self.connected_once.set()
+                else:
+                    await ws.send(
+                        json.dumps(
+                            {
+                                "type": "reconnect",
+                                "requestId": "rc",
+                                "timestamp": int(time.time() * 1000),
+                                "deviceId": self.spec["deviceId"],
+                                "sessionToken": self.session_token,
+                                "lastSessionSeq": self.contiguous(),
+                                "sessionEpoch": self.epoch,
+                            }
+                        )
+                    )
+                async for raw in ws:
+                    message = json.loads(raw)
+                    kind = message.get("type")
+                    if kind == "reconnect_result":
+                        if message.get("recovered") and self.down_at is not None:
+                            self.outages.append(time.monotonic() - self.down_at)
+                            self.recovered_at.append(time.time())
+                            self.down_at = None
+                        elif not message.get("recovered"):
+                            self.unrecovered += 1
+                    elif kind == "shutdown":
+                        self.hints.append(message["reconnectAfterMs"])
+                        delay = message["reconnectAfterMs"] / 1000
+                    else:
+                        self.note(message)
+            except (TimeoutError, websockets.ConnectionClosed, OSError):
+                pass
+            finally:
+                self.close_codes[str(ws.close_code)] += 1
+                with contextlib.suppress(Exception):
+                    await ws.close()
+                self.ws = None
+            if self.down_at is None and self.connected_once.is_set():
+                self.down_at = time.monotonic()
+            await asyncio.sleep(delay if delay is not None else self.backoff(attempt))
+            attempt += 1
+
+    def report(self) -> dict:
+        return {
+            "sessionId": self.session_id,
+            "startSeq": self.start_seq,
+            "seen": sorted(self.seen),
+            "duplicates": self.duplicates,
+            "epochChanges": self.epoch_changes,
+            "outages": [round(o, 3) for o in self.outages],
+            "recoveredAt": self.recovered_at,
+            "stillDown": self.down_at is not None,
+            "unrecovered": self.unrecovered,
+            "hints": self.hints,
+            "busy": self.busy,
+            "refused": dict(self.refused),
+            "failedConnects": self.failed_connects,
+            "failureKinds": dict(self.failure_kinds),
+            "latencies": [round(x, 1) for x in self.latencies],
+            "closeCodes": dict(self.close_codes),
+        }
+
+
+async def fleet(job: dict, stdin: Stdin) -> dict:
+    clients = [FleetClient(spec, job.get("backoffCapS", 30.0)) for spec in job["conns"]]
+    gate = asyncio.Semaphore(job.get("concurrency", 200))
+    tasks = [asyncio.ensure_future(client.run(gate)) for client in clients]
+    waiting = [asyncio.ensure_future(c.connected_once.wait()) for c in clients]
+    _, pending = await asyncio.wait(waiting, timeout=job.get("connectTimeoutS", 300))
+    for task in pending:
+        task.cancel()
+    emit("ready", sessions=[c.session_id for c in clients if c.session_id], missing=len(pending))
+    if await stdin.wait("go") == "stop":
+        return {}
+    began, cpu = time.time(), cpu_now()
+
+    async def progress() -> None:
+        last_cpu, last_at = cpu_now(), time.monotonic()
+        while True:
+            await asyncio.sleep(1)
+            down = sum(1 for c in clients if c.down_at is not None or c.ws is None)
+            now_cpu, now_at = cpu_now(), time.monotonic()
+            busy = round((now_cpu - last_cpu) / (now_at - last_at), 2)
+            last_cpu, last_at = now_cpu, now_at
+            emit("progress", down=down, at=time.time(), generatorCpu=busy)
+
+    reporter = asyncio.ensure_future(progress())
+    await stdin.wait("finish")
+    reporter.cancel()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    elapsed = time.time() - began
+    return {
+        "window": [began, time.time()],
+        "generatorCpu": round((cpu_now() - cpu) / elapsed, 3),
+        "clients": [c.report() for c in clients],
+    }
+
+
+JOBS = {"fleet": fleet, "storm": storm, "heartbeat": heartbeat, "fanout": fanout, "hold": hold, "cycles": cycles}
 
 
 async def main() -> None:

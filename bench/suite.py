@@ -36,7 +36,9 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -53,9 +55,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (
+    PRODUCTION_DAPHNE_ARGS,
     RESULTS_DIR,
     ROOT,
     SERVICE_BENCH_SETTINGS,
+    Generator,
     embedded_env,
     git_state,
     issue_clients,
@@ -82,7 +86,7 @@ from tests.support.liveserver import (
 )
 
 PASSWORD = "bench-password-1"
-SCENARIOS = ("connect", "heartbeat", "fanout", "memory", "production")
+SCENARIOS = ("connect", "heartbeat", "fanout", "memory", "production", "restart")
 
 
 # --- the systems under test ---------------------------------------------------------------
@@ -449,6 +453,8 @@ class Sizes:
     production_heartbeat: list[int]
     production_fanout: int
     production_memory: int
+    restart: int
+    restart_push_rate: int
     generators: int
 
 
@@ -469,6 +475,8 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
         production_heartbeat=args.production_heartbeat_sizes or ([20] if quick else [50, 500]),
         production_fanout=args.production_fanout_size or (100 if quick else 1000),
         production_memory=args.production_memory_size or (200 if quick else 2000),
+        restart=args.restart_clients or (200 if quick else 4000),
+        restart_push_rate=args.restart_push_rate,
         generators=args.generators,
     )
 
@@ -1166,6 +1174,159 @@ class Suite:
             m["service"]["kbPerConnection"] <= 25,
         )
 
+    # -- fleet restart
+
+    def restart(self) -> None:
+        """Production layout behind the shipped nginx recipe: N clients that stay, one of two
+        daphne processes stopped (SIGTERM) and started again while numbered pushes flow."""
+        from tests.support.nginx import start_nginx
+        from tests.support.production import fresh_postgres_database, production_env, require_services
+
+        require_services()
+        n = self.sizes.restart
+        out: dict[str, Any] = {"clients": n}
+        with fresh_postgres_database() as database_url:
+            env = base_env(**{**production_env(database_url), **SERVICE_BENCH_SETTINGS})
+            manage(env, "migrate", "--noinput")
+            self.log(f"fleet restart: issuing {n} device tokens (PostgreSQL)")
+            creds = issue_clients(env, n, tag="fleet", per_user=200)
+            args = (*PRODUCTION_DAPHNE_ARGS, "--proxy-headers")
+            servers = [DaphneServer(env=env, args=args).start(self.directory) for _ in range(2)]
+            (self.directory / "nginx").mkdir(exist_ok=True)
+            proxy = start_nginx(self.directory / "nginx", servers, worker_connections=4 * n + 1000)
+            pusher: subprocess.Popen | None = None
+            generator = Generator(
+                {
+                    "kind": "fleet",
+                    "conns": [
+                        {"url": f"{proxy.ws}/ws/session/?token={c['token']}&deviceId={c['deviceId']}", **c}
+                        for c in creds
+                    ],
+                    "concurrency": self.sizes.storm_concurrency,
+                }
+            ).start()
+            try:
+                ready = generator.read("ready", timeout=600)
+                self.log(f"fleet restart: {len(ready['sessions'])} clients connected through nginx")
+                pusher = subprocess.Popen(
+                    [
+                        sys.executable,
+                        str(Path(__file__).with_name("fleet_pusher.py")),
+                        "--rate",
+                        str(self.sizes.restart_push_rate),
+                    ],
+                    cwd=ROOT,
+                    env=env,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                assert pusher.stdin is not None and pusher.stdout is not None
+                pusher.stdin.write(json.dumps(ready["sessions"]) + "\n")
+                pusher.stdin.flush()
+                pusher.stdout.readline()  # ready
+                generator.tell("go")
+                time.sleep(3)
+                victim = servers[0]
+                assert victim.process is not None
+                held = scrape_metric(victim.http, "session_connections_open")
+                stopped_at = time.time()
+                victim.process.send_signal(signal.SIGTERM)
+                victim.process.wait(120)
+                exited_at = time.time()
+                servers[0] = DaphneServer(env=env, args=args, port=victim.port).start(self.directory)
+                restarted_at = time.time()
+                self.log(
+                    f"fleet restart: SIGTERM to a process holding {held:.0f}; exited in {exited_at - stopped_at:.1f} s"
+                )
+                deadline = time.monotonic() + 90
+                calm = 0
+                down: list[tuple[float, int]] = []
+                while time.monotonic() < deadline and calm < 3:
+                    line = generator.read("progress", timeout=30)
+                    down.append((round(line["at"] - stopped_at, 1), line["down"], line["generatorCpu"]))
+                    calm = calm + 1 if line["down"] == 0 and line["at"] - stopped_at > 2 else 0
+                out["downAfterSigterm"] = down
+                pusher.stdin.write("stop\n")
+                pusher.stdin.flush()
+                pushed = json.loads(pusher.stdout.readline())
+                time.sleep(10)  # the last pushes reach their clients
+                generator.tell("finish")
+                result = generator.read("result", timeout=300)
+                errors = collections.Counter(
+                    re.sub(r"^.*?\*\d+ |, client:.*$|\d+", "", line)[:120]
+                    for line in (self.directory / "nginx" / "error.log").read_text(errors="replace").splitlines()
+                )
+                out["proxyErrors"] = dict(errors.most_common(8))
+                out["serverWarnings"] = [
+                    line[:3000]
+                    for server in servers
+                    for line in server.log().splitlines()
+                    if "unavailable" in line or "Error" in line
+                ][:20]
+            finally:
+                for process in (pusher, generator.process):
+                    if process is not None and process.poll() is None:
+                        process.kill()
+                for server in servers:
+                    with contextlib.suppress(Exception):
+                        server.stop()
+                with contextlib.suppress(Exception):
+                    proxy.process.send_signal(signal.SIGQUIT)
+                    proxy.process.wait(10)
+        out.update(
+            fleet_figures(
+                result["clients"],
+                pushed,
+                stopped_at=stopped_at,
+                held=held,
+                exited_s=exited_at - stopped_at,
+                restarted_s=restarted_at - stopped_at,
+            )
+        )
+        self.results["restart"] = out
+        f = out
+        self.table(
+            f"Fleet restart: {n} clients through nginx on two daphne processes (PostgreSQL, Redis),"
+            " one stopped with SIGTERM and started again",
+            ["figure", "value"],
+            [
+                ["connections on the stopped process", f["held"]],
+                ["clients told `shutdown` / widest reconnectAfterMs", f"{f['affected']} / {f['hintMaxMs']} ms"],
+                ["stopped process exited / started again after", f"{f['exitedS']} s / {f['restartedS']} s"],
+                ["every client back and recovered after SIGTERM", f"{f['allBackS']} s"],
+                [
+                    "outage per client p50 / p99 / max",
+                    f"{f['outageS']['p50']} / {f['outageS']['p99']} / {f['outageS']['max']} s",
+                ],
+                [
+                    "handshakes refused server_busy / other / no socket",
+                    f"{f['busy']} / {f['refused']} {f['refusedCodes'] or ''} / {f['failedConnects']}",
+                ],
+                ["reconnects that did not recover / still down", f"{f['unrecovered']} / {f['stillDown']}"],
+                ["pushes made / lost / twice", f"{f['pushed']} / {f['lost']} / {f['duplicates']}"],
+                [
+                    "live push, made to received, p50 / p99 / max",
+                    f"{f['livePushMs']['p50']} / {f['livePushMs']['p99']} / {f['livePushMs']['max']} ms",
+                ],
+            ],
+        )
+        self.target(
+            "fleet restart: every client back and recovered within reconnectAfterMs's window + 2 s",
+            f"{f['allBackS']} s vs {f['hintMaxMs'] / 1000 + 2:.1f} s",
+            f["allBackS"] is not None and f["allBackS"] <= f["hintMaxMs"] / 1000 + 2 and f["stillDown"] == 0,
+        )
+        self.target(
+            "fleet restart: no client waits longer than 10 s",
+            f"max outage {f['outageS']['max']} s",
+            f["outageS"]["max"] <= 10,
+        )
+        self.target(
+            "fleet restart: no push lost or delivered twice",
+            f"{f['lost']} lost, {f['duplicates']} twice",
+            f["lost"] == 0 and f["duplicates"] == 0,
+        )
+
     # -- run
 
     def run(self) -> Path:
@@ -1185,7 +1346,9 @@ class Suite:
         steps: list[tuple[str, Callable[[], None]]] = []
         if scenarios & {"connect", "heartbeat"}:
             steps.append(("connect/heartbeat", lambda: self.connect_and_heartbeat(scenarios)))
-        steps += [(name, getattr(self, name)) for name in ("fanout", "memory", "production") if name in scenarios]
+        steps += [
+            (name, getattr(self, name)) for name in ("fanout", "memory", "production", "restart") if name in scenarios
+        ]
         try:
             for name, step in steps:
                 try:
@@ -1253,6 +1416,61 @@ def best_of(previous: dict | None, run: dict, key: str) -> dict:
     return {**best, "runs": runs, "profile": profile}
 
 
+def fleet_figures(
+    clients: list[dict], pushed: dict, *, stopped_at: float, held: float, exited_s: float, restarted_s: float
+) -> dict:
+    """What the fleet-restart scenario reports, from every client's own account and the stream heads."""
+    affected = [c for c in clients if c["hints"]]
+    outages = [o for c in clients for o in c["outages"]]
+    latencies = [x for c in clients for x in c.get("latencies", [])]
+    back = [t - stopped_at for c in affected for t in c["recoveredAt"] if t >= stopped_at]
+    lost = duplicates = 0
+    losers = []
+    for c in clients:
+        head = pushed["heads"].get(c["sessionId"]) if c["sessionId"] else None
+        if head is not None:
+            missing = sorted(set(range(c["startSeq"] + 1, head[1] + 1)) - set(c["seen"]))
+            lost += len(missing)
+            if missing and len(losers) < 10:
+                losers.append(
+                    {
+                        "missing": missing[:10],
+                        "head": head,
+                        "startSeq": c["startSeq"],
+                        "seenLast": c["seen"][-3:],
+                        "epochChanges": c["epochChanges"],
+                        "hints": c["hints"],
+                        "outages": c["outages"],
+                        "closeCodes": c["closeCodes"],
+                    }
+                )
+        duplicates += c["duplicates"]
+    return {
+        "held": round(held),
+        "affected": len(affected),
+        "hintMaxMs": max((h for c in affected for h in c["hints"]), default=0),
+        "exitedS": round(exited_s, 2),
+        "restartedS": round(restarted_s, 2),
+        "allBackS": round(max(back), 2) if back and len(back) >= len(affected) else None,
+        "outageS": {**summary(outages), "max": round(max(outages), 3) if outages else None},
+        "livePushMs": {**summary(latencies), "max": round(max(latencies), 1) if latencies else None},
+        "busy": sum(len(c["busy"]) for c in clients),
+        "refused": sum(sum(c["refused"].values()) for c in clients),
+        "refusedCodes": dict(sum((collections.Counter(c["refused"]) for c in clients), collections.Counter())),
+        "closeCodes": dict(sum((collections.Counter(c["closeCodes"]) for c in clients), collections.Counter())),
+        "failureKinds": dict(
+            sum((collections.Counter(c.get("failureKinds", {})) for c in clients), collections.Counter()).most_common(8)
+        ),
+        "failedConnects": sum(c["failedConnects"] for c in clients),
+        "unrecovered": sum(c["unrecovered"] for c in clients),
+        "stillDown": sum(1 for c in clients if c["stillDown"]),
+        "pushed": pushed["pushed"],
+        "lost": lost,
+        "losers": losers,
+        "duplicates": duplicates,
+    }
+
+
 def ratio(a: float | None, b: float | None) -> str:
     if not a or not b or isinstance(a, Failed) or isinstance(b, Failed):
         return "-"
@@ -1281,6 +1499,8 @@ def main() -> None:
     parser.add_argument("--production-heartbeat-sizes", type=parse_sizes)
     parser.add_argument("--production-fanout-size", type=int)
     parser.add_argument("--production-memory-size", type=int)
+    parser.add_argument("--restart-clients", type=int, help="clients of the fleet restart (default 4000)")
+    parser.add_argument("--restart-push-rate", type=int, default=400, help="numbered pushes a second during it")
     parser.add_argument("--generators", type=int, default=1, help="load-generator processes for heartbeats")
     parser.add_argument(
         "--repeat", type=int, default=1, help="heartbeat runs per point, the best kept (the machine may be shared)"

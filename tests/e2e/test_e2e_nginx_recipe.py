@@ -3,25 +3,18 @@ processes (--proxy-headers) and a simulator worker, on PostgreSQL and Redis."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
-import string
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from tests.support.liveserver import (
     ROOT,
-    DaphneServer,
-    free_port,
     heartbeat,
     http_json,
     manage,
@@ -31,76 +24,19 @@ from tests.support.liveserver import (
     request,
     send_json,
 )
+from tests.support.nginx import TEMPLATE, Proxy, nginx_binary, start_nginx
 from tests.support.production import IN_CI, Cluster, production_cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.production]
-
-TEMPLATE = ROOT / "deploy" / "nginx" / "trading-simulator.conf.template"
-
-
-@dataclass
-class Proxy:
-    port: int
-    access_log: Path
-    process: subprocess.Popen
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-
-def nginx_binary() -> str:
-    found = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-    if found is None:
-        if IN_CI:
-            pytest.fail("the nginx recipe test needs nginx (Debian package nginx-light); CI=true makes it mandatory")
-        pytest.skip("nginx is not installed (apt-get install nginx-light)")
-    return found
-
-
-def start_nginx(directory: Path, servers: list[DaphneServer]) -> Proxy:
-    port = free_port()
-    access_log = directory / "access.log"
-    site = string.Template(TEMPLATE.read_text()).safe_substitute(
-        LISTEN_PORT=str(port),
-        UPSTREAM_SERVERS=" ".join(f"server 127.0.0.1:{s.port};" for s in servers),
-        STATIC_ROOT=str(directory / "static") + "/",
-    )
-    site = site.replace("/var/log/nginx/trading-simulator.access.log", str(access_log))
-    (directory / "site.conf").write_text(site)
-    main = f"""
-daemon off;
-pid {directory}/nginx.pid;
-error_log {directory}/error.log;
-events {{ worker_connections 1024; }}
-http {{
-    client_body_temp_path {directory}/body; proxy_temp_path {directory}/proxy;
-    fastcgi_temp_path {directory}/fastcgi; uwsgi_temp_path {directory}/uwsgi; scgi_temp_path {directory}/scgi;
-    include {directory}/site.conf;
-}}
-"""
-    (directory / "nginx.conf").write_text(main)
-    process = subprocess.Popen([nginx_binary(), "-c", str(directory / "nginx.conf"), "-p", str(directory)])
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return Proxy(port, access_log, process)
-        except OSError:
-            if process.poll() is not None:
-                raise RuntimeError((directory / "error.log").read_text()) from None
-            time.sleep(0.1)
-    raise RuntimeError("nginx did not start")
 
 
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Proxy]]:
     directory = tmp_path_factory.mktemp("nginx")
-    nginx_binary()
+    if nginx_binary() is None:
+        if IN_CI:
+            pytest.fail("the nginx recipe test needs nginx (Debian package nginx-light); CI=true makes it mandatory")
+        pytest.skip("nginx is not installed (apt-get install nginx-light)")
     settings = {"SIMULATOR_LEASE_TTL_MS": "2000", "SIMULATOR_LEASE_RENEW_MS": "500"}
     with production_cluster(directory, settings, servers=2, workers=1, server_args=("--proxy-headers",)) as cluster:
         manage(cluster.env, "ensure_demo_user")
