@@ -1,19 +1,22 @@
-"""Group trips to the database thread: calls made while a trip is under way share the next one.
+"""Group trips to the database: calls made while a trip is under way share the next one.
 
 Channels runs every `database_sync_to_async` call on one thread, so a storm of handshakes queues
 there one query at a time. A Batcher takes the items that arrived while its previous trip ran and
 hands them all to one synchronous function, which answers each with a result or an exception (as
 a group commit does for a database log). With nothing in flight an item goes at once: batching
-adds no wait, it only takes what queued anyway.
+adds no wait, it only takes what queued anyway. Each Batcher has a thread (and so a database
+connection) of its own, so its trips neither wait behind the shared database thread's work nor
+hold it up: the token checks of one batch run while the previous batch's sessions are attached.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
 
-from channels.db import database_sync_to_async
+from django.db import close_old_connections
 
 from sessions_app.realtime import metrics
 
@@ -36,6 +39,7 @@ class Batcher(Generic[I, R]):
         self.name = name
         self._pending: list[tuple[I, asyncio.Future[R]]] = []
         self._task: asyncio.Task[None] | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"batch-{name}")
 
     async def __call__(self, item: I) -> R:
         loop = asyncio.get_running_loop()
@@ -49,7 +53,7 @@ class Batcher(Generic[I, R]):
         return await future
 
     async def _drain(self) -> None:
-        trip = database_sync_to_async(self._run_batch)
+        loop = asyncio.get_running_loop()
         while self._pending:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             batch = [(item, future) for item, future in batch if not future.done()]  # callers gone
@@ -57,7 +61,7 @@ class Batcher(Generic[I, R]):
                 continue
             metrics.DB_BATCH_SIZE.labels(self.name).observe(len(batch))
             try:
-                results = await trip([item for item, _ in batch])
+                results = await loop.run_in_executor(self._thread, self._run_batch, [item for item, _ in batch])
             except Exception as error:
                 results = [error] * len(batch)
             for (_, future), result in zip(batch, results, strict=True):
@@ -69,7 +73,12 @@ class Batcher(Generic[I, R]):
                     future.set_result(result)
 
     def _run_batch(self, items: list[I]) -> Sequence[R | BaseException]:
-        results = self.run(items)
+        # As database_sync_to_async does: drop a connection past CONN_MAX_AGE or left broken.
+        close_old_connections()
+        try:
+            results = self.run(items)
+        finally:
+            close_old_connections()
         if len(results) != len(items):
             raise RuntimeError(f"batch {self.name}: {len(results)} results for {len(items)} items")
         return results
