@@ -97,8 +97,7 @@ class Sessions:
         # connection: a newer connection of the device (which takes a later generation) replaces
         # it, and a simulator change after the read below is heard. Events wait in the inbox until
         # the handshake is done.
-        await conn.join(groups.device_group(conn.device_key))
-        await conn.join(groups.user_group(conn.user_id))
+        await conn.join(groups.device_group(conn.device_key), groups.user_group(conn.user_id))
         attached = await _attach((conn.user_id, conn.device_key))
         session = attached.session.session
         state = session_of(conn)

@@ -236,8 +236,7 @@ class Connection(AsyncWebsocketConsumer):
             opening = await handler.attach(self)
             self.session_id = opening.session_id
             self.expires_ms = opening.expires_ms
-            for group in opening.groups:
-                await self.join(group)
+            await self.join(*opening.groups)
             # Read after joining the groups: a push numbered later reaches this connection live.
             self.stream = StreamCursor(self.session_id, await self._stream_head())
         except ProtocolError as error:
@@ -260,16 +259,24 @@ class Connection(AsyncWebsocketConsumer):
         await self.send_message(first)
         await registry.connected.run(self)
 
-    async def join(self, group: str) -> None:
-        """Join a channel-layer group for the life of the connection. During the handshake (the
+    async def join(self, *groups: str) -> None:
+        """Join channel-layer groups for the life of the connection. During the handshake (the
         session handler may join before attaching, so it hears what happens meanwhile); without
-        its groups a connection would miss replacement and invalidation, so a failing layer refuses it."""
+        its groups a connection would miss replacement and invalidation, so a failing layer refuses it.
+        A layer that can join several at once (`group_add_many`: Redis, one round trip) does."""
+        if not groups:
+            return
         try:
-            await self.channel_layer.group_add(group, self.channel_name)
+            many = getattr(self.channel_layer, "group_add_many", None)
+            if many is not None:
+                await many(list(groups), self.channel_name)
+            else:
+                for group in groups:
+                    await self.channel_layer.group_add(group, self.channel_name)
         except Exception:
             logger.exception("channel layer unavailable during handshake")
             raise ProtocolError(ErrorCode.SERVICE_UNAVAILABLE, "channel layer unavailable, retry later") from None
-        self.groups.append(group)
+        self.groups.extend(groups)
 
     async def _stream_head(self) -> StreamHead:
         try:

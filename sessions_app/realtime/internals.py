@@ -109,6 +109,22 @@ def _redis_pool_probe() -> bool:
     return list(inspect.signature(RedisChannelLayer.create_pool).parameters) == ["self", "index"]
 
 
+def _redis_groups_probe() -> bool:
+    import inspect
+
+    from channels_redis.core import RedisChannelLayer
+
+    source = inspect.getsource(RedisChannelLayer.group_add)
+    return (
+        all(
+            callable(getattr(RedisChannelLayer, name, None))
+            for name in ("_group_key", "consistent_hash", "connection", "require_valid_group_name")
+        )
+        and "zadd(group_key, {channel: time.time()})" in source
+        and "expire(group_key, self.group_expiry)" in source
+    )
+
+
 def _memory_layer_probe() -> bool:
     from channels.layers import InMemoryChannelLayer
 
@@ -203,6 +219,14 @@ REDIS_LAYER_POOL = Guard(
     _redis_pool_probe,
     "past redis-py's 100 connections a burst of channel-layer calls fails (MaxConnectionsError) instead of waiting",
 )
+REDIS_GROUP_JOINS = Guard(
+    "channels-redis pipelined group joins",
+    "channels-redis",
+    "4.1",
+    "4.4",
+    _redis_groups_probe,
+    "a connection joins its groups one at a time, two Redis round trips each",
+)
 GUARDS = (
     FAST_WRITES,
     LEAN_PROTOCOLS,
@@ -212,6 +236,7 @@ GUARDS = (
     MEMORY_LAYER,
     REDIS_RECEIVE_BUFFER,
     REDIS_LAYER_POOL,
+    REDIS_GROUP_JOINS,
 )
 
 
@@ -442,6 +467,35 @@ def waiting_redis_pool(host: dict[str, Any], *, size: int, timeout_s: float) -> 
     return redis.asyncio.BlockingConnectionPool.from_url(
         host["address"], max_connections=size, timeout=timeout_s, **options
     )
+
+
+# --- channels-redis: joining several groups in one round trip -------------------------------------
+# channels-redis's group_add is a ZADD and then an EXPIRE, awaited one after the other: a handshake
+# joining three groups made six round trips to Redis. The same two commands per group, written as
+# group_add writes them (its key, its shard, its expiry), go in one pipeline per shard.
+
+
+async def redis_group_add_many(layer: Any, groups: list[str], channel: str) -> bool:
+    """Add `channel` to every group, one pipeline per Redis shard; False (nothing done) when the
+    guard does not hold: the caller then adds them one by one."""
+    if not REDIS_GROUP_JOINS.holds():
+        return False
+    import time
+
+    assert layer.require_valid_channel_name(channel), "Channel name not valid"
+    by_shard: dict[int, list[str]] = {}
+    for group in groups:
+        assert layer.require_valid_group_name(group), "Group name not valid"
+        by_shard.setdefault(layer.consistent_hash(group), []).append(group)
+    now = time.time()
+    for index, shard_groups in by_shard.items():
+        pipe = layer.connection(index).pipeline(transaction=False)
+        for group in shard_groups:
+            key = layer._group_key(group)
+            pipe.zadd(key, {channel: now})
+            pipe.expire(key, layer.group_expiry)
+        await pipe.execute()
+    return True
 
 
 # --- channels-redis: per-channel receive queues ------------------------------------------------------

@@ -59,3 +59,45 @@ def test_without_the_guard_the_layer_keeps_channels_redis_pool(monkeypatch: pyte
         internals.REDIS_LAYER_POOL.reset()
 
     assert type(pool) is redis.asyncio.ConnectionPool
+
+
+async def joined(layer: RedisLayer, groups: list[str], channel: str) -> list[tuple[float | None, int]]:
+    client = redis.asyncio.Redis.from_url(REDIS_URL)
+    try:
+        keys = [f"{layer.prefix}:group:{group}" for group in groups]
+        return [(await client.zscore(key, channel), await client.ttl(key)) for key in keys]
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.production
+async def test_several_groups_are_joined_together_as_group_add_joins_them(prefix: str) -> None:
+    layer = RedisLayer(hosts=[{"address": REDIS_URL}], prefix=prefix)
+    channel = await layer.new_channel()
+    groups = ["devices.1", "users.7", "sessions.abc"]
+
+    await layer.group_add_many(groups, channel)
+
+    for score, ttl in await joined(layer, groups, channel):
+        assert score is not None and 0 < ttl <= layer.group_expiry
+    await layer.group_send("users.7", {"type": "hello"})
+    assert (await layer.receive(channel))["type"] == "hello"
+    await layer.flush()
+
+
+@pytest.mark.production
+async def test_without_its_guard_group_add_many_joins_one_group_at_a_time(
+    prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    internals.REDIS_GROUP_JOINS.reset()
+    monkeypatch.setattr(internals, "installed_version", lambda distribution: "99.0.0")
+    layer = RedisLayer(hosts=[{"address": REDIS_URL}], prefix=prefix)
+    channel = await layer.new_channel()
+    try:
+        await layer.group_add_many(["a.1", "b.2"], channel)
+        found = await joined(layer, ["a.1", "b.2"], channel)
+    finally:
+        internals.REDIS_GROUP_JOINS.reset()
+        await layer.flush()
+
+    assert all(score is not None for score, _ in found)
