@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import re
 import resource
 import sys
@@ -443,8 +444,6 @@ class FleetClient:
         self.ws: Any = None
 
     def backoff(self, attempt: int) -> float:
-        import random
-
         return random.random() * min(self.backoff_cap_s, 0.5 * 2**attempt)
 
     def contiguous(self) -> int:

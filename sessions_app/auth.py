@@ -58,20 +58,11 @@ def _require_device(credential: Credential, device_id: str) -> None:
         raise ProtocolError(SessionCode.DEVICE_MISMATCH if known else SessionCode.DEVICE_UNKNOWN)
 
 
-def authenticate_websocket_request(scope: dict) -> Credential:
-    """Check the `token` and `deviceId` query parameters and their binding, or, without a
-    `token`, redeem a `ticket` (deviceId optional: if given, it must be the ticket's device).
-
-    Raises ProtocolError with a 4001 code (token, ticket) or 4003 code (device).
-    """
-    (outcome,) = authenticate_websocket_requests([scope])
-    if isinstance(outcome, ProtocolError):
-        raise outcome
-    return outcome
-
-
 def authenticate_websocket_requests(scopes: list[dict]) -> list[Credential | ProtocolError]:
-    """authenticate_websocket_request for several handshakes: their tokens in one query."""
+    """Check each handshake's `token` and `deviceId` query parameters and their binding, or, without
+    a `token`, redeem a `ticket` (deviceId optional: if given, it must be the ticket's device).
+    The tokens of all of them are one query. Each outcome is the credential, or the ProtocolError
+    (a 4001 code for token and ticket, 4003 for device) to refuse that handshake with."""
     credentials = [credentials_from_scope(scope) for scope in scopes]
     hashes = [None if raw is None else hash_access_token(raw) for raw, _ in credentials]
     wanted = [key_hash for key_hash in hashes if key_hash is not None]

@@ -105,10 +105,6 @@ def active_session_ids_of_user(user_id: int) -> list[str]:
     ]
 
 
-def device_connection_generation(device_pk: int) -> int:
-    return Device.objects.filter(pk=device_pk).values_list("connection_generation", flat=True).first() or 0
-
-
 def server_process_stale_before() -> datetime:
     """A process that has not reported since (three presence flushes) is taken for dead."""
     return timezone.now() - timedelta(seconds=settings.PRESENCE_FLUSH_INTERVAL_S * 3)

@@ -88,11 +88,10 @@ class ChildProcess:
         return self.process.returncode
 
 
-@dataclass
-class DaphneServer(ChildProcess):
-    port: int = field(default_factory=free_port)
-    args: tuple[str, ...] = ()  # extra daphne options
-    app: str = ASGI_APPLICATION
+class LocalAddress:
+    """Something listening on 127.0.0.1:`port`, and its HTTP and WebSocket base URLs."""
+
+    port: int
 
     @property
     def http(self) -> str:
@@ -101,6 +100,13 @@ class DaphneServer(ChildProcess):
     @property
     def ws(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
+
+
+@dataclass
+class DaphneServer(LocalAddress, ChildProcess):
+    port: int = field(default_factory=free_port)
+    args: tuple[str, ...] = ()  # extra daphne options
+    app: str = ASGI_APPLICATION
 
     def start(self, log_dir: Path) -> DaphneServer:
         self.log_path = log_dir / f"daphne-{self.port}.log"

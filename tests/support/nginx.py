@@ -13,24 +13,16 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.liveserver import ROOT, DaphneServer, free_port
+from tests.support.liveserver import ROOT, DaphneServer, LocalAddress, free_port
 
 TEMPLATE = ROOT / "deploy" / "nginx" / "trading-simulator.conf.template"
 
 
 @dataclass
-class Proxy:
+class Proxy(LocalAddress):
     port: int
     access_log: Path
     process: subprocess.Popen
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
 
 
 def nginx_binary() -> str | None:
