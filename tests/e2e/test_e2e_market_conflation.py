@@ -46,22 +46,25 @@ class SlowClient:
         self.protocol.send_request(self.protocol.connect())
         self._flush()
         self.pending: list[dict] = []
-        while not isinstance(self._events_until_any(), Response):
-            pass
+        self.upgraded = False
+        while not self.upgraded:
+            self._events_until_any()
 
     def _flush(self) -> None:
         for data in self.protocol.data_to_send():
             self.sock.sendall(data)
 
-    def _events_until_any(self) -> object:
+    def _events_until_any(self) -> None:
+        # One read may hold the 101 response and the first frames together: note each event,
+        # never only the last one.
         self.sock.settimeout(10)
         self.protocol.receive_data(self.sock.recv(65536))
         self._flush()
-        event = None
         for event in self.protocol.events_received():
-            if isinstance(event, Frame) and event.opcode == Opcode.TEXT:
+            if isinstance(event, Response):
+                self.upgraded = True
+            elif isinstance(event, Frame) and event.opcode == Opcode.TEXT:
                 self.pending.append(json.loads(event.data))
-        return event
 
     def send_json(self, message: dict) -> None:
         self.protocol.send_text(json.dumps(message).encode())
