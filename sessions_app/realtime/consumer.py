@@ -156,6 +156,9 @@ class Connection(AsyncWebsocketConsumer):
             except asyncio.CancelledError:
                 raise
             except Exception:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # redis-py turned a cancelled read into an error: the pump is being stopped
                 if not self.layer_failed:
                     self.layer_failed = True
                     metrics.CHANNEL_LAYER_FAILURES.labels("receive").inc()
@@ -163,13 +166,24 @@ class Connection(AsyncWebsocketConsumer):
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 5.0)
             try:
-                for group in self.groups:
-                    await self.channel_layer.group_add(group, self.channel_name)
+                await self._rejoin_groups()
             except Exception:
                 continue
             if self.layer_failed:
                 self.layer_failed = False
                 logger.info("channel layer back; rejoined %d groups", len(self.groups))
+
+    async def _rejoin_groups(self) -> None:
+        for group in self.groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+
+    async def layer_recovered(self, message: dict) -> None:
+        """The layer's process reader could read again after failing (redis_layer): a restarted
+        Redis has forgotten the groups, so join them anew; the stream check repairs the gap."""
+        try:
+            await self._rejoin_groups()
+        except Exception:
+            logger.warning("channel layer: could not rejoin %d groups", len(self.groups), exc_info=True)
 
     # Channels' dispatch hops to a thread before every message to close stale database
     # connections; database work here already runs in database_sync_to_async, which does

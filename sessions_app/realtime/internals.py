@@ -138,6 +138,27 @@ def _redis_layer_probe() -> bool:
     return isinstance(getattr(RedisChannelLayer(), "receive_buffer", None), dict)
 
 
+def _redis_reader_probe() -> bool:
+    import collections
+    import inspect
+
+    from channels_redis.core import RedisChannelLayer
+
+    layer = RedisChannelLayer()
+    send = inspect.getsource(RedisChannelLayer.send)
+    single = inspect.getsource(RedisChannelLayer.receive_single)
+    return (
+        isinstance(getattr(layer, "receive_buffer", None), collections.defaultdict)
+        and isinstance(getattr(layer, "client_prefix", None), str)
+        and all(callable(getattr(layer, name, None)) for name in ("consistent_hash", "connection", "deserialize"))
+        and "zadd(channel_key, {self.serialize(message): time.time()})" in send
+        and 'message["__asgi_channel__"] = channel' in send
+        and "index = self.consistent_hash(channel)" in single
+        and 'channel = message["__asgi_channel__"]' in single
+        and '"__asgi_channel__"' in inspect.getsource(RedisChannelLayer._map_channel_keys_to_connection)
+    )
+
+
 def _autobahn_probe() -> bool:
     import inspect
 
@@ -227,6 +248,14 @@ REDIS_GROUP_JOINS = Guard(
     _redis_groups_probe,
     "a connection joins its groups one at a time, two Redis round trips each",
 )
+REDIS_BATCHED_RECEIVE = Guard(
+    "channels-redis batched receive",
+    "channels-redis",
+    "4.1",
+    "4.4",
+    _redis_reader_probe,
+    "every connection reads its own events, one Redis message and four round trips at a time",
+)
 GUARDS = (
     FAST_WRITES,
     LEAN_PROTOCOLS,
@@ -237,6 +266,7 @@ GUARDS = (
     REDIS_RECEIVE_BUFFER,
     REDIS_LAYER_POOL,
     REDIS_GROUP_JOINS,
+    REDIS_BATCHED_RECEIVE,
 )
 
 
@@ -508,3 +538,62 @@ def drop_receive_buffer(layer: object, channel: str) -> dict | None:
         return None
     buffer.pop(channel, None)
     return buffer
+
+
+# --- channels-redis: reading a process's messages in batches -------------------------------------
+# Every message for a process's channels lands in one sorted set per process. channels-redis reads
+# it one message at a time, in whichever connection's receive() holds its lock: an EVAL that
+# restores a backup, the BZPOPMIN, a ZADD to the backup and a ZPOPMIN clean-up that the next read
+# waits for. Under a storm of handshakes each of those hops waits its turn on a busy loop, so pushes
+# to connections that never dropped queued for seconds. Here one task of the process pops up to
+# `limit` messages per round trip. It skips the backup: that guards a read cancelled half-way,
+# and this reader belongs to no connection that could cancel it.
+
+
+def redis_receive_batch_key(layer: Any) -> tuple[int, str]:
+    """The shard and key of this process's message set (as receive_single computes them)."""
+    real_channel = f"specific.{layer.client_prefix}!"
+    return layer.consistent_hash(real_channel), layer.prefix + real_channel
+
+
+async def redis_receive_batch(layer: Any, *, limit: int, timeout_s: float) -> list[tuple[str | list[str], dict]]:
+    """The next messages for this process's channels, oldest first, with the channel (or, from a
+    group send, the list of channels) each is for: up to `limit`, waiting up to `timeout_s` for the
+    first; [] on a quiet timeout. A message that does not decode is logged and skipped."""
+    index, key = redis_receive_batch_key(layer)
+    connection = layer.connection(index)
+    popped = await connection.zpopmin(key, limit)
+    if not popped:
+        first = await connection.bzpopmin(key, timeout=timeout_s)
+        if first is None:
+            return []
+        popped = [(first[1], first[2])]
+        if limit > 1:
+            popped += await connection.zpopmin(key, limit - 1)
+    out: list[tuple[str | list[str], dict]] = []
+    for member, _score in popped:
+        try:
+            message = layer.deserialize(member)
+            channel = message.pop("__asgi_channel__")
+        except Exception:
+            logger.exception("channel layer: dropped a message that does not decode")
+            continue
+        out.append((channel, message))
+    return out
+
+
+def redis_buffer_put(layer: Any, channel: str, message: dict) -> None:
+    """Queue `message` where channels-redis's own receive() looks for `channel` (a bounded queue
+    that drops its oldest message when full, as channels-redis does)."""
+    layer.receive_buffer[channel].put_nowait(message)
+
+
+async def redis_buffered_receive(layer: Any, channel: str) -> dict:
+    """The next message for a process-local channel from its channels-redis queue (filled by the
+    batch reader); the queue goes once it is empty, as in channels-redis."""
+    queue = layer.receive_buffer[channel]
+    try:
+        return await queue.get()
+    finally:
+        if queue.empty() and layer.receive_buffer.get(channel) is queue:
+            del layer.receive_buffer[channel]

@@ -111,7 +111,10 @@ DB_BATCH_SIZE = histogram(
     buckets=(1, 2, 5, 10, 25, 50, 100),
 )
 CHANNEL_LAYER_FAILURES = counter(
-    "channel_layer_send_failures_total", "Channel-layer sends that failed, by kind (group, channel, full).", ["kind"]
+    "channel_layer_send_failures_total",
+    "Channel-layer operations that failed, by kind (group, channel, full: a send refused; receive: reading"
+    " stopped working; overflow: an event dropped for a connection with a full inbox).",
+    ["kind"],
 )
 STREAM_APPEND_FAILURES = counter(
     "session_stream_append_failures_total", "Pushes that could not be numbered (stream store unreachable)."
