@@ -178,6 +178,21 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=
 # Behind a proxy that terminates TLS (see README "Production").
 if env_bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HSTS on HTTPS responses only (Django never sends it over plain HTTP), so it takes effect once TLS does.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", default=31_536_000 if PRODUCTION else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
+# Off by default: the TLS-terminating proxy redirects http:// to https:// for clients, while daphne
+# itself is reached over plain HTTP on loopback by that proxy, the health check (scripts/wait-ready)
+# and the metrics scraper, which a redirect would break.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
+SILENCED_SYSTEM_CHECKS = [
+    # security.W008 (SECURE_SSL_REDIRECT off): the proxy redirects, see above.
+    *(["security.W008"] if not SECURE_SSL_REDIRECT else []),
+    # security.W021 (no HSTS preload): preloading commits the whole registrable domain in browsers'
+    # built-in lists, a decision for the domain's owner (SECURE_HSTS_PRELOAD=true), not a default.
+    *(["security.W021"] if not SECURE_HSTS_PRELOAD else []),
+]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["sessions_app.api.authentication.BearerTokenAuthentication"],
