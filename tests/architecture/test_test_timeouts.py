@@ -49,4 +49,6 @@ def test_a_hung_test_fails_after_the_limit_and_the_run_goes_on(tmp_path: Path) -
     )
 
     assert "2 failed, 1 passed" in result.stdout, result.stdout + result.stderr
-    assert result.stdout.count("Failed: Timeout (>2.0s) from pytest-timeout") == 2
+    failed = [line.split()[1].split("::")[-1] for line in result.stdout.splitlines() if line.startswith("FAILED ")]
+    assert failed == ["test_an_async_test_that_hangs", "test_a_test_waiting_on_a_subprocess_that_hangs"]
+    assert "Failed: Timeout (>2.0s) from pytest-timeout" in result.stdout
