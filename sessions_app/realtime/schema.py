@@ -71,5 +71,6 @@ class StreamMessage(ServerMessage):
 
 def message_type(message_class: type[BaseModel]) -> str:
     """The wire `type` of a message class (the Literal its `type` field is declared with)."""
+    literal: str
     (literal,) = get_args(message_class.model_fields["type"].annotation)
     return literal
