@@ -7,9 +7,9 @@ import collections
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -31,6 +31,10 @@ from sessions_app.tokens import (
     session_token_matches,
 )
 
+if TYPE_CHECKING:
+    # django-stubs' name for the AUTH_USER_MODEL (its plugin reads the setting): any user model will do.
+    from django.contrib.auth.models import _User as User
+
 # --- Tokens and devices -------------------------------------------------------
 
 
@@ -42,7 +46,7 @@ class IssuedToken:
     token_id: int = 0
 
 
-def device_register(*, user: AbstractBaseUser, device_id: str | None) -> Device:
+def device_register(*, user: User, device_id: str | None) -> Device:
     """Return the user's device with this ID, registering it (or a new random ID) if unknown."""
     if device_id is None:
         return Device.objects.create(user=user, device_id=f"dev-{uuid.uuid4().hex}")
@@ -55,7 +59,7 @@ def device_register(*, user: AbstractBaseUser, device_id: str | None) -> Device:
 
 
 @transaction.atomic
-def token_issue(*, user: AbstractBaseUser, device_id: str | None, ttl_s: int | None = None) -> IssuedToken:
+def token_issue(*, user: User, device_id: str | None, ttl_s: int | None = None) -> IssuedToken:
     device = device_register(user=user, device_id=device_id)
     raw = new_access_token()
     expires_at = timezone.now() + timedelta(seconds=ttl_s if ttl_s is not None else settings.AUTH_TOKEN_TTL_S)
