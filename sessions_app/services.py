@@ -154,7 +154,7 @@ def session_attach(*, user_id: int, device_pk: int) -> AttachedSession:
 def sessions_attach(*, devices: list[tuple[int, int]]) -> list[AttachedSession | ProtocolError]:
     """session_attach for several (user_id, device pk) handshakes at once: one transaction and a
     query per table for them all, instead of four queries and a commit each."""
-    outcomes: list[AttachedSession | ProtocolError | None] = [None] * len(devices)
+    outcomes: dict[int, AttachedSession | ProtocolError] = {}
     for indices in _rounds(devices):
         wanted = [devices[i] for i in indices]
         try:
@@ -164,7 +164,7 @@ def sessions_attach(*, devices: list[tuple[int, int]]) -> list[AttachedSession |
             attached = [_session_attach_retrying(user_id=user_id, device_pk=device_pk) for user_id, device_pk in wanted]
         for i, outcome in zip(indices, attached, strict=True):
             outcomes[i] = outcome
-    return outcomes  # type: ignore[return-value]
+    return [outcomes[i] for i in range(len(devices))]  # the rounds cover every index
 
 
 def _rounds(devices: list[tuple[int, int]]) -> list[list[int]]:
@@ -252,6 +252,7 @@ def _session_end(*, session: TradingSession, status: SessionStatus, reason: str,
         ended: SessionEndedEvent = {
             "type": "session.ended",
             "sessionId": str(session.id),
+            # A choice's value is str to mypy; only STOPPED and EXPIRED end a session.
             "status": status.value,  # type: ignore[typeddict-item]
             "reason": reason,
         }

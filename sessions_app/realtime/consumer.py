@@ -95,9 +95,9 @@ class Connection(AsyncWebsocketConsumer):
     def state(self, kind: type[S]) -> S:
         """This connection's instance of an app's state class (made on first use, with no arguments)."""
         value = self._states.get(kind)
-        if value is None:
+        if not isinstance(value, kind):  # absent (None): every value stored is an instance of its key
             value = self._states[kind] = kind()
-        return value  # type: ignore[return-value]
+        return value
 
     def has_state(self, kind: type) -> bool:
         return kind in self._states
@@ -321,7 +321,7 @@ class Connection(AsyncWebsocketConsumer):
     async def send_message(self, message: ServerMessage) -> None:
         # What AsyncWebsocketConsumer.send does for text, without its two extra calls per frame.
         await self.base_send({"type": "websocket.send", "text": message.to_json()})
-        metrics.count_out(message.type)  # type: ignore[attr-defined]
+        metrics.count_out(message.type)
         if isinstance(message, ErrorMessage):
             metrics.ERRORS.labels(message.code).inc()
 

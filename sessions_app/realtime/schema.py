@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, get_args
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, get_args
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
@@ -44,6 +44,9 @@ class ServerMessage(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     omit_when_none: ClassVar[frozenset[str]] = frozenset()
+    if TYPE_CHECKING:
+        # Each message class declares its wire `type` as a Literal field; this tells mypy every one has it.
+        type: str
 
     def to_json(self) -> str:
         if self.omit_when_none:
