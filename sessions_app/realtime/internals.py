@@ -297,8 +297,9 @@ def install_fast_socket_writes() -> bool:
                 data = bytes(memoryview(data)[sent:])
         buffered_write(self, data)
 
+    # Twisted's own write travels on the patch, for uninstall (a function attribute mypy cannot declare).
     write.buffered_write = buffered_write  # type: ignore[attr-defined]
-    tcp.Connection.write = write
+    tcp.Connection.write = write  # type: ignore[method-assign]  # the patch itself, behind FAST_WRITES
     _fast_writes_installed = True
     return True
 
@@ -310,7 +311,8 @@ def uninstall_fast_socket_writes() -> None:
         return
     from twisted.internet import tcp
 
-    tcp.Connection.write = tcp.Connection.write.buffered_write
+    # The patched write carries Twisted's own as an attribute, which its declared type does not have.
+    tcp.Connection.write = tcp.Connection.write.buffered_write  # type: ignore[method-assign,attr-defined]
     _fast_writes_installed = False
 
 
@@ -375,11 +377,13 @@ def install_lean_protocols() -> bool:
         if base is not None:  # options changed: the next protocol class takes them anew
             self.protocol = base
 
+    # The stock methods travel on the patches, for uninstall (function attributes mypy cannot declare).
     buildProtocol.stock = build  # type: ignore[attr-defined]
     setProtocolOptions.stock = set_options  # type: ignore[attr-defined]
     WebSocketFactory.buildProtocol = buildProtocol
     WebSocketFactory.setProtocolOptions = setProtocolOptions
-    protocol.pformat = _FormattedWhenShown
+    # autobahn only %-formats what pformat returns: an object that formats itself when shown will do.
+    protocol.pformat = _FormattedWhenShown  # type: ignore[assignment]
     _lean_protocols_installed = True
     return True
 
@@ -417,7 +421,8 @@ def socket_transport(send: Callable[..., Any]) -> Any | None:
 def unsent_bytes(transport: Any) -> int | None:
     """Bytes written to `transport` (from socket_transport) and not yet sent."""
     try:
-        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+        unsent: int = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+        return unsent
     except (AttributeError, TypeError):
         return None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from asgiref.typing import ASGI3Application, ASGIReceiveCallable, ASGISendCallable, Scope
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.http.request import validate_host
@@ -22,19 +23,22 @@ def origin_allowed(origin: str | None) -> bool:
     if allowed:
         return origin.rstrip("/") in {item.rstrip("/") for item in allowed}
     host = urlsplit(origin).hostname
-    return bool(host) and validate_host(host, settings.ALLOWED_HOSTS)
+    if not host:
+        return False
+    return validate_host(host, settings.ALLOWED_HOSTS)
 
 
 class OriginGuard:
     """ASGI middleware: a disallowed Origin gets an HTTP 403 at the handshake."""
 
-    def __init__(self, application) -> None:
+    def __init__(self, application: ASGI3Application) -> None:
         self.application = application
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         if scope["type"] == "websocket":
             origin = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"origin"), None)
             if not origin_allowed(origin):
                 denier = WebsocketDenier()
-                return await denier(scope, receive, send)
-        return await self.application(scope, receive, send)
+                await denier(scope, receive, send)
+                return
+        await self.application(scope, receive, send)

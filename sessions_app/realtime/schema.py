@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, get_args
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, get_args
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
@@ -44,6 +44,9 @@ class ServerMessage(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     omit_when_none: ClassVar[frozenset[str]] = frozenset()
+    if TYPE_CHECKING:
+        # Each message class declares its wire `type` as a Literal field; this tells mypy every one has it.
+        type: str
 
     def to_json(self) -> str:
         if self.omit_when_none:
@@ -71,5 +74,6 @@ class StreamMessage(ServerMessage):
 
 def message_type(message_class: type[BaseModel]) -> str:
     """The wire `type` of a message class (the Literal its `type` field is declared with)."""
+    literal: str
     (literal,) = get_args(message_class.model_fields["type"].annotation)
     return literal
