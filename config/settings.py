@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "channels",
+    # Only its static files: Swagger UI for /api/docs/, served by the service itself (no CDN).
+    "drf_spectacular_sidecar",
     "sessions_app.realtime",
     "sessions_app",
     "simulator_app",

@@ -23,6 +23,7 @@ from sessions_app.http_messages import (
 from sessions_app.models import Device
 from sessions_app.openapi import openapi
 from sessions_app.realtime import PROTOCOL_VERSION, ProtocolError, details_from, epoch_ms, optional_epoch_ms
+from sessions_app.realtime.export import asyncapi
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -129,3 +130,13 @@ class OpenApiView(APIView):
 
     def get(self, request: Request) -> Response:
         return Response(openapi(PROTOCOL_VERSION))
+
+
+class AsyncApiView(APIView):
+    """The WebSocket protocol, generated from the registries like docs/protocol/asyncapi.json."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        return Response(asyncapi())
