@@ -102,10 +102,12 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the daphne threads read while one writes; the timeout waits out short write locks.
+    # Options in the URL's query string (?timeout=5) win.
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 20,
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        **DATABASES["default"].get("OPTIONS", {}),
     }
     # Tests run the simulator worker in-process, on threads of its own: an in-memory database
     # (shared cache, table locks without waiting) would refuse them. A file per test run instead.
