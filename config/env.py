@@ -79,6 +79,18 @@ def env_list(name: str, default: Sequence[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/?#@\s]+", re.IGNORECASE)
+
+
+def env_origins(name: str, default: Sequence[str]) -> list[str]:
+    """Comma-separated browser origins (scheme://host[:port], a trailing slash dropped), or `*`."""
+    origins = [item.rstrip("/") if item != "*" else item for item in env_list(name, default)]
+    for origin in origins:
+        if origin != "*" and not _ORIGIN.fullmatch(origin):
+            raise _fail(name, origin, "origins like https://app.example.com or http://127.0.0.1:5173, or *")
+    return origins
+
+
 def env_choice(name: str, choices: Sequence[str], default: str) -> str:
     value = _raw(name)
     if value is None:

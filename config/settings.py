@@ -13,6 +13,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from config.cors import host_origin_patterns
 from config.env import (
     database_from_url,
     env_bool,
@@ -21,6 +22,7 @@ from config.env import (
     env_list,
     env_optional_int,
     env_optional_str,
+    env_origins,
     env_str,
 )
 
@@ -54,6 +56,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "channels",
     "sessions_app.realtime",
@@ -63,6 +66,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a preflight is answered before anything else can answer it (or refuse it).
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -220,7 +225,7 @@ WS_ADMISSION_MIN_RATE_PER_S = env_int("WS_ADMISSION_MIN_RATE_PER_S", default=100
 # A ticket (POST /api/auth/ticket/) opens one socket within this many seconds, instead of the token in the URL.
 WS_TICKET_TTL_S = env_int("WS_TICKET_TTL_S", default=30, minimum=1, maximum=600)
 # None: an Origin whose host is in ALLOWED_HOSTS; "*": any origin.
-WS_ALLOWED_ORIGINS = env_list("WS_ALLOWED_ORIGINS", default=[])
+WS_ALLOWED_ORIGINS = env_origins("WS_ALLOWED_ORIGINS", default=[])
 AUTH_TOKEN_TTL_S = env_int("AUTH_TOKEN_TTL_S", default=24 * 3600, minimum=60)
 SESSION_TTL_S = env_int("SESSION_TTL_S", default=8 * 3600, minimum=1)
 PRESENCE_FLUSH_INTERVAL_S = env_int("PRESENCE_FLUSH_INTERVAL_S", default=10, minimum=1)
@@ -240,6 +245,21 @@ SHUTDOWN_RETRY_AFTER_MAX_MS = env_int("SHUTDOWN_RETRY_AFTER_MAX_MS", default=5_0
 SHUTDOWN_RETRY_AFTER_SPREAD_CAP_MS = env_int("SHUTDOWN_RETRY_AFTER_SPREAD_CAP_MS", default=30_000, minimum=0)
 if SHUTDOWN_RETRY_AFTER_MAX_MS < SHUTDOWN_RETRY_AFTER_MIN_MS:
     raise ImproperlyConfigured("SHUTDOWN_RETRY_AFTER_MAX_MS must not be below SHUTDOWN_RETRY_AFTER_MIN_MS.")
+
+# --- CORS for the HTTP API (django-cors-headers; README "A frontend on its own origin") ---
+# Unset: the origins the socket accepts (config/cors.py). Only /api/: the admin stays same-origin.
+_cors_origins = env_origins("CORS_ALLOWED_ORIGINS", default=WS_ALLOWED_ORIGINS)
+CORS_URLS_REGEX = r"^/api/"
+CORS_ALLOW_ALL_ORIGINS = "*" in _cors_origins
+CORS_ALLOWED_ORIGINS = [origin for origin in _cors_origins if origin != "*"]
+CORS_ALLOWED_ORIGIN_REGEXES = [] if _cors_origins else host_origin_patterns(ALLOWED_HOSTS)
+# The API authenticates with bearer tokens, never cookies: no credentialed requests.
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_METHODS = ["GET", "POST"]
+CORS_ALLOW_HEADERS = ["authorization", "content-type"]
+CORS_EXPOSE_HEADERS = ["Retry-After"]  # a throttled login says when to try again
+# How long a browser may reuse a preflight's answer (Chromium caps it at 7200).
+CORS_PREFLIGHT_MAX_AGE = env_int("CORS_PREFLIGHT_MAX_AGE", default=86_400, minimum=0)
 
 # --- Simulators (README "Simulator workers") ---
 # inprocess: each daphne process also runs simulators (the embedded default);

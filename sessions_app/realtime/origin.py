@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
-from django.http.request import validate_host
+from django.http.request import split_domain_port, validate_host
 
 
 def origin_allowed(origin: str | None) -> bool:
@@ -21,7 +21,8 @@ def origin_allowed(origin: str | None) -> bool:
         return True
     if allowed:
         return origin.rstrip("/") in {item.rstrip("/") for item in allowed}
-    host = urlsplit(origin).hostname
+    # As Django reads a Host header: lowercased, an IPv6 address kept in its brackets ("[::1]").
+    host, _ = split_domain_port(urlsplit(origin).netloc)
     return bool(host) and validate_host(host, settings.ALLOWED_HOSTS)
 
 
