@@ -176,8 +176,18 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 SERVE_STATIC = env_bool("SERVE_STATIC", default=not PRODUCTION)
+# daphne serves static files from the apps by their own names; a proxy serves collectstatic's
+# output, under content-hashed names (console.3f1a9c0b2d4e.js) it may cache for good.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if SERVE_STATIC
+        else "config.staticfiles.HashedStaticFilesStorage"
+    },
+}
 
 # Admin cookies only over HTTPS in production (set SECURE_COOKIES=false to test over plain HTTP).
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=PRODUCTION)
