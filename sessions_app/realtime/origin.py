@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from asgiref.typing import ASGI3Application, ASGIReceiveCallable, ASGISendCallable, Scope
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
-from django.http.request import validate_host
+from django.http.request import split_domain_port, validate_host
 
 
 def origin_allowed(origin: str | None) -> bool:
@@ -22,10 +22,9 @@ def origin_allowed(origin: str | None) -> bool:
         return True
     if allowed:
         return origin.rstrip("/") in {item.rstrip("/") for item in allowed}
-    host = urlsplit(origin).hostname
-    if not host:
-        return False
-    return validate_host(host, settings.ALLOWED_HOSTS)
+    # As Django reads a Host header: lowercased, an IPv6 address kept in its brackets ("[::1]").
+    host, _ = split_domain_port(urlsplit(origin).netloc)
+    return bool(host) and validate_host(host, settings.ALLOWED_HOSTS)
 
 
 class OriginGuard:
