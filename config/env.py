@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -108,7 +109,7 @@ def _without_password(url: str) -> str:
     return re.sub(r"(//[^/:@]*:)[^/@]*@", r"\1***@", url)
 
 
-def database_from_url(url: str, *, conn_max_age: int) -> dict[str, object]:
+def database_from_url(url: str, *, conn_max_age: int) -> dict[str, Any]:
     """Turn a DATABASE_URL into Django's dict (dj-database-url): postgres://user:pass@host:port/name
     (a query string becomes OPTIONS, e.g. ?sslmode=require; a socket directory goes percent-encoded
     in the host, postgres://user@%2Fvar%2Frun%2Fpostgresql/name) or sqlite:///relative.db,
