@@ -14,6 +14,10 @@ if settings.SERVE_STATIC:
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
     django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)
+else:
+    from config.staticfiles import require_manifest
+
+    require_manifest()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 

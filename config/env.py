@@ -9,9 +9,11 @@ a silently different configuration.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
-from urllib.parse import unquote, urlsplit
+from typing import Any
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -78,6 +80,18 @@ def env_list(name: str, default: Sequence[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/?#@\s]+", re.IGNORECASE)
+
+
+def env_origins(name: str, default: Sequence[str]) -> list[str]:
+    """Comma-separated browser origins (scheme://host[:port], a trailing slash dropped), or `*`."""
+    origins = [item.rstrip("/") if item != "*" else item for item in env_list(name, default)]
+    for origin in origins:
+        if origin != "*" and not _ORIGIN.fullmatch(origin):
+            raise _fail(name, origin, "origins like https://app.example.com or http://127.0.0.1:5173, or *")
+    return origins
+
+
 def env_choice(name: str, choices: Sequence[str], default: str) -> str:
     value = _raw(name)
     if value is None:
@@ -87,28 +101,35 @@ def env_choice(name: str, choices: Sequence[str], default: str) -> str:
     return value
 
 
-def database_from_url(url: str, *, conn_max_age: int) -> dict[str, object]:
-    """Turn a DATABASE_URL (postgres://user:pass@host:port/name or sqlite:///path) into Django's dict."""
-    parts = urlsplit(url)
-    if parts.scheme == "sqlite":
-        path = unquote(parts.path)
-        # sqlite:////abs/path -> /abs/path; sqlite:///rel.db -> rel.db
-        name = path[1:]
+# The engines this service ships drivers for (psycopg; sqlite3 is in the standard library).
+_DATABASE_ENGINES = {"django.db.backends.postgresql", "django.db.backends.sqlite3"}
+
+
+def _without_password(url: str) -> str:
+    return re.sub(r"(//[^/:@]*:)[^/@]*@", r"\1***@", url)
+
+
+def database_from_url(url: str, *, conn_max_age: int) -> dict[str, Any]:
+    """Turn a DATABASE_URL into Django's dict (dj-database-url): postgres://user:pass@host:port/name
+    (a query string becomes OPTIONS, e.g. ?sslmode=require; a socket directory goes percent-encoded
+    in the host, postgres://user@%2Fvar%2Frun%2Fpostgresql/name) or sqlite:///relative.db,
+    sqlite:////absolute/path.db."""
+    shown = _without_password(url)
+    try:
+        config = dj_database_url.parse(url, conn_max_age=conn_max_age)
+    except dj_database_url.UnknownSchemeError:
+        raise _fail("DATABASE_URL", shown, "a postgres:// or sqlite:/// URL") from None
+    except ValueError as error:  # dj_database_url.ParseError: a port that is no number, a stray bracket
+        raise ImproperlyConfigured(f"Environment variable DATABASE_URL={shown!r} is invalid: {error}") from None
+    if config["ENGINE"] not in _DATABASE_ENGINES:
+        raise _fail("DATABASE_URL", shown, "a postgres:// or sqlite:/// URL")
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        if not config.get("NAME"):
+            raise _fail("DATABASE_URL", shown, "a database name in the path")
+        config["CONN_HEALTH_CHECKS"] = True
+        config["PORT"] = str(config.get("PORT") or "")  # a string, as Django documents it
+    else:
         # Persistent too: opening a SQLite connection (and its PRAGMAs) on every database call
         # was a large share of the connect path's CPU.
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": name or ":memory:", "CONN_MAX_AGE": conn_max_age}
-    if parts.scheme in {"postgres", "postgresql", "pgsql"}:
-        name = unquote(parts.path.lstrip("/"))
-        if not name:
-            raise _fail("DATABASE_URL", url, "a database name in the path")
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": name,
-            "USER": unquote(parts.username or ""),
-            "PASSWORD": unquote(parts.password or ""),
-            "HOST": parts.hostname or "",
-            "PORT": str(parts.port or ""),
-            "CONN_MAX_AGE": conn_max_age,
-            "CONN_HEALTH_CHECKS": True,
-        }
-    raise _fail("DATABASE_URL", url, "a postgres:// or sqlite:/// URL")
+        config.pop("CONN_HEALTH_CHECKS", None)
+    return dict(config)

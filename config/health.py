@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
+from collections.abc import Awaitable, Callable
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -44,7 +45,7 @@ async def _channel_layer() -> None:
         raise RuntimeError("unexpected message")
 
 
-async def _timed(check) -> dict:
+async def _timed(check: Callable[[], Awaitable[object]]) -> dict[str, object]:
     started = time.perf_counter()
     try:
         await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
@@ -55,7 +56,11 @@ async def _timed(check) -> dict:
 
 async def readyz(request: HttpRequest) -> JsonResponse:
     database, layer = await asyncio.gather(_timed(database_sync_to_async(_database)), _timed(_channel_layer))
-    checks = {"database": database, "channelLayer": layer, "accepting": {"ok": not shutting_down()}}
+    checks: dict[str, dict[str, object]] = {
+        "database": database,
+        "channelLayer": layer,
+        "accepting": {"ok": not shutting_down()},
+    }
     ready = all(check["ok"] for check in checks.values())
     return JsonResponse({"status": "ready" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
 

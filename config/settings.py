@@ -13,6 +13,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from config.cors import host_origin_patterns
 from config.env import (
     database_from_url,
     env_bool,
@@ -21,6 +22,7 @@ from config.env import (
     env_list,
     env_optional_int,
     env_optional_str,
+    env_origins,
     env_str,
 )
 
@@ -54,8 +56,11 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "channels",
+    # Only its static files: Swagger UI for /api/docs/, served by the service itself (no CDN).
+    "drf_spectacular_sidecar",
     "sessions_app.realtime",
     "sessions_app",
     "simulator_app",
@@ -63,6 +68,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a preflight is answered before anything else can answer it (or refuse it).
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -102,10 +109,12 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the daphne threads read while one writes; the timeout waits out short write locks.
+    # Options in the URL's query string (?timeout=5) win.
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 20,
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        **DATABASES["default"].get("OPTIONS", {}),
     }
     # Tests run the simulator worker in-process, on threads of its own: an in-memory database
     # (shared cache, table locks without waiting) would refuse them. A file per test run instead.
@@ -169,8 +178,18 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 SERVE_STATIC = env_bool("SERVE_STATIC", default=not PRODUCTION)
+# daphne serves static files from the apps by their own names; a proxy serves collectstatic's
+# output, under content-hashed names (console.3f1a9c0b2d4e.js) it may cache for good.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if SERVE_STATIC
+        else "config.staticfiles.HashedStaticFilesStorage"
+    },
+}
 
 # Admin cookies only over HTTPS in production (set SECURE_COOKIES=false to test over plain HTTP).
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=PRODUCTION)
@@ -178,6 +197,21 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=
 # Behind a proxy that terminates TLS (see README "Production").
 if env_bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HSTS on HTTPS responses only (Django never sends it over plain HTTP), so it takes effect once TLS does.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", default=31_536_000 if PRODUCTION else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
+# Off by default: the TLS-terminating proxy redirects http:// to https:// for clients, while daphne
+# itself is reached over plain HTTP on loopback by that proxy, the health check (scripts/wait-ready)
+# and the metrics scraper, which a redirect would break.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
+SILENCED_SYSTEM_CHECKS = [
+    # security.W008 (SECURE_SSL_REDIRECT off): the proxy redirects, see above.
+    *(["security.W008"] if not SECURE_SSL_REDIRECT else []),
+    # security.W021 (no HSTS preload): preloading commits the whole registrable domain in browsers'
+    # built-in lists, a decision for the domain's owner (SECURE_HSTS_PRELOAD=true), not a default.
+    *(["security.W021"] if not SECURE_HSTS_PRELOAD else []),
+]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["sessions_app.api.authentication.BearerTokenAuthentication"],
@@ -218,7 +252,7 @@ WS_ADMISSION_MIN_RATE_PER_S = env_int("WS_ADMISSION_MIN_RATE_PER_S", default=100
 # A ticket (POST /api/auth/ticket/) opens one socket within this many seconds, instead of the token in the URL.
 WS_TICKET_TTL_S = env_int("WS_TICKET_TTL_S", default=30, minimum=1, maximum=600)
 # None: an Origin whose host is in ALLOWED_HOSTS; "*": any origin.
-WS_ALLOWED_ORIGINS = env_list("WS_ALLOWED_ORIGINS", default=[])
+WS_ALLOWED_ORIGINS = env_origins("WS_ALLOWED_ORIGINS", default=[])
 AUTH_TOKEN_TTL_S = env_int("AUTH_TOKEN_TTL_S", default=24 * 3600, minimum=60)
 SESSION_TTL_S = env_int("SESSION_TTL_S", default=8 * 3600, minimum=1)
 PRESENCE_FLUSH_INTERVAL_S = env_int("PRESENCE_FLUSH_INTERVAL_S", default=10, minimum=1)
@@ -238,6 +272,21 @@ SHUTDOWN_RETRY_AFTER_MAX_MS = env_int("SHUTDOWN_RETRY_AFTER_MAX_MS", default=5_0
 SHUTDOWN_RETRY_AFTER_SPREAD_CAP_MS = env_int("SHUTDOWN_RETRY_AFTER_SPREAD_CAP_MS", default=30_000, minimum=0)
 if SHUTDOWN_RETRY_AFTER_MAX_MS < SHUTDOWN_RETRY_AFTER_MIN_MS:
     raise ImproperlyConfigured("SHUTDOWN_RETRY_AFTER_MAX_MS must not be below SHUTDOWN_RETRY_AFTER_MIN_MS.")
+
+# --- CORS for the HTTP API (django-cors-headers; README "A frontend on its own origin") ---
+# Unset: the origins the socket accepts (config/cors.py). Only /api/: the admin stays same-origin.
+_cors_origins = env_origins("CORS_ALLOWED_ORIGINS", default=WS_ALLOWED_ORIGINS)
+CORS_URLS_REGEX = r"^/api/"
+CORS_ALLOW_ALL_ORIGINS = "*" in _cors_origins
+CORS_ALLOWED_ORIGINS = [origin for origin in _cors_origins if origin != "*"]
+CORS_ALLOWED_ORIGIN_REGEXES = [] if _cors_origins else host_origin_patterns(ALLOWED_HOSTS)
+# The API authenticates with bearer tokens, never cookies: no credentialed requests.
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_METHODS = ["GET", "POST"]
+CORS_ALLOW_HEADERS = ["authorization", "content-type"]
+CORS_EXPOSE_HEADERS = ["Retry-After"]  # a throttled login says when to try again
+# How long a browser may reuse a preflight's answer (Chromium caps it at 7200).
+CORS_PREFLIGHT_MAX_AGE = env_int("CORS_PREFLIGHT_MAX_AGE", default=86_400, minimum=0)
 
 # --- Simulators (README "Simulator workers") ---
 # inprocess: each daphne process also runs simulators (the embedded default);

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import cast
 
 from channels.db import database_sync_to_async
 
@@ -74,7 +75,7 @@ class TradingDesk:
 class MarketInWorker:
     """What the market does in a simulator worker: match its users' orders, produce the feed."""
 
-    groups = (ticks_group(),)
+    groups: tuple[str, ...] = (ticks_group(),)
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
@@ -84,7 +85,9 @@ class MarketInWorker:
     async def on_command(self, message: dict) -> None:
         kind = message.get("type")
         if kind == "market.tick":
-            for run in await self.desk.on_tick(message, list(self.worker.runs.values())):
+            # The channel layer hands over plain dicts; this type is sent only by the relay, as a MarketTickEvent.
+            tick = cast(MarketTickEvent, message)
+            for run in await self.desk.on_tick(tick, list(self.worker.runs.values())):
                 self.worker.drop(run.simulator_id)
         elif kind == "market.orders_changed" and any(
             run.user_id == message["userId"] for run in self.worker.runs.values()

@@ -8,9 +8,8 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from pydantic.json_schema import SkipJsonSchema
 
-from sessions_app.realtime import ClientMessage, DeviceId, EpochMs, RequestId, ServerMessage, StreamMessage
+from sessions_app.realtime import ClientMessage, DeviceId, EpochMs, Omittable, RequestId, ServerMessage, StreamMessage
 
 Symbol = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9.\-]{0,19}$")]
 ClientOrderId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
@@ -78,8 +77,8 @@ class OrderTicket(BaseModel):
     side: OrderSideValue
     orderType: OrderTypeValue
     quantity: float = Field(gt=0, le=1_000_000_000)
-    limitPrice: Annotated[float, Field(gt=0)] | SkipJsonSchema[None] = None
-    clientOrderId: ClientOrderId | SkipJsonSchema[None] = None
+    limitPrice: Omittable[Annotated[float, Field(gt=0)]] = None
+    clientOrderId: Omittable[ClientOrderId] = None
 
 
 # --- Server to client -------------------------------------------------------
@@ -115,7 +114,7 @@ class ExchangeDataStatus(StreamMessage):
     account: AccountSummary
     seq: int
     reason: SnapshotReason
-    requestId: str | SkipJsonSchema[None] = None
+    requestId: Omittable[str] = None
 
     omit_when_none = StreamMessage.omit_when_none | {"requestId"}
 

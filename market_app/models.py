@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from typing import TypedDict
 
 from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
-MONEY = {"max_digits": 24, "decimal_places": 8}
+
+class _DecimalOptions(TypedDict):
+    max_digits: int
+    decimal_places: int
+
+
+MONEY: _DecimalOptions = {"max_digits": 24, "decimal_places": 8}
 SYMBOL_PATTERN = r"^[A-Z0-9][A-Z0-9.\-]{0,19}$"
 
 

@@ -34,7 +34,6 @@ from market_app.models import (
     Order,
     OrderSide,
     OrderStatus,
-    OrderType,
     Position,
 )
 from market_app.prices import Quote
@@ -66,8 +65,9 @@ def _decimal(value: float, code: MarketCode, field: str) -> Decimal:
         number = Decimal(repr(value))
     except InvalidOperation:
         raise ProtocolError(code, f"{field} is not a number") from None
+    exponent = number.as_tuple().exponent  # an int exactly when the number is finite ('n', 'N', 'F' if not)
     # The upper bound keeps every amount inside the 24-digit columns (and the tick arithmetic exact).
-    if not number.is_finite() or not 0 < number <= MAX_AMOUNT or -number.as_tuple().exponent > MAX_DECIMALS:
+    if not isinstance(exponent, int) or not 0 < number <= MAX_AMOUNT or -exponent > MAX_DECIMALS:
         raise ProtocolError(
             code, f"{field} must be positive, at most {MAX_AMOUNT:,}, with at most {MAX_DECIMALS} decimals"
         )
@@ -75,7 +75,7 @@ def _decimal(value: float, code: MarketCode, field: str) -> Decimal:
 
 
 def _limit_price(ticket: OrderTicket, instrument: Instrument) -> Decimal | None:
-    if ticket.orderType == OrderType.MARKET:
+    if ticket.orderType == "market":
         if ticket.limitPrice is not None:
             raise ProtocolError(MarketCode.INVALID_PRICE, "a market order takes no limitPrice")
         return None
@@ -139,11 +139,16 @@ def order_place(*, user_id: int, ticket: OrderTicket) -> Order:
             account = account_for(user_id, lock=True)
             feed = selectors.feed_snapshot()
             quote = feed.quotes.get(instrument.symbol)
-            if quote is None and limit_price is None:
+            # The unit price a buy is costed at: its limit, or for a market order the last price.
+            if limit_price is not None:
+                price = limit_price
+            elif quote is not None:
+                price = quote.price
+            else:
                 raise ProtocolError(MarketCode.MARKET_UNAVAILABLE)
             reserved_cash, reserved_quantity = selectors.reserved_by_open_orders(user_id, feed.quotes)
-            if ticket.side == OrderSide.BUY:
-                cost = quantize(quantity * (limit_price or quote.price))
+            if ticket.side == "buy":
+                cost = quantize(quantity * price)
                 available = account.cash - reserved_cash
                 if cost > available:
                     raise ProtocolError(

@@ -18,15 +18,19 @@ def _query(scope: dict) -> dict[str, list[str]]:
     return parse_qs(scope.get("query_string", b"").decode("latin-1"))
 
 
+def _first(query: dict[str, list[str]], name: str) -> str | None:
+    """The first value of a query parameter; None when it is absent or empty."""
+    values = query.get(name)
+    return (values[0] or None) if values else None
+
+
 def credentials_from_scope(scope: dict) -> tuple[str | None, str | None]:
     query = _query(scope)
-    token = (query.get("token") or [None])[0]
-    device_id = (query.get("deviceId") or [None])[0]
-    return token or None, device_id or None
+    return _first(query, "token"), _first(query, "deviceId")
 
 
 def ticket_from_scope(scope: dict) -> str | None:
-    return (_query(scope).get("ticket") or [None])[0] or None
+    return _first(_query(scope), "ticket")
 
 
 def check_access_token(token: AccessToken | None) -> AccessToken:

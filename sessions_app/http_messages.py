@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
-from pydantic.json_schema import SkipJsonSchema
 
-from sessions_app.realtime import DeviceId, EpochMs
+from sessions_app.realtime import DeviceId, EpochMs, Omittable
 
 
 class TokenRequest(BaseModel):
@@ -16,7 +15,7 @@ class TokenRequest(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
     username: Annotated[str, StringConstraints(min_length=1, max_length=150)]
     password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
-    deviceId: DeviceId | SkipJsonSchema[None] = None
+    deviceId: Omittable[DeviceId] = None
 
 
 class TokenResponse(BaseModel):
@@ -37,7 +36,7 @@ class DeviceInvalidateRequest(BaseModel):
     """POST /api/devices/{deviceId}/invalidate/ (body optional)"""
 
     model_config = ConfigDict(strict=True, extra="ignore")
-    reason: Annotated[str, StringConstraints(max_length=200)] | SkipJsonSchema[None] = None
+    reason: Omittable[Annotated[str, StringConstraints(max_length=200)]] = None
 
 
 class DeviceView(BaseModel):

@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
-from pydantic.json_schema import SkipJsonSchema
 
 from sessions_app.realtime import (
     ClientMessage,
     DeviceId,
     EpochMs,
+    Omittable,
     RequestId,
     ServerMessage,
     Shutdown,
@@ -55,7 +55,7 @@ class Connected(ServerMessage):
     sessionSeq: int
     sessionEpoch: str
     # An addition: when the access token this socket lives on expires (renew with `refresh_token`).
-    tokenExpiresAt: EpochMs | SkipJsonSchema[None] = None
+    tokenExpiresAt: Omittable[EpochMs] = None
 
     omit_when_none = frozenset({"tokenExpiresAt"})
 
@@ -77,7 +77,7 @@ class ReconnectResult(ServerMessage):
     success: bool
     deviceId: str
     deviceIdValid: bool
-    message: str | SkipJsonSchema[None] = None
+    message: Omittable[str] = None
     sessionStatus: str
     simulatorStatus: str
     # Additions for recovery: whether every push after the client's `lastSessionSeq` was replayed
@@ -117,7 +117,7 @@ class DeviceIdInvalidated(StreamMessage):
 
     type: Literal["device_id_invalidated"] = "device_id_invalidated"
     deviceId: str
-    reason: str | SkipJsonSchema[None] = None
+    reason: Omittable[str] = None
     timestamp: EpochMs
 
     omit_when_none = StreamMessage.omit_when_none | {"reason"}
@@ -132,7 +132,7 @@ class SessionResync(ServerMessage):
     """
 
     type: Literal["session_resync"] = "session_resync"
-    requestId: str | SkipJsonSchema[None] = None
+    requestId: Omittable[str] = None
     reason: ResyncReason
     recovered: bool
     replayed: int
@@ -180,7 +180,7 @@ class Heartbeat(ClientMessage):
     # The spec's four values, plus `error`, which the server reports and a client may echo back.
     simulatorStatus: Literal["running", "stopped", "starting", "stopping", "error"]
     # An addition: the client's last measured heartbeat round trip (feeds the server's metrics).
-    rttMs: Annotated[float, Field(ge=0, le=600_000)] | SkipJsonSchema[None] = None
+    rttMs: Omittable[Annotated[float, Field(ge=0, le=600_000)]] = None
 
     reply = HeartbeatAck
 
@@ -191,8 +191,8 @@ class Reconnect(ClientMessage):
     sessionToken: SessionToken
     requestId: RequestId
     # Additions for recovery: the last stream position the client applied (from any connection).
-    lastSessionSeq: SessionSeq | SkipJsonSchema[None] = None
-    sessionEpoch: SessionEpoch | SkipJsonSchema[None] = None
+    lastSessionSeq: Omittable[SessionSeq] = None
+    sessionEpoch: Omittable[SessionEpoch] = None
 
     reply = ReconnectResult
 
@@ -203,8 +203,8 @@ class RequestResync(ClientMessage):
     type: Literal["request_resync"]
     requestId: RequestId
     deviceId: DeviceId
-    lastSessionSeq: SessionSeq | SkipJsonSchema[None] = None
-    sessionEpoch: SessionEpoch | SkipJsonSchema[None] = None
+    lastSessionSeq: Omittable[SessionSeq] = None
+    sessionEpoch: Omittable[SessionEpoch] = None
 
     reply = SessionResync
 

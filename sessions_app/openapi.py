@@ -29,6 +29,8 @@ class Operation:
     authenticated: bool = True
     errors: tuple[StrEnum, ...] = ()
     query: dict[str, str] = field(default_factory=dict)
+    # A body no model describes (a document, a page): its media type.
+    media_type: str | None = None
 
 
 _OPERATIONS: list[Operation] = []
@@ -89,8 +91,11 @@ def _operation(op: Operation) -> dict[str, Any]:
         entry["parameters"] = parameters
     if op.request is not None:
         entry["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(op.request)}}}
-    if op.response is None:
-        success: dict[str, Any] = {"description": "done"}
+    if op.media_type is not None:
+        body = {"type": "object"} if op.media_type == "application/json" else {"type": "string"}
+        success: dict[str, Any] = {"description": "OK", "content": {op.media_type: {"schema": body}}}
+    elif op.response is None:
+        success = {"description": "done"}
     else:
         schema = {"type": "array", "items": _ref(op.response)} if op.many else _ref(op.response)
         success = {"description": "OK", "content": {"application/json": {"schema": schema}}}

@@ -7,9 +7,9 @@ import collections
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -31,6 +31,10 @@ from sessions_app.tokens import (
     session_token_matches,
 )
 
+if TYPE_CHECKING:
+    # django-stubs' name for the AUTH_USER_MODEL (its plugin reads the setting): any user model will do.
+    from django.contrib.auth.models import _User as User
+
 # --- Tokens and devices -------------------------------------------------------
 
 
@@ -42,7 +46,7 @@ class IssuedToken:
     token_id: int = 0
 
 
-def device_register(*, user: AbstractBaseUser, device_id: str | None) -> Device:
+def device_register(*, user: User, device_id: str | None) -> Device:
     """Return the user's device with this ID, registering it (or a new random ID) if unknown."""
     if device_id is None:
         return Device.objects.create(user=user, device_id=f"dev-{uuid.uuid4().hex}")
@@ -55,7 +59,7 @@ def device_register(*, user: AbstractBaseUser, device_id: str | None) -> Device:
 
 
 @transaction.atomic
-def token_issue(*, user: AbstractBaseUser, device_id: str | None, ttl_s: int | None = None) -> IssuedToken:
+def token_issue(*, user: User, device_id: str | None, ttl_s: int | None = None) -> IssuedToken:
     device = device_register(user=user, device_id=device_id)
     raw = new_access_token()
     expires_at = timezone.now() + timedelta(seconds=ttl_s if ttl_s is not None else settings.AUTH_TOKEN_TTL_S)
@@ -150,7 +154,7 @@ def session_attach(*, user_id: int, device_pk: int) -> AttachedSession:
 def sessions_attach(*, devices: list[tuple[int, int]]) -> list[AttachedSession | ProtocolError]:
     """session_attach for several (user_id, device pk) handshakes at once: one transaction and a
     query per table for them all, instead of four queries and a commit each."""
-    outcomes: list[AttachedSession | ProtocolError | None] = [None] * len(devices)
+    outcomes: dict[int, AttachedSession | ProtocolError] = {}
     for indices in _rounds(devices):
         wanted = [devices[i] for i in indices]
         try:
@@ -160,7 +164,7 @@ def sessions_attach(*, devices: list[tuple[int, int]]) -> list[AttachedSession |
             attached = [_session_attach_retrying(user_id=user_id, device_pk=device_pk) for user_id, device_pk in wanted]
         for i, outcome in zip(indices, attached, strict=True):
             outcomes[i] = outcome
-    return outcomes  # type: ignore[return-value]
+    return [outcomes[i] for i in range(len(devices))]  # the rounds cover every index
 
 
 def _rounds(devices: list[tuple[int, int]]) -> list[list[int]]:
@@ -248,6 +252,7 @@ def _session_end(*, session: TradingSession, status: SessionStatus, reason: str,
         ended: SessionEndedEvent = {
             "type": "session.ended",
             "sessionId": str(session.id),
+            # A choice's value is str to mypy; only STOPPED and EXPIRED end a session.
             "status": status.value,  # type: ignore[typeddict-item]
             "reason": reason,
         }

@@ -7,11 +7,13 @@ when it stopped something (the simulator app: the session's simulator).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.dispatch import Signal
 
 # sender: TradingSession; session_id: uuid.UUID, reason: str
 session_ended = Signal()
 
 
-def session_ended_stopped_something(responses: list[tuple[object, object]]) -> bool:
+def session_ended_stopped_something(responses: Sequence[tuple[object, object]]) -> bool:
     return any(response is True for _, response in responses)

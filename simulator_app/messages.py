@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic.json_schema import SkipJsonSchema
-
-from sessions_app.realtime import ClientMessage, DeviceId, EpochMs, RequestId, ServerMessage, StreamMessage
+from sessions_app.realtime import ClientMessage, DeviceId, EpochMs, Omittable, RequestId, ServerMessage, StreamMessage
 
 SimulatorStatusValue = Literal["starting", "running", "stopping", "stopped", "error"]
 
@@ -31,8 +29,8 @@ class SimulatorStopped(ServerMessage):
     type: Literal["simulator_stopped"] = "simulator_stopped"
     requestId: str
     success: bool
-    simulatorId: str | SkipJsonSchema[None] = None
-    status: SimulatorStatusValue | SkipJsonSchema[None] = None
+    simulatorId: Omittable[str] = None
+    status: Omittable[SimulatorStatusValue] = None
 
     omit_when_none = frozenset({"simulatorId", "status"})
 
@@ -45,7 +43,7 @@ class SimulatorStatusUpdate(StreamMessage):
     simulatorStatus: SimulatorStatusValue
     timestamp: EpochMs
     sessionId: str
-    reason: str | SkipJsonSchema[None] = None
+    reason: Omittable[str] = None
 
     omit_when_none = StreamMessage.omit_when_none | {"reason"}
 

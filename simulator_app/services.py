@@ -207,7 +207,12 @@ def simulator_claim(*, simulator_id: uuid.UUID, worker_id: str) -> Claim | None:
     """Take a simulator nobody holds (new, handed over, or whose worker's lease lapsed). None if taken."""
     now = timezone.now()
     simulator = _locked(pk=simulator_id, status__in=LIVE_STATUSES)
-    if simulator is None or (simulator.worker_id is not None and simulator.lease_expires_at >= now):
+    if simulator is None:
+        return None
+    lease = simulator.lease_expires_at
+    # Held while its worker's lease runs; a held one without a lease (never written so) counts as
+    # held, as in selectors.simulators_adoptable, where NULL < now is not true.
+    if simulator.worker_id is not None and (lease is None or lease >= now):
         return None
     recovered_from = simulator.worker_id
     simulator.worker_id = worker_id

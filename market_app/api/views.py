@@ -4,6 +4,7 @@ the socket's messages (market_app.messages), and errors the same `error` shape."
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from pydantic import BaseModel
 from rest_framework.request import Request
@@ -15,6 +16,7 @@ from market_app.http_messages import FillView, InstrumentView
 from market_app.messages import OrderTicket
 from market_app.models import OPEN_ORDER_STATUSES
 from market_app.snapshots import exchange_data_status, order_view
+from sessions_app.api.authentication import user_id_of
 from sessions_app.api.views import parse_body
 from sessions_app.errors import HttpCode
 from sessions_app.realtime import ProtocolError, epoch_ms
@@ -22,7 +24,7 @@ from sessions_app.realtime import ProtocolError, epoch_ms
 LIST_LIMIT = 500
 
 
-def dump(models: list[BaseModel]) -> list[dict]:
+def dump(models: Sequence[BaseModel]) -> list[dict]:
     return [model.model_dump(mode="json") for model in models]
 
 
@@ -47,7 +49,7 @@ class InstrumentListView(APIView):
 
 class OrderListView(APIView):
     def get(self, request: Request) -> Response:
-        orders = selectors.orders_of_user(request.user.pk)
+        orders = selectors.orders_of_user(user_id_of(request))
         status = request.query_params.get("status", "all")
         if status == "open":
             orders = orders.filter(status__in=OPEN_ORDER_STATUSES)
@@ -57,25 +59,25 @@ class OrderListView(APIView):
 
     def post(self, request: Request) -> Response:
         ticket = parse_body(OrderTicket, request)
-        order = services.order_place(user_id=request.user.pk, ticket=ticket)
+        order = services.order_place(user_id=user_id_of(request), ticket=ticket)
         return Response(order_view(order).model_dump(mode="json"), status=201)
 
 
 class OrderCancelView(APIView):
     def post(self, request: Request, order_id: uuid.UUID) -> Response:
-        order = services.order_cancel(user_id=request.user.pk, order_id=order_id)
+        order = services.order_cancel(user_id=user_id_of(request), order_id=order_id)
         return Response(order_view(order).model_dump(mode="json"))
 
 
 class PositionListView(APIView):
     def get(self, request: Request) -> Response:
-        snapshot = exchange_data_status(user_id=request.user.pk, reason="request")
+        snapshot = exchange_data_status(user_id=user_id_of(request), reason="request")
         return Response(dump(list(snapshot.userPositions.values())))
 
 
 class FillListView(APIView):
     def get(self, request: Request) -> Response:
-        fills = selectors.fills_of_user(request.user.pk)[:LIST_LIMIT]
+        fills = selectors.fills_of_user(user_id_of(request))[:LIST_LIMIT]
         views = [
             FillView(
                 fillId=str(fill.id),
@@ -94,5 +96,5 @@ class FillListView(APIView):
 
 class AccountView(APIView):
     def get(self, request: Request) -> Response:
-        snapshot = exchange_data_status(user_id=request.user.pk, reason="request")
+        snapshot = exchange_data_status(user_id=user_id_of(request), reason="request")
         return Response(snapshot.account.model_dump(mode="json"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 from typing import Any
 
 from django.db import DatabaseError
@@ -16,7 +17,8 @@ from sessions_app.realtime import ErrorCode, ProtocolError
 
 logger = logging.getLogger(__name__)
 
-_DRF_CODES: list[tuple[type[exceptions.APIException], ErrorCode]] = [
+# Any registered code (the kernel's ErrorCode or an app's), as ProtocolError takes.
+_DRF_CODES: list[tuple[type[exceptions.APIException], StrEnum]] = [
     (exceptions.Throttled, HttpCode.THROTTLED),
     (exceptions.NotAuthenticated, HttpCode.AUTHENTICATION_REQUIRED),
     (exceptions.AuthenticationFailed, HttpCode.AUTHENTICATION_REQUIRED),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
@@ -11,7 +12,7 @@ from sessions_app.errors import HttpCode
 from sessions_app.realtime import ErrorCode, ProtocolError
 
 
-def _json_or_default(code: ErrorCode, default: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def _json_or_default(code: StrEnum, default: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     def view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
         if request.path.startswith("/api/"):
             error = ProtocolError(code)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sessions_app.api import views
+from sessions_app.api import docs, views
 
 urlpatterns = [
     path("auth/token/", views.TokenObtainView.as_view(), name="token-obtain"),
@@ -9,4 +9,7 @@ urlpatterns = [
     path("devices/", views.DeviceListView.as_view(), name="device-list"),
     path("devices/<str:device_id>/invalidate/", views.DeviceInvalidateView.as_view(), name="device-invalidate"),
     path("schema/", views.OpenApiView.as_view(), name="openapi"),
+    path("asyncapi.json", views.AsyncApiView.as_view(), name="asyncapi"),
+    path("docs/", docs.swagger_ui, name="api-docs"),
+    path("docs/socket/", docs.socket_page, name="socket-docs"),
 ]

@@ -11,6 +11,7 @@ from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, User
 from rest_framework.views import APIView
 
 from sessions_app import selectors, services, tickets
+from sessions_app.api.authentication import access_token_of, user_id_of
 from sessions_app.errors import HttpCode
 from sessions_app.http_messages import (
     DeviceInvalidateRequest,
@@ -22,6 +23,7 @@ from sessions_app.http_messages import (
 from sessions_app.models import Device
 from sessions_app.openapi import openapi
 from sessions_app.realtime import PROTOCOL_VERSION, ProtocolError, details_from, epoch_ms, optional_epoch_ms
+from sessions_app.realtime.export import asyncapi
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -84,7 +86,7 @@ class TicketObtainView(APIView):
     throttle_classes = [TicketThrottle]
 
     def post(self, request: Request) -> Response:
-        token = request.auth
+        token = access_token_of(request)
         issued = tickets.ticket_issue(token=token)
         response = TicketResponse(ticket=issued.ticket, deviceId=token.device.device_id, expiresAt=issued.expires_at_ms)
         return Response(response.model_dump(), status=201, headers={"Cache-Control": "no-store"})
@@ -92,7 +94,7 @@ class TicketObtainView(APIView):
 
 class TokenRevokeView(APIView):
     def post(self, request: Request) -> Response:
-        services.token_revoke(token=request.auth)
+        services.token_revoke(token=access_token_of(request))
         return Response(status=204)
 
 
@@ -109,13 +111,13 @@ def _device_view(device: Device) -> dict:
 
 class DeviceListView(APIView):
     def get(self, request: Request) -> Response:
-        return Response([_device_view(device) for device in selectors.devices_of_user(request.user.pk)])
+        return Response([_device_view(device) for device in selectors.devices_of_user(user_id_of(request))])
 
 
 class DeviceInvalidateView(APIView):
     def post(self, request: Request, device_id: str) -> Response:
         body = parse_body(DeviceInvalidateRequest, request)
-        device = selectors.devices_of_user(request.user.pk).filter(device_id=device_id).first()
+        device = selectors.devices_of_user(user_id_of(request)).filter(device_id=device_id).first()
         if device is None:
             raise ProtocolError(HttpCode.NOT_FOUND, "no such device among yours")
         device = services.device_invalidate(device=device, reason=body.reason or "invalidated by the user")
@@ -128,3 +130,13 @@ class OpenApiView(APIView):
 
     def get(self, request: Request) -> Response:
         return Response(openapi(PROTOCOL_VERSION))
+
+
+class AsyncApiView(APIView):
+    """The WebSocket protocol, generated from the registries like docs/protocol/asyncapi.json."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        return Response(asyncapi())

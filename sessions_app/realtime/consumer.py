@@ -73,7 +73,7 @@ class Connection(AsyncWebsocketConsumer):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.groups = []
+        self.groups: list[str] = []
         self.opened = False  # authenticated and attached: the handlers may act
         self.ending = False
         self.closing_task: asyncio.Task[None] | None = None
@@ -95,9 +95,9 @@ class Connection(AsyncWebsocketConsumer):
     def state(self, kind: type[S]) -> S:
         """This connection's instance of an app's state class (made on first use, with no arguments)."""
         value = self._states.get(kind)
-        if value is None:
+        if not isinstance(value, kind):  # absent (None): every value stored is an instance of its key
             value = self._states[kind] = kind()
-        return value  # type: ignore[return-value]
+        return value
 
     def has_state(self, kind: type) -> bool:
         return kind in self._states
@@ -145,14 +145,15 @@ class Connection(AsyncWebsocketConsumer):
         while True:
             inbox.put_nowait(await self._receive_event())
 
-    async def _receive_event(self) -> dict:
+    async def _receive_event(self) -> dict[str, Any]:
         """The next channel-layer event. While the layer fails the socket stays open (heartbeats
         need no Redis); once it answers again the groups are joined anew (a restarted Redis has
         forgotten them) and the stream check resynchronises what was lost in between."""
         delay = 0.5
         while True:
             try:
-                return await self.channel_layer.receive(self.channel_name)
+                event: dict[str, Any] = await self.channel_layer.receive(self.channel_name)
+                return event
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -334,7 +335,7 @@ class Connection(AsyncWebsocketConsumer):
     async def send_message(self, message: ServerMessage) -> None:
         # What AsyncWebsocketConsumer.send does for text, without its two extra calls per frame.
         await self.base_send({"type": "websocket.send", "text": message.to_json()})
-        metrics.count_out(message.type)  # type: ignore[attr-defined]
+        metrics.count_out(message.type)
         if isinstance(message, ErrorMessage):
             metrics.ERRORS.labels(message.code).inc()
 

@@ -15,9 +15,8 @@ from enum import IntEnum, StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ValidationError
-from pydantic.json_schema import SkipJsonSchema
 
-from sessions_app.realtime.schema import EpochMs, ServerMessage, now_ms
+from sessions_app.realtime.schema import EpochMs, Omittable, ServerMessage, now_ms
 
 
 class CloseCode(IntEnum):
@@ -219,9 +218,9 @@ class ErrorMessage(ServerMessage):
     code: str
     message: str
     timestamp: EpochMs
-    details: list[ErrorDetail] | SkipJsonSchema[None] = None
+    details: Omittable[list[ErrorDetail]] = None
     # When to try again, in ms from now (server_busy); the client's backoff applies when absent.
-    retryAfterMs: int | SkipJsonSchema[None] = None
+    retryAfterMs: Omittable[int] = None
 
     omit_when_none = frozenset({"details", "retryAfterMs"})
 

@@ -1,7 +1,8 @@
 """Every use of a private part of daphne, Twisted, autobahn, channels or channels-redis, in one place.
 
 Each use sits behind a Guard: the installed version must be in the range it was written and
-tested against, and the attributes it touches must exist. Otherwise it falls back to the
+tested against (of the library and of any library it leans on: redis-py under channels-redis),
+and the attributes it touches must exist. Otherwise it falls back to the
 stock behaviour and logs one warning naming the guard, so an upgrade that changes these
 internals costs speed or a clean-up, never correctness. `check_all()` runs at start-up
 (RealtimeConfig.ready) so the warnings show when the process starts, not at first use.
@@ -35,7 +36,8 @@ def _numbers(version: str) -> tuple[int, ...]:
 
 @dataclass
 class Guard:
-    """A private part of a library, usable while `distribution` is within [minimum, below)."""
+    """A private part of a library, usable while `distribution` is within [minimum, below), and
+    each of `also` (distribution, minimum, below) within its range."""
 
     name: str
     distribution: str
@@ -43,15 +45,22 @@ class Guard:
     below: str
     probe: Callable[[], bool]
     fallback: str  # what happens instead, for the warning
+    also: tuple[tuple[str, str, str], ...] = ()
     _verdict: bool | None = field(default=None, repr=False)
+
+    def ranges(self) -> tuple[tuple[str, str, str], ...]:
+        """Every (distribution, minimum, below) this guard was tested within."""
+        return ((self.distribution, self.minimum, self.below), *self.also)
 
     def why_not(self) -> str | None:
         """None when the guard holds, else the reason it does not."""
+        for distribution, minimum, below in self.ranges():
+            installed = installed_version(distribution)
+            if installed is None:
+                return f"{distribution} is not installed"
+            if not _numbers(minimum) <= _numbers(installed) < _numbers(below):
+                return f"{distribution} {installed} is outside the tested range >={minimum},<{below}"
         version = installed_version(self.distribution)
-        if version is None:
-            return f"{self.distribution} is not installed"
-        if not _numbers(self.minimum) <= _numbers(version) < _numbers(self.below):
-            return f"{self.distribution} {version} is outside the tested range >={self.minimum},<{self.below}"
         try:
             if not self.probe():
                 return f"{self.distribution} {version} lacks the attributes it uses"
@@ -104,9 +113,12 @@ def _daphne_probe() -> bool:
 def _redis_pool_probe() -> bool:
     import inspect
 
+    import redis.asyncio
     from channels_redis.core import RedisChannelLayer
 
-    return list(inspect.signature(RedisChannelLayer.create_pool).parameters) == ["self", "index"]
+    return list(inspect.signature(RedisChannelLayer.create_pool).parameters) == ["self", "index"] and callable(
+        getattr(redis.asyncio.BlockingConnectionPool, "from_url", None)
+    )
 
 
 def _redis_groups_probe() -> bool:
@@ -239,6 +251,7 @@ REDIS_LAYER_POOL = Guard(
     "4.4",
     _redis_pool_probe,
     "past redis-py's 100 connections a burst of channel-layer calls fails (MaxConnectionsError) instead of waiting",
+    also=(("redis", "5.0", "9.0"),),  # the pool is redis-py's, built as channels-redis would build its own
 )
 REDIS_GROUP_JOINS = Guard(
     "channels-redis pipelined group joins",
@@ -247,6 +260,7 @@ REDIS_GROUP_JOINS = Guard(
     "4.4",
     _redis_groups_probe,
     "a connection joins its groups one at a time, two Redis round trips each",
+    also=(("redis", "5.0", "9.0"),),  # a redis-py pipeline on channels-redis's own connections
 )
 REDIS_BATCHED_RECEIVE = Guard(
     "channels-redis batched receive",
@@ -313,8 +327,9 @@ def install_fast_socket_writes() -> bool:
                 data = bytes(memoryview(data)[sent:])
         buffered_write(self, data)
 
+    # Twisted's own write travels on the patch, for uninstall (a function attribute mypy cannot declare).
     write.buffered_write = buffered_write  # type: ignore[attr-defined]
-    tcp.Connection.write = write
+    tcp.Connection.write = write  # type: ignore[method-assign]  # the patch itself, behind FAST_WRITES
     _fast_writes_installed = True
     return True
 
@@ -326,7 +341,8 @@ def uninstall_fast_socket_writes() -> None:
         return
     from twisted.internet import tcp
 
-    tcp.Connection.write = tcp.Connection.write.buffered_write
+    # The patched write carries Twisted's own as an attribute, which its declared type does not have.
+    tcp.Connection.write = tcp.Connection.write.buffered_write  # type: ignore[method-assign,attr-defined]
     _fast_writes_installed = False
 
 
@@ -391,11 +407,13 @@ def install_lean_protocols() -> bool:
         if base is not None:  # options changed: the next protocol class takes them anew
             self.protocol = base
 
+    # The stock methods travel on the patches, for uninstall (function attributes mypy cannot declare).
     buildProtocol.stock = build  # type: ignore[attr-defined]
     setProtocolOptions.stock = set_options  # type: ignore[attr-defined]
     WebSocketFactory.buildProtocol = buildProtocol
     WebSocketFactory.setProtocolOptions = setProtocolOptions
-    protocol.pformat = _FormattedWhenShown
+    # autobahn only %-formats what pformat returns: an object that formats itself when shown will do.
+    protocol.pformat = _FormattedWhenShown  # type: ignore[assignment]
     _lean_protocols_installed = True
     return True
 
@@ -433,7 +451,8 @@ def socket_transport(send: Callable[..., Any]) -> Any | None:
 def unsent_bytes(transport: Any) -> int | None:
     """Bytes written to `transport` (from socket_transport) and not yet sent."""
     try:
-        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+        unsent: int = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+        return unsent
     except (AttributeError, TypeError):
         return None
 

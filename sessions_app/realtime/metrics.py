@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -41,9 +42,17 @@ def counter(name: str, documentation: str, labels: Sequence[str] = ()) -> Counte
     return Counter(name, documentation, list(labels))
 
 
-def gauge(name: str, documentation: str, labels: Sequence[str] = (), **options: str) -> Gauge:
+# How prometheus_client merges a gauge across worker processes (its own default is "all").
+MultiprocessMode = Literal[
+    "all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent", "livemostrecent"
+]
+
+
+def gauge(
+    name: str, documentation: str, labels: Sequence[str] = (), *, multiprocess_mode: MultiprocessMode = "all"
+) -> Gauge:
     _declare("gauge", name, documentation, labels)
-    return Gauge(name, documentation, list(labels), **options)
+    return Gauge(name, documentation, list(labels), multiprocess_mode=multiprocess_mode)
 
 
 def histogram(name: str, documentation: str, labels: Sequence[str] = (), *, buckets: Sequence[float]) -> Histogram:

@@ -130,7 +130,7 @@ def push(
 
     def send() -> None:
         built = message if isinstance(message, ServerMessage) else message()
-        push_now(group=group, session_ids=_ids(sessions), kind=built.type, payload=built.to_json(), data=extra)  # type: ignore[attr-defined]
+        push_now(group=group, session_ids=_ids(sessions), kind=built.type, payload=built.to_json(), data=extra)
 
     transaction.on_commit(send)
 

@@ -9,14 +9,27 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, get_args
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 RequestId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 DeviceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
 EpochMs = Annotated[int, "epoch milliseconds"]
+
+T = TypeVar("T")
+
+
+def _no_null_default(schema: dict[str, Any]) -> None:
+    # null is kept out of the schema, so a `"default": null` would contradict the field's own type.
+    if "default" in schema and schema["default"] is None:
+        del schema["default"]
+
+
+# An optional field that is absent when unset (`x: Omittable[int] = None`). null is not part of the
+# contract (a client's null reads as absent), so the schemas show only X, with no default to contradict it.
+Omittable = Annotated[T | SkipJsonSchema[None], Field(json_schema_extra=_no_null_default)]
 
 
 def now_ms() -> int:
@@ -40,10 +53,13 @@ class ClientMessage(BaseModel):
 
 
 class ServerMessage(BaseModel):
-    """A message the server sends. Optional fields typed `X | SkipJsonSchema[None]` are omitted when None."""
+    """A message the server sends. Its `Omittable[X]` fields listed in omit_when_none are left out when None."""
 
     model_config = ConfigDict(extra="forbid")
     omit_when_none: ClassVar[frozenset[str]] = frozenset()
+    if TYPE_CHECKING:
+        # Each message class declares its wire `type` as a Literal field; this tells mypy every one has it.
+        type: str
 
     def to_json(self) -> str:
         if self.omit_when_none:
@@ -63,13 +79,14 @@ class StreamMessage(ServerMessage):
     the last pair it applied and sends it with `reconnect` to get what it missed.
     """
 
-    sessionSeq: int | SkipJsonSchema[None] = None
-    sessionEpoch: str | SkipJsonSchema[None] = None
+    sessionSeq: Omittable[int] = None
+    sessionEpoch: Omittable[str] = None
 
     omit_when_none = frozenset({"sessionSeq", "sessionEpoch"})
 
 
 def message_type(message_class: type[BaseModel]) -> str:
     """The wire `type` of a message class (the Literal its `type` field is declared with)."""
+    literal: str
     (literal,) = get_args(message_class.model_fields["type"].annotation)
     return literal

@@ -12,6 +12,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from types import FrameType
+from typing import Any
 
 from django.conf import settings
 
@@ -22,6 +23,8 @@ from sessions_app.realtime.tasks import start_process_task
 logger = logging.getLogger(__name__)
 
 Hook = Callable[[], Awaitable[None]]
+# Daphne's Twisted reactor: Twisted declares it through zope interfaces, which mypy cannot follow.
+Reactor = Any
 _running: list[asyncio.Future[None]] = []  # keeps hook and drain tasks referenced until the process exits
 
 
@@ -41,14 +44,14 @@ async def _run_hook(hook: Hook) -> None:
         logger.exception("process hook %s failed", getattr(hook, "__qualname__", hook))
 
 
-def _on_running(reactor, on_start: tuple[Hook, ...], on_stop: tuple[Hook, ...]) -> None:
+def _on_running(reactor: Reactor, on_start: tuple[Hook, ...], on_stop: tuple[Hook, ...]) -> None:
     loop = internals.reactor_loop(reactor)
     for hook in on_start:
         _running.append(start_process_task(_run_hook(hook), name="process-start-hook", loop=loop))
     _wrap_signal_handlers(reactor, on_stop)
 
 
-def _wrap_signal_handlers(reactor, on_stop: tuple[Hook, ...]) -> None:
+def _wrap_signal_handlers(reactor: Reactor, on_stop: tuple[Hook, ...]) -> None:
     state = {"started": False}
 
     def on_signal(number: int, frame: FrameType | None) -> None:
@@ -64,7 +67,7 @@ def _wrap_signal_handlers(reactor, on_stop: tuple[Hook, ...]) -> None:
         signal.signal(number, on_signal)
 
 
-def _begin(reactor, on_stop: tuple[Hook, ...]) -> None:
+def _begin(reactor: Reactor, on_stop: tuple[Hook, ...]) -> None:
     loop = internals.reactor_loop(reactor)
 
     async def drain() -> None:

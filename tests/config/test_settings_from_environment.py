@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -83,6 +84,38 @@ def test_production_refuses_to_start_with_unsafe_settings(override: dict[str, st
     result = load_settings(**{**GOOD_PRODUCTION, **override})
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr and complaint in result.stderr
+
+
+HTTPS_SETTINGS = [
+    "SECURE_HSTS_SECONDS",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SECURE_SSL_REDIRECT",
+    "SILENCED_SYSTEM_CHECKS",
+]
+
+
+def https_settings(**env: str) -> list[object]:
+    code = (
+        "import json, django; django.setup(); from django.conf import settings; "
+        f"print(json.dumps([getattr(settings, name) for name in {HTTPS_SETTINGS}]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=base_env(**env), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_production_sends_hsts_for_a_year_and_leaves_the_https_redirect_to_the_proxy() -> None:
+    assert https_settings(**GOOD_PRODUCTION) == [31_536_000, True, False, ["security.W008", "security.W021"]]
+    assert https_settings(**GOOD_PRODUCTION, SECURE_SSL_REDIRECT="true", SECURE_HSTS_PRELOAD="true") == [
+        31_536_000,
+        True,
+        True,
+        [],
+    ]
+    assert https_settings(**GOOD_PRODUCTION, SECURE_HSTS_SECONDS="0")[0] == 0
+    assert https_settings()[:3] == [0, False, False]
 
 
 def test_replay_mode_refuses_a_missing_bar_file() -> None:

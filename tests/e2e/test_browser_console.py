@@ -3,40 +3,18 @@ a live daphne: log in, trade, survive a server restart, stop when the device is 
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.liveserver import ROOT, DaphneServer
-from tests.support.production import IN_CI
 from tests.support.servers import RELAXED_LOGIN_THROTTLE, ServerFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
-
-
-@pytest.fixture
-def browser_page() -> Iterator[object]:
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        if IN_CI:
-            pytest.fail("the browser test needs Debian's chromium; CI=true makes it mandatory")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        try:
-            yield page
-        finally:
-            browser.close()
 
 
 def restart(server: DaphneServer, directory: Path) -> tuple[DaphneServer, float]:

@@ -3,6 +3,7 @@ processes (--proxy-headers) and a simulator worker, on PostgreSQL and Redis."""
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.browser import chromium
 from tests.support.liveserver import (
     ROOT,
     heartbeat,
@@ -121,3 +123,46 @@ def test_the_proxy_keeps_metrics_private_and_websockets_open_past_the_heartbeat(
         ready = response.status
     assert status == 404 and ready == 200
     assert "proxy_read_timeout 120s;" in site  # longer than the 45 s heartbeat timeout
+
+
+def fetch(proxy: Proxy, path: str) -> tuple[str, dict[str, str]]:
+    with urllib.request.urlopen(f"{proxy.http}{path}", timeout=5) as response:
+        return response.read().decode(), dict(response.headers)
+
+
+def test_the_console_names_hashed_files_that_the_proxy_lets_browsers_keep(recipe: tuple[Cluster, Proxy]) -> None:
+    _, proxy = recipe
+    page, _ = fetch(proxy, "/")
+    script = re.search(r'src="(/static/trading/console\.[0-9a-f]{12}\.js)"', page)
+    assert script, page
+    console, console_headers = fetch(proxy, script.group(1))
+    imported = re.search(r'from "\./(connection-manager\.[0-9a-f]{12}\.js)";', console)
+    assert imported, console[:300]
+    library, library_headers = fetch(proxy, f"/static/trading/{imported.group(1)}")
+    plain, plain_headers = fetch(proxy, "/static/trading/connection-manager.js")
+
+    immutable = "public, max-age=31536000, immutable"
+    assert console_headers["Cache-Control"] == immutable and library_headers["Cache-Control"] == immutable
+    assert plain == library  # the same library under its plain name, for pages elsewhere
+    assert plain_headers["Cache-Control"] == "max-age=3600"
+
+
+@pytest.mark.browser
+def test_the_console_works_in_a_browser_through_the_proxy_with_hashed_files(recipe: tuple[Cluster, Proxy]) -> None:
+    from playwright.sync_api import expect
+
+    _, proxy = recipe
+    with chromium() as browser:
+        page = browser.new_page()
+        failed: list[str] = []
+        page.on("requestfailed", lambda request: failed.append(request.url))
+        page.on("response", lambda response: failed.append(response.url) if response.status >= 400 else None)
+        page.route("**/favicon.ico", lambda route: route.fulfill(status=204))
+        page.goto(f"{proxy.http}/")
+        page.fill("#login [name=password]", "demo-password")
+        page.click("#login button")
+        expect(page.locator("#conn-state")).to_have_text("open", timeout=10_000)
+        loaded = page.evaluate("performance.getEntriesByType('resource').map((entry) => entry.name)")
+
+    assert failed == []
+    assert any(re.search(r"/static/trading/connection-manager\.[0-9a-f]{12}\.js$", url) for url in loaded), loaded

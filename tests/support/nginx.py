@@ -16,6 +16,7 @@ from pathlib import Path
 from tests.support.liveserver import ROOT, DaphneServer, LocalAddress, free_port
 
 TEMPLATE = ROOT / "deploy" / "nginx" / "trading-simulator.conf.template"
+MIME_TYPES = "/etc/nginx/mime.types"
 
 
 @dataclass
@@ -37,7 +38,8 @@ def start_nginx(directory: Path, servers: list[DaphneServer], *, worker_connecti
     site = string.Template(TEMPLATE.read_text()).safe_substitute(
         LISTEN_PORT=str(port),
         UPSTREAM_SERVERS=" ".join(f"server 127.0.0.1:{s.port} max_fails=0;" for s in servers),
-        STATIC_ROOT=str(directory / "static") + "/",
+        # What the servers' pages name: their collectstatic output, when they have one.
+        STATIC_ROOT=str(servers[0].env.get("STATIC_ROOT") or directory / "static").rstrip("/") + "/",
     )
     site = site.replace("/var/log/nginx/trading-simulator.access.log", str(access_log))
     (directory / "site.conf").write_text(site)
@@ -48,6 +50,8 @@ error_log {directory}/error.log;
 worker_rlimit_nofile {min(2 * worker_connections + 100, resource.getrlimit(resource.RLIMIT_NOFILE)[1])};
 events {{ worker_connections {worker_connections}; }}
 http {{
+    # As Debian's /etc/nginx/nginx.conf: without a type, a module script is refused by the browser.
+    include {MIME_TYPES}; default_type application/octet-stream;
     client_body_temp_path {directory}/body; proxy_temp_path {directory}/proxy;
     fastcgi_temp_path {directory}/fastcgi; uwsgi_temp_path {directory}/uwsgi; scgi_temp_path {directory}/scgi;
     include {directory}/site.conf;

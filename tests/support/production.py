@@ -5,9 +5,12 @@ Under CI=true an unreachable PostgreSQL or Redis fails the test; elsewhere it sk
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -74,9 +77,26 @@ def fresh_postgres_database() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+_static_root: Path | None = None
+
+
+def collected_static() -> Path:
+    """A STATIC_ROOT filled by collectstatic (hashed names and their manifest), once per test run:
+    a production process without one refuses to start, as the recipe's would."""
+    global _static_root
+    if _static_root is None:
+        directory = Path(tempfile.mkdtemp(prefix="trading-static-"))
+        directory.chmod(0o755)  # nginx's workers (another user) serve it in the recipe's test
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        manage(base_env(SERVE_STATIC="false", STATIC_ROOT=str(directory)), "collectstatic", "--noinput")
+        _static_root = directory
+    return _static_root
+
+
 def production_env(database_url: str) -> dict[str, str]:
     return {
         "SERVICE_MODE": "production",
+        "STATIC_ROOT": str(collected_static()),
         "SECRET_KEY": secrets.token_urlsafe(48),
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",

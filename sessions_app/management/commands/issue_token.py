@@ -19,16 +19,24 @@ class Command(BaseCommand):
         parser.add_argument("--device-id", help="Register or reuse this device ID (default: a new one).")
         parser.add_argument("--ttl", type=int, help="Lifetime in seconds (default AUTH_TOKEN_TTL_S).")
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(
+        self,
+        *args: object,
+        username: str,
+        create: bool = False,
+        password: str | None = None,
+        device_id: str | None = None,
+        ttl: int | None = None,
+        **options: object,
+    ) -> None:
         users = get_user_model()
-        username = str(options["username"])
         user = users.objects.filter(username=username).first()
         if user is None:
-            if not options["create"]:
+            if not create:
                 raise CommandError(f"no user {username!r}; pass --create to make one")
-            user = users.objects.create_user(username=username, password=options["password"] or None)
+            user = users.objects.create_user(username=username, password=password or None)
         try:
-            issued = services.token_issue(user=user, device_id=options["device_id"], ttl_s=options["ttl"])
+            issued = services.token_issue(user=user, device_id=device_id, ttl_s=ttl)
         except ProtocolError as error:
             raise CommandError(f"{error.code}: {error.message}") from None
         payload = {

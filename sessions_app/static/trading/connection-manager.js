@@ -1,7 +1,9 @@
 // ConnectionManager: the browser client of the session protocol (docs/protocol.md).
 // A plain ES module, no build step. Types: ./protocol.d.ts (generated from the server's schema).
+// (The import below names no real path: collectstatic rewrites real ones to hashed names, and this
+// file importing itself would change its own hash on every pass.)
 //
-//   import { ConnectionManager } from "/static/trading/connection-manager.js";
+//   import { ConnectionManager } from "…/trading/connection-manager.js";
 //   const cm = new ConnectionManager({ baseUrl: "" });
 //   cm.addEventListener("exchange_data", (e) => render(e.detail.symbols));
 //   cm.addEventListener("state", (e) => console.log(e.detail.state));

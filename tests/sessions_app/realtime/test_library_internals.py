@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
+from django.conf import settings
 from twisted.internet import tcp
 
 from sessions_app.realtime import internals
@@ -74,6 +76,51 @@ def test_the_version_range_compares_numbers_not_text() -> None:
     guard = internals.Guard("probe", "twisted", "9.0", "10.0", lambda: True, "nothing")
 
     assert guard.why_not() is not None  # 26.x is not below 10.0, though "26" < "9" as text
+
+
+def test_the_guards_cover_every_library_whose_private_parts_or_pool_are_used() -> None:
+    guarded = {distribution for guard in internals.GUARDS for distribution, _, _ in guard.ranges()}
+
+    assert guarded == {"daphne", "twisted", "autobahn", "channels", "channels-redis", "redis"}
+
+
+def locked_versions() -> dict[str, str]:
+    """The runtime lock's pins, by normalised distribution name."""
+    pins = {}
+    for line in (settings.BASE_DIR / "requirements.txt").read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^]]*\])?==([^\s;]+)", line)
+        if match:
+            pins[re.sub(r"[-_.]+", "-", match[1]).lower()] = match[2]
+    return pins
+
+
+def test_every_locked_version_lies_within_the_ranges_the_guards_were_tested_in() -> None:
+    pins = locked_versions()
+    outside = []
+    for guard in internals.GUARDS:
+        for distribution, minimum, below in guard.ranges():
+            version = internals._numbers(pins[distribution])
+            if not internals._numbers(minimum) <= version < internals._numbers(below):
+                outside.append(f"{guard.name}: {distribution} {pins[distribution]} not in >={minimum},<{below}")
+
+    assert outside == []
+
+
+def test_a_redis_py_outside_its_range_disables_the_guards_that_lean_on_it(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    real = internals.installed_version
+    monkeypatch.setattr(internals, "installed_version", lambda name: "9.0.0" if name == "redis" else real(name))
+
+    verdicts = internals.check_all()
+
+    assert [name for name, holds in verdicts.items() if not holds] == [
+        internals.REDIS_LAYER_POOL.name,
+        internals.REDIS_GROUP_JOINS.name,
+    ]
+    assert all("redis 9.0.0 is outside the tested range >=5.0,<9.0" in text for text in warnings_of(caplog))
+    assert internals.waiting_redis_pool({"address": "redis://127.0.0.1:6379"}, size=4, timeout_s=1.0) is None
 
 
 def test_the_socket_backlog_is_read_when_the_guard_holds_and_unknown_when_not(

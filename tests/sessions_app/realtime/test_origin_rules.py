@@ -14,6 +14,13 @@ def test_by_default_an_origin_must_name_an_allowed_host() -> None:
     assert not origin_allowed("null")
 
 
+@override_settings(ALLOWED_HOSTS=["localhost", "[::1]"], WS_ALLOWED_ORIGINS=[])
+def test_an_ipv6_origin_is_matched_with_its_brackets_as_in_allowed_hosts() -> None:
+    assert origin_allowed("http://[::1]:8000")
+    assert origin_allowed("http://LOCALHOST:5173")
+    assert not origin_allowed("http://[::2]:8000")
+
+
 @override_settings(ALLOWED_HOSTS=["trade.example.com"], WS_ALLOWED_ORIGINS=["https://app.example.com/"])
 def test_an_explicit_list_names_whole_origins() -> None:
     assert origin_allowed("https://app.example.com")
