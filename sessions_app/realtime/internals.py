@@ -610,7 +610,7 @@ def redis_buffer_put(layer: Any, channel: str, message: dict) -> None:
 async def redis_buffered_receive(layer: Any, channel: str) -> dict:
     """The next message for a process-local channel from its channels-redis queue (filled by the
     batch reader); the queue goes once it is empty, as in channels-redis."""
-    queue = layer.receive_buffer[channel]
+    queue: asyncio.Queue[dict] = layer.receive_buffer[channel]
     try:
         return await queue.get()
     finally:

@@ -63,7 +63,8 @@ class RedisLayer(RedisChannelLayer):
 
     async def receive(self, channel: str) -> dict:
         if "!" not in channel or not self.delivers_into_inboxes():
-            return await super().receive(channel)
+            message: dict = await super().receive(channel)
+            return message
         # The reader takes every message of the process: a process-local channel without an
         # inbox (the simulator worker, the tick relay, the readiness probe) reads what it queued.
         assert self.require_valid_channel_name(channel)
