@@ -29,6 +29,8 @@ from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.db import DatabaseError
 from pydantic import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sessions_app.realtime import internals, metrics, registry
 from sessions_app.realtime.admission import admission
@@ -43,6 +45,9 @@ from sessions_app.realtime.schema import ServerMessage, now_ms
 from sessions_app.realtime.stream import ResyncReason, SessionPushEvent, StreamCursor, StreamHead, stream_store
 
 logger = logging.getLogger(__name__)
+# A backing service that did not answer: the standard retryable `service_unavailable`, not an
+# `internal_error` (a Redis pool that stayed busy through a storm, the database down).
+SERVICE_DOWN = (DatabaseError, RedisConnectionError, RedisTimeoutError)
 
 MAX_REQUEST_ID_LENGTH = 128
 S = TypeVar("S")
@@ -205,10 +210,10 @@ class Connection(AsyncWebsocketConsumer):
                 await event_handler(self, message)
         except StopConsumer:
             raise
-        except DatabaseError:
+        except SERVICE_DOWN:
             # Client messages have their own error path (receive); this is the rest: the
             # connect-time snapshot, an event's follow-up. Tell the client, keep the socket.
-            logger.exception("database error while handling %s", message.get("type"))
+            logger.exception("service unavailable while handling %s", message.get("type"))
             await self._report_failure(ProtocolError(ErrorCode.SERVICE_UNAVAILABLE))
         except Exception:
             logger.exception("unexpected error while handling %s", message.get("type"))
@@ -257,8 +262,8 @@ class Connection(AsyncWebsocketConsumer):
         except ProtocolError as error:
             await self._refuse(error)
             return
-        except DatabaseError:
-            logger.exception("database unavailable during handshake")
+        except SERVICE_DOWN:
+            logger.exception("service unavailable during handshake")
             await self._refuse(ProtocolError(ErrorCode.SERVICE_UNAVAILABLE))
             return
         self.opened = True
@@ -381,8 +386,8 @@ class Connection(AsyncWebsocketConsumer):
                 error.request_id = request_id
             logger.info("replied with error %s", error.code)
             await self.send_error(error)
-        except DatabaseError:
-            logger.exception("database error while handling a message")
+        except SERVICE_DOWN:
+            logger.exception("service unavailable while handling a message")
             await self.send_error(ProtocolError(ErrorCode.SERVICE_UNAVAILABLE, request_id=request_id))
         except Exception:
             logger.exception("unexpected error while handling a message")

@@ -125,3 +125,33 @@ async def test_a_connection_answers_and_hears_events_with_or_without_the_server_
 
     assert connected["type"] == "connected" and ack["type"] == "heartbeat_ack"
     assert replaced["type"] == "connection_replaced"
+
+
+async def test_a_redis_that_does_not_answer_a_request_is_the_retryable_service_unavailable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import redis.exceptions
+
+    from sessions_app.realtime.stream import StreamCursor
+
+    async def pool_stayed_busy(self: StreamCursor, *args: object, **kwargs: object) -> None:
+        raise redis.exceptions.ConnectionError("No connection available.")
+
+    issued = await database_sync_to_async(issue_token)()
+    device_id = issued.device.device_id
+    communicator, connected = await open_connection(issued.token, device_id)
+    monkeypatch.setattr(StreamCursor, "replay_since", pool_stayed_busy)
+    await communicator.send_json_to(
+        {
+            "type": "reconnect",
+            "requestId": "rc",
+            "timestamp": 1,
+            "deviceId": device_id,
+            "sessionToken": connected["sessionToken"],
+            "lastSessionSeq": 0,
+            "sessionEpoch": connected["sessionEpoch"],
+        }
+    )
+    error = await communicator.receive_json_from()
+    assert (error["type"], error["code"], error["requestId"]) == ("error", "service_unavailable", "rc")
+    await communicator.disconnect()
