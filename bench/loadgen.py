@@ -441,6 +441,7 @@ class FleetClient:
         self.failure_kinds: Counter[str] = Counter()
         self.latencies: list[float] = []  # ms from a live push's timestamp to its arrival
         self.close_codes: Counter[str] = Counter()
+        self.resume_retries = 0  # `reconnect` requests refused (then sent again, or replaced by a resync)
         self.ws: Any = None
 
     def backoff(self, attempt: int) -> float:
@@ -465,8 +466,21 @@ class FleetClient:
                 if self.down_at is None and "timestamp" in message:  # live, not replayed after a drop
                     self.latencies.append(time.time() * 1000 - message["timestamp"])
 
+    def position(self, kind: str, request_id: str) -> dict:
+        message = {"type": kind, "requestId": request_id, "timestamp": int(time.time() * 1000)}
+        if kind == "reconnect":
+            message |= {"deviceId": self.spec["deviceId"], "sessionToken": self.session_token}
+        return message | {"lastSessionSeq": self.contiguous(), "sessionEpoch": self.epoch}
+
+    async def resume(self, ws: Any, after_s: float) -> None:
+        if after_s:
+            await asyncio.sleep(after_s)
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await ws.send(json.dumps(self.position("reconnect", "rc")))
+
     async def run(self, gate: asyncio.Semaphore) -> None:
         attempt = 0
+        pending: list[asyncio.Future] = []
         while True:
             delay: float | None = None
             try:
@@ -502,23 +516,30 @@ class FleetClient:
                     self.epoch, self.start_seq = first["sessionEpoch"], first["sessionSeq"]
                     self.connected_once.set()
                 else:
-                    await ws.send(
-                        json.dumps(
-                            {
-                                "type": "reconnect",
-                                "requestId": "rc",
-                                "timestamp": int(time.time() * 1000),
-                                "deviceId": self.spec["deviceId"],
-                                "sessionToken": self.session_token,
-                                "lastSessionSeq": self.contiguous(),
-                                "sessionEpoch": self.epoch,
-                            }
-                        )
-                    )
+                    await self.resume(ws, 0)
+                resumes = 0
                 async for raw in ws:
                     message = json.loads(raw)
                     kind = message.get("type")
-                    if kind == "reconnect_result":
+                    if kind == "error" and message.get("requestId") == "rc":
+                        # As the ConnectionManager: a busy server's refusal is tried again on this
+                        # socket (retryAfterMs or the backoff), up to five times; then a resync.
+                        resumes += 1
+                        self.resume_retries += 1
+                        if message.get("code") in ("service_unavailable", "server_busy") and resumes < 5:
+                            hinted = message.get("retryAfterMs")
+                            wait = hinted / 1000 if hinted is not None else self.backoff(resumes - 1)
+                            pending.append(asyncio.ensure_future(self.resume(ws, wait)))
+                        else:
+                            await ws.send(json.dumps(self.position("request_resync", "rs")))
+                    elif kind == "session_resync" and message.get("requestId") == "rs":
+                        if self.down_at is not None:
+                            self.outages.append(time.monotonic() - self.down_at)
+                            self.recovered_at.append(time.time())
+                            self.down_at = None
+                        if not message.get("recovered"):
+                            self.unrecovered += 1
+                    elif kind == "reconnect_result":
                         if message.get("recovered") and self.down_at is not None:
                             self.outages.append(time.monotonic() - self.down_at)
                             self.recovered_at.append(time.time())
@@ -533,6 +554,9 @@ class FleetClient:
             except (TimeoutError, websockets.ConnectionClosed, OSError):
                 pass
             finally:
+                for task in pending:
+                    task.cancel()
+                pending.clear()
                 self.close_codes[str(ws.close_code)] += 1
                 with contextlib.suppress(Exception):
                     await ws.close()
@@ -560,6 +584,7 @@ class FleetClient:
             "failureKinds": dict(self.failure_kinds),
             "latencies": [round(x, 1) for x in self.latencies],
             "closeCodes": dict(self.close_codes),
+            "resumeRetries": self.resume_retries,
         }
 
 

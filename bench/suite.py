@@ -1335,7 +1335,10 @@ class Suite:
                     "handshakes refused server_busy / other / no socket",
                     f"{f['busy']} / {f['refused']} {f['refusedCodes'] or ''} / {f['failedConnects']}",
                 ],
-                ["reconnects that did not recover / still down", f"{f['unrecovered']} / {f['stillDown']}"],
+                [
+                    "reconnect requests refused (sent again) / not recovered / still down",
+                    f"{f['resumeRetries']} / {f['unrecovered']} / {f['stillDown']}",
+                ],
                 ["pushes made / lost / twice", f"{f['pushed']} / {f['lost']} / {f['duplicates']}"],
                 [
                     "live push, made to received, p50 / p99 / max",
@@ -1495,6 +1498,7 @@ def fleet_figures(
         ),
         "failedConnects": sum(c["failedConnects"] for c in clients),
         "unrecovered": sum(c["unrecovered"] for c in clients),
+        "resumeRetries": sum(c.get("resumeRetries", 0) for c in clients),
         "stillDown": sum(1 for c in clients if c["stillDown"]),
         "pushed": pushed["pushed"],
         "lost": lost,

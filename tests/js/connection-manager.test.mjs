@@ -543,3 +543,74 @@ test("without a token expiry nothing is renewed, and a closed manager leaves no 
   assert.ok(clock);
   cm.close();
 });
+
+// --- Resuming on a busy server -------------------------------------------------------------
+
+async function droppedAndBack() {
+  const manager = await connectedManager();
+  manager.opened[0].receive(push(1));
+  manager.opened[0].drop(1006);
+  manager.clock.advance(manager.events.find((e) => e.type === "retry").detail.delayMs);
+  manager.opened[1].receive({ ...CONNECTED, resumed: true, sessionSeq: 3 });
+  return manager;
+}
+
+const sentOf = (socket, type) => socket.sent.filter((m) => m.type === type);
+
+test("a reconnect refused as unavailable is sent again after the error's retry hint, then resumes", async () => {
+  const { opened, clock, events } = await droppedAndBack();
+  const first = sentOf(opened[1], "reconnect")[0];
+  opened[1].receive({ type: "error", requestId: first.requestId, code: "service_unavailable", message: "busy", timestamp: 0, retryAfterMs: 700 });
+  await flush();
+  clock.advance(699);
+  assert.equal(sentOf(opened[1], "reconnect").length, 1);
+  clock.advance(1);
+  const again = sentOf(opened[1], "reconnect");
+  assert.equal(again.length, 2);
+  assert.equal(again[1].lastSessionSeq, 1);
+  opened[1].receive({
+    type: "reconnect_result", requestId: again[1].requestId, success: true, deviceId: "dev-1", deviceIdValid: true,
+    sessionStatus: "active", simulatorStatus: "running", recovered: true, replayed: 2, sessionSeq: 3, sessionEpoch: "e1",
+  });
+  await flush();
+  assert.equal(events.filter((e) => e.type === "resumed").length, 1);
+  assert.equal(opened.length, 2); // the socket stayed; only the request was repeated
+});
+
+test("a reconnect that keeps failing falls back to a resync from the last applied position", async () => {
+  const { opened, clock } = await droppedAndBack();
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const pending = sentOf(opened[1], "reconnect").at(-1);
+    opened[1].receive({ type: "error", requestId: pending.requestId, code: "service_unavailable", message: "busy", timestamp: 0 });
+    await flush();
+    clock.advance(60_000);
+  }
+  assert.equal(sentOf(opened[1], "reconnect").length, 5);
+  const resync = sentOf(opened[1], "request_resync");
+  assert.equal(resync.length, 1);
+  assert.equal(resync[0].lastSessionSeq, 1);
+  assert.equal(resync[0].sessionEpoch, "e1");
+});
+
+test("a reconnect refused for good is not repeated, and a resync stands in", async () => {
+  const { opened, clock } = await droppedAndBack();
+  const first = sentOf(opened[1], "reconnect")[0];
+  opened[1].receive({ type: "error", requestId: first.requestId, code: "session_not_active", message: "no", timestamp: 0 });
+  await flush();
+  clock.advance(60_000);
+  assert.equal(sentOf(opened[1], "reconnect").length, 1);
+  assert.equal(sentOf(opened[1], "request_resync").length, 1);
+});
+
+test("a retry pending for a socket that dropped is not sent on the next one", async () => {
+  const { opened, clock } = await droppedAndBack();
+  const first = sentOf(opened[1], "reconnect")[0];
+  opened[1].receive({ type: "error", requestId: first.requestId, code: "server_busy", message: "busy", timestamp: 0, retryAfterMs: 5000 });
+  await flush();
+  opened[1].drop(1006);
+  clock.advance(4000); // the next socket opens before the old retry is due
+  opened.at(-1).receive({ ...CONNECTED, resumed: true, sessionSeq: 3 });
+  clock.advance(2000);
+  assert.equal(sentOf(opened[1], "reconnect").length, 1);
+  assert.equal(sentOf(opened.at(-1), "reconnect").length, 1);
+});

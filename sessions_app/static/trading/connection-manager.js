@@ -36,6 +36,10 @@ export const FINAL_CODES = Object.freeze({
   4010: "session_stopped", // the session was stopped
 });
 
+/** Error codes after which a request may succeed if sent again later (docs/protocol/codes.md). */
+export const RETRYABLE_ERRORS = new Set(["service_unavailable", "server_busy"]);
+const RESUME_ATTEMPTS = 5; // `reconnect` requests per socket before falling back to a resync
+
 /** Exponential backoff with full jitter: a random delay in [0, min(cap, base * 2^attempt)). */
 export function backoffDelay(attempt, { baseMs = DEFAULTS.backoffBaseMs, capMs = DEFAULTS.backoffCapMs } = {}, random = Math.random) {
   const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt));
@@ -353,17 +357,41 @@ export class ConnectionManager extends EventTarget {
     this.#scheduleTokenRenewal();
     if (resumed && previousToken && message.sessionId === this.stream.sessionId) {
       // After a drop, resume the session and get the pushes missed meanwhile (docs/protocol.md section 5).
-      const position = this.stream.epoch === null ? {} : { lastSessionSeq: this.stream.last, sessionEpoch: this.stream.epoch };
-      this.request("reconnect", { sessionToken: previousToken, ...position }).then(
-        (result) => this.#emit("resumed", result),
-        () => {},
-      );
+      this.#resume(previousToken, this.socket, 0);
     } else {
       // A new session (or the first connection): its stream starts where the server says.
       this.stream = new StreamTracker();
       this.stream.sessionId = message.sessionId;
       this.stream.reset(message.sessionEpoch, message.sessionSeq);
     }
+  }
+
+  // `reconnect` on a busy server (service_unavailable, server_busy, no reply in time) is tried again
+  // on this socket, after the error's retryAfterMs or the backoff; pushes missed meanwhile stay
+  // in the server's stream. Past RESUME_ATTEMPTS, or on another error, a resync from the last
+  // applied position stands in, so no push is skipped silently.
+  #resume(previousToken, socket, attempt) {
+    const position = this.stream.epoch === null ? {} : { lastSessionSeq: this.stream.last, sessionEpoch: this.stream.epoch };
+    this.request("reconnect", { sessionToken: previousToken, ...position }).then(
+      (result) => this.#emit("resumed", result),
+      (error) => {
+        if (this.socket !== socket || this.state !== "open") return; // a newer socket resumes for itself
+        const retryable = error instanceof RequestTimeout || RETRYABLE_ERRORS.has(error.code);
+        if (retryable && attempt + 1 < RESUME_ATTEMPTS) {
+          const hinted = error.serverMessage?.retryAfterMs;
+          const delay = Number.isFinite(hinted) ? hinted : backoffDelay(attempt, { baseMs: this.options.backoffBaseMs, capMs: this.options.backoffCapMs }, this.random);
+          this.retryAfterMs = null; // the slot was for this request, not for the next handshake
+          this.setTimer(() => {
+            if (this.socket === socket && this.state === "open") this.#resume(previousToken, socket, attempt + 1);
+          }, delay);
+          return;
+        }
+        if (this.stream.epoch !== null) {
+          const last = { lastSessionSeq: this.stream.last, sessionEpoch: this.stream.epoch };
+          this.request("request_resync", last).catch(() => {});
+        }
+      },
+    );
   }
 
   #onClose(code, reason) {
