@@ -129,8 +129,10 @@ if PRODUCTION and not REDIS_URL:
         "SERVICE_MODE=production needs REDIS_URL: the in-memory channel layer cannot span processes."
     )
 CHANNEL_LAYER_PREFIX = env_str("CHANNEL_LAYER_PREFIX", default="asgi")
-# Connections each of the session app's Redis clients may hold per process (sessions_app/realtime/redis_clients.py).
-REDIS_POOL_SIZE = env_int("REDIS_POOL_SIZE", default=8, minimum=1)
+# Connections each of the session app's Redis clients (stream buffer, connection limits, tickets) may
+# hold per process (sessions_app/realtime/redis_clients.py). A reconnect storm keeps hundreds of
+# handshakes in flight, each needing the stream and the limits: 8 left them waiting past their timeouts.
+REDIS_POOL_SIZE = env_int("REDIS_POOL_SIZE", default=64, minimum=1)
 # The channel layer's own connections per process and Redis host: calls past them wait (up to the
 # timeout) for one to be free, rather than fail as redis-py's own pool does past 100.
 CHANNEL_LAYER_POOL_SIZE = env_int("CHANNEL_LAYER_POOL_SIZE", default=100, minimum=2)
