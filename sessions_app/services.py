@@ -216,12 +216,13 @@ def _sessions_attach_once(devices: list[tuple[int, int]]) -> list[AttachedSessio
                 last_seen_at=now,
             )
             created.append(session)
-        replace: ConnectionReplaceEvent = {
-            "type": "connection.replace",
-            "generation": generation,
-            "sessionId": str(session.id),
-        }
-        notify(group=groups.device_group(device_pk), event=replace)
+        if generation > 1:  # the device's first connection has no older one anywhere to replace
+            replace: ConnectionReplaceEvent = {
+                "type": "connection.replace",
+                "generation": generation,
+                "sessionId": str(session.id),
+            }
+            notify(group=groups.device_group(device_pk), event=replace)
         outcomes.append(
             AttachedSession(
                 session=session,

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from sessions_app import services
+from sessions_app import groups, services
 from sessions_app.models import SessionStatus, TradingSession
 from tests.support.factories import issue_token, make_user
 
@@ -71,3 +71,18 @@ def test_presence_is_written_in_one_batch() -> None:
     session.refresh_from_db()
     issued.device.refresh_from_db()
     assert session.last_seen_at == seen and issued.device.last_seen_at == seen
+
+
+def test_only_a_devices_later_connections_tell_the_older_ones_to_close(monkeypatch: pytest.MonkeyPatch) -> None:
+    notices: list[tuple[str, dict]] = []
+    monkeypatch.setattr(services, "notify", lambda *, group, event: notices.append((group, event)))
+    issued = issue_token()
+    first = services.session_attach(user_id=issued.device.user_id, device_pk=issued.device.pk)
+    assert (first.generation, notices) == (1, [])  # nobody to replace: no Redis round trip
+    second = services.session_attach(user_id=issued.device.user_id, device_pk=issued.device.pk)
+    assert notices == [
+        (
+            groups.device_group(issued.device.pk),
+            {"type": "connection.replace", "generation": second.generation, "sessionId": str(second.session.id)},
+        )
+    ]
