@@ -110,19 +110,29 @@ def is_tick(frame: str) -> bool:
     return '"exchange_data"' in head
 
 
+BUSY_RETRIES = 10  # server_busy refusals one connection waits out (its retryAfterMs) before failing
+
+
 async def open_connection(spec: dict, gate: asyncio.Semaphore) -> tuple[Any, float]:
-    """Open one connection (and wait for `connected` when expected); returns it and the ms it took."""
-    async with gate:
-        started = time.perf_counter()
-        ws = await websockets.connect(
-            spec["url"], max_size=None, compression=None, ping_interval=None, open_timeout=120, close_timeout=10
-        )
-        if spec.get("expect"):
+    """Open one connection (and wait for `connected` when expected); returns it and the ms it took,
+    retry slots included: a `server_busy` refusal is waited out as the ConnectionManager does."""
+    started = time.perf_counter()
+    for _ in range(BUSY_RETRIES + 1):
+        async with gate:
+            ws = await websockets.connect(
+                spec["url"], max_size=None, compression=None, ping_interval=None, open_timeout=120, close_timeout=10
+            )
+            if not spec.get("expect"):
+                return ws, (time.perf_counter() - started) * 1000
             first = await asyncio.wait_for(ws.recv(), 60)
-            if f'"{spec["expect"]}"' not in first[:40]:
-                await ws.close()
-                raise RuntimeError(f"expected {spec['expect']}, got {first[:200]}")
-        return ws, (time.perf_counter() - started) * 1000
+            if f'"{spec["expect"]}"' in first[:40]:
+                return ws, (time.perf_counter() - started) * 1000
+            await ws.close()
+            refusal = json.loads(first) if first.startswith("{") else {}
+        if refusal.get("code") != "server_busy" or refusal.get("retryAfterMs") is None:
+            raise RuntimeError(f"expected {spec['expect']}, got {first[:200]}")
+        await asyncio.sleep(refusal["retryAfterMs"] / 1000)
+    raise RuntimeError(f"still server_busy after {BUSY_RETRIES} retry slots: {first[:200]}")
 
 
 async def open_all(conns: list[dict], concurrency: int) -> tuple[list[Any], list[float], list[str]]:
