@@ -93,6 +93,9 @@ class TickRelay:
                     metrics.TICKS_SKIPPED_BY_RELAY.inc()  # replaced before it was relayed
                 self._newest = event
                 self._arrived.set()
+                # Ticks can arrive together (the Redis layer reads in batches): let an idle relay
+                # take this one before the next replaces it. Only a pass already running skips.
+                await asyncio.sleep(0)
             if time.monotonic() >= rejoin_at:
                 rejoin_at = time.monotonic() + REJOIN_INTERVAL_S
                 with contextlib.suppress(Exception):

@@ -42,3 +42,28 @@ async def test_a_slow_pass_skips_to_the_newest_tick_instead_of_falling_behind(mo
     assert delivered == sorted(set(delivered))  # in order, never twice
     assert delivered[-1] == 20  # the newest arrives
     assert len(delivered) < 10  # the rest were replaced while the pass ran
+
+
+async def test_ticks_that_arrive_together_are_all_relayed_while_no_pass_is_running(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    delivered: list[int] = []
+
+    async def quick_delivery(conn: object, event: dict) -> None:
+        delivered.append(event["seq"])
+
+    monkeypatch.setattr(relay_module, "deliver_tick", quick_delivery)
+
+    class Follower:
+        pass
+
+    follower = Follower()  # followers are held weakly
+    relay = TickRelay()
+    await relay.follow(follower)  # type: ignore[arg-type]
+    layer = get_channel_layer()
+    for seq in range(1, 6):  # queued at once, as one batch from Redis hands them over
+        await layer.group_send(ticks_group(), tick(seq))
+    await asyncio.sleep(0.2)
+    relay._task.cancel()  # type: ignore[union-attr]
+
+    assert delivered == [1, 2, 3, 4, 5]
