@@ -140,6 +140,7 @@ class Fill(models.Model):
     side = models.CharField(max_length=4, choices=OrderSide.choices)
     quantity = models.DecimalField(**MONEY)
     price = models.DecimalField(**MONEY)
+    fee = models.DecimalField(**MONEY, default=Decimal(0), help_text="The commission charged on this fill.")
     tick_seq = models.BigIntegerField(help_text="The feed tick it traded on.")
     created_at = models.DateTimeField(auto_now_add=True)
 
