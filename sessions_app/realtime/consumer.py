@@ -278,6 +278,9 @@ class Connection(AsyncWebsocketConsumer):
         self.counted_open = True
         await self.send_message(first)
         await registry.connected.run(self)
+        if admission().closing and not self.ending:
+            # SIGTERM landed while this handshake was under way, after the drain had told the others.
+            await self.server_shutdown("server shutting down", held=len(live_connections))
 
     async def join(self, *groups: str) -> None:
         """Join channel-layer groups for the life of the connection. During the handshake (the
