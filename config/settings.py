@@ -261,6 +261,7 @@ PRESENCE_FLUSH_INTERVAL_S = env_int("PRESENCE_FLUSH_INTERVAL_S", default=10, min
 # Send a frame at once when the socket has nothing queued (sessions_app/realtime/internals.py).
 FAST_SOCKET_WRITES = env_bool("FAST_SOCKET_WRITES", default=True)
 LEAN_WEBSOCKET_PROTOCOLS = env_bool("LEAN_WEBSOCKET_PROTOCOLS", default=True)
+LEAN_CONNECTION_INBOXES = env_bool("LEAN_CONNECTION_INBOXES", default=True)
 # The session stream (README "Guarantees"): numbered pushes kept for replay on `reconnect`,
 # in Redis when REDIS_URL is set (shared by every process), else in process memory.
 SESSION_STREAM_MAX_MESSAGES = env_int("SESSION_STREAM_MAX_MESSAGES", default=256, minimum=1)

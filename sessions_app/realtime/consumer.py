@@ -118,12 +118,13 @@ class Connection(AsyncWebsocketConsumer):
         self.base_send = send
         # Looked up once: a stream that conflates (prices) asks for the backlog on every message it offers.
         self._transport = internals.socket_transport(send)
+        internals.release_upgraded_channel(self._transport)
         inbox = internals.server_inbox(receive)
         if inbox is None:
             with contextlib.suppress(StopConsumer):
                 await await_many_dispatch([receive, self._receive_event], self.dispatch)
             return
-        # Frames arrive through an asyncio.Queue (daphne, and Channels' test communicator):
+        # Frames arrive through a queue (daphne's, and Channels' test communicator):
         # channel-layer events join that queue, so one loop takes both in order, without the
         # task and the wait that await_many_dispatch creates for every message. The embedded
         # layer puts them there itself; for another layer a task moves them across.
@@ -146,7 +147,7 @@ class Connection(AsyncWebsocketConsumer):
                     await pump
             live_connections.forget_channel(self.channel_layer, self.channel_name)
 
-    async def _pump_events(self, inbox: asyncio.Queue) -> None:
+    async def _pump_events(self, inbox: internals.Inbox) -> None:
         while True:
             inbox.put_nowait(await self._receive_event())
 
