@@ -92,12 +92,13 @@ def resets_of_user(*, user_id: int, window: Window | None = None) -> list[Accoun
 
 
 def default_window(*, user_id: int, start: datetime | None, end: datetime | None) -> Window:
-    """A window whose missing start is the current epoch's (the last reset), and missing end now."""
+    """A window whose missing end is now, and missing start the start of the epoch its end falls in
+    (the last reset before it: with no `to`, the current epoch)."""
+    end = end or timezone.now()
     if start is None:
-        start = (
-            AccountReset.objects.filter(account__user_id=user_id).order_by("-at").values_list("at", flat=True).first()
-        )
-    return Window(start, end or timezone.now())
+        resets = AccountReset.objects.filter(account__user_id=user_id, at__lt=end)
+        start = resets.order_by("-at").values_list("at", flat=True).first()
+    return Window(start, end)
 
 
 def _in_window(field: str, window: Window) -> Q:

@@ -1,9 +1,10 @@
 """REST for the account's journal, figures and reset (docs/protocol.md §4c), scoped to the requesting user.
 
 `from` and `to` take ISO-8601 (a time without an offset is UTC; write `+` as %2B, or use `Z`) or epoch
-milliseconds; the window is [from, to), from defaulting to the current epoch's start (the last reset)
-and to to now. `?format=csv` or `Accept: text/csv` answers CSV (columns in market_app.journal), else
-JSON. Orders, fills and samples stream a page at a time, so a large range is never held in memory.
+milliseconds; the window is [from, to), to defaulting to now and from to the start of the epoch `to`
+falls in (the last reset before it). `?format=csv` or `Accept: text/csv` answers CSV (columns in
+market_app.journal), else JSON. Orders, fills and samples stream a page at a time, so a large range
+is never held in memory.
 """
 
 from __future__ import annotations

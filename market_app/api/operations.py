@@ -49,7 +49,8 @@ OPERATIONS = [
 
 # The account's journal, figures and reset (market_app.api.journal; docs/protocol.md §4c).
 _RANGE = {
-    "from": "start of the window, inclusive: ISO-8601 (no offset is UTC) or epoch ms; default the last reset",
+    "from": "start of the window, inclusive: ISO-8601 (no offset is UTC) or epoch ms; "
+    "default the last reset before `to`",
     "to": "end of the window, exclusive: ISO-8601 or epoch ms; default now",
     "format": "`json` (default) or `csv` (also chosen by `Accept: text/csv`)",
 }

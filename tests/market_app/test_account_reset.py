@@ -101,6 +101,8 @@ def test_the_reset_endpoint_answers_the_reset_and_lists_it_then_the_epochs_split
     assert body_json(client.get("/api/market/journal/fills/")) == []
     rows = csv_rows(client.get("/api/market/journal/fills/?format=csv&from=0"))
     assert {r["epoch"] for r in rows} == {"0"} and len(rows) == 6
+    # Only a `to`: the window is the epoch `to` falls in, here the one before the reset.
+    assert len(body_json(client.get(f"/api/market/journal/fills/?to={reset['at']}"))) == 6  # type: ignore[arg-type]
     current = body_json(client.get("/api/market/journal/performance/"))
     assert current["epoch"] == 1 and current["start"] == reset["at"] and current["roundTrips"] == 0  # type: ignore[index]
 
