@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from market_app.messages import OrderSideValue, OrderStatusValue
+from market_app.messages import OrderSideValue, OrderStatusValue, OrderTypeValue
 from sessions_app.realtime import EpochMs, Omittable
 
 
@@ -16,7 +16,7 @@ class JournalOrder(BaseModel):
     updatedAt: EpochMs
     symbol: str
     side: OrderSideValue
-    orderType: str
+    orderType: OrderTypeValue
     quantity: float
     limitPrice: Omittable[float] = None
     status: OrderStatusValue

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from market_app import metrics, selectors
+from market_app import account_metrics, metrics, selectors
 from market_app.errors import AccountCode, MarketCode
 from market_app.events import MarketTickEvent, OrdersChangedCommand
 from market_app.groups import ticks_group
@@ -431,6 +431,7 @@ def account_reset(*, user_id: int, by_operator: bool = False) -> AccountReset:
             positions_value=Decimal(0),
         )
         _account_changed(user_id)
+    account_metrics.ACCOUNT_RESETS.labels("operator" if by_operator else "user").inc()
     return reset
 
 
@@ -465,6 +466,7 @@ def equity_samples_record(*, user_ids: Sequence[int], quotes: dict[str, Quote], 
         for user_id, value in values.items()
     ]
     EquitySample.objects.bulk_create(samples)
+    account_metrics.EQUITY_SAMPLES.inc(len(samples))
     return len(samples)
 
 

@@ -14,7 +14,7 @@ import io
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
@@ -85,7 +85,7 @@ def _csv_text(rows: Sequence[Sequence[str]]) -> str:
     return out.getvalue()
 
 
-class Export:
+class Export(Generic[T]):
     """A keyset-paged query as a stream: CSV (a header line, then rows) or a JSON array."""
 
     def __init__(
@@ -107,7 +107,7 @@ class Export:
     def _tail(self) -> str:
         return "" if self.as_csv else "]"
 
-    def _page(self, page: list[Any], first: bool) -> str:
+    def _page(self, page: list[T], first: bool) -> str:
         if self.as_csv:
             return _csv_text([self.row(item) for item in page])
         body = ",".join(self.model(item).model_dump_json(exclude_none=True) for item in page)

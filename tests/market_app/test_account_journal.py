@@ -269,3 +269,31 @@ def test_bad_journal_parameters_get_an_invalid_request_body_naming_the_field(que
 def test_an_equity_curve_of_too_many_points_is_refused() -> None:
     response = client_of(make_user().pk).get("/api/market/journal/equity/?points=1")
     assert response.status_code == 400 and response.json()["details"][0]["field"] == "points"
+
+
+def test_times_with_an_offset_and_epoch_milliseconds_name_the_same_instant() -> None:
+    who = scenario()
+    client = client_of(who.user_id)
+    fills = body_json(client.get("/api/market/journal/fills/"))
+    second = fills[1]["createdAt"]  # type: ignore[index]
+    iso_plus_two = (
+        (timezone.datetime.fromtimestamp(second / 1000, timezone.get_fixed_timezone(120)))
+        .isoformat(timespec="milliseconds")
+        .replace("+", "%2B")
+    )
+    by_ms = body_json(client.get(f"/api/market/journal/fills/?from={second}"))
+    by_iso = body_json(client.get(f"/api/market/journal/fills/?from={iso_plus_two}"))
+    assert by_ms == by_iso
+    # From the second fill on (the first too only if it fell in the same millisecond).
+    assert [f["fillId"] for f in by_ms][-5:] == [f["fillId"] for f in fills[1:]]  # type: ignore[union-attr,index]
+
+
+def test_the_openapi_document_offers_csv_besides_json_for_the_journal() -> None:
+    from sessions_app.openapi import openapi
+
+    paths = openapi("test")["paths"]
+    for path in ("orders", "fills", "equity", "performance"):
+        content = paths[f"/api/market/journal/{path}/"]["get"]["responses"]["200"]["content"]
+        assert set(content) == {"application/json", "text/csv"}
+    reset = paths["/api/market/account/reset/"]["post"]["responses"]
+    assert "account_in_use" in reset["409"]["description"]
