@@ -297,3 +297,23 @@ def test_the_openapi_document_offers_csv_besides_json_for_the_journal() -> None:
         assert set(content) == {"application/json", "text/csv"}
     reset = paths["/api/market/account/reset/"]["post"]["responses"]
     assert "account_in_use" in reset["409"]["description"]
+
+
+async def test_under_asgi_the_journal_streams_from_an_async_iterator() -> None:
+    import warnings
+
+    from asgiref.sync import sync_to_async
+    from django.test import AsyncClient
+
+    who = await sync_to_async(scenario)()
+    token = await sync_to_async(lambda: issue_token(Account.objects.get(user_id=who.user_id).user).token)()
+    client = AsyncClient()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Django warns when it must read a sync iterator whole
+        response = await client.get(
+            "/api/market/journal/fills/?format=csv", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert getattr(response, "is_async", False), response.content
+        body = b"".join([chunk async for chunk in response.streaming_content])
+    rows = list(csv.DictReader(io.StringIO(body.decode())))
+    assert [r["price"] for r in rows] == ["100", "110", "95", "200", "190", "100"]
