@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
+from django.db.models import Window as SqlWindow
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from market_app.messages import AccountResetView
@@ -158,10 +160,10 @@ def equity_curve(*, user_id: int, window: Window, points: int) -> list[EquitySam
     count = samples.count()
     if count <= points:
         return list(samples)
-    wanted = sorted({round(i * (count - 1) / (points - 1)) for i in range(points)})
-    ids = list(samples.values_list("id", flat=True))
-    chosen = [ids[i] for i in wanted]
-    return list(EquitySample.objects.filter(id__in=chosen).order_by("at", "id"))
+    wanted = sorted({1 + round(i * (count - 1) / (points - 1)) for i in range(points)})
+    # Numbered in the database, so only the chosen rows leave it.
+    numbered = samples.annotate(row=SqlWindow(RowNumber(), order_by=[F("at").asc(), F("id").asc()]))
+    return list(numbered.filter(row__in=wanted).order_by("at", "id"))
 
 
 # --- How a row reads in a CSV -------------------------------------------------------------------
