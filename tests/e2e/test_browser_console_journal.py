@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.liveserver import ROOT
 from tests.support.servers import RELAXED_LOGIN_THROTTLE, ServerFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+ARTIFACTS = ROOT / "test-artifacts"
 
 
 def test_the_console_charts_equity_shows_the_figures_downloads_fills_and_resets(
@@ -56,6 +59,8 @@ def test_the_console_charts_equity_shows_the_figures_downloads_fills_and_resets(
         shown = page.locator(f'#figures dd[data-figure="{name}"]').get_attribute("data-value")
         assert float(shown or "nan") == pytest.approx(figures[name]), name
 
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#journal").screenshot(path=str(ARTIFACTS / "console-journal.png"))
     with page.expect_download() as download_info:
         page.click('#journal [data-download="fills"]')
     saved = tmp_path / "fills.csv"

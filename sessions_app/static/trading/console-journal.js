@@ -42,10 +42,10 @@ function rangeQuery() {
 
 export function drawCurve(svg, points) {
   svg.replaceChildren();
-  const width = 600;
-  const height = 160;
+  // Drawn in the element's own pixels, so the labels are not stretched.
+  const width = svg.clientWidth || 600;
+  const height = svg.clientHeight || 160;
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
-  svg.setAttribute("preserveAspectRatio", "none");
   svg.dataset.points = String(points.length);
   if (points.length < 2) {
     const text = document.createElementNS(SVG, "text");
@@ -66,7 +66,6 @@ export function drawCurve(svg, points) {
   line.setAttribute("fill", "none");
   line.setAttribute("stroke", values.at(-1) >= values[0] ? "#0a7d32" : "#c0262d");
   line.setAttribute("stroke-width", "1.5");
-  line.setAttribute("vector-effect", "non-scaling-stroke");
   svg.append(line);
   for (const [y, value] of [[12, Math.max(...values)], [height - 2, low]]) {
     const label = document.createElementNS(SVG, "text");
