@@ -320,6 +320,10 @@ if MARKET_SOURCE == "replay" and not Path(MARKET_REPLAY_FILE).is_file():
 MARKET_STARTING_CASH = env_int("MARKET_STARTING_CASH", default=100_000, minimum=0)
 # A connection whose socket has this much unsent data gets only the newest prices (conflation).
 MARKET_CONFLATE_BACKLOG_BYTES = env_int("MARKET_CONFLATE_BACKLOG_BYTES", default=65_536, minimum=1024)
+# The account's equity curve (README "The account's journal and figures"): how often the worker running a
+# user's simulator records their equity, and how long the samples are kept.
+EQUITY_SAMPLE_INTERVAL_S = env_int("EQUITY_SAMPLE_INTERVAL_S", default=10, minimum=1)
+EQUITY_SAMPLE_RETENTION_DAYS = env_int("EQUITY_SAMPLE_RETENTION_DAYS", default=30, minimum=1)
 
 # /metrics: with METRICS_TOKEN, only `Authorization: Bearer <token>`; without, only these client addresses.
 METRICS_TOKEN = env_optional_str("METRICS_TOKEN")
