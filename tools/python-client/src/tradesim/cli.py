@@ -209,7 +209,9 @@ def render(client: Client, symbols: list[str]) -> str:
     for symbol, quote in sorted(client.prices.items()):
         if wanted and symbol not in wanted:
             continue
-        lines.append(f"{symbol:<10} {quote['price']:>14,.2f} {quote['change']:>+12,.2f} {quote['volume']:>12,.2f}")
+        places = 2 if abs(quote["price"]) >= 10 else 5  # currencies move in the fourth decimal
+        price, change = f"{quote['price']:,.{places}f}", f"{quote['change']:+,.{places}f}"
+        lines.append(f"{symbol:<10} {price:>14} {change:>12} {quote['volume']:>12,.2f}")
     lines += ["", f"{'POSITION':<10} {'QTY':>12} {'AVG':>12} {'VALUE':>14} {'UNREAL.':>12} {'REAL.':>12}"]
     for symbol, position in sorted(client.positions.items()):
         lines.append(
