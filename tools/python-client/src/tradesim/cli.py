@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
+from tradesim import __version__
 from tradesim.client import Client
 from tradesim.errors import ApiError, NotConnected, ProtocolError, RequestTimeout, SessionEnded
 
@@ -258,6 +259,7 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="tradesim", description="Trade on the simulator's session service.")
     top.add_argument("--server", default=os.environ.get("TRADESIM_SERVER", DEFAULT_SERVER), help="base URL")
     top.add_argument("--json", action="store_true", help="machine-readable output")
+    top.add_argument("--version", action="version", version=f"tradesim {__version__}")
     top.add_argument("--attempts", type=int, default=3, help="connection attempts before giving up (default 3)")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     login = commands.add_parser("login", help="log in and keep the tokens ($TRADESIM_HOME/credentials.json)")
