@@ -4,7 +4,10 @@ request's reply and its error, and a SIGTERMed server's `shutdown` hint honoured
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +16,7 @@ from typing import Any
 import pytest
 from tradesim import ApiError, Client, ProtocolError, SessionEnded
 
-from tests.support.liveserver import DaphneServer
+from tests.support.liveserver import ROOT, DaphneServer
 from tests.support.servers import RELAXED_LOGIN_THROTTLE, running_server
 
 pytestmark = [pytest.mark.e2e]
@@ -146,3 +149,23 @@ async def test_a_client_that_cannot_reach_the_server_gives_up_after_its_attempts
     with pytest.raises(SessionEnded) as ended:
         await client.connect(token="t", device_id="dev-x")
     assert ended.value.reason == "gave_up"
+
+
+def test_the_example_bot_trades_on_the_live_market_for_a_few_seconds(server: DaphneServer, tmp_path: Path) -> None:
+    name, password = user(server)
+    bot = ROOT / "tools" / "python-client" / "examples" / "ma_crossover.py"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "tools" / "python-client" / "src"),
+        "TRADESIM_HOME": str(tmp_path),
+    }
+    args = ["--server", server.http, "--user", name, "--password", password, "--fast", "2", "--slow", "4"]
+    run = subprocess.run(
+        [sys.executable, str(bot), *args, "--seconds", "8"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    orders = int(run.stdout.rsplit("done: ", 1)[1].split()[0])
+    assert orders >= 1 and run.stdout.startswith("buy ")
+    token = server.login(name, password)["token"]
+    status, fills = server.request("GET", "/api/market/fills/", token=token)
+    assert status == 200 and len(fills) >= 1 and fills[0]["symbol"] == "AAPL"

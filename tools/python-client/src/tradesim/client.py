@@ -15,7 +15,7 @@ import os
 import random as _random
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, cast
 from urllib.parse import quote, urlsplit
@@ -211,7 +211,7 @@ class Client:
         self._handlers.setdefault(event, []).append(handler)
         return lambda: self._handlers.get(event, []).remove(handler)
 
-    async def messages(self, *types: str) -> AsyncIterator[Any]:
+    async def messages(self, *types: str) -> AsyncGenerator[Any, None]:
         """Every server message from now on (or only those `types`), until the client ends."""
         queue: asyncio.Queue[Any] = asyncio.Queue()
         removers = [self.on(kind, queue.put_nowait) for kind in (types or ("message",))]
