@@ -59,6 +59,9 @@ async def test_it_logs_in_keeps_its_device_id_in_a_file_and_connects(server: Dap
         await until(lambda: len(qualities) >= 2)  # beats at the server's 500 ms
     async with Client(server.http, device_file=device_file) as second:
         again = await second.connect(username=name, password=password)
+    async with Client(server.http, device_file=device_file, use_tickets=True) as ticketed:
+        third = await ticketed.connect(username=name, password=password)  # ?ticket=…, not the token
+        assert (await ticketed.request("request_session_info"))["sessionId"] == third["sessionId"]
     assert again["deviceId"] == connected["deviceId"] and again["sessionId"] == connected["sessionId"]
     assert all(q["quality"] in ("good", "degraded") for q in qualities)
     with pytest.raises(ApiError) as bad:

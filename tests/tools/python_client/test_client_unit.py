@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -246,3 +247,44 @@ async def test_it_beats_at_the_servers_interval_and_reports_the_quality() -> Non
     assert [b["deviceId"] for b in beats] == ["dev-1"] * 3
     assert "rttMs" not in beats[0] and isinstance(beats[1]["rttMs"], float)
     assert all(q["quality"] in ("good", "degraded") and q["rttMs"] is not None for q in qualities[:3])
+
+
+async def test_a_lost_epoch_is_not_recovered_and_the_new_streams_pushes_apply_from_its_position() -> None:
+    async def script(ws: ServerConnection, n: int) -> None:
+        if n == 0:
+            await send(ws, connected(), push(1))
+            await ws.close(1011, "crash")
+            return
+        await send(ws, {**connected(seq=5), "sessionEpoch": "epoch-2"}, push(6, "epoch-2"))
+        resume = await receive(ws, "reconnect")
+        assert (resume["lastSessionSeq"], resume["sessionEpoch"]) == (1, EPOCH)
+        result = {"type": "reconnect_result", "requestId": resume["requestId"], "success": True,
+                  "sessionId": "s-1", "sessionStatus": "active", "recovered": False, "replayed": 0,
+                  "sessionSeq": 5, "sessionEpoch": "epoch-2"}  # fmt: skip
+        await send(ws, result, push(7, "epoch-2"))
+
+    async with fake_server(script) as url:
+        client, applied = client_for(url)
+        await client.connect(token="t", device_id="dev-1")
+        await until(lambda: len(applied) == 3)
+        await client.close()
+    assert [(m["sessionEpoch"], m["sessionSeq"]) for m in applied] == [(EPOCH, 1), ("epoch-2", 6), ("epoch-2", 7)]
+    assert (client.stats.not_recovered, client.stats.held, client.stats.duplicates) == (1, 1, 0)
+
+
+async def test_the_access_token_is_renewed_in_band_before_it_expires() -> None:
+    async def script(ws: ServerConnection, n: int) -> None:
+        expires = int(time.time() * 1000) + 1000
+        await send(ws, {**connected(), "tokenExpiresAt": expires})
+        renew = await receive(ws, "refresh_token")
+        await send(ws, {"type": "token_refreshed", "requestId": renew["requestId"], "token": "t-2",
+                        "expiresAt": expires + 86_400_000, "timestamp": 0})  # fmt: skip
+
+    async with fake_server(script) as url:
+        client, _ = client_for(url)
+        tokens: list[dict] = []
+        client.on("token", tokens.append)
+        await client.connect(token="t-1", device_id="dev-1")
+        await until(lambda: bool(tokens))
+        await client.close()
+    assert client.token == "t-2" and tokens[0]["token"] == "t-2"

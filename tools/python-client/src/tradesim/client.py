@@ -241,6 +241,9 @@ class Client:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
+        current = asyncio.current_task()
+        for task in [t for t in self._tasks if t is not current]:
+            task.cancel()
         self._end("closed", None, "closed by the client")
 
     async def __aenter__(self) -> Client:
