@@ -146,4 +146,5 @@ def test_watch_follows_the_market_live_in_a_terminal_and_as_json_lines(cli_env: 
     last = frames[-1]
     assert "SYMBOL" in last and "AAPL" in last and "equity" in last and "simulator running" in last
     assert placed is not None and placed["orderId"][:12] in last  # the order placed meanwhile, live
+    assert "RECENT" in last and "buy 1/1 AAPL at" in last and "filled" in last  # the market buy's fill
     tradesim(env, "stop")

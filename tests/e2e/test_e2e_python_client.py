@@ -75,6 +75,8 @@ async def test_every_request_gets_its_reply_or_its_typed_error(server: DaphneSer
         connected = await client.connect(username=name, password=password)
         info = await client.request("request_session_info")
         assert info["type"] == "session_info" and info["sessionId"] == connected["sessionId"]
+        other_device = await refused(client.request("request_session_info", deviceId="dev-someone-else"))
+        assert other_device.code == "device_id_mismatch"
 
         assert (await refused(client.request("stop_simulator"))).code == "simulator_not_running"
         assert (await refused(client.request("place_order", symbol="AAPL", side="buy", orderType="market",

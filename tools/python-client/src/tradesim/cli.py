@@ -197,7 +197,7 @@ async def cmd_watch(args: argparse.Namespace) -> Any:
 
 
 def render(client: Client, symbols: list[str]) -> str:
-    """The live screen: connection, prices, positions, open orders, account."""
+    """The live screen: connection, prices, positions, open orders, the latest order updates, account."""
     quality = client.quality.quality if client.quality else "-"
     rtt = f"{client.last_rtt_ms:.0f} ms" if client.last_rtt_ms is not None else "-"
     lines = [
@@ -226,6 +226,16 @@ def render(client: Client, symbols: list[str]) -> str:
             f"{order['orderId']:<12.12} {order['symbol']:<9} {order['side']:<5} {order['orderType']:<7} "
             f"{order['quantity']:>10,.4g} {order['filledQty']:>10,.4g} {order['status']:<16}"
         )
+    done = [o for o in client.orders.values() if o["status"] not in ("new", "partially_filled")]
+    if done:
+        lines += ["", "RECENT"]
+        for order in sorted(done, key=lambda o: o["updatedAt"])[-5:]:
+            price = f" at {order['averagePrice']:,.2f}" if order["averagePrice"] is not None else ""
+            why = f" ({order['reason']})" if order["reason"] else ""
+            lines.append(
+                f"{time.strftime('%H:%M:%S', time.localtime(order['updatedAt'] / 1000))} {order['side']} "
+                f"{order['filledQty']:,.4g}/{order['quantity']:,.4g} {order['symbol']}{price} {order['status']}{why}"
+            )
     if client.account:
         account = client.account
         lines += [
