@@ -174,3 +174,14 @@ def test_the_example_bot_trades_on_the_live_market_for_a_few_seconds(server: Dap
     token = server.login(name, password)["token"]
     status, fills = server.request("GET", "/api/market/fills/", token=token)
     assert status == 200 and len(fills) >= 1 and fills[0]["symbol"] == "AAPL"
+
+
+async def test_a_refused_handshake_ends_the_client_with_the_servers_reason(server: DaphneServer) -> None:
+    creds = server.issue_token(f"py-{uuid.uuid4().hex[:8]}")
+    status, _ = server.request("POST", "/api/auth/token/revoke/", token=creds["token"])
+    assert status == 204
+    client = Client(server.http, device_file=None)
+    with pytest.raises(SessionEnded) as ended:
+        await client.connect(token=creds["token"], device_id=creds["deviceId"])
+    assert (ended.value.reason, ended.value.code) == ("auth_failed", 4001)
+    assert ended.value.message.startswith("token_revoked: ") and client.sockets_opened == 1

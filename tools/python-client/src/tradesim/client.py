@@ -134,6 +134,7 @@ class Client:
         self._retry_after_ms: int | None = None  # from `shutdown`, or an error's retryAfterMs
         self._beat_sent_at: float | None = None
         self._closing = False
+        self._last_error: dict[str, Any] | None = None  # the last `error` not answering a request
 
     # --- Public API ---------------------------------------------------------------------
 
@@ -213,6 +214,8 @@ class Client:
 
     async def messages(self, *types: str) -> AsyncGenerator[Any, None]:
         """Every server message from now on (or only those `types`), until the client ends."""
+        if self.ended is not None:
+            return
         queue: asyncio.Queue[Any] = asyncio.Queue()
         removers = [self.on(kind, queue.put_nowait) for kind in (types or ("message",))]
         removers.append(self.on("ended", lambda _: queue.put_nowait(None)))
@@ -340,6 +343,7 @@ class Client:
         self.session_token = message["sessionToken"]
         self._attempt = 0
         self._retry_after_ms = None
+        self._last_error = None
         self.quality = QualityMeter(message["heartbeatInterval"])
         self.simulator_status = message["simulatorStatus"]
         if "tokenExpiresAt" in message:
@@ -403,6 +407,8 @@ class Client:
     def _end(self, reason: str, code: int | None, message: str) -> None:
         if self.ended is not None:
             return
+        if self._last_error is not None and code is not None:
+            message = f"{self._last_error.get('code')}: {self._last_error.get('message')}"
         self.ended = SessionEnded(reason, code, message)
         self._stop_socket_tasks()
         self._set_state("closed")
@@ -448,7 +454,9 @@ class Client:
             self._on_heartbeat_ack(message)
         elif kind == "shutdown":
             self._retry_after_ms = int(message["reconnectAfterMs"])
-        elif kind == "error" and isinstance(message.get("retryAfterMs"), int):
+        if kind == "error" and message.get("requestId") is None:
+            self._last_error = dict(message)  # what a close that follows is about (token_revoked, ...)
+        if kind == "error" and isinstance(message.get("retryAfterMs"), int):
             # A busy server's slot (server_busy before close 4013): come back then, not on the backoff's.
             self._retry_after_ms = message["retryAfterMs"]
         self._update_view(message)
