@@ -91,6 +91,11 @@ def test_login_trade_and_inspect_with_exit_codes_and_json(cli_env: dict[str, str
     assert resting["orderId"] in {o["orderId"] for o in orders}
     canceled = json_of(tradesim(env, "--json", "cancel", resting["orderId"]))
     assert canceled["order"]["status"] == "canceled"
+    plain_order = tradesim(env, "buy", "AAPL", "1", "--limit", "1")  # rests: far below the market
+    assert plain_order.returncode == 0 and "order:\n  orderId: " in plain_order.stdout, plain_order.stderr
+    plain_id = plain_order.stdout.split("orderId: ", 1)[1].split()[0]
+    plain_cancel = tradesim(env, "cancel", plain_id)
+    assert plain_cancel.returncode == 0 and "  status: canceled" in plain_cancel.stdout
     twice = tradesim(env, "cancel", resting["orderId"])
     assert twice.returncode == 1 and "order_not_cancelable" in twice.stderr
 

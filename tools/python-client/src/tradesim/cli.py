@@ -201,8 +201,8 @@ def render(client: Client, symbols: list[str]) -> str:
     quality = client.quality.quality if client.quality else "-"
     rtt = f"{client.last_rtt_ms:.0f} ms" if client.last_rtt_ms is not None else "-"
     lines = [
-        f"tradesim  {client.base_url}  {client.state}  quality {quality}  rtt {rtt}  "
-        f"simulator {client.simulator_status}  {time.strftime('%H:%M:%S')}",
+        f"{client.base_url}  {client.state}  {quality} {rtt}  simulator {client.simulator_status}  "
+        f"{time.strftime('%H:%M:%S')}",
         "",
         f"{'SYMBOL':<10} {'PRICE':>14} {'CHANGE':>12} {'VOLUME':>12}",
     ]
@@ -261,8 +261,15 @@ def show(result: Any, as_json: bool) -> None:
             print("(none)")
     elif isinstance(result, dict):
         for key, value in result.items():
-            if key not in ("type", "requestId", "timestamp"):
-                print(f"{key}: {json.dumps(value) if isinstance(value, dict | list) else value}")
+            if key in ("type", "requestId", "timestamp"):
+                continue
+            if isinstance(value, dict):  # the order of order_placed / order_canceled
+                print(f"{key}:")
+                for inner, item in value.items():
+                    if item is not None and item != "":
+                        print(f"  {inner}: {item}")
+            else:
+                print(f"{key}: {json.dumps(value) if isinstance(value, list) else value}")
 
 
 def parser() -> argparse.ArgumentParser:
