@@ -288,3 +288,71 @@ async def test_the_access_token_is_renewed_in_band_before_it_expires() -> None:
         await until(lambda: bool(tokens))
         await client.close()
     assert client.token == "t-2" and tokens[0]["token"] == "t-2"
+
+
+def unavailable(request_id: str, retry_after_ms: int | None = None) -> dict[str, Any]:
+    error = {"type": "error", "requestId": request_id, "code": "service_unavailable", "message": "later",
+             "timestamp": 0}  # fmt: skip
+    return error if retry_after_ms is None else {**error, "retryAfterMs": retry_after_ms}
+
+
+async def test_a_reconnect_refused_as_unavailable_is_sent_again_on_the_same_socket_then_resumes() -> None:
+    attempts: list[dict] = []
+
+    async def script(ws: ServerConnection, n: int) -> None:
+        if n == 0:
+            await send(ws, connected(), push(1))
+            await ws.close(1011, "crash")
+            return
+        await send(ws, connected(seq=1))
+        for _ in range(2):
+            attempts.append(await receive(ws, "reconnect"))
+            await send(ws, unavailable(attempts[-1]["requestId"], retry_after_ms=30))
+        attempts.append(await receive(ws, "reconnect"))
+        await send(ws, {"type": "reconnect_result", "requestId": attempts[-1]["requestId"], "success": True,
+                        "sessionId": "s-1", "sessionStatus": "active", "recovered": True, "replayed": 0,
+                        "sessionSeq": 1, "sessionEpoch": EPOCH})  # fmt: skip
+
+    async with fake_server(script) as url:
+        client, _ = client_for(url)
+        await client.connect(token="t", device_id="dev-1")
+        await until(lambda: client.stats.recovered == 1)
+        await client.close()
+    assert len(attempts) == 3 and len({a["requestId"] for a in attempts}) == 3
+    assert client.sockets_opened == 2 and client.stats.resyncs_requested == 0
+
+
+async def test_a_reconnect_that_keeps_failing_falls_back_to_a_resync_from_the_last_applied_push() -> None:
+    resyncs: list[dict] = []
+
+    async def script(ws: ServerConnection, n: int) -> None:
+        if n == 0:
+            await send(ws, connected(), push(1), push(2))
+            await ws.close(1011, "crash")
+            return
+        await send(ws, connected(seq=2))
+        for _ in range(5):
+            await send(ws, unavailable((await receive(ws, "reconnect"))["requestId"]))
+        resyncs.append(await receive(ws, "request_resync"))
+
+    async with fake_server(script) as url:
+        client, _ = client_for(url)
+        await client.connect(token="t", device_id="dev-1")
+        await until(lambda: bool(resyncs))
+        await client.close()
+    assert (resyncs[0]["lastSessionSeq"], resyncs[0]["sessionEpoch"]) == (2, EPOCH)
+    assert client.stats.resyncs_requested == 1
+
+
+async def test_a_heartbeat_left_unacknowledged_for_an_interval_turns_the_quality_poor() -> None:
+    async def script(ws: ServerConnection, n: int) -> None:
+        await send(ws, connected(interval=100))  # and never acknowledges a beat
+
+    async with fake_server(script) as url:
+        client, _ = client_for(url)
+        qualities: list[dict] = []
+        client.on("quality", qualities.append)
+        await client.connect(token="t", device_id="dev-1")
+        await until(lambda: bool(qualities))
+        await client.close()
+    assert qualities[0] == {"quality": "poor", "rttMs": None}

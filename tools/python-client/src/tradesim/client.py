@@ -382,6 +382,8 @@ class Client:
                 self._retry_after_ms = None  # the slot was for this request, not for the next handshake
                 delay = hinted if hinted is not None else self._backoff(attempt)
                 await asyncio.sleep(delay / 1000)
+                if self._socket is not socket or self.state != "open":
+                    return  # that socket dropped meanwhile: the next one resumes for itself
                 continue
             if result.get("recovered") is True:
                 self.stats.recovered += 1
