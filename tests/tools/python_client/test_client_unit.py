@@ -356,3 +356,28 @@ async def test_a_heartbeat_left_unacknowledged_for_an_interval_turns_the_quality
         await until(lambda: bool(qualities))
         await client.close()
     assert qualities[0] == {"quality": "poor", "rttMs": None}
+
+
+async def test_a_reconnect_retry_pending_for_a_socket_that_dropped_is_not_sent_on_the_next_one() -> None:
+    on_third: list[dict] = []
+
+    async def script(ws: ServerConnection, n: int) -> None:
+        if n == 0:
+            await send(ws, connected(), push(1))
+            await ws.close(1011, "crash")
+        elif n == 1:
+            await send(ws, connected(seq=1))
+            await send(ws, unavailable((await receive(ws, "reconnect"))["requestId"], retry_after_ms=300))
+            await ws.close(1011, "crash again")
+        else:
+            await send(ws, connected(seq=1))
+            while True:
+                on_third.append(await receive(ws, "reconnect"))
+
+    async with fake_server(script) as url:
+        client, _ = client_for(url)
+        await client.connect(token="t", device_id="dev-1")
+        await until(lambda: client.sockets_opened == 3 and bool(on_third))
+        await asyncio.sleep(0.6)  # past the first socket's retry slot
+        await client.close()
+    assert len(on_third) == 1
