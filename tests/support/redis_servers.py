@@ -113,11 +113,24 @@ class SentinelGroup:
     def replicas_known(self) -> int:
         return len(self.sentinel_client().sentinel_slaves(MASTER_NAME))
 
-    def failover(self) -> int:
-        """SENTINEL FAILOVER, then wait until every Sentinel names the new master; returns its port."""
+    def failover(self, *, demoted: bool = True) -> int:
+        """SENTINEL FAILOVER, then wait until every Sentinel names the new master (and, with
+        `demoted`, until the old one has become its replica); returns the new master's port.
+
+        Until the Sentinels reconfigure the old master (seconds later) it still accepts writes
+        from clients that kept their connections to it: writes a failover then loses."""
         before = self.master_port()
         self.sentinel_client().execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
-        return self.wait_for_new_master(before)
+        port = self.wait_for_new_master(before)
+        if demoted:
+            deadline = time.monotonic() + 30
+            while True:
+                with contextlib.suppress(redis.RedisError):
+                    if redis.Redis(port=before, socket_timeout=1).info("replication")["role"] == "slave":
+                        break
+                assert time.monotonic() < deadline, "the old master was not made a replica"
+                time.sleep(0.2)
+        return port
 
     def wait_for_new_master(self, before: int, timeout: float = 30) -> int:
         deadline = time.monotonic() + timeout
