@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -31,8 +31,8 @@ class RedisShard:
     url: str | None = None
     sentinels: tuple[tuple[str, int], ...] = ()
     master_name: str | None = None
-    password: str | None = None
-    sentinel_password: str | None = None
+    password: str | None = field(default=None, repr=False)
+    sentinel_password: str | None = field(default=None, repr=False)
     db: int = 0
 
     @classmethod
@@ -50,11 +50,6 @@ class RedisShard:
     @property
     def sentinel_managed(self) -> bool:
         return self.master_name is not None
-
-    def __str__(self) -> str:
-        if self.url is not None:
-            return self.url.split("@")[-1]
-        return f"sentinel:{self.master_name}@" + ",".join(f"{host}:{port}" for host, port in self.sentinels)
 
 
 def configured_shards() -> tuple[RedisShard, ...]:
