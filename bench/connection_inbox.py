@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-from sessions_app.realtime.internals import ConnectionInbox  # noqa: E402
+from sessions_app.realtime.internals import ConnectionInbox
 
 
 async def one_round(make: type, messages: int) -> float:
