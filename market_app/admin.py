@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from market_app.admin_journal import account_figures_html, fills_csv, orders_csv, reset_accounts
-from market_app.models import Account, AccountReset, Fill, Instrument, MarketFeed, Order, Position
+from market_app.models import Account, AccountReset, Candle, Fill, Instrument, MarketFeed, Order, Position
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -24,6 +24,23 @@ class InstrumentAdmin(admin.ModelAdmin):
     list_editable = ("is_active",)
     list_filter = ("is_active",)
     search_fields = ("symbol", "name")
+    fieldsets = (
+        (None, {"fields": ("symbol", "name", "is_active", "sort_order")}),
+        ("Price process", {"fields": ("tick_size", "start_price", "volatility", "drift", "base_volume")}),
+        (
+            "Liquidity (bid/ask and book)",
+            {
+                "fields": (
+                    "spread_bps",
+                    "book_levels",
+                    "book_top_size",
+                    "book_decay",
+                    "book_level_gap_ticks",
+                    "lot_size",
+                )
+            },
+        ),
+    )
 
 
 @admin.register(MarketFeed)
@@ -100,3 +117,9 @@ class AccountResetAdmin(ReadOnlyAdmin):
     list_filter = ("by_operator",)
     search_fields = ("account__user__username",)
     list_select_related = ("account__user",)
+
+
+@admin.register(Candle)
+class CandleAdmin(ReadOnlyAdmin):
+    list_display = ("symbol", "interval", "start_ms", "open", "high", "low", "close", "volume")
+    list_filter = ("interval", "symbol")

@@ -9,7 +9,7 @@ open orders every lease renewal).
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 
 class MarketTickEvent(TypedDict):
@@ -17,6 +17,11 @@ class MarketTickEvent(TypedDict):
     seq: int
     timestamp: int
     symbols: dict[str, dict[str, Any]]
+    # Added by the producer, as JSON text (market_app.marketdata.books_of_event / candles_of_event decode
+    # them): profile -> symbol -> {bids, asks: [[price, size], ...]}, and symbol -> interval -> the open bar.
+    tops: NotRequired[str]  # profile -> symbol -> {bid, bidSize, ask, askSize}: the first level of `books`
+    books: NotRequired[str]
+    candles: NotRequired[str]
 
 
 class OrdersChangedCommand(TypedDict):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, StringConstraints, model_serializer
 
 from sessions_app.realtime import ClientMessage, DeviceId, EpochMs, Omittable, RequestId, ServerMessage, StreamMessage
 
@@ -17,6 +17,9 @@ OrderId = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F-]{32,36}$")]
 OrderSideValue = Literal["buy", "sell"]
 OrderTypeValue = Literal["market", "limit"]
 OrderStatusValue = Literal["new", "partially_filled", "filled", "canceled", "rejected"]
+PriceSize = Annotated[list[float], Field(min_length=2, max_length=2)]  # [price, size]
+CandleIntervalValue = Literal["1s", "1m", "5m"]
+MAX_DEPTH = 50
 SnapshotReason = Literal["simulator_started", "connected", "reconnected", "orders_changed", "request", "resync"]
 
 
@@ -24,10 +27,42 @@ SnapshotReason = Literal["simulator_started", "connected", "reconnected", "order
 
 
 class SymbolQuote(BaseModel):
-    """The spec's per-symbol entry: last price, change since the feed's reference price, volume of the tick."""
+    """The spec's per-symbol entry: last price, change since the feed's reference price, volume of the tick;
+    and (additions) the top of the book of the simulator's realism profile, a side absent when empty."""
 
     price: float
     change: float
+    volume: int
+    bid: Omittable[float] = None
+    ask: Omittable[float] = None
+    bidSize: Omittable[float] = None
+    askSize: Omittable[float] = None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_top(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        data: dict[str, object] = handler(self)
+        for name in ("bid", "ask", "bidSize", "askSize"):
+            if data.get(name, 0) is None:
+                del data[name]
+        return data
+
+
+class BookDepth(BaseModel):
+    """The first levels of a symbol's book, best first: `[price, size]` pairs."""
+
+    bids: list[PriceSize]
+    asks: list[PriceSize]
+
+
+class CandleView(BaseModel):
+    """One OHLCV bar: `start` is when it opens (epoch ms, a multiple of the interval)."""
+
+    interval: CandleIntervalValue
+    start: EpochMs
+    open: float
+    high: float
+    low: float
+    close: float
     volume: int
 
 
@@ -88,13 +123,19 @@ class ExchangeData(ServerMessage):
     """Live prices, pushed on every tick while the user's simulator runs (only the subscribed symbols).
 
     A slow connection gets the newest price of each symbol instead of every tick; `seq` (an addition)
-    is the feed's tick number, so a gap shows what was conflated.
+    is the feed's tick number, so a gap shows what was conflated. Each quote adds the top of book;
+    `depth` and `candles` (additions) are there only when `subscribe_market` asked for them.
     """
 
     type: Literal["exchange_data"] = "exchange_data"
     timestamp: EpochMs
     symbols: dict[str, SymbolQuote]
     seq: int
+    # Additions, only for a connection that asked for them in `subscribe_market`:
+    depth: Omittable[dict[str, BookDepth]] = None  # `depth` levels per side of each symbol's book
+    candles: Omittable[dict[str, dict[CandleIntervalValue, CandleView]]] = None  # the open bar per interval
+
+    omit_when_none = frozenset({"depth", "candles"})
 
 
 class ExchangeDataStatus(StreamMessage):
@@ -126,6 +167,10 @@ class MarketSubscription(ServerMessage):
     requestId: str
     success: bool
     symbols: list[str]
+    depth: Omittable[int] = None  # the book levels per side `exchange_data` now carries (absent: none)
+    candles: Omittable[list[CandleIntervalValue]] = None  # the intervals of its open candles (absent: none)
+
+    omit_when_none = frozenset({"depth", "candles"})
 
 
 class OrderPlaced(ServerMessage):
@@ -146,13 +191,18 @@ class OrderCanceled(ServerMessage):
 
 
 class SubscribeMarket(ClientMessage):
-    """Narrow `exchange_data` to these symbols; an empty list or null means every symbol."""
+    """Narrow `exchange_data` to these symbols; an empty list or null means every symbol. Optionally
+    (additions) ask for `depth` book levels per side and the open bars of the `candles` intervals."""
 
     type: Literal["subscribe_market"]
     requestId: RequestId
     timestamp: float
     deviceId: DeviceId
     symbols: list[Symbol] | None = Field(default=None, max_length=200)
+    # Additions: the book's first `depth` levels per side in each `exchange_data` (absent or 0: none),
+    # and the open candle of each listed interval (absent or empty: none).
+    depth: Omittable[Annotated[int, Field(ge=0, le=MAX_DEPTH)]] = None
+    candles: Omittable[list[CandleIntervalValue]] = Field(default=None, max_length=3)
 
     reply = MarketSubscription
 

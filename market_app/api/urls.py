@@ -9,6 +9,7 @@ urlpatterns = [
     path("positions/", views.PositionListView.as_view(), name="market-positions"),
     path("fills/", views.FillListView.as_view(), name="market-fills"),
     path("account/", views.AccountView.as_view(), name="market-account"),
+    path("candles/", views.CandleListView.as_view(), name="market-candles"),
 ]
 
 # The account's journal, figures and reset (market_app.api.journal).

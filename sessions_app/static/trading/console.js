@@ -1,4 +1,5 @@
 // The trading console at `/`: a thin view over ConnectionManager and the protocol's messages.
+import { installBook } from "./console-book.js";
 import { ConnectionManager, ProtocolError } from "./connection-manager.js";
 import { mountJournal } from "./console-journal.js";
 
@@ -230,3 +231,5 @@ $("#ticket").addEventListener("submit", async (event) => {
     $("#ticket-result").textContent = error instanceof ProtocolError ? error.serverMessage.message : error.message;
   }
 });
+
+installBook(cm); // bid/ask on the board, the depth ladder and the candle chart

@@ -36,12 +36,33 @@ export interface AccountSummary {
   reservedCash: number;
 }
 
+/**
+ * The first levels of a symbol's book, best first: `[price, size]` pairs.
+ */
+export interface BookDepth {
+  bids: Array<Array<number>>;
+  asks: Array<Array<number>>;
+}
+
 export interface CancelOrder {
   type: "cancel_order";
   requestId: string;
   timestamp: number;
   deviceId: string;
   orderId: string;
+}
+
+/**
+ * One OHLCV bar: `start` is when it opens (epoch ms, a multiple of the interval).
+ */
+export interface CandleView {
+  interval: "1s" | "1m" | "5m";
+  start: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
 }
 
 /**
@@ -132,13 +153,16 @@ export interface ErrorMessage {
  * Live prices, pushed on every tick while the user's simulator runs (only the subscribed symbols).
  *
  * A slow connection gets the newest price of each symbol instead of every tick; `seq` (an addition)
- * is the feed's tick number, so a gap shows what was conflated.
+ * is the feed's tick number, so a gap shows what was conflated. Each quote adds the top of book;
+ * `depth` and `candles` (additions) are there only when `subscribe_market` asked for them.
  */
 export interface ExchangeData {
   type: "exchange_data";
   timestamp: number;
   symbols: Record<string, SymbolQuote>;
   seq: number;
+  depth?: Record<string, BookDepth>;
+  candles?: Record<string, Record<string, CandleView>>;
 }
 
 /**
@@ -192,6 +216,8 @@ export interface MarketSubscription {
   requestId: string;
   success: boolean;
   symbols: Array<string>;
+  depth?: number;
+  candles?: Array<"1s" | "1m" | "5m">;
 }
 
 export interface OrderCanceled {
@@ -400,7 +426,8 @@ export interface StopSimulator {
 }
 
 /**
- * Narrow `exchange_data` to these symbols; an empty list or null means every symbol.
+ * Narrow `exchange_data` to these symbols; an empty list or null means every symbol. Optionally
+ * (additions) ask for `depth` book levels per side and the open bars of the `candles` intervals.
  */
 export interface SubscribeMarket {
   type: "subscribe_market";
@@ -408,15 +435,22 @@ export interface SubscribeMarket {
   timestamp: number;
   deviceId: string;
   symbols?: Array<string> | null;
+  depth?: number;
+  candles?: Array<"1s" | "1m" | "5m">;
 }
 
 /**
- * The spec's per-symbol entry: last price, change since the feed's reference price, volume of the tick.
+ * The spec's per-symbol entry: last price, change since the feed's reference price, volume of the tick;
+ * and (additions) the top of the book of the simulator's realism profile, a side absent when empty.
  */
 export interface SymbolQuote {
   price: number;
   change: number;
   volume: number;
+  bid?: number;
+  ask?: number;
+  bidSize?: number;
+  askSize?: number;
 }
 
 /**

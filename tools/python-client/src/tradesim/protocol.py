@@ -39,12 +39,31 @@ class AccountSummary(TypedDict):
     reservedCash: float
 
 
+class BookDepth(TypedDict):
+    """The first levels of a symbol's book, best first: `[price, size]` pairs."""
+
+    bids: list[list[float]]
+    asks: list[list[float]]
+
+
 class CancelOrder(TypedDict):
     type: Literal["cancel_order"]
     requestId: str
     timestamp: float
     deviceId: str
     orderId: str
+
+
+class CandleView(TypedDict):
+    """One OHLCV bar: `start` is when it opens (epoch ms, a multiple of the interval)."""
+
+    interval: Literal["1s", "1m", "5m"]
+    start: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: int
 
 
 class Connected(TypedDict):
@@ -177,13 +196,16 @@ class ExchangeData(TypedDict):
     """Live prices, pushed on every tick while the user's simulator runs (only the subscribed symbols).
 
     A slow connection gets the newest price of each symbol instead of every tick; `seq` (an addition)
-    is the feed's tick number, so a gap shows what was conflated.
+    is the feed's tick number, so a gap shows what was conflated. Each quote adds the top of book;
+    `depth` and `candles` (additions) are there only when `subscribe_market` asked for them.
     """
 
     type: Literal["exchange_data"]
     timestamp: int
     symbols: dict[str, "SymbolQuote"]
     seq: int
+    depth: NotRequired[dict[str, "BookDepth"]]
+    candles: NotRequired[dict[str, dict[str, "CandleView"]]]
 
 
 class ExchangeDataStatus(TypedDict):
@@ -243,6 +265,8 @@ class MarketSubscription(TypedDict):
     requestId: str
     success: bool
     symbols: list[str]
+    depth: NotRequired[int]
+    candles: NotRequired[list[Literal["1s", "1m", "5m"]]]
 
 
 class OrderCanceled(TypedDict):
@@ -444,21 +468,31 @@ class StopSimulator(TypedDict):
 
 
 class SubscribeMarket(TypedDict):
-    """Narrow `exchange_data` to these symbols; an empty list or null means every symbol."""
+    """Narrow `exchange_data` to these symbols; an empty list or null means every symbol. Optionally
+    (additions) ask for `depth` book levels per side and the open bars of the `candles` intervals.
+    """
 
     type: Literal["subscribe_market"]
     requestId: str
     timestamp: float
     deviceId: str
     symbols: NotRequired[list[str] | None]
+    depth: NotRequired[int]
+    candles: NotRequired[list[Literal["1s", "1m", "5m"]]]
 
 
 class SymbolQuote(TypedDict):
-    """The spec's per-symbol entry: last price, change since the feed's reference price, volume of the tick."""
+    """The spec's per-symbol entry: last price, change since the feed's reference price, volume of the tick;
+    and (additions) the top of the book of the simulator's realism profile, a side absent when empty.
+    """
 
     price: float
     change: float
     volume: int
+    bid: NotRequired[float]
+    ask: NotRequired[float]
+    bidSize: NotRequired[float]
+    askSize: NotRequired[float]
 
 
 class TicketResponse(TypedDict):
