@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import dj_database_url
@@ -133,3 +135,15 @@ def database_from_url(url: str, *, conn_max_age: int) -> dict[str, Any]:
         # was a large share of the connect path's CPU.
         config.pop("CONN_HEALTH_CHECKS", None)
     return dict(config)
+
+
+def process_role(argv: Sequence[str] | None = None) -> str:
+    """What this process is, for the database's `application_name`: `daphne`, a management command
+    (`simulator_worker`, `migrate`), or the program's name."""
+    argv = sys.argv if argv is None else argv
+    program = Path(argv[0]).name if argv else "python"
+    if program == "__main__.py":  # python -m daphne
+        program = Path(argv[0]).parent.name
+    if program == "manage.py" and len(argv) > 1:
+        return argv[1][:40]
+    return program[:40] or "python"
