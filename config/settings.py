@@ -128,12 +128,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # lends at most DATABASE_POOL_MAX_SIZE; a thread past them waits DATABASE_POOL_TIMEOUT_S for one, then
 # gets OperationalError (the standard `service_unavailable`). 0: no pool, persistent connections for
 # DATABASE_CONN_MAX_AGE seconds, one per thread that uses the database.
-DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", default=10, minimum=0)
+# A worker needs 4: a thread for each of its three loops and the shared database thread.
+_PROCESS_ROLE = process_role()
+DATABASE_POOL_MAX_SIZE = env_int(
+    "DATABASE_POOL_MAX_SIZE", default=4 if _PROCESS_ROLE == "simulator_worker" else 10, minimum=0
+)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     _options = DATABASES["default"].setdefault("OPTIONS", {})
     # Which process holds a connection, in pg_stat_activity (and so in the bound's test).
     _options.setdefault(
-        "application_name", env_str("DATABASE_APPLICATION_NAME", default=f"trading:{process_role()}:{os.getpid()}")
+        "application_name", env_str("DATABASE_APPLICATION_NAME", default=f"trading:{_PROCESS_ROLE}:{os.getpid()}")
     )
     if DATABASE_POOL_MAX_SIZE:
         if env_optional_int("DATABASE_CONN_MAX_AGE"):

@@ -124,6 +124,23 @@ def test_persistent_connections_and_the_pool_together_stop_the_process() -> None
     assert result.returncode != 0 and "DATABASE_POOL_MAX_SIZE=0" in result.stderr
 
 
+def test_a_simulator_worker_gets_a_pool_of_four_by_default() -> None:
+    code = (
+        "import json, sys; sys.argv = ['manage.py', 'simulator_worker']; import django; django.setup(); "
+        "from django.conf import settings; print(json.dumps(settings.DATABASES['default']['OPTIONS'], default=str))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=base_env(DATABASE_URL="postgres://trading@db:5432/trading"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    options = json.loads(result.stdout.strip().splitlines()[-1])
+    assert options["pool"]["max_size"] == 4 and options["application_name"].startswith("trading:simulator_worker:")
+
+
 def test_the_process_role_names_daphne_and_management_commands() -> None:
     assert process_role(["/srv/.venv/lib/python3.11/site-packages/daphne/__main__.py", "-b"]) == "daphne"
     assert process_role(["/srv/.venv/bin/daphne", "config.asgi:application"]) == "daphne"
