@@ -17,6 +17,10 @@ on stdin, measures, prints `{"event": "result", ...}` and exits. Job kinds:
   `retryAfterMs` or a full-jitter backoff, and sends `reconnect` with its stream position. Ready
   (with every client's session id) once all are connected; after `go`, a `progress` line a second;
   on `finish` each client's outages, refusals, retries and the pushes it saw.
+- trade: traders as the console keeps them: each connects, starts its simulator (`start_simulator`
+  true), beats every `beat_s` and reads everything pushed. After `go`: `idle_s` of only that, a
+  `progress` line (`phase: trading`), then `trade_s` in which each also places a market order every
+  `order_every_s` (a random phase each); replies counted by type.
 
 Each connection spec is {"url": ..., "deviceId": ..., "expect": "connected" | null}.
 Not imported by anything: run by bench/common.Generator.
@@ -636,6 +640,75 @@ async def fleet(job: dict, stdin: Stdin) -> dict:
 
 
 JOBS = {"fleet": fleet, "storm": storm, "heartbeat": heartbeat, "fanout": fanout, "hold": hold, "cycles": cycles}
+
+
+TRADE_SYMBOLS = ("AAPL", "MSFT", "NVDA")
+
+
+async def trade(job: dict, stdin: Stdin) -> dict:
+    replies: Counter[str] = Counter()
+    beat_s, order_every_s = job["beat_s"], job["order_every_s"]
+    trading = asyncio.Event()
+    stopping = asyncio.Event()
+
+    async def trader(index: int, ws: Any) -> None:
+        device = job["conns"][index]["deviceId"]
+        reader = asyncio.ensure_future(_count(ws, replies))
+        try:
+            if job.get("start_simulator", True):
+                await ws.send(
+                    json.dumps({"type": "start_simulator", "requestId": "s", "timestamp": 1, "deviceId": device})
+                )
+            next_beat = time.monotonic() + random.random() * beat_s
+            next_order = float("inf")
+            n = 0
+            while not stopping.is_set():
+                now = time.monotonic()
+                if now >= next_beat:
+                    await ws.send(HEARTBEAT % (int(time.time() * 1000), device))
+                    next_beat += beat_s
+                if trading.is_set() and next_order == float("inf"):
+                    next_order = now + random.random() * order_every_s  # a phase of its own, from the switch
+                # A buy, then a sell of it an interval later (filled by then): positions stay flat.
+                if now >= next_order:
+                    n += 1
+                    order = {"type": "place_order", "requestId": f"o{n}", "timestamp": 1, "deviceId": device,
+                             "symbol": TRADE_SYMBOLS[index % 3], "side": "buy" if n % 2 else "sell",
+                             "orderType": "market", "quantity": 1}  # fmt: skip
+                    await ws.send(json.dumps(order))
+                    next_order += order_every_s
+                await asyncio.sleep(max(0.0, min(next_beat, next_order, now + 1.0) - time.monotonic()) + 0.001)
+        except websockets.ConnectionClosed:
+            replies["closed"] += 1
+        finally:
+            reader.cancel()
+
+    sockets, failed, tasks = await open_and_read(job["conns"], job.get("concurrency", 50), trader)
+    emit("ready", open=len(sockets), failures=list(failed.values())[:5], failed=len(failed))
+    await stdin.wait("go")
+    started = time.time()
+    await asyncio.sleep(job["idle_s"])
+    trading.set()
+    emit("progress", phase="trading", at=time.time(), replies=dict(replies))
+    await asyncio.sleep(job["trade_s"])
+    stopping.set()
+    ended = time.time()
+    for task in tasks:
+        task.cancel()
+    await close_all(sockets)
+    return {"open": len(sockets), "failed": len(failed), "replies": dict(replies), "window": [started, ended]}
+
+
+async def _count(ws: Any, replies: Counter[str]) -> None:
+    try:
+        async for frame in ws:
+            found = re.search(r'"type":\s*"([a-z_]+)"', frame[:80])
+            replies[found.group(1) if found else "?"] += 1
+    except websockets.ConnectionClosed:
+        pass
+
+
+JOBS["trade"] = trade
 
 
 async def main() -> None:

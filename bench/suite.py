@@ -13,6 +13,8 @@ Scenarios (sizes are options; --quick shrinks everything to a smoke run of a min
               p50/p99 tick-to-client ms, ticks missed or stale; plus a saturation run (50 ticks/s)
   memory      server RSS per idle connection at 2,000 and 5,000 connections
   production  PostgreSQL + Redis + simulator worker: the above on one and on two daphne processes
+  writes      bench/write_rate.py: PostgreSQL writes by table and Redis commands by name per 1,000
+              connected traders per second, idle and trading (counts, not timings)
 
 Baselines, measured in the same invocation on the same machine:
   bare websockets  bench/baselines.py: a minimal `websockets` server answering the same heartbeat_ack
@@ -86,7 +88,7 @@ from tests.support.liveserver import (
 )
 
 PASSWORD = "bench-password-1"
-SCENARIOS = ("connect", "heartbeat", "fanout", "memory", "production", "restart")
+SCENARIOS = ("connect", "heartbeat", "fanout", "memory", "production", "restart", "writes")
 
 
 # --- the systems under test ---------------------------------------------------------------
@@ -1208,6 +1210,21 @@ class Suite:
 
     # -- fleet restart
 
+    def writes(self) -> None:
+        from bench import write_rate
+
+        traders = self.args.writes_traders or (50 if self.args.quick else 300)
+        seconds = 20.0 if self.args.quick else 60.0
+        self.log(f"writes: {traders} traders, {seconds:g} s idle then {seconds:g} s trading")
+        out = write_rate.run(traders, seconds, seconds, self.args.writes_order_every_s, log=self.log)
+        self.results["writes"] = out
+        self.table(
+            f"Backing-service operations of {out['traders']} connected traders (an order every "
+            f"{out['orderEveryS']:g} s each while trading), per second and per 1,000 traders per second",
+            write_rate.HEADERS,
+            write_rate.table_rows(out),
+        )
+
     def restart(self) -> None:
         """Production layout behind the shipped nginx recipe: N clients that stay, one of two
         daphne processes stopped (SIGTERM) and started again while numbered pushes flow."""
@@ -1382,7 +1399,9 @@ class Suite:
         if scenarios & {"connect", "heartbeat"}:
             steps.append(("connect/heartbeat", lambda: self.connect_and_heartbeat(scenarios)))
         steps += [
-            (name, getattr(self, name)) for name in ("fanout", "memory", "production", "restart") if name in scenarios
+            (name, getattr(self, name))
+            for name in ("fanout", "memory", "production", "restart", "writes")
+            if name in scenarios
         ]
         try:
             for name, step in steps:
@@ -1540,6 +1559,8 @@ def main() -> None:
     )
     parser.add_argument("--restart-clients", type=int, help="clients of the fleet restart (default 4000)")
     parser.add_argument("--restart-push-rate", type=int, default=400, help="numbered pushes a second during it")
+    parser.add_argument("--writes-traders", type=int, help="connected traders of `writes` (default 300)")
+    parser.add_argument("--writes-order-every-s", type=float, default=60, help="`writes`: seconds between orders")
     parser.add_argument("--generators", type=int, default=1, help="load-generator processes for heartbeats")
     parser.add_argument(
         "--repeat", type=int, default=1, help="heartbeat runs per point, the best kept (the machine may be shared)"

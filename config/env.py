@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import dj_database_url
@@ -239,3 +241,15 @@ def cache_for(shard: dict[str, Any], *, key_prefix: str) -> dict[str, Any]:
         "KEY_PREFIX": key_prefix,
         "OPTIONS": {"shard": shard},
     }
+
+
+def process_role(argv: Sequence[str] | None = None) -> str:
+    """What this process is, for the database's `application_name`: `daphne`, a management command
+    (`simulator_worker`, `migrate`), or the program's name."""
+    argv = sys.argv if argv is None else argv
+    program = Path(argv[0]).name if argv else "python"
+    if program == "__main__.py":  # python -m daphne
+        program = Path(argv[0]).parent.name
+    if program == "manage.py" and len(argv) > 1:
+        return argv[1][:40]
+    return program[:40] or "python"

@@ -27,6 +27,7 @@ from config.env import (
     env_origins,
     env_redis_shards,
     env_str,
+    process_role,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -124,6 +125,35 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
         "NAME": str(Path(tempfile.gettempdir()) / f"trading-simulator-test-{os.getpid()}.sqlite3")
     }
+# PostgreSQL connections per process, bounded (docs/scaling.md, "The database"): under ASGI every
+# HTTP request runs on a thread of its own, and persistent connections are per thread, so without a
+# pool a burst of requests opens a connection each. The pool (psycopg_pool, Django's OPTIONS["pool"])
+# lends at most DATABASE_POOL_MAX_SIZE; a thread past them waits DATABASE_POOL_TIMEOUT_S for one, then
+# gets OperationalError (the standard `service_unavailable`). 0: no pool, persistent connections for
+# DATABASE_CONN_MAX_AGE seconds, one per thread that uses the database.
+# A worker needs 4: a thread for each of its three loops and the shared database thread.
+_PROCESS_ROLE = process_role()
+DATABASE_POOL_MAX_SIZE = env_int(
+    "DATABASE_POOL_MAX_SIZE", default=4 if _PROCESS_ROLE == "simulator_worker" else 10, minimum=0
+)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    # Which process holds a connection, in pg_stat_activity (and so in the bound's test).
+    _options.setdefault(
+        "application_name", env_str("DATABASE_APPLICATION_NAME", default=f"trading:{_PROCESS_ROLE}:{os.getpid()}")
+    )
+    if DATABASE_POOL_MAX_SIZE:
+        if env_optional_int("DATABASE_CONN_MAX_AGE"):
+            raise ImproperlyConfigured(
+                "DATABASE_CONN_MAX_AGE keeps connections per thread, the pool per process: set "
+                "DATABASE_POOL_MAX_SIZE=0 to use it, or leave it unset."
+            )
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them (Django refuses both)
+        _options["pool"] = {
+            "min_size": min(env_int("DATABASE_POOL_MIN_SIZE", default=2, minimum=0), DATABASE_POOL_MAX_SIZE),
+            "max_size": DATABASE_POOL_MAX_SIZE,
+            "timeout": env_int("DATABASE_POOL_TIMEOUT_S", default=2, minimum=1),
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_optional_str("REDIS_URL")

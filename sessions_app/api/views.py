@@ -22,7 +22,14 @@ from sessions_app.http_messages import (
 )
 from sessions_app.models import Device
 from sessions_app.openapi import openapi
-from sessions_app.realtime import PROTOCOL_VERSION, ProtocolError, details_from, epoch_ms, optional_epoch_ms
+from sessions_app.realtime import (
+    PROTOCOL_VERSION,
+    ProtocolError,
+    details_from,
+    epoch_ms,
+    is_unicode,
+    optional_epoch_ms,
+)
 from sessions_app.realtime.export import asyncapi
 
 T = TypeVar("T", bound=BaseModel)
@@ -54,7 +61,8 @@ class LoginUsernameThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request: Request, view: APIView) -> str | None:
         username = request.data.get("username") if isinstance(request.data, dict) else None
-        if not isinstance(username, str) or not username:
+        # A lone surrogate has no UTF-8 form for the cache's key; the body's validation refuses it.
+        if not isinstance(username, str) or not username or not is_unicode(username):
             return None
         return self.cache_format % {"scope": self.scope, "ident": username.lower()[:150]}
 

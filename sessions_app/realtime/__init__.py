@@ -20,6 +20,7 @@ from sessions_app.realtime.errors import (
     ErrorMessage,
     ProtocolError,
     details_from,
+    is_unicode,
     register_error_codes,
     spec_of,
 )
@@ -95,6 +96,7 @@ __all__ = [
     "epoch_ms",
     "handles",
     "handles_event",
+    "is_unicode",
     "message_type",
     "notify",
     "now_ms",

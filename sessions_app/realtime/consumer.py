@@ -16,6 +16,7 @@ import contextvars
 import json
 import logging
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable, Coroutine
@@ -34,7 +35,16 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sessions_app.realtime import internals, metrics, registry
 from sessions_app.realtime.admission import admission
-from sessions_app.realtime.errors import CloseCode, ErrorCode, ErrorMessage, ProtocolError, details_from
+from sessions_app.realtime.errors import (
+    CloseCode,
+    ErrorCode,
+    ErrorDetail,
+    ErrorMessage,
+    ProtocolError,
+    details_from,
+    echoable_request_id,
+    lone_surrogate_at,
+)
 from sessions_app.realtime.limits import Slot, client_address, connection_acquire, connection_release
 from sessions_app.realtime.live import live_connections
 from sessions_app.realtime.logs import bind, log_context
@@ -49,7 +59,9 @@ logger = logging.getLogger(__name__)
 # `internal_error` (a Redis pool that stayed busy through a storm, the database down).
 SERVICE_DOWN = (DatabaseError, RedisConnectionError, RedisTimeoutError)
 
-MAX_REQUEST_ID_LENGTH = 128
+# Only a `\uD800` to `\uDFFF` escape can put a lone surrogate into decoded JSON (daphne hands over
+# valid UTF-8 text; a surrogate itself is matched too, for servers that do not): frames without one skip the walk.
+_MAY_HOLD_SURROGATES = re.compile("\\\\u[dD][89a-fA-F]|[\ud800-\udfff]")
 S = TypeVar("S")
 
 
@@ -395,9 +407,8 @@ class Connection(AsyncWebsocketConsumer):
         context: contextvars.Token | None = None
         try:
             data = self._parse(text_data, bytes_data)
-            candidate = data.get("requestId")
-            if isinstance(candidate, str) and len(candidate) <= MAX_REQUEST_ID_LENGTH:
-                request_id = candidate
+            request_id = echoable_request_id(data.get("requestId"))
+            if request_id is not None:
                 context = bind(requestId=request_id)
             kind = data.get("type")
             metrics.count_in(kind)
@@ -409,6 +420,8 @@ class Connection(AsyncWebsocketConsumer):
             if route is None:
                 shown = kind[:64] if isinstance(kind, str) else kind if kind is None else type(kind).__name__
                 raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type: {shown!r}")
+            if _MAY_HOLD_SURROGATES.search(text_data or "") is not None:
+                self._refuse_lone_surrogates(data, kind)
             try:
                 message = route.message_class.model_validate(data)
             except ValidationError as error:
@@ -430,6 +443,18 @@ class Connection(AsyncWebsocketConsumer):
         finally:
             if context is not None:
                 log_context.reset(context)
+
+    @staticmethod
+    def _refuse_lone_surrogates(data: dict, kind: object) -> None:
+        # A string with no UTF-8 form reaches no handler, database or reply (I-JSON, RFC 7493 §2.1).
+        path = lone_surrogate_at(data)
+        if path is not None:
+            problem = "not valid Unicode: a lone UTF-16 surrogate escape (\\ud800-\\udfff without its pair)"
+            raise ProtocolError(
+                ErrorCode.INVALID_MESSAGE,
+                f"invalid {kind} message",
+                details=[ErrorDetail(field=path or "(message)", problem=problem)],
+            )
 
     def _parse(self, text_data: str | None, bytes_data: bytes | None) -> dict:
         if text_data is None:

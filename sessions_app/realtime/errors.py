@@ -9,12 +9,13 @@ in the order each kind's apps registered them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, model_validator
 
 from sessions_app.realtime.schema import EpochMs, Omittable, ServerMessage, now_ms
 
@@ -196,6 +197,53 @@ register_error_codes(
 )
 
 
+# A Python string decoded from JSON holds a surrogate code point only when the text had a lone
+# `\ud800`-style escape (a pair becomes one code point): such a string has no UTF-8 form.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+MAX_ECHOED_REQUEST_ID = 128  # RequestId's own bound (schema.RequestId)
+MAX_ERROR_TEXT = 1024
+
+
+def is_unicode(text: str) -> bool:
+    """Whether `text` can be encoded (no lone surrogate)."""
+    return _SURROGATE.search(text) is None
+
+
+def echoable_request_id(value: object) -> str | None:
+    """A client's `requestId` as the error echoes it: only a string RequestId accepts, else null."""
+    if isinstance(value, str) and len(value) <= MAX_ECHOED_REQUEST_ID and is_unicode(value):
+        return value
+    return None
+
+
+def safe_text(text: str, *, limit: int = MAX_ERROR_TEXT) -> str:
+    """Text that can always be sent: lone surrogates become U+FFFD, and it is cut at `limit`."""
+    if len(text) > limit:
+        text = text[: limit - 1] + "\u2026"
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def lone_surrogate_at(value: object, path: str = "") -> str | None:
+    """The dotted path of the first string (a value or a key) in decoded JSON that holds a lone
+    surrogate, "" for the value itself, None when there is none."""
+    if isinstance(value, str):
+        return None if is_unicode(value) else path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and not is_unicode(key):
+                return inner
+            found = lone_surrogate_at(item, inner)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = lone_surrogate_at(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    return None
+
+
 class ErrorDetail(BaseModel):
     field: str
     problem: str
@@ -223,6 +271,18 @@ class ErrorMessage(ServerMessage):
     retryAfterMs: Omittable[int] = None
 
     omit_when_none = frozenset({"details", "retryAfterMs"})
+
+    @model_validator(mode="after")
+    def _echo_safely(self) -> ErrorMessage:
+        # The one place the standard error is made: whatever it echoes from a client (a requestId,
+        # a field path, a value quoted in a message) must serialise, or the error itself would fail.
+        self.requestId = echoable_request_id(self.requestId)
+        self.message = safe_text(self.message)
+        if self.details:
+            for detail in self.details:
+                detail.field = safe_text(detail.field, limit=256)
+                detail.problem = safe_text(detail.problem)
+        return self
 
 
 class ProtocolError(Exception):

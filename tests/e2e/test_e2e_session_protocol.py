@@ -166,6 +166,19 @@ def test_stop_session_replies_then_closes_with_4010_and_the_old_token_no_longer_
             "r-5",
         ),
         ('{"type": "heartbeat", "pad": "' + "x" * 70_000 + '"}', "message_too_large", None),
+        # A lone surrogate (the escape, as the JSON text carries it) cannot be echoed: null, not internal_error.
+        (
+            '{"type": "request_session_info", "requestId": "\\ud800", "timestamp": 1, "deviceId": "d"}',
+            "invalid_message",
+            None,
+        ),
+        ('{"type": "buy_everything", "requestId": "\\udfff"}', "unknown_type", None),
+        (
+            '{"type": "reconnect", "requestId": "r-6", "timestamp": 1, "deviceId": "d", "sessionToken": "a\\udc00"}',
+            "invalid_message",
+            "r-6",
+        ),
+        ('{"type": "request_session_info", "requestId": "' + "r" * 129 + '"}', "invalid_message", None),
     ],
 )
 def test_bad_frames_get_the_standard_error_and_the_connection_stays_open(

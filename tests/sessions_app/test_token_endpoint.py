@@ -5,8 +5,12 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 from django.utils import timezone
-from rest_framework.test import APIClient
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.test import APIClient, APIRequestFactory
+from rest_framework.views import APIView
 
+from sessions_app.api.views import LoginUsernameThrottle
 from sessions_app.models import AccessToken, Device
 from sessions_app.tokens import hash_access_token
 from tests.support.factories import PASSWORD, make_user
@@ -104,3 +108,22 @@ def test_a_revoked_token_no_longer_authenticates_http_requests() -> None:
 def test_requests_without_a_token_get_401_authentication_required() -> None:
     response = APIClient().get("/api/devices/")
     assert response.status_code == 401 and response.json()["code"] == "authentication_required"
+
+
+def test_a_username_with_a_lone_surrogate_is_the_standard_invalid_request_not_a_crash() -> None:
+    client = APIClient()
+    response = client.post(
+        "/api/auth/token/", data='{"username": "\\ud800", "password": "x"}', content_type="application/json"
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert (body["code"], body["details"][0]["field"]) == ("invalid_request", "username")
+
+
+def test_the_per_username_throttle_keys_no_cache_entry_on_a_string_that_has_no_utf8_form() -> None:
+    def key_for(body: str) -> str | None:
+        raw = APIRequestFactory().post("/api/auth/token/", data=body, content_type="application/json")
+        return LoginUsernameThrottle().get_cache_key(Request(raw, parsers=[JSONParser()]), APIView())
+
+    assert key_for('{"username": "\\ud800"}') is None  # a Redis cache could not encode the key
+    assert key_for('{"username": "Ann"}') == "throttle_login_user_ann"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -75,6 +76,42 @@ async def test_an_overlong_request_id_is_not_echoed() -> None:
     await communicator.send_json_to({"type": "nope", "requestId": "x" * 500})
     error = await communicator.receive_json_from()
     assert error["code"] == "unknown_type" and error["requestId"] is None
+    await communicator.disconnect()
+
+
+async def test_a_lone_surrogate_request_id_gets_the_standard_error_not_internal_error() -> None:
+    issued = await database_sync_to_async(issue_token)()
+    device_id = issued.device.device_id
+    communicator, _ = await open_connection(issued.token, device_id)
+    # The JSON text carries the escape itself (json.dumps writes a lone surrogate as `\\ud800`).
+    frame = '{"type": "request_session_info", "requestId": "\\ud800", "timestamp": 1, "deviceId": "%s"}'
+    await communicator.send_to(text_data=frame % device_id)
+    error = await communicator.receive_json_from()
+    assert (error["type"], error["code"], error["requestId"]) == ("error", "invalid_message", None)
+    assert error["details"][0]["field"] == "requestId"
+    await communicator.send_json_to(heartbeat(device_id))
+    assert (await communicator.receive_json_from())["type"] == "heartbeat_ack"
+    await communicator.disconnect()
+
+
+async def test_a_lone_surrogate_in_any_field_or_key_is_invalid_and_the_request_id_still_echoed() -> None:
+    issued = await database_sync_to_async(issue_token)()
+    device_id = issued.device.device_id
+    communicator, _ = await open_connection(issued.token, device_id)
+    for field, value in [("sessionToken", "\udfff"), ("sessionEpoch", "a\udc00b"), ("x", {"k\ud800": 1})]:
+        message = {"type": "reconnect", "requestId": "r1", "timestamp": 1, "deviceId": device_id, field: value}
+        await communicator.send_to(text_data=json.dumps(message))
+        error = await communicator.receive_json_from()
+        assert (error["code"], error["requestId"]) == ("invalid_message", "r1"), error
+        assert error["details"][0]["field"].startswith(field), error
+    # A surrogate pair is one valid character and goes through.
+    await communicator.send_to(
+        text_data=json.dumps(
+            {"type": "request_session_info", "requestId": "\U0001f600", "timestamp": 1, "deviceId": device_id}
+        )
+    )
+    reply = await communicator.receive_json_from()
+    assert (reply["type"], reply["requestId"]) == ("session_info", "\U0001f600")
     await communicator.disconnect()
 
 
