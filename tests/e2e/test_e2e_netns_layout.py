@@ -8,12 +8,13 @@ at every client: none may be lost and none received twice. Run with -s for the m
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from tests.support.faults import start_simulator
+from tests.support.faults import Trader, place_market_orders, start_simulator
 from tests.support.liveserver import (
     MARKET_TYPES,
     heartbeat,
@@ -23,11 +24,14 @@ from tests.support.liveserver import (
     request,
     send_json,
 )
-from tests.support.netns import Layout, namespaced_layout
+from tests.support.netns import HostTrader, Layout, ServerHost, namespaced_layout, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.production, pytest.mark.netns]
 
 HEARTBEAT_INTERVAL_S, HEARTBEAT_TIMEOUT_S = 1.0, 3.0
+# A client gives up on a silent socket a little after the server would have (so the server's
+# heartbeat timeout, not the client's reconnect, frees the connection it held).
+CLIENT_SILENCE_S = HEARTBEAT_TIMEOUT_S + 2 * HEARTBEAT_INTERVAL_S
 WATCHDOG_S = 3.0
 LEASE_TTL_S, LEASE_RENEW_S = 2.0, 0.5
 SETTINGS = {
@@ -102,3 +106,126 @@ def test_the_same_device_on_the_other_server_host_replaces_its_connection(layout
     assert new_connected["sessionId"] == old_connected["sessionId"] and new_connected["resumed"] is True
     assert [m["type"] for m in messages] == ["connection_replaced"] and code == 4009
     assert info["status"] == "active"
+
+
+# --- Partitions ---------------------------------------------------------------------------------
+
+
+def traders_for(layout: Layout, name: str, *, users: int = 2, devices: int = 3) -> tuple[list[Trader], dict[str, str]]:
+    """Users with a running simulator, each with `devices` traders: the first two on server hosts
+    a and b directly, the rest through nginx. Returns them and a token per user."""
+    assert layout.proxy is not None
+    a, b = layout.servers
+    traders: list[Trader] = []
+    tokens: dict[str, str] = {}
+    for u in range(users):
+        username = new_user(layout, f"{name}{u}")
+        creds = [a.login(username, PASSWORD) for _ in range(devices)]
+        start_simulator(b, creds[0])
+        tokens[username] = creds[0]["token"]
+        for d, device in enumerate(creds):
+            servers = [a, b] if d < 2 else [layout.proxy]
+            trader = HostTrader(
+                f"{username}/{d}", device, servers, home=d % 2 if d < 2 else 0,  # type: ignore[arg-type]
+                network=layout.network, silence_timeout_s=CLIENT_SILENCE_S,
+            )  # fmt: skip
+            traders.append(trader.start())
+    return traders, tokens
+
+
+class Trading:
+    """Each user places `count` market orders over REST on `server`, in a thread per user."""
+
+    def __init__(self, server: ServerHost, tokens: dict[str, str], count: int) -> None:
+        self.placed: dict[str, list[str]] = {}
+        self.failures: list[str] = []
+        self.threads = [threading.Thread(target=self._run, args=(server, *item, count)) for item in tokens.items()]
+        for thread in self.threads:
+            thread.start()
+
+    def _run(self, server: ServerHost, username: str, token: str, count: int) -> None:
+        try:
+            self.placed[username] = place_market_orders(server, token, count, pause_s=0.2)
+        except BaseException as error:
+            self.failures.append(f"{username}: {error!r}")
+
+    def finish(self) -> dict[str, list[str]]:
+        for thread in self.threads:
+            thread.join(60)
+        assert not self.failures, self.failures
+        return self.placed
+
+
+def assert_nothing_lost_or_doubled(layout: Layout, traders: list[Trader], placed: dict[str, list[str]]) -> int:
+    """Every order reached every client of its user filled; no numbered push twice, none held
+    behind a hole; and each client has every push of its stream's epoch since it first connected."""
+    for trader in traders:
+        orders = placed[trader.name.split("/")[0]]
+        assert wait_for(lambda t=trader, o=orders: set(t.view_of(o).values()) == {"filled"}, 20) is not None, (
+            trader.name, trader.view_of(orders), trader.errors,
+        )  # fmt: skip
+    sessions = dict(
+        layout.query(
+            "SELECT d.device_id, s.id::text FROM sessions_app_tradingsession s"
+            " JOIN sessions_app_device d ON d.id = s.device_id WHERE s.status = 'active'"
+        )
+    )
+    checked = 0
+    for trader in traders:
+        doubled = {key: n for key, n in trader.received.items() if n > 1}
+        assert not doubled, (trader.name, doubled)
+        assert not trader.held, (trader.name, sorted(trader.held))
+        epoch, head = layout.stream_head(sessions[trader.creds["deviceId"]])
+        assert trader.first_position is not None and trader.first_position[0] == epoch, trader.name
+        received = sorted(seq for e, seq in trader.received if e == epoch)
+        assert received == list(range(trader.first_position[1] + 1, head + 1)), (trader.name, received, head)
+        checked += sum(trader.received.values())
+    return checked
+
+
+def stop_all(traders: list[Trader]) -> None:
+    for trader in traders:
+        trader.stop()
+
+
+def test_clients_cut_from_a_server_host_are_freed_by_the_heartbeat_timeout_and_recover_elsewhere(
+    layout: Layout,
+) -> None:
+    a, b = layout.servers
+    traders, tokens = traders_for(layout, "cut-clients")
+    try:
+        on_a_before = layout.metric("a", "session_connections_open")
+        timeouts_before = layout.metric("a", "session_messages_out_total", type="timeout")
+        direct_on_a = [t for t in traders if t.servers[t.current] is a]
+        trading = Trading(b, tokens, count=10)
+        time.sleep(0.6)
+        with layout.network.partitioned("a", "front"):
+            cut_at = time.monotonic()
+            freed_in = wait_for(lambda: layout.metric("a", "session_connections_open") == 0, 20)
+            assert wait_for(lambda: all(t.recoveries for t in direct_on_a), 20) is not None
+            moved = [t for t in traders if t.silent_drops]  # the direct ones, and those nginx had sent to a
+            recovered_in = wait_for(lambda: all(t.recoveries for t in moved), 20)
+        healed_at = time.monotonic()
+        placed = trading.finish()
+        checked = assert_nothing_lost_or_doubled(layout, traders, placed)
+        # Each was told `timeout` (close 4008) into the void; the close handshake never completes (1006).
+        timeouts = layout.metric("a", "session_messages_out_total", type="timeout") - timeouts_before
+        # Healed, server host a takes clients again.
+        creds = a.login(next(iter(tokens)), PASSWORD)
+        with a.connect(creds["token"], creds["deviceId"]) as ws:
+            assert recv_json(ws, ignore=MARKET_TYPES)["type"] == "connected"
+        serving_again_in = time.monotonic() - healed_at
+    finally:
+        stop_all(traders)
+    assert on_a_before >= 2 and freed_in is not None, (on_a_before, freed_in)
+    assert timeouts >= 2, timeouts
+    assert len(moved) >= 2 and recovered_in is not None, [(t.name, t.errors) for t in moved]
+    assert all(r.recovered for t in moved for r in t.recoveries), [(t.name, t.recoveries) for t in moved]
+    detected = max(r.closed_at - cut_at for t in moved for r in t.recoveries)
+    recovered = max(r.recovered_at - cut_at for t in moved for r in t.recoveries)
+    print(
+        f"\npartition clients|a: {len(moved)} clients gave up on the silent socket within {detected:.2f} s and"
+        f" recovered on another host within {recovered:.2f} s; a freed its {on_a_before:.0f} connections in"
+        f" {freed_in:.2f} s ({timeouts:.0f} heartbeat timeouts); healed, a admits in {serving_again_in:.2f} s;"
+        f" {checked} pushes, none lost or doubled"
+    )

@@ -444,6 +444,19 @@ class Layout:
         with self.network.entered("ops"), psycopg.connect(self._dsn()) as db:
             return db.execute(sql, params).fetchall()
 
+    def stream_head(self, session_id: str) -> tuple[str, int]:
+        """A session stream's (epoch, last seq), read from the Redis host."""
+        import redis
+
+        prefix = self.env["CHANNEL_LAYER_PREFIX"]
+        with self.network.entered("ops"):
+            client = redis.Redis.from_url(self.env["REDIS_URL"])
+            try:
+                epoch, seq = client.hmget(f"{prefix}:stream:{session_id}:m", "epoch", "seq")
+            finally:
+                client.close()
+        return (epoch or b"").decode(), int(seq or 0)
+
     def start_server(self, host: str) -> ServerHost:
         address = self.network.address(host, "front")
         server = ServerHost(env=self.env, port=SERVER_PORT, host=host, address=address, network=self.network)
@@ -560,7 +573,10 @@ def namespaced_layout(directory: Path, settings: dict[str, str]) -> Iterator[Lay
         layout.network.create()
         layout.start_redis()
         layout.start_postgres()
-        hosts = ",".join(Network.address(h, "front") for h in ("a", "b", "proxy"))
+        # The front addresses, and the servers' back ones where the operator scrapes them.
+        hosts = ",".join(
+            [*(Network.address(h, "front") for h in ("a", "b", "proxy")), *(Network.address(h, "redis") for h in "ab")]
+        )
         layout.env = base_env(
             **{
                 **production_env(layout.database_url),
