@@ -71,6 +71,14 @@ class RedisLayer(RedisChannelLayer):
         self.reader()
         return await internals.redis_buffered_receive(self, channel)
 
+    def stalled_for(self) -> float | None:
+        """Seconds since this process's reader last finished a read from Redis (a quiet one ends
+        within READ_WAIT_S); the watchdog's measure (live.py). Starts the reader if none runs yet;
+        None without the batched reader (its guard failed)."""
+        if not self.delivers_into_inboxes():
+            return None
+        return time.monotonic() - self.reader().last_read
+
     def reader(self) -> ProcessReader:
         """This event loop's reader, started on first use."""
         loop = asyncio.get_running_loop()
@@ -90,6 +98,7 @@ class ProcessReader:
         self.inboxes: dict[str, asyncio.Queue] = {}
         self.closed: dict[str, float] = {}  # channel -> until when late messages to it are dropped
         self._next_sweep = 0.0
+        self.last_read = time.monotonic()  # when a read from Redis last finished, quiet or not
         self.task = start_process_task(self._run(), name="channel-layer-reader", loop=loop)
 
     async def _run(self) -> None:
@@ -111,6 +120,7 @@ class ProcessReader:
                 await asyncio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 5.0)
                 continue
+            self.last_read = time.monotonic()
             if failed:
                 # A restarted Redis has forgotten the groups: each connection joins its own anew.
                 failed, delay = False, 0.5

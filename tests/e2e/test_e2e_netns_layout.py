@@ -229,3 +229,59 @@ def test_clients_cut_from_a_server_host_are_freed_by_the_heartbeat_timeout_and_r
         f" {freed_in:.2f} s ({timeouts:.0f} heartbeat timeouts); healed, a admits in {serving_again_in:.2f} s;"
         f" {checked} pushes, none lost or doubled"
     )
+
+
+def handshake_outcome(server: ServerHost, creds: dict) -> tuple[str, int | None]:
+    """What a new connection to `server` gets first: (`connected` or the error's code, the close code)."""
+    with server.connect(creds["token"], creds["deviceId"]) as ws:
+        first = recv_json(ws, ignore=MARKET_TYPES)
+        if first["type"] == "connected":
+            return "connected", None
+        _, code = recv_until_closed(ws, timeout=5)
+        return first.get("code", first["type"]), code
+
+
+def test_a_server_host_cut_from_redis_sends_its_clients_elsewhere_and_serves_again_once_healed(
+    layout: Layout,
+) -> None:
+    a, b = layout.servers
+    traders, tokens = traders_for(layout, "cut-redis")
+    probe = a.login(next(iter(tokens)), PASSWORD)  # a device of its own for handshakes to a
+    try:
+        trips_before = layout.metric("a", "channel_layer_watchdog_trips_total", via="db")
+        direct_on_a = [t for t in traders if t.servers[t.current] is a]
+        trading = Trading(b, tokens, count=10)
+        time.sleep(0.6)
+        with layout.network.partitioned("a", "redis"):
+            cut_at = time.monotonic()
+            told_in = wait_for(lambda: all(t.types_seen["shutdown"] for t in direct_on_a), WATCHDOG_S + 10)
+            freed_in = wait_for(lambda: layout.metric("a", "session_connections_open", via="db") == 0, 10)
+            moved = [t for t in traders if t.types_seen["shutdown"]]
+            recovered_in = wait_for(lambda: all(t.recoveries for t in moved), 20)
+            refused = handshake_outcome(a, probe)
+            ready_status, ready = layout.ready("a", via="db")
+            time.sleep(max(0.0, cut_at + WATCHDOG_S + 3 - time.monotonic()))
+        serving_again_in = wait_for(lambda: handshake_outcome(a, probe)[0] == "connected", 40, interval=0.5)
+        placed = trading.finish()
+        checked = assert_nothing_lost_or_doubled(layout, traders, placed)
+        trips = layout.metric("a", "channel_layer_watchdog_trips_total", via="db") - trips_before
+        ready_again = layout.ready("a", via="db")[0]
+    finally:
+        stop_all(traders)
+    assert told_in is not None, [(t.name, t.types_seen, t.closes) for t in direct_on_a]
+    assert freed_in is not None and recovered_in is not None, (
+        freed_in, recovered_in, [(t.name, t.closes, t.recoveries, t.errors) for t in moved],
+    )  # fmt: skip
+    assert all(t.closes[0] == 4012 and t.recoveries[0].recovered for t in moved), [(t.name, t.closes) for t in moved]
+    assert len(moved) >= len(direct_on_a) >= 2
+    assert refused == ("service_unavailable", 4013), refused
+    assert ready_status == 503 and not ready["checks"]["channelLayer"]["ok"], ready
+    assert trips == 1, trips
+    assert serving_again_in is not None and ready_again == 200  # no restart: the same process
+    assert a.process is not None and a.process.poll() is None
+    recovered = max(r.recovered_at - cut_at for t in moved for r in t.recoveries)
+    print(
+        f"\npartition a|redis: a told its clients `shutdown` within {told_in:.2f} s (watchdog {WATCHDOG_S:.0f} s),"
+        f" all {len(moved)} recovered elsewhere within {recovered:.2f} s of the cut;"
+        f" healed, a admits again after {serving_again_in:.2f} s; {checked} pushes, none lost or doubled"
+    )

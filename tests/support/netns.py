@@ -524,19 +524,19 @@ http {{
     def server(self, host: str) -> ServerHost:
         return next(s for s in self.servers if s.host == host)
 
-    def metrics_of(self, host: str) -> str:
-        """A server host's /metrics, scraped from the operator's console over the redis network."""
-        address = self.network.address(host, "redis")
+    def metrics_of(self, host: str, via: str = "redis") -> str:
+        """A server host's /metrics, scraped from the operator's console over a back network."""
+        address = self.network.address(host, via)
         url = f"http://{address}:{SERVER_PORT}/metrics"
         with self.network.entered("ops"), urllib.request.urlopen(url, timeout=5) as response:
             return response.read().decode()
 
-    def metric(self, host: str, name: str, **labels: str) -> float:
+    def metric(self, host: str, name: str, *, via: str = "redis", **labels: str) -> float:
         """One sample's value from a server host's /metrics (0 when absent)."""
         selector = ",".join(f'{k}="{v}"' for k, v in labels.items())
         wanted = f"{name}{{{selector}}}" if labels else name
         total = 0.0
-        for line in self.metrics_of(host).splitlines():
+        for line in self.metrics_of(host, via).splitlines():
             if line.startswith("#"):
                 continue
             sample, _, value = line.rpartition(" ")
@@ -544,8 +544,8 @@ http {{
                 total += float(value)
         return total
 
-    def ready(self, host: str) -> tuple[int, Any]:
-        address = self.network.address(host, "redis")
+    def ready(self, host: str, via: str = "redis") -> tuple[int, Any]:
+        address = self.network.address(host, via)
         with self.network.entered("ops"):
             return http_json(f"http://{address}:{SERVER_PORT}", "GET", "/readyz")
 
@@ -575,7 +575,10 @@ def namespaced_layout(directory: Path, settings: dict[str, str]) -> Iterator[Lay
         layout.start_postgres()
         # The front addresses, and the servers' back ones where the operator scrapes them.
         hosts = ",".join(
-            [*(Network.address(h, "front") for h in ("a", "b", "proxy")), *(Network.address(h, "redis") for h in "ab")]
+            [
+                *(Network.address(h, "front") for h in ("a", "b", "proxy")),
+                *(Network.address(h, net) for h in "ab" for net in ("redis", "db")),
+            ]
         )
         layout.env = base_env(
             **{
@@ -583,7 +586,7 @@ def namespaced_layout(directory: Path, settings: dict[str, str]) -> Iterator[Lay
                 "STATIC_ROOT": str(static_root),
                 "REDIS_URL": f"redis://{Network.address('redis', 'redis')}:{REDIS_PORT}/0",
                 "ALLOWED_HOSTS": hosts,
-                "METRICS_ALLOWED_IPS": Network.address("ops", "redis"),
+                "METRICS_ALLOWED_IPS": f"{Network.address('ops', 'redis')},{Network.address('ops', 'db')}",
                 **settings,
             }
         )
