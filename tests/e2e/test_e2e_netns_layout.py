@@ -285,3 +285,55 @@ def test_a_server_host_cut_from_redis_sends_its_clients_elsewhere_and_serves_aga
         f" all {len(moved)} recovered elsewhere within {recovered:.2f} s of the cut;"
         f" healed, a admits again after {serving_again_in:.2f} s; {checked} pushes, none lost or doubled"
     )
+
+
+def test_a_server_host_cut_from_postgresql_refuses_with_the_documented_codes_and_heals_by_itself(
+    layout: Layout,
+) -> None:
+    a, b = layout.servers
+    traders, tokens = traders_for(layout, "cut-pg")
+    username = next(iter(tokens))
+    creds = a.login(username, PASSWORD)
+    probe = a.login(username, PASSWORD)
+    try:
+        trading = Trading(b, tokens, count=10)
+        with a.connect(creds["token"], creds["deviceId"]) as ws:
+            recv_until(ws, "exchange_data_status", reason="connected")
+            with layout.network.partitioned("a", "db"):
+                cut_at = time.monotonic()
+                send_json(ws, request("request_session_info", creds["deviceId"], "during"))
+                error, _ = recv_until(ws, "error", timeout=30, requestId="during")
+                answered_in = time.monotonic() - cut_at
+                send_json(ws, heartbeat(creds["deviceId"], simulatorStatus="running"))
+                ack, _ = recv_until(ws, "heartbeat_ack")
+                order_status, order_error = a.request("POST", "/api/market/orders/", MARKET_BUY, token=creds["token"])
+                refusal = handshake_outcome(a, probe)
+                ready_status, ready = layout.ready("a")
+                time.sleep(max(0.0, cut_at + 6 - time.monotonic()))
+            healed_at = time.monotonic()
+
+            def places_an_order() -> bool:
+                status, _ = a.request("POST", "/api/market/orders/", MARKET_BUY, token=creds["token"])
+                return status == 201
+
+            healed_in = wait_for(places_an_order, 40, interval=0.5)
+            admits = handshake_outcome(a, probe)
+        placed = trading.finish()
+        # The traders on a kept their sockets and got every push meanwhile (they need no database).
+        checked = assert_nothing_lost_or_doubled(layout, traders, placed)
+    finally:
+        stop_all(traders)
+    assert (error["code"], error["requestId"]) == ("service_unavailable", "during")
+    assert ack["type"] == "heartbeat_ack"
+    assert order_status == 503 and order_error["code"] == "service_unavailable"
+    assert refusal == ("service_unavailable", 4013), refusal
+    assert ready_status == 503 and not ready["checks"]["database"]["ok"], ready
+    assert healed_in is not None and admits == ("connected", None)
+    assert all(not t.recoveries for t in traders), [(t.name, t.closes) for t in traders]
+    assert a.process is not None and a.process.poll() is None
+    print(
+        f"\npartition a|postgresql: a request answered service_unavailable {answered_in:.2f} s after the cut,"
+        f" heartbeats answered, handshakes refused 4013; healed, orders placed on a again after {healed_in:.2f} s"
+        f" ({time.monotonic() - healed_at:.1f} s with the checks); no socket dropped; {checked} pushes, none lost"
+        " or doubled"
+    )
