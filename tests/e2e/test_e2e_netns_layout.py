@@ -337,3 +337,63 @@ def test_a_server_host_cut_from_postgresql_refuses_with_the_documented_codes_and
         f" ({time.monotonic() - healed_at:.1f} s with the checks); no socket dropped; {checked} pushes, none lost"
         " or doubled"
     )
+
+
+SIMULATOR_ROW = "SELECT s.worker_id, s.lease_epoch FROM simulator_app_simulator s JOIN auth_user u ON u.id = s.user_id"
+FILLS_PER_ORDER = """
+SELECT o.id, COUNT(f.id) FROM market_app_order o JOIN auth_user u ON u.id = o.user_id
+  LEFT JOIN market_app_fill f ON f.order_id = o.id WHERE u.username = %s GROUP BY o.id
+"""
+NET_FILLS_AND_POSITIONS = """
+SELECT
+  (SELECT COALESCE(SUM(CASE WHEN f.side = 'buy' THEN f.quantity ELSE -f.quantity END), 0)
+     FROM market_app_fill f JOIN auth_user u ON u.id = f.user_id WHERE u.username = %s),
+  (SELECT COALESCE(SUM(p.quantity), 0)
+     FROM market_app_position p JOIN auth_user u ON u.id = p.user_id WHERE u.username = %s)
+"""
+
+
+def test_a_worker_host_cut_from_postgresql_loses_its_simulators_to_another_and_writes_nothing_once_healed(
+    layout: Layout,
+) -> None:
+    _, b = layout.servers
+    traders, tokens = traders_for(layout, "cut-worker", users=1)
+    (username,) = tokens
+    try:
+        (before,) = layout.query(f"{SIMULATOR_ROW} WHERE u.username = %s AND s.status = 'running'", username)
+        owner = next(host for host, worker_id in layout.worker_ids.items() if worker_id == before[0])
+        other = next(host for host in layout.worker_ids if host != owner)
+        trading = Trading(b, tokens, count=12)
+        time.sleep(0.6)
+        with layout.network.partitioned(owner, "db"):
+            cut_at = time.monotonic()
+            adopted_in = wait_for(
+                lambda: (
+                    layout.query(f"{SIMULATOR_ROW} WHERE u.username = %s", username)[0][0] == layout.worker_ids[other]
+                ),
+                30,
+                interval=0.2,
+            )
+            (adopted,) = layout.query(f"{SIMULATOR_ROW} WHERE u.username = %s", username)
+            time.sleep(max(0.0, cut_at + 8 - time.monotonic()))  # the cut-off worker keeps running, cut off
+        placed = trading.finish()
+        checked = assert_nothing_lost_or_doubled(layout, traders, placed)
+        time.sleep(3 * LEASE_TTL_S)  # healed: time for the cut-off worker to try whatever it would
+        (after,) = layout.query(f"{SIMULATOR_ROW} WHERE u.username = %s", username)
+        fills = dict(layout.query(FILLS_PER_ORDER, username))
+        net_fills, positions = layout.query(NET_FILLS_AND_POSITIONS, username, username)[0]
+        resumed = [t for t in traders if t.types_seen["simulator_status_update"]]
+    finally:
+        stop_all(traders)
+    assert adopted_in is not None, layout.workers[owner].log()[-3000:]
+    assert adopted[1] > before[1]  # a new lease epoch: the old owner's writes are fenced off
+    assert after == adopted, (after, adopted)  # the healed worker took nothing back, renewed nothing
+    assert set(fills.values()) == {1}, fills  # every order filled once: nobody matched it twice
+    assert net_fills == positions, (net_fills, positions)
+    assert len(resumed) == len(traders)  # each client saw the simulator move (starting, running)
+    print(
+        f"\npartition {owner}|postgresql: its simulator adopted by {other} {adopted_in:.2f} s after the cut"
+        f" (lease {LEASE_TTL_S:.0f} s, renewed every {LEASE_RENEW_S} s); healed, the cut-off worker wrote"
+        f" nothing (lease epoch {adopted[1]} kept, {len(fills)} orders filled once each); {checked} pushes,"
+        " none lost or doubled"
+    )
