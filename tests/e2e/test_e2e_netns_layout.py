@@ -8,6 +8,8 @@ at every client: none may be lost and none received twice. Run with -s for the m
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +26,17 @@ from tests.support.liveserver import (
     request,
     send_json,
 )
-from tests.support.netns import HostTrader, Layout, ServerHost, namespaced_layout, wait_for
+from tests.support.netns import (
+    PREFIX,
+    HostTrader,
+    Layout,
+    ServerHost,
+    ip,
+    namespaced_layout,
+    require_netns,
+    sweep_stale_namespaces,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.production, pytest.mark.netns]
 
@@ -57,6 +69,33 @@ MARKET_BUY = {"symbol": "AAPL", "side": "buy", "orderType": "market", "quantity"
 def layout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Layout]:
     with namespaced_layout(tmp_path_factory.mktemp("netns"), SETTINGS) as layout:
         yield layout
+
+
+def test_namespaces_a_killed_run_left_behind_are_swept_and_a_live_runs_are_kept() -> None:
+    require_netns()
+    dead_pid = _exited_pid()
+    stale, live = f"{PREFIX}{dead_pid}-0000-probe", f"{PREFIX}{os.getpid()}-0000-probe"
+    try:
+        for name in (stale, live):
+            ip("netns", "add", name)
+        # A process inside, as a killed run leaves its servers: the sweep ends it too.
+        sleeper = subprocess.Popen(["ip", "netns", "exec", stale, "sleep", "60"])
+        assert wait_for(lambda: ip("netns", "pids", stale).stdout.strip(), 5) is not None
+        swept = sweep_stale_namespaces()
+        remaining = ip("netns", "list").stdout
+        sleeper.wait(10)
+    finally:
+        for name in (stale, live):
+            ip("netns", "del", name, check=False)
+    assert stale in swept and stale not in remaining
+    assert live not in swept and live in remaining
+
+
+def _exited_pid() -> int:
+    """The pid of a process that has exited (a test run that was killed)."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
 
 
 def new_user(layout: Layout, name: str) -> str:
