@@ -267,6 +267,7 @@ PRESENCE_FLUSH_INTERVAL_S = env_int("PRESENCE_FLUSH_INTERVAL_S", default=10, min
 # Send a frame at once when the socket has nothing queued (sessions_app/realtime/internals.py).
 FAST_SOCKET_WRITES = env_bool("FAST_SOCKET_WRITES", default=True)
 LEAN_WEBSOCKET_PROTOCOLS = env_bool("LEAN_WEBSOCKET_PROTOCOLS", default=True)
+LEAN_CONNECTION_INBOXES = env_bool("LEAN_CONNECTION_INBOXES", default=True)
 # The session stream (README "Guarantees"): numbered pushes kept for replay on `reconnect`,
 # in Redis when REDIS_URL is set (shared by every process), else in process memory.
 SESSION_STREAM_MAX_MESSAGES = env_int("SESSION_STREAM_MAX_MESSAGES", default=256, minimum=1)
@@ -325,6 +326,10 @@ if MARKET_SOURCE == "replay" and not Path(MARKET_REPLAY_FILE).is_file():
 MARKET_STARTING_CASH = env_int("MARKET_STARTING_CASH", default=100_000, minimum=0)
 # A connection whose socket has this much unsent data gets only the newest prices (conflation).
 MARKET_CONFLATE_BACKLOG_BYTES = env_int("MARKET_CONFLATE_BACKLOG_BYTES", default=65_536, minimum=1024)
+# The account's equity curve (README "The account's journal and figures"): how often the worker running a
+# user's simulator records their equity, and how long the samples are kept.
+EQUITY_SAMPLE_INTERVAL_S = env_int("EQUITY_SAMPLE_INTERVAL_S", default=10, minimum=1)
+EQUITY_SAMPLE_RETENTION_DAYS = env_int("EQUITY_SAMPLE_RETENTION_DAYS", default=30, minimum=1)
 
 # /metrics: with METRICS_TOKEN, only `Authorization: Bearer <token>`; without, only these client addresses.
 METRICS_TOKEN = env_optional_str("METRICS_TOKEN")

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 
-from market_app.models import Account, Fill, Instrument, MarketFeed, Order, Position
+from market_app.admin_journal import account_figures_html, fills_csv, orders_csv, reset_accounts
+from market_app.models import Account, AccountReset, Fill, Instrument, MarketFeed, Order, Position
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -33,6 +35,29 @@ class MarketFeedAdmin(ReadOnlyAdmin):
 class AccountAdmin(ReadOnlyAdmin):
     list_display = ("user", "cash", "starting_cash", "updated_at")
     search_fields = ("user__username",)
+    readonly_fields = ("user", "cash", "starting_cash", "created_at", "updated_at", "figures")
+    actions = ("reset_accounts", "export_orders", "export_fills")
+
+    @admin.display(description="Figures (current epoch)")
+    def figures(self, account: Account) -> str:
+        return account_figures_html(account)
+
+    def has_reset_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("market_app.change_account")
+
+    @admin.action(description="Reset selected accounts to their starting cash", permissions=["reset"])
+    def reset_accounts(self, request: HttpRequest, queryset: QuerySet[Account]) -> None:
+        reset_accounts(self, request, queryset)
+
+    @admin.action(description="Export the orders of the selected accounts (CSV)")
+    def export_orders(self, request: HttpRequest, queryset: QuerySet[Account]) -> HttpResponse:
+        users = list(queryset.values_list("user_id", flat=True))
+        return orders_csv(Order.objects.filter(user_id__in=users))
+
+    @admin.action(description="Export the fills of the selected accounts (CSV)")
+    def export_fills(self, request: HttpRequest, queryset: QuerySet[Account]) -> HttpResponse:
+        users = list(queryset.values_list("user_id", flat=True))
+        return fills_csv(Fill.objects.filter(user_id__in=users))
 
 
 @admin.register(Order)
@@ -41,6 +66,11 @@ class OrderAdmin(ReadOnlyAdmin):
     list_filter = ("status", "side", "order_type", "instrument")
     search_fields = ("id", "user__username", "client_order_id")
     list_select_related = ("user", "instrument")
+    actions = ("export_csv",)
+
+    @admin.action(description="Export selected orders (CSV)")
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[Order]) -> HttpResponse:
+        return orders_csv(queryset)
 
 
 @admin.register(Fill)
@@ -49,6 +79,11 @@ class FillAdmin(ReadOnlyAdmin):
     list_filter = ("side", "instrument")
     search_fields = ("order__id", "user__username")
     list_select_related = ("user", "instrument")
+    actions = ("export_csv",)
+
+    @admin.action(description="Export selected fills (CSV)")
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[Fill]) -> HttpResponse:
+        return fills_csv(queryset)
 
 
 @admin.register(Position)
@@ -57,3 +92,11 @@ class PositionAdmin(ReadOnlyAdmin):
     list_filter = ("instrument",)
     search_fields = ("user__username",)
     list_select_related = ("user", "instrument")
+
+
+@admin.register(AccountReset)
+class AccountResetAdmin(ReadOnlyAdmin):
+    list_display = ("account", "at", "by_operator", "cash_before", "equity_before", "orders_canceled")
+    list_filter = ("by_operator",)
+    search_fields = ("account__user__username",)
+    list_select_related = ("account__user",)

@@ -17,6 +17,7 @@ from market_app.feed import FeedProducer
 from market_app.groups import ticks_group
 from market_app.matching import OpenOrder, match
 from market_app.prices import Quote
+from market_app.sampling import EquitySampler
 from simulator_app.engine import SimulationRun
 from simulator_app.worker import Worker
 
@@ -81,6 +82,7 @@ class MarketInWorker:
         self.worker = worker
         self.desk = TradingDesk(worker.worker_id)
         self.feed = FeedProducer(worker.worker_id)
+        self.sampler = EquitySampler()
 
     async def on_command(self, message: dict) -> None:
         kind = message.get("type")
@@ -89,6 +91,7 @@ class MarketInWorker:
             tick = cast(MarketTickEvent, message)
             for run in await self.desk.on_tick(tick, list(self.worker.runs.values())):
                 self.worker.drop(run.simulator_id)
+            await self.sampler.on_tick(tick, quotes_of(tick), self.worker.runs.values())
         elif kind == "market.orders_changed" and any(
             run.user_id == message["userId"] for run in self.worker.runs.values()
         ):
@@ -102,6 +105,7 @@ class MarketInWorker:
         self.desk.forget(users)
         await self.desk.reload(users)  # catches an order whose hint was lost
         await self.feed.maintain()
+        await self.sampler.prune_if_due()
 
     async def stop(self, *, hand_over: bool) -> None:
         # The worker bounds this; a feed that does not stop in time lets its lease lapse.

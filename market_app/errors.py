@@ -44,3 +44,22 @@ register_error_codes(
         ),
     },
 )
+
+
+class AccountCode(StrEnum):
+    """Codes of the account's reset and journal (docs/protocol.md §4c)."""
+
+    ACCOUNT_IN_USE = "account_in_use"
+
+
+register_error_codes(
+    CodeKind.REQUEST,
+    {
+        AccountCode.ACCOUNT_IN_USE: ErrorCodeSpec(
+            "Resetting the account needs its simulator stopped (none starting, running or stopping): "
+            "send stop_simulator, wait for `stopped`, and retry.",
+            None,
+            409,
+        ),
+    },
+)

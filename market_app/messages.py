@@ -193,3 +193,46 @@ SERVER_MESSAGES: tuple[type[ServerMessage], ...] = (
     OrderPlaced,
     OrderCanceled,
 )
+
+
+# --- Account reset (docs/protocol.md §4c) -------------------------------------------------------
+
+
+class AccountResetView(BaseModel):
+    """A reset of the paper account: when, the figures it had just before, and what it cleared."""
+
+    resetId: int
+    at: EpochMs
+    epoch: int  # the epoch the reset began (the account's first is 0; each reset adds one)
+    byOperator: bool
+    startingCash: float
+    cashBefore: float
+    positionsValueBefore: float
+    equityBefore: float
+    realizedPnlBefore: float
+    ordersCanceled: int
+    positionsCleared: int
+
+
+class AccountResetDone(ServerMessage):
+    """Reply to `reset_account`. The user's connections also get a fresh `exchange_data_status`."""
+
+    type: Literal["account_reset"] = "account_reset"
+    requestId: str
+    success: bool
+    reset: AccountResetView
+
+
+class ResetAccount(ClientMessage):
+    """Set the paper account back to its starting cash: needs the simulator stopped (`account_in_use`)."""
+
+    type: Literal["reset_account"]
+    requestId: RequestId
+    timestamp: float
+    deviceId: DeviceId
+
+    reply = AccountResetDone
+
+
+CLIENT_MESSAGES += (ResetAccount,)
+SERVER_MESSAGES += (AccountResetDone,)

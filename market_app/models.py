@@ -167,3 +167,52 @@ class Position(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} {self.instrument_id}"
+
+
+# --- The account's history: equity samples and resets (market_app.performance, docs/protocol.md §4c) ---
+
+
+class EquitySample(models.Model):
+    """The account's equity at a feed tick, written by the worker running the user's simulator
+    every EQUITY_SAMPLE_INTERVAL_S (and once at a reset); kept EQUITY_SAMPLE_RETENTION_DAYS."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="equity_samples")
+    at = models.DateTimeField()
+    tick_seq = models.BigIntegerField(help_text="The feed tick whose prices valued the positions.")
+    equity = models.DecimalField(**MONEY)
+    cash = models.DecimalField(**MONEY)
+    positions_value = models.DecimalField(**MONEY)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [
+            models.Index(fields=["account", "at"], name="equity_sample_account_at"),
+            models.Index(fields=["at"], name="equity_sample_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} at {self.at:%Y-%m-%d %H:%M:%S}: {self.equity}"
+
+
+class AccountReset(models.Model):
+    """A paper account set back to its starting cash; the figures it had just before.
+
+    Orders and fills stay: a reset starts a new epoch of the account (epoch n begins at its n-th reset)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="resets")
+    at = models.DateTimeField()
+    by_operator = models.BooleanField(default=False, help_text="Done in the admin, not by the user.")
+    starting_cash = models.DecimalField(**MONEY)
+    cash_before = models.DecimalField(**MONEY)
+    positions_value_before = models.DecimalField(**MONEY)
+    equity_before = models.DecimalField(**MONEY)
+    realized_pnl_before = models.DecimalField(**MONEY)
+    orders_canceled = models.PositiveIntegerField(default=0)
+    positions_before = models.JSONField(default=dict, help_text="Symbol -> quantity, average price, realized profit.")
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["account", "at"], name="account_reset_account_at")]
+
+    def __str__(self) -> str:
+        return f"reset of {self.account} at {self.at:%Y-%m-%d %H:%M:%S}"

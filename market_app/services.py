@@ -19,8 +19,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from market_app import metrics, selectors
-from market_app.errors import MarketCode
+from market_app import account_metrics, metrics, selectors
+from market_app.errors import AccountCode, MarketCode
 from market_app.events import MarketTickEvent, OrdersChangedCommand
 from market_app.groups import ticks_group
 from market_app.matching import FillIntent, OpenOrder, PositionState, apply_fill, order_average_price, quantize
@@ -28,6 +28,8 @@ from market_app.messages import OrderTicket
 from market_app.models import (
     OPEN_ORDER_STATUSES,
     Account,
+    AccountReset,
+    EquitySample,
     Fill,
     Instrument,
     MarketFeed,
@@ -43,8 +45,8 @@ from sessions_app.realtime import ErrorDetail, ProtocolError, notify, now_ms, pu
 from sessions_app.selectors import active_session_ids_of_user
 from simulator_app.errors import SimulatorCode
 from simulator_app.models import Simulator
+from simulator_app.selectors import live_simulator_of_user, simulator_is_held
 from simulator_app.selectors import running_simulator_of_user as running_simulator
-from simulator_app.selectors import simulator_is_held
 
 MAX_DECIMALS = 8
 MAX_AMOUNT = 1_000_000_000
@@ -366,3 +368,108 @@ def feed_release(*, worker_id: str, epoch: int) -> None:
     MarketFeed.objects.filter(pk=1, worker_id=worker_id, lease_epoch=epoch).update(
         worker=None, lease_expires_at=timezone.now()
     )
+
+
+# --- The account's history: resets and equity samples (docs/protocol.md §4c) -------------------
+
+RESET_REASON = "canceled by an account reset"
+
+
+def account_reset(*, user_id: int, by_operator: bool = False) -> AccountReset:
+    """Set the account back to its starting cash, in one transaction under the account's lock.
+
+    Needs no live simulator (`account_in_use` otherwise). Open orders are canceled with a reason,
+    positions cleared; orders and fills stay, and the AccountReset keeps the figures before, so the
+    journal tells the epochs apart. The user's connections get the new snapshot after commit.
+    """
+    with transaction.atomic():
+        account = account_for(user_id, lock=True)
+        simulator = live_simulator_of_user(user_id=user_id)
+        if simulator is not None:
+            raise ProtocolError(
+                AccountCode.ACCOUNT_IN_USE, f"the simulator is {simulator.status}; stop it before resetting"
+            )
+        feed = selectors.feed_snapshot()
+        positions = list(Position.objects.select_for_update().filter(user_id=user_id).select_related("instrument"))
+        before: dict[str, dict[str, str]] = {}
+        value = Decimal(0)
+        for position in positions:
+            quote = feed.quotes.get(position.instrument.symbol)
+            value += position.quantity * (quote.price if quote is not None else position.average_price)
+            before[position.instrument.symbol] = {
+                "quantity": str(position.quantity),
+                "averagePrice": str(position.average_price),
+                "realizedPnl": str(position.realized_pnl),
+            }
+        value = quantize(value)
+        now = timezone.now()
+        canceled = Order.objects.filter(user_id=user_id, status__in=OPEN_ORDER_STATUSES).update(
+            status=OrderStatus.CANCELED, reason=RESET_REASON, updated_at=now
+        )
+        Position.objects.filter(user_id=user_id).delete()
+        reset = AccountReset.objects.create(
+            account=account,
+            at=now,
+            by_operator=by_operator,
+            starting_cash=account.starting_cash,
+            cash_before=account.cash,
+            positions_value_before=value,
+            equity_before=account.cash + value,
+            realized_pnl_before=sum((p.realized_pnl for p in positions), Decimal(0)),
+            orders_canceled=canceled,
+            positions_before=before,
+        )
+        account.cash = account.starting_cash
+        account.save(update_fields=["cash", "updated_at"])
+        # The new epoch's curve starts at the starting cash.
+        EquitySample.objects.create(
+            account=account,
+            at=now,
+            tick_seq=feed.seq,
+            equity=account.cash,
+            cash=account.cash,
+            positions_value=Decimal(0),
+        )
+        _account_changed(user_id)
+    account_metrics.ACCOUNT_RESETS.labels("operator" if by_operator else "user").inc()
+    return reset
+
+
+def equity_samples_record(*, user_ids: Sequence[int], quotes: dict[str, Quote], tick_seq: int, at: datetime) -> int:
+    """One equity sample per user at a tick's prices, in one insert (three queries whatever the count;
+    a user who never traded gets their account created first)."""
+    accounts: dict[int, int] = {}
+    cash: dict[int, Decimal] = {}
+    for user_id, account_id, amount in Account.objects.filter(user_id__in=user_ids).values_list(
+        "user_id", "id", "cash"
+    ):
+        accounts[user_id], cash[user_id] = account_id, amount
+    for user_id in set(user_ids) - set(accounts):
+        account = account_for(user_id)
+        accounts[user_id], cash[user_id] = account.pk, account.cash
+    values = dict.fromkeys(accounts, Decimal(0))
+    held = Position.objects.filter(user_id__in=user_ids, quantity__gt=0).values_list(
+        "user_id", "instrument__symbol", "quantity", "average_price"
+    )
+    for user_id, symbol, quantity, average in held:
+        quote = quotes.get(symbol)
+        values[user_id] += quantity * (quote.price if quote is not None else average)
+    samples = [
+        EquitySample(
+            account_id=accounts[user_id],
+            at=at,
+            tick_seq=tick_seq,
+            equity=cash[user_id] + quantize(value),
+            cash=cash[user_id],
+            positions_value=quantize(value),
+        )
+        for user_id, value in values.items()
+    ]
+    EquitySample.objects.bulk_create(samples)
+    account_metrics.EQUITY_SAMPLES.inc(len(samples))
+    return len(samples)
+
+
+def equity_samples_prune(*, before: datetime) -> int:
+    deleted, _ = EquitySample.objects.filter(at__lt=before).delete()
+    return deleted

@@ -31,6 +31,8 @@ class Operation:
     query: dict[str, str] = field(default_factory=dict)
     # A body no model describes (a document, a page): its media type.
     media_type: str | None = None
+    # Other media types the success response may have (`text/csv`), chosen by the query or Accept.
+    alternatives: tuple[str, ...] = ()
 
 
 _OPERATIONS: list[Operation] = []
@@ -99,6 +101,8 @@ def _operation(op: Operation) -> dict[str, Any]:
     else:
         schema = {"type": "array", "items": _ref(op.response)} if op.many else _ref(op.response)
         success = {"description": "OK", "content": {"application/json": {"schema": schema}}}
+    for media_type in op.alternatives:
+        success.setdefault("content", {})[media_type] = {"schema": {"type": "string"}}
     responses: dict[str, Any] = {str(op.status): success}
     codes = list(op.errors) + ([HttpCode.AUTHENTICATION_REQUIRED] if op.authenticated else [])
     if op.request is not None:

@@ -1,8 +1,10 @@
 """The market app's HTTP operations, for the OpenAPI document (sessions_app.openapi)."""
 
-from market_app.errors import MarketCode
+from market_app.errors import AccountCode, MarketCode
 from market_app.http_messages import FillView, InstrumentView
-from market_app.messages import AccountSummary, OrderTicket, UserOrder, UserPosition
+from market_app.journal_messages import AccountPerformance, EquityPoint, JournalFill, JournalOrder
+from market_app.messages import AccountResetView, AccountSummary, OrderTicket, UserOrder, UserPosition
+from sessions_app.errors import HttpCode
 from sessions_app.openapi import Operation
 from simulator_app.errors import SimulatorCode
 
@@ -43,4 +45,69 @@ OPERATIONS = [
     Operation("GET", "/api/market/positions/", "Your positions at the last prices", UserPosition, many=True),
     Operation("GET", "/api/market/fills/", "Your fills, newest first (at most 500)", FillView, many=True),
     Operation("GET", "/api/market/account/", "Cash, equity and reserved cash", AccountSummary),
+]
+
+# The account's journal, figures and reset (market_app.api.journal; docs/protocol.md §4c).
+_RANGE = {
+    "from": "start of the window, inclusive: ISO-8601 (no offset is UTC) or epoch ms; "
+    "default the last reset before `to`",
+    "to": "end of the window, exclusive: ISO-8601 or epoch ms; default now",
+    "format": "`json` (default) or `csv` (also chosen by `Accept: text/csv`)",
+}
+OPERATIONS += [
+    Operation(
+        "GET",
+        "/api/market/journal/orders/",
+        "Your orders created in [from, to), oldest first, streamed (CSV columns: docs/protocol.md §4c)",
+        JournalOrder,
+        many=True,
+        query=_RANGE,
+        alternatives=("text/csv",),
+        errors=(HttpCode.INVALID_REQUEST,),
+    ),
+    Operation(
+        "GET",
+        "/api/market/journal/fills/",
+        "Your fills in [from, to), oldest first, streamed (CSV columns: docs/protocol.md §4c)",
+        JournalFill,
+        many=True,
+        query=_RANGE,
+        alternatives=("text/csv",),
+        errors=(HttpCode.INVALID_REQUEST,),
+    ),
+    Operation(
+        "GET",
+        "/api/market/journal/equity/",
+        "Your equity samples in [from, to): JSON at most `points` of them evenly spread, CSV every one",
+        EquityPoint,
+        many=True,
+        query=_RANGE | {"points": "JSON only: at most this many samples, 2 to 5000 (default 500)"},
+        alternatives=("text/csv",),
+        errors=(HttpCode.INVALID_REQUEST,),
+    ),
+    Operation(
+        "GET",
+        "/api/market/journal/performance/",
+        "Your figures over [from, to): realized and unrealized profit, fees, max drawdown, round trips, win rate",
+        AccountPerformance,
+        query=_RANGE,
+        alternatives=("text/csv",),
+        errors=(HttpCode.INVALID_REQUEST,),
+    ),
+    Operation(
+        "GET",
+        "/api/market/account/resets/",
+        "Your account's resets, oldest first (all, or those in [from, to))",
+        AccountResetView,
+        many=True,
+        query={"from": _RANGE["from"], "to": _RANGE["to"]},
+        errors=(HttpCode.INVALID_REQUEST,),
+    ),
+    Operation(
+        "POST",
+        "/api/market/account/reset/",
+        "Reset your paper account to its starting cash (needs the simulator stopped)",
+        AccountResetView,
+        errors=(AccountCode.ACCOUNT_IN_USE,),
+    ),
 ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from market_app.api import views
+from market_app.api import journal, views
 
 urlpatterns = [
     path("instruments/", views.InstrumentListView.as_view(), name="market-instruments"),
@@ -9,4 +9,14 @@ urlpatterns = [
     path("positions/", views.PositionListView.as_view(), name="market-positions"),
     path("fills/", views.FillListView.as_view(), name="market-fills"),
     path("account/", views.AccountView.as_view(), name="market-account"),
+]
+
+# The account's journal, figures and reset (market_app.api.journal).
+urlpatterns += [
+    path("journal/orders/", journal.JournalOrdersView.as_view(), name="market-journal-orders"),
+    path("journal/fills/", journal.JournalFillsView.as_view(), name="market-journal-fills"),
+    path("journal/equity/", journal.EquityView.as_view(), name="market-journal-equity"),
+    path("journal/performance/", journal.PerformanceView.as_view(), name="market-journal-performance"),
+    path("account/resets/", journal.ResetListView.as_view(), name="market-account-resets"),
+    path("account/reset/", journal.AccountResetView.as_view(), name="market-account-reset"),
 ]

@@ -65,22 +65,53 @@ class ConnectionCloseEvent(TypedDict):
 class Connection(AsyncWebsocketConsumer):
     """One client socket: what handlers are handed. Apps keep their own typed state in `state(Kind)`."""
 
-    # Set by the session handler's authenticate(): who, from which device, with which credential
-    # (the revocable token the handshake presented; the maintenance task checks it is still valid).
-    user_id: int = 0
-    device_id: str = ""
-    device_key: int = 0
-    credential_key: int = 0
-    # Set from its Opening.
-    session_id: str = ""
-    expires_ms: int = 0
-    stream: StreamCursor
-    connection_slot: Slot | None = None  # counted against the connection limits until disconnect
-    _transport: Any = None
+    # Slots: a connection's own state in a fixed array, not in a dict grown attribute by attribute
+    # (the base classes keep a __dict__ for anything else).
+    __slots__ = (
+        "_states",
+        "_transport",
+        "abuse",
+        "base_send",
+        "bucket",
+        "channel_layer",
+        "channel_name",
+        "closing_task",
+        "connected_at_ms",
+        "connection_id",
+        "connection_slot",
+        "counted_open",
+        "credential_key",
+        "device_id",
+        "device_key",
+        "ending",
+        "expires_ms",
+        "groups",
+        "judge",
+        "last_message_monotonic",
+        "last_message_ms",
+        "layer_failed",
+        "opened",
+        "scope",
+        "session_id",
+        "stream",
+        "user_id",
+    )
+    stream: StreamCursor  # set from its Opening, once attached
 
     def __init__(self, *args: object, **kwargs: object) -> None:
+        self.groups: list[str] = []  # before the base class's __init__, which reads it
         super().__init__(*args, **kwargs)
-        self.groups: list[str] = []
+        # Set by the session handler's authenticate(): who, from which device, with which credential
+        # (the revocable token the handshake presented; the maintenance task checks it is still valid).
+        self.user_id = 0
+        self.device_id = ""
+        self.device_key = 0
+        self.credential_key = 0
+        # Set from its Opening.
+        self.session_id = ""
+        self.expires_ms = 0
+        self.connection_slot: Slot | None = None  # counted against the connection limits until disconnect
+        self._transport: Any = None
         self.opened = False  # authenticated and attached: the handlers may act
         self.ending = False
         self.closing_task: asyncio.Task[None] | None = None
@@ -120,12 +151,13 @@ class Connection(AsyncWebsocketConsumer):
         self.base_send = send
         # Looked up once: a stream that conflates (prices) asks for the backlog on every message it offers.
         self._transport = internals.socket_transport(send)
+        internals.release_upgraded_channel(self._transport)
         inbox = internals.server_inbox(receive)
         if inbox is None:
             with contextlib.suppress(StopConsumer):
                 await await_many_dispatch([receive, self._receive_event], self.dispatch)
             return
-        # Frames arrive through an asyncio.Queue (daphne, and Channels' test communicator):
+        # Frames arrive through a queue (daphne's, and Channels' test communicator):
         # channel-layer events join that queue, so one loop takes both in order, without the
         # task and the wait that await_many_dispatch creates for every message. The embedded
         # layer puts them there itself; for another layer a task moves them across.
@@ -148,7 +180,7 @@ class Connection(AsyncWebsocketConsumer):
                     await pump
             live_connections.forget_channel(self.channel_layer, self.channel_name)
 
-    async def _pump_events(self, inbox: asyncio.Queue) -> None:
+    async def _pump_events(self, inbox: internals.Inbox) -> None:
         while True:
             inbox.put_nowait(await self._receive_event())
 
@@ -290,6 +322,9 @@ class Connection(AsyncWebsocketConsumer):
         self.counted_open = True
         await self.send_message(first)
         await registry.connected.run(self)
+        if admission().closing and not self.ending:
+            # SIGTERM landed while this handshake was under way, after the drain had told the others.
+            await self.server_shutdown("server shutting down", held=len(live_connections))
 
     async def join(self, *groups: str) -> None:
         """Join channel-layer groups for the life of the connection. During the handshake (the

@@ -11,6 +11,8 @@ internals costs speed or a clean-up, never correctness. `check_all()` runs at st
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import functools
 import importlib.metadata
 import logging
@@ -188,6 +190,20 @@ def _autobahn_probe() -> bool:
     )
 
 
+def _upgraded_channel_probe() -> bool:
+    import inspect
+
+    from daphne.http_protocol import WebRequest
+    from twisted.internet import abstract
+    from twisted.web import http
+
+    return (
+        "if not self._handlingRequest" in inspect.getsource(http.HTTPChannel.pauseProducing)
+        and "transport.protocol = protocol" in inspect.getsource(WebRequest.process)
+        and callable(getattr(abstract.FileDescriptor, "unregisterProducer", None))
+    )
+
+
 FAST_WRITES = Guard(
     "fast socket writes",
     "twisted",
@@ -270,6 +286,23 @@ REDIS_BATCHED_RECEIVE = Guard(
     _redis_reader_probe,
     "every connection reads its own events, one Redis message and four round trips at a time",
 )
+LEAN_INBOXES = Guard(
+    "lean connection inboxes",
+    "daphne",
+    "4.1",
+    "4.3",
+    lambda: _daphne_probe() and _inbox_probe(),
+    "every connection's frames and events queue in an asyncio.Queue of its own",
+)
+UPGRADED_CHANNEL = Guard(
+    "upgraded HTTP channel",
+    "twisted",
+    "24.0",
+    "27.0",
+    _upgraded_channel_probe,
+    "every connection keeps its HTTP upgrade request and headers for its whole life",
+    also=(("daphne", "4.1", "4.3"),),
+)
 GUARDS = (
     FAST_WRITES,
     LEAN_PROTOCOLS,
@@ -281,6 +314,8 @@ GUARDS = (
     REDIS_LAYER_POOL,
     REDIS_GROUP_JOINS,
     REDIS_BATCHED_RECEIVE,
+    UPGRADED_CHANNEL,
+    LEAN_INBOXES,
 )
 
 
@@ -372,6 +407,27 @@ class _FormattedWhenShown:
 
 _lean_protocols_installed = False
 
+_ASSIGNED = re.compile(r"\bself\.([A-Za-z_]\w*)\s*=(?!=)")
+
+
+def _instance_attribute_names(cls: type, *, exclude: Any = ()) -> tuple[str, ...]:
+    """The attributes the classes of `cls` assign on `self` and none of them defines: slots for them
+    hold a socket's protocol state in a fixed array instead of a dict of some 80 entries. A name
+    with a class-level default is left out (a slot would hide the default), and anything assigned
+    some other way still lands in the instance's __dict__, which the base classes keep."""
+    import inspect
+
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if klass is object:
+            continue
+        try:
+            names.update(_ASSIGNED.findall(inspect.getsource(klass)))
+        except (OSError, TypeError):
+            continue
+    defined = {name for klass in cls.__mro__ for name in vars(klass)}
+    return tuple(sorted(names - defined - set(exclude)))
+
 
 def install_lean_protocols() -> bool:
     """Give daphne's WebSocket factories a protocol class holding their options. False when the
@@ -398,6 +454,7 @@ def install_lean_protocols() -> bool:
                 # A function kept on the class would come back bound to the protocol.
                 options[name] = staticmethod(value) if isinstance(value, types.FunctionType) else value
             self._lean_base = base
+            options["__slots__"] = _instance_attribute_names(base, exclude=options)
             self.protocol = type(base.__name__, (base,), options)
         return build(self, addr)
 
@@ -448,6 +505,25 @@ def socket_transport(send: Callable[..., Any]) -> Any | None:
     return getattr(send.args[0], "transport", None)
 
 
+def release_upgraded_channel(transport: Any) -> bool:
+    """Let go of the HTTP channel a WebSocket was upgraded from. True when it was released.
+
+    daphne moves the socket to the WebSocket protocol but leaves the HTTP channel registered as
+    the transport's producer, and through it the upgrade request with its headers, for the
+    socket's whole life. Upgraded, that producer does nothing: its request never finishes, so it
+    never pauses the socket. Unregistering it lets the collector free the channel.
+    """
+    if transport is None or not _lean_protocols_installed or not UPGRADED_CHANNEL.holds():
+        return False
+    from twisted.web import http
+
+    producer = getattr(transport, "producer", None)
+    if not isinstance(producer, http.HTTPChannel) or not producer._handlingRequest:
+        return False
+    transport.unregisterProducer()
+    return True
+
+
 def unsent_bytes(transport: Any) -> int | None:
     """Bytes written to `transport` (from socket_transport) and not yet sent."""
     try:
@@ -465,11 +541,151 @@ def outbound_backlog_bytes(send: Callable[..., Any]) -> int | None:
 # --- daphne: the queue a connection's frames arrive in --------------------------------------------
 
 
-def server_inbox(receive: Callable[..., Any]) -> asyncio.Queue | None:
-    """The asyncio.Queue behind `receive` (daphne's application queue, and Channels' test
-    communicator), so channel-layer events can join it; None when `receive` is something else."""
+_EMPTY: Any = object()
+
+
+class ConnectionInbox:
+    """The queue daphne makes for each connection (its `get` is the application's `receive`), in
+    what asyncio.Queue's four deques cost for uses daphne never makes: a bound, putters that wait,
+    task_done and join. Unbounded; any number of writers and readers; `get` is cancel-safe as
+    asyncio.Queue's is. One pending item takes no allocation (most connections hold none or one)."""
+
+    __slots__ = ("_getters", "_head", "_rest")
+
+    def __init__(self) -> None:
+        self._head: Any = _EMPTY
+        self._rest: collections.deque[Any] | None = None
+        self._getters: list[asyncio.Future[None]] | None = None
+
+    def qsize(self) -> int:
+        if self._head is _EMPTY:
+            return 0
+        return 1 + (len(self._rest) if self._rest else 0)
+
+    def empty(self) -> bool:
+        return self._head is _EMPTY
+
+    def put_nowait(self, item: Any) -> None:
+        if self._head is _EMPTY:
+            self._head = item
+        elif self._rest is None:
+            self._rest = collections.deque((item,))
+        else:
+            self._rest.append(item)
+        self._wake_next()
+
+    def get_nowait(self) -> Any:
+        item = self._head
+        if item is _EMPTY:
+            raise asyncio.QueueEmpty
+        rest = self._rest
+        if rest:
+            self._head = rest.popleft()
+            if not rest:
+                self._rest = None
+        else:
+            self._head = _EMPTY
+        return item
+
+    async def get(self) -> Any:
+        while self._head is _EMPTY:
+            getter = asyncio.get_running_loop().create_future()
+            if self._getters is None:
+                self._getters = []
+            self._getters.append(getter)
+            try:
+                await getter
+            except BaseException:
+                getter.cancel()
+                with contextlib.suppress(ValueError):
+                    self._getters.remove(getter)
+                if self._head is not _EMPTY and not getter.cancelled():
+                    self._wake_next()  # it was woken and then cancelled: the item is another's
+                raise
+        return self.get_nowait()
+
+    def _wake_next(self) -> None:
+        getters = self._getters
+        while getters:
+            getter = getters.pop(0)
+            if not getter.done():
+                getter.set_result(None)
+                break
+        if not getters:
+            self._getters = None
+
+
+Inbox = asyncio.Queue | ConnectionInbox
+
+
+def _inbox_probe() -> bool:
+    import inspect
+
+    from daphne import http_protocol, server, ws_protocol
+
+    stock = server.Server.create_application
+    create = inspect.getsource(getattr(stock, "stock", stock))  # daphne's own, even once replaced
+    uses = re.findall(r"application_queue\.(\w+)", inspect.getsource(http_protocol) + inspect.getsource(ws_protocol))
+    return (
+        "input_queue = asyncio.Queue()" in create
+        and "receive=input_queue.get" in create
+        and "return input_queue" in create
+        and set(uses) == {"put_nowait"}
+    )
+
+
+_lean_inboxes_installed = False
+
+
+def install_lean_inboxes() -> bool:
+    """Give every connection daphne makes a ConnectionInbox instead of an asyncio.Queue. False when
+    the guard does not hold."""
+    global _lean_inboxes_installed
+    if _lean_inboxes_installed:
+        return True
+    if not LEAN_INBOXES.holds():
+        return False
+    from daphne.server import Server
+
+    stock = Server.create_application
+
+    # daphne's Server.create_application with the one change: the queue it makes.
+    def create_application(self: Any, protocol: Any, scope: dict) -> ConnectionInbox | None:
+        assert "application_instance" not in self.connections[protocol]
+        input_queue = ConnectionInbox()
+        scope.setdefault("asgi", {"version": "3.0"})
+        application_instance = self.application(
+            scope=scope, receive=input_queue.get, send=functools.partial(self.handle_reply, protocol)
+        )
+        if protocol not in self.connections:
+            return None
+        self.connections[protocol]["application_instance"] = asyncio.ensure_future(
+            application_instance, loop=asyncio.get_event_loop()
+        )
+        return input_queue
+
+    create_application.stock = stock  # type: ignore[attr-defined]
+    Server.create_application = create_application
+    _lean_inboxes_installed = True
+    return True
+
+
+def uninstall_lean_inboxes() -> None:
+    """Put daphne's own back (tests)."""
+    global _lean_inboxes_installed
+    if not _lean_inboxes_installed:
+        return
+    from daphne.server import Server
+
+    Server.create_application = Server.create_application.stock
+    _lean_inboxes_installed = False
+
+
+def server_inbox(receive: Callable[..., Any]) -> Inbox | None:
+    """The queue behind `receive` (daphne's application queue, and Channels' test communicator),
+    so channel-layer events can join it; None when `receive` is something else."""
     inbox = getattr(receive, "__self__", None)
-    if not isinstance(inbox, asyncio.Queue) or not SERVER_INBOX.holds():
+    if not isinstance(inbox, asyncio.Queue | ConnectionInbox) or not SERVER_INBOX.holds():
         return None
     return inbox
 

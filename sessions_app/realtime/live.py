@@ -256,7 +256,8 @@ class LiveConnections:
                 *(c.server_shutdown(reason, held=len(consumers)) for c in batch), return_exceptions=True
             )
         deadline = time.monotonic() + grace_s
-        while self._connections and time.monotonic() < deadline:
+        # A handshake under way when the signal came tells itself to go once it is done: wait for it too.
+        while (self._connections or admission().in_flight) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         await self.flush_presence()
         registered = chores()

@@ -15,7 +15,6 @@ to move each event across (memory per connection, and a loop pass per event).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from copy import deepcopy
@@ -23,7 +22,7 @@ from copy import deepcopy
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
 
-from sessions_app.realtime.internals import memory_layer_internals
+from sessions_app.realtime.internals import Inbox, memory_layer_internals
 
 SWEEP_INTERVAL_S = 1.0
 
@@ -33,14 +32,14 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
-        self.inboxes: dict[str, asyncio.Queue] = {}
+        self.inboxes: dict[str, Inbox] = {}
         # Both tricks read the stock layer's private storage (sessions_app.realtime.internals).
         self.uses_internals = memory_layer_internals()
 
     def delivers_into_inboxes(self) -> bool:
         return self.uses_internals
 
-    def deliver_into(self, channel: str, inbox: asyncio.Queue) -> None:
+    def deliver_into(self, channel: str, inbox: Inbox) -> None:
         """From now on, messages sent to `channel` go straight into `inbox`, oldest first."""
         self.require_valid_channel_name(channel)
         pending = self.channels.pop(channel, None)

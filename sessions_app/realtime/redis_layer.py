@@ -51,7 +51,7 @@ class RedisLayer(RedisChannelLayer):
     def delivers_into_inboxes(self) -> bool:
         return internals.REDIS_BATCHED_RECEIVE.holds()
 
-    def deliver_into(self, channel: str, inbox: asyncio.Queue) -> None:
+    def deliver_into(self, channel: str, inbox: internals.Inbox) -> None:
         """From now on, messages for `channel` go straight into `inbox` (a connection's queue)."""
         self.require_valid_channel_name(channel)
         self.reader().inboxes[channel] = inbox
@@ -95,7 +95,7 @@ class ProcessReader:
     def __init__(self, layer: RedisLayer, loop: asyncio.AbstractEventLoop) -> None:
         self.layer = layer
         self.loop = loop
-        self.inboxes: dict[str, asyncio.Queue] = {}
+        self.inboxes: dict[str, internals.Inbox] = {}
         self.closed: dict[str, float] = {}  # channel -> until when late messages to it are dropped
         self._next_sweep = 0.0
         self.last_read = time.monotonic()  # when a read from Redis last finished, quiet or not

@@ -34,9 +34,12 @@ async def _start_maintenance() -> None:
 
 def install(*, on_start: Sequence[Hook] = (), on_stop: Sequence[Hook] = ()) -> None:
     """Fast socket writes (FAST_SOCKET_WRITES), lean protocol instances (LEAN_WEBSOCKET_PROTOCOLS),
-    the maintenance task at start, and the graceful shutdown."""
+    lean connection queues (LEAN_CONNECTION_INBOXES), the maintenance task at start, and the
+    graceful shutdown."""
     if settings.FAST_SOCKET_WRITES:
         internals.install_fast_socket_writes()
     if settings.LEAN_WEBSOCKET_PROTOCOLS:
         internals.install_lean_protocols()
+    if settings.LEAN_CONNECTION_INBOXES:
+        internals.install_lean_inboxes()
     install_graceful_shutdown(on_start=[_start_maintenance, *on_start], on_stop=on_stop)

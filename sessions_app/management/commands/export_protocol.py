@@ -10,12 +10,15 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from sessions_app.openapi import openapi
 from sessions_app.realtime import PROTOCOL_VERSION, metrics
 from sessions_app.realtime.export import asyncapi, codes_markdown, json_schema
+from sessions_app.realtime.pythontypes import python_types
 from sessions_app.realtime.typescript import typescript
 from sessions_app.realtime.validation import Verdict, check_asyncapi, check_json_schema, check_openapi
 
 EXPORT_DIR = Path(settings.BASE_DIR) / "docs" / "protocol"
 # The frontend library's types, served with it as a static file.
 TYPES_PATH = Path(settings.BASE_DIR) / "sessions_app" / "static" / "trading" / "protocol.d.ts"
+# The Python client library's types (tools/python-client), committed inside its package.
+PYTHON_TYPES_PATH = Path(settings.BASE_DIR) / "tools" / "python-client" / "src" / "tradesim" / "protocol.py"
 # The small npm package that runs AsyncAPI's own parser (its node_modules is installed on first use).
 ASYNCAPI_TOOL = Path(settings.BASE_DIR) / "tools" / "asyncapi"
 
@@ -31,6 +34,7 @@ def rendered_exports() -> dict[str, str]:
         "codes.md": codes_markdown(),
         "metrics.md": metrics.catalogue_markdown(),
         str(TYPES_PATH): typescript(json_schema()),
+        str(PYTHON_TYPES_PATH): python_types(json_schema()),
     }
 
 

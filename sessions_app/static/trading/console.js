@@ -1,5 +1,6 @@
 // The trading console at `/`: a thin view over ConnectionManager and the protocol's messages.
 import { ConnectionManager, ProtocolError } from "./connection-manager.js";
+import { mountJournal } from "./console-journal.js";
 
 const $ = (selector) => document.querySelector(selector);
 const money = (n) => (n ?? 0).toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
@@ -9,6 +10,7 @@ const HISTORY = 60;
 // Sockets open with single-use tickets: the long-lived token never appears in a URL.
 const cm = new ConnectionManager({ useTickets: true });
 window.connectionManager = cm; // for the browser tests and the curious
+mountJournal(cm); // the performance panel (console-journal.js)
 const history = new Map(); // symbol -> recent prices
 let orders = {};
 

@@ -7,7 +7,7 @@ import re
 from enum import StrEnum
 from pathlib import Path
 
-from market_app.errors import MarketCode
+from market_app.errors import AccountCode, MarketCode
 from sessions_app.errors import HttpCode, SessionCode
 from sessions_app.realtime import ErrorCode, metrics
 from sessions_app.realtime.errors import _CODES, CodeKind, error_codes
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_every_code_of_every_app_is_registered_once() -> None:
-    enums: list[type[StrEnum]] = [ErrorCode, SessionCode, HttpCode, SimulatorCode, MarketCode]
+    enums: list[type[StrEnum]] = [ErrorCode, SessionCode, HttpCode, SimulatorCode, MarketCode, AccountCode]
     declared = [member.value for enum in enums for member in enum]
 
     assert sorted(declared) == sorted(code.value for code, _ in error_codes())

@@ -1,0 +1,283 @@
+"""REST for the account's journal, figures and reset (docs/protocol.md §4c), scoped to the requesting user.
+
+`from` and `to` take ISO-8601 (a time without an offset is UTC; write `+` as %2B, or use `Z`) or epoch
+milliseconds; the window is [from, to), to defaulting to now and from to the start of the epoch `to`
+falls in (the last reset before it). `?format=csv` or `Accept: text/csv` answers CSV (columns in
+market_app.journal), else JSON. Orders, fills and samples stream a page at a time, so a large range
+is never held in memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpResponse, StreamingHttpResponse
+from pydantic import BaseModel
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from market_app import journal, performance, services
+from market_app.journal import Epochs, Window
+from market_app.journal_messages import EquityPoint, JournalFill, JournalOrder
+from market_app.models import EquitySample, Fill, Order
+from sessions_app.api.authentication import user_id_of
+from sessions_app.errors import HttpCode
+from sessions_app.realtime import ErrorDetail, ProtocolError, epoch_ms
+
+T = TypeVar("T")
+CSV = "text/csv"
+DEFAULT_POINTS = 500
+MAX_POINTS = 5_000
+# Epoch milliseconds between 1970 and 9999 (datetime's range).
+MAX_EPOCH_MS = 253_402_300_799_999
+
+
+def _invalid(field: str, problem: str) -> ProtocolError:
+    return ProtocolError(
+        HttpCode.INVALID_REQUEST, f"{field}: {problem}", details=[ErrorDetail(field=field, problem=problem)]
+    )
+
+
+def parse_time(field: str, raw: str | None) -> datetime | None:
+    if raw is None or raw == "":
+        return None
+    if re.fullmatch(r"\d{1,15}", raw):
+        if int(raw) > MAX_EPOCH_MS:
+            raise _invalid(field, "epoch milliseconds out of range")
+        return datetime.fromtimestamp(int(raw) / 1000, UTC)
+    try:
+        at = datetime.fromisoformat(raw)
+    except ValueError:
+        raise _invalid(field, "must be ISO-8601 (2026-12-01T17:00:00Z) or epoch milliseconds") from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def window_of(request: Request, user_id: int) -> Window:
+    start = parse_time("from", request.query_params.get("from"))
+    end = parse_time("to", request.query_params.get("to"))
+    window = journal.default_window(user_id=user_id, start=start, end=end)
+    if window.start is not None and window.start >= window.end:
+        raise _invalid("from", "must be before `to`")
+    return window
+
+
+def wants_csv(request: Request) -> bool:
+    chosen = request.query_params.get("format")
+    if chosen is not None:
+        if chosen not in ("json", "csv"):
+            raise _invalid("format", "must be `json` or `csv`")
+        return chosen == "csv"
+    return CSV in request.headers.get("Accept", "")
+
+
+def _csv_text(rows: Sequence[Sequence[str]]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    return out.getvalue()
+
+
+class Export(Generic[T]):
+    """A keyset-paged query as a stream: CSV (a header line, then rows) or a JSON array."""
+
+    def __init__(
+        self,
+        *,
+        fetch: Callable[[Any], list[T]],
+        cursor: Callable[[T], Any],
+        columns: Sequence[str],
+        row: Callable[[T], list[str]],
+        model: Callable[[T], BaseModel],
+        as_csv: bool,
+    ) -> None:
+        self.fetch, self.cursor, self.as_csv = fetch, cursor, as_csv
+        self.columns, self.row, self.model = columns, row, model
+
+    def _head(self) -> str:
+        return _csv_text([self.columns]) if self.as_csv else "["
+
+    def _tail(self) -> str:
+        return "" if self.as_csv else "]"
+
+    def _page(self, page: list[T], first: bool) -> str:
+        if self.as_csv:
+            return _csv_text([self.row(item) for item in page])
+        body = ",".join(self.model(item).model_dump_json(exclude_none=True) for item in page)
+        return body if first else "," + body
+
+    def sync(self) -> Iterator[bytes]:
+        yield self._head().encode()
+        after, first = None, True
+        while page := self.fetch(after):
+            yield self._page(page, first).encode()
+            after, first = self.cursor(page[-1]), False
+        yield self._tail().encode()
+
+    async def asynchronous(self) -> AsyncIterator[bytes]:
+        yield self._head().encode()
+        after, first = None, True
+        while page := await sync_to_async(self.fetch)(after):
+            yield self._page(page, first).encode()
+            after, first = self.cursor(page[-1]), False
+        yield self._tail().encode()
+
+    def response(self, request: Request, filename: str) -> StreamingHttpResponse:
+        # Under ASGI the body must be an async iterator (Django would read a sync one whole first).
+        content = self.asynchronous() if isinstance(request._request, ASGIRequest) else self.sync()
+        media = f"{CSV}; charset=utf-8" if self.as_csv else "application/json"
+        response = StreamingHttpResponse(content, content_type=media)
+        if self.as_csv:
+            response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
+        return response
+
+
+class JournalView(APIView):
+    """Errors are JSON whatever was asked for, so DRF's own `format`/Accept negotiation is bypassed."""
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[BaseRenderer, str]:
+        return JSONRenderer(), JSONRenderer.media_type
+
+
+def order_model(epochs: Epochs) -> Callable[[Order], JournalOrder]:
+    def model(order: Order) -> JournalOrder:
+        return JournalOrder(
+            orderId=str(order.id),
+            createdAt=epoch_ms(order.created_at),
+            updatedAt=epoch_ms(order.updated_at),
+            symbol=order.instrument.symbol,
+            side=order.side,
+            orderType=order.order_type,
+            quantity=float(order.quantity),
+            limitPrice=None if order.limit_price is None else float(order.limit_price),
+            status=order.status,
+            filledQty=float(order.filled_qty),
+            averagePrice=None if order.average_price is None else float(order.average_price),
+            clientOrderId=order.client_order_id,
+            reason=order.reason,
+            epoch=epochs.of(order.created_at),
+        )
+
+    return model
+
+
+def fill_model(epochs: Epochs) -> Callable[[Fill], JournalFill]:
+    def model(fill: Fill) -> JournalFill:
+        return JournalFill(
+            fillId=str(fill.id),
+            orderId=str(fill.order_id),
+            createdAt=epoch_ms(fill.created_at),
+            tickSeq=fill.tick_seq,
+            symbol=fill.instrument.symbol,
+            side=fill.side,
+            quantity=float(fill.quantity),
+            price=float(fill.price),
+            fee=float(fill.fee),
+            notional=float(journal.fill_notional(fill)),
+            epoch=epochs.of(fill.created_at),
+        )
+
+    return model
+
+
+def equity_model(epochs: Epochs) -> Callable[[EquitySample], EquityPoint]:
+    def model(sample: EquitySample) -> EquityPoint:
+        return EquityPoint(
+            at=epoch_ms(sample.at),
+            tickSeq=sample.tick_seq,
+            equity=float(sample.equity),
+            cash=float(sample.cash),
+            positionsValue=float(sample.positions_value),
+            epoch=epochs.of(sample.at),
+        )
+
+    return model
+
+
+class JournalOrdersView(JournalView):
+    def get(self, request: Request) -> StreamingHttpResponse:
+        user_id = user_id_of(request)
+        window, as_csv = window_of(request, user_id), wants_csv(request)
+        epochs = journal.account_epochs(user_id=user_id)
+        return Export(
+            fetch=lambda after: journal.journal_orders_page(user_id=user_id, window=window, after=after),
+            cursor=lambda order: (order.created_at, order.id),
+            columns=journal.ORDER_COLUMNS,
+            row=lambda order: journal.order_row(order, epochs),
+            model=order_model(epochs),
+            as_csv=as_csv,
+        ).response(request, "orders")
+
+
+class JournalFillsView(JournalView):
+    def get(self, request: Request) -> StreamingHttpResponse:
+        user_id = user_id_of(request)
+        window, as_csv = window_of(request, user_id), wants_csv(request)
+        epochs = journal.account_epochs(user_id=user_id)
+        return Export(
+            fetch=lambda after: journal.journal_fills_page(user_id=user_id, window=window, after=after),
+            cursor=lambda fill: (fill.created_at, fill.id),
+            columns=journal.FILL_COLUMNS,
+            row=lambda fill: journal.fill_row(fill, epochs),
+            model=fill_model(epochs),
+            as_csv=as_csv,
+        ).response(request, "fills")
+
+
+class EquityView(JournalView):
+    def get(self, request: Request) -> StreamingHttpResponse | Response:
+        user_id = user_id_of(request)
+        window, as_csv = window_of(request, user_id), wants_csv(request)
+        epochs = journal.account_epochs(user_id=user_id)
+        if as_csv:
+            return Export(
+                fetch=lambda after: journal.equity_samples_page(user_id=user_id, window=window, after=after),
+                cursor=lambda sample: (sample.at, sample.pk),
+                columns=journal.EQUITY_COLUMNS,
+                row=lambda sample: journal.equity_row(sample, epochs),
+                model=equity_model(epochs),
+                as_csv=True,
+            ).response(request, "equity")
+        raw = request.query_params.get("points", str(DEFAULT_POINTS))
+        if not raw.isdigit() or not 2 <= int(raw) <= MAX_POINTS:
+            raise _invalid("points", f"must be a whole number from 2 to {MAX_POINTS}")
+        samples = journal.equity_curve(user_id=user_id, window=window, points=int(raw))
+        model = equity_model(epochs)
+        return Response([model(sample).model_dump(mode="json") for sample in samples])
+
+
+class PerformanceView(JournalView):
+    def get(self, request: Request) -> Response | HttpResponse:
+        user_id = user_id_of(request)
+        window, as_csv = window_of(request, user_id), wants_csv(request)
+        figures = performance.account_performance(user_id=user_id, window=window)
+        if as_csv:
+            body = _csv_text([journal.PERFORMANCE_COLUMNS, performance.performance_row(figures)])
+            response = HttpResponse(body.encode(), content_type=f"{CSV}; charset=utf-8")
+            response["Content-Disposition"] = 'attachment; filename="performance.csv"'
+            return response
+        return Response(performance.performance_view(figures).model_dump(mode="json", exclude_none=True))
+
+
+class ResetListView(JournalView):
+    def get(self, request: Request) -> Response:
+        user_id = user_id_of(request)
+        window = window_of(request, user_id) if request.query_params.keys() & {"from", "to"} else None
+        epochs = journal.account_epochs(user_id=user_id)
+        resets = journal.resets_of_user(user_id=user_id, window=window)
+        return Response([journal.reset_view(reset, epochs).model_dump(mode="json") for reset in resets])
+
+
+class AccountResetView(APIView):
+    def post(self, request: Request) -> Response:
+        user_id = user_id_of(request)
+        reset = services.account_reset(user_id=user_id)
+        epochs = journal.account_epochs(user_id=user_id)
+        return Response(journal.reset_view(reset, epochs).model_dump(mode="json"))

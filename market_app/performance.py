@@ -1,0 +1,214 @@
+"""The account's performance over a window, computed from the database (a selector): the REST
+figures, their CSV, the admin's Account page and the console all show this one computation.
+
+Definitions (docs/protocol.md §4c):
+
+- **Realized profit**: the fills are replayed in order (created_at, tick, id) with the exchange's own
+  average-cost accounting (market_app.matching.apply_fill), from the start of the epoch the window
+  begins in (positions are flat then); the realized profit of the sells inside the window is summed.
+  It is gross: fees are reported apart, and `netPnl` is realized + unrealized - fees.
+- **Unrealized profit**: the positions held at the window's end, at the feed's last prices
+  ((last - average cost) * quantity). A position cleared by a reset before the end is not held.
+- **Fees**: the sum of `Fill.fee` of the window's fills.
+- **Round trip**: one instrument's position going from flat to flat. Partial closes do not count
+  apart: they add their profit to the trip, which counts once, in the window it closes in; a trip
+  still open, or cleared by a reset, is not one. It is **won** when its realized profit minus the
+  fees of its fills is above zero; `winRate` is won / round trips (absent without round trips).
+- **Max drawdown**: over the window's equity samples in time order, the largest fall from the
+  highest equity seen before (peak - equity), in money (`maxDrawdown`) and, separately, the largest
+  such fall relative to its peak (`maxDrawdownRatio`, 0.25 = 25 %). The peak starts afresh at each reset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from market_app import selectors
+from market_app.journal import Epochs, Window, account_epochs, iso, plain
+from market_app.journal_messages import AccountPerformance
+from market_app.matching import PositionState, apply_fill, quantize
+from market_app.models import EquitySample, Fill, Order, OrderSide
+from sessions_app.realtime import epoch_ms
+
+ZERO = Decimal(0)
+
+
+@dataclass
+class Performance:
+    start: datetime | None
+    end: datetime
+    epoch: int  # the account's epoch at the window's end
+    resets: int  # resets inside the window
+    orders: int
+    fills: int
+    realized_pnl: Decimal = ZERO
+    unrealized_pnl: Decimal = ZERO
+    fees: Decimal = ZERO
+    round_trips: int = 0
+    won: int = 0
+    max_drawdown: Decimal = ZERO
+    max_drawdown_ratio: Decimal = ZERO
+    samples: int = 0
+    first_equity: Decimal | None = None
+    last_equity: Decimal | None = None
+
+    @property
+    def net_pnl(self) -> Decimal:
+        return self.realized_pnl + self.unrealized_pnl - self.fees
+
+    @property
+    def win_rate(self) -> Decimal | None:
+        if not self.round_trips:
+            return None
+        return quantize(Decimal(self.won) / Decimal(self.round_trips))
+
+
+@dataclass
+class _Holding:
+    state: PositionState = field(default_factory=PositionState)
+    trip_pnl: Decimal = ZERO
+    trip_fees: Decimal = ZERO
+
+
+def account_performance(*, user_id: int, window: Window) -> Performance:
+    epochs = account_epochs(user_id=user_id)
+    replay_from = epochs.start_of(epochs.of(window.start)) if window.start is not None else None
+    performance = Performance(
+        start=window.start,
+        end=window.end,
+        epoch=epochs.of(window.end),
+        resets=sum(1 for at in epochs.reset_times if window.contains(at)),
+        orders=_orders_in(user_id, window),
+        fills=0,
+    )
+    holdings = _replay_fills(user_id, window, replay_from, epochs, performance)
+    quotes = selectors.feed_snapshot().quotes
+    for symbol, holding in holdings.items():
+        if holding.state.quantity > 0 and symbol in quotes:
+            performance.unrealized_pnl += quantize(
+                (quotes[symbol].price - holding.state.average_price) * holding.state.quantity
+            )
+    _drawdown(user_id, window, epochs, performance)
+    return performance
+
+
+def _orders_in(user_id: int, window: Window) -> int:
+    orders = Order.objects.filter(user_id=user_id, created_at__lt=window.end)
+    if window.start is not None:
+        orders = orders.filter(created_at__gte=window.start)
+    return orders.count()
+
+
+def _replay_fills(
+    user_id: int, window: Window, replay_from: datetime | None, epochs: Epochs, performance: Performance
+) -> dict[str, _Holding]:
+    fills = Fill.objects.filter(user_id=user_id, created_at__lt=window.end)
+    if replay_from is not None:
+        fills = fills.filter(created_at__gte=replay_from)
+    rows = fills.order_by("created_at", "tick_seq", "id").values_list(
+        "created_at", "instrument__symbol", "side", "quantity", "price", "fee"
+    )
+    holdings: dict[str, _Holding] = {}
+    epoch = epochs.of(replay_from) if replay_from is not None else 0
+    for at, symbol, side, quantity, price, fee in rows.iterator(chunk_size=2_000):
+        if epochs.of(at) != epoch:  # a reset in between: every position was cleared
+            epoch = epochs.of(at)
+            holdings = {}
+        holding = holdings.setdefault(symbol, _Holding())
+        inside = window.contains(at)
+        if holding.state.quantity == 0:
+            holding.trip_pnl = holding.trip_fees = ZERO
+        effect = apply_fill(
+            holding.state,
+            side=side,
+            quantity=min(quantity, holding.state.quantity) if side == OrderSide.SELL else quantity,
+            price=price,
+        )
+        realized = effect.position.realized_pnl - holding.state.realized_pnl
+        holding.state = effect.position
+        holding.trip_pnl += realized
+        holding.trip_fees += fee
+        if inside:
+            performance.fills += 1
+            performance.realized_pnl += realized
+            performance.fees += fee
+        if side == OrderSide.SELL and effect.position.quantity == 0 and inside:
+            performance.round_trips += 1
+            performance.won += holding.trip_pnl - holding.trip_fees > 0
+    if epochs.of(window.end) != epoch:
+        return {}  # reset after the last fill, before the window's end
+    return holdings
+
+
+def _drawdown(user_id: int, window: Window, epochs: Epochs, performance: Performance) -> None:
+    samples = EquitySample.objects.filter(account__user_id=user_id, at__lt=window.end)
+    if window.start is not None:
+        samples = samples.filter(at__gte=window.start)
+    peak: Decimal | None = None
+    epoch = -1
+    for at, equity in samples.order_by("at", "id").values_list("at", "equity").iterator(chunk_size=2_000):
+        if performance.first_equity is None:
+            performance.first_equity = equity
+        performance.last_equity = equity
+        performance.samples += 1
+        if epochs.of(at) != epoch:
+            epoch, peak = epochs.of(at), equity
+        assert peak is not None
+        peak = max(peak, equity)
+        fall = peak - equity
+        performance.max_drawdown = max(performance.max_drawdown, fall)
+        if peak > 0:
+            performance.max_drawdown_ratio = max(performance.max_drawdown_ratio, quantize(fall / peak))
+
+
+def _number(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def performance_view(performance: Performance) -> AccountPerformance:
+    return AccountPerformance(
+        start=None if performance.start is None else epoch_ms(performance.start),
+        end=epoch_ms(performance.end),
+        epoch=performance.epoch,
+        resets=performance.resets,
+        orders=performance.orders,
+        fills=performance.fills,
+        realizedPnl=float(performance.realized_pnl),
+        unrealizedPnl=float(performance.unrealized_pnl),
+        fees=float(performance.fees),
+        netPnl=float(performance.net_pnl),
+        roundTrips=performance.round_trips,
+        roundTripsWon=performance.won,
+        winRate=_number(performance.win_rate),
+        maxDrawdown=float(performance.max_drawdown),
+        maxDrawdownRatio=float(performance.max_drawdown_ratio),
+        equitySamples=performance.samples,
+        firstEquity=_number(performance.first_equity),
+        lastEquity=_number(performance.last_equity),
+    )
+
+
+def performance_row(performance: Performance) -> list[str]:
+    """The CSV row, in PERFORMANCE_COLUMNS' order: the same values as performance_view's."""
+    return [
+        "" if performance.start is None else iso(performance.start),
+        iso(performance.end),
+        str(performance.epoch),
+        str(performance.resets),
+        str(performance.orders),
+        str(performance.fills),
+        plain(performance.realized_pnl),
+        plain(performance.unrealized_pnl),
+        plain(performance.fees),
+        plain(performance.net_pnl),
+        str(performance.round_trips),
+        str(performance.won),
+        plain(performance.win_rate),
+        plain(performance.max_drawdown),
+        plain(performance.max_drawdown_ratio),
+        str(performance.samples),
+        plain(performance.first_equity),
+        plain(performance.last_equity),
+    ]

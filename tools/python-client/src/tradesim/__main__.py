@@ -1,0 +1,3 @@
+from tradesim.cli import main
+
+raise SystemExit(main())

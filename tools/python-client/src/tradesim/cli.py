@@ -1,0 +1,337 @@
+"""`tradesim`: the command line on the client library. `tradesim --help` lists the commands.
+
+Exit codes: 0 done; 1 the server refused (its error code is printed); 2 bad usage;
+3 not logged in, or the login or token was refused; 4 the server could not be reached (or did not
+answer in time); 130 interrupted. With --json, results go to stdout as JSON (`watch`: one message a
+line) and a failure as the server's error object on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+from tradesim import __version__
+from tradesim.client import Client
+from tradesim.errors import ApiError, NotConnected, ProtocolError, RequestTimeout, SessionEnded
+
+OK, REFUSED, USAGE, AUTH, UNREACHABLE, INTERRUPTED = 0, 1, 2, 3, 4, 130
+DEFAULT_SERVER = "http://127.0.0.1:8000"
+# Two devices per login: `watch` holds its own socket, so commands run meanwhile do not replace it
+# (a device has one connection at a time, docs/protocol.md section 2).
+DEVICES = ("cli", "watch")
+
+
+class Failure(Exception):
+    def __init__(self, code: int, text: str, error: dict[str, Any] | None = None) -> None:
+        super().__init__(text)
+        self.exit_code = code
+        self.error = error
+
+
+def home() -> Path:
+    return Path(os.environ.get("TRADESIM_HOME") or Path.home() / ".config" / "tradesim")
+
+
+def credentials_file() -> Path:
+    return home() / "credentials.json"
+
+
+def device_file(server: str, device: str) -> Path:
+    parts = urlsplit(server)
+    return home() / f"device-{parts.hostname or 'localhost'}-{parts.port or 80}-{device}"
+
+
+def load_credentials(server: str) -> dict[str, Any]:
+    try:
+        saved = json.loads(credentials_file().read_text())
+    except (OSError, ValueError):
+        saved = {}
+    entry = saved.get(server)
+    if not entry:
+        raise Failure(AUTH, f"not logged in to {server}: run `tradesim login USERNAME`")
+    return dict(entry)
+
+
+def save_credentials(server: str, entry: dict[str, Any] | None) -> None:
+    path = credentials_file()
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        saved = {}
+    if entry is None:
+        saved.pop(server, None)
+    else:
+        saved[server] = entry
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(saved, indent=2) + "\n")
+    path.chmod(0o600)  # it holds access tokens
+
+
+def client_for(args: argparse.Namespace, device: str = "cli") -> Client:
+    return Client(args.server, device_file=device_file(args.server, device), max_attempts=args.attempts)
+
+
+async def connected(args: argparse.Namespace, device: str = "cli") -> Client:
+    entry = load_credentials(args.server)[device]
+    client = client_for(args, device)
+    await client.connect(token=entry["token"], device_id=entry["deviceId"])
+    return client
+
+
+async def one_request(args: argparse.Namespace, kind: str, **fields: Any) -> dict[str, Any]:
+    client = await connected(args)
+    try:
+        reply: dict[str, Any] = await client.request(kind, **fields)
+        return reply
+    finally:
+        await client.close()
+
+
+# --- Commands ---------------------------------------------------------------------------
+
+
+async def cmd_login(args: argparse.Namespace) -> Any:
+    password = args.password or os.environ.get("TRADESIM_PASSWORD") or getpass.getpass(f"password for {args.user}: ")
+    entry: dict[str, Any] = {"username": args.user}
+    for device in DEVICES:
+        client = client_for(args, device)
+        answer = await client.login(args.user, password)
+        entry[device] = {"token": answer["token"], "deviceId": answer["deviceId"], "expiresAt": answer["expiresAt"]}
+    save_credentials(args.server, entry)
+    return {"username": args.user, "server": args.server, "deviceId": entry["cli"]["deviceId"]}
+
+
+async def cmd_logout(args: argparse.Namespace) -> Any:
+    entry = load_credentials(args.server)
+    for device in DEVICES:
+        with contextlib.suppress(ApiError):
+            client = client_for(args, device)
+            client.token = entry[device]["token"]
+            await client.api("POST", "/api/auth/token/revoke/")
+    save_credentials(args.server, None)
+    return {"loggedOut": True}
+
+
+async def cmd_start(args: argparse.Namespace) -> Any:
+    return await one_request(args, "start_simulator")
+
+
+async def cmd_stop(args: argparse.Namespace) -> Any:
+    return await one_request(args, "stop_simulator")
+
+
+async def cmd_order(args: argparse.Namespace) -> Any:
+    fields: dict[str, Any] = {"symbol": args.symbol.upper(), "side": args.command, "quantity": args.quantity}
+    fields["orderType"] = "limit" if args.limit is not None else "market"
+    fields["limitPrice"] = args.limit
+    fields["clientOrderId"] = args.client_order_id
+    return await one_request(args, "place_order", **fields)
+
+
+async def cmd_cancel(args: argparse.Namespace) -> Any:
+    return await one_request(args, "cancel_order", orderId=args.order_id)
+
+
+async def snapshot(args: argparse.Namespace) -> dict[str, Any]:
+    return await one_request(args, "request_exchange_data")
+
+
+async def cmd_positions(args: argparse.Namespace) -> Any:
+    return list((await snapshot(args))["userPositions"].values())
+
+
+async def cmd_orders(args: argparse.Namespace) -> Any:
+    return list((await snapshot(args))["userOrders"].values())
+
+
+async def cmd_account(args: argparse.Namespace) -> Any:
+    return (await snapshot(args))["account"]
+
+
+async def cmd_watch(args: argparse.Namespace) -> Any:
+    client = await connected(args, "watch")
+    out: TextIO = sys.stdout
+    in_place = out.isatty() and not args.json
+    dirty = asyncio.Event()
+    if args.json:
+
+        def emit(message: Any) -> None:
+            out.write(json.dumps(message) + "\n")
+            out.flush()
+
+        client.on("message", emit)
+    else:
+        for event in ("message", "state", "quality"):
+            client.on(event, lambda _: dirty.set())
+    try:
+        with contextlib.suppress(NotConnected, RequestTimeout):
+            if args.symbols:
+                await client.request("subscribe_market", symbols=[s.upper() for s in args.symbols])
+            await client.request("request_exchange_data")
+        deadline = None if args.seconds is None else time.monotonic() + args.seconds
+        while client.ended is None and (deadline is None or time.monotonic() < deadline):
+            timeout = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(dirty.wait(), timeout)
+            if dirty.is_set() and not args.json:
+                dirty.clear()
+                screen = render(client, args.symbols)
+                out.write("\x1b[H\x1b[J" + screen if in_place else screen + "\n")
+                out.flush()
+                await asyncio.sleep(0.2)  # at most five frames a second
+        if client.ended is not None and client.ended.reason != "closed":
+            raise client.ended
+    finally:
+        await client.close()
+    return None
+
+
+def render(client: Client, symbols: list[str]) -> str:
+    """The live screen: connection, prices, positions, open orders, the latest order updates, account."""
+    quality = client.quality.quality if client.quality else "-"
+    rtt = f"{client.last_rtt_ms:.0f} ms" if client.last_rtt_ms is not None else "-"
+    lines = [
+        f"{client.base_url}  {client.state}  {quality} {rtt}  simulator {client.simulator_status}  "
+        f"{time.strftime('%H:%M:%S')}",
+        "",
+        f"{'SYMBOL':<10} {'PRICE':>14} {'CHANGE':>12} {'VOLUME':>12}",
+    ]
+    wanted = {s.upper() for s in symbols}
+    for symbol, quote in sorted(client.prices.items()):
+        if wanted and symbol not in wanted:
+            continue
+        places = 2 if abs(quote["price"]) >= 10 else 5  # currencies move in the fourth decimal
+        price, change = f"{quote['price']:,.{places}f}", f"{quote['change']:+,.{places}f}"
+        lines.append(f"{symbol:<10} {price:>14} {change:>12} {quote['volume']:>12,.2f}")
+    lines += ["", f"{'POSITION':<10} {'QTY':>12} {'AVG':>12} {'VALUE':>14} {'UNREAL.':>12} {'REAL.':>12}"]
+    for symbol, position in sorted(client.positions.items()):
+        lines.append(
+            f"{symbol:<10} {position['quantity']:>12,.4g} {position['averagePrice']:>12,.2f} "
+            f"{position['value']:>14,.2f} {position['unrealizedPnl']:>+12,.2f} {position['realizedPnl']:>+12,.2f}"
+        )
+    lines += ["", f"{'ORDER':<12} {'SYMBOL':<9} {'SIDE':<5} {'TYPE':<7} {'QTY':>10} {'FILLED':>10} {'STATUS':<16}"]
+    open_orders = [o for o in client.orders.values() if o["status"] in ("new", "partially_filled")]
+    for order in sorted(open_orders, key=lambda o: o["createdAt"])[-10:]:
+        lines.append(
+            f"{order['orderId']:<12.12} {order['symbol']:<9} {order['side']:<5} {order['orderType']:<7} "
+            f"{order['quantity']:>10,.4g} {order['filledQty']:>10,.4g} {order['status']:<16}"
+        )
+    done = [o for o in client.orders.values() if o["status"] not in ("new", "partially_filled")]
+    if done:
+        lines += ["", "RECENT"]
+        for order in sorted(done, key=lambda o: o["updatedAt"])[-5:]:
+            price = f" at {order['averagePrice']:,.2f}" if order["averagePrice"] is not None else ""
+            why = f" ({order['reason']})" if order["reason"] else ""
+            lines.append(
+                f"{time.strftime('%H:%M:%S', time.localtime(order['updatedAt'] / 1000))} {order['side']} "
+                f"{order['filledQty']:,.4g}/{order['quantity']:,.4g} {order['symbol']}{price} {order['status']}{why}"
+            )
+    if client.account:
+        account = client.account
+        lines += [
+            "",
+            f"cash {account['cash']:,.2f}   positions {account['positionsValue']:,.2f}   "
+            f"equity {account['equity']:,.2f}   reserved {account['reservedCash']:,.2f}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+# --- Output and the entry point -------------------------------------------------------
+
+
+def show(result: Any, as_json: bool) -> None:
+    if result is None:
+        return
+    if as_json:
+        print(json.dumps(result))
+    elif isinstance(result, list):
+        for row in result:
+            print("  ".join(f"{k}={v}" for k, v in row.items() if v is not None))
+        if not result:
+            print("(none)")
+    elif isinstance(result, dict):
+        for key, value in result.items():
+            if key in ("type", "requestId", "timestamp"):
+                continue
+            if isinstance(value, dict):  # the order of order_placed / order_canceled
+                print(f"{key}:")
+                for inner, item in value.items():
+                    if item is not None and item != "":
+                        print(f"  {inner}: {item}")
+            else:
+                print(f"{key}: {json.dumps(value) if isinstance(value, list) else value}")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="tradesim", description="Trade on the simulator's session service.")
+    top.add_argument("--server", default=os.environ.get("TRADESIM_SERVER", DEFAULT_SERVER), help="base URL")
+    top.add_argument("--json", action="store_true", help="machine-readable output")
+    top.add_argument("--version", action="version", version=f"tradesim {__version__}")
+    top.add_argument("--attempts", type=int, default=3, help="connection attempts before giving up (default 3)")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    login = commands.add_parser("login", help="log in and keep the tokens ($TRADESIM_HOME/credentials.json)")
+    login.add_argument("user")
+    login.add_argument("--password", help="else $TRADESIM_PASSWORD, else asked")
+    login.set_defaults(run=cmd_login)
+    commands.add_parser("logout", help="revoke the kept tokens").set_defaults(run=cmd_logout)
+    commands.add_parser("start", help="start the simulator").set_defaults(run=cmd_start)
+    commands.add_parser("stop", help="stop the simulator").set_defaults(run=cmd_stop)
+    for side in ("buy", "sell"):
+        order = commands.add_parser(side, help=f"place a {side} order (market, or limit with --limit)")
+        order.add_argument("symbol")
+        order.add_argument("quantity", type=float)
+        order.add_argument("--limit", type=float, help="limit price")
+        order.add_argument("--client-order-id", help="idempotency key: the same one twice gives the first order")
+        order.set_defaults(run=cmd_order)
+    cancel = commands.add_parser("cancel", help="cancel an open order")
+    cancel.add_argument("order_id")
+    cancel.set_defaults(run=cmd_cancel)
+    commands.add_parser("positions", help="show positions").set_defaults(run=cmd_positions)
+    commands.add_parser("orders", help="show open and recent orders").set_defaults(run=cmd_orders)
+    commands.add_parser("account", help="show cash and equity").set_defaults(run=cmd_account)
+    watch = commands.add_parser("watch", help="follow prices, orders and positions live (Ctrl-C ends)")
+    watch.add_argument("symbols", nargs="*", help="only these symbols (default: all)")
+    watch.add_argument("--seconds", type=float, help="stop after this long")
+    watch.set_defaults(run=cmd_watch)
+    return top
+
+
+def failure_of(error: BaseException) -> Failure:
+    if isinstance(error, Failure):
+        return error
+    if isinstance(error, ProtocolError):
+        auth = error.code in ("invalid_credentials", "token_invalid", "token_revoked", "token_expired")
+        code = AUTH if auth or (isinstance(error, ApiError) and error.status == 401) else REFUSED
+        return Failure(code, f"{error.code}: {error.message}", dict(error.server_message))
+    if isinstance(error, SessionEnded):
+        code = {"auth_failed": AUTH, "device_rejected": AUTH, "gave_up": UNREACHABLE}.get(error.reason, REFUSED)
+        return Failure(code, f"connection ended: {error}", {"type": "ended", "reason": error.reason})
+    if isinstance(error, RequestTimeout | NotConnected | OSError | TimeoutError):
+        return Failure(UNREACHABLE, f"{type(error).__name__}: {error}")
+    raise error
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        show(asyncio.run(args.run(args)), args.json)
+        return OK
+    except KeyboardInterrupt:
+        return OK if args.command == "watch" else INTERRUPTED
+    except Exception as error:
+        failure = failure_of(error)
+        if args.json:
+            print(json.dumps(failure.error or {"type": "error", "message": str(failure)}), file=sys.stderr)
+        else:
+            print(f"tradesim: {failure}", file=sys.stderr)
+        return failure.exit_code
