@@ -27,6 +27,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import string
 import subprocess
 import sys
@@ -264,7 +265,8 @@ class HostProcess:
 
 @dataclass
 class ServerHost(DaphneServer):
-    """A daphne process on its own host; HTTP and sockets from the test go out of the clients' namespace."""
+    """A daphne process on its own host; HTTP and sockets from the test go out of the clients' namespace.
+    The layout starts it (`Layout.start_server`) and issues tokens (`Layout.issue_token`), not this."""
 
     host: str = ""
     address: str = ""
@@ -367,10 +369,10 @@ class Layout:
 
     def spawn(self, host: str, name: str, argv: list[str], env: dict[str, str] | None = None) -> HostProcess:
         log_path = self.directory / f"{name}.log"
-        log = log_path.open("ab")
-        process = subprocess.Popen(
-            self.network.command(host, *argv), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+        with log_path.open("ab") as log:  # the child keeps its own copy
+            process = subprocess.Popen(
+                self.network.command(host, *argv), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
         started = HostProcess(name, process, log_path)
         self.processes.append(started)
         return started
@@ -422,8 +424,6 @@ class Layout:
         return f"postgresql://postgres@{self.network.address('pg', 'db')}:{PG_PORT}/{name}?connect_timeout=3"
 
     def _tcp_open(self, host: str, address: str, port: int) -> bool:
-        import socket
-
         with self.network.entered(host), socket.create_connection((address, port), timeout=1):
             return True
 
