@@ -133,3 +133,109 @@ def database_from_url(url: str, *, conn_max_age: int) -> dict[str, Any]:
         # was a large share of the connect path's CPU.
         config.pop("CONN_HEALTH_CHECKS", None)
     return dict(config)
+
+
+# --- Redis: one server, several shards, or Sentinel-managed masters (docs/redis.md) ---------------
+
+_REDIS_URL = re.compile(r"(redis|rediss|unix)://\S+", re.IGNORECASE)
+_HOST_PORT = re.compile(r"(?P<host>\[[0-9a-fA-F:]+\]|[^\s:,\[\]]+):(?P<port>\d{1,5})")
+
+
+def _redis_url(name: str, url: str) -> str:
+    if not _REDIS_URL.fullmatch(url):
+        raise _fail(name, _without_password(url), "redis://[:password@]host:port/db URLs (or rediss://, unix://)")
+    return url
+
+
+def env_redis_shards() -> list[dict[str, Any]]:
+    """The Redis servers every process shares, in shard order: a list of dicts that are either
+    {"url": ...} or {"sentinels": [(host, port), ...], "master_name": ..., "password": ...,
+    "sentinel_password": ..., "db": ...}. Empty when none is configured (the embedded mode).
+
+    Exactly one of REDIS_URL (one server), REDIS_URLS (comma-separated: one shard each) and
+    REDIS_SENTINELS (host:port,... with REDIS_SENTINEL_MASTER: one shard per comma-separated
+    master name) may be set. The order is the shard order: keep it (and the count) the same on
+    every process, or they place keys on different shards.
+    """
+    single, several, sentinels = _raw("REDIS_URL"), _raw("REDIS_URLS"), _raw("REDIS_SENTINELS")
+    given = [
+        name
+        for name, value in (("REDIS_URL", single), ("REDIS_URLS", several), ("REDIS_SENTINELS", sentinels))
+        if value
+    ]
+    if len(given) > 1:
+        raise ImproperlyConfigured(
+            f"Set only one of REDIS_URL, REDIS_URLS and REDIS_SENTINELS (got {', '.join(given)})."
+        )
+    if sentinels is None:
+        for dependent in ("REDIS_SENTINEL_MASTER", "REDIS_SENTINEL_PASSWORD", "REDIS_PASSWORD", "REDIS_DB"):
+            if _raw(dependent) is not None:
+                raise ImproperlyConfigured(
+                    f"{dependent} is set but REDIS_SENTINELS is not (a URL carries its own password and db)."
+                )
+    if single is not None:
+        return [{"url": _redis_url("REDIS_URL", single)}]
+    if several is not None:
+        urls = [_redis_url("REDIS_URLS", url) for url in env_list("REDIS_URLS", default=[])]
+        if len(set(urls)) != len(urls):
+            raise _fail("REDIS_URLS", _without_password(several), "distinct URLs (one per shard)")
+        return [{"url": url} for url in urls]
+    if sentinels is None:
+        return []
+    addresses = []
+    for item in env_list("REDIS_SENTINELS", default=[]):
+        match = _HOST_PORT.fullmatch(item)
+        if match is None or not 0 < int(match["port"]) < 65536:
+            raise _fail("REDIS_SENTINELS", sentinels, "comma-separated host:port pairs of Sentinels")
+        addresses.append((match["host"].strip("[]"), int(match["port"])))
+    masters = env_list("REDIS_SENTINEL_MASTER", default=[])
+    if not masters:
+        raise ImproperlyConfigured(
+            "REDIS_SENTINELS needs REDIS_SENTINEL_MASTER (the master name(s) the Sentinels watch)."
+        )
+    if len(set(masters)) != len(masters):
+        raise _fail("REDIS_SENTINEL_MASTER", ",".join(masters), "distinct master names (one per shard)")
+    password = _raw("REDIS_PASSWORD")
+    sentinel_password = _raw("REDIS_SENTINEL_PASSWORD")
+    db = env_int("REDIS_DB", default=0, minimum=0)
+    return [
+        {
+            "sentinels": addresses,
+            "master_name": master,
+            "password": password,
+            "sentinel_password": sentinel_password,
+            "db": db,
+        }
+        for master in masters
+    ]
+
+
+def channel_layer_host(shard: dict[str, Any], *, socket_timeout: int) -> dict[str, Any]:
+    """One shard as a channels-redis `hosts` entry: an address, or its Sentinel form
+    (channels_redis.utils.create_pool: `sentinels`, `master_name`, `sentinel_kwargs`)."""
+    if shard.get("url"):
+        return {"address": shard["url"], "socket_timeout": socket_timeout}
+    return {
+        "sentinels": list(shard["sentinels"]),
+        "master_name": shard["master_name"],
+        "sentinel_kwargs": {"password": shard["sentinel_password"], "socket_timeout": 2},
+        "password": shard["password"],
+        "db": shard["db"],
+        "socket_timeout": socket_timeout,
+    }
+
+
+def cache_for(shard: dict[str, Any], *, key_prefix: str) -> dict[str, Any]:
+    """Django's cache on one shard: RedisCache by URL, or the Sentinel-aware variant."""
+    if shard.get("url"):
+        return {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": shard["url"],
+            "KEY_PREFIX": key_prefix,
+        }
+    return {
+        "BACKEND": "sessions_app.realtime.redis_clients.SentinelRedisCache",
+        "LOCATION": shard["master_name"],
+        "KEY_PREFIX": key_prefix,
+        "OPTIONS": {"shard": shard},
+    }

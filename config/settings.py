@@ -15,6 +15,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.cors import host_origin_patterns
 from config.env import (
+    cache_for,
+    channel_layer_host,
     database_from_url,
     env_bool,
     env_choice,
@@ -23,6 +25,7 @@ from config.env import (
     env_optional_int,
     env_optional_str,
     env_origins,
+    env_redis_shards,
     env_str,
 )
 
@@ -124,9 +127,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_optional_str("REDIS_URL")
-if PRODUCTION and not REDIS_URL:
+# Every Redis the processes share, in shard order (docs/redis.md): REDIS_URL (one server),
+# REDIS_URLS (several shards) or REDIS_SENTINELS + REDIS_SENTINEL_MASTER (Sentinel-managed masters).
+REDIS_SHARDS = env_redis_shards()
+if PRODUCTION and not REDIS_SHARDS:
     raise ImproperlyConfigured(
-        "SERVICE_MODE=production needs REDIS_URL: the in-memory channel layer cannot span processes."
+        "SERVICE_MODE=production needs REDIS_URL (or REDIS_URLS, or REDIS_SENTINELS): "
+        "the in-memory channel layer cannot span processes."
     )
 CHANNEL_LAYER_PREFIX = env_str("CHANNEL_LAYER_PREFIX", default="asgi")
 # Connections each of the session app's Redis clients (stream buffer, connection limits, tickets) may
@@ -144,32 +151,25 @@ CHANNEL_LAYER_WATCHDOG_MS = env_int("CHANNEL_LAYER_WATCHDOG_MS", default=10_000,
 if 0 < CHANNEL_LAYER_WATCHDOG_MS < 3_000:
     raise ImproperlyConfigured("CHANNEL_LAYER_WATCHDOG_MS must be 0 (off) or at least 3000: a quiet read takes 2 s")
 
-if REDIS_URL:
+if REDIS_SHARDS:
+    # redis-py 8 times reads out after 5 s by default, exactly channels-redis's blocking
+    # BZPOPMIN: every idle receive failed and closed the socket (channels_redis#422).
+    _REDIS_SOCKET_TIMEOUT_S = env_int("REDIS_SOCKET_TIMEOUT_S", default=15, minimum=6)
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "sessions_app.realtime.redis_layer.RedisLayer",
             "CONFIG": {
-                # redis-py 8 times reads out after 5 s by default, exactly channels-redis's blocking
-                # BZPOPMIN: every idle receive failed and closed the socket (channels_redis#422).
-                "hosts": [
-                    {
-                        "address": REDIS_URL,
-                        "socket_timeout": env_int("REDIS_SOCKET_TIMEOUT_S", default=15, minimum=6),
-                    }
-                ],
+                # One channels-redis host per shard (its `hosts` sharding), in the same order.
+                "hosts": [channel_layer_host(shard, socket_timeout=_REDIS_SOCKET_TIMEOUT_S) for shard in REDIS_SHARDS],
                 "prefix": CHANNEL_LAYER_PREFIX,
                 "capacity": env_int("CHANNEL_LAYER_CAPACITY", default=1000, minimum=10),
                 "expiry": env_int("CHANNEL_LAYER_EXPIRY_S", default=60, minimum=1),
             },
         }
     }
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": CHANNEL_LAYER_PREFIX,
-        }
-    }
+    # The login throttles' counts: on the first shard (Django's RedisCache reads a second
+    # LOCATION as a replica, not a shard), through its Sentinels when it has them.
+    CACHES = {"default": cache_for(REDIS_SHARDS[0], key_prefix=CHANNEL_LAYER_PREFIX)}
 else:
     # One process only (sessions_app/realtime/memory_layer.py: Channels' in-memory layer, swept once a second).
     CHANNEL_LAYERS = {"default": {"BACKEND": "sessions_app.realtime.memory_layer.EmbeddedChannelLayer"}}
@@ -249,7 +249,7 @@ WS_RATE_LIMIT_PER_S = env_int("WS_RATE_LIMIT_PER_S", default=20, minimum=1)
 WS_RATE_LIMIT_BURST = env_int("WS_RATE_LIMIT_BURST", default=40, minimum=1)
 WS_RATE_LIMIT_ABUSE_COUNT = env_int("WS_RATE_LIMIT_ABUSE_COUNT", default=100, minimum=1)
 WS_RATE_LIMIT_ABUSE_WINDOW_S = env_int("WS_RATE_LIMIT_ABUSE_WINDOW_S", default=10, minimum=1)
-# Concurrent sockets per user and per client address (cluster-wide with REDIS_URL); 0 = unlimited.
+# Concurrent sockets per user and per client address (cluster-wide with Redis); 0 = unlimited.
 WS_MAX_CONNECTIONS_PER_USER = env_int("WS_MAX_CONNECTIONS_PER_USER", default=20, minimum=0)
 WS_MAX_CONNECTIONS_PER_IP = env_int("WS_MAX_CONNECTIONS_PER_IP", default=200, minimum=0)
 # Admission control (sessions_app/realtime/admission.py): past this many handshakes under way a new

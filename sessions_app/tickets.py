@@ -6,7 +6,7 @@ proxy logs and browser history, so a ticket that is used up at once and dies in 
 what may appear there. A ticket stands for the token it was issued with: a token revoked or a
 device invalidated in the meantime still refuses the handshake.
 
-Only a ticket's SHA-256 is stored: in Redis with REDIS_URL (GETDEL, so it is redeemed once
+Only a ticket's SHA-256 is stored: in Redis (on the shard of that digest; GETDEL, so it is redeemed once
 across every process), else in process memory (the embedded mode is one process).
 """
 
@@ -16,13 +16,14 @@ import hashlib
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from django.conf import settings
 
 from sessions_app.models import AccessToken
-from sessions_app.realtime import ErrorCode, ProtocolError, now_ms, sync_redis
+from sessions_app.realtime import ErrorCode, ProtocolError, RedisShard, ShardedRedis, configured_shards, now_ms
 
 
 @dataclass(frozen=True)
@@ -59,18 +60,20 @@ class MemoryTicketStore:
 
 
 class RedisTicketStore:
-    def __init__(self, *, url: str, prefix: str) -> None:
+    """Each ticket on the shard of its digest (docs/redis.md)."""
+
+    def __init__(self, *, url: str | None = None, shards: Sequence[RedisShard] | None = None, prefix: str) -> None:
         self.prefix = prefix
-        self._redis: Any = sync_redis(url, timeout=2)
+        self._redis = ShardedRedis.of(url=url, shards=shards, timeout=2)
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}:wsticket:{key}"
 
     def put(self, key: str, token_pk: int, *, ttl_ms: int) -> None:
-        self._redis.set(self._key(key), token_pk, px=ttl_ms)
+        self._redis.sync(self._redis.index(key)).set(self._key(key), token_pk, px=ttl_ms)
 
     def take(self, key: str) -> int | None:
-        value = self._redis.getdel(self._key(key))
+        value = self._redis.sync(self._redis.index(key)).getdel(self._key(key))
         return None if value is None else int(value)
 
 
@@ -79,12 +82,12 @@ _stores_lock = threading.Lock()
 
 
 def ticket_store() -> TicketStore:
-    config = (settings.REDIS_URL, settings.CHANNEL_LAYER_PREFIX)
+    config = (configured_shards(), settings.CHANNEL_LAYER_PREFIX)
     with _stores_lock:
         store = _stores.get(config)
         if store is None:
-            url, prefix = config
-            store = RedisTicketStore(url=str(url), prefix=str(prefix)) if url else MemoryTicketStore()
+            shards, prefix = config
+            store = RedisTicketStore(shards=shards, prefix=str(prefix)) if shards else MemoryTicketStore()
             _stores[config] = store
     return store
 

@@ -26,7 +26,7 @@ from sessions_app.realtime.errors import (
 from sessions_app.realtime.export import PROTOCOL_VERSION, with_error_codes
 from sessions_app.realtime.messages import Shutdown, Timeout
 from sessions_app.realtime.publish import notify, push
-from sessions_app.realtime.redis_clients import sync_redis
+from sessions_app.realtime.redis_clients import RedisShard, ShardedRedis, configured_shards, sync_redis
 from sessions_app.realtime.registry import (
     Moment,
     Opening,
@@ -76,15 +76,18 @@ __all__ = [
     "Opening",
     "Presence",
     "ProtocolError",
+    "RedisShard",
     "ReplayOutcome",
     "RequestId",
     "ResyncReason",
     "ServerMessage",
+    "ShardedRedis",
     "Shutdown",
     "StreamHead",
     "StreamMessage",
     "Timeout",
     "after_push",
+    "configured_shards",
     "connected",
     "describes",
     "details_from",

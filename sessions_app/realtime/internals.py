@@ -173,6 +173,23 @@ def _redis_reader_probe() -> bool:
     )
 
 
+def _redis_process_shard_probe() -> bool:
+    import inspect
+
+    from channels_redis.core import RedisChannelLayer
+
+    send = inspect.getsource(RedisChannelLayer.send)
+    single = inspect.getsource(RedisChannelLayer.receive_single)
+    mapping = inspect.getsource(RedisChannelLayer._map_channel_keys_to_connection)
+    return (
+        callable(getattr(RedisChannelLayer, "non_local_name", None))
+        and "channel_non_local_name = self.non_local_name(channel)" in send
+        and "index = self.consistent_hash(channel)" in send
+        and "index = self.consistent_hash(channel)" in single
+        and "idx = self.consistent_hash(channel_non_local_name)" in mapping
+    )
+
+
 def _autobahn_probe() -> bool:
     import inspect
 
@@ -303,6 +320,15 @@ UPGRADED_CHANNEL = Guard(
     "every connection keeps its HTTP upgrade request and headers for its whole life",
     also=(("daphne", "4.1", "4.3"),),
 )
+REDIS_PROCESS_SHARD = Guard(
+    "channels-redis process channels on one shard",
+    "channels-redis",
+    "4.1",
+    "4.4",
+    _redis_process_shard_probe,
+    "with several Redis hosts a send() to one connection lands on another shard than its group "
+    "messages (the batched reader still reads them all; channels-redis's own receive would not)",
+)
 GUARDS = (
     FAST_WRITES,
     LEAN_PROTOCOLS,
@@ -316,6 +342,7 @@ GUARDS = (
     REDIS_BATCHED_RECEIVE,
     UPGRADED_CHANNEL,
     LEAN_INBOXES,
+    REDIS_PROCESS_SHARD,
 )
 
 
@@ -722,16 +749,30 @@ def memory_layer_internals() -> bool:
 
 
 def waiting_redis_pool(host: dict[str, Any], *, size: int, timeout_s: float) -> Any | None:
-    """A waiting pool for one channels-redis host (an `address` entry); None when the guard does
-    not hold or the host is not given by address (Sentinel): channels-redis then makes its own."""
-    if "address" not in host or not REDIS_LAYER_POOL.holds():
+    """A waiting pool for one channels-redis host (an `address` entry, or a Sentinel one:
+    `sentinels` and `master_name`, built as channels-redis builds its own); None when the guard
+    does not hold or the host is given otherwise: channels-redis then makes its own."""
+    if not REDIS_LAYER_POOL.holds():
         return None
     import redis.asyncio
 
-    options = {key: value for key, value in host.items() if key != "address"}
-    return redis.asyncio.BlockingConnectionPool.from_url(
-        host["address"], max_connections=size, timeout=timeout_s, **options
+    if "address" in host:
+        options = {key: value for key, value in host.items() if key != "address"}
+        return redis.asyncio.BlockingConnectionPool.from_url(
+            host["address"], max_connections=size, timeout=timeout_s, **options
+        )
+    if "master_name" not in host or "sentinels" not in host:
+        return None
+    import redis.asyncio.sentinel
+
+    options = {key: value for key, value in host.items() if key not in ("master_name", "sentinels", "sentinel_kwargs")}
+    pool_class = type(
+        "WaitingSentinelConnectionPool",
+        (redis.asyncio.sentinel.SentinelConnectionPool, redis.asyncio.BlockingConnectionPool),
+        {},
     )
+    sentinel = redis.asyncio.sentinel.Sentinel(host["sentinels"], sentinel_kwargs=host.get("sentinel_kwargs"))
+    return pool_class(host["master_name"], sentinel, max_connections=size, timeout=timeout_s, **options)
 
 
 # --- channels-redis: joining several groups in one round trip -------------------------------------
@@ -791,11 +832,34 @@ def redis_receive_batch_key(layer: Any) -> tuple[int, str]:
     return layer.consistent_hash(real_channel), layer.prefix + real_channel
 
 
-async def redis_receive_batch(layer: Any, *, limit: int, timeout_s: float) -> list[tuple[str | list[str], dict]]:
-    """The next messages for this process's channels, oldest first, with the channel (or, from a
-    group send, the list of channels) each is for: up to `limit`, waiting up to `timeout_s` for the
-    first; [] on a quiet timeout. A message that does not decode is logged and skipped."""
+def redis_receive_batch_keys(layer: Any) -> list[tuple[int, str]]:
+    """Every shard this process's messages can land on, with the key there: the process's own
+    shard first, then the others. channels-redis's send() to one channel hashes its full name
+    (channels#1492) while group_send and receive hash the process's part: from a sender whose
+    `consistent_hash` is stock, a connection's direct messages may sit on any shard."""
     index, key = redis_receive_batch_key(layer)
+    return [(index, key), *((other, key) for other in range(layer.ring_size) if other != index)]
+
+
+def process_shard_value(value: str) -> str:
+    """What channels-redis should hash to place `value`: a process-local channel
+    (`specific.<process>!<id>`) by its process's part, so a send() to it lands on the shard its
+    process reads and its group messages use; anything else (groups, general channels) as is."""
+    if "!" not in value or not REDIS_PROCESS_SHARD.holds():
+        return value
+    return value[: value.index("!") + 1]
+
+
+async def redis_receive_batch(
+    layer: Any, *, limit: int, timeout_s: float, shard: int | None = None
+) -> list[tuple[str | list[str], dict]]:
+    """The next messages for this process's channels on `shard` (default: the process's own),
+    oldest first, with the channel (or, from a group send, the list of channels) each is for: up
+    to `limit`, waiting up to `timeout_s` for the first; [] on a quiet timeout. A message that
+    does not decode is logged and skipped."""
+    index, key = redis_receive_batch_key(layer)
+    if shard is not None:
+        index = shard
     connection = layer.connection(index)
     popped = await connection.zpopmin(key, limit)
     if not popped:

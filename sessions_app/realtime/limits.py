@@ -9,7 +9,8 @@ A device's own older connections do not count against it: a new connection of a 
 replaces the old one (which closes with 4009), so a client reconnecting after a network
 drop, before the server noticed the drop, is never locked out by its own dead socket.
 
-With REDIS_URL the counts are cluster-wide: a sorted set per user and per address in Redis,
+With Redis the counts are cluster-wide: a sorted set per user and per address in Redis (each on
+the shard of its own name, docs/redis.md),
 member `<device pk>:<connection id>`, score the entry's expiry (Redis's clock). Each process
 re-stamps the entries of its live connections every PRESENCE_FLUSH_INTERVAL_S (from the
 maintenance loop in sessions_app.realtime.live), and an entry lives three intervals, so a process killed
@@ -24,6 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,7 +33,7 @@ from django.conf import settings
 
 from sessions_app.realtime import metrics
 from sessions_app.realtime.errors import ErrorCode, ProtocolError
-from sessions_app.realtime.redis_clients import LoopRedis
+from sessions_app.realtime.redis_clients import RedisShard, ShardedRedis, configured_shards
 
 logger = logging.getLogger(__name__)
 
@@ -170,16 +172,26 @@ return #KEYS
 class RedisConnectionLimiter:
     """Cluster-wide counts in Redis (see the module's docstring). Fails open when Redis is unreachable."""
 
-    def __init__(self, *, url: str, prefix: str, per_user: int, per_ip: int, ttl_ms: int) -> None:
-        self.url = url
+    def __init__(
+        self,
+        *,
+        url: str | None = None,
+        shards: Sequence[RedisShard] | None = None,
+        prefix: str,
+        per_user: int,
+        per_ip: int,
+        ttl_ms: int,
+    ) -> None:
+        # Short timeouts: a handshake should not wait long on a Redis that is not answering.
+        self.redis = ShardedRedis.of(url=url, shards=shards, timeout=2)
+        self.url = self.redis.shards[0].url
+        self._redis = self.redis.loop_client(0)  # the first shard's (the only one with REDIS_URL)
         self.prefix = prefix
         self.per_user = per_user
         self.per_ip = per_ip
         self.ttl_ms = ttl_ms
         # This process's slots, re-stamped by refresh() (also those let in while Redis was down).
         self._held: dict[str, Slot] = {}
-        # Short timeouts: a handshake should not wait long on a Redis that is not answering.
-        self._redis = LoopRedis(url, timeout=2)
         self._last_warning = 0.0
 
     def key(self, name: str) -> str:
@@ -192,40 +204,68 @@ class RedisConnectionLimiter:
             self._last_warning = now
             logger.warning("connection limits unavailable (%s failed, letting connections in): %r", operation, error)
 
+    def _by_shard(self, limits: list[_Limit]) -> dict[int, list[_Limit]]:
+        """Each count lives on the shard of its own name (a user's on the user's, an address's on
+        the address's), so the two counts of one connection may be on two shards."""
+        by_shard: dict[int, list[_Limit]] = {}
+        for limit in limits:
+            by_shard.setdefault(self.redis.index(limit.key), []).append(limit)
+        return by_shard
+
     async def acquire(self, slot: Slot) -> None:
         limits = _limits(slot, per_user=self.per_user, per_ip=self.per_ip)
         if not limits:
             return
+        taken: list[tuple[int, list[_Limit]]] = []
         try:
-            full = await self._redis().eval(
-                _ACQUIRE,
-                len(limits),
-                *(self.key(limit.key) for limit in limits),
-                slot.member,
-                slot.device_prefix,
-                self.ttl_ms,
-                *(limit.limit for limit in limits),
-            )
+            for index, shard_limits in self._by_shard(limits).items():
+                full = await self.redis.aio(index).eval(
+                    _ACQUIRE,
+                    len(shard_limits),
+                    *(self.key(limit.key) for limit in shard_limits),
+                    slot.member,
+                    slot.device_prefix,
+                    self.ttl_ms,
+                    *(limit.limit for limit in shard_limits),
+                )
+                if full:
+                    # Counted on one shard, full on the next: give the first back (not atomic
+                    # across shards: a concurrent handshake may see it counted for a moment).
+                    await self._remove_from(taken, slot)
+                    raise _refusal(shard_limits[int(full) - 1])
+                taken.append((index, shard_limits))
+        except ProtocolError:
+            raise
         except Exception as error:  # redis errors, timeouts, refused connections: all fail open
             self._failed_open("acquire", error)
             self._held[slot.member] = slot  # counted by the next refresh once Redis is back
             return
-        if full:
-            raise _refusal(limits[int(full) - 1])
         self._held[slot.member] = slot
+
+    async def _remove_from(self, taken: list[tuple[int, list[_Limit]]], slot: Slot) -> None:
+        for index, shard_limits in taken:
+            for limit in shard_limits:
+                await self.redis.aio(index).zrem(self.key(limit.key), slot.member)
 
     async def release(self, slot: Slot) -> None:
         if self._held.pop(slot.member, None) is None:
             return
         await self._remove([slot])
 
+    def _pairs_by_shard(self, slots: list[Slot]) -> dict[int, list[tuple[str, str]]]:
+        by_shard: dict[int, list[tuple[str, str]]] = {}
+        for slot in slots:
+            for limit in _limits(slot, per_user=self.per_user, per_ip=self.per_ip):
+                by_shard.setdefault(self.redis.index(limit.key), []).append((self.key(limit.key), slot.member))
+        return by_shard
+
     async def _remove(self, slots: list[Slot]) -> None:
         try:
-            async with self._redis().pipeline(transaction=False) as pipe:
-                for slot in slots:
-                    for limit in _limits(slot, per_user=self.per_user, per_ip=self.per_ip):
-                        pipe.zrem(self.key(limit.key), slot.member)
-                await pipe.execute()
+            for index, pairs in self._pairs_by_shard(slots).items():
+                async with self.redis.aio(index).pipeline(transaction=False) as pipe:
+                    for key, member in pairs:
+                        pipe.zrem(key, member)
+                    await pipe.execute()
         except Exception as error:  # the entries expire by themselves
             self._failed_open("release", error)
 
@@ -233,15 +273,11 @@ class RedisConnectionLimiter:
         held = list(self._held.values())
         for start in range(0, len(held), REFRESH_BATCH):
             batch = held[start : start + REFRESH_BATCH]
-            pairs = [
-                (self.key(limit.key), slot.member)
-                for slot in batch
-                for limit in _limits(slot, per_user=self.per_user, per_ip=self.per_ip)
-            ]
             try:
-                await self._redis().eval(
-                    _REFRESH, len(pairs), *(key for key, _ in pairs), self.ttl_ms, *(m for _, m in pairs)
-                )
+                for index, pairs in self._pairs_by_shard(batch).items():
+                    await self.redis.aio(index).eval(
+                        _REFRESH, len(pairs), *(key for key, _ in pairs), self.ttl_ms, *(m for _, m in pairs)
+                    )
             except Exception as error:
                 self._failed_open("refresh", error)
                 return
@@ -259,7 +295,7 @@ _limiters_lock = threading.Lock()
 def connection_limiter() -> ConnectionLimiter:
     """This process's limiter for the current settings (Redis with REDIS_URL, else memory)."""
     config = (
-        settings.REDIS_URL,
+        configured_shards(),
         settings.CHANNEL_LAYER_PREFIX,
         settings.WS_MAX_CONNECTIONS_PER_USER,
         settings.WS_MAX_CONNECTIONS_PER_IP,
@@ -275,10 +311,10 @@ def connection_limiter() -> ConnectionLimiter:
 
 
 def _build(config: tuple[Any, ...]) -> ConnectionLimiter:
-    url, prefix, per_user, per_ip, flush_interval_s = config
-    if url:
+    shards, prefix, per_user, per_ip, flush_interval_s = config
+    if shards:
         return RedisConnectionLimiter(
-            url=url, prefix=prefix, per_user=per_user, per_ip=per_ip, ttl_ms=3 * flush_interval_s * 1000
+            shards=shards, prefix=prefix, per_user=per_user, per_ip=per_ip, ttl_ms=3 * flush_interval_s * 1000
         )
     return MemoryConnectionLimiter(per_user=per_user, per_ip=per_ip)
 

@@ -1,8 +1,9 @@
 """The production channel layer: channels-redis, with a connection pool that waits when it is full,
 group joins that share a round trip, and one reader per process that takes its messages in batches.
 
-Named by CHANNEL_LAYERS in config/settings.py when REDIS_URL is set. Every use of channels-redis's
-internals is in `internals` (each behind a version guard that falls back to the stock behaviour).
+Named by CHANNEL_LAYERS in config/settings.py when Redis is configured (one host per shard).
+Every use of channels-redis's internals is in `internals` (each behind a version guard that
+falls back to the stock behaviour).
 """
 
 from __future__ import annotations
@@ -30,9 +31,28 @@ RECOVERED = {"type": "layer.recovered"}  # told to every connection once reading
 
 
 class RedisLayer(RedisChannelLayer):
+    """With several `hosts` (REDIS_URLS, several Sentinel masters) channels-redis shards: a group
+    lives on the shard of its name, a process's messages on the shard of its process name
+    (`consistent_hash` below puts a send() to one of its channels there too), and the
+    ProcessReader reads the process's key on every shard (docs/redis.md)."""
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._reader: ProcessReader | None = None
+        if self.ring_size > 1 and not (
+            internals.REDIS_PROCESS_SHARD.holds() or internals.REDIS_BATCHED_RECEIVE.holds()
+        ):
+            logger.warning(
+                "channel layer: %d Redis hosts and neither guard holds: a send() to one connection may "
+                "land on a shard its process does not read (channels#1492)",
+                self.ring_size,
+            )
+
+    def consistent_hash(self, value: str | bytes) -> int:
+        if isinstance(value, str):
+            value = internals.process_shard_value(value)
+        index: int = super().consistent_hash(value)
+        return index
 
     def create_pool(self, index: int) -> Any:
         pool = internals.waiting_redis_pool(
@@ -77,7 +97,7 @@ class RedisLayer(RedisChannelLayer):
         None without the batched reader (its guard failed)."""
         if not self.delivers_into_inboxes():
             return None
-        return time.monotonic() - self.reader().last_read
+        return self.reader().stalled_for()
 
     def reader(self) -> ProcessReader:
         """This event loop's reader, started on first use."""
@@ -98,15 +118,35 @@ class ProcessReader:
         self.inboxes: dict[str, internals.Inbox] = {}
         self.closed: dict[str, float] = {}  # channel -> until when late messages to it are dropped
         self._next_sweep = 0.0
-        self.last_read = time.monotonic()  # when a read from Redis last finished, quiet or not
-        self.task = start_process_task(self._run(), name="channel-layer-reader", loop=loop)
+        # When a read from Redis last finished, quiet or not, per shard read (None: the only one).
+        self.last_read: dict[int | None, float] = {}
+        self.started = time.monotonic()
+        self.task = start_process_task(self._run_all(), name="channel-layer-reader", loop=loop)
 
-    async def _run(self) -> None:
+    async def _run_all(self) -> None:
+        """One read loop per shard the process's messages can land on (all of them, with several)."""
+        if self.layer.ring_size == 1:
+            await self._run(None)
+            return
+        shards = [index for index, _key in internals.redis_receive_batch_keys(self.layer)]
+        await asyncio.gather(*(self._run(index) for index in shards))
+
+    async def _read(self, shard: int | None) -> list:
+        if shard is None:
+            return await internals.redis_receive_batch(self.layer, limit=RECEIVE_BATCH, timeout_s=READ_WAIT_S)
+        return await internals.redis_receive_batch(self.layer, limit=RECEIVE_BATCH, timeout_s=READ_WAIT_S, shard=shard)
+
+    def stalled_for(self) -> float:
+        """Seconds since the most behind of the shard loops last finished a read."""
+        return time.monotonic() - min(self.last_read.values(), default=self.started)
+
+    async def _run(self, shard: int | None) -> None:
         delay = 0.5
         failed = False
+        self.last_read[shard] = time.monotonic()
         while True:
             try:
-                batch = await internals.redis_receive_batch(self.layer, limit=RECEIVE_BATCH, timeout_s=READ_WAIT_S)
+                batch = await self._read(shard)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -116,13 +156,15 @@ class ProcessReader:
                 if not failed:
                     failed = True
                     metrics.CHANNEL_LAYER_FAILURES.labels("receive").inc()
-                    logger.warning("channel layer receive failed; keeping the sockets open", exc_info=True)
+                    logger.warning(
+                        "channel layer receive failed (shard %s); keeping the sockets open", shard or 0, exc_info=True
+                    )
                 await asyncio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 5.0)
                 continue
-            self.last_read = time.monotonic()
+            self.last_read[shard] = time.monotonic()
             if failed:
-                # A restarted Redis has forgotten the groups: each connection joins its own anew.
+                # A restarted (or failed-over) Redis has forgotten groups: each connection joins its own anew.
                 failed, delay = False, 0.5
                 logger.info("channel layer back; %d connections rejoin their groups", len(self.inboxes))
                 for inbox in self.inboxes.values():

@@ -5,8 +5,8 @@ stream of each session it concerns, where it gets the next `sessionSeq`, and onl
 stream also has a `sessionEpoch`, new whenever its buffer starts afresh (first push, Redis lost
 its data, the buffer expired), so "I have everything up to 41" is never read against a stream
 that no longer exists. The buffer keeps the newest SESSION_STREAM_MAX_MESSAGES pushes for
-SESSION_STREAM_TTL_S after the last use: in Redis when REDIS_URL is set (every process sees it,
-so a reconnect to another process, or after a restart, still recovers), else in process memory.
+SESSION_STREAM_TTL_S after the last use: in Redis when it is configured (docs/redis.md: every
+process sees it, so a reconnect to another process, or after a restart, still recovers), else in process memory.
 
 Each connection holds a `StreamCursor`: the epoch and the last number it sent. Pushes arrive
 through the channel layer, which may drop or reorder them; the cursor fills a gap from the
@@ -29,7 +29,7 @@ from typing import Any, Literal, Protocol, TypedDict
 from django.conf import settings
 
 from sessions_app.realtime import metrics
-from sessions_app.realtime.redis_clients import LoopRedis, sync_redis
+from sessions_app.realtime.redis_clients import RedisShard, ShardedRedis, configured_shards
 
 # The consumer (sessions_app.realtime.consumer.Connection), which imports this module.
 Connection = Any
@@ -174,15 +174,16 @@ class MemoryStreamStore:
             return replay_of(stream.epoch, stream.seq, after, entries, oldest)
 
 
-# KEYS: meta and log of each session, in pairs. ARGV: payload, max messages, ttl, then one new
-# epoch per session (used only where the stream does not exist yet).
+# KEYS: meta and log of each session, in pairs. ARGV: payload, max messages, ttl, whether to
+# return the server's replication ID, then one new epoch per session (used only where the stream
+# does not exist yet). Returns the epoch and number of each, then the replication ID (or '').
 _APPEND = """
 local maxlen = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
 local out = {}
 for i = 1, #KEYS / 2 do
   local meta, log = KEYS[2 * i - 1], KEYS[2 * i]
-  redis.call('HSETNX', meta, 'epoch', ARGV[3 + i])
+  redis.call('HSETNX', meta, 'epoch', ARGV[4 + i])
   local epoch = redis.call('HGET', meta, 'epoch')
   local seq = redis.call('HINCRBY', meta, 'seq', 1)
   redis.call('ZADD', log, seq, seq .. ' ' .. ARGV[1])
@@ -192,6 +193,7 @@ for i = 1, #KEYS / 2 do
   out[#out + 1] = epoch
   out[#out + 1] = seq
 end
+out[#out + 1] = ARGV[4] == '1' and string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)') or ''
 return out
 """
 
@@ -199,7 +201,9 @@ _HEAD = """
 redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
-return redis.call('HMGET', KEYS[1], 'epoch', 'seq')
+local meta = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
+local history = ARGV[3] == '1' and string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)') or ''
+return {meta[1], meta[2], history}
 """
 
 _READ = """
@@ -207,65 +211,112 @@ local meta = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
 if not meta[1] then return {} end
 local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 local entries = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[1], '+inf')
-return {meta[1], meta[2] or '0', oldest[2] or '', entries}
+local history = ARGV[2] == '1' and string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)') or ''
+return {meta[1], meta[2] or '0', oldest[2] or '', entries, history}
 """
 
 
-class RedisStreamStore:
-    """Streams in Redis, shared by every process. Appends are one script per push (all sessions)."""
+def _decoded(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
-    def __init__(self, *, url: str, prefix: str, max_messages: int, ttl_s: int) -> None:
-        self.url = url
+
+class RedisStreamStore:
+    """Streams in Redis, shared by every process, each on the shard of its session id
+    (docs/redis.md). Appends are one script per push and shard (all its sessions there).
+
+    On a Sentinel-managed shard a stream's epoch also names the replication history of the
+    master that holds it (its `master_replid`, new on every failover): replication is
+    asynchronous, so a promoted replica may lack the last pushes its master numbered, and the
+    next push would reuse their numbers. With the history in the epoch, every stream of that
+    shard changes epoch at the failover and its clients resynchronise instead.
+    """
+
+    def __init__(
+        self,
+        *,
+        url: str | None = None,
+        shards: Sequence[RedisShard] | None = None,
+        prefix: str,
+        max_messages: int,
+        ttl_s: int,
+    ) -> None:
+        self.redis = ShardedRedis.of(url=url, shards=shards, timeout=5)
+        self.url = self.redis.shards[0].url
         self.prefix = prefix
         self.max_messages = max_messages
         self.ttl_s = ttl_s
-        self._sync = sync_redis(url, timeout=5)
-        self._append = self._sync.register_script(_APPEND)
-        self._client = LoopRedis(url, timeout=5)
+        self._append = [self.redis.sync(i).register_script(_APPEND) for i in range(len(self.redis))]
 
     def _keys(self, session_id: str) -> tuple[str, str]:
         base = f"{self.prefix}:stream:{session_id}"
         return f"{base}:m", f"{base}:l"
 
+    def _fenced(self, index: int) -> bool:
+        return self.redis.shards[index].sentinel_managed
+
+    @staticmethod
+    def _epoch(stored: Any, history: Any) -> str:
+        epoch = _decoded(stored)
+        history = _decoded(history) if history else ""
+        return f"{epoch}.{history[:12]}" if history else epoch
+
     def append(self, session_ids: Sequence[str], payload: str) -> dict[str, StreamHead]:
-        keys = [key for session_id in session_ids for key in self._keys(session_id)]
-        epochs = [new_epoch() for _ in session_ids]
-        out = self._append(keys=keys, args=[payload, self.max_messages, self.ttl_s, *epochs])
-        return {
-            session_id: StreamHead(out[2 * i].decode(), int(out[2 * i + 1])) for i, session_id in enumerate(session_ids)
-        }
+        heads: dict[str, StreamHead] = {}
+        for index, owners in self.redis.group(session_ids).items():
+            keys = [key for session_id in owners for key in self._keys(session_id)]
+            epochs = [new_epoch() for _ in owners]
+            fenced = "1" if self._fenced(index) else "0"
+            out = self._append[index](keys=keys, args=[payload, self.max_messages, self.ttl_s, fenced, *epochs])
+            for i, session_id in enumerate(owners):
+                heads[session_id] = StreamHead(self._epoch(out[2 * i], out[-1]), int(out[2 * i + 1]))
+        return {session_id: heads[session_id] for session_id in session_ids}
 
     def reset(self, session_ids: Sequence[str]) -> None:
-        self._sync.delete(*[key for session_id in session_ids for key in self._keys(session_id)])
+        for index, owners in self.redis.group(session_ids).items():
+            self.redis.sync(index).delete(*[key for session_id in owners for key in self._keys(session_id)])
 
     async def head(self, session_id: str) -> StreamHead:
-        epoch, seq = await self._client().eval(_HEAD, 2, *self._keys(session_id), new_epoch(), self.ttl_s)
-        return StreamHead(epoch.decode(), int(seq or 0))
+        index = self.redis.index(session_id)
+        fenced = "1" if self._fenced(index) else "0"
+        epoch, seq, history = await self.redis.aio(index).eval(
+            _HEAD, 2, *self._keys(session_id), new_epoch(), self.ttl_s, fenced
+        )
+        return StreamHead(self._epoch(epoch, history), int(seq or 0))
 
     async def heads(self, session_ids: Sequence[str]) -> dict[str, StreamHead | None]:
-        async with self._client().pipeline(transaction=False) as pipe:
-            for session_id in session_ids:
-                meta, log = self._keys(session_id)
-                pipe.hmget(meta, "epoch", "seq")
-                pipe.expire(meta, self.ttl_s, xx=True)
-                pipe.expire(log, self.ttl_s, xx=True)
-            replies = await pipe.execute()
         result: dict[str, StreamHead | None] = {}
-        for i, session_id in enumerate(session_ids):
-            epoch, seq = replies[3 * i]
-            result[session_id] = None if epoch is None else StreamHead(epoch.decode(), int(seq or 0))
-        return result
+        for index, owners in self.redis.group(session_ids).items():
+            fenced = self._fenced(index)
+            async with self.redis.aio(index).pipeline(transaction=False) as pipe:
+                if fenced:  # the same connection, so the same server as the heads read after it
+                    pipe.info("replication")
+                for session_id in owners:
+                    meta, log = self._keys(session_id)
+                    pipe.hmget(meta, "epoch", "seq")
+                    pipe.expire(meta, self.ttl_s, xx=True)
+                    pipe.expire(log, self.ttl_s, xx=True)
+                replies = await pipe.execute()
+            history = ""
+            if fenced:
+                info, replies = replies[0], replies[1:]
+                history = _decoded(info.get("master_replid", ""))
+            for i, session_id in enumerate(owners):
+                epoch, seq = replies[3 * i]
+                result[session_id] = None if epoch is None else StreamHead(self._epoch(epoch, history), int(seq or 0))
+        return {session_id: result[session_id] for session_id in session_ids}
 
     async def read_after(self, session_id: str, after: int) -> Replay | None:
-        reply = await self._client().eval(_READ, 2, *self._keys(session_id), after)
+        index = self.redis.index(session_id)
+        fenced = "1" if self._fenced(index) else "0"
+        reply = await self.redis.aio(index).eval(_READ, 2, *self._keys(session_id), after, fenced)
         if not reply:
             return None
-        epoch, head, oldest, raw = reply
+        epoch, head, oldest, raw, history = reply
         entries = []
         for member in raw:
             seq, _, payload = member.decode().partition(" ")
             entries.append((int(seq), payload))
-        return replay_of(epoch.decode(), int(head), after, entries, int(oldest) if oldest else None)
+        return replay_of(self._epoch(epoch, history), int(head), after, entries, int(oldest) if oldest else None)
 
 
 _store: StreamStore | None = None
@@ -277,9 +328,10 @@ def stream_store() -> StreamStore:
     if _store is None:
         with _store_lock:
             if _store is None:
-                if settings.REDIS_URL:
+                shards = configured_shards()
+                if shards:
                     _store = RedisStreamStore(
-                        url=settings.REDIS_URL,
+                        shards=shards,
                         prefix=settings.CHANNEL_LAYER_PREFIX,
                         max_messages=settings.SESSION_STREAM_MAX_MESSAGES,
                         ttl_s=settings.SESSION_STREAM_TTL_S,

@@ -23,7 +23,7 @@ class Command(BaseCommand):
     help = "Run trading simulators: hold their leases, adopt orphans, hand over on SIGTERM."
 
     def handle(self, *args: object, **options: object) -> None:
-        if not settings.REDIS_URL:
+        if not settings.REDIS_SHARDS:
             raise CommandError(
                 "simulator_worker needs REDIS_URL: with the in-memory channel layer it could not hear the "
                 "servers. In the embedded default the server runs simulators itself (SIMULATOR_RUNNER=inprocess)."

@@ -283,3 +283,22 @@ def test_the_debug_dump_of_options_reads_as_pprint_when_it_is_shown() -> None:
     value = [("maxMessagePayloadSize", 4096, "WebSocketFactory")] * 5
 
     assert f"{internals._FormattedWhenShown(value)}" == pprint.pformat(value)
+
+
+def test_a_process_channel_is_placed_by_its_process_part_only_while_its_guard_holds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sessions_app.realtime.redis_layer import RedisLayer
+
+    layer = RedisLayer(hosts=[{"address": "redis://127.0.0.1:1/0"}] * 4)
+    channels = [f"specific.{layer.client_prefix}!{n}" for n in range(64)]
+    process = f"specific.{layer.client_prefix}!"
+
+    assert internals.process_shard_value(channels[0]) == process
+    assert internals.process_shard_value("prices") == "prices"  # groups and general channels as they are
+    assert {layer.consistent_hash(channel) for channel in channels} == {layer.consistent_hash(process)}
+
+    internals.REDIS_PROCESS_SHARD.reset()
+    monkeypatch.setattr(internals, "installed_version", lambda distribution: "99.0.0")
+    assert internals.process_shard_value(channels[0]) == channels[0]
+    assert len({layer.consistent_hash(channel) for channel in channels}) > 1  # channels-redis's own hashing
