@@ -174,6 +174,12 @@ REDIS_POOL_SIZE = env_int("REDIS_POOL_SIZE", default=64, minimum=1)
 # timeout) for one to be free, rather than fail as redis-py's own pool does past 100.
 CHANNEL_LAYER_POOL_SIZE = env_int("CHANNEL_LAYER_POOL_SIZE", default=100, minimum=2)
 CHANNEL_LAYER_POOL_TIMEOUT_S = env_int("CHANNEL_LAYER_POOL_TIMEOUT_S", default=10, minimum=1)
+# The channel-layer watchdog (docs/partitions.md): a server process whose reader has not finished a read
+# from Redis for this long (a quiet read returns within 2 s) sends its clients `shutdown` and refuses
+# handshakes until a read succeeds again, so no socket looks alive while its pushes stop. 0: off.
+CHANNEL_LAYER_WATCHDOG_MS = env_int("CHANNEL_LAYER_WATCHDOG_MS", default=10_000, minimum=0)
+if 0 < CHANNEL_LAYER_WATCHDOG_MS < 3_000:
+    raise ImproperlyConfigured("CHANNEL_LAYER_WATCHDOG_MS must be 0 (off) or at least 3000: a quiet read takes 2 s")
 
 if REDIS_SHARDS:
     # redis-py 8 times reads out after 5 s by default, exactly channels-redis's blocking

@@ -44,6 +44,7 @@ class Admission:
         self.random = rng or random.Random()
         self.in_flight = 0
         self.closing = False  # the process is stopping: every new handshake is sent elsewhere
+        self.layer_down = False  # the channel-layer watchdog tripped (live.py): handshakes are refused
         self.peak_rate = 0  # the most handshakes completed within one second, over the process's life
         self._second = math.floor(clock())
         self._count = 0  # completed in the current second

@@ -23,6 +23,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Literal, TypedDict, TypeVar
 
 from channels.consumer import get_handler_name
+from channels.db import aclose_old_connections
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
@@ -62,6 +63,7 @@ SERVICE_DOWN = (DatabaseError, RedisConnectionError, RedisTimeoutError)
 # Only a `\uD800` to `\uDFFF` escape can put a lone surrogate into decoded JSON (daphne hands over
 # valid UTF-8 text; a surrogate itself is matched too, for servers that do not): frames without one skip the walk.
 _MAY_HOLD_SURROGATES = re.compile("\\\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+GROUP_DISCARD_TIMEOUT_S = 2.0  # leaving the groups on disconnect, at most (daphne kills a slower close)
 S = TypeVar("S")
 
 
@@ -278,6 +280,16 @@ class Connection(AsyncWebsocketConsumer):
             await self.accept()
             await self.server_shutdown("server shutting down", held=len(live_connections))
             return
+        if gate.layer_down:
+            # Without the channel layer this process can deliver no push: send the client elsewhere.
+            await self._refuse(
+                ProtocolError(
+                    ErrorCode.SERVICE_UNAVAILABLE,
+                    "this server cannot reach its channel layer; connect to another",
+                    retry_after_ms=gate.retry_after_ms(),
+                )
+            )
+            return
         if not gate.enter():
             await self._refuse(ProtocolError(ErrorCode.SERVER_BUSY, retry_after_ms=gate.retry_after_ms()))
             return
@@ -360,13 +372,29 @@ class Connection(AsyncWebsocketConsumer):
         await self.send_message(error.to_message())
         await self.close(code=int(error.spec.close or CloseCode.TRY_AGAIN_LATER))
 
+    async def websocket_disconnect(self, message: dict) -> None:
+        """Channels' own, except that the connection's bookkeeping comes first: leaving its groups
+        needs the channel layer, and a Redis this host cannot reach would otherwise skip
+        `disconnect` (the connection counted open for ever). Leaving them is best effort: a
+        message to a closed channel expires unread."""
+        await self.disconnect(message["code"])
+        if self.groups and not admission().layer_down:
+            try:
+                async with asyncio.timeout(GROUP_DISCARD_TIMEOUT_S):
+                    for group in self.groups:
+                        await self.channel_layer.group_discard(group, self.channel_name)
+            except (TimeoutError, *SERVICE_DOWN):
+                logger.warning("could not leave %d groups on disconnect", len(self.groups))
+        await aclose_old_connections()
+        raise StopConsumer()
+
     async def disconnect(self, code: int) -> None:
         live_connections.remove(self)
-        await connection_release(slot=self.connection_slot)
         metrics.DISCONNECTS.labels(str(code)).inc()
         if self.counted_open:
             self.counted_open = False
             metrics.CONNECTIONS_OPEN.dec()
+        await connection_release(slot=self.connection_slot)
         if self.opened:
             live_connections.touch(self)
             logger.info("connection closed with code %s", code)

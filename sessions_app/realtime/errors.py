@@ -63,7 +63,11 @@ CLOSE_CODES: dict[CloseCode, CloseCodeSpec] = {
     ),
     CloseCode.SESSION_STOPPED: CloseCodeSpec(False, "The session was stopped (by `stop_session` or an operator)."),
     CloseCode.SESSION_EXPIRED: CloseCodeSpec(True, "The session expired. Reconnecting opens a new session."),
-    CloseCode.SERVER_SHUTDOWN: CloseCodeSpec(True, "The server is going down. Reconnect after `reconnectAfterMs`."),
+    CloseCode.SERVER_SHUTDOWN: CloseCodeSpec(
+        True,
+        "The server is going down, or can deliver no pushes (it lost its channel layer). Reconnect after "
+        "`reconnectAfterMs`.",
+    ),
     CloseCode.TRY_AGAIN_LATER: CloseCodeSpec(
         True,
         "The server could not open the session now (busy admitting others, or the database down). Reconnect "

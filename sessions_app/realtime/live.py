@@ -4,7 +4,8 @@ One maintenance task per process (not one per connection) closes silent
 connections, ends connections that reach their expiry, hands last-seen times to the
 registered chores in batches (so heartbeats never touch the database), and compares each
 connection with its session stream's head, so a push the channel layer lost is
-sent within seconds, and a stream Redis lost is resynchronised.
+sent within seconds, and a stream Redis lost is resynchronised. It also watches the channel
+layer: a process that cannot read from it sends its clients to another (docs/partitions.md).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import time
 from typing import Any
 
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
 
-from sessions_app.realtime import internals
+from sessions_app.realtime import internals, metrics
 from sessions_app.realtime.admission import admission
 from sessions_app.realtime.limits import connections_refresh
 from sessions_app.realtime.registry import Presence, chores, session_handler
@@ -35,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 EXPIRY_SWEEP_INTERVAL_S = 60.0
 CLOSED_CHANNEL_WATCH_S = 60.0  # how long messages for a closed channel may still arrive
+WATCHDOG_TICK_S = 0.5  # how often the channel-layer watchdog looks
 PROCESS_ID = f"{socket.gethostname()[:60]}-{os.getpid()}"
 
 
@@ -47,6 +50,7 @@ class LiveConnections:
         self._catch_ups: set[asyncio.Task[None]] = set()
         self._closed_channels: dict[str, tuple[dict, float]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._watchdog: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
         return len(self._connections)
@@ -87,6 +91,10 @@ class LiveConnections:
         if self._task is None or self._task.done() or self._loop is not loop:
             self._loop = loop
             self._task = start_process_task(self._maintain(), name="sessions-maintenance")
+            # Its own task: the chores above wait on Redis and the database, which it must not.
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+            self._watchdog = start_process_task(self._watch(), name="channel-layer-watchdog")
 
     async def flush_presence(self) -> None:
         if not self._seen_sessions and not self._seen_devices:
@@ -158,6 +166,42 @@ class LiveConnections:
         if not task.cancelled() and task.exception() is not None:
             logger.warning("could not catch a connection up with its stream", exc_info=task.exception())
 
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(WATCHDOG_TICK_S)
+            try:
+                await self.watch_layer()
+            except Exception:
+                logger.exception("channel-layer watchdog failed; continuing")
+
+    async def watch_layer(self) -> None:
+        """The channel-layer watchdog. A process whose reader has finished no read from Redis for
+        CHANNEL_LAYER_WATCHDOG_MS (Redis unreachable from this host, say) would keep sockets that
+        answer heartbeats but get no push: it tells each client `shutdown` (close 4012, reconnect
+        elsewhere) and refuses handshakes with `service_unavailable` until a read succeeds again."""
+        bound_s = settings.CHANNEL_LAYER_WATCHDOG_MS / 1000
+        stalled_for = getattr(get_channel_layer(), "stalled_for", None)
+        if not bound_s or stalled_for is None:
+            return
+        stalled = stalled_for()
+        if stalled is None:
+            return
+        gate = admission()
+        if stalled < bound_s:
+            if gate.layer_down:
+                gate.layer_down = False
+                logger.info("channel layer readable again; admitting connections")
+            return
+        if not gate.layer_down:
+            gate.layer_down = True
+            metrics.CHANNEL_LAYER_WATCHDOG_TRIPS.inc()
+            logger.warning(
+                "channel layer unread for %.1f s; sending %d connections elsewhere", stalled, len(self._connections)
+            )
+        moving = [c for c in self.snapshot() if c.opened and not c.ending and c.closing_task is None]
+        for conn in moving:
+            conn.start_closing(conn.server_shutdown("this server lost its channel layer", held=len(moving)))
+
     def start(self) -> None:
         """Start the maintenance task at server start, before any connection (reports begin at once)."""
         self._ensure_maintenance()
@@ -220,6 +264,8 @@ class LiveConnections:
         if registered is not None:
             with contextlib.suppress(Exception):
                 await database_sync_to_async(registered.process_stopped)(process_id=PROCESS_ID)
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, RuntimeError):

@@ -125,6 +125,11 @@ CHANNEL_LAYER_FAILURES = counter(
     " stopped working; overflow: an event dropped for a connection with a full inbox).",
     ["kind"],
 )
+CHANNEL_LAYER_WATCHDOG_TRIPS = counter(
+    "channel_layer_watchdog_trips_total",
+    "Times this process found its channel layer unreadable for CHANNEL_LAYER_WATCHDOG_MS and sent its clients"
+    " elsewhere (`shutdown`, close 4012), refusing handshakes until a read succeeded again.",
+)
 STREAM_APPEND_FAILURES = counter(
     "session_stream_append_failures_total", "Pushes that could not be numbered (stream store unreachable)."
 )

@@ -91,6 +91,14 @@ class RedisLayer(RedisChannelLayer):
         self.reader()
         return await internals.redis_buffered_receive(self, channel)
 
+    def stalled_for(self) -> float | None:
+        """Seconds since this process's reader last finished a read from Redis (a quiet one ends
+        within READ_WAIT_S); the watchdog's measure (live.py). Starts the reader if none runs yet;
+        None without the batched reader (its guard failed)."""
+        if not self.delivers_into_inboxes():
+            return None
+        return self.reader().stalled_for()
+
     def reader(self) -> ProcessReader:
         """This event loop's reader, started on first use."""
         loop = asyncio.get_running_loop()
@@ -110,6 +118,9 @@ class ProcessReader:
         self.inboxes: dict[str, internals.Inbox] = {}
         self.closed: dict[str, float] = {}  # channel -> until when late messages to it are dropped
         self._next_sweep = 0.0
+        # When a read from Redis last finished, quiet or not, per shard read (None: the only one).
+        self.last_read: dict[int | None, float] = {}
+        self.started = time.monotonic()
         self.task = start_process_task(self._run_all(), name="channel-layer-reader", loop=loop)
 
     async def _run_all(self) -> None:
@@ -125,9 +136,14 @@ class ProcessReader:
             return await internals.redis_receive_batch(self.layer, limit=RECEIVE_BATCH, timeout_s=READ_WAIT_S)
         return await internals.redis_receive_batch(self.layer, limit=RECEIVE_BATCH, timeout_s=READ_WAIT_S, shard=shard)
 
+    def stalled_for(self) -> float:
+        """Seconds since the most behind of the shard loops last finished a read."""
+        return time.monotonic() - min(self.last_read.values(), default=self.started)
+
     async def _run(self, shard: int | None) -> None:
         delay = 0.5
         failed = False
+        self.last_read[shard] = time.monotonic()
         while True:
             try:
                 batch = await self._read(shard)
@@ -146,6 +162,7 @@ class ProcessReader:
                 await asyncio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 5.0)
                 continue
+            self.last_read[shard] = time.monotonic()
             if failed:
                 # A restarted (or failed-over) Redis has forgotten groups: each connection joins its own anew.
                 failed, delay = False, 0.5

@@ -52,7 +52,10 @@ function fakeSockets() {
       opened.push(this);
     }
     send(text) {
-      this.sent.push(JSON.parse(text));
+      const message = JSON.parse(text);
+      this.sent.push(message);
+      // A live server acks every beat; without it the manager gives a silent socket up.
+      if (this.answersHeartbeats && message.type === "heartbeat") this.receive({ type: "heartbeat_ack", simulatorStatus: "stopped" });
     }
     close(code = 1000) {
       this.readyState = 3;
@@ -311,6 +314,37 @@ test("heartbeats go out every interval, carry the measured round trip, and a mis
   assert.deepEqual(qualities, ["good", "poor"]);
 });
 
+test("a socket silent for longer than the heartbeat timeout is given up and replaced, once", async () => {
+  const { cm, opened, clock, events } = await connectedManager();
+  clock.advance(40);
+  opened[0].receive({ type: "heartbeat_ack", simulatorStatus: "stopped" });
+  // The cable is pulled: no ack, no close. Until timeout + interval the socket is kept.
+  clock.advance(45_000 + 15_000 - 40);
+  assert.equal(cm.state, "open");
+  assert.equal(opened[0].readyState, 1);
+  clock.advance(15_000); // the next beat finds it silent
+  assert.equal(opened[0].readyState, 3);
+  assert.equal(cm.state, "reconnecting");
+  assert.equal(events.filter((e) => e.type === "retry").length, 1);
+  opened[0].drop(1006); // a late close event of the abandoned socket changes nothing
+  assert.equal(events.filter((e) => e.type === "retry").length, 1);
+  clock.advance(events.find((e) => e.type === "retry").detail.delayMs);
+  assert.equal(opened.length, 2);
+  opened[1].receive({ ...CONNECTED, resumed: true });
+  assert.equal(opened[1].sent.find((m) => m.type === "reconnect").sessionToken, "session-token-1");
+  assert.equal(cm.state, "open");
+});
+
+test("a socket that keeps talking is never given up, however long", async () => {
+  const { cm, opened, clock } = await connectedManager();
+  for (let i = 0; i < 20; i += 1) {
+    clock.advance(15_000);
+    opened[0].receive({ type: "heartbeat_ack", simulatorStatus: "stopped" });
+  }
+  assert.equal(cm.state, "open");
+  assert.equal(opened.length, 1);
+});
+
 // --- The session stream: exactly once, in order, across reconnects -------------------------
 
 const push = (seq, epoch = "e1", extra = {}) => ({
@@ -498,6 +532,7 @@ async function managerWithTokenExpiring(inMs) {
   cm.addEventListener("token", (e) => renewed.push(e.detail));
   const connecting = cm.connect({ token: "tok-1" });
   await Promise.resolve();
+  opened[0].answersHeartbeats = true; // minutes pass in these tests
   opened[0].receive({ ...CONNECTED, tokenExpiresAt: clock.time + inMs });
   await connecting;
   return { cm, clock, ws: opened[0], renewed };

@@ -166,6 +166,10 @@ class Trader:
         self.closes: list[int | None] = []
         self.errors: list[str] = []
         self.heartbeats_answered = 0
+        # Give up on a socket silent this long (heartbeats unanswered: the server host is cut off),
+        # without a close handshake the peer would never answer; None keeps it until it closes.
+        self.silence_timeout_s: float | None = None
+        self.silent_drops = 0
         self.types_seen: Counter[str] = Counter()
         self.stopping = threading.Event()
         self.opened = threading.Event()
@@ -240,7 +244,7 @@ class Trader:
             send_json(ws, {**reconnect(self.creds["deviceId"], self.session_token, "re"), **position})
         self.session_token = connected["sessionToken"]
         self.opened.set()
-        next_beat = time.monotonic()
+        next_beat = heard = time.monotonic()
         while not self.stopping.is_set():
             if time.monotonic() >= next_beat:
                 with self._lock:
@@ -251,7 +255,15 @@ class Trader:
             try:
                 message = json.loads(ws.recv(timeout=0.2))
             except TimeoutError:
+                if self.silence_timeout_s is not None and time.monotonic() - heard > self.silence_timeout_s:
+                    self.silent_drops += 1
+                    self.closes.append(None)
+                    self._dropped = (None, time.monotonic())
+                    with contextlib.suppress(OSError):
+                        ws.socket.shutdown(socket.SHUT_RDWR)
+                    return
                 continue
+            heard = time.monotonic()
             self._handle(message)
 
     def _handle(self, message: dict) -> None:

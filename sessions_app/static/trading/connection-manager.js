@@ -201,6 +201,7 @@ export class ConnectionManager extends EventTarget {
     this.heartbeatTimer = null;
     this.reconnectTimer = null;
     this.beatSentAt = null;
+    this.lastHeardAt = null; // when the open socket last brought a message
     this.retryAfterMs = null; // from a `shutdown` message, or an `error`'s retryAfterMs
     this.stream = new StreamTracker();
     this.gapTimer = null;
@@ -312,6 +313,7 @@ export class ConnectionManager extends EventTarget {
       this.socket = socket;
       let settled = false;
       socket.onmessage = (event) => {
+        this.lastHeardAt = this.now();
         const message = JSON.parse(event.data);
         if (!settled && message.type === "connected") {
           settled = true;
@@ -352,7 +354,7 @@ export class ConnectionManager extends EventTarget {
     this.retryAfterMs = null;
     this.quality = new QualityMeter(message.heartbeatInterval);
     this.#setState("open");
-    this.#startHeartbeats(message.heartbeatInterval);
+    this.#startHeartbeats(message.heartbeatInterval, message.heartbeatTimeout);
     if (message.tokenExpiresAt) this.tokenExpiresAt = message.tokenExpiresAt;
     this.#scheduleTokenRenewal();
     if (resumed && previousToken && message.sessionId === this.stream.sessionId) {
@@ -531,9 +533,16 @@ export class ConnectionManager extends EventTarget {
 
   // --- Heartbeats -----------------------------------------------------------------------
 
-  #startHeartbeats(intervalMs) {
+  #startHeartbeats(intervalMs, timeoutMs) {
     this.#stopHeartbeats();
+    // Nothing heard, not even an ack, for longer than the server waits for us: the path to it is
+    // gone (a pulled cable sends no close), so give the socket up and reconnect (docs/partitions.md).
+    const silenceMs = (timeoutMs ?? 3 * intervalMs) + intervalMs;
     const beat = () => {
+      if (this.socket && this.lastHeardAt !== null && this.now() - this.lastHeardAt > silenceMs) {
+        this.#abandon(this.socket, `nothing heard for ${this.now() - this.lastHeardAt} ms`);
+        return;
+      }
       if (this.beatSentAt !== null) {
         // The previous beat got no ack within a whole interval.
         this.#setQuality(this.quality.missed(), null);
@@ -552,6 +561,19 @@ export class ConnectionManager extends EventTarget {
       this.heartbeatTimer = this.setTimer(beat, intervalMs);
     };
     beat();
+  }
+
+  #abandon(socket, reason) {
+    // As if it had closed: its handlers go first, so a late close event cannot count twice.
+    const onclose = socket.onclose;
+    socket.onclose = null;
+    socket.onmessage = null;
+    try {
+      socket.close();
+    } catch {
+      // already closing
+    }
+    onclose?.({ code: 1006, reason });
   }
 
   #onHeartbeatAck(message) {
