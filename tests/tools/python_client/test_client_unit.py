@@ -381,3 +381,28 @@ async def test_a_reconnect_retry_pending_for_a_socket_that_dropped_is_not_sent_o
         await asyncio.sleep(0.6)  # past the first socket's retry slot
         await client.close()
     assert len(on_third) == 1
+
+
+async def test_a_socket_that_brings_nothing_for_the_heartbeat_timeout_is_given_up_and_replaced() -> None:
+    async def script(ws: ServerConnection, n: int) -> None:
+        await send(ws, connected(interval=100))
+        if n == 0:
+            return  # then silent, the socket open: a path that no longer carries anything
+        while True:
+            beat = await receive(ws, "heartbeat")
+            await send(ws, {"type": "heartbeat_ack", "timestamp": beat["timestamp"], "sessionStatus": "valid",
+                            "serverTime": 0})  # fmt: skip
+
+    async with fake_server(script) as url:
+        client, _ = client_for(url)
+        retries: list[dict] = []
+        client.on("retry", retries.append)
+        await client.connect(token="t", device_id="dev-1")
+        started = time.monotonic()
+        await until(lambda: client.sockets_opened == 2 and client.state == "open")
+        given_up_after = time.monotonic() - started
+        await asyncio.sleep(0.6)  # answered beats: the second socket is kept
+        assert client.sockets_opened == 2
+        await client.close()
+    assert retries and retries[0]["code"] == 1006
+    assert given_up_after >= 0.4  # not before the timeout plus an interval (300 + 100 ms)

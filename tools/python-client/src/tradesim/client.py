@@ -133,6 +133,7 @@ class Client:
         self._attempt = 0
         self._retry_after_ms: int | None = None  # from `shutdown`, or an error's retryAfterMs
         self._beat_sent_at: float | None = None
+        self._last_heard = time.monotonic()  # when the open socket last brought a frame
         self._closing = False
         self._last_error: dict[str, Any] | None = None  # the last `error` not answering a request
 
@@ -324,6 +325,7 @@ class Client:
             self._fail_pending(NotConnected("connection closed"))
 
     async def _on_frame(self, socket: ClientConnection, raw: str | bytes) -> None:
+        self._last_heard = time.monotonic()
         try:
             message = json.loads(raw)
         except ValueError:
@@ -350,7 +352,7 @@ class Client:
             self.token_expires_at = message["tokenExpiresAt"]
         self._set_state("open")
         self._stop_socket_tasks()
-        self._heartbeat = self._spawn(self._beat(socket, message["heartbeatInterval"]))
+        self._heartbeat = self._spawn(self._beat(socket, message["heartbeatInterval"], message["heartbeatTimeout"]))
         self._renewal = self._spawn(self._renew_token(socket))
         if resumed and previous_token and message["sessionId"] == self.stream.session_id:
             # After a drop: resume the session and get the pushes missed meanwhile (protocol.md 5).
@@ -495,10 +497,18 @@ class Client:
 
     # --- Heartbeats and the token -------------------------------------------------------
 
-    async def _beat(self, socket: ClientConnection, interval_ms: int) -> None:
+    async def _beat(self, socket: ClientConnection, interval_ms: int, timeout_ms: int) -> None:
         assert self.quality is not None
         self._beat_sent_at = None
+        # Nothing heard, not even an ack, for longer than the server waits for us: the path to it is
+        # gone (a pulled cable sends no close), so give the socket up and reconnect (docs/partitions.md).
+        silence_s = (timeout_ms + interval_ms) / 1000
         while True:
+            silent_for = time.monotonic() - self._last_heard
+            if silent_for > silence_s:
+                log.warning("tradesim: nothing heard for %.1f s; giving the socket up", silent_for)
+                socket.transport.abort()  # no closing handshake: nobody would answer it
+                return
             if self._beat_sent_at is not None:
                 # The previous beat got no ack within a whole interval.
                 self._emit("quality", {"quality": self.quality.missed(), "rttMs": None})
