@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import dj_database_url
@@ -64,6 +65,19 @@ def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int
         raise _fail(name, value, f"an integer >= {minimum}")
     if maximum is not None and number > maximum:
         raise _fail(name, value, f"an integer <= {maximum}")
+    return number
+
+
+def env_decimal(name: str, default: str) -> Decimal:
+    """A non-negative, finite decimal (money: kept exact, never a float)."""
+    value = _raw(name)
+    text = default if value is None else value
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise _fail(name, text, "a decimal number") from None
+    if not number.is_finite() or number < 0:
+        raise _fail(name, text, "a finite decimal number >= 0")
     return number
 
 

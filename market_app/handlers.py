@@ -3,6 +3,7 @@ connection starts or stops following the price stream."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from channels.db import database_sync_to_async
@@ -14,7 +15,9 @@ from market_app.messages import (
     MarketSubscription,
     OrderCanceled,
     OrderPlaced,
+    OrderReplaced,
     PlaceOrder,
+    ReplaceOrder,
     RequestExchangeData,
     SnapshotReason,
     SubscribeMarket,
@@ -127,12 +130,33 @@ async def place_order(conn: Connection, message: PlaceOrder) -> None:
     await conn.send_message(OrderPlaced(requestId=message.requestId, success=True, order=order_view(order)))
 
 
-@handles(CancelOrder)
-async def cancel_order(conn: Connection, message: CancelOrder) -> None:
-    require_own_device(conn, message.deviceId)
+def _order_id(text: str) -> uuid.UUID:
     try:
-        order_id = uuid.UUID(message.orderId)
+        return uuid.UUID(text)
     except ValueError:
         raise ProtocolError(MarketCode.ORDER_NOT_FOUND) from None
-    order = await database_sync_to_async(services.order_cancel)(user_id=conn.user_id, order_id=order_id)
+
+
+@handles(CancelOrder)
+async def cancel_order(conn: Connection, message: CancelOrder) -> None:
+    """The cancel takes effect after the profile's entry latency; a fill applied meanwhile may win the
+    race: then the reply is the error `cancel_too_late` (the snapshot shows the fill)."""
+    require_own_device(conn, message.deviceId)
+    order_id = _order_id(message.orderId)
+    ticket = await database_sync_to_async(services.order_cancel_arrive)(user_id=conn.user_id, order_id=order_id)
+    if ticket.latency_ms:
+        await asyncio.sleep(ticket.latency_ms / 1000)
+    order = await database_sync_to_async(services.order_cancel)(
+        user_id=conn.user_id, order_id=order_id, raced=ticket.latency_ms > 0
+    )
     await conn.send_message(OrderCanceled(requestId=message.requestId, success=True, order=order_view(order)))
+
+
+@handles(ReplaceOrder)
+async def replace_order(conn: Connection, message: ReplaceOrder) -> None:
+    require_own_device(conn, message.deviceId)
+    require_active_session(conn)
+    order = await database_sync_to_async(services.order_replace)(
+        user_id=conn.user_id, order_id=_order_id(message.orderId), amendment=message
+    )
+    await conn.send_message(OrderReplaced(requestId=message.requestId, success=True, order=order_view(order)))

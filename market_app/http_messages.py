@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from market_app.messages import OrderSideValue
 from sessions_app.realtime import EpochMs
@@ -26,3 +26,4 @@ class FillView(BaseModel):
     price: float
     tickSeq: int
     createdAt: EpochMs
+    fee: float = Field(default=0.0, description="The commission charged on this fill (an addition).")

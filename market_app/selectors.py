@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.db.models import QuerySet
 
+from market_app.liquidity import DEFAULT_LIQUIDITY, LiquidityParams
 from market_app.models import OPEN_ORDER_STATUSES, Account, Fill, Instrument, MarketFeed, Order, OrderSide, Position
 from market_app.prices import Quote
 
@@ -33,6 +34,32 @@ def feed_snapshot() -> FeedSnapshot:
     if row is None:
         return FeedSnapshot(0, {})
     return FeedSnapshot(row[0], {symbol: Quote.from_state(state) for symbol, state in row[1].items()})
+
+
+@dataclass(frozen=True)
+class BookSetting:
+    """What the liquidity model needs of a symbol to build its book."""
+
+    tick_size: Decimal
+    params: LiquidityParams
+
+
+DEFAULT_TICK_SIZE = Decimal("0.01")
+
+
+def book_settings() -> tuple[int, dict[str, BookSetting]]:
+    """The feed's seed and each listed symbol's book settings (a replayed symbol not listed gets defaults)."""
+    seed = MarketFeed.objects.filter(pk=1).values_list("seed", flat=True).first() or 0
+    settings = {
+        instrument.symbol: BookSetting(instrument.tick_size, liquidity_params_of(instrument))
+        for instrument in Instrument.objects.filter(is_active=True)
+    }
+    return seed, settings
+
+
+def liquidity_params_of(instrument: Instrument) -> LiquidityParams:
+    """The instrument's liquidity settings (the defaults until it has its own)."""
+    return DEFAULT_LIQUIDITY
 
 
 def orders_of_user(user_id: int) -> QuerySet[Order]:
@@ -67,14 +94,21 @@ def account_of_user(user_id: int) -> Account | None:
 
 
 def reserved_by_open_orders(user_id: int, quotes: dict[str, Quote]) -> tuple[Decimal, dict[str, Decimal]]:
-    """Cash held back by open buys (at their limit, or the last price) and quantity held by open sells."""
+    """Cash held back by open buys (at their limit, stop, or the last price) and quantity held by open
+    sells. The legs of an OCO group hold what their largest leg holds: only one of them can fill."""
     cash = Decimal(0)
     quantity: dict[str, Decimal] = {}
+    groups: dict[object, tuple[str, Decimal]] = {}
     for order in open_orders_of_users([user_id]):
         symbol = order.instrument.symbol
         if order.side == OrderSide.BUY:
             last = quotes[symbol].price if symbol in quotes else order.instrument.start_price
-            cash += order.remaining * (order.limit_price or last)
+            cash += order.remaining * (order.limit_price or (max(order.stop_price, last) if order.stop_price else last))
+        elif order.oco_group is not None:
+            held = groups.get(order.oco_group, (symbol, Decimal(0)))[1]
+            groups[order.oco_group] = (symbol, max(held, order.remaining))
         else:
             quantity[symbol] = quantity.get(symbol, Decimal(0)) + order.remaining
+    for symbol, held in groups.values():
+        quantity[symbol] = quantity.get(symbol, Decimal(0)) + held
     return cash, quantity

@@ -2,7 +2,7 @@
 
 from market_app.errors import MarketCode
 from market_app.http_messages import FillView, InstrumentView
-from market_app.messages import AccountSummary, OrderTicket, UserOrder, UserPosition
+from market_app.messages import AccountSummary, OrderAmendment, OrderTicket, UserOrder, UserPosition
 from sessions_app.openapi import Operation
 from simulator_app.errors import SimulatorCode
 
@@ -31,6 +31,28 @@ OPERATIONS = [
             MarketCode.INSUFFICIENT_POSITION,
             SimulatorCode.SIMULATOR_NOT_RUNNING,
             MarketCode.MARKET_UNAVAILABLE,
+            MarketCode.INVALID_STOP_PRICE,
+            MarketCode.INVALID_TRAIL,
+            MarketCode.INVALID_TIME_IN_FORCE,
+            MarketCode.INVALID_BRACKET,
+        ),
+    ),
+    Operation(
+        "POST",
+        "/api/market/orders/{orderId}/replace/",
+        "Amend an open order's quantity or prices (takes effect after the entry latency; see the protocol's §4b)",
+        UserOrder,
+        request=OrderAmendment,
+        errors=(
+            MarketCode.ORDER_NOT_FOUND,
+            MarketCode.ORDER_NOT_REPLACEABLE,
+            MarketCode.INVALID_QUANTITY,
+            MarketCode.INVALID_PRICE,
+            MarketCode.INVALID_STOP_PRICE,
+            MarketCode.INVALID_TRAIL,
+            MarketCode.INVALID_BRACKET,
+            MarketCode.INSUFFICIENT_CASH,
+            MarketCode.INSUFFICIENT_POSITION,
         ),
     ),
     Operation(

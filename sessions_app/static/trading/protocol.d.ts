@@ -7,6 +7,7 @@ export interface AccountSummary {
   positionsValue: number;
   equity: number;
   reservedCash: number;
+  feesPaid?: number;
 }
 
 export interface CancelOrder {
@@ -134,6 +135,7 @@ export interface ExchangeDataStatus {
   seq: number;
   reason: "simulator_started" | "connected" | "reconnected" | "orders_changed" | "request" | "resync";
   requestId?: string;
+  profile?: string;
 }
 
 export interface Heartbeat {
@@ -181,13 +183,30 @@ export interface OrderPlaced {
   order: UserOrder;
 }
 
+/**
+ * Reply to `replace_order`: the amended order (it takes effect after the entry latency).
+ */
+export interface OrderReplaced {
+  type: "order_replaced";
+  requestId: string;
+  success: boolean;
+  order: UserOrder;
+}
+
 export interface PlaceOrder {
   symbol: string;
   side: "buy" | "sell";
-  orderType: "market" | "limit";
+  orderType: "market" | "limit" | "stop" | "stop_limit" | "trailing_stop";
   quantity: number;
   limitPrice?: number;
   clientOrderId?: string;
+  timeInForce?: "gtc" | "day" | "ioc" | "fok";
+  stopPrice?: number;
+  trailAmount?: number;
+  trailPercent?: number;
+  orderClass?: "simple" | "bracket" | "oco";
+  takeProfit?: TakeProfit;
+  stopLoss?: StopLoss;
   type: "place_order";
   requestId: string;
   timestamp: number;
@@ -228,6 +247,22 @@ export interface RefreshToken {
   deviceId: string;
 }
 
+/**
+ * Amend an open order's quantity or prices (an addition; docs/protocol.md §4b).
+ */
+export interface ReplaceOrder {
+  quantity?: number;
+  limitPrice?: number;
+  stopPrice?: number;
+  trailAmount?: number;
+  trailPercent?: number;
+  type: "replace_order";
+  requestId: string;
+  timestamp: number;
+  deviceId: string;
+  orderId: string;
+}
+
 export interface RequestExchangeData {
   type: "request_exchange_data";
   requestId: string;
@@ -264,6 +299,7 @@ export interface SessionInfo {
   expiresAt: number;
   simulatorStatus: string;
   simulatorId: string | null;
+  profile?: string;
 }
 
 /**
@@ -314,6 +350,7 @@ export interface SimulatorStarted {
   success: boolean;
   simulatorId: string;
   status: "starting" | "running" | "stopping" | "stopped" | "error";
+  profile?: string;
 }
 
 /**
@@ -346,6 +383,15 @@ export interface StartSimulator {
   requestId: string;
   timestamp: number;
   deviceId: string;
+  profile?: string;
+}
+
+/**
+ * A bracket's (or an OCO pair's) stop exit: a stop, or a stop-limit with `limitPrice`.
+ */
+export interface StopLoss {
+  stopPrice: number;
+  limitPrice?: number;
 }
 
 export interface StopSession {
@@ -380,6 +426,13 @@ export interface SymbolQuote {
   price: number;
   change: number;
   volume: number;
+}
+
+/**
+ * A bracket's (or an OCO pair's) limit exit.
+ */
+export interface TakeProfit {
+  limitPrice: number;
 }
 
 /**
@@ -439,7 +492,7 @@ export interface UserOrder {
   filledQty: number;
   symbol: string;
   side: "buy" | "sell";
-  orderType: "market" | "limit";
+  orderType: "market" | "limit" | "stop" | "stop_limit" | "trailing_stop";
   quantity: number;
   limitPrice: number | null;
   averagePrice: number | null;
@@ -447,6 +500,20 @@ export interface UserOrder {
   reason: string;
   createdAt: number;
   updatedAt: number;
+  timeInForce?: "gtc" | "day" | "ioc" | "fok";
+  orderClass?: "simple" | "bracket" | "oco";
+  stopPrice?: number | null;
+  trailAmount?: number | null;
+  trailPercent?: number | null;
+  trailingStopPrice?: number | null;
+  triggered?: boolean;
+  queueAhead?: number | null;
+  takeProfitPrice?: number | null;
+  stopLossPrice?: number | null;
+  stopLossLimitPrice?: number | null;
+  parentOrderId?: string | null;
+  ocoGroup?: string | null;
+  fee?: number;
 }
 
 /**
@@ -474,7 +541,8 @@ export type ClientMessage =
   | SubscribeMarket
   | RequestExchangeData
   | PlaceOrder
-  | CancelOrder;
+  | CancelOrder
+  | ReplaceOrder;
 
 export interface ClientMessageByType {
   heartbeat: Heartbeat;
@@ -489,6 +557,7 @@ export interface ClientMessageByType {
   request_exchange_data: RequestExchangeData;
   place_order: PlaceOrder;
   cancel_order: CancelOrder;
+  replace_order: ReplaceOrder;
 }
 
 export type ServerMessage =
@@ -511,6 +580,7 @@ export type ServerMessage =
   | MarketSubscription
   | OrderPlaced
   | OrderCanceled
+  | OrderReplaced
   | ErrorMessage;
 
 export interface ServerMessageByType {
@@ -533,5 +603,6 @@ export interface ServerMessageByType {
   market_subscription: MarketSubscription;
   order_placed: OrderPlaced;
   order_canceled: OrderCanceled;
+  order_replaced: OrderReplaced;
   error: ErrorMessage;
 }
