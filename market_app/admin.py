@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from market_app.models import Account, Fill, Instrument, MarketFeed, Order, Position
+from market_app.models import Account, Candle, Fill, Instrument, MarketFeed, Order, Position
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -22,6 +22,23 @@ class InstrumentAdmin(admin.ModelAdmin):
     list_editable = ("is_active",)
     list_filter = ("is_active",)
     search_fields = ("symbol", "name")
+    fieldsets = (
+        (None, {"fields": ("symbol", "name", "is_active", "sort_order")}),
+        ("Price process", {"fields": ("tick_size", "start_price", "volatility", "drift", "base_volume")}),
+        (
+            "Liquidity (bid/ask and book)",
+            {
+                "fields": (
+                    "spread_bps",
+                    "book_levels",
+                    "book_top_size",
+                    "book_decay",
+                    "book_level_gap_ticks",
+                    "lot_size",
+                )
+            },
+        ),
+    )
 
 
 @admin.register(MarketFeed)
@@ -87,3 +104,9 @@ class PositionAdmin(ReadOnlyAdmin):
     list_filter = ("instrument",)
     search_fields = ("user__username",)
     list_select_related = ("user", "instrument")
+
+
+@admin.register(Candle)
+class CandleAdmin(ReadOnlyAdmin):
+    list_display = ("symbol", "interval", "start_ms", "open", "high", "low", "close", "volume")
+    list_filter = ("interval", "symbol")

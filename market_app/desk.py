@@ -14,13 +14,13 @@ from channels.db import database_sync_to_async
 from market_app import selectors, services
 from market_app.events import MarketTickEvent
 from market_app.exchange import SymbolMarket, match_tick
-from market_app.feed import FeedProducer
+from market_app.feed import FeedProducer, instrument_liquidity
 from market_app.groups import ticks_group
-from market_app.liquidity import DEFAULT_LIQUIDITY, book_of
+from market_app.liquidity import DEFAULT_LIQUIDITY, Book, book_of
+from market_app.marketdata import SymbolLiquidity, replay_tick_size
 from market_app.matching import OpenOrder
 from market_app.prices import Quote
 from market_app.realism import DEFAULT_PROFILE, PROFILES, realism_of
-from market_app.selectors import DEFAULT_TICK_SIZE, BookSetting
 from simulator_app.engine import SimulationRun
 from simulator_app.worker import Worker
 
@@ -36,17 +36,27 @@ def quotes_of(event: MarketTickEvent) -> dict[str, Quote]:
 
 
 class Markets:
-    """Each symbol's tick and book under each profile, built once per tick for all the runs using it."""
+    """Each symbol's tick and book under one profile: the books the tick carries (the ones the user's
+    quotes show), or, from a producer that sends none, the same model computed here."""
 
-    def __init__(self, seed: int, settings: dict[str, BookSetting]) -> None:
+    def __init__(self, seed: int, liquidity: dict[str, SymbolLiquidity]) -> None:
         self.seed = seed
-        self.settings = settings
+        self.liquidity = liquidity
+
+    def of_event(self, event: MarketTickEvent, quotes: dict[str, Quote], profile: str) -> dict[str, SymbolMarket]:
+        books = event.get("books", {}).get(profile)
+        if not books or books.keys() != quotes.keys():
+            return self.of_tick(quotes, event["seq"], profile)
+        return {
+            symbol: SymbolMarket(price=quote.price, volume=quote.volume, book=Book.from_wire(books[symbol]))
+            for symbol, quote in quotes.items()
+        }
 
     def of_tick(self, quotes: dict[str, Quote], seq: int, profile: str) -> dict[str, SymbolMarket]:
         realism = realism_of(profile)
         markets = {}
         for symbol, quote in quotes.items():
-            setting = self.settings.get(symbol) or BookSetting(DEFAULT_TICK_SIZE, DEFAULT_LIQUIDITY)
+            setting = self.liquidity.get(symbol) or SymbolLiquidity(replay_tick_size(quote.price), DEFAULT_LIQUIDITY)
             book = book_of(
                 price=quote.price,
                 tick_size=setting.tick_size,
@@ -64,6 +74,10 @@ class Markets:
 def profile_of_run(run: SimulationRun) -> str:
     """The realism profile a run's user trades with (the seam the market's quotes and fills read)."""
     return run.profile if run.profile in PROFILES else DEFAULT_PROFILE.value
+
+
+def markets_from_database() -> Markets:
+    return Markets(selectors.feed_seed(), instrument_liquidity(selectors.active_instruments()))
 
 
 class TradingDesk:
@@ -87,7 +101,7 @@ class TradingDesk:
         quotes = quotes_of(event)
         seq, stamp = event["seq"], event["timestamp"]
         if self.markets is None:
-            self.markets = Markets(*await database_sync_to_async(selectors.book_settings)())
+            self.markets = await database_sync_to_async(markets_from_database)()
         by_profile: dict[str, dict[str, SymbolMarket]] = {}
         lost = []
         for run in runs:
@@ -97,7 +111,7 @@ class TradingDesk:
                 continue
             profile = profile_of_run(run)
             if profile not in by_profile:
-                by_profile[profile] = self.markets.of_tick(quotes, seq, profile)
+                by_profile[profile] = self.markets.of_event(event, quotes, profile)
             outcome = match_tick(
                 orders, by_profile[profile], tick_seq=seq, tick_ms=stamp, frictionless=realism_of(profile).frictionless
             )

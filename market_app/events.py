@@ -9,7 +9,7 @@ open orders every lease renewal).
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 
 class MarketTickEvent(TypedDict):
@@ -17,6 +17,10 @@ class MarketTickEvent(TypedDict):
     seq: int
     timestamp: int
     symbols: dict[str, dict[str, Any]]
+    # Added by the producer (market_app.marketdata): profile -> symbol -> {bids, asks: [[price, size], ...]},
+    # and symbol -> interval -> the open candle. Absent from a tick published without them.
+    books: NotRequired[dict[str, dict[str, dict[str, list[list[float]]]]]]
+    candles: NotRequired[dict[str, dict[str, dict[str, Any]]]]
 
 
 class OrdersChangedCommand(TypedDict):

@@ -15,14 +15,17 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from market_app import selectors, services
+from market_app.liquidity import LiquidityParams
+from market_app.marketdata import MarketDataBuilder, SymbolLiquidity
 from market_app.models import Instrument
 from market_app.prices import InstrumentSpec, PriceSource, Quote, RandomWalkSource, ReplaySource, load_bars
 from market_app.services import FeedClaim
-from sessions_app.realtime import start_process_task
+from sessions_app.realtime import now_ms, start_process_task
 
 logger = logging.getLogger(__name__)
 
 INSTRUMENT_RELOAD_INTERVAL_S = 5.0
+CANDLE_PRUNE_INTERVAL_S = 60.0
 
 
 def instrument_specs(instruments: list[Instrument]) -> tuple[InstrumentSpec, ...]:
@@ -39,6 +42,27 @@ def instrument_specs(instruments: list[Instrument]) -> tuple[InstrumentSpec, ...
     )
 
 
+def instrument_liquidity(instruments: list[Instrument]) -> dict[str, SymbolLiquidity]:
+    """Each instrument's liquidity settings; one whose settings are invalid (an edit outside the admin's
+    validation) is left out, so it trades with the defaults instead of stopping the feed."""
+    liquidity: dict[str, SymbolLiquidity] = {}
+    for i in instruments:
+        try:
+            params = LiquidityParams(
+                spread_bps=i.spread_bps,
+                depth_levels=i.book_levels,
+                top_size=i.book_top_size,
+                depth_decay=i.book_decay,
+                level_gap_ticks=i.book_level_gap_ticks,
+                lot_size=i.lot_size,
+            )
+        except ValueError:
+            logger.exception("%s: invalid liquidity settings; its book uses the defaults", i.symbol)
+            continue
+        liquidity[i.symbol] = SymbolLiquidity(tick_size=i.tick_size, params=params)
+    return liquidity
+
+
 def build_source(specs: tuple[InstrumentSpec, ...], seed: int) -> PriceSource:
     if settings.MARKET_SOURCE == "replay":
         return ReplaySource(load_bars(settings.MARKET_REPLAY_FILE))
@@ -53,6 +77,9 @@ class FeedProducer:
         self.quotes: dict[str, Quote] = {}
         self._specs: tuple[InstrumentSpec, ...] = ()
         self._source: PriceSource | None = None
+        self._liquidity: dict[str, SymbolLiquidity] = {}
+        self._market: MarketDataBuilder | None = None
+        self._next_prune = 0.0
         self._task: asyncio.Task[None] | None = None
         self._next_reload = 0.0
 
@@ -72,18 +99,28 @@ class FeedProducer:
             return
         if time.monotonic() >= self._next_reload:
             await self._load_instruments()
+        if time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + CANDLE_PRUNE_INTERVAL_S
+            await database_sync_to_async(services.candles_prune)(now=now_ms())
 
     async def _load_instruments(self) -> None:
         assert self.claim is not None
         self._next_reload = time.monotonic() + INSTRUMENT_RELOAD_INTERVAL_S
-        specs = instrument_specs(await database_sync_to_async(selectors.active_instruments)())
+        instruments = await database_sync_to_async(selectors.active_instruments)()
+        specs = instrument_specs(instruments)
         if specs != self._specs or self._source is None:
             self._specs = specs
             self._source = build_source(specs, self.claim.seed)
+        self._liquidity = instrument_liquidity(instruments)
+        if self._market is None or self._market.seed != self.claim.seed:
+            self._market = MarketDataBuilder(self._liquidity, seed=self.claim.seed)
+        else:
+            self._market.follow(self._liquidity)
 
     async def _start(self, claim: FeedClaim) -> None:
         self.claim = claim
         self._source = None
+        self._market = None  # open candles start afresh with this claim
         await self._load_instruments()
         assert self._source is not None
         self.seq = claim.seq
@@ -121,8 +158,10 @@ class FeedProducer:
         assert self.claim is not None and self._source is not None
         seq = self.seq + 1
         quotes = self._source.next_tick(seq, self.quotes)
+        assert self._market is not None
+        market = self._market.tick(seq=seq, timestamp=now_ms(), quotes=quotes)
         advanced = await database_sync_to_async(services.feed_advance)(
-            worker_id=self.worker_id, epoch=self.claim.epoch, seq=seq, quotes=quotes
+            worker_id=self.worker_id, epoch=self.claim.epoch, seq=seq, quotes=quotes, market=market
         )
         if not advanced:
             self._lost()

@@ -4,6 +4,7 @@ connection starts or stops following the price stream."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 
 from channels.db import database_sync_to_async
@@ -22,6 +23,7 @@ from market_app.messages import (
     SnapshotReason,
     SubscribeMarket,
 )
+from market_app.realism import DEFAULT_PROFILE, PROFILE_NAMES, ProfileName
 from market_app.relay import relay
 from market_app.snapshots import exchange_data_status, order_view
 from market_app.stream import stream_of
@@ -38,8 +40,15 @@ async def send_snapshot(conn: Connection, reason: SnapshotReason, request_id: st
     await conn.send_message(status)
 
 
+def realism_profile_of(conn: Connection) -> ProfileName:
+    """The realism profile whose book this connection's prices quote: its user's simulator's."""
+    name = simulator_of(conn).profile
+    return ProfileName(name) if name in PROFILE_NAMES else DEFAULT_PROFILE
+
+
 async def follow(conn: Connection) -> None:
     stream = stream_of(conn)
+    stream.view = dataclasses.replace(stream.view, profile=realism_profile_of(conn))
     if stream.following:
         return
     stream.following = True
@@ -108,12 +117,23 @@ async def subscribe_market(conn: Connection, message: SubscribeMarket) -> None:
                 f"unknown symbols: {', '.join(unknown)}",
                 details=[ErrorDetail(field="symbols", problem=f"{symbol} is not listed") for symbol in unknown],
             )
-        stream_of(conn).selection = frozenset(message.symbols)
+        selection: frozenset[str] | None = frozenset(message.symbols)
         chosen = sorted(set(message.symbols))
     else:
-        stream_of(conn).selection = None
-        chosen = listed
-    await conn.send_message(MarketSubscription(requestId=message.requestId, success=True, symbols=chosen))
+        selection, chosen = None, listed
+    depth = message.depth or 0
+    candles = tuple(dict.fromkeys(message.candles or ()))  # in the order asked, once each
+    stream = stream_of(conn)
+    stream.view = dataclasses.replace(stream.view, selection=selection, depth=depth, candles=candles)
+    await conn.send_message(
+        MarketSubscription(
+            requestId=message.requestId,
+            success=True,
+            symbols=chosen,
+            depth=depth or None,
+            candles=list(candles) or None,
+        )
+    )
 
 
 @handles(RequestExchangeData)

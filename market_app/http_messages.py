@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated
 
-from market_app.messages import OrderSideValue
+from pydantic import BaseModel, ConfigDict, Field
+
+from market_app.messages import CandleIntervalValue, OrderSideValue, Symbol
 from sessions_app.realtime import EpochMs
 
 
@@ -27,3 +29,17 @@ class FillView(BaseModel):
     tickSeq: int
     createdAt: EpochMs
     fee: float = Field(default=0.0, description="The commission charged on this fill (an addition).")
+
+
+CANDLE_LIMIT = 1_000
+
+
+class CandleQuery(BaseModel):
+    """The query of GET /api/market/candles/: bars opening in [from, to) (epoch ms), the newest `limit`."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    symbol: Symbol
+    interval: CandleIntervalValue
+    start: Annotated[int, Field(ge=0)] | None = Field(default=None, alias="from")
+    end: Annotated[int, Field(ge=0)] | None = Field(default=None, alias="to")
+    limit: Annotated[int, Field(ge=1, le=CANDLE_LIMIT)] = 500

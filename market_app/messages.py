@@ -20,6 +20,9 @@ TimeInForceValue = Literal["gtc", "day", "ioc", "fok"]
 OrderClassValue = Literal["simple", "bracket", "oco"]
 Price = Annotated[float, Field(gt=0)]
 OrderStatusValue = Literal["new", "partially_filled", "filled", "canceled", "rejected"]
+PriceSize = Annotated[list[float], Field(min_length=2, max_length=2)]  # [price, size]
+CandleIntervalValue = Literal["1s", "1m", "5m"]
+MAX_DEPTH = 50
 SnapshotReason = Literal["simulator_started", "connected", "reconnected", "orders_changed", "request", "resync"]
 
 
@@ -27,10 +30,42 @@ SnapshotReason = Literal["simulator_started", "connected", "reconnected", "order
 
 
 class SymbolQuote(BaseModel):
-    """The spec's per-symbol entry: last price, change since the feed's reference price, volume of the tick."""
+    """The spec's per-symbol entry: last price, change since the feed's reference price, volume of the tick;
+    and (additions) the top of the book of the simulator's realism profile, a side absent when empty."""
 
     price: float
     change: float
+    volume: int
+    bid: Omittable[float] = None
+    ask: Omittable[float] = None
+    bidSize: Omittable[float] = None
+    askSize: Omittable[float] = None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_top(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        data: dict[str, object] = handler(self)
+        for name in ("bid", "ask", "bidSize", "askSize"):
+            if data.get(name, 0) is None:
+                del data[name]
+        return data
+
+
+class BookDepth(BaseModel):
+    """The first levels of a symbol's book, best first: `[price, size]` pairs."""
+
+    bids: list[PriceSize]
+    asks: list[PriceSize]
+
+
+class CandleView(BaseModel):
+    """One OHLCV bar: `start` is when it opens (epoch ms, a multiple of the interval)."""
+
+    interval: CandleIntervalValue
+    start: EpochMs
+    open: float
+    high: float
+    low: float
+    close: float
     volume: int
 
 
@@ -182,6 +217,11 @@ class ExchangeData(ServerMessage):
     timestamp: EpochMs
     symbols: dict[str, SymbolQuote]
     seq: int
+    # Additions, only for a connection that asked for them in `subscribe_market`:
+    depth: Omittable[dict[str, BookDepth]] = None  # `depth` levels per side of each symbol's book
+    candles: Omittable[dict[str, dict[CandleIntervalValue, CandleView]]] = None  # the open bar per interval
+
+    omit_when_none = frozenset({"depth", "candles"})
 
 
 class ExchangeDataStatus(StreamMessage):
@@ -214,6 +254,10 @@ class MarketSubscription(ServerMessage):
     requestId: str
     success: bool
     symbols: list[str]
+    depth: Omittable[int] = None  # the book levels per side `exchange_data` now carries (absent: none)
+    candles: Omittable[list[CandleIntervalValue]] = None  # the intervals of its open candles (absent: none)
+
+    omit_when_none = frozenset({"depth", "candles"})
 
 
 class OrderPlaced(ServerMessage):
@@ -250,6 +294,10 @@ class SubscribeMarket(ClientMessage):
     timestamp: float
     deviceId: DeviceId
     symbols: list[Symbol] | None = Field(default=None, max_length=200)
+    # Additions: the book's first `depth` levels per side in each `exchange_data` (absent or 0: none),
+    # and the open candle of each listed interval (absent or empty: none).
+    depth: Omittable[Annotated[int, Field(ge=0, le=MAX_DEPTH)]] = None
+    candles: Omittable[list[CandleIntervalValue]] = Field(default=None, max_length=3)
 
     reply = MarketSubscription
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import TypedDict
 
 from django.conf import settings
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 
@@ -33,6 +33,33 @@ class Instrument(models.Model):
     base_volume = models.PositiveIntegerField(default=1_000, help_text="Average volume traded per tick.")
     is_active = models.BooleanField(default=True)
     sort_order = models.IntegerField(default=0)
+    # The liquidity model's settings (market_app.liquidity; docs/protocol.md, "Liquidity, depth and candles").
+    spread_bps = models.FloatField(
+        default=5.0, validators=[MinValueValidator(0.0)], help_text="Typical full bid/ask spread, basis points."
+    )
+    book_levels = models.PositiveSmallIntegerField(
+        default=10, validators=[MinValueValidator(1), MaxValueValidator(50)], help_text="Book levels per side."
+    )
+    book_top_size = models.DecimalField(
+        **MONEY,
+        default=Decimal(500),
+        validators=[MinValueValidator(Decimal("0.00000001"))],
+        help_text="Typical size at the best bid and ask.",
+    )
+    book_decay = models.FloatField(
+        default=1.15,
+        validators=[MinValueValidator(0.01)],
+        help_text="Level k holds top size x decay^k on average (below 1 thins the book outward).",
+    )
+    book_level_gap_ticks = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1)], help_text="Price gap between book levels, in ticks."
+    )
+    lot_size = models.DecimalField(
+        **MONEY,
+        default=Decimal(1),
+        validators=[MinValueValidator(Decimal("0.00000001"))],
+        help_text="Book sizes are whole multiples of this.",
+    )
 
     class Meta:
         ordering = ["sort_order", "symbol"]
@@ -47,6 +74,9 @@ class MarketFeed(models.Model):
     seq = models.BigIntegerField(default=0)
     seed = models.BigIntegerField(null=True, blank=True, help_text="The random process's seed (MARKET_SEED).")
     quotes = models.JSONField(default=dict, help_text="Symbol -> last quote (price, open, volume).")
+    tops = models.JSONField(
+        default=dict, help_text="Profile -> symbol -> last top of book (bid, ask, bidSize, askSize)."
+    )
     produced_at = models.DateTimeField(null=True, blank=True)
     worker = models.ForeignKey(
         "simulator_app.SimulatorWorker", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -216,3 +246,31 @@ class Position(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} {self.instrument_id}"
+
+
+class CandleInterval(models.TextChoices):
+    SECOND = "1s", "1 second"
+    MINUTE = "1m", "1 minute"
+    FIVE_MINUTES = "5m", "5 minutes"
+
+
+class Candle(models.Model):
+    """A closed OHLCV bar of the feed (market_app.candles), kept for a bounded time per interval."""
+
+    symbol = models.CharField(max_length=20)
+    interval = models.CharField(max_length=2, choices=CandleInterval.choices)
+    start_ms = models.BigIntegerField(help_text="Epoch ms at which the bar opens (a multiple of its interval).")
+    open = models.DecimalField(**MONEY)
+    high = models.DecimalField(**MONEY)
+    low = models.DecimalField(**MONEY)
+    close = models.DecimalField(**MONEY)
+    volume = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["symbol", "interval", "start_ms"]
+        constraints = [
+            models.UniqueConstraint(fields=["symbol", "interval", "start_ms"], name="one_candle_per_symbol_interval")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.interval} @ {self.start_ms}"

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import QuerySet
 
-from market_app.liquidity import DEFAULT_LIQUIDITY, LiquidityParams
-from market_app.models import OPEN_ORDER_STATUSES, Account, Fill, Instrument, MarketFeed, Order, OrderSide, Position
+from market_app.models import (
+    OPEN_ORDER_STATUSES,
+    Account,
+    Candle,
+    Fill,
+    Instrument,
+    MarketFeed,
+    Order,
+    OrderSide,
+    Position,
+)
 from market_app.prices import Quote
+from market_app.realism import DEFAULT_PROFILE, PROFILE_NAMES, ProfileName
+from simulator_app.selectors import running_profile_of_user
 
 RECENT_CLOSED_ORDERS = 50
 
@@ -26,40 +38,40 @@ def instrument_by_symbol(symbol: str) -> Instrument | None:
 class FeedSnapshot:
     seq: int
     quotes: dict[str, Quote]
+    tops: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # profile -> symbol -> top
+
+    def wire_quotes(self, profile: ProfileName) -> dict[str, dict[str, Any]]:
+        """The `symbols` of a snapshot: each last price with that profile's top of book."""
+        tops = self.tops.get(profile, {})
+        return {symbol: quote.to_wire() | tops.get(symbol, {}) for symbol, quote in self.quotes.items()}
 
 
 def feed_snapshot() -> FeedSnapshot:
-    """The last tick the feed persisted (prices of every instrument)."""
-    row = MarketFeed.objects.filter(pk=1).values_list("seq", "quotes").first()
+    """The last tick the feed persisted (prices of every instrument, and every profile's top of book)."""
+    row = MarketFeed.objects.filter(pk=1).values_list("seq", "quotes", "tops").first()
     if row is None:
         return FeedSnapshot(0, {})
-    return FeedSnapshot(row[0], {symbol: Quote.from_state(state) for symbol, state in row[1].items()})
+    return FeedSnapshot(row[0], {symbol: Quote.from_state(state) for symbol, state in row[1].items()}, row[2] or {})
 
 
-@dataclass(frozen=True)
-class BookSetting:
-    """What the liquidity model needs of a symbol to build its book."""
-
-    tick_size: Decimal
-    params: LiquidityParams
+def realism_profile_of_user(user_id: int) -> ProfileName:
+    """The realism profile of the user's live simulator, whose book their snapshots quote (the default without one)."""
+    name = running_profile_of_user(user_id=user_id)
+    return ProfileName(name) if name in PROFILE_NAMES else DEFAULT_PROFILE
 
 
-DEFAULT_TICK_SIZE = Decimal("0.01")
+def candles_of(*, symbol: str, interval: str, start_ms: int | None, end_ms: int | None, limit: int) -> list[Candle]:
+    """Closed bars of `symbol` and `interval` opening in [start_ms, end_ms), the newest `limit`, oldest first."""
+    query = Candle.objects.filter(symbol=symbol, interval=interval)
+    if start_ms is not None:
+        query = query.filter(start_ms__gte=start_ms)
+    if end_ms is not None:
+        query = query.filter(start_ms__lt=end_ms)
+    return list(reversed(query.order_by("-start_ms")[:limit]))
 
 
-def book_settings() -> tuple[int, dict[str, BookSetting]]:
-    """The feed's seed and each listed symbol's book settings (a replayed symbol not listed gets defaults)."""
-    seed = MarketFeed.objects.filter(pk=1).values_list("seed", flat=True).first() or 0
-    settings = {
-        instrument.symbol: BookSetting(instrument.tick_size, liquidity_params_of(instrument))
-        for instrument in Instrument.objects.filter(is_active=True)
-    }
-    return seed, settings
-
-
-def liquidity_params_of(instrument: Instrument) -> LiquidityParams:
-    """The instrument's liquidity settings (the defaults until it has its own)."""
-    return DEFAULT_LIQUIDITY
+def feed_seed() -> int:
+    return MarketFeed.objects.filter(pk=1).values_list("seed", flat=True).first() or 0
 
 
 def orders_of_user(user_id: int) -> QuerySet[Order]:

@@ -22,11 +22,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from market_app import metrics, selectors, tickets
+from market_app.candles import RETENTION_MS, ClosedBar
 from market_app.errors import MarketCode
 from market_app.events import MarketTickEvent, OrdersChangedCommand
 from market_app.exchange import Expiry, StateChange
 from market_app.fees import CommissionSchedule, fill_fee
 from market_app.groups import ticks_group
+from market_app.marketdata import TickMarketData
 from market_app.matching import (
     EIGHT_PLACES,
     FillIntent,
@@ -40,6 +42,7 @@ from market_app.messages import OrderAmendment, OrderTicket
 from market_app.models import (
     OPEN_ORDER_STATUSES,
     Account,
+    Candle,
     Fill,
     Instrument,
     MarketFeed,
@@ -591,27 +594,61 @@ def feed_claim(*, worker_id: str) -> FeedClaim | None:
     return FeedClaim(epoch=feed.lease_epoch, seq=feed.seq, seed=feed.seed, quotes=quotes)
 
 
-def feed_advance(*, worker_id: str, epoch: int, seq: int, quotes: dict[str, Quote]) -> bool:
+def feed_advance(
+    *, worker_id: str, epoch: int, seq: int, quotes: dict[str, Quote], market: TickMarketData | None = None
+) -> bool:
     """Persist a tick (and renew the lease), then publish it to the ticks group once. False if
-    another producer took over (then nothing is published)."""
-    advanced = bool(
-        MarketFeed.objects.filter(pk=1, worker_id=worker_id, lease_epoch=epoch).update(
-            seq=seq,
-            quotes={symbol: quote.to_state() for symbol, quote in quotes.items()},
-            produced_at=timezone.now(),
-            lease_expires_at=_feed_lease_end(),
+    another producer took over (then nothing is published). With `market` (the producer's books and
+    candles of this tick) the top of book is persisted for snapshots, the bars it closed are stored,
+    and the tick carries every profile's book and the open candles."""
+    with transaction.atomic():
+        advanced = bool(
+            MarketFeed.objects.filter(pk=1, worker_id=worker_id, lease_epoch=epoch).update(
+                seq=seq,
+                quotes={symbol: quote.to_state() for symbol, quote in quotes.items()},
+                tops=market.tops if market is not None else {},
+                produced_at=timezone.now(),
+                lease_expires_at=_feed_lease_end(),
+            )
         )
-    )
+        if advanced and market is not None and market.closed:
+            # First write wins: a producer that took over mid-bar may close a bar its predecessor stored.
+            Candle.objects.bulk_create([_candle_row(closed) for closed in market.closed], ignore_conflicts=True)
     if advanced:
         tick: MarketTickEvent = {
             "type": "market.tick",
             "seq": seq,
-            "timestamp": now_ms(),
+            "timestamp": market.timestamp if market is not None else now_ms(),
             "symbols": {symbol: quote.to_wire() for symbol, quote in quotes.items()},
         }
+        if market is not None:
+            tick["books"] = market.books
+            tick["candles"] = market.candles
         notify(group=ticks_group(), event=tick)
         metrics.TICKS.inc()
     return advanced
+
+
+def _candle_row(closed: ClosedBar) -> Candle:
+    bar = closed.bar
+    return Candle(
+        symbol=closed.symbol,
+        interval=closed.interval,
+        start_ms=bar.start_ms,
+        open=bar.open,
+        high=bar.high,
+        low=bar.low,
+        close=bar.close,
+        volume=bar.volume,
+    )
+
+
+def candles_prune(*, now: int) -> int:
+    """Delete closed bars older than their interval's retention (market_app.candles.RETENTION_MS)."""
+    deleted = 0
+    for interval, keep_ms in RETENTION_MS.items():
+        deleted += Candle.objects.filter(interval=interval, start_ms__lt=now - keep_ms).delete()[0]
+    return deleted
 
 
 def feed_renew(*, worker_id: str, epoch: int) -> bool:

@@ -2,13 +2,19 @@
 
 Every tick is offered to the stream; it is sent at once unless the socket still has
 more than MARKET_CONFLATE_BACKLOG_BYTES unsent (a slow client). Then the stream keeps
-only the newest quote per symbol and sends them together once the socket drains, so a
-slow client's backlog stays bounded by the number of symbols, not the number of ticks.
-Order and position updates do not pass through here and are never conflated.
+only the newest quote (and book levels and open candles) per symbol and sends them together
+once the socket drains, so a slow client's backlog stays bounded by the number of symbols,
+not the number of ticks. Order and position updates do not pass through here and are never
+conflated.
+
+What a connection sees of a tick depends on its view: the symbols it follows, the realism
+profile whose top of book it quotes, how many book levels it asked for and which candles. The
+text of a tick is built once per process and view (most connections share one).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -16,25 +22,91 @@ from django.conf import settings
 from market_app import metrics
 from market_app.events import MarketTickEvent
 from market_app.messages import ExchangeData
+from market_app.realism import DEFAULT_PROFILE, ProfileName
 from sessions_app.realtime import Connection
 from sessions_app.realtime.metrics import count_out
 
 
+@dataclass(frozen=True)
+class TickView:
+    selection: frozenset[str] | None = None  # None: every symbol
+    profile: ProfileName = DEFAULT_PROFILE
+    depth: int = 0  # book levels per side (0: none)
+    candles: tuple[str, ...] = ()  # intervals of the open candles to send
+
+
+@dataclass(frozen=True)
+class TickParts:
+    symbols: dict[str, Any]
+    depth: dict[str, Any] | None
+    candles: dict[str, Any] | None
+
+
+def _top(book: dict[str, list[list[float]]] | None) -> dict[str, float]:
+    if not book:
+        return {}
+    top: dict[str, float] = {}
+    if book["bids"]:
+        top["bid"], top["bidSize"] = book["bids"][0]
+    if book["asks"]:
+        top["ask"], top["askSize"] = book["asks"][0]
+    return top
+
+
+def tick_parts(event: MarketTickEvent, view: TickView) -> TickParts:
+    """The pieces of `exchange_data` this view shows of the tick."""
+    wanted = event["symbols"] if view.selection is None else _select(event["symbols"], view.selection)
+    books = event.get("books", {}).get(view.profile, {})
+    symbols = {symbol: quote | _top(books.get(symbol)) for symbol, quote in wanted.items()} if books else wanted
+    depth = None
+    if view.depth and books:
+        n = view.depth
+        depth = {
+            symbol: {"bids": books[symbol]["bids"][:n], "asks": books[symbol]["asks"][:n]}
+            for symbol in wanted
+            if symbol in books
+        }
+    candles = None
+    open_bars = event.get("candles")
+    if view.candles and open_bars:
+        candles = {
+            symbol: {interval: bars[interval] for interval in view.candles if interval in bars}
+            for symbol, bars in ((symbol, open_bars.get(symbol, {})) for symbol in wanted)
+            if bars
+        }
+    return TickParts(symbols, depth, candles)
+
+
+def _message(event: MarketTickEvent, parts: TickParts) -> str:
+    return ExchangeData(
+        timestamp=event["timestamp"], symbols=parts.symbols, seq=event["seq"], depth=parts.depth, candles=parts.candles
+    ).to_json()
+
+
 class _TickEncoder:
-    """Encodes a tick once per process and symbol selection: most connections send identical text."""
+    """Builds a tick's parts and text once per process and view: most connections send identical text."""
 
     def __init__(self) -> None:
         self._seq = -1
-        self._cache: dict[frozenset[str] | None, str] = {}
+        self._parts: dict[TickView, TickParts] = {}
+        self._text: dict[TickView, str] = {}
 
-    def encode(self, event: MarketTickEvent, selection: frozenset[str] | None) -> str:
+    def _fresh(self, event: MarketTickEvent) -> None:
         if event["seq"] != self._seq:
-            self._seq, self._cache = event["seq"], {}
-        text = self._cache.get(selection)
+            self._seq, self._parts, self._text = event["seq"], {}, {}
+
+    def parts(self, event: MarketTickEvent, view: TickView) -> TickParts:
+        self._fresh(event)
+        parts = self._parts.get(view)
+        if parts is None:
+            parts = self._parts[view] = tick_parts(event, view)
+        return parts
+
+    def encode(self, event: MarketTickEvent, view: TickView) -> str:
+        self._fresh(event)
+        text = self._text.get(view)
         if text is None:
-            symbols = event["symbols"] if selection is None else _select(event["symbols"], selection)
-            text = ExchangeData(timestamp=event["timestamp"], symbols=symbols, seq=event["seq"]).to_json()
-            self._cache[selection] = text
+            text = self._text[view] = _message(event, self.parts(event, view))
         return text
 
 
@@ -50,19 +122,29 @@ _CONFLATED = metrics.TICK_DELIVERIES.labels("conflated")
 
 class MarketStream:
     def __init__(self) -> None:
-        self.selection: frozenset[str] | None = None  # None: every symbol
+        self.view = TickView()
         self.following = False
         self.conflated_ticks = 0
         self._pending: dict[str, Any] = {}
+        self._pending_depth: dict[str, Any] = {}
+        self._pending_candles: dict[str, Any] = {}
         self._pending_event: MarketTickEvent | None = None
         self._merged = False
+
+    @property
+    def selection(self) -> frozenset[str] | None:
+        return self.view.selection
 
     async def offer(self, conn: Connection, event: MarketTickEvent) -> None:
         if self._pending_event is not None:
             self._merged = True
             self.conflated_ticks += 1
-        symbols = event["symbols"] if self.selection is None else _select(event["symbols"], self.selection)
-        self._pending.update(symbols)
+        parts = encoder.parts(event, self.view)
+        self._pending.update(parts.symbols)
+        if parts.depth:
+            self._pending_depth.update(parts.depth)
+        if parts.candles:
+            self._pending_candles.update(parts.candles)
         self._pending_event = event
         backlog = conn.outbound_backlog_bytes()
         if backlog is not None and backlog > settings.MARKET_CONFLATE_BACKLOG_BYTES:
@@ -76,14 +158,16 @@ class MarketStream:
         event = self._pending_event
         assert event is not None
         if self._merged:
-            text = ExchangeData(timestamp=event["timestamp"], symbols=self._pending, seq=event["seq"]).to_json()
+            merged = TickParts(self._pending, self._pending_depth or None, self._pending_candles or None)
+            text = _message(event, merged)
         else:
-            text = encoder.encode(event, self.selection)
-        self._pending, self._pending_event, self._merged = {}, None, False
+            text = encoder.encode(event, self.view)
+        self.drop_pending()
         return text
 
     def drop_pending(self) -> None:
-        self._pending, self._pending_event, self._merged = {}, None, False
+        self._pending, self._pending_depth, self._pending_candles = {}, {}, {}
+        self._pending_event, self._merged = None, False
 
 
 def stream_of(conn: Connection) -> MarketStream:

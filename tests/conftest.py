@@ -39,3 +39,5 @@ def default_instruments() -> None:
     """The data migration's instruments and feed row (a transactional test's flush empties every table)."""
     migration = importlib.import_module("market_app.migrations.0002_default_instruments")
     migration.create(django_apps, None)
+    liquidity = importlib.import_module("market_app.migrations.0005_default_instrument_liquidity")
+    liquidity.set_liquidity(django_apps, None)

@@ -2,7 +2,8 @@
 
 from market_app.errors import MarketCode
 from market_app.http_messages import FillView, InstrumentView
-from market_app.messages import AccountSummary, OrderAmendment, OrderTicket, UserOrder, UserPosition
+from market_app.messages import AccountSummary, CandleView, OrderAmendment, OrderTicket, UserOrder, UserPosition
+from sessions_app.errors import HttpCode
 from sessions_app.openapi import Operation
 from simulator_app.errors import SimulatorCode
 
@@ -65,4 +66,19 @@ OPERATIONS = [
     Operation("GET", "/api/market/positions/", "Your positions at the last prices", UserPosition, many=True),
     Operation("GET", "/api/market/fills/", "Your fills, newest first (at most 500)", FillView, many=True),
     Operation("GET", "/api/market/account/", "Cash, equity and reserved cash", AccountSummary),
+    Operation(
+        "GET",
+        "/api/market/candles/",
+        "Closed OHLCV bars of a symbol, oldest first (the open bar is in the stream)",
+        CandleView,
+        many=True,
+        query={
+            "symbol": "a listed symbol (required)",
+            "interval": "`1s`, `1m` or `5m` (required)",
+            "from": "epoch ms: bars opening at or after it",
+            "to": "epoch ms: bars opening before it",
+            "limit": "the newest this many bars in the range, 1..1000 (default 500)",
+        },
+        errors=(HttpCode.INVALID_REQUEST, MarketCode.UNKNOWN_SYMBOL),
+    ),
 ]

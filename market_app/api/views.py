@@ -6,20 +6,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from market_app import selectors, services
-from market_app.http_messages import FillView, InstrumentView
-from market_app.messages import OrderAmendment, OrderTicket
+from market_app.errors import MarketCode
+from market_app.http_messages import CandleQuery, FillView, InstrumentView
+from market_app.messages import CandleView, OrderAmendment, OrderTicket
 from market_app.models import OPEN_ORDER_STATUSES
 from market_app.snapshots import exchange_data_status, order_view
 from sessions_app.api.authentication import user_id_of
 from sessions_app.api.views import parse_body
 from sessions_app.errors import HttpCode
-from sessions_app.realtime import ProtocolError, epoch_ms
+from sessions_app.realtime import ProtocolError, details_from, epoch_ms
 
 LIST_LIMIT = 500
 
@@ -107,3 +108,36 @@ class AccountView(APIView):
     def get(self, request: Request) -> Response:
         snapshot = exchange_data_status(user_id=user_id_of(request), reason="request")
         return Response(snapshot.account.model_dump(mode="json"))
+
+
+class CandleListView(APIView):
+    def get(self, request: Request) -> Response:
+        try:
+            query = CandleQuery.model_validate(dict(request.query_params.items()))
+        except ValidationError as error:
+            raise ProtocolError(
+                HttpCode.INVALID_REQUEST,
+                "the query does not match the schema",
+                details=details_from(error, whole="(query)"),
+            ) from None
+        if query.start is not None and query.end is not None and query.end <= query.start:
+            raise ProtocolError(HttpCode.INVALID_REQUEST, "`to` must be after `from`")
+        listed = {i.symbol for i in selectors.active_instruments()} | set(selectors.feed_snapshot().quotes)
+        if query.symbol not in listed:
+            raise ProtocolError(MarketCode.UNKNOWN_SYMBOL, f"unknown symbol {query.symbol!r}")
+        bars = selectors.candles_of(
+            symbol=query.symbol, interval=query.interval, start_ms=query.start, end_ms=query.end, limit=query.limit
+        )
+        views = [
+            CandleView(
+                interval=query.interval,
+                start=bar.start_ms,
+                open=float(bar.open),
+                high=float(bar.high),
+                low=float(bar.low),
+                close=float(bar.close),
+                volume=bar.volume,
+            )
+            for bar in bars
+        ]
+        return Response(dump(views))

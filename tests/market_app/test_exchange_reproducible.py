@@ -10,10 +10,10 @@ from decimal import Decimal
 from market_app.desk import Markets
 from market_app.exchange import match_tick
 from market_app.liquidity import DEFAULT_LIQUIDITY
+from market_app.marketdata import SymbolLiquidity
 from market_app.matching import FillIntent, OpenOrder
 from market_app.prices import InstrumentSpec, Quote, RandomWalkSource
 from market_app.realism import PROFILES
-from market_app.selectors import BookSetting
 
 D = Decimal
 SPEC = InstrumentSpec("AAPL", D("0.01"), D("100.00"), volatility=2.0, drift=0.0, base_volume=800)
@@ -37,7 +37,7 @@ def order_flow() -> list[OpenOrder]:
 
 def run(profile: str, seed: int, ticks: int = 60) -> list[FillIntent]:
     source = RandomWalkSource([SPEC], seed=seed, tick_ms=500)
-    markets = Markets(seed, {"AAPL": BookSetting(SPEC.tick_size, DEFAULT_LIQUIDITY)})
+    markets = Markets(seed, {"AAPL": SymbolLiquidity(SPEC.tick_size, DEFAULT_LIQUIDITY)})
     quotes: dict[str, Quote] = source.first_tick()
     orders, fills = order_flow(), []
     for seq in range(1, ticks + 1):

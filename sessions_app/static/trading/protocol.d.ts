@@ -10,12 +10,33 @@ export interface AccountSummary {
   feesPaid?: number;
 }
 
+/**
+ * The first levels of a symbol's book, best first: `[price, size]` pairs.
+ */
+export interface BookDepth {
+  bids: Array<Array<number>>;
+  asks: Array<Array<number>>;
+}
+
 export interface CancelOrder {
   type: "cancel_order";
   requestId: string;
   timestamp: number;
   deviceId: string;
   orderId: string;
+}
+
+/**
+ * One OHLCV bar: `start` is when it opens (epoch ms, a multiple of the interval).
+ */
+export interface CandleView {
+  interval: "1s" | "1m" | "5m";
+  start: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
 }
 
 /**
@@ -113,6 +134,8 @@ export interface ExchangeData {
   timestamp: number;
   symbols: Record<string, SymbolQuote>;
   seq: number;
+  depth?: Record<string, BookDepth>;
+  candles?: Record<string, Record<string, CandleView>>;
 }
 
 /**
@@ -167,6 +190,8 @@ export interface MarketSubscription {
   requestId: string;
   success: boolean;
   symbols: Array<string>;
+  depth?: number;
+  candles?: Array<"1s" | "1m" | "5m">;
 }
 
 export interface OrderCanceled {
@@ -417,15 +442,22 @@ export interface SubscribeMarket {
   timestamp: number;
   deviceId: string;
   symbols?: Array<string> | null;
+  depth?: number;
+  candles?: Array<"1s" | "1m" | "5m">;
 }
 
 /**
- * The spec's per-symbol entry: last price, change since the feed's reference price, volume of the tick.
+ * The spec's per-symbol entry: last price, change since the feed's reference price, volume of the tick;
+ * and (additions) the top of the book of the simulator's realism profile, a side absent when empty.
  */
 export interface SymbolQuote {
   price: number;
   change: number;
   volume: number;
+  bid?: number;
+  ask?: number;
+  bidSize?: number;
+  askSize?: number;
 }
 
 /**

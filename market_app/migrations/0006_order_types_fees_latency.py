@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('market_app', '0003_fill_fee'),
+        ('market_app', '0005_default_instrument_liquidity'),
     ]
 
     operations = [
