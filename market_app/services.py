@@ -244,9 +244,10 @@ def _stop_leg(
 def _activate_bracket(entry: Order) -> None:
     """The entry of a bracket is done (filled, or ended part filled): its exits sell (or buy back)
     what it filled, one-cancels-other, trading at once (they wait at the exchange, no latency)."""
-    if entry.order_class != OrderClass.BRACKET or entry.filled_qty <= 0 or entry.children.exists():
+    if entry.order_class != OrderClass.BRACKET or entry.parent_id is not None or entry.filled_qty <= 0:
+        return  # not an entry (an exit is of class bracket too), or nothing to protect
+    if entry.take_profit_price is None or entry.stop_loss_price is None or entry.children.exists():
         return
-    assert entry.take_profit_price is not None and entry.stop_loss_price is not None
     group = uuid.uuid4()
     common: dict[str, Any] = {
         "user_id": entry.user_id,

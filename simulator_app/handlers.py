@@ -103,7 +103,8 @@ async def start_simulator(conn: Connection, message: StartSimulator) -> None:
             success=True,
             simulatorId=str(simulator.id),
             status=simulator.status,
-            profile=simulator.profile,
+            # Named when the client chose one (a spec client's reply stays the spec's); session_info always names it.
+            profile=simulator.profile if message.profile is not None else None,
         )
     )
 

@@ -23,7 +23,9 @@ class SimulatorStarted(ServerMessage):
     success: bool
     simulatorId: str
     status: SimulatorStatusValue
-    profile: Omittable[str] = Field(default=None, description="Its realism profile (an addition).")
+    profile: Omittable[str] = Field(
+        default=None, description="Its realism profile (an addition), when `start_simulator` named one."
+    )
 
     omit_when_none = frozenset({"profile"})
 
