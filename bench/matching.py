@@ -43,7 +43,7 @@ from market_app.events import MarketTickEvent  # noqa: E402
 from market_app.exchange import TickOutcome, match_tick  # noqa: E402
 from market_app.fees import CommissionSchedule, fill_fee  # noqa: E402
 from market_app.liquidity import LiquidityParams  # noqa: E402
-from market_app.marketdata import MarketDataBuilder, SymbolLiquidity  # noqa: E402
+from market_app.marketdata import MarketDataBuilder, SymbolLiquidity, books_of_event  # noqa: E402
 from market_app.matching import FillIntent, OpenOrder, PositionState, apply_fill, match  # noqa: E402
 from market_app.prices import InstrumentSpec, Quote, RandomWalkSource  # noqa: E402
 from market_app.realism import PROFILES, ProfileName  # noqa: E402
@@ -90,7 +90,7 @@ def ticks(count: int) -> list[tuple[MarketTickEvent, dict[str, Quote]]]:
             "seq": seq,
             "timestamp": stamp,
             "symbols": {symbol: quote.to_wire() for symbol, quote in quotes.items()},
-            "books": data.books,
+            "books": data.books_text(),
         }
         out.append((event, dict(quotes)))
     return out
@@ -158,7 +158,7 @@ def measure(simulators: int, count: int, profile: str) -> dict[str, Any]:
     for event, quotes in stream[1:]:
         open_orders.append(sum(len(o) for o in books.values()))
         started = time.perf_counter()
-        by_symbol = markets.of_event(event, quotes, profile)
+        by_symbol = markets.of_event(books_of_event(event), event["seq"], quotes, profile)
         outcomes = {
             u: match_tick(
                 orders, by_symbol, tick_seq=event["seq"], tick_ms=event["timestamp"], frictionless=frictionless
@@ -232,7 +232,7 @@ def compare(count: int = 120) -> list[list[Any]]:
             last = quotes["AAPL"].price
             outcome = match_tick(
                 orders,
-                markets.of_event(event, quotes, profile.value),
+                markets.of_event(books_of_event(event), event["seq"], quotes, profile.value),
                 tick_seq=event["seq"],
                 tick_ms=event["timestamp"],
                 frictionless=realism.frictionless,

@@ -13,9 +13,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 INTERVALS_MS: dict[str, int] = {"1s": 1_000, "1m": 60_000, "5m": 300_000}
+
+
+class _PriceVolume(Protocol):
+    @property
+    def price(self) -> Decimal: ...
+
+    @property
+    def volume(self) -> int: ...
+
 
 # How long closed bars are kept, per interval (the producer prunes older ones).
 RETENTION_MS: dict[str, int] = {"1s": 2 * 3_600_000, "1m": 7 * 86_400_000, "5m": 30 * 86_400_000}
@@ -30,27 +39,6 @@ class CandleBar:
     close: Decimal
     volume: int
 
-    def with_tick(self, price: Decimal, volume: int) -> CandleBar:
-        return CandleBar(
-            start_ms=self.start_ms,
-            open=self.open,
-            high=max(self.high, price),
-            low=min(self.low, price),
-            close=price,
-            volume=self.volume + volume,
-        )
-
-    def to_wire(self, interval: str) -> dict[str, Any]:
-        return {
-            "interval": interval,
-            "start": self.start_ms,
-            "open": float(self.open),
-            "high": float(self.high),
-            "low": float(self.low),
-            "close": float(self.close),
-            "volume": self.volume,
-        }
-
 
 def bar_start(timestamp_ms: int, interval: str) -> int:
     length = INTERVALS_MS[interval]
@@ -64,32 +52,70 @@ class ClosedBar:
     bar: CandleBar
 
 
+class _OpenBar:
+    """A bar still taking ticks: updated in place, with its wire form kept current (ticks are hot)."""
+
+    __slots__ = ("close", "high", "low", "open", "start_ms", "volume", "wire")
+
+    def __init__(self, interval: str, start_ms: int, price: Decimal, price_f: float, volume: int) -> None:
+        self.start_ms = start_ms
+        self.open = self.high = self.low = self.close = price
+        self.volume = volume
+        self.wire: dict[str, Any] = {
+            "interval": interval,
+            "start": start_ms,
+            "open": price_f,
+            "high": price_f,
+            "low": price_f,
+            "close": price_f,
+            "volume": volume,
+        }
+
+    def add(self, price: Decimal, price_f: float, volume: int) -> None:
+        wire = self.wire
+        if price > self.high:
+            self.high, wire["high"] = price, price_f
+        elif price < self.low:
+            self.low, wire["low"] = price, price_f
+        self.close, wire["close"] = price, price_f
+        self.volume += volume
+        wire["volume"] = self.volume
+
+    def frozen(self) -> CandleBar:
+        return CandleBar(self.start_ms, self.open, self.high, self.low, self.close, self.volume)
+
+
 class CandleBuilder:
     def __init__(self, intervals: tuple[str, ...] = tuple(INTERVALS_MS)) -> None:
         self.intervals = intervals
-        self.open_bars: dict[str, dict[str, CandleBar]] = {}  # symbol -> interval -> bar
+        self._open: dict[str, dict[str, _OpenBar]] = {}  # symbol -> interval -> bar
 
-    def add_tick(self, timestamp_ms: int, prices: Mapping[str, tuple[Decimal, int]]) -> list[ClosedBar]:
-        """Add one tick (symbol -> (price, volume)); returns the bars it closed."""
+    @property
+    def open_bars(self) -> dict[str, dict[str, CandleBar]]:
+        return {symbol: {i: bar.frozen() for i, bar in bars.items()} for symbol, bars in self._open.items()}
+
+    def add_tick(self, timestamp_ms: int, ticks: Mapping[str, _PriceVolume]) -> list[ClosedBar]:
+        """Add one tick (symbol -> anything with `price` and `volume`, e.g. a Quote); returns the bars it closed."""
         closed: list[ClosedBar] = []
-        for symbol, (price, volume) in prices.items():
-            bars = self.open_bars.setdefault(symbol, {})
-            for interval in self.intervals:
-                start = bar_start(timestamp_ms, interval)
+        starts = [(interval, timestamp_ms - timestamp_ms % INTERVALS_MS[interval]) for interval in self.intervals]
+        for symbol, tick in ticks.items():
+            price, volume = tick.price, tick.volume
+            price_f = float(price)
+            bars = self._open.get(symbol)
+            if bars is None:
+                bars = self._open[symbol] = {}
+            for interval, start in starts:
                 bar = bars.get(interval)
                 if bar is not None and bar.start_ms == start:
-                    bars[interval] = bar.with_tick(price, volume)
+                    bar.add(price, price_f, volume)
                     continue
                 if bar is not None and bar.start_ms > start:
                     continue  # a clock that stepped back: leave the newer bar open, drop the stray tick
                 if bar is not None:
-                    closed.append(ClosedBar(symbol, interval, bar))
-                bars[interval] = CandleBar(start, price, price, price, price, volume)
+                    closed.append(ClosedBar(symbol, interval, bar.frozen()))
+                bars[interval] = _OpenBar(interval, start, price, price_f, volume)
         return closed
 
     def to_wire(self) -> dict[str, dict[str, dict[str, Any]]]:
-        """The open bars, symbol -> interval -> wire bar."""
-        return {
-            symbol: {interval: bar.to_wire(interval) for interval, bar in bars.items()}
-            for symbol, bars in self.open_bars.items()
-        }
+        """The open bars, symbol -> interval -> wire bar (copies: the builder goes on updating its own)."""
+        return {symbol: {i: dict(bar.wire) for i, bar in bars.items()} for symbol, bars in self._open.items()}

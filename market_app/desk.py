@@ -14,10 +14,10 @@ from channels.db import database_sync_to_async
 from market_app import selectors, services
 from market_app.events import MarketTickEvent
 from market_app.exchange import SymbolMarket, match_tick
-from market_app.feed import FeedProducer, instrument_liquidity
+from market_app.feed import FeedProducer
 from market_app.groups import ticks_group
 from market_app.liquidity import DEFAULT_LIQUIDITY, Book, book_of
-from market_app.marketdata import SymbolLiquidity, replay_tick_size
+from market_app.marketdata import SymbolLiquidity, WireBooks, books_of_event, replay_tick_size
 from market_app.matching import OpenOrder
 from market_app.prices import Quote
 from market_app.realism import DEFAULT_PROFILE, PROFILES, realism_of
@@ -43,10 +43,13 @@ class Markets:
         self.seed = seed
         self.liquidity = liquidity
 
-    def of_event(self, event: MarketTickEvent, quotes: dict[str, Quote], profile: str) -> dict[str, SymbolMarket]:
-        books = event.get("books", {}).get(profile)
+    def of_event(
+        self, books_by_profile: WireBooks, seq: int, quotes: dict[str, Quote], profile: str
+    ) -> dict[str, SymbolMarket]:
+        """`books_by_profile`: the tick's books, decoded once (market_app.marketdata.books_of_event)."""
+        books = books_by_profile.get(profile)
         if not books or books.keys() != quotes.keys():
-            return self.of_tick(quotes, event["seq"], profile)
+            return self.of_tick(quotes, seq, profile)
         return {
             symbol: SymbolMarket(price=quote.price, volume=quote.volume, book=Book.from_wire(books[symbol]))
             for symbol, quote in quotes.items()
@@ -77,7 +80,7 @@ def profile_of_run(run: SimulationRun) -> str:
 
 
 def markets_from_database() -> Markets:
-    return Markets(selectors.feed_seed(), instrument_liquidity(selectors.active_instruments()))
+    return Markets(selectors.feed_seed(), selectors.liquidity_of_instruments(selectors.active_instruments()))
 
 
 class TradingDesk:
@@ -103,6 +106,7 @@ class TradingDesk:
         if self.markets is None:
             self.markets = await database_sync_to_async(markets_from_database)()
         by_profile: dict[str, dict[str, SymbolMarket]] = {}
+        wire_books: WireBooks | None = None
         lost = []
         for run in runs:
             orders = self.open_orders.get(run.user_id)
@@ -111,7 +115,9 @@ class TradingDesk:
                 continue
             profile = profile_of_run(run)
             if profile not in by_profile:
-                by_profile[profile] = self.markets.of_event(event, quotes, profile)
+                if wire_books is None:
+                    wire_books = books_of_event(event)
+                by_profile[profile] = self.markets.of_event(wire_books, seq, quotes, profile)
             outcome = match_tick(
                 orders, by_profile[profile], tick_seq=seq, tick_ms=stamp, frictionless=realism_of(profile).frictionless
             )

@@ -17,10 +17,10 @@ class MarketTickEvent(TypedDict):
     seq: int
     timestamp: int
     symbols: dict[str, dict[str, Any]]
-    # Added by the producer (market_app.marketdata): profile -> symbol -> {bids, asks: [[price, size], ...]},
-    # and symbol -> interval -> the open candle. Absent from a tick published without them.
-    books: NotRequired[dict[str, dict[str, dict[str, list[list[float]]]]]]
-    candles: NotRequired[dict[str, dict[str, dict[str, Any]]]]
+    # Added by the producer, as JSON text (market_app.marketdata.books_of_event / candles_of_event decode
+    # them): profile -> symbol -> {bids, asks: [[price, size], ...]}, and symbol -> interval -> the open bar.
+    books: NotRequired[str]
+    candles: NotRequired[str]
 
 
 class OrdersChangedCommand(TypedDict):

@@ -15,7 +15,6 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from market_app import selectors, services
-from market_app.liquidity import LiquidityParams
 from market_app.marketdata import MarketDataBuilder, SymbolLiquidity
 from market_app.models import Instrument
 from market_app.prices import InstrumentSpec, PriceSource, Quote, RandomWalkSource, ReplaySource, load_bars
@@ -40,27 +39,6 @@ def instrument_specs(instruments: list[Instrument]) -> tuple[InstrumentSpec, ...
         )
         for i in instruments
     )
-
-
-def instrument_liquidity(instruments: list[Instrument]) -> dict[str, SymbolLiquidity]:
-    """Each instrument's liquidity settings; one whose settings are invalid (an edit outside the admin's
-    validation) is left out, so it trades with the defaults instead of stopping the feed."""
-    liquidity: dict[str, SymbolLiquidity] = {}
-    for i in instruments:
-        try:
-            params = LiquidityParams(
-                spread_bps=i.spread_bps,
-                depth_levels=i.book_levels,
-                top_size=i.book_top_size,
-                depth_decay=i.book_decay,
-                level_gap_ticks=i.book_level_gap_ticks,
-                lot_size=i.lot_size,
-            )
-        except ValueError:
-            logger.exception("%s: invalid liquidity settings; its book uses the defaults", i.symbol)
-            continue
-        liquidity[i.symbol] = SymbolLiquidity(tick_size=i.tick_size, params=params)
-    return liquidity
 
 
 def build_source(specs: tuple[InstrumentSpec, ...], seed: int) -> PriceSource:
@@ -111,7 +89,7 @@ class FeedProducer:
         if specs != self._specs or self._source is None:
             self._specs = specs
             self._source = build_source(specs, self.claim.seed)
-        self._liquidity = instrument_liquidity(instruments)
+        self._liquidity = selectors.liquidity_of_instruments(instruments)
         if self._market is None or self._market.seed != self.claim.seed:
             self._market = MarketDataBuilder(self._liquidity, seed=self.claim.seed)
         else:

@@ -2,13 +2,13 @@
 
 Pure Python, no models. The public API other modules rely on::
 
-    @dataclass(frozen=True)
-    class Level:            price: Decimal; size: Decimal
+    class Level(NamedTuple): price: Decimal; size: Decimal          # immutable, cheap to build
     @dataclass(frozen=True)
     class Book:             bids: tuple[Level, ...]  # best (highest) first
                             asks: tuple[Level, ...]  # best (lowest) first
                             # bid, ask, bid_size, ask_size: Decimal | None (None when that side is empty)
                             # mid: Decimal | None; spread: Decimal | None
+                            # to_wire(depth) / Book.from_wire(...): {"bids": [[price, size], ...], "asks": ...}
     @dataclass(frozen=True)
     class LiquidityParams:  spread_bps: float; depth_levels: int; top_size: Decimal;
                             depth_decay: float; level_gap_ticks: int; lot_size: Decimal = Decimal(1)
@@ -16,9 +16,11 @@ Pure Python, no models. The public API other modules rely on::
     def book_of(*, price: Decimal, tick_size: Decimal, params: LiquidityParams, realism: Realism,
                 seed: int, seq: int, symbol: str, volume: int = 0) -> Book
 
-The model, per (seed, seq, symbol), with `random.Random(f"book:{seed}:{seq}:{symbol}")` (string
-seeds are hashed with SHA-512: stable across processes, unlike `hash()`); every profile draws the
-same numbers, so `realistic` and `harsh` differ only by their factors:
+The model, per (seed, seq, symbol), draws from the SHAKE-128 output of `book:{seed}:{seq}:{symbol}`
+(stable across processes and Python versions, unlike `hash()`). Every profile uses the same draws, so
+`realistic` and `harsh` differ only by their factors. Each "lognormal noise of mean 1, sigma s" below
+is one of `NOISE_QUANTILES` equally likely values, the lognormal's quantiles at (i + 1/2) /
+NOISE_QUANTILES, normalized to mean exactly 1 (drawing one is a table look-up):
 
 - **Spread.** The target full spread is `price * spread_bps / 10_000 * realism.spread_factor`, in
   ticks. The drawn spread is that target times a lognormal noise of mean 1 (sigma `SPREAD_SIGMA`),
@@ -30,33 +32,39 @@ same numbers, so `realistic` and `harsh` differ only by their factors:
 - **Depth.** `depth_levels` levels per side, `level_gap_ticks` ticks apart, outward from the best.
   Level k (0 at the touch) holds on average `top_size * depth_decay ** k * realism.depth_factor`:
   a decay below 1 thins the book outward, above 1 thickens it. Each size is that mean times its own
-  lognormal noise of mean 1 (sigma `SIZE_SIGMA`), rounded to whole `lot_size`s, never below one lot.
+  lognormal noise of mean 1 (sigma `SIZE_SIGMA`), rounded (half up) to whole `lot_size`s, never
+  below one lot.
 - **Frictionless profile** (`ideal`): one level per side, both at the tick's price, each holding the
   tick's volume (a zero volume gives an empty book: nothing to trade against). This is the exchange
   of before the book: fills at the tick's price, bounded by the tick's volume.
 
-The book is computed once per tick and profile by the feed's producer (see `books_of_tick`), not per
-connection: prices are built as `tick_size * int`, sizes as `lot_size * int`, from float draws.
+The feed's producer computes every profile's book once per tick (`wire_books_of_tick`: the draws once
+per symbol, the book in whole ticks and lots, then straight to wire floats), not per connection.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
-import random
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from statistics import NormalDist
+from typing import Any, NamedTuple
 
 from market_app.realism import PROFILES, ProfileName, Realism
 
 SPREAD_SIGMA = 0.25  # lognormal sigma of the spread's noise
 SIZE_SIGMA = 0.35  # lognormal sigma of each level's size noise
 MAX_DEPTH_LEVELS = 50
+NOISE_QUANTILES = 4096  # a power of two: one draw is 12 bits
+_NOISE_BITS = NOISE_QUANTILES.bit_length() - 1
+WireBook = dict[str, list[list[float]]]  # {"bids": [[price, size], ...], "asks": [...]}
 
 
-@dataclass(frozen=True, slots=True)
-class Level:
+class Level(NamedTuple):
     price: Decimal
     size: Decimal
 
@@ -103,7 +111,7 @@ class Book:
             top["ask"], top["askSize"] = float(self.asks[0].price), float(self.asks[0].size)
         return top
 
-    def to_wire(self, depth: int | None = None) -> dict[str, list[list[float]]]:
+    def to_wire(self, depth: int | None = None) -> WireBook:
         """The first `depth` levels (all when None) per side as `[[price, size], ...]`."""
         return {
             "bids": [[float(level.price), float(level.size)] for level in self.bids[:depth]],
@@ -152,9 +160,96 @@ DEFAULT_LIQUIDITY = LiquidityParams(
 )
 
 
-def _noise(rng: random.Random, sigma: float) -> float:
-    """Lognormal with mean 1."""
-    return math.exp(sigma * rng.gauss(0.0, 1.0) - sigma * sigma / 2)
+def _noise_table(sigma: float) -> tuple[float, ...]:
+    normal = NormalDist()
+    values = [math.exp(sigma * normal.inv_cdf((i + 0.5) / NOISE_QUANTILES)) for i in range(NOISE_QUANTILES)]
+    mean = math.fsum(values) / NOISE_QUANTILES
+    return tuple(value / mean for value in values)
+
+
+_SPREAD_NOISE = _noise_table(SPREAD_SIGMA)
+_SIZE_NOISE = _noise_table(SIZE_SIGMA)
+
+
+@dataclass(frozen=True)
+class Draws:
+    """The random part of one symbol's book at one tick, shared by every profile."""
+
+    spread: float  # the spread's noise
+    lean_down: bool  # an odd spread puts its extra tick below the price
+    sizes: tuple[float, ...]  # bid, ask noise of level 0, then of level 1, ...
+
+
+def draws_of(*, seed: int, seq: int, symbol: str, levels: int) -> Draws:
+    # SHAKE-128's output is the random stream: 16 bits per draw (the top 12 pick a quantile).
+    count = 2 + 2 * levels
+    digest = hashlib.shake_128(f"book:{seed}:{seq}:{symbol}".encode()).digest(2 * count)
+    words = struct.unpack(f">{count}H", digest)
+    shift = 16 - _NOISE_BITS
+    return Draws(
+        spread=_SPREAD_NOISE[words[0] >> shift],
+        lean_down=bool(words[1] & 1),
+        sizes=tuple(_SIZE_NOISE[word >> shift] for word in words[2:]),
+    )
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A book in whole ticks and lots, best first: what `Book` and the wire form are both built from."""
+
+    bids: tuple[tuple[int, int], ...]  # (price in ticks, size in lots)
+    asks: tuple[tuple[int, int], ...]
+
+
+def _layout(price: Decimal, tick_size: Decimal, params: LiquidityParams, realism: Realism, draws: Draws) -> Layout:
+    price_ticks = int(price / tick_size)
+    target = float(price) * params.spread_bps / 10_000 * realism.spread_factor / float(tick_size)
+    spread = max(1, round(target * draws.spread))
+    below = spread // 2 + (spread % 2 if draws.lean_down else 0)
+    bid_ticks = max(1, price_ticks - below)
+    ask_ticks = bid_ticks + spread
+    gap = params.level_gap_ticks
+    mean = float(params.top_size / params.lot_size) * realism.depth_factor
+    decay = params.depth_decay
+    noise = draws.sizes
+    bids: list[tuple[int, int]] = []
+    asks: list[tuple[int, int]] = []
+    for k in range(params.depth_levels):
+        # int(x + 0.5) rounds half up, at a fraction of round()'s cost on this path.
+        bid_lots, ask_lots = int(mean * noise[2 * k] + 0.5), int(mean * noise[2 * k + 1] + 0.5)
+        ticks_below = bid_ticks - k * gap
+        if ticks_below >= 1:  # a bid never goes to zero or below
+            bids.append((ticks_below, bid_lots if bid_lots > 1 else 1))
+        asks.append((ask_ticks + k * gap, ask_lots if ask_lots > 1 else 1))
+        mean *= decay
+    return Layout(tuple(bids), tuple(asks))
+
+
+def _book(layout: Layout, tick_size: Decimal, lot_size: Decimal) -> Book:
+    return Book(
+        bids=tuple(Level(tick_size * t, lot_size * n) for t, n in layout.bids),
+        asks=tuple(Level(tick_size * t, lot_size * n) for t, n in layout.asks),
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _fraction(step: Decimal) -> tuple[int, int]:
+    """`step` as numerator / denominator, both exact integers (the denominator a power of ten)."""
+    _, digits, exponent = step.as_tuple()
+    assert isinstance(exponent, int)
+    numerator = int("".join(map(str, digits)))
+    return (numerator * 10**exponent, 1) if exponent >= 0 else (numerator, 10**-exponent)
+
+
+def _wire(layout: Layout, tick_size: Decimal, lot_size: Decimal) -> WireBook:
+    # n * a / b of exact integers is one correctly rounded division: the float nearest the decimal
+    # n * step, which is what float(Decimal) gives, at a fraction of its cost.
+    ta, tb = _fraction(tick_size)
+    la, lb = _fraction(lot_size)
+    return {
+        "bids": [[t * ta / tb, n * la / lb] for t, n in layout.bids],
+        "asks": [[t * ta / tb, n * la / lb] for t, n in layout.asks],
+    }
 
 
 def book_of(
@@ -170,31 +265,16 @@ def book_of(
 ) -> Book:
     """The book around `price` at tick `seq` (see the module's docstring for the model)."""
     if realism.frictionless:
-        if volume <= 0:
-            return EMPTY_BOOK
-        level = (Level(price, Decimal(volume)),)
-        return Book(bids=level, asks=level)
-    rng = random.Random(f"book:{seed}:{seq}:{symbol}")
-    price_ticks = int(price / tick_size)
-    target = float(price) * params.spread_bps / 10_000 * realism.spread_factor / float(tick_size)
-    spread = max(1, round(target * _noise(rng, SPREAD_SIGMA)))
-    below = spread // 2 + (spread % 2 if rng.random() < 0.5 else 0)
-    bid_ticks = max(1, price_ticks - below)
-    ask_ticks = bid_ticks + spread
-    gap = params.level_gap_ticks
-    lots = float(params.top_size / params.lot_size) * realism.depth_factor
-    decay = params.depth_decay
-    bids: list[Level] = []
-    asks: list[Level] = []
-    for k in range(params.depth_levels):
-        mean = lots * decay**k
-        bid_size = params.lot_size * max(1, round(mean * _noise(rng, SIZE_SIGMA)))
-        ask_size = params.lot_size * max(1, round(mean * _noise(rng, SIZE_SIGMA)))
-        ticks_below = bid_ticks - k * gap
-        if ticks_below >= 1:  # a bid never goes to zero or below
-            bids.append(Level(tick_size * ticks_below, bid_size))
-        asks.append(Level(tick_size * (ask_ticks + k * gap), ask_size))
-    return Book(bids=tuple(bids), asks=tuple(asks))
+        return _frictionless(price, volume)
+    draws = draws_of(seed=seed, seq=seq, symbol=symbol, levels=params.depth_levels)
+    return _book(_layout(price, tick_size, params, realism, draws), tick_size, params.lot_size)
+
+
+def _frictionless(price: Decimal, volume: int) -> Book:
+    if volume <= 0:
+        return EMPTY_BOOK
+    level = (Level(price, Decimal(volume)),)
+    return Book(bids=level, asks=level)
 
 
 @dataclass(frozen=True)
@@ -207,23 +287,55 @@ class BookInput:
     params: LiquidityParams
 
 
+def _layouts_of_tick(
+    ticks: Mapping[str, BookInput], seed: int, seq: int, profiles: tuple[ProfileName, ...]
+) -> dict[ProfileName, dict[str, Layout | None]]:
+    """None for a frictionless profile's book (built from the price and volume alone)."""
+    layouts: dict[ProfileName, dict[str, Layout | None]] = {name: {} for name in profiles}
+    for symbol, t in ticks.items():
+        draws: Draws | None = None
+        for name in profiles:
+            realism = PROFILES[name]
+            if realism.frictionless:
+                layouts[name][symbol] = None
+                continue
+            if draws is None:
+                draws = draws_of(seed=seed, seq=seq, symbol=symbol, levels=t.params.depth_levels)
+            layouts[name][symbol] = _layout(t.price, t.tick_size, t.params, realism, draws)
+    return layouts
+
+
 def books_of_tick(
     ticks: Mapping[str, BookInput], *, seed: int, seq: int, profiles: tuple[ProfileName, ...] = tuple(ProfileName)
 ) -> dict[ProfileName, dict[str, Book]]:
-    """Every symbol's book under every profile: what the feed's producer computes once per tick."""
-    return {
-        name: {
-            symbol: book_of(
-                price=t.price,
-                tick_size=t.tick_size,
-                params=t.params,
-                realism=PROFILES[name],
-                seed=seed,
-                seq=seq,
-                symbol=symbol,
-                volume=t.volume,
+    """Every symbol's book under every profile: the books `book_of` gives, drawing once per symbol."""
+    books: dict[ProfileName, dict[str, Book]] = {}
+    for name, per_symbol in _layouts_of_tick(ticks, seed, seq, profiles).items():
+        books[name] = {}
+        for symbol, layout in per_symbol.items():
+            t = ticks[symbol]
+            books[name][symbol] = (
+                _frictionless(t.price, t.volume) if layout is None else _book(layout, t.tick_size, t.params.lot_size)
             )
-            for symbol, t in ticks.items()
-        }
-        for name in profiles
-    }
+    return books
+
+
+def wire_books_of_tick(
+    ticks: Mapping[str, BookInput], *, seed: int, seq: int, profiles: tuple[ProfileName, ...] = tuple(ProfileName)
+) -> dict[str, dict[str, WireBook]]:
+    """`books_of_tick` in wire form (profile -> symbol -> `Book.to_wire()`), without building Decimals:
+    what the feed's producer computes once per tick."""
+    wire: dict[str, dict[str, WireBook]] = {}
+    for name, per_symbol in _layouts_of_tick(ticks, seed, seq, profiles).items():
+        books: dict[str, WireBook] = {}
+        for symbol, layout in per_symbol.items():
+            t = ticks[symbol]
+            if layout is None:
+                books[symbol] = {
+                    "bids": [[float(t.price), float(t.volume)]] if t.volume > 0 else [],
+                    "asks": [[float(t.price), float(t.volume)]] if t.volume > 0 else [],
+                }
+            else:
+                books[symbol] = _wire(layout, t.tick_size, t.params.lot_size)
+        wire[str(name)] = books
+    return wire

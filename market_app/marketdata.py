@@ -1,19 +1,33 @@
 """What the feed's producer adds to each tick beyond the prices: every profile's book and the open
 candles. Pure Python, no models: computed once per tick (not per connection or simulator), then
-persisted (top of book, closed candles) and published with the tick by `services.feed_advance`."""
+published with the tick by `services.feed_advance`, which stores the bars it closed.
+
+In the tick event the books and candles travel as JSON text (`books_of_event`, `candles_of_event`
+decode them): the in-memory channel layer deep-copies every message for every receiver, and a
+string copies for free where hundreds of nested lists do not.
+
+The top of book is not stored: being seeded, it is recomputed for a snapshot (`tops_of`) from the
+persisted tick (seed, seq, price, volume) and the instrument's settings, exactly as the tick had it
+(unless an admin edited the settings since; the feed follows an edit within seconds).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from market_app.candles import CandleBuilder, ClosedBar
-from market_app.liquidity import DEFAULT_LIQUIDITY, BookInput, LiquidityParams, books_of_tick
+from market_app.events import MarketTickEvent
+from market_app.liquidity import DEFAULT_LIQUIDITY, BookInput, LiquidityParams, WireBook, wire_books_of_tick
 from market_app.prices import Quote
+from market_app.realism import ProfileName
 
-WireBook = dict[str, list[list[float]]]
+WireBooks = dict[str, dict[str, WireBook]]  # profile -> symbol -> every level
+WireCandles = dict[str, dict[str, dict[str, Any]]]  # symbol -> interval -> the open bar
 
 
 @dataclass(frozen=True)
@@ -25,10 +39,15 @@ class SymbolLiquidity:
 @dataclass(frozen=True)
 class TickMarketData:
     timestamp: int  # epoch ms of the tick (its candles' clock)
-    books: dict[str, dict[str, WireBook]]  # profile -> symbol -> every level
-    tops: dict[str, dict[str, dict[str, float]]]  # profile -> symbol -> bid, ask, bidSize, askSize
-    candles: dict[str, dict[str, dict[str, Any]]]  # symbol -> interval -> the open bar
+    books: WireBooks
+    candles: WireCandles
     closed: list[ClosedBar] = field(default_factory=list)
+
+    def books_text(self) -> str:
+        return json.dumps(self.books, separators=(",", ":"))
+
+    def candles_text(self) -> str:
+        return json.dumps(self.candles, separators=(",", ":"))
 
 
 def replay_tick_size(price: Decimal) -> Decimal:
@@ -36,6 +55,14 @@ def replay_tick_size(price: Decimal) -> Decimal:
     exponent = price.normalize().as_tuple().exponent
     places = max(2, -exponent) if isinstance(exponent, int) else 2
     return Decimal(1).scaleb(-places)
+
+
+def book_input(symbol: str, quote: Quote, liquidity: Mapping[str, SymbolLiquidity]) -> BookInput:
+    """What the book of `symbol` is built from; a symbol without settings (replayed bars) gets the defaults."""
+    known = liquidity.get(symbol)
+    if known is None:
+        return BookInput(quote.price, quote.volume, replay_tick_size(quote.price), DEFAULT_LIQUIDITY)
+    return BookInput(quote.price, quote.volume, known.tick_size, known.params)
 
 
 class MarketDataBuilder:
@@ -48,21 +75,52 @@ class MarketDataBuilder:
         """New instrument settings (an admin edit): the open candles carry on."""
         self.liquidity = dict(liquidity)
 
-    def _input(self, symbol: str, quote: Quote) -> BookInput:
-        known = self.liquidity.get(symbol)
-        if known is None:
-            return BookInput(quote.price, quote.volume, replay_tick_size(quote.price), DEFAULT_LIQUIDITY)
-        return BookInput(quote.price, quote.volume, known.tick_size, known.params)
-
     def tick(self, *, seq: int, timestamp: int, quotes: Mapping[str, Quote]) -> TickMarketData:
-        books = books_of_tick(
-            {symbol: self._input(symbol, quote) for symbol, quote in quotes.items()}, seed=self.seed, seq=seq
-        )
-        closed = self.candles.add_tick(timestamp, {s: (q.price, q.volume) for s, q in quotes.items()})
-        return TickMarketData(
-            timestamp=timestamp,
-            books={str(p): {s: b.to_wire() for s, b in per.items()} for p, per in books.items()},
-            tops={str(p): {s: b.top_to_wire() for s, b in per.items()} for p, per in books.items()},
-            candles=self.candles.to_wire(),
-            closed=closed,
-        )
+        inputs = {symbol: book_input(symbol, quote, self.liquidity) for symbol, quote in quotes.items()}
+        books = wire_books_of_tick(inputs, seed=self.seed, seq=seq)
+        closed = self.candles.add_tick(timestamp, quotes)
+        return TickMarketData(timestamp=timestamp, books=books, candles=self.candles.to_wire(), closed=closed)
+
+
+def top_to_wire(book: WireBook | None) -> dict[str, float]:
+    """The symbol quote's `bid`, `bidSize`, `ask`, `askSize` from a wire book (an empty side left out)."""
+    if not book:
+        return {}
+    top: dict[str, float] = {}
+    if book["bids"]:
+        top["bid"], top["bidSize"] = book["bids"][0]
+    if book["asks"]:
+        top["ask"], top["askSize"] = book["asks"][0]
+    return top
+
+
+def tops_of(
+    quotes: Mapping[str, Quote],
+    liquidity: Mapping[str, SymbolLiquidity],
+    *,
+    seed: int,
+    seq: int,
+    profile: ProfileName,
+) -> dict[str, dict[str, float]]:
+    """Each symbol's top of book under `profile` at tick `seq`: the first level of the tick's books.
+
+    Built with one level per side: the draws of level 0 do not depend on how many levels follow.
+    """
+    inputs = {}
+    for symbol, quote in quotes.items():
+        full = book_input(symbol, quote, liquidity)
+        inputs[symbol] = dataclasses.replace(full, params=dataclasses.replace(full.params, depth_levels=1))
+    books = wire_books_of_tick(inputs, seed=seed, seq=seq, profiles=(profile,))[profile]
+    return {symbol: top_to_wire(book) for symbol, book in books.items()}
+
+
+def books_of_event(event: MarketTickEvent) -> WireBooks:
+    """The tick's books (profile -> symbol -> `{"bids": [[price, size], ...], "asks": ...}`); {} if it has none."""
+    text = event.get("books")
+    return json.loads(text) if text else {}
+
+
+def candles_of_event(event: MarketTickEvent) -> WireCandles:
+    """The tick's open candles (symbol -> interval -> bar); {} if it has none."""
+    text = event.get("candles")
+    return json.loads(text) if text else {}

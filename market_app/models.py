@@ -74,9 +74,6 @@ class MarketFeed(models.Model):
     seq = models.BigIntegerField(default=0)
     seed = models.BigIntegerField(null=True, blank=True, help_text="The random process's seed (MARKET_SEED).")
     quotes = models.JSONField(default=dict, help_text="Symbol -> last quote (price, open, volume).")
-    tops = models.JSONField(
-        default=dict, help_text="Profile -> symbol -> last top of book (bid, ask, bidSize, askSize)."
-    )
     produced_at = models.DateTimeField(null=True, blank=True)
     worker = models.ForeignKey(
         "simulator_app.SimulatorWorker", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

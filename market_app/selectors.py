@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.db.models import QuerySet
 
+from market_app.liquidity import LiquidityParams
+from market_app.marketdata import SymbolLiquidity, tops_of
 from market_app.models import (
     OPEN_ORDER_STATUSES,
     Account,
@@ -22,6 +25,8 @@ from market_app.models import (
 from market_app.prices import Quote
 from market_app.realism import DEFAULT_PROFILE, PROFILE_NAMES, ProfileName
 from simulator_app.selectors import running_profile_of_user
+
+logger = logging.getLogger(__name__)
 
 RECENT_CLOSED_ORDERS = 50
 
@@ -38,20 +43,45 @@ def instrument_by_symbol(symbol: str) -> Instrument | None:
 class FeedSnapshot:
     seq: int
     quotes: dict[str, Quote]
-    tops: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # profile -> symbol -> top
-
-    def wire_quotes(self, profile: ProfileName) -> dict[str, dict[str, Any]]:
-        """The `symbols` of a snapshot: each last price with that profile's top of book."""
-        tops = self.tops.get(profile, {})
-        return {symbol: quote.to_wire() | tops.get(symbol, {}) for symbol, quote in self.quotes.items()}
+    seed: int | None = None
 
 
 def feed_snapshot() -> FeedSnapshot:
-    """The last tick the feed persisted (prices of every instrument, and every profile's top of book)."""
-    row = MarketFeed.objects.filter(pk=1).values_list("seq", "quotes", "tops").first()
+    """The last tick the feed persisted (prices of every instrument)."""
+    row = MarketFeed.objects.filter(pk=1).values_list("seq", "quotes", "seed").first()
     if row is None:
         return FeedSnapshot(0, {})
-    return FeedSnapshot(row[0], {symbol: Quote.from_state(state) for symbol, state in row[1].items()}, row[2] or {})
+    return FeedSnapshot(row[0], {symbol: Quote.from_state(state) for symbol, state in row[1].items()}, row[2])
+
+
+def liquidity_of_instruments(instruments: list[Instrument]) -> dict[str, SymbolLiquidity]:
+    """Each instrument's liquidity settings; one whose settings are invalid (an edit outside the admin's
+    validation) is left out, so it trades with the defaults instead of stopping the feed."""
+    liquidity: dict[str, SymbolLiquidity] = {}
+    for i in instruments:
+        try:
+            params = LiquidityParams(
+                spread_bps=i.spread_bps,
+                depth_levels=i.book_levels,
+                top_size=i.book_top_size,
+                depth_decay=i.book_decay,
+                level_gap_ticks=i.book_level_gap_ticks,
+                lot_size=i.lot_size,
+            )
+        except ValueError:
+            logger.warning("%s: invalid liquidity settings; its book uses the defaults", i.symbol)
+            continue
+        liquidity[i.symbol] = SymbolLiquidity(tick_size=i.tick_size, params=params)
+    return liquidity
+
+
+def feed_quotes(feed: FeedSnapshot, profile: ProfileName) -> dict[str, dict[str, Any]]:
+    """The `symbols` of a snapshot: each last price with `profile`'s top of book at that tick."""
+    if not feed.quotes or feed.seed is None or feed.seq < 1:
+        return {symbol: quote.to_wire() for symbol, quote in feed.quotes.items()}
+    liquidity = liquidity_of_instruments(active_instruments())
+    tops = tops_of(feed.quotes, liquidity, seed=feed.seed, seq=feed.seq, profile=profile)
+    return {symbol: quote.to_wire() | tops.get(symbol, {}) for symbol, quote in feed.quotes.items()}
 
 
 def realism_profile_of_user(user_id: int) -> ProfileName:

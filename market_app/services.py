@@ -600,14 +600,13 @@ def feed_advance(
 ) -> bool:
     """Persist a tick (and renew the lease), then publish it to the ticks group once. False if
     another producer took over (then nothing is published). With `market` (the producer's books and
-    candles of this tick) the top of book is persisted for snapshots, the bars it closed are stored,
-    and the tick carries every profile's book and the open candles."""
+    candles of this tick) the bars it closed are stored, and the tick carries every profile's book and
+    the open candles."""
     with transaction.atomic():
         advanced = bool(
             MarketFeed.objects.filter(pk=1, worker_id=worker_id, lease_epoch=epoch).update(
                 seq=seq,
                 quotes={symbol: quote.to_state() for symbol, quote in quotes.items()},
-                tops=market.tops if market is not None else {},
                 produced_at=timezone.now(),
                 lease_expires_at=_feed_lease_end(),
             )
@@ -623,8 +622,8 @@ def feed_advance(
             "symbols": {symbol: quote.to_wire() for symbol, quote in quotes.items()},
         }
         if market is not None:
-            tick["books"] = market.books
-            tick["candles"] = market.candles
+            tick["books"] = market.books_text()
+            tick["candles"] = market.candles_text()
         notify(group=ticks_group(), event=tick)
         metrics.TICKS.inc()
     return advanced

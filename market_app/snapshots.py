@@ -105,7 +105,7 @@ def exchange_data_status(*, user_id: int, reason: SnapshotReason, request_id: st
     reserved, _ = selectors.reserved_by_open_orders(user_id, feed.quotes)
     return ExchangeDataStatus(
         timestamp=now_ms(),
-        symbols=feed.wire_quotes(selectors.realism_profile_of_user(user_id)),
+        symbols=selectors.feed_quotes(feed, selectors.realism_profile_of_user(user_id)),
         userOrders={str(o.id): order_view(o) for o in selectors.orders_shown(user_id)},
         userPositions={p.symbol: p for p in positions},
         account=account_summary(selectors.account_of_user(user_id), positions, reserved),

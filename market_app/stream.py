@@ -21,6 +21,7 @@ from django.conf import settings
 
 from market_app import metrics
 from market_app.events import MarketTickEvent
+from market_app.marketdata import WireBooks, WireCandles, books_of_event, candles_of_event, top_to_wire
 from market_app.messages import ExchangeData
 from market_app.realism import DEFAULT_PROFILE, ProfileName
 from sessions_app.realtime import Connection
@@ -42,22 +43,24 @@ class TickParts:
     candles: dict[str, Any] | None
 
 
-def _top(book: dict[str, list[list[float]]] | None) -> dict[str, float]:
-    if not book:
-        return {}
-    top: dict[str, float] = {}
-    if book["bids"]:
-        top["bid"], top["bidSize"] = book["bids"][0]
-    if book["asks"]:
-        top["ask"], top["askSize"] = book["asks"][0]
-    return top
+@dataclass(frozen=True)
+class DecodedTick:
+    """A tick's books and open candles, decoded once per process (they travel as JSON text)."""
+
+    books: WireBooks
+    candles: WireCandles
+
+    @classmethod
+    def of(cls, event: MarketTickEvent) -> DecodedTick:
+        return cls(books_of_event(event), candles_of_event(event))
 
 
-def tick_parts(event: MarketTickEvent, view: TickView) -> TickParts:
+def tick_parts(event: MarketTickEvent, view: TickView, decoded: DecodedTick | None = None) -> TickParts:
     """The pieces of `exchange_data` this view shows of the tick."""
+    decoded = decoded or DecodedTick.of(event)
     wanted = event["symbols"] if view.selection is None else _select(event["symbols"], view.selection)
-    books = event.get("books", {}).get(view.profile, {})
-    symbols = {symbol: quote | _top(books.get(symbol)) for symbol, quote in wanted.items()} if books else wanted
+    books = decoded.books.get(view.profile, {})
+    symbols = {symbol: quote | top_to_wire(books.get(symbol)) for symbol, quote in wanted.items()} if books else wanted
     depth = None
     if view.depth and books:
         n = view.depth
@@ -67,13 +70,12 @@ def tick_parts(event: MarketTickEvent, view: TickView) -> TickParts:
             if symbol in books
         }
     candles = None
-    open_bars = event.get("candles")
-    if view.candles and open_bars:
-        candles = {
-            symbol: {interval: bars[interval] for interval in view.candles if interval in bars}
-            for symbol, bars in ((symbol, open_bars.get(symbol, {})) for symbol in wanted)
-            if bars
-        }
+    if view.candles and decoded.candles:
+        candles = {}
+        for symbol in wanted:
+            bars = decoded.candles.get(symbol)
+            if bars:
+                candles[symbol] = {interval: bars[interval] for interval in view.candles if interval in bars}
     return TickParts(symbols, depth, candles)
 
 
@@ -88,18 +90,21 @@ class _TickEncoder:
 
     def __init__(self) -> None:
         self._seq = -1
+        self._decoded: DecodedTick | None = None
         self._parts: dict[TickView, TickParts] = {}
         self._text: dict[TickView, str] = {}
 
     def _fresh(self, event: MarketTickEvent) -> None:
         if event["seq"] != self._seq:
-            self._seq, self._parts, self._text = event["seq"], {}, {}
+            self._seq, self._decoded, self._parts, self._text = event["seq"], None, {}, {}
 
     def parts(self, event: MarketTickEvent, view: TickView) -> TickParts:
         self._fresh(event)
         parts = self._parts.get(view)
         if parts is None:
-            parts = self._parts[view] = tick_parts(event, view)
+            if self._decoded is None:
+                self._decoded = DecodedTick.of(event)
+            parts = self._parts[view] = tick_parts(event, view, self._decoded)
         return parts
 
     def encode(self, event: MarketTickEvent, view: TickView) -> str:

@@ -42,11 +42,6 @@ class Migration(migrations.Migration):
             name='spread_bps',
             field=models.FloatField(default=5.0, help_text='Typical full bid/ask spread, basis points.', validators=[django.core.validators.MinValueValidator(0.0)]),
         ),
-        migrations.AddField(
-            model_name='marketfeed',
-            name='tops',
-            field=models.JSONField(default=dict, help_text='Profile -> symbol -> last top of book (bid, ask, bidSize, askSize).'),
-        ),
         migrations.CreateModel(
             name='Candle',
             fields=[

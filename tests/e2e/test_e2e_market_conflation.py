@@ -21,7 +21,9 @@ from tests.support.servers import RELAXED_LOGIN_THROTTLE, migrated_database
 
 pytestmark = [pytest.mark.e2e]
 
-EXTRA_INSTRUMENTS = 300  # big ticks (about 20 KB each), so the kernel's buffers fill within seconds
+# Big ticks (with the 10 book levels per side the client asks for, about 150 KB each), so the kernel's
+# buffers fill within seconds although the producer computes 300 books per profile and tick.
+EXTRA_INSTRUMENTS = 300
 CREATE_INSTRUMENTS = f"""
 from decimal import Decimal
 from market_app.models import Instrument
@@ -110,6 +112,8 @@ def test_a_client_that_stops_reading_gets_conflated_prices_and_every_order_updat
         ws.recv_until("connected")
         ws.send_json(request("start_simulator", creds["deviceId"], "start"))
         ws.recv_until("exchange_data_status", reason="simulator_started")
+        ws.send_json(request("subscribe_market", creds["deviceId"], "deep", depth=10, candles=["1s"]))
+        ws.recv_until("market_subscription")
         first = ws.recv_until("exchange_data")
 
         time.sleep(6)  # stop reading while about 600 ticks are produced
@@ -122,12 +126,14 @@ def test_a_client_that_stops_reading_gets_conflated_prices_and_every_order_updat
         time.sleep(1)
 
         seqs: list[int] = []
+        ticks: list[dict] = []
         order_updates = []
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             message = ws.recv_json()
             if message["type"] == "exchange_data":
                 seqs.append(message["seq"])
+                ticks.append(message)
                 latest_seq = message["seq"]
                 if order_updates and time.monotonic() > deadline - 15:
                     break
@@ -146,3 +152,8 @@ def test_a_client_that_stops_reading_gets_conflated_prices_and_every_order_updat
     assert latest_seq > paused_until and delivered < produced * 0.6, (delivered, produced)
     assert any(b - a > 1 for a, b in itertools.pairwise(seqs)), "no tick was conflated"
     assert seqs == sorted(seqs)
+    # A merged tick still carries every symbol's newest book levels and open candle.
+    assert all(
+        set(tick["depth"]) == set(tick["symbols"]) == set(tick["candles"]) and len(tick["depth"]["AAPL"]["asks"]) == 10
+        for tick in ticks
+    )

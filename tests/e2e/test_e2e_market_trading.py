@@ -72,7 +72,11 @@ def test_a_started_simulator_gets_a_snapshot_and_then_live_ticks(server: DaphneS
     for tick in ticks:
         ExchangeData.model_validate(tick)
         assert set(tick["symbols"]) == set(snapshot["symbols"])
-        assert all(set(quote) == {"price", "change", "volume"} for quote in tick["symbols"].values())
+        # The spec's fields, plus the top of book (additions a spec client ignores).
+        assert all(
+            set(quote) == {"price", "change", "volume", "bid", "ask", "bidSize", "askSize"}
+            for quote in tick["symbols"].values()
+        )
     seqs = [tick["seq"] for tick in ticks]
     assert seqs == sorted(seqs) and len(set(seqs)) == 5
     assert len({tick["symbols"]["AAPL"]["price"] for tick in ticks}) > 1, "prices should move"

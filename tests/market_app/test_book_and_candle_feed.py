@@ -15,11 +15,18 @@ from django.test import override_settings
 
 from market_app import selectors, services
 from market_app.candles import RETENTION_MS
-from market_app.feed import FeedProducer, instrument_liquidity
+from market_app.feed import FeedProducer
 from market_app.groups import ticks_group
 from market_app.liquidity import DEFAULT_LIQUIDITY, Book, book_of
-from market_app.marketdata import MarketDataBuilder, replay_tick_size
-from market_app.models import Candle, Instrument, MarketFeed
+from market_app.marketdata import (
+    MarketDataBuilder,
+    books_of_event,
+    candles_of_event,
+    replay_tick_size,
+    top_to_wire,
+    tops_of,
+)
+from market_app.models import Candle, Instrument
 from market_app.prices import Quote
 from market_app.realism import ProfileName, realism_of
 from market_app.snapshots import exchange_data_status
@@ -37,11 +44,11 @@ def quotes(price: str = "190.00", volume: int = 100) -> dict[str, Quote]:
 
 
 def builder() -> MarketDataBuilder:
-    return MarketDataBuilder(instrument_liquidity(selectors.active_instruments()), seed=3)
+    return MarketDataBuilder(selectors.liquidity_of_instruments(selectors.active_instruments()), seed=3)
 
 
 def test_the_seeded_instruments_have_their_own_liquidity_settings() -> None:
-    liquidity = instrument_liquidity(selectors.active_instruments())
+    liquidity = selectors.liquidity_of_instruments(selectors.active_instruments())
     assert len(liquidity) == 8
     assert liquidity["BTC-USD"].params.lot_size == Decimal("0.001")
     assert liquidity["SPY"].params.spread_bps < liquidity["TSLA"].params.spread_bps
@@ -50,7 +57,7 @@ def test_the_seeded_instruments_have_their_own_liquidity_settings() -> None:
 
 def test_an_instrument_with_invalid_liquidity_settings_trades_with_the_defaults() -> None:
     Instrument.objects.filter(symbol="AAPL").update(book_levels=0)
-    liquidity = instrument_liquidity(selectors.active_instruments())
+    liquidity = selectors.liquidity_of_instruments(selectors.active_instruments())
     assert "AAPL" not in liquidity and "MSFT" in liquidity
     data = MarketDataBuilder(liquidity, seed=3).tick(seq=1, timestamp=1_000, quotes=quotes())
     assert len(data.books["realistic"]["AAPL"]["bids"]) == DEFAULT_LIQUIDITY.depth_levels
@@ -58,7 +65,7 @@ def test_an_instrument_with_invalid_liquidity_settings_trades_with_the_defaults(
 
 def test_a_tick_carries_the_book_of_every_profile_as_book_of_computes_it() -> None:
     data = builder().tick(seq=4, timestamp=1_000, quotes=quotes())
-    apple = instrument_liquidity(selectors.active_instruments())["AAPL"]
+    apple = selectors.liquidity_of_instruments(selectors.active_instruments())["AAPL"]
     for profile in ProfileName:
         expected = book_of(
             price=Decimal("190.00"),
@@ -71,7 +78,7 @@ def test_a_tick_carries_the_book_of_every_profile_as_book_of_computes_it() -> No
             volume=100,
         )
         assert Book.from_wire(data.books[profile]["AAPL"]) == expected
-        assert data.tops[profile]["AAPL"] == expected.top_to_wire()
+        assert top_to_wire(data.books[profile]["AAPL"]) == expected.top_to_wire()
 
 
 def test_a_replayed_symbol_without_an_instrument_gets_the_default_book_on_its_quote_tick() -> None:
@@ -93,7 +100,6 @@ def test_advancing_the_feed_keeps_the_top_of_book_stores_closed_bars_and_publish
     second = market.tick(seq=2, timestamp=11_300, quotes=quotes("190.50", 40))
     assert services.feed_advance(worker_id=worker, epoch=claim.epoch, seq=2, quotes=quotes("190.50"), market=second)
 
-    assert MarketFeed.objects.get(pk=1).tops == second.tops
     stored = Candle.objects.get(symbol="AAPL", interval="1s")
     assert (stored.start_ms, stored.open, stored.close, stored.volume) == (
         10_000,
@@ -117,9 +123,10 @@ async def test_the_producers_ticks_carry_books_and_open_candles() -> None:
     finally:
         await producer.stop(release=True)
     symbols = set(ticks[-1]["symbols"])
-    assert set(ticks[-1]["books"]) == {"ideal", "realistic", "harsh"}
-    assert set(ticks[-1]["books"]["realistic"]) == symbols == set(ticks[-1]["candles"])
-    book = Book.from_wire(ticks[-1]["books"]["realistic"]["AAPL"])
+    books, candles = books_of_event(ticks[-1]), candles_of_event(ticks[-1])
+    assert set(books) == {"ideal", "realistic", "harsh"}
+    assert set(books["realistic"]) == symbols == set(candles)
+    book = Book.from_wire(books["realistic"]["AAPL"])
     assert book.bid is not None and book.ask is not None and book.bid < book.ask
 
 
@@ -138,11 +145,12 @@ def test_a_snapshot_quotes_the_top_of_book_of_the_users_profile() -> None:
     worker = make_worker()
     claim = services.feed_claim(worker_id=worker)
     assert claim is not None
-    data = builder().tick(seq=1, timestamp=1_000, quotes=quotes())
+    liquidity = selectors.liquidity_of_instruments(selectors.active_instruments())
+    data = MarketDataBuilder(liquidity, seed=claim.seed).tick(seq=1, timestamp=1_000, quotes=quotes())
     services.feed_advance(worker_id=worker, epoch=claim.epoch, seq=1, quotes=quotes(), market=data)
     status = exchange_data_status(user_id=make_user().pk, reason="request")
     apple = status.symbols["AAPL"]
-    top = data.tops["realistic"]["AAPL"]
+    top = top_to_wire(data.books["realistic"]["AAPL"])
     assert (apple.bid, apple.ask, apple.bidSize, apple.askSize) == (
         top["bid"],
         top["ask"],
@@ -150,6 +158,15 @@ def test_a_snapshot_quotes_the_top_of_book_of_the_users_profile() -> None:
         top["askSize"],
     )
     assert apple.price == 190.0
+
+
+def test_the_top_of_book_recomputed_for_a_snapshot_is_the_ticks_first_level() -> None:
+    liquidity = selectors.liquidity_of_instruments(selectors.active_instruments())
+    for seq in range(1, 20):
+        data = MarketDataBuilder(liquidity, seed=3).tick(seq=seq, timestamp=1_000, quotes=quotes())
+        for profile in ProfileName:
+            tops = tops_of(quotes(), liquidity, seed=3, seq=seq, profile=profile)
+            assert tops == {symbol: top_to_wire(book) for symbol, book in data.books[profile].items()}
 
 
 def test_a_snapshot_of_a_feed_without_books_keeps_the_specs_shape() -> None:
@@ -164,8 +181,8 @@ def event_of(data, seq: int = 1) -> dict:
         "seq": seq,
         "timestamp": data.timestamp,
         "symbols": {s: q.to_wire() for s, q in quotes().items()},
-        "books": data.books,
-        "candles": data.candles,
+        "books": data.books_text(),
+        "candles": data.candles_text(),
     }
 
 
@@ -174,10 +191,10 @@ def test_a_view_adds_its_profiles_top_of_book_and_only_what_it_asked_for() -> No
     event = event_of(data)
     plain = tick_parts(event, TickView(selection=frozenset({"AAPL"})))
     assert set(plain.symbols) == {"AAPL"} and plain.depth is None and plain.candles is None
-    assert plain.symbols["AAPL"] == quotes()["AAPL"].to_wire() | data.tops["realistic"]["AAPL"]
+    assert plain.symbols["AAPL"] == quotes()["AAPL"].to_wire() | top_to_wire(data.books["realistic"]["AAPL"])
 
     harsh = tick_parts(event, TickView(profile=ProfileName.HARSH, depth=3, candles=("1m",)))
-    assert harsh.symbols["AAPL"]["bid"] == data.tops["harsh"]["AAPL"]["bid"]
+    assert harsh.symbols["AAPL"]["bid"] == data.books["harsh"]["AAPL"]["bids"][0][0]
     assert harsh.depth is not None and harsh.depth["AAPL"]["asks"] == data.books["harsh"]["AAPL"]["asks"][:3]
     assert harsh.candles is not None and set(harsh.candles["AAPL"]) == {"1m"}
 

@@ -1,8 +1,13 @@
 from decimal import Decimal
 
 from market_app.candles import CandleBar, CandleBuilder, bar_start
+from market_app.prices import Quote
 
 D = Decimal
+
+
+def tick(price: object, volume: int) -> Quote:
+    return Quote(price=D(price), open=D(1), volume=volume)
 
 
 def test_a_bar_starts_at_a_multiple_of_its_interval() -> None:
@@ -15,14 +20,14 @@ def test_a_bar_starts_at_a_multiple_of_its_interval() -> None:
 def test_ticks_within_a_bar_set_its_open_high_low_close_and_sum_its_volume() -> None:
     builder = CandleBuilder(("1s",))
     for ms, price, volume in [(10_000, "10", 5), (10_200, "12", 1), (10_400, "9", 2), (10_999, "11", 3)]:
-        assert builder.add_tick(ms, {"X": (D(price), volume)}) == []
+        assert builder.add_tick(ms, {"X": tick(price, volume)}) == []
     assert builder.open_bars["X"]["1s"] == CandleBar(10_000, D(10), D(12), D(9), D(11), 11)
 
 
 def test_the_first_tick_of_a_later_bar_closes_the_open_one() -> None:
     builder = CandleBuilder(("1s", "1m"))
-    builder.add_tick(59_500, {"X": (D("10"), 1)})
-    closed = builder.add_tick(60_100, {"X": (D("11"), 2)})
+    builder.add_tick(59_500, {"X": tick("10", 1)})
+    closed = builder.add_tick(60_100, {"X": tick("11", 2)})
     assert [(c.symbol, c.interval, c.bar) for c in closed] == [
         ("X", "1s", CandleBar(59_000, D(10), D(10), D(10), D(10), 1)),
         ("X", "1m", CandleBar(0, D(10), D(10), D(10), D(10), 1)),
@@ -32,22 +37,22 @@ def test_the_first_tick_of_a_later_bar_closes_the_open_one() -> None:
 
 def test_an_interval_without_ticks_has_no_bar() -> None:
     builder = CandleBuilder(("1s",))
-    builder.add_tick(1_000, {"X": (D(1), 1)})
-    closed = builder.add_tick(5_000, {"X": (D(2), 1)})
+    builder.add_tick(1_000, {"X": tick(1, 1)})
+    closed = builder.add_tick(5_000, {"X": tick(2, 1)})
     assert [c.bar.start_ms for c in closed] == [1_000]
     assert builder.open_bars["X"]["1s"].start_ms == 5_000
 
 
 def test_a_tick_from_a_clock_that_stepped_back_leaves_the_open_bar_alone() -> None:
     builder = CandleBuilder(("1s",))
-    builder.add_tick(5_000, {"X": (D(2), 1)})
-    assert builder.add_tick(3_000, {"X": (D(9), 7)}) == []
+    builder.add_tick(5_000, {"X": tick(2, 1)})
+    assert builder.add_tick(3_000, {"X": tick(9, 7)}) == []
     assert builder.open_bars["X"]["1s"] == CandleBar(5_000, D(2), D(2), D(2), D(2), 1)
 
 
 def test_symbols_build_their_bars_apart_and_the_wire_form_names_the_interval() -> None:
     builder = CandleBuilder()
-    builder.add_tick(61_000, {"X": (D("1.5"), 10), "Y": (D("200.25"), 3)})
+    builder.add_tick(61_000, {"X": tick("1.5", 10), "Y": tick("200.25", 3)})
     wire = builder.to_wire()
     assert set(wire) == {"X", "Y"} and set(wire["X"]) == {"1s", "1m", "5m"}
     assert wire["Y"]["1m"] == {
@@ -65,8 +70,8 @@ def test_five_minutes_of_half_second_ticks_make_600_second_bars_5_minute_bars_an
     builder = CandleBuilder()
     closed = []
     for n in range(600):  # 0 .. 299.5 s
-        closed += builder.add_tick(n * 500, {"X": (D(100 + n % 7), 1)})
-    closed += builder.add_tick(300_000, {"X": (D(100), 1)})
+        closed += builder.add_tick(n * 500, {"X": tick(100 + n % 7, 1)})
+    closed += builder.add_tick(300_000, {"X": tick(100, 1)})
     counts = {interval: sum(1 for c in closed if c.interval == interval) for interval in ("1s", "1m", "5m")}
     assert counts == {"1s": 300, "1m": 5, "5m": 1}
     five = next(c.bar for c in closed if c.interval == "5m")

@@ -14,6 +14,7 @@ from market_app.liquidity import (
     LiquidityParams,
     book_of,
     books_of_tick,
+    wire_books_of_tick,
 )
 from market_app.realism import ProfileName, realism_of
 
@@ -56,8 +57,8 @@ def test_the_book_is_pinned_by_its_seed_not_by_the_process():
     # A fixed expectation: seeding from hash() (which PYTHONHASHSEED varies) or another draw order changes it.
     first = book(1)
     assert (first.bids[0], first.asks[0]) == (
-        Level(Decimal("199.92"), Decimal(199)),
-        Level(Decimal("200.07"), Decimal(334)),
+        Level(Decimal("199.90"), Decimal(460)),
+        Level(Decimal("200.11"), Decimal(229)),
     )
 
 
@@ -175,6 +176,31 @@ def test_books_of_tick_gives_every_profile_every_symbol():
         symbol="AAPL",
         volume=100,
     )
+
+
+def test_the_wire_books_of_a_tick_are_the_books_in_wire_form_to_the_last_bit() -> None:
+    ticks = {
+        "AAPL": BookInput(Decimal("190.07"), 100, TICK, PARAMS),
+        "EUR-USD": BookInput(Decimal("1.0851"), 5000, Decimal("0.0001"), DEFAULT_LIQUIDITY),
+        "BTC-USD": BookInput(
+            Decimal("43012.37"),
+            5,
+            TICK,
+            LiquidityParams(
+                spread_bps=2,
+                depth_levels=10,
+                top_size=Decimal("0.5"),
+                depth_decay=1.25,
+                level_gap_ticks=100,
+                lot_size=Decimal("0.001"),
+            ),
+        ),
+        "QUIET": BookInput(Decimal("5.00"), 0, TICK, DEFAULT_LIQUIDITY),
+    }
+    for seq in range(1, 30):
+        books = books_of_tick(ticks, seed=5, seq=seq)
+        wire = wire_books_of_tick(ticks, seed=5, seq=seq)
+        assert wire == {str(p): {s: b.to_wire() for s, b in per.items()} for p, per in books.items()}
 
 
 # --- Statistics: seeded, so these are exact reruns, with tolerances a correct model meets by far ---

@@ -3,6 +3,7 @@ outcome applied, the book each tick carries for the user's profile."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -47,7 +48,7 @@ def tick(
         "seq": seq,
         "timestamp": 10**13 + seq,
         "symbols": {"AAPL": {"price": float(p), "change": 0.0, "volume": volume}},
-        "books": {profile: {"AAPL": book.to_wire()}},
+        "books": json.dumps({profile: {"AAPL": book.to_wire()}}),
     }
 
 

@@ -1,4 +1,6 @@
 // The trading console at `/`: a thin view over ConnectionManager and the protocol's messages.
+import { installBook } from "./console-book.js";
+import { installOrders } from "./console-orders.js";
 import { ConnectionManager, ProtocolError } from "./connection-manager.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -228,3 +230,6 @@ $("#ticket").addEventListener("submit", async (event) => {
     $("#ticket-result").textContent = error instanceof ProtocolError ? error.serverMessage.message : error.message;
   }
 });
+
+installBook(cm); // bid/ask on the board, the depth ladder and the candle chart
+installOrders(cm); // every order type, time in force and class, replace, the profile
