@@ -231,6 +231,6 @@ def amended(spec: OrderSpec, change: Amendment, *, last: Decimal | None, trigger
     _check_shape(new)
     if change.stop_price is not None:
         _check_stop_side(new.side, change.stop_price, last)
-    if new.order_class == OrderClass.BRACKET and new.limit_price is not None:
-        _check_exits(new, new.limit_price)
+    if new.order_class == OrderClass.BRACKET and new.take_profit_price is not None and new.limit_price is not None:
+        _check_exits(new, new.limit_price)  # an entry's exits must still bracket it (an exit has none)
     return new

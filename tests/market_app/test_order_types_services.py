@@ -259,6 +259,24 @@ def test_a_replace_that_does_not_fit_the_order_is_refused(code: StrEnum, fields:
     assert error.value.code == code
 
 
+def test_a_bracket_exit_can_be_repriced_but_its_entry_must_stay_bracketed() -> None:
+    who = trader()
+    entry = place(
+        who,
+        orderType="limit",
+        limitPrice=100.0,
+        orderClass="bracket",
+        takeProfit={"limitPrice": 110.0},
+        stopLoss={"stopPrice": 95.0},
+    )
+    with pytest.raises(ProtocolError) as error:
+        replace(who, entry, limitPrice=111.0)
+    assert error.value.code == MarketCode.INVALID_BRACKET
+    apply(who, FillIntent(entry.id, D(10), D("100.00"), 1))
+    take = entry.children.get(order_type="limit")
+    assert replace(who, take, limitPrice=105.0).limit_price == D("105.00")
+
+
 def test_a_filled_order_cannot_be_replaced() -> None:
     who = trader()
     order = bought(who, "10")
