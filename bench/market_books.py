@@ -3,10 +3,10 @@
 Usage: .venv/bin/python bench/market_books.py [--instruments 8] [--ticks 2000]
 
 Per tick, "off" is what the feed did before the book: the wire quotes and one `exchange_data`
-text for the default view. "on" adds what the producer and a relay do now: every profile's book
-(`MarketDataBuilder.tick`: draws, books, open candles), the event's JSON texts, decoding them once
-in the relay, and the texts of two views (the default one with top of book; one with 10 levels and
-the three candles). Both run in the same process, interleaved in rounds, and the ratio is printed.
+text for the default view. "on" is what the producer does now (every profile's book, the open
+candles, the event's JSON texts) plus what a relay does for the default view (decode the tops, the
+view's text); a view that asks for 10 levels and the candles of every symbol is timed apart. All run
+in the same process, interleaved in rounds; the ratio to "off" is printed.
 Not part of the test suite: figures vary with the machine's load.
 """
 
@@ -70,43 +70,55 @@ def main() -> None:
         ticks.append(quotes)
     market = MarketDataBuilder(liquidity, seed=1)
     plain, deep = TickView(), TickView(depth=10, candles=("1s", "1m", "5m"))
+    events: list[dict] = []
     seq_base = [10**9]
 
-    def tick_off(seq: int, q: dict[str, Quote]) -> None:
-        event = {"type": "market.tick", "seq": seq_base[0] + seq, "timestamp": seq * 500, "symbols": {}}
-        event["symbols"] = {s: quote.to_wire() for s, quote in q.items()}
-        encoder.encode(event, plain)  # type: ignore[arg-type]
-
-    def tick_on(seq: int, q: dict[str, Quote]) -> None:
-        data = market.tick(seq=seq, timestamp=seq * 500, quotes=q)
-        event = {
+    def wire(seq: int, q: dict[str, Quote]) -> dict:
+        return {
             "type": "market.tick",
             "seq": seq_base[0] + seq,
             "timestamp": seq * 500,
             "symbols": {s: quote.to_wire() for s, quote in q.items()},
-            "books": data.books_text(),
-            "candles": data.candles_text(),
         }
-        encoder.encode(event, plain)  # type: ignore[arg-type]
-        encoder.encode(event, deep)  # type: ignore[arg-type]
+
+    def tick_off(seq: int, q: dict[str, Quote]) -> None:
+        encoder.encode(wire(seq, q), plain)  # type: ignore[arg-type]
+
+    def producer(seq: int, q: dict[str, Quote]) -> None:
+        data = market.tick(seq=seq, timestamp=seq * 500, quotes=q)
+        event = wire(seq, q)
+        event.update(tops=data.tops_text(), books=data.books_text(), candles=data.candles_text())
+        events.append(event)
+
+    def relay(view: TickView):
+        def run(seq: int, q: dict[str, Quote]) -> None:
+            event = dict(events[seq - 1], seq=seq_base[0] + seq)
+            encoder.encode(event, view)  # type: ignore[arg-type]
+
+        return run
 
     rounds = 5
     per_round = len(ticks) // rounds
-    timings: dict[str, list[float]] = {"off": [], "on": []}
+    steps = (("off", tick_off), ("producer", producer), ("relay", relay(plain)), ("deep", relay(deep)))
+    timings: dict[str, list[float]] = {label: [] for label, _ in steps}
     for r in range(rounds):
         batch = list(enumerate(ticks[r * per_round : (r + 1) * per_round], start=r * per_round + 1))
-        for label, run in (("off", tick_off), ("on", tick_on)):
+        for label, run in steps:
             seq_base[0] += 10**6  # fresh seqs: the encoder caches per tick
             started = time.perf_counter()
             for seq, q in batch:
                 run(seq, q)
             timings[label].append((time.perf_counter() - started) / len(batch) * 1e6)
-    off, on = statistics.median(timings["off"]), statistics.median(timings["on"])
+    med = {label: statistics.median(values) for label, values in timings.items()}
+    off, on = med["off"], med["producer"] + med["relay"]
     print(f"instruments: {args.instruments}, ticks: {args.ticks} in {rounds} interleaved rounds (medians)")
-    print("| books | µs per tick | per instrument | ratio |")
-    print("| --- | --- | --- | --- |")
-    print(f"| off (prices only) | {off:,.0f} | {off / args.instruments:,.1f} | 1.00 |")
-    print(f"| on (3 profiles, candles, 2 views) | {on:,.0f} | {on / args.instruments:,.1f} | {on / off:.2f} |")
+    print("| per tick | µs | ratio to books off |")
+    print("| --- | --- | --- |")
+    print(f"| books off: prices, one `exchange_data` text | {off:,.0f} | 1.00 |")
+    print(f"| books on, producer: books of 3 profiles, candles, event texts | {med['producer']:,.0f} | |")
+    print(f"| books on, relay: decode the tops, the default view's text | {med['relay']:,.0f} | |")
+    print(f"| books on: producer + relay | {on:,.0f} | {on / off:.2f} |")
+    print(f"| a relay's extra view with 10 levels and candles of every symbol | {med['deep']:,.0f} | |")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ class MarketTickEvent(TypedDict):
     symbols: dict[str, dict[str, Any]]
     # Added by the producer, as JSON text (market_app.marketdata.books_of_event / candles_of_event decode
     # them): profile -> symbol -> {bids, asks: [[price, size], ...]}, and symbol -> interval -> the open bar.
+    tops: NotRequired[str]  # profile -> symbol -> {bid, bidSize, ask, askSize}: the first level of `books`
     books: NotRequired[str]
     candles: NotRequired[str]
 

@@ -33,7 +33,7 @@ NOISE_QUANTILES, normalized to mean exactly 1 (drawing one is a table look-up):
   Level k (0 at the touch) holds on average `top_size * depth_decay ** k * realism.depth_factor`:
   a decay below 1 thins the book outward, above 1 thickens it. Each size is that mean times its own
   lognormal noise of mean 1 (sigma `SIZE_SIGMA`), rounded (half up) to whole `lot_size`s, never
-  below one lot.
+  below one lot (nor above `MAX_LEVEL_LOTS`).
 - **Frictionless profile** (`ideal`): one level per side, both at the tick's price, each holding the
   tick's volume (a zero volume gives an empty book: nothing to trade against). This is the exchange
   of before the book: fills at the tick's price, bounded by the tick's volume.
@@ -59,6 +59,7 @@ from market_app.realism import PROFILES, ProfileName, Realism
 SPREAD_SIGMA = 0.25  # lognormal sigma of the spread's noise
 SIZE_SIGMA = 0.35  # lognormal sigma of each level's size noise
 MAX_DEPTH_LEVELS = 50
+MAX_LEVEL_LOTS = 10**12  # a level's size cap (a steep decay over many levels would overflow floats)
 NOISE_QUANTILES = 4096  # a power of two: one draw is 12 bits
 _NOISE_BITS = NOISE_QUANTILES.bit_length() - 1
 WireBook = dict[str, list[list[float]]]  # {"bids": [[price, size], ...], "asks": [...]}
@@ -216,7 +217,8 @@ def _layout(price: Decimal, tick_size: Decimal, params: LiquidityParams, realism
     asks: list[tuple[int, int]] = []
     for k in range(params.depth_levels):
         # int(x + 0.5) rounds half up, at a fraction of round()'s cost on this path.
-        bid_lots, ask_lots = int(mean * noise[2 * k] + 0.5), int(mean * noise[2 * k + 1] + 0.5)
+        bid_lots = min(MAX_LEVEL_LOTS, int(mean * noise[2 * k] + 0.5))
+        ask_lots = min(MAX_LEVEL_LOTS, int(mean * noise[2 * k + 1] + 0.5))
         ticks_below = bid_ticks - k * gap
         if ticks_below >= 1:  # a bid never goes to zero or below
             bids.append((ticks_below, bid_lots if bid_lots > 1 else 1))

@@ -2,9 +2,10 @@
 candles. Pure Python, no models: computed once per tick (not per connection or simulator), then
 published with the tick by `services.feed_advance`, which stores the bars it closed.
 
-In the tick event the books and candles travel as JSON text (`books_of_event`, `candles_of_event`
-decode them): the in-memory channel layer deep-copies every message for every receiver, and a
-string copies for free where hundreds of nested lists do not.
+In the tick event the tops of book, books and candles travel as JSON text (`tops_of_event`,
+`books_of_event`, `candles_of_event` decode them; the tops apart, as most connections need no
+more): the in-memory channel layer deep-copies every message for every receiver, and a string
+copies for free where hundreds of nested lists do not.
 
 The top of book is not stored: being seeded, it is recomputed for a snapshot (`tops_of`) from the
 persisted tick (seed, seq, price, volume) and the instrument's settings, exactly as the tick had it
@@ -28,6 +29,7 @@ from market_app.realism import ProfileName
 
 WireBooks = dict[str, dict[str, WireBook]]  # profile -> symbol -> every level
 WireCandles = dict[str, dict[str, dict[str, Any]]]  # symbol -> interval -> the open bar
+WireTops = dict[str, dict[str, dict[str, float]]]  # profile -> symbol -> bid, bidSize, ask, askSize
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,10 @@ class TickMarketData:
 
     def books_text(self) -> str:
         return json.dumps(self.books, separators=(",", ":"))
+
+    def tops_text(self) -> str:
+        tops = {profile: {s: top_to_wire(book) for s, book in per.items()} for profile, per in self.books.items()}
+        return json.dumps(tops, separators=(",", ":"))
 
     def candles_text(self) -> str:
         return json.dumps(self.candles, separators=(",", ":"))
@@ -117,6 +123,12 @@ def tops_of(
 def books_of_event(event: MarketTickEvent) -> WireBooks:
     """The tick's books (profile -> symbol -> `{"bids": [[price, size], ...], "asks": ...}`); {} if it has none."""
     text = event.get("books")
+    return json.loads(text) if text else {}
+
+
+def tops_of_event(event: MarketTickEvent) -> WireTops:
+    """The tick's tops of book (profile -> symbol -> `{bid, bidSize, ask, askSize}`); {} if it has none."""
+    text = event.get("tops")
     return json.loads(text) if text else {}
 
 

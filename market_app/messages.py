@@ -210,7 +210,8 @@ class ExchangeData(ServerMessage):
     """Live prices, pushed on every tick while the user's simulator runs (only the subscribed symbols).
 
     A slow connection gets the newest price of each symbol instead of every tick; `seq` (an addition)
-    is the feed's tick number, so a gap shows what was conflated.
+    is the feed's tick number, so a gap shows what was conflated. Each quote adds the top of book;
+    `depth` and `candles` (additions) are there only when `subscribe_market` asked for them.
     """
 
     type: Literal["exchange_data"] = "exchange_data"
@@ -287,7 +288,8 @@ class OrderReplaced(ServerMessage):
 
 
 class SubscribeMarket(ClientMessage):
-    """Narrow `exchange_data` to these symbols; an empty list or null means every symbol."""
+    """Narrow `exchange_data` to these symbols; an empty list or null means every symbol. Optionally
+    (additions) ask for `depth` book levels per side and the open bars of the `candles` intervals."""
 
     type: Literal["subscribe_market"]
     requestId: RequestId

@@ -622,6 +622,7 @@ def feed_advance(
             "symbols": {symbol: quote.to_wire() for symbol, quote in quotes.items()},
         }
         if market is not None:
+            tick["tops"] = market.tops_text()
             tick["books"] = market.books_text()
             tick["candles"] = market.candles_text()
         notify(group=ticks_group(), event=tick)

@@ -14,6 +14,7 @@ text of a tick is built once per process and view (most connections share one).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ from django.conf import settings
 
 from market_app import metrics
 from market_app.events import MarketTickEvent
-from market_app.marketdata import WireBooks, WireCandles, books_of_event, candles_of_event, top_to_wire
+from market_app.marketdata import WireBooks, WireCandles, WireTops, books_of_event, candles_of_event, tops_of_event
 from market_app.messages import ExchangeData
 from market_app.realism import DEFAULT_PROFILE, ProfileName
 from sessions_app.realtime import Connection
@@ -43,26 +44,35 @@ class TickParts:
     candles: dict[str, Any] | None
 
 
-@dataclass(frozen=True)
 class DecodedTick:
-    """A tick's books and open candles, decoded once per process (they travel as JSON text)."""
+    """A tick's tops of book, books and open candles, each decoded at most once per process and only
+    when a view needs it (they travel as JSON text; most views want only the tops)."""
 
-    books: WireBooks
-    candles: WireCandles
+    def __init__(self, event: MarketTickEvent) -> None:
+        self._event = event
 
-    @classmethod
-    def of(cls, event: MarketTickEvent) -> DecodedTick:
-        return cls(books_of_event(event), candles_of_event(event))
+    @functools.cached_property
+    def tops(self) -> WireTops:
+        return tops_of_event(self._event)
+
+    @functools.cached_property
+    def books(self) -> WireBooks:
+        return books_of_event(self._event)
+
+    @functools.cached_property
+    def candles(self) -> WireCandles:
+        return candles_of_event(self._event)
 
 
 def tick_parts(event: MarketTickEvent, view: TickView, decoded: DecodedTick | None = None) -> TickParts:
     """The pieces of `exchange_data` this view shows of the tick."""
-    decoded = decoded or DecodedTick.of(event)
+    decoded = decoded or DecodedTick(event)
     wanted = event["symbols"] if view.selection is None else _select(event["symbols"], view.selection)
-    books = decoded.books.get(view.profile, {})
-    symbols = {symbol: quote | top_to_wire(books.get(symbol)) for symbol, quote in wanted.items()} if books else wanted
+    tops = decoded.tops.get(view.profile, {})
+    symbols = {symbol: quote | tops.get(symbol, {}) for symbol, quote in wanted.items()} if tops else wanted
     depth = None
-    if view.depth and books:
+    books = decoded.books.get(view.profile, {}) if view.depth else {}
+    if books:
         n = view.depth
         depth = {
             symbol: {"bids": books[symbol]["bids"][:n], "asks": books[symbol]["asks"][:n]}
@@ -103,7 +113,7 @@ class _TickEncoder:
         parts = self._parts.get(view)
         if parts is None:
             if self._decoded is None:
-                self._decoded = DecodedTick.of(event)
+                self._decoded = DecodedTick(event)
             parts = self._parts[view] = tick_parts(event, view, self._decoded)
         return parts
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
@@ -111,19 +112,32 @@ def test_an_instrument_added_in_the_admin_joins_the_live_feed(shared_server: Dap
             ("base_volume", "10"),
             ("is_active", "on"),
             ("sort_order", "99"),
+            ("spread_bps", "50"),
+            ("book_levels", "3"),
+            ("book_top_size", "7"),
+            ("book_decay", "1.5"),
+            ("book_level_gap_ticks", "2"),
+            ("lot_size", "1"),
         ],
     )
     creds = shared_server.issue_token("admin-feed-trader")
     with shared_server.connect(creds["token"], creds["deviceId"]) as ws:
         recv_json(ws)
+        send_json(ws, request("subscribe_market", creds["deviceId"], "deep", depth=5))
+        recv_until(ws, "market_subscription")
         send_json(ws, request("start_simulator", creds["deviceId"], "start"))
         deadline = time.monotonic() + 15
         while True:
             tick, _ = recv_until(ws, "exchange_data", ignore=(), timeout=deadline - time.monotonic())
             if "ADMN" in tick["symbols"]:
                 break
-    price = tick["symbols"]["ADMN"]["price"]
-    assert round(price / 0.05, 6).is_integer() and price > 0
+    quote = tick["symbols"]["ADMN"]
+    price, bid, ask = quote["price"], quote["bid"], quote["ask"]
+    assert all(round(p / 0.05, 6).is_integer() for p in (price, bid, ask)) and 0 < bid < ask
+    # 50 bps of about 42 is 0.21, about four ticks of 0.05, give or take the spread's noise.
+    assert 0.05 <= ask - bid <= 0.5 and quote["bidSize"] >= 1
+    asks = [level_price for level_price, _ in tick["depth"]["ADMN"]["asks"]]
+    assert len(asks) == 3 and [round(b - a, 6) for a, b in itertools.pairwise(asks)] == [0.1, 0.1]  # 3 levels, 2 ticks
 
 
 def test_the_live_view_lists_connections_and_an_operator_can_close_one(

@@ -64,8 +64,22 @@ def test_an_order_placed_on_one_server_fills_and_shows_on_the_other(market: Clus
             if seen_b["userOrders"].get(order_id, {}).get("status") == "filled":
                 break
         status, positions = second.request("GET", "/api/market/positions/", token=creds_b["token"])
+        deadline = time.monotonic() + 10
+        candles: list[dict] = []
+        while not candles and time.monotonic() < deadline:  # the feed closes a 1 s bar every second
+            candles_status, candles = second.request(
+                "GET", "/api/market/candles/?symbol=SPY&interval=1s&limit=3", token=creds_b["token"]
+            )
+            time.sleep(0.2)
 
     assert abs(tick_a["seq"] - tick_b["seq"]) <= 2  # one feed for both servers
+    # The books crossed Redis with the tick: both servers quote the same top of book for a tick.
+    spy_a, spy_b = tick_a["symbols"]["SPY"], tick_b["symbols"]["SPY"]
+    assert spy_a["bid"] < spy_a["ask"] and spy_b["bid"] < spy_b["ask"]
+    if tick_a["seq"] == tick_b["seq"]:
+        assert spy_a == spy_b
+    assert seen_b["symbols"]["SPY"]["bid"] < seen_b["symbols"]["SPY"]["ask"]  # snapshots on PostgreSQL too
+    assert candles_status == 200 and candles and all(bar["interval"] == "1s" for bar in candles)
     assert seen_b["userPositions"]["SPY"]["quantity"] == 4
     assert status == 200 and positions[0]["symbol"] == "SPY" and positions[0]["quantity"] == 4
 

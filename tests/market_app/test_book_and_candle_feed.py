@@ -181,6 +181,7 @@ def event_of(data, seq: int = 1) -> dict:
         "seq": seq,
         "timestamp": data.timestamp,
         "symbols": {s: q.to_wire() for s, q in quotes().items()},
+        "tops": data.tops_text(),
         "books": data.books_text(),
         "candles": data.candles_text(),
     }

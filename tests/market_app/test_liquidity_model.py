@@ -1,8 +1,12 @@
+import importlib
 import itertools
 import statistics
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from market_app.liquidity import (
     DEFAULT_LIQUIDITY,
@@ -240,3 +244,74 @@ def test_a_decay_below_one_thins_the_book_outward():
     means = [statistics.fmean(float(b.asks[k].size) for b in books) for k in range(6)]
     assert all(outer < inner for inner, outer in itertools.pairwise(means))
     assert means[5] == pytest.approx(1000 * 0.5**5, rel=0.05)
+
+
+# --- Invariants for any settings (hypothesis) ---
+
+prices = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("100000"), places=2)
+settings_ = st.builds(
+    LiquidityParams,
+    spread_bps=st.floats(min_value=0, max_value=500),
+    depth_levels=st.integers(min_value=1, max_value=50),
+    top_size=st.decimals(min_value=Decimal("0.001"), max_value=Decimal("1000000"), places=3),
+    depth_decay=st.floats(min_value=0.1, max_value=3),
+    level_gap_ticks=st.integers(min_value=1, max_value=200),
+    lot_size=st.sampled_from([Decimal("0.001"), Decimal("1"), Decimal("100")]),
+)
+
+
+@given(
+    price=prices,
+    params=settings_,
+    seq=st.integers(min_value=1, max_value=10**9),
+    profile=st.sampled_from(["realistic", "harsh"]),
+)
+@hypothesis_settings(max_examples=200, deadline=None)
+def test_any_book_is_on_the_grid_sorted_outward_and_never_crossed(
+    price: Decimal, params: LiquidityParams, seq: int, profile: str
+) -> None:
+    b = book(seq, price=str(price), params=params, profile=profile)
+    assert len(b.asks) == params.depth_levels and 1 <= len(b.bids) <= params.depth_levels
+    assert b.bid is not None and b.ask is not None and TICK <= b.bid < b.ask
+    assert b.bid <= max(price, TICK) <= b.ask or b.bid == TICK
+    assert [lv.price for lv in b.bids] == sorted((lv.price for lv in b.bids), reverse=True)
+    assert [lv.price for lv in b.asks] == sorted(lv.price for lv in b.asks)
+    for level in b.bids + b.asks:
+        assert level.price % TICK == 0 and level.size >= params.lot_size and level.size % params.lot_size == 0
+    wire = wire_books_of_tick(
+        {"X": BookInput(price, 1, TICK, params)}, seed=7, seq=seq, profiles=(ProfileName(profile),)
+    )
+    assert Book.from_wire(wire[profile]["X"]) == book_of(
+        price=price, tick_size=TICK, params=params, realism=realism_of(profile), seed=7, seq=seq, symbol="X"
+    )
+
+
+# --- The seeded instruments' own settings (migration 0005) ---
+
+SEEDED = importlib.import_module("market_app.migrations.0005_default_instrument_liquidity").LIQUIDITY
+SEEDED_PRICES = {
+    "AAPL": ("190.00", "0.01"),
+    "MSFT": ("420.00", "0.01"),
+    "NVDA": ("880.00", "0.01"),
+    "AMZN": ("180.00", "0.01"),
+    "TSLA": ("175.00", "0.01"),
+    "SPY": ("520.00", "0.01"),
+    "BTC-USD": ("43000.00", "0.01"),
+    "EUR-USD": ("1.0850", "0.0001"),
+}
+
+
+@pytest.mark.parametrize("symbol", sorted(SEEDED_PRICES))
+def test_each_seeded_instrument_quotes_its_own_spread_and_top_size(symbol: str) -> None:
+    spread_bps, levels, top, decay, gap, lot = SEEDED[symbol]
+    params = LiquidityParams(spread_bps, levels, Decimal(top), decay, gap, Decimal(lot))
+    price, tick = SEEDED_PRICES[symbol]
+    books = [book(seq, price=price, params=params, symbol=symbol, tick=Decimal(tick)) for seq in range(1, 2001)]
+    target_ticks = float(price) * spread_bps / 10_000 / float(tick)
+    spreads = [float(b.spread / Decimal(tick)) for b in books]
+    if target_ticks >= 4:  # wide enough that whole ticks do not bias the mean
+        assert statistics.fmean(spreads) == pytest.approx(target_ticks, rel=0.04)
+    else:
+        assert min(spreads) >= 1 and statistics.fmean(spreads) <= max(1.0, target_ticks) * 1.3
+    tops = [float(level.size) for b in books for level in (b.bids[0], b.asks[0])]
+    assert statistics.fmean(tops) == pytest.approx(float(top), rel=0.04)

@@ -127,7 +127,8 @@ export interface ErrorMessage {
  * Live prices, pushed on every tick while the user's simulator runs (only the subscribed symbols).
  *
  * A slow connection gets the newest price of each symbol instead of every tick; `seq` (an addition)
- * is the feed's tick number, so a gap shows what was conflated.
+ * is the feed's tick number, so a gap shows what was conflated. Each quote adds the top of book;
+ * `depth` and `candles` (additions) are there only when `subscribe_market` asked for them.
  */
 export interface ExchangeData {
   type: "exchange_data";
@@ -434,7 +435,8 @@ export interface StopSimulator {
 }
 
 /**
- * Narrow `exchange_data` to these symbols; an empty list or null means every symbol.
+ * Narrow `exchange_data` to these symbols; an empty list or null means every symbol. Optionally
+ * (additions) ask for `depth` book levels per side and the open bars of the `candles` intervals.
  */
 export interface SubscribeMarket {
   type: "subscribe_market";
