@@ -136,13 +136,21 @@ def test_stops_trailing_stops_and_day_orders_trade_as_documented(server: DaphneS
         desk.wait(lambda s: s["userPositions"].get("AAPL", {}).get("quantity") == 20)
         last = desk.last_price("AAPL")
         stop = desk.order(symbol="AAPL", side="buy", orderType="stop", quantity=1, stopPrice=on_grid(last + 0.01))
+        stop_limit = desk.order(
+            symbol="AAPL",
+            side="buy",
+            orderType="stop_limit",
+            quantity=1,
+            stopPrice=on_grid(last + 0.01),
+            limitPrice=on_grid(last + 1.0),
+        )
         trailing = desk.order(
             symbol="AAPL", side="sell", orderType="trailing_stop", quantity=5, trailAmount=0.03, timeInForce="day"
         )
         resting = desk.order(symbol="AAPL", side="buy", orderType="limit", quantity=3, limitPrice=on_grid(last * 0.9))
         shown = desk.wait(lambda s: status_of(s, resting["orderId"]) is not None)["userOrders"]
         done = desk.wait(
-            lambda s: status_of(s, stop["orderId"]) == "filled" and status_of(s, trailing["orderId"]) == "filled",
+            lambda s: all(status_of(s, o["orderId"]) == "filled" for o in (stop, stop_limit, trailing)),
             timeout=30,
         )
         wrong_side = desk.reply(
@@ -167,6 +175,7 @@ def test_stops_trailing_stops_and_day_orders_trade_as_documented(server: DaphneS
     assert done["userOrders"][stop["orderId"]]["triggered"] is True
     assert done["userOrders"][stop["orderId"]]["averagePrice"] >= stop["stopPrice"] - 0.5  # a market after the trigger
     assert status_of(done, resting["orderId"]) == "new"
+    assert done["userOrders"][stop_limit["orderId"]]["averagePrice"] <= stop_limit["limitPrice"]
     assert wrong_side["code"] == "invalid_stop_price" and both["code"] == "invalid_trail"
 
 
