@@ -9,6 +9,8 @@ from enum import StrEnum
 
 import pytest
 from django.test import override_settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from market_app import services
 from market_app.errors import MarketCode
@@ -341,3 +343,42 @@ def test_the_settings_schedule_applies_to_accounts_without_their_own() -> None:
 
 def test_order_ids_are_uuids() -> None:
     assert isinstance(place(trader()).id, uuid.UUID)
+
+
+# --- Conservation through the services -------------------------------------------------------------------
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["buy", "sell"]), st.integers(1, 40), st.integers(9_000, 11_000)),
+        min_size=1,
+        max_size=6,
+    ),
+    per_share=st.sampled_from(["0", "0.01", "0.05"]),
+    minimum=st.sampled_from(["0", "1"]),
+    profile=st.sampled_from(["ideal", "realistic", "harsh"]),
+)
+def test_every_fill_keeps_cash_plus_position_value_net_of_its_fee(
+    steps: list[tuple[str, int, int]], per_share: str, minimum: str, profile: str
+) -> None:
+    who = trader(profile)
+    account = services.account_for(who.user_id)
+    Account.objects.filter(pk=account.pk).update(commission_per_share=D(per_share), commission_minimum=D(minimum))
+    for n, (side, quantity, cents) in enumerate(steps, start=1):
+        held = Position.objects.filter(user_id=who.user_id).values_list("quantity", flat=True).first() or D(0)
+        if side == "sell" and held < quantity:
+            continue
+        price = D(cents) / 100
+        order = place(who, side=side, quantity=float(quantity))
+        cash_before = Account.objects.get(user_id=who.user_id).cash
+        apply(who, FillIntent(order.id, D(quantity), price, n))
+        fill = Fill.objects.get(order=order)
+        after = Account.objects.get(user_id=who.user_id)
+        held_after = Position.objects.get(user_id=who.user_id).quantity
+        assert after.cash + held_after * price == cash_before + held * price - fill.fee
+    account = Account.objects.get(user_id=who.user_id)
+    fees = sum(Fill.objects.filter(user_id=who.user_id).values_list("fee", flat=True), D(0))
+    assert account.fees_paid == fees
+    if profile == "ideal":
+        assert fees == 0
