@@ -15,6 +15,9 @@ Scenarios (sizes are options; --quick shrinks everything to a smoke run of a min
   production  PostgreSQL + Redis + simulator worker: the above on one and on two daphne processes
   writes      bench/write_rate.py: PostgreSQL writes by table and Redis commands by name per 1,000
               connected traders per second, idle and trading (counts, not timings)
+  matching    bench/matching.py: 1,000 simulators with open orders of every type on the eight
+              instruments matched per tick with books on: ms per tick, per simulator, against the
+              matcher of before (in process, no server; the fills' database writes not included)
 
 Baselines, measured in the same invocation on the same machine:
   bare websockets  bench/baselines.py: a minimal `websockets` server answering the same heartbeat_ack
@@ -88,7 +91,7 @@ from tests.support.liveserver import (
 )
 
 PASSWORD = "bench-password-1"
-SCENARIOS = ("connect", "heartbeat", "fanout", "memory", "production", "restart", "writes")
+SCENARIOS = ("connect", "heartbeat", "fanout", "memory", "production", "restart", "writes", "matching")
 
 
 # --- the systems under test ---------------------------------------------------------------
@@ -1379,6 +1382,44 @@ class Suite:
             f["lost"] == 0 and f["duplicates"] == 0,
         )
 
+    # -- matching (issue 16)
+
+    def matching(self) -> None:
+        """The exchange's matcher with books on, against the matcher of before (bench/matching.py), in a
+        process of its own: N simulators with open orders of every type on the eight instruments."""
+        simulators = 100 if self.args.quick else 1_000
+        self.log(f"matching: {simulators} simulators, every order type on 8 instruments")
+        out = subprocess.run(
+            [sys.executable, str(Path(__file__).with_name("matching.py")), "--simulators", str(simulators)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=1_800,
+        ).stdout
+        result = json.loads(Path(out.strip().splitlines()[-1]).read_text())
+        self.results["matching"] = result
+        self.table(
+            "Matching one tick with books on (issue 16)",
+            ["simulators", "open orders", "ms/tick", "µs/simulator", "of the 500 ms tick", "old matcher ms", "ratio"],
+            [
+                [
+                    result["simulators"],
+                    result["openOrdersAtStart"],
+                    result["msPerTickMedian"],
+                    result["usPerSimulator"],
+                    f"{result['shareOfTickInterval']:.1%}",
+                    result["baselineMsPerTickMedian"],
+                    f"{result['ratioToBaseline']}x",
+                ]
+            ],
+        )
+        self.target(
+            f"one core matches {simulators} simulators within a tick interval",
+            f"{result['msPerTickMedian']} ms of 500",
+            result["msPerTickMedian"] < 500,
+            "database writes of the fills not included",
+        )
+
     # -- run
 
     def run(self) -> Path:
@@ -1400,7 +1441,7 @@ class Suite:
             steps.append(("connect/heartbeat", lambda: self.connect_and_heartbeat(scenarios)))
         steps += [
             (name, getattr(self, name))
-            for name in ("fanout", "memory", "production", "restart", "writes")
+            for name in ("fanout", "memory", "production", "restart", "writes", "matching")
             if name in scenarios
         ]
         try:

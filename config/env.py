@@ -12,6 +12,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,19 @@ def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int
         raise _fail(name, value, f"an integer >= {minimum}")
     if maximum is not None and number > maximum:
         raise _fail(name, value, f"an integer <= {maximum}")
+    return number
+
+
+def env_decimal(name: str, default: str) -> Decimal:
+    """A non-negative, finite decimal (money: kept exact, never a float)."""
+    value = _raw(name)
+    text = default if value is None else value
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise _fail(name, text, "a decimal number") from None
+    if not number.is_finite() or number < 0:
+        raise _fail(name, text, "a finite decimal number >= 0")
     return number
 
 

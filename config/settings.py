@@ -20,6 +20,7 @@ from config.env import (
     database_from_url,
     env_bool,
     env_choice,
+    env_decimal,
     env_int,
     env_list,
     env_optional_int,
@@ -354,6 +355,13 @@ MARKET_REPLAY_FILE = env_str("MARKET_REPLAY_FILE", default=str(BASE_DIR / "marke
 if MARKET_SOURCE == "replay" and not Path(MARKET_REPLAY_FILE).is_file():
     raise ImproperlyConfigured(f"MARKET_REPLAY_FILE {MARKET_REPLAY_FILE!r} is not a file (MARKET_SOURCE=replay).")
 MARKET_STARTING_CASH = env_int("MARKET_STARTING_CASH", default=100_000, minimum=0)
+# The default commission schedule of an account (market_app.fees; each account may set its own in the admin),
+# times the simulator profile's fee factor. Zero by default: commission-free, as at most retail brokers.
+MARKET_COMMISSION_PER_SHARE = env_decimal("MARKET_COMMISSION_PER_SHARE", default="0")
+MARKET_COMMISSION_MINIMUM = env_decimal("MARKET_COMMISSION_MINIMUM", default="0")
+MARKET_COMMISSION_BPS = env_decimal("MARKET_COMMISSION_BPS", default="0")
+# A simulated trading day (when `day` orders expire) is this many feed ticks.
+MARKET_DAY_TICKS = env_int("MARKET_DAY_TICKS", default=780, minimum=1)
 # A connection whose socket has this much unsent data gets only the newest prices (conflation).
 MARKET_CONFLATE_BACKLOG_BYTES = env_int("MARKET_CONFLATE_BACKLOG_BYTES", default=65_536, minimum=1024)
 # The account's equity curve (README "The account's journal and figures"): how often the worker running a

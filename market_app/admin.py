@@ -49,10 +49,29 @@ class MarketFeedAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Account)
-class AccountAdmin(ReadOnlyAdmin):
-    list_display = ("user", "cash", "starting_cash", "updated_at")
+class AccountAdmin(admin.ModelAdmin):
+    """Only the commission schedule is edited here (empty: the MARKET_COMMISSION_* settings); the
+    cash moves only through the services."""
+
+    list_display = ("user", "cash", "starting_cash", "fees_paid", "commission_per_share", "commission_bps")
     search_fields = ("user__username",)
-    readonly_fields = ("user", "cash", "starting_cash", "created_at", "updated_at", "figures")
+    fields = (
+        "user",
+        "cash",
+        "starting_cash",
+        "fees_paid",
+        "commission_per_share",
+        "commission_minimum",
+        "commission_bps",
+        "created_at",
+        "updated_at",
+        "figures",
+    )
+    readonly_fields = ("user", "cash", "starting_cash", "fees_paid", "created_at", "updated_at", "figures")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
     actions = ("reset_accounts", "export_orders", "export_fills")
 
     @admin.display(description="Figures (current epoch)")
@@ -79,8 +98,22 @@ class AccountAdmin(ReadOnlyAdmin):
 
 @admin.register(Order)
 class OrderAdmin(ReadOnlyAdmin):
-    list_display = ("id", "user", "instrument", "side", "order_type", "quantity", "limit_price", "status", "filled_qty")
-    list_filter = ("status", "side", "order_type", "instrument")
+    list_display = (
+        "id",
+        "user",
+        "instrument",
+        "side",
+        "order_type",
+        "time_in_force",
+        "order_class",
+        "quantity",
+        "limit_price",
+        "stop_price",
+        "status",
+        "filled_qty",
+        "fee",
+    )
+    list_filter = ("status", "side", "order_type", "time_in_force", "order_class", "instrument")
     search_fields = ("id", "user__username", "client_order_id")
     list_select_related = ("user", "instrument")
     actions = ("export_csv",)
@@ -92,7 +125,7 @@ class OrderAdmin(ReadOnlyAdmin):
 
 @admin.register(Fill)
 class FillAdmin(ReadOnlyAdmin):
-    list_display = ("id", "user", "instrument", "side", "quantity", "price", "tick_seq", "created_at")
+    list_display = ("id", "user", "instrument", "side", "quantity", "price", "fee", "tick_seq", "created_at")
     list_filter = ("side", "instrument")
     search_fields = ("order__id", "user__username")
     list_select_related = ("user", "instrument")

@@ -16,6 +16,12 @@ class MarketCode(StrEnum):
     ORDER_NOT_FOUND = "order_not_found"
     ORDER_NOT_CANCELABLE = "order_not_cancelable"
     MARKET_UNAVAILABLE = "market_unavailable"
+    INVALID_STOP_PRICE = "invalid_stop_price"
+    INVALID_TRAIL = "invalid_trail"
+    INVALID_TIME_IN_FORCE = "invalid_time_in_force"
+    INVALID_BRACKET = "invalid_bracket"
+    ORDER_NOT_REPLACEABLE = "order_not_replaceable"
+    CANCEL_TOO_LATE = "cancel_too_late"
 
 
 register_error_codes(
@@ -41,6 +47,42 @@ register_error_codes(
         MarketCode.ORDER_NOT_CANCELABLE: ErrorCodeSpec("The order is already filled, canceled or rejected.", None, 409),
         MarketCode.MARKET_UNAVAILABLE: ErrorCodeSpec(
             "The price feed has not produced a price yet; retry shortly.", None, 503
+        ),
+        MarketCode.INVALID_STOP_PRICE: ErrorCodeSpec(
+            "A `stop` or `stop_limit` order needs a positive `stopPrice` on the instrument's tick grid, on the "
+            "right side of the last price (above it for a buy, below it for a sell); other types take none.",
+            None,
+            400,
+        ),
+        MarketCode.INVALID_TRAIL: ErrorCodeSpec(
+            "A `trailing_stop` needs exactly one of `trailAmount` (on the tick grid) and `trailPercent` "
+            "(below 100), and no `stopPrice` or `limitPrice`; other types take neither.",
+            None,
+            400,
+        ),
+        MarketCode.INVALID_TIME_IN_FORCE: ErrorCodeSpec(
+            "`ioc` and `fok` are for simple market and limit orders; stops, brackets and OCO orders are "
+            "`gtc` or `day`.",
+            None,
+            400,
+        ),
+        MarketCode.INVALID_BRACKET: ErrorCodeSpec(
+            "A `bracket` needs a market or limit entry with `takeProfit` and `stopLoss` on either side of the "
+            "entry price (a buy: take-profit above, stop-loss below); an `oco` is a limit leg with a `stopLoss` "
+            "on either side of the last price; a `simple` order takes no exits.",
+            None,
+            400,
+        ),
+        MarketCode.ORDER_NOT_REPLACEABLE: ErrorCodeSpec(
+            "The order cannot be amended: it is filled, canceled or rejected, the change is not one its type "
+            "takes (a triggered stop's stop price, a bracket exit's quantity), or it changes nothing.",
+            None,
+            409,
+        ),
+        MarketCode.CANCEL_TOO_LATE: ErrorCodeSpec(
+            "The order filled completely while the cancel was on its way (the entry latency): the fill won.",
+            None,
+            409,
         ),
     },
 )

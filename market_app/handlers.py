@@ -3,6 +3,7 @@ connection starts or stops following the price stream."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 
@@ -15,12 +16,14 @@ from market_app.messages import (
     MarketSubscription,
     OrderCanceled,
     OrderPlaced,
+    OrderReplaced,
     PlaceOrder,
+    ReplaceOrder,
     RequestExchangeData,
     SnapshotReason,
     SubscribeMarket,
 )
-from market_app.realism import DEFAULT_PROFILE, ProfileName
+from market_app.realism import DEFAULT_PROFILE, PROFILE_NAMES, ProfileName
 from market_app.relay import relay
 from market_app.snapshots import exchange_data_status, order_view
 from market_app.stream import stream_of
@@ -38,9 +41,9 @@ async def send_snapshot(conn: Connection, reason: SnapshotReason, request_id: st
 
 
 def realism_profile_of(conn: Connection) -> ProfileName:
-    """The realism profile whose book this connection's prices quote. The seam for per-simulator
-    profiles: until the simulator carries one, every simulator trades the default profile."""
-    return DEFAULT_PROFILE
+    """The realism profile whose book this connection's prices quote: its user's simulator's."""
+    name = simulator_of(conn).profile
+    return ProfileName(name) if name in PROFILE_NAMES else DEFAULT_PROFILE
 
 
 async def follow(conn: Connection) -> None:
@@ -147,12 +150,33 @@ async def place_order(conn: Connection, message: PlaceOrder) -> None:
     await conn.send_message(OrderPlaced(requestId=message.requestId, success=True, order=order_view(order)))
 
 
-@handles(CancelOrder)
-async def cancel_order(conn: Connection, message: CancelOrder) -> None:
-    require_own_device(conn, message.deviceId)
+def _order_id(text: str) -> uuid.UUID:
     try:
-        order_id = uuid.UUID(message.orderId)
+        return uuid.UUID(text)
     except ValueError:
         raise ProtocolError(MarketCode.ORDER_NOT_FOUND) from None
-    order = await database_sync_to_async(services.order_cancel)(user_id=conn.user_id, order_id=order_id)
+
+
+@handles(CancelOrder)
+async def cancel_order(conn: Connection, message: CancelOrder) -> None:
+    """The cancel takes effect after the profile's entry latency; a fill applied meanwhile may win the
+    race: then the reply is the error `cancel_too_late` (the snapshot shows the fill)."""
+    require_own_device(conn, message.deviceId)
+    order_id = _order_id(message.orderId)
+    ticket = await database_sync_to_async(services.order_cancel_arrive)(user_id=conn.user_id, order_id=order_id)
+    if ticket.latency_ms:
+        await asyncio.sleep(ticket.latency_ms / 1000)
+    order = await database_sync_to_async(services.order_cancel)(
+        user_id=conn.user_id, order_id=order_id, raced=ticket.latency_ms > 0
+    )
     await conn.send_message(OrderCanceled(requestId=message.requestId, success=True, order=order_view(order)))
+
+
+@handles(ReplaceOrder)
+async def replace_order(conn: Connection, message: ReplaceOrder) -> None:
+    require_own_device(conn, message.deviceId)
+    require_active_session(conn)
+    order = await database_sync_to_async(services.order_replace)(
+        user_id=conn.user_id, order_id=_order_id(message.orderId), amendment=message
+    )
+    await conn.send_message(OrderReplaced(requestId=message.requestId, success=True, order=order_view(order)))

@@ -28,6 +28,7 @@ class FillView(BaseModel):
     price: float
     tickSeq: int
     createdAt: EpochMs
+    fee: float = Field(default=0.0, description="The commission charged on this fill (an addition).")
 
 
 CANDLE_LIMIT = 1_000

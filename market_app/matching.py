@@ -27,6 +27,17 @@ class OpenOrder:
     quantity: Decimal
     filled_qty: Decimal
     limit_price: Decimal | None
+    # What market_app.exchange needs beyond market and limit orders (the defaults are a plain gtc order).
+    time_in_force: str = "gtc"
+    stop_price: Decimal | None = None
+    trail_amount: Decimal | None = None
+    trail_percent: Decimal | None = None
+    trail_anchor: Decimal | None = None
+    triggered: bool = False
+    queue_ahead: Decimal | None = None
+    active_at_ms: int = 0
+    expires_seq: int | None = None
+    oco_group: uuid.UUID | None = None
 
     @property
     def remaining(self) -> Decimal:
@@ -81,19 +92,24 @@ class FillEffect:
     cash_delta: Decimal
 
 
-def apply_fill(position: PositionState, *, side: str, quantity: Decimal, price: Decimal) -> FillEffect:
-    """The position and cash after a fill. Long only: a sell never exceeds the position."""
+def apply_fill(
+    position: PositionState, *, side: str, quantity: Decimal, price: Decimal, fee: Decimal = Decimal(0)
+) -> FillEffect:
+    """The position and cash after a fill. Long only: a sell never exceeds the position.
+
+    The fee leaves the cash and counts against the realized profit when it is paid (buy or sell).
+    """
     notional = quantize(quantity * price)
     if side == OrderSide.BUY:
         new_quantity = position.quantity + quantity
         average = quantize((position.quantity * position.average_price + notional) / new_quantity)
-        return FillEffect(PositionState(new_quantity, average, position.realized_pnl), -notional)
+        return FillEffect(PositionState(new_quantity, average, position.realized_pnl - fee), -notional - fee)
     if quantity > position.quantity:
         raise ValueError(f"sell of {quantity} exceeds the position of {position.quantity}")
     new_quantity = position.quantity - quantity
-    realized = position.realized_pnl + quantize((price - position.average_price) * quantity)
+    realized = position.realized_pnl + quantize((price - position.average_price) * quantity) - fee
     average = position.average_price if new_quantity else Decimal(0)
-    return FillEffect(PositionState(new_quantity, average, realized), notional)
+    return FillEffect(PositionState(new_quantity, average, realized), notional - fee)
 
 
 def order_average_price(filled: Decimal, average: Decimal | None, quantity: Decimal, price: Decimal) -> Decimal:

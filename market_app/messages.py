@@ -5,7 +5,7 @@ a few (marked below); the spec's shape is a subset of ours."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, StringConstraints, model_serializer
 
@@ -15,7 +15,10 @@ Symbol = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9.\-]{0,19}$"
 ClientOrderId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
 OrderId = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F-]{32,36}$")]
 OrderSideValue = Literal["buy", "sell"]
-OrderTypeValue = Literal["market", "limit"]
+OrderTypeValue = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
+TimeInForceValue = Literal["gtc", "day", "ioc", "fok"]
+OrderClassValue = Literal["simple", "bracket", "oco"]
+Price = Annotated[float, Field(gt=0)]
 OrderStatusValue = Literal["new", "partially_filled", "filled", "canceled", "rejected"]
 PriceSize = Annotated[list[float], Field(min_length=2, max_length=2)]  # [price, size]
 CandleIntervalValue = Literal["1s", "1m", "5m"]
@@ -66,6 +69,25 @@ class CandleView(BaseModel):
     volume: int
 
 
+SPEC_ORDER_FIELDS = frozenset(
+    {
+        "orderId",
+        "status",
+        "filledQty",
+        "symbol",
+        "side",
+        "orderType",
+        "quantity",
+        "limitPrice",
+        "averagePrice",
+        "clientOrderId",
+        "reason",
+        "createdAt",
+        "updatedAt",
+    }
+)
+
+
 class UserOrder(BaseModel):
     """The spec's `{orderId, status, filledQty}`, plus what a ticket needs to show the order."""
 
@@ -82,6 +104,33 @@ class UserOrder(BaseModel):
     reason: str
     createdAt: EpochMs
     updatedAt: EpochMs
+    # Additions of the exchange's order types (docs/protocol.md §4b); a spec client ignores them.
+    timeInForce: TimeInForceValue = "gtc"
+    orderClass: OrderClassValue = "simple"
+    stopPrice: float | None = None
+    trailAmount: float | None = None
+    trailPercent: float | None = None
+    trailingStopPrice: float | None = Field(default=None, description="Where a trailing stop stands now.")
+    triggered: bool = Field(default=False, description="A stop that triggered and trades as market or limit.")
+    queueAhead: float | None = Field(default=None, description="Size ahead of a resting limit order.")
+    takeProfitPrice: float | None = None
+    stopLossPrice: float | None = None
+    stopLossLimitPrice: float | None = None
+    parentOrderId: str | None = Field(default=None, description="A bracket exit's entry order.")
+    ocoGroup: str | None = Field(default=None, description="Orders of one group cancel each other.")
+    fee: float = Field(default=0.0, description="Commission charged on its fills so far.")
+
+    @model_serializer(mode="wrap")
+    def _without_unset_additions(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # An addition at its default is left out, so a plain order reads exactly as the spec's.
+        data: dict[str, Any] = handler(self)
+        for name in ORDER_ADDITIONS:
+            if name in data and data[name] == UserOrder.model_fields[name].default:
+                del data[name]
+        return data
+
+
+ORDER_ADDITIONS = tuple(name for name in UserOrder.model_fields if name not in SPEC_ORDER_FIELDS)
 
 
 class UserPosition(BaseModel):
@@ -102,18 +151,56 @@ class AccountSummary(BaseModel):
     positionsValue: float
     equity: float
     reservedCash: float
+    feesPaid: float = Field(default=0.0, description="Commission paid since the account opened (an addition).")
+
+
+class TakeProfit(BaseModel):
+    """A bracket's (or an OCO pair's) limit exit."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+    limitPrice: Price
+
+
+class StopLoss(BaseModel):
+    """A bracket's (or an OCO pair's) stop exit: a stop, or a stop-limit with `limitPrice`."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+    stopPrice: Price
+    limitPrice: Omittable[Price] = None
 
 
 class OrderTicket(BaseModel):
-    """What a new order says; the socket's `place_order` and POST /api/market/orders/ share it."""
+    """What a new order says; the socket's `place_order` and POST /api/market/orders/ share it.
+
+    Everything after `clientOrderId` is an addition (docs/protocol.md §4b), optional: a spec
+    client's ticket is a `gtc` market or limit order of class `simple`.
+    """
 
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
     symbol: Symbol
     side: OrderSideValue
     orderType: OrderTypeValue
     quantity: float = Field(gt=0, le=1_000_000_000)
-    limitPrice: Omittable[Annotated[float, Field(gt=0)]] = None
+    limitPrice: Omittable[Price] = None
     clientOrderId: Omittable[ClientOrderId] = None
+    timeInForce: Omittable[TimeInForceValue] = None
+    stopPrice: Omittable[Price] = None
+    trailAmount: Omittable[Price] = None
+    trailPercent: Omittable[Annotated[float, Field(gt=0, lt=100)]] = None
+    orderClass: Omittable[OrderClassValue] = None
+    takeProfit: Omittable[TakeProfit] = None
+    stopLoss: Omittable[StopLoss] = None
+
+
+class OrderAmendment(BaseModel):
+    """What `replace_order` (and POST /api/market/orders/{orderId}/replace/) may change; at least one."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+    quantity: Omittable[Annotated[float, Field(gt=0, le=1_000_000_000)]] = None
+    limitPrice: Omittable[Price] = None
+    stopPrice: Omittable[Price] = None
+    trailAmount: Omittable[Price] = None
+    trailPercent: Omittable[Annotated[float, Field(gt=0, lt=100)]] = None
 
 
 # --- Server to client -------------------------------------------------------
@@ -156,8 +243,9 @@ class ExchangeDataStatus(StreamMessage):
     seq: int
     reason: SnapshotReason
     requestId: Omittable[str] = None
+    profile: Omittable[str] = Field(default=None, description="The running simulator's realism profile.")
 
-    omit_when_none = StreamMessage.omit_when_none | {"requestId"}
+    omit_when_none = StreamMessage.omit_when_none | {"requestId", "profile"}
 
 
 class MarketSubscription(ServerMessage):
@@ -182,6 +270,15 @@ class OrderPlaced(ServerMessage):
 
 class OrderCanceled(ServerMessage):
     type: Literal["order_canceled"] = "order_canceled"
+    requestId: str
+    success: bool
+    order: UserOrder
+
+
+class OrderReplaced(ServerMessage):
+    """Reply to `replace_order`: the amended order (it takes effect after the entry latency)."""
+
+    type: Literal["order_replaced"] = "order_replaced"
     requestId: str
     success: bool
     order: UserOrder
@@ -235,13 +332,32 @@ class CancelOrder(ClientMessage):
     reply = OrderCanceled
 
 
-CLIENT_MESSAGES: tuple[type[ClientMessage], ...] = (SubscribeMarket, RequestExchangeData, PlaceOrder, CancelOrder)
+class ReplaceOrder(ClientMessage, OrderAmendment):
+    """Amend an open order's quantity or prices (an addition; docs/protocol.md §4b)."""
+
+    type: Literal["replace_order"]
+    requestId: RequestId
+    timestamp: float
+    deviceId: DeviceId
+    orderId: OrderId
+
+    reply = OrderReplaced
+
+
+CLIENT_MESSAGES: tuple[type[ClientMessage], ...] = (
+    SubscribeMarket,
+    RequestExchangeData,
+    PlaceOrder,
+    CancelOrder,
+    ReplaceOrder,
+)
 SERVER_MESSAGES: tuple[type[ServerMessage], ...] = (
     ExchangeData,
     ExchangeDataStatus,
     MarketSubscription,
     OrderPlaced,
     OrderCanceled,
+    OrderReplaced,
 )
 
 

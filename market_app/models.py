@@ -91,6 +91,21 @@ class Account(models.Model):
     starting_cash = models.DecimalField(**MONEY)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The commission schedule (market_app.fees); empty fields take the MARKET_COMMISSION_* settings.
+    commission_per_share = models.DecimalField(
+        **MONEY, null=True, blank=True, validators=[MinValueValidator(Decimal(0))], help_text="Per share or unit."
+    )
+    commission_minimum = models.DecimalField(
+        **MONEY, null=True, blank=True, validators=[MinValueValidator(Decimal(0))], help_text="At least this per order."
+    )
+    commission_bps = models.DecimalField(
+        **MONEY,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="Basis points of notional.",
+    )
+    fees_paid = models.DecimalField(**MONEY, default=Decimal(0))
 
     def __str__(self) -> str:
         return f"account of {self.user}"
@@ -104,6 +119,22 @@ class OrderSide(models.TextChoices):
 class OrderType(models.TextChoices):
     MARKET = "market", "market"
     LIMIT = "limit", "limit"
+    STOP = "stop", "stop"
+    STOP_LIMIT = "stop_limit", "stop limit"
+    TRAILING_STOP = "trailing_stop", "trailing stop"
+
+
+class TimeInForce(models.TextChoices):
+    GTC = "gtc", "good till canceled"
+    DAY = "day", "day (the simulated trading day)"
+    IOC = "ioc", "immediate or cancel"
+    FOK = "fok", "fill or kill"
+
+
+class OrderClass(models.TextChoices):
+    SIMPLE = "simple", "simple"
+    BRACKET = "bracket", "bracket (entry with take-profit and stop-loss exits)"
+    OCO = "oco", "one cancels other"
 
 
 class OrderStatus(models.TextChoices):
@@ -126,9 +157,27 @@ class Order(models.Model):
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="orders")
     client_order_id = models.CharField(max_length=64, blank=True, help_text="The client's key: placing twice is once.")
     side = models.CharField(max_length=4, choices=OrderSide.choices)
-    order_type = models.CharField(max_length=6, choices=OrderType.choices)
+    order_type = models.CharField(max_length=13, choices=OrderType.choices)
     quantity = models.DecimalField(**MONEY)
     limit_price = models.DecimalField(**MONEY, null=True, blank=True)
+    time_in_force = models.CharField(max_length=3, choices=TimeInForce.choices, default=TimeInForce.GTC)
+    order_class = models.CharField(max_length=7, choices=OrderClass.choices, default=OrderClass.SIMPLE)
+    stop_price = models.DecimalField(**MONEY, null=True, blank=True)
+    trail_amount = models.DecimalField(**MONEY, null=True, blank=True)
+    trail_percent = models.DecimalField(**MONEY, null=True, blank=True)
+    # The matcher's state, persisted so a worker adopting the simulator continues it.
+    trail_anchor = models.DecimalField(**MONEY, null=True, blank=True, help_text="High- (or low-) water mark.")
+    triggered = models.BooleanField(default=False, help_text="A stop that triggered trades as market or limit.")
+    queue_ahead = models.DecimalField(**MONEY, null=True, blank=True, help_text="Size ahead of a resting limit.")
+    active_at_ms = models.BigIntegerField(default=0, help_text="Trades from the first tick stamped at or after.")
+    expires_seq = models.BigIntegerField(null=True, blank=True, help_text="A day order ends at this feed tick.")
+    # A bracket's entry keeps its exits until it fills; the exits then point back at it.
+    take_profit_price = models.DecimalField(**MONEY, null=True, blank=True)
+    stop_loss_price = models.DecimalField(**MONEY, null=True, blank=True)
+    stop_loss_limit_price = models.DecimalField(**MONEY, null=True, blank=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    oco_group = models.UUIDField(null=True, blank=True, db_index=True, help_text="Legs that cancel each other.")
+    fee = models.DecimalField(**MONEY, default=Decimal(0), help_text="Commission charged on its fills so far.")
     status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.NEW)
     filled_qty = models.DecimalField(**MONEY, default=Decimal(0))
     average_price = models.DecimalField(**MONEY, null=True, blank=True)

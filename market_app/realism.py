@@ -43,6 +43,9 @@ PROFILES: dict[ProfileName, Realism] = {
 }
 
 
+PROFILE_NAMES = frozenset(name.value for name in ProfileName)
+
+
 def realism_of(name: str | None) -> Realism:
     """The profile of that name; None is the default. An unknown name is the caller's to refuse first."""
     return PROFILES[ProfileName(name) if name is not None else DEFAULT_PROFILE]

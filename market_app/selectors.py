@@ -23,7 +23,8 @@ from market_app.models import (
     Position,
 )
 from market_app.prices import Quote
-from market_app.realism import DEFAULT_PROFILE, ProfileName
+from market_app.realism import DEFAULT_PROFILE, PROFILE_NAMES, ProfileName
+from simulator_app.selectors import running_profile_of_user
 
 logger = logging.getLogger(__name__)
 
@@ -84,9 +85,9 @@ def feed_quotes(feed: FeedSnapshot, profile: ProfileName) -> dict[str, dict[str,
 
 
 def realism_profile_of_user(user_id: int) -> ProfileName:
-    """The realism profile of the user's simulator, whose book their snapshots quote. The seam for
-    per-simulator profiles: until a simulator stores one, every simulator trades the default."""
-    return DEFAULT_PROFILE
+    """The realism profile of the user's live simulator, whose book their snapshots quote (the default without one)."""
+    name = running_profile_of_user(user_id=user_id)
+    return ProfileName(name) if name in PROFILE_NAMES else DEFAULT_PROFILE
 
 
 def candles_of(*, symbol: str, interval: str, start_ms: int | None, end_ms: int | None, limit: int) -> list[Candle]:
@@ -97,6 +98,10 @@ def candles_of(*, symbol: str, interval: str, start_ms: int | None, end_ms: int 
     if end_ms is not None:
         query = query.filter(start_ms__lt=end_ms)
     return list(reversed(query.order_by("-start_ms")[:limit]))
+
+
+def feed_seed() -> int:
+    return MarketFeed.objects.filter(pk=1).values_list("seed", flat=True).first() or 0
 
 
 def orders_of_user(user_id: int) -> QuerySet[Order]:
@@ -131,14 +136,21 @@ def account_of_user(user_id: int) -> Account | None:
 
 
 def reserved_by_open_orders(user_id: int, quotes: dict[str, Quote]) -> tuple[Decimal, dict[str, Decimal]]:
-    """Cash held back by open buys (at their limit, or the last price) and quantity held by open sells."""
+    """Cash held back by open buys (at their limit, stop, or the last price) and quantity held by open
+    sells. The legs of an OCO group hold what their largest leg holds: only one of them can fill."""
     cash = Decimal(0)
     quantity: dict[str, Decimal] = {}
+    groups: dict[object, tuple[str, Decimal]] = {}
     for order in open_orders_of_users([user_id]):
         symbol = order.instrument.symbol
         if order.side == OrderSide.BUY:
             last = quotes[symbol].price if symbol in quotes else order.instrument.start_price
-            cash += order.remaining * (order.limit_price or last)
+            cash += order.remaining * (order.limit_price or (max(order.stop_price, last) if order.stop_price else last))
+        elif order.oco_group is not None:
+            held = groups.get(order.oco_group, (symbol, Decimal(0)))[1]
+            groups[order.oco_group] = (symbol, max(held, order.remaining))
         else:
             quantity[symbol] = quantity.get(symbol, Decimal(0)) + order.remaining
+    for symbol, held in groups.values():
+        quantity[symbol] = quantity.get(symbol, Decimal(0)) + held
     return cash, quantity

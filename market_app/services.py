@@ -12,21 +12,33 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import replace as replace_spec
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from market_app import account_metrics, metrics, selectors
+from market_app import account_metrics, metrics, selectors, tickets
 from market_app.candles import RETENTION_MS, ClosedBar
 from market_app.errors import AccountCode, MarketCode
 from market_app.events import MarketTickEvent, OrdersChangedCommand
+from market_app.exchange import Expiry, StateChange
+from market_app.fees import CommissionSchedule, fill_fee
 from market_app.groups import ticks_group
 from market_app.marketdata import TickMarketData
-from market_app.matching import FillIntent, OpenOrder, PositionState, apply_fill, order_average_price, quantize
-from market_app.messages import OrderTicket
+from market_app.matching import (
+    EIGHT_PLACES,
+    FillIntent,
+    OpenOrder,
+    PositionState,
+    apply_fill,
+    order_average_price,
+    quantize,
+)
+from market_app.messages import OrderAmendment, OrderTicket
 from market_app.models import (
     OPEN_ORDER_STATUSES,
     Account,
@@ -37,12 +49,17 @@ from market_app.models import (
     Instrument,
     MarketFeed,
     Order,
+    OrderClass,
     OrderSide,
     OrderStatus,
+    OrderType,
     Position,
+    TimeInForce,
 )
 from market_app.prices import Quote
+from market_app.realism import Realism, realism_of
 from market_app.snapshots import exchange_data_status
+from market_app.tickets import OrderSpec
 from sessions_app.groups import user_group
 from sessions_app.realtime import ErrorDetail, ProtocolError, notify, now_ms, push
 from sessions_app.selectors import active_session_ids_of_user
@@ -51,8 +68,8 @@ from simulator_app.models import Simulator
 from simulator_app.selectors import live_simulator_of_user, simulator_is_held
 from simulator_app.selectors import running_simulator_of_user as running_simulator
 
-MAX_DECIMALS = 8
-MAX_AMOUNT = 1_000_000_000
+MAX_DECIMALS = tickets.MAX_DECIMALS
+MAX_AMOUNT = tickets.MAX_AMOUNT
 
 
 def account_for(user_id: int, *, lock: bool = False) -> Account:
@@ -65,33 +82,17 @@ def account_for(user_id: int, *, lock: bool = False) -> Account:
     return account
 
 
-def _decimal(value: float, code: MarketCode, field: str) -> Decimal:
-    try:
-        number = Decimal(repr(value))
-    except InvalidOperation:
-        raise ProtocolError(code, f"{field} is not a number") from None
-    exponent = number.as_tuple().exponent  # an int exactly when the number is finite ('n', 'N', 'F' if not)
-    # The upper bound keeps every amount inside the 24-digit columns (and the tick arithmetic exact).
-    if not isinstance(exponent, int) or not 0 < number <= MAX_AMOUNT or -exponent > MAX_DECIMALS:
-        raise ProtocolError(
-            code, f"{field} must be positive, at most {MAX_AMOUNT:,}, with at most {MAX_DECIMALS} decimals"
-        )
-    return number
+def commission_schedule_of(account: Account) -> CommissionSchedule:
+    """The account's own schedule, each empty part taken from the MARKET_COMMISSION_* settings."""
 
+    def part(value: Decimal | None, default: Decimal) -> Decimal:
+        return default if value is None else value
 
-def _limit_price(ticket: OrderTicket, instrument: Instrument) -> Decimal | None:
-    if ticket.orderType == "market":
-        if ticket.limitPrice is not None:
-            raise ProtocolError(MarketCode.INVALID_PRICE, "a market order takes no limitPrice")
-        return None
-    if ticket.limitPrice is None:
-        raise ProtocolError(MarketCode.INVALID_PRICE, "a limit order needs a limitPrice")
-    price = _decimal(ticket.limitPrice, MarketCode.INVALID_PRICE, "limitPrice")
-    if price % instrument.tick_size:
-        raise ProtocolError(
-            MarketCode.INVALID_PRICE, f"limitPrice must be a multiple of {instrument.symbol}'s tick size"
-        )
-    return price
+    return CommissionSchedule(
+        per_share=part(account.commission_per_share, settings.MARKET_COMMISSION_PER_SHARE),
+        minimum=part(account.commission_minimum, settings.MARKET_COMMISSION_MINIMUM),
+        bps=part(account.commission_bps, settings.MARKET_COMMISSION_BPS),
+    )
 
 
 def running_simulator_of_user(user_id: int) -> Simulator:
@@ -124,10 +125,48 @@ def _orders_changed(user_id: int, simulator: Simulator | None) -> None:
     _account_changed(user_id)
 
 
+def _active_at(realism: Realism) -> int:
+    """When an order (or its amendment) placed now takes effect: the profile's entry latency on."""
+    return 0 if realism.latency_ms == 0 else now_ms() + realism.latency_ms
+
+
+def _day_end(seq: int) -> int:
+    """The first feed tick of the next simulated trading day (MARKET_DAY_TICKS ticks a day)."""
+    return (seq // settings.MARKET_DAY_TICKS + 1) * settings.MARKET_DAY_TICKS
+
+
+def _check_affordable(user_id: int, account: Account, spec: OrderSpec, instrument: Instrument, last: Decimal) -> None:
+    feed_quotes = selectors.feed_snapshot().quotes
+    reserved_cash, reserved_quantity = selectors.reserved_by_open_orders(user_id, feed_quotes)
+    if spec.side == "buy" and spec.order_class != OrderClass.OCO:
+        cost = quantize(spec.quantity * spec.cost_price(last))
+        available = account.cash - reserved_cash
+        if cost > available:
+            raise ProtocolError(
+                MarketCode.INSUFFICIENT_CASH,
+                f"the order needs about {cost} and {max(available, Decimal(0))} is available",
+                details=[ErrorDetail(field="quantity", problem=f"at most {available} in cash is free")],
+            )
+    elif spec.side == "sell":
+        position = Position.objects.filter(user_id=user_id, instrument=instrument).first()
+        held = position.quantity if position is not None else Decimal(0)
+        free = held - reserved_quantity.get(instrument.symbol, Decimal(0))
+        if spec.quantity > free:
+            raise ProtocolError(
+                MarketCode.INSUFFICIENT_POSITION,
+                f"{free} {instrument.symbol} can be sold, not {spec.quantity}",
+                details=[ErrorDetail(field="quantity", problem=f"at most {free}")],
+            )
+    else:  # a buy OCO covers a short: there are none (long only)
+        raise ProtocolError(MarketCode.INSUFFICIENT_POSITION, "an oco pair exits a position: long only, sell side")
+
+
 def order_place(*, user_id: int, ticket: OrderTicket) -> Order:
-    """Validate and record a new order; the worker running the user's simulator matches it from the next tick.
+    """Validate and record a new order; the worker running the user's simulator matches it from the
+    first tick after the profile's entry latency.
 
     With a `clientOrderId` the call is idempotent: placing the same ticket again returns the first order.
+    An `oco` ticket records two orders (its limit leg, returned, and its stop-loss leg) in one group.
     """
     if ticket.clientOrderId:
         existing = selectors.orders_of_user(user_id).filter(client_order_id=ticket.clientOrderId).first()
@@ -136,51 +175,50 @@ def order_place(*, user_id: int, ticket: OrderTicket) -> Order:
     instrument = selectors.instrument_by_symbol(ticket.symbol)
     if instrument is None:
         raise ProtocolError(MarketCode.UNKNOWN_SYMBOL, f"unknown symbol {ticket.symbol!r}")
-    quantity = _decimal(ticket.quantity, MarketCode.INVALID_QUANTITY, "quantity")
-    limit_price = _limit_price(ticket, instrument)
+    feed = selectors.feed_snapshot()
+    quote = feed.quotes.get(instrument.symbol)
+    last = quote.price if quote is not None else None
+    spec = tickets.spec_of_ticket(ticket, tick_size=instrument.tick_size, symbol=instrument.symbol, last=last)
     try:
         with transaction.atomic():
             simulator = running_simulator_of_user(user_id)
             account = account_for(user_id, lock=True)
-            feed = selectors.feed_snapshot()
-            quote = feed.quotes.get(instrument.symbol)
-            # The unit price a buy is costed at: its limit, or for a market order the last price.
-            if limit_price is not None:
-                price = limit_price
-            elif quote is not None:
-                price = quote.price
-            else:
-                raise ProtocolError(MarketCode.MARKET_UNAVAILABLE)
-            reserved_cash, reserved_quantity = selectors.reserved_by_open_orders(user_id, feed.quotes)
-            if ticket.side == "buy":
-                cost = quantize(quantity * price)
-                available = account.cash - reserved_cash
-                if cost > available:
-                    raise ProtocolError(
-                        MarketCode.INSUFFICIENT_CASH,
-                        f"the order needs about {cost} and {max(available, Decimal(0))} is available",
-                        details=[ErrorDetail(field="quantity", problem=f"at most {available} in cash is free")],
-                    )
-            else:
-                position = Position.objects.filter(user_id=user_id, instrument=instrument).first()
-                held = position.quantity if position is not None else Decimal(0)
-                free = held - reserved_quantity.get(instrument.symbol, Decimal(0))
-                if quantity > free:
-                    raise ProtocolError(
-                        MarketCode.INSUFFICIENT_POSITION,
-                        f"{free} {instrument.symbol} can be sold, not {quantity}",
-                        details=[ErrorDetail(field="quantity", problem=f"at most {free}")],
-                    )
+            if last is None:
+                if spec.order_type != OrderType.LIMIT:
+                    raise ProtocolError(MarketCode.MARKET_UNAVAILABLE)
+                last = spec.limit_price
+            assert last is not None
+            _check_affordable(user_id, account, spec, instrument, last)
+            realism = realism_of(simulator.profile)
+            common = {
+                "user_id": user_id,
+                "simulator": simulator,
+                "instrument": instrument,
+                "side": spec.side,
+                "quantity": spec.quantity,
+                "time_in_force": spec.time_in_force,
+                "order_class": spec.order_class,
+                "active_at_ms": _active_at(realism),
+                "expires_seq": _day_end(feed.seq) if spec.time_in_force == TimeInForce.DAY else None,
+            }
+            group = uuid.uuid4() if spec.order_class == OrderClass.OCO else None
             order = Order.objects.create(
-                user_id=user_id,
-                simulator=simulator,
-                instrument=instrument,
+                **common,
                 client_order_id=ticket.clientOrderId or "",
-                side=ticket.side,
-                order_type=ticket.orderType,
-                quantity=quantity,
-                limit_price=limit_price,
+                order_type=spec.order_type,
+                limit_price=spec.limit_price,
+                stop_price=spec.stop_price,
+                trail_amount=spec.trail_amount,
+                trail_percent=spec.trail_percent,
+                trail_anchor=last if spec.order_type == OrderType.TRAILING_STOP else None,
+                take_profit_price=spec.take_profit_price if spec.order_class == OrderClass.BRACKET else None,
+                stop_loss_price=spec.stop_loss_price if spec.order_class == OrderClass.BRACKET else None,
+                stop_loss_limit_price=spec.stop_loss_limit_price if spec.order_class == OrderClass.BRACKET else None,
+                oco_group=group,
             )
+            if group is not None:
+                assert spec.stop_loss_price is not None
+                _stop_leg(common, spec.stop_loss_price, spec.stop_loss_limit_price, group, parent=None)
             _orders_changed(user_id, simulator)
             metrics.ORDERS.labels(order.order_type, order.side).inc()
             return order
@@ -192,18 +230,173 @@ def order_place(*, user_id: int, ticket: OrderTicket) -> Order:
         return existing
 
 
-@transaction.atomic
-def order_cancel(*, user_id: int, order_id: uuid.UUID) -> Order:
-    order = Order.objects.select_for_update().filter(pk=order_id, user_id=user_id).first()
+def _stop_leg(
+    common: dict[str, Any], stop: Decimal, limit: Decimal | None, group: uuid.UUID, parent: Order | None
+) -> Order:
+    return Order.objects.create(
+        **common,
+        order_type=OrderType.STOP if limit is None else OrderType.STOP_LIMIT,
+        stop_price=stop,
+        limit_price=limit,
+        oco_group=group,
+        parent=parent,
+    )
+
+
+def _activate_bracket(entry: Order) -> None:
+    """The entry of a bracket is done (filled, or ended part filled): its exits sell (or buy back)
+    what it filled, one-cancels-other, trading at once (they wait at the exchange, no latency)."""
+    if entry.order_class != OrderClass.BRACKET or entry.parent_id is not None or entry.filled_qty <= 0:
+        return  # not an entry (an exit is of class bracket too), or nothing to protect
+    if entry.take_profit_price is None or entry.stop_loss_price is None or entry.children.exists():
+        return
+    group = uuid.uuid4()
+    common: dict[str, Any] = {
+        "user_id": entry.user_id,
+        "simulator_id": entry.simulator_id,
+        "instrument": entry.instrument,
+        "side": OrderSide.SELL if entry.side == OrderSide.BUY else OrderSide.BUY,
+        "quantity": entry.filled_qty,
+        "time_in_force": entry.time_in_force,
+        "order_class": OrderClass.BRACKET,
+        "expires_seq": entry.expires_seq,
+    }
+    Order.objects.create(
+        **common, order_type=OrderType.LIMIT, limit_price=entry.take_profit_price, oco_group=group, parent=entry
+    )
+    _stop_leg(common, entry.stop_loss_price, entry.stop_loss_limit_price, group, parent=entry)
+
+
+def _cancel_group(order: Order, reason: str) -> None:
+    """The other legs of the order's OCO group end with it."""
+    if order.oco_group is None:
+        return
+    Order.objects.filter(oco_group=order.oco_group, status__in=OPEN_ORDER_STATUSES).exclude(pk=order.pk).update(
+        status=OrderStatus.CANCELED, reason=reason[:200], updated_at=timezone.now()
+    )
+
+
+def _end(order: Order, status: OrderStatus, reason: str) -> None:
+    order.status = status
+    order.reason = reason[:200]
+    order.save(update_fields=["status", "reason", "updated_at"])
+    _cancel_group(order, f"one cancels other: {reason}")
+    _activate_bracket(order)
+
+
+@dataclass(frozen=True)
+class CancelTicket:
+    """A cancel on its way: it takes effect `latency_ms` after it arrived (the profile's entry latency)."""
+
+    order_id: uuid.UUID
+    latency_ms: int
+
+
+def order_cancel_arrive(*, user_id: int, order_id: uuid.UUID) -> CancelTicket:
+    """Check a cancel as it arrives (the order must be open); `order_cancel` applies it after the latency."""
+    order = Order.objects.select_related("simulator").filter(pk=order_id, user_id=user_id).first()
     if order is None:
         raise ProtocolError(MarketCode.ORDER_NOT_FOUND)
     if not order.is_open:
         raise ProtocolError(MarketCode.ORDER_NOT_CANCELABLE, f"the order is {order.status}")
-    order.status = OrderStatus.CANCELED
-    order.reason = "canceled by the user"
-    order.save(update_fields=["status", "reason", "updated_at"])
+    profile = order.simulator.profile if order.simulator is not None else None
+    return CancelTicket(order_id=order.id, latency_ms=realism_of(profile).latency_ms)
+
+
+@transaction.atomic
+def order_cancel(*, user_id: int, order_id: uuid.UUID, raced: bool = False) -> Order:
+    """Cancel an open order (and the rest of its OCO group). With `raced`, the order was open when the
+    cancel arrived: a fill applied meanwhile that completed it won the race (`cancel_too_late`)."""
+    order = Order.objects.select_for_update().filter(pk=order_id, user_id=user_id).first()
+    if order is None:
+        raise ProtocolError(MarketCode.ORDER_NOT_FOUND)
+    if not order.is_open:
+        if raced and order.status == OrderStatus.FILLED:
+            raise ProtocolError(
+                MarketCode.CANCEL_TOO_LATE,
+                "the order filled before the cancel took effect",
+                details=[ErrorDetail(field="status", problem=order.status)],
+            )
+        raise ProtocolError(MarketCode.ORDER_NOT_CANCELABLE, f"the order is {order.status}")
+    order = Order.objects.select_related("instrument").get(pk=order.pk)
+    _end(order, OrderStatus.CANCELED, "canceled by the user")
     _orders_changed(user_id, running_simulator(user_id=user_id))
     return Order.objects.select_related("instrument").get(pk=order.pk)
+
+
+def _spec_of_order(order: Order) -> OrderSpec:
+    return OrderSpec(
+        side=order.side,
+        order_type=order.order_type,
+        quantity=order.quantity,
+        limit_price=order.limit_price,
+        time_in_force=order.time_in_force,
+        order_class=order.order_class,
+        stop_price=order.stop_price,
+        trail_amount=order.trail_amount,
+        trail_percent=order.trail_percent,
+        take_profit_price=order.take_profit_price,
+        stop_loss_price=order.stop_loss_price,
+        stop_loss_limit_price=order.stop_loss_limit_price,
+    )
+
+
+def order_replace(*, user_id: int, order_id: uuid.UUID, amendment: OrderAmendment) -> Order:
+    """Amend an open order's quantity or prices. It takes effect after the entry latency (until then it
+    does not trade), and a new price or a larger quantity sends it to the back of the queue (a smaller
+    quantity keeps its place), as at an exchange."""
+    with transaction.atomic():
+        order = (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("instrument", "simulator")
+            .filter(pk=order_id, user_id=user_id)
+            .first()
+        )
+        if order is None:
+            raise ProtocolError(MarketCode.ORDER_NOT_FOUND)
+        if not order.is_open:
+            raise ProtocolError(MarketCode.ORDER_NOT_REPLACEABLE, f"the order is {order.status}")
+        instrument = order.instrument
+        change = tickets.amendment_of(amendment, tick_size=instrument.tick_size, symbol=instrument.symbol)
+        if order.parent_id is not None and change.quantity is not None:
+            raise ProtocolError(MarketCode.ORDER_NOT_REPLACEABLE, "a bracket exit's quantity follows its entry")
+        if change.quantity is not None and change.quantity <= order.filled_qty:
+            raise ProtocolError(MarketCode.INVALID_QUANTITY, f"the order already filled {order.filled_qty}")
+        quote = selectors.feed_snapshot().quotes.get(instrument.symbol)
+        before = _spec_of_order(order)
+        after = tickets.amended(
+            before, change, last=quote.price if quote is not None else None, triggered=order.triggered
+        )
+        if after == before:
+            raise ProtocolError(MarketCode.ORDER_NOT_REPLACEABLE, "the replace changes nothing")
+        if after.side == OrderSide.BUY and after.order_class != OrderClass.OCO:
+            account = account_for(user_id, lock=True)
+            last = quote.price if quote is not None else instrument.start_price
+            extra = quantize(
+                (after.quantity - order.filled_qty) * after.cost_price(last) - order.remaining * before.cost_price(last)
+            )
+            reserved, _ = selectors.reserved_by_open_orders(user_id, selectors.feed_snapshot().quotes)
+            if extra > 0 and extra > account.cash - reserved:
+                raise ProtocolError(MarketCode.INSUFFICIENT_CASH, "the larger order needs more cash than is free")
+        elif after.side == OrderSide.SELL and after.quantity > before.quantity:
+            position = Position.objects.filter(user_id=user_id, instrument=instrument).first()
+            _, reserved_quantity = selectors.reserved_by_open_orders(user_id, {})
+            free = (position.quantity if position else Decimal(0)) - reserved_quantity.get(instrument.symbol, 0)
+            if after.quantity - before.quantity > free:
+                raise ProtocolError(MarketCode.INSUFFICIENT_POSITION, f"{free} more can be sold")
+        keeps_place = after.quantity < before.quantity and replace_spec(after, quantity=before.quantity) == before
+        order.quantity = after.quantity
+        order.limit_price = after.limit_price
+        order.stop_price = after.stop_price
+        order.trail_amount = after.trail_amount
+        order.trail_percent = after.trail_percent
+        if not keeps_place:
+            order.queue_ahead = None
+        profile = order.simulator.profile if order.simulator is not None else None
+        order.active_at_ms = _active_at(realism_of(profile))
+        order.save()
+        _orders_changed(user_id, running_simulator(user_id=user_id))
+    return Order.objects.select_related("instrument").get(pk=order_id)
 
 
 def orders_cancel_open(*, user_id: int, reason: str) -> int:
@@ -216,44 +409,83 @@ def orders_cancel_open(*, user_id: int, reason: str) -> int:
     return canceled
 
 
+def open_order_of(order: Order) -> OpenOrder:
+    return OpenOrder(
+        id=order.id,
+        symbol=order.instrument.symbol,
+        side=order.side,
+        order_type=order.order_type,
+        quantity=order.quantity,
+        filled_qty=order.filled_qty,
+        limit_price=order.limit_price,
+        time_in_force=order.time_in_force,
+        stop_price=order.stop_price,
+        trail_amount=order.trail_amount,
+        trail_percent=order.trail_percent,
+        trail_anchor=order.trail_anchor,
+        triggered=order.triggered,
+        queue_ahead=order.queue_ahead,
+        active_at_ms=order.active_at_ms,
+        expires_seq=order.expires_seq,
+        oco_group=order.oco_group,
+    )
+
+
 def open_orders_for_matching(user_ids: list[int]) -> dict[int, list[OpenOrder]]:
     orders: dict[int, list[OpenOrder]] = {user_id: [] for user_id in user_ids}
     for order in selectors.open_orders_of_users(user_ids):
-        orders[order.user_id].append(
-            OpenOrder(
-                id=order.id,
-                symbol=order.instrument.symbol,
-                side=order.side,
-                order_type=order.order_type,
-                quantity=order.quantity,
-                filled_qty=order.filled_qty,
-                limit_price=order.limit_price,
-            )
-        )
+        orders[order.user_id].append(open_order_of(order))
     return orders
 
 
 def fills_apply(
-    *, simulator_id: uuid.UUID, worker_id: str, epoch: int, user_id: int, fills: Sequence[FillIntent]
+    *,
+    simulator_id: uuid.UUID,
+    worker_id: str,
+    epoch: int,
+    user_id: int,
+    fills: Sequence[FillIntent],
+    changes: Sequence[StateChange] = (),
+    expiries: Sequence[Expiry] = (),
 ) -> list[OpenOrder] | None:
-    """Apply a tick's fills for one user in one transaction; returns the user's open orders after it.
+    """Apply a tick's outcome for one user in one transaction: the orders' matcher state, the fills
+    (with their commission), the orders the tick ended; returns the user's open orders after it.
 
     None when the worker no longer holds the simulator (another worker took over; it applies them).
     """
     with transaction.atomic():
         if not simulator_is_held(simulator_id=simulator_id, worker_id=worker_id, epoch=epoch):
             return None
+        profile = Simulator.objects.filter(pk=simulator_id).values_list("profile", flat=True).first()
+        fee_factor = realism_of(profile).fee_factor
+        for change in changes:
+            Order.objects.filter(pk=change.order_id, user_id=user_id, status__in=OPEN_ORDER_STATUSES).update(
+                trail_anchor=change.trail_anchor, triggered=change.triggered, queue_ahead=change.queue_ahead
+            )
         account = account_for(user_id, lock=True)
+        schedule = commission_schedule_of(account)
         changed = False
         for intent in fills:
-            changed = _apply_one(account, user_id, intent) or changed
+            changed = _apply_one(account, user_id, intent, schedule, fee_factor) or changed
+        for expiry in expiries:
+            order = (
+                Order.objects.select_for_update(of=("self",))
+                .select_related("instrument")
+                .filter(pk=expiry.order_id, user_id=user_id, status__in=OPEN_ORDER_STATUSES)
+                .first()
+            )
+            if order is not None:
+                _end(order, OrderStatus.CANCELED, expiry.reason)
+                changed = True
         if changed:
-            account.save(update_fields=["cash", "updated_at"])
+            account.save(update_fields=["cash", "fees_paid", "updated_at"])
             _account_changed(user_id)
     return open_orders_for_matching([user_id])[user_id]
 
 
-def _apply_one(account: Account, user_id: int, intent: FillIntent) -> bool:
+def _apply_one(
+    account: Account, user_id: int, intent: FillIntent, schedule: CommissionSchedule, fee_factor: float
+) -> bool:
     order = (
         Order.objects.select_for_update(of=("self",))
         .select_related("instrument")
@@ -264,21 +496,43 @@ def _apply_one(account: Account, user_id: int, intent: FillIntent) -> bool:
         return False
     position, _ = Position.objects.select_for_update().get_or_create(user_id=user_id, instrument=order.instrument)
     quantity = min(intent.quantity, order.remaining)
+    notional_before = order.filled_qty * (order.average_price or Decimal(0))
+
+    def fee_for(size: Decimal) -> Decimal:
+        return fill_fee(
+            schedule,
+            filled_before=order.filled_qty,
+            notional_before=notional_before,
+            quantity=size,
+            price=intent.price,
+            factor=fee_factor,
+        )
+
     if order.side == OrderSide.BUY:
-        affordable = (account.cash / intent.price).quantize(Decimal("0.00000001"), rounding="ROUND_DOWN")
+        affordable = (account.cash / intent.price).quantize(EIGHT_PLACES, rounding=ROUND_DOWN)
         quantity = min(quantity, max(affordable, Decimal(0)))
+        if quantity > 0 and quantize(quantity * intent.price) + fee_for(quantity) > account.cash:
+            # The commission too must be paid from the cash.
+            spare = account.cash - fee_for(quantity)
+            quantity = max((spare / intent.price).quantize(EIGHT_PLACES, rounding=ROUND_DOWN), Decimal(0))
+            if quantity > 0 and quantize(quantity * intent.price) + fee_for(quantity) > account.cash:
+                quantity = Decimal(0)
     else:
         quantity = min(quantity, position.quantity)
     if quantity <= 0:
-        order.status = OrderStatus.CANCELED
-        order.reason = "not enough cash to fill" if order.side == OrderSide.BUY else "not enough position to fill"
-        order.save(update_fields=["status", "reason", "updated_at"])
+        _end(
+            order,
+            OrderStatus.CANCELED,
+            "not enough cash to fill" if order.side == OrderSide.BUY else "not enough position to fill",
+        )
         return True
+    fee = fee_for(quantity)
     effect = apply_fill(
         PositionState(position.quantity, position.average_price, position.realized_pnl),
         side=order.side,
         quantity=quantity,
         price=intent.price,
+        fee=fee,
     )
     Fill.objects.create(
         order=order,
@@ -287,17 +541,24 @@ def _apply_one(account: Account, user_id: int, intent: FillIntent) -> bool:
         side=order.side,
         quantity=quantity,
         price=intent.price,
+        fee=fee,
         tick_seq=intent.tick_seq,
     )
     order.average_price = order_average_price(order.filled_qty, order.average_price, quantity, intent.price)
     order.filled_qty += quantity
+    order.fee += fee
     order.status = OrderStatus.FILLED if order.filled_qty >= order.quantity else OrderStatus.PARTIALLY_FILLED
-    order.save(update_fields=["average_price", "filled_qty", "status", "updated_at"])
+    order.save(update_fields=["average_price", "filled_qty", "fee", "status", "updated_at"])
+    # The other legs of its OCO group end at its first fill; a bracket's entry, once filled, activates its exits.
+    _cancel_group(order, "one cancels other: the other leg filled")
+    if order.status == OrderStatus.FILLED:
+        _activate_bracket(order)
     position.quantity = effect.position.quantity
     position.average_price = effect.position.average_price
     position.realized_pnl = effect.position.realized_pnl
     position.save(update_fields=["quantity", "average_price", "realized_pnl", "updated_at"])
     account.cash += effect.cash_delta
+    account.fees_paid += fee
     metrics.FILLS.labels(order.side).inc()
     return True
 

@@ -8,13 +8,23 @@ from decimal import Decimal
 from django.conf import settings
 
 from market_app import selectors
+from market_app.exchange import trailing_stop_price
+from market_app.matching import OpenOrder
 from market_app.messages import AccountSummary, ExchangeDataStatus, SnapshotReason, UserOrder, UserPosition
-from market_app.models import Account, Order, Position
+from market_app.models import Account, Order, OrderType, Position
 from market_app.prices import Quote
 from sessions_app.realtime import epoch_ms, now_ms
+from simulator_app.selectors import running_profile_of_user
+
+
+def _number(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def order_view(order: Order) -> UserOrder:
+    trailing_stop = None
+    if order.order_type == OrderType.TRAILING_STOP and order.trail_anchor is not None and not order.triggered:
+        trailing_stop = float(trailing_stop_price(open_order_of_view(order), order.trail_anchor))
     return UserOrder(
         orderId=str(order.id),
         status=order.status,
@@ -29,6 +39,35 @@ def order_view(order: Order) -> UserOrder:
         reason=order.reason,
         createdAt=epoch_ms(order.created_at),
         updatedAt=epoch_ms(order.updated_at),
+        timeInForce=order.time_in_force,
+        orderClass=order.order_class,
+        stopPrice=_number(order.stop_price),
+        trailAmount=_number(order.trail_amount),
+        trailPercent=_number(order.trail_percent),
+        trailingStopPrice=trailing_stop,
+        triggered=order.triggered,
+        queueAhead=_number(order.queue_ahead),
+        takeProfitPrice=_number(order.take_profit_price),
+        stopLossPrice=_number(order.stop_loss_price),
+        stopLossLimitPrice=_number(order.stop_loss_limit_price),
+        parentOrderId=None if order.parent_id is None else str(order.parent_id),
+        ocoGroup=None if order.oco_group is None else str(order.oco_group),
+        fee=float(order.fee),
+    )
+
+
+def open_order_of_view(order: Order) -> OpenOrder:
+    """The few fields trailing_stop_price reads."""
+    return OpenOrder(
+        id=order.id,
+        symbol="",
+        side=order.side,
+        order_type=order.order_type,
+        quantity=order.quantity,
+        filled_qty=order.filled_qty,
+        limit_price=None,
+        trail_amount=order.trail_amount,
+        trail_percent=order.trail_percent,
     )
 
 
@@ -55,6 +94,7 @@ def account_summary(account: Account | None, positions: list[UserPosition], rese
         positionsValue=value,
         equity=float(cash) + value,
         reservedCash=float(reserved),
+        feesPaid=float(account.fees_paid) if account is not None else 0.0,
     )
 
 
@@ -72,4 +112,5 @@ def exchange_data_status(*, user_id: int, reason: SnapshotReason, request_id: st
         seq=feed.seq,
         reason=reason,
         requestId=request_id,
+        profile=running_profile_of_user(user_id=user_id),
     )

@@ -102,6 +102,7 @@ async def request_session_info(conn: Connection, message: RequestSessionInfo) ->
             expiresAt=epoch_ms(session.expires_at),
             simulatorStatus=simulator.status,
             simulatorId=simulator.simulator_id,
+            profile=simulator.profile,
         )
     )
 

@@ -102,6 +102,9 @@ class SessionInfo(ServerMessage):
     expiresAt: EpochMs
     simulatorStatus: str
     simulatorId: str | None
+    profile: Omittable[str] = Field(default=None, description="The simulator's realism profile (an addition).")
+
+    omit_when_none = frozenset({"profile"})
 
 
 class SessionStopped(ServerMessage):

@@ -63,6 +63,7 @@ def require_own_device(conn: Connection, device_id: str) -> None:
 class SimulatorSummary:
     status: str
     simulator_id: str | None
+    profile: str | None = None  # the simulator's realism profile, when the app above names one
 
 
 NO_SIMULATOR = SimulatorSummary(status="stopped", simulator_id=None)

@@ -16,6 +16,7 @@ class SimulatorAdmin(admin.ModelAdmin):
         "id",
         "user",
         "status",
+        "profile",
         "reason",
         "worker",
         "worker_heartbeat_at",
@@ -24,7 +25,7 @@ class SimulatorAdmin(admin.ModelAdmin):
         "started_at",
         "stopped_at",
     )
-    list_filter = ("status", "worker__runner", "worker", "created_at")
+    list_filter = ("status", "profile", "worker__runner", "worker", "created_at")
     search_fields = ("id", "user__username", "session__id", "worker__id")
     list_select_related = ("user", "worker")
     readonly_fields = [field.name for field in Simulator._meta.fields]

@@ -27,6 +27,7 @@ class SimulationRun:
     resumes: int = 0
     last_step_ms: int | None = None
     last_tick_seq: int | None = None  # the newest market tick matched for this run's user
+    profile: str = "realistic"  # the realism profile the market matches this run's orders with
     dirty: bool = field(default=False, repr=False)
 
     @classmethod
@@ -42,6 +43,7 @@ class SimulationRun:
             run_ms=int(state.get("runMs", 0)),
             resumes=int(state.get("resumes", -1)) + 1,
             last_tick_seq=state.get("lastTickSeq"),
+            profile=claim.profile,
             dirty=True,
         )
 

@@ -11,6 +11,7 @@ class SimulatorCode(StrEnum):
     SIMULATOR_ALREADY_RUNNING = "simulator_already_running"
     SIMULATOR_NOT_RUNNING = "simulator_not_running"
     SIMULATOR_UNAVAILABLE = "simulator_unavailable"
+    UNKNOWN_PROFILE = "unknown_profile"
 
 
 register_error_codes(
@@ -30,6 +31,9 @@ register_error_codes(
             "No simulator worker is alive to run a simulator; retry later (operators: start `simulator_worker`).",
             None,
             503,
+        ),
+        SimulatorCode.UNKNOWN_PROFILE: ErrorCodeSpec(
+            "`profile` is not a realism profile: `ideal`, `realistic` (the default) or `harsh`.", None, 400
         ),
     },
 )

@@ -20,6 +20,7 @@ class SimulatorStatePush(TypedDict):
     status: str
     version: int
     createdAt: int
+    profile: str
 
 
 class SimulatorAssignCommand(TypedDict):

@@ -24,7 +24,7 @@ simulator_changed = Moment("simulator_changed")
 
 
 def summary_of(state: SimulatorState) -> SimulatorSummary:
-    return SimulatorSummary(status=state.status, simulator_id=state.simulator_id)
+    return SimulatorSummary(status=state.status, simulator_id=state.simulator_id, profile=state.profile)
 
 
 NO_SUMMARY = summary_of(NO_SIMULATOR)
@@ -93,11 +93,18 @@ def simulator_status_of(conn: Connection) -> dict[str, Any]:
 async def start_simulator(conn: Connection, message: StartSimulator) -> None:
     require_own_device(conn, message.deviceId)
     require_active_session(conn)
-    simulator = await database_sync_to_async(services.simulator_start)(user_id=conn.user_id, session_id=conn.session_id)
+    simulator = await database_sync_to_async(services.simulator_start)(
+        user_id=conn.user_id, session_id=conn.session_id, profile=message.profile
+    )
     observe(conn, SimulatorState.of(simulator))
     await conn.send_message(
         SimulatorStarted(
-            requestId=message.requestId, success=True, simulatorId=str(simulator.id), status=simulator.status
+            requestId=message.requestId,
+            success=True,
+            simulatorId=str(simulator.id),
+            status=simulator.status,
+            # Named when the client chose one (a spec client's reply stays the spec's); session_info always names it.
+            profile=simulator.profile if message.profile is not None else None,
         )
     )
 
@@ -116,6 +123,6 @@ async def stop_simulator(conn: Connection, message: StopSimulator) -> None:
 
 @after_push(SimulatorStatusUpdate)
 async def remember_simulator_status(conn: Connection, data: dict[str, Any]) -> None:
-    state = SimulatorState(data["status"], data["simulatorId"], data["createdAt"], data["version"])
+    state = SimulatorState(data["status"], data["simulatorId"], data["createdAt"], data["version"], data.get("profile"))
     if observe(conn, state):  # else an older update overtaken by one we already have
         await simulator_changed.run(conn)

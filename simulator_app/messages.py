@@ -3,7 +3,9 @@ the handlers, the consumer, the schema export and the tests import them."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
 
 from sessions_app.realtime import ClientMessage, DeviceId, EpochMs, Omittable, RequestId, ServerMessage, StreamMessage
 
@@ -21,6 +23,11 @@ class SimulatorStarted(ServerMessage):
     success: bool
     simulatorId: str
     status: SimulatorStatusValue
+    profile: Omittable[str] = Field(
+        default=None, description="Its realism profile (an addition), when `start_simulator` named one."
+    )
+
+    omit_when_none = frozenset({"profile"})
 
 
 class SimulatorStopped(ServerMessage):
@@ -56,6 +63,11 @@ class StartSimulator(ClientMessage):
     requestId: RequestId
     timestamp: float
     deviceId: DeviceId
+    profile: Omittable[Annotated[str, StringConstraints(max_length=32)]] = Field(
+        default=None,
+        description="The exchange's realism (an addition): `ideal`, `realistic` (the default) or `harsh`; "
+        "another name is refused with `unknown_profile`.",
+    )
 
     reply = SimulatorStarted
 

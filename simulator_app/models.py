@@ -14,6 +14,16 @@ class SimulatorStatus(models.TextChoices):
     ERROR = "error", "error"
 
 
+class SimulatorProfile(models.TextChoices):
+    """How realistic the simulated exchange is for this run (market_app.realism holds each profile's numbers)."""
+
+    IDEAL = "ideal", "ideal (no spread, fees or latency)"
+    REALISTIC = "realistic", "realistic"
+    HARSH = "harsh", "harsh (wide spreads, thin books, slow, expensive)"
+
+
+DEFAULT_PROFILE = SimulatorProfile.REALISTIC
+
 LIVE_STATUSES = (SimulatorStatus.STARTING, SimulatorStatus.RUNNING, SimulatorStatus.STOPPING)
 
 
@@ -68,6 +78,7 @@ class Simulator(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     worker_heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last lease renewal by its worker.")
     state = models.JSONField(default=dict, blank=True, help_text="The engine's last checkpoint.")
+    profile = models.CharField(max_length=10, choices=SimulatorProfile.choices, default=DEFAULT_PROFILE)
 
     class Meta:
         ordering = ["-created_at"]

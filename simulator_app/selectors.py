@@ -22,13 +22,16 @@ class SimulatorState:
     simulator_id: str | None
     created_ms: int = 0
     version: int = 0
+    profile: str | None = None  # its realism profile (None: no simulator)
 
     def is_not_older_than(self, other: SimulatorState) -> bool:
         return (self.created_ms, self.version) >= (other.created_ms, other.version)
 
     @classmethod
     def of(cls, simulator: Simulator) -> SimulatorState:
-        return cls(simulator.status, str(simulator.id), epoch_ms(simulator.created_at), simulator.version)
+        return cls(
+            simulator.status, str(simulator.id), epoch_ms(simulator.created_at), simulator.version, simulator.profile
+        )
 
 
 NO_SIMULATOR = SimulatorState(status=SimulatorStatus.STOPPED.value, simulator_id=None)
@@ -44,17 +47,23 @@ def simulator_states_of_users(*, user_ids: list[int]) -> dict[int, SimulatorStat
     """simulator_state_of_user for several users in one query (a batch of handshakes)."""
     newest = Simulator.objects.filter(user_id=OuterRef("user_id")).order_by("-created_at").values("pk")[:1]
     rows = Simulator.objects.filter(user_id__in=set(user_ids), pk=Subquery(newest)).values_list(
-        "user_id", "status", "id", "created_at", "version"
+        "user_id", "status", "id", "created_at", "version", "profile"
     )
     found = {
-        user_id: SimulatorState(status, str(pk), epoch_ms(created_at), version)
-        for user_id, status, pk, created_at, version in rows
+        user_id: SimulatorState(status, str(pk), epoch_ms(created_at), version, profile)
+        for user_id, status, pk, created_at, version, profile in rows
     }
     return {user_id: found.get(user_id, NO_SIMULATOR) for user_id in user_ids}
 
 
 def live_simulator_of_user(*, user_id: int) -> Simulator | None:
     return Simulator.objects.filter(user_id=user_id, status__in=LIVE_STATUSES).first()
+
+
+def running_profile_of_user(*, user_id: int) -> str | None:
+    """The realism profile of the user's live simulator (None without one): the market's seam for
+    what each user's quotes, books and fills are computed with."""
+    return Simulator.objects.filter(user_id=user_id, status__in=LIVE_STATUSES).values_list("profile", flat=True).first()
 
 
 def running_simulator_of_user(*, user_id: int) -> Simulator | None:

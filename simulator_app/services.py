@@ -27,7 +27,14 @@ from simulator_app.errors import SimulatorCode
 from simulator_app.events import SimulatorAssignCommand, SimulatorStatePush, SimulatorStopCommand
 from simulator_app.groups import assignment_channel
 from simulator_app.messages import SimulatorStatusUpdate
-from simulator_app.models import LIVE_STATUSES, Simulator, SimulatorStatus, SimulatorWorker
+from simulator_app.models import (
+    DEFAULT_PROFILE,
+    LIVE_STATUSES,
+    Simulator,
+    SimulatorProfile,
+    SimulatorStatus,
+    SimulatorWorker,
+)
 from simulator_app.signals import simulator_ended
 
 
@@ -58,6 +65,7 @@ def _publish_status(simulator: Simulator) -> None:
         "status": simulator.status,
         "version": simulator.version,
         "createdAt": epoch_ms(simulator.created_at),
+        "profile": simulator.profile,
     }
     user_id = simulator.user_id
     push(
@@ -100,8 +108,15 @@ def _already_running(simulator: Simulator) -> ProtocolError:
     )
 
 
-def simulator_start(*, user_id: int, session_id: uuid.UUID) -> Simulator:
-    """Create the user's simulator (status `starting`) and ask a worker to run it."""
+def simulator_start(*, user_id: int, session_id: uuid.UUID, profile: str | None = None) -> Simulator:
+    """Create the user's simulator (status `starting`) and ask a worker to run it, with the realism
+    profile chosen (none: the default)."""
+    if profile is not None and profile not in SimulatorProfile.values:
+        raise ProtocolError(
+            SimulatorCode.UNKNOWN_PROFILE,
+            f"unknown profile {profile!r}",
+            details=[ErrorDetail(field="profile", problem=f"one of {', '.join(SimulatorProfile.values)}")],
+        )
     now = timezone.now()
     if not selectors.worker_available(now=now):
         raise ProtocolError(SimulatorCode.SIMULATOR_UNAVAILABLE)
@@ -110,7 +125,9 @@ def simulator_start(*, user_id: int, session_id: uuid.UUID) -> Simulator:
             live = selectors.live_simulator_of_user(user_id=user_id)
             if live is not None:
                 raise _already_running(live)
-            simulator = Simulator(user_id=user_id, session_id=session_id, lease_expires_at=now)
+            simulator = Simulator(
+                user_id=user_id, session_id=session_id, lease_expires_at=now, profile=profile or DEFAULT_PROFILE
+            )
             _set_status(simulator, SimulatorStatus.STARTING, "start requested", now)
             _request_assignment(simulator)
             return simulator
@@ -180,6 +197,7 @@ class Claim:
     session_id: uuid.UUID
     state: dict[str, Any]
     recovered_from: str | None  # the worker whose lease lapsed, when this is an adoption after a crash
+    profile: str = DEFAULT_PROFILE.value  # the realism profile its market runs with
 
 
 WORKER_RECORD_RETENTION = timedelta(days=7)
@@ -232,6 +250,7 @@ def simulator_claim(*, simulator_id: uuid.UUID, worker_id: str) -> Claim | None:
         session_id=simulator.session_id,
         state=dict(simulator.state),
         recovered_from=recovered_from,
+        profile=simulator.profile,
     )
 
 

@@ -3,7 +3,15 @@
 from market_app.errors import AccountCode, MarketCode
 from market_app.http_messages import FillView, InstrumentView
 from market_app.journal_messages import AccountPerformance, EquityPoint, JournalFill, JournalOrder
-from market_app.messages import AccountResetView, AccountSummary, CandleView, OrderTicket, UserOrder, UserPosition
+from market_app.messages import (
+    AccountResetView,
+    AccountSummary,
+    CandleView,
+    OrderAmendment,
+    OrderTicket,
+    UserOrder,
+    UserPosition,
+)
 from sessions_app.errors import HttpCode
 from sessions_app.openapi import Operation
 from simulator_app.errors import SimulatorCode
@@ -33,6 +41,28 @@ OPERATIONS = [
             MarketCode.INSUFFICIENT_POSITION,
             SimulatorCode.SIMULATOR_NOT_RUNNING,
             MarketCode.MARKET_UNAVAILABLE,
+            MarketCode.INVALID_STOP_PRICE,
+            MarketCode.INVALID_TRAIL,
+            MarketCode.INVALID_TIME_IN_FORCE,
+            MarketCode.INVALID_BRACKET,
+        ),
+    ),
+    Operation(
+        "POST",
+        "/api/market/orders/{orderId}/replace/",
+        "Amend an open order's quantity or prices (takes effect after the entry latency; see the protocol's §4b)",
+        UserOrder,
+        request=OrderAmendment,
+        errors=(
+            MarketCode.ORDER_NOT_FOUND,
+            MarketCode.ORDER_NOT_REPLACEABLE,
+            MarketCode.INVALID_QUANTITY,
+            MarketCode.INVALID_PRICE,
+            MarketCode.INVALID_STOP_PRICE,
+            MarketCode.INVALID_TRAIL,
+            MarketCode.INVALID_BRACKET,
+            MarketCode.INSUFFICIENT_CASH,
+            MarketCode.INSUFFICIENT_POSITION,
         ),
     ),
     Operation(

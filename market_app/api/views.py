@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from market_app import selectors, services
 from market_app.errors import MarketCode
 from market_app.http_messages import CandleQuery, FillView, InstrumentView
-from market_app.messages import CandleView, OrderTicket
+from market_app.messages import CandleView, OrderAmendment, OrderTicket
 from market_app.models import OPEN_ORDER_STATUSES
 from market_app.snapshots import exchange_data_status, order_view
 from sessions_app.api.authentication import user_id_of
@@ -66,7 +66,15 @@ class OrderListView(APIView):
 
 class OrderCancelView(APIView):
     def post(self, request: Request, order_id: uuid.UUID) -> Response:
+        # Over REST a cancel takes effect when it arrives (a request thread does not wait out the latency).
         order = services.order_cancel(user_id=user_id_of(request), order_id=order_id)
+        return Response(order_view(order).model_dump(mode="json"))
+
+
+class OrderReplaceView(APIView):
+    def post(self, request: Request, order_id: uuid.UUID) -> Response:
+        amendment = parse_body(OrderAmendment, request)
+        order = services.order_replace(user_id=user_id_of(request), order_id=order_id, amendment=amendment)
         return Response(order_view(order).model_dump(mode="json"))
 
 
@@ -89,6 +97,7 @@ class FillListView(APIView):
                 price=float(fill.price),
                 tickSeq=fill.tick_seq,
                 createdAt=epoch_ms(fill.created_at),
+                fee=float(fill.fee),
             )
             for fill in fills
         ]

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('market_app', '0005_default_instrument_liquidity'),
+        ('market_app', '0006_order_types_fees_latency'),
     ]
 
     operations = [

@@ -26,3 +26,11 @@ def test_ideal_has_no_frictions_and_harsh_has_more_than_realistic():
 def test_an_unknown_profile_name_is_refused():
     with pytest.raises(ValueError):
         realism_of("lenient")
+
+
+def test_the_simulators_profile_choices_are_the_realism_profiles() -> None:
+    from simulator_app.models import DEFAULT_PROFILE as SIMULATOR_DEFAULT
+    from simulator_app.models import SimulatorProfile
+
+    assert set(SimulatorProfile.values) == {name.value for name in ProfileName}
+    assert SIMULATOR_DEFAULT.value == DEFAULT_PROFILE.value

@@ -1,5 +1,6 @@
 // The trading console at `/`: a thin view over ConnectionManager and the protocol's messages.
 import { installBook } from "./console-book.js";
+import { installOrders } from "./console-orders.js";
 import { ConnectionManager, ProtocolError } from "./connection-manager.js";
 import { mountJournal } from "./console-journal.js";
 
@@ -233,3 +234,4 @@ $("#ticket").addEventListener("submit", async (event) => {
 });
 
 installBook(cm); // bid/ask on the board, the depth ladder and the candle chart
+installOrders(cm); // every order type, time in force and class, replace, the profile

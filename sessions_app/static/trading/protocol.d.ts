@@ -34,6 +34,7 @@ export interface AccountSummary {
   positionsValue: number;
   equity: number;
   reservedCash: number;
+  feesPaid?: number;
 }
 
 /**
@@ -185,6 +186,7 @@ export interface ExchangeDataStatus {
   seq: number;
   reason: "simulator_started" | "connected" | "reconnected" | "orders_changed" | "request" | "resync";
   requestId?: string;
+  profile?: string;
 }
 
 export interface Heartbeat {
@@ -234,13 +236,30 @@ export interface OrderPlaced {
   order: UserOrder;
 }
 
+/**
+ * Reply to `replace_order`: the amended order (it takes effect after the entry latency).
+ */
+export interface OrderReplaced {
+  type: "order_replaced";
+  requestId: string;
+  success: boolean;
+  order: UserOrder;
+}
+
 export interface PlaceOrder {
   symbol: string;
   side: "buy" | "sell";
-  orderType: "market" | "limit";
+  orderType: "market" | "limit" | "stop" | "stop_limit" | "trailing_stop";
   quantity: number;
   limitPrice?: number;
   clientOrderId?: string;
+  timeInForce?: "gtc" | "day" | "ioc" | "fok";
+  stopPrice?: number;
+  trailAmount?: number;
+  trailPercent?: number;
+  orderClass?: "simple" | "bracket" | "oco";
+  takeProfit?: TakeProfit;
+  stopLoss?: StopLoss;
   type: "place_order";
   requestId: string;
   timestamp: number;
@@ -279,6 +298,22 @@ export interface RefreshToken {
   requestId: string;
   timestamp: number;
   deviceId: string;
+}
+
+/**
+ * Amend an open order's quantity or prices (an addition; docs/protocol.md §4b).
+ */
+export interface ReplaceOrder {
+  quantity?: number;
+  limitPrice?: number;
+  stopPrice?: number;
+  trailAmount?: number;
+  trailPercent?: number;
+  type: "replace_order";
+  requestId: string;
+  timestamp: number;
+  deviceId: string;
+  orderId: string;
 }
 
 export interface RequestExchangeData {
@@ -327,6 +362,7 @@ export interface SessionInfo {
   expiresAt: number;
   simulatorStatus: string;
   simulatorId: string | null;
+  profile?: string;
 }
 
 /**
@@ -377,6 +413,7 @@ export interface SimulatorStarted {
   success: boolean;
   simulatorId: string;
   status: "starting" | "running" | "stopping" | "stopped" | "error";
+  profile?: string;
 }
 
 /**
@@ -409,6 +446,15 @@ export interface StartSimulator {
   requestId: string;
   timestamp: number;
   deviceId: string;
+  profile?: string;
+}
+
+/**
+ * A bracket's (or an OCO pair's) stop exit: a stop, or a stop-limit with `limitPrice`.
+ */
+export interface StopLoss {
+  stopPrice: number;
+  limitPrice?: number;
 }
 
 export interface StopSession {
@@ -451,6 +497,13 @@ export interface SymbolQuote {
   ask?: number;
   bidSize?: number;
   askSize?: number;
+}
+
+/**
+ * A bracket's (or an OCO pair's) limit exit.
+ */
+export interface TakeProfit {
+  limitPrice: number;
 }
 
 /**
@@ -510,7 +563,7 @@ export interface UserOrder {
   filledQty: number;
   symbol: string;
   side: "buy" | "sell";
-  orderType: "market" | "limit";
+  orderType: "market" | "limit" | "stop" | "stop_limit" | "trailing_stop";
   quantity: number;
   limitPrice: number | null;
   averagePrice: number | null;
@@ -518,6 +571,20 @@ export interface UserOrder {
   reason: string;
   createdAt: number;
   updatedAt: number;
+  timeInForce?: "gtc" | "day" | "ioc" | "fok";
+  orderClass?: "simple" | "bracket" | "oco";
+  stopPrice?: number | null;
+  trailAmount?: number | null;
+  trailPercent?: number | null;
+  trailingStopPrice?: number | null;
+  triggered?: boolean;
+  queueAhead?: number | null;
+  takeProfitPrice?: number | null;
+  stopLossPrice?: number | null;
+  stopLossLimitPrice?: number | null;
+  parentOrderId?: string | null;
+  ocoGroup?: string | null;
+  fee?: number;
 }
 
 /**
@@ -546,6 +613,7 @@ export type ClientMessage =
   | RequestExchangeData
   | PlaceOrder
   | CancelOrder
+  | ReplaceOrder
   | ResetAccount;
 
 export interface ClientMessageByType {
@@ -561,6 +629,7 @@ export interface ClientMessageByType {
   request_exchange_data: RequestExchangeData;
   place_order: PlaceOrder;
   cancel_order: CancelOrder;
+  replace_order: ReplaceOrder;
   reset_account: ResetAccount;
 }
 
@@ -584,6 +653,7 @@ export type ServerMessage =
   | MarketSubscription
   | OrderPlaced
   | OrderCanceled
+  | OrderReplaced
   | AccountResetDone
   | ErrorMessage;
 
@@ -607,6 +677,7 @@ export interface ServerMessageByType {
   market_subscription: MarketSubscription;
   order_placed: OrderPlaced;
   order_canceled: OrderCanceled;
+  order_replaced: OrderReplaced;
   account_reset: AccountResetDone;
   error: ErrorMessage;
 }

@@ -37,6 +37,7 @@ class AccountSummary(TypedDict):
     positionsValue: float
     equity: float
     reservedCash: float
+    feesPaid: NotRequired[float]
 
 
 class BookDepth(TypedDict):
@@ -151,6 +152,7 @@ ErrorCode = Literal[
     "simulator_already_running",
     "simulator_not_running",
     "simulator_unavailable",
+    "unknown_profile",
     "unknown_symbol",
     "invalid_quantity",
     "invalid_price",
@@ -159,6 +161,12 @@ ErrorCode = Literal[
     "order_not_found",
     "order_not_cancelable",
     "market_unavailable",
+    "invalid_stop_price",
+    "invalid_trail",
+    "invalid_time_in_force",
+    "invalid_bracket",
+    "order_not_replaceable",
+    "cancel_too_late",
     "account_in_use",
     "closed_by_operator",
     "server_busy",
@@ -235,6 +243,7 @@ class ExchangeDataStatus(TypedDict):
         "resync",
     ]
     requestId: NotRequired[str]
+    profile: NotRequired[str]
 
 
 class Heartbeat(TypedDict):
@@ -283,13 +292,29 @@ class OrderPlaced(TypedDict):
     order: "UserOrder"
 
 
+class OrderReplaced(TypedDict):
+    """Reply to `replace_order`: the amended order (it takes effect after the entry latency)."""
+
+    type: Literal["order_replaced"]
+    requestId: str
+    success: bool
+    order: "UserOrder"
+
+
 class PlaceOrder(TypedDict):
     symbol: str
     side: Literal["buy", "sell"]
-    orderType: Literal["market", "limit"]
+    orderType: Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
     quantity: float
     limitPrice: NotRequired[float]
     clientOrderId: NotRequired[str]
+    timeInForce: NotRequired[Literal["gtc", "day", "ioc", "fok"]]
+    stopPrice: NotRequired[float]
+    trailAmount: NotRequired[float]
+    trailPercent: NotRequired[float]
+    orderClass: NotRequired[Literal["simple", "bracket", "oco"]]
+    takeProfit: NotRequired["TakeProfit"]
+    stopLoss: NotRequired["StopLoss"]
     type: Literal["place_order"]
     requestId: str
     timestamp: float
@@ -327,6 +352,21 @@ class RefreshToken(TypedDict):
     requestId: str
     timestamp: float
     deviceId: str
+
+
+class ReplaceOrder(TypedDict):
+    """Amend an open order's quantity or prices (an addition; docs/protocol.md §4b)."""
+
+    quantity: NotRequired[float]
+    limitPrice: NotRequired[float]
+    stopPrice: NotRequired[float]
+    trailAmount: NotRequired[float]
+    trailPercent: NotRequired[float]
+    type: Literal["replace_order"]
+    requestId: str
+    timestamp: float
+    deviceId: str
+    orderId: str
 
 
 class RequestExchangeData(TypedDict):
@@ -373,6 +413,7 @@ class SessionInfo(TypedDict):
     expiresAt: int
     simulatorStatus: str
     simulatorId: str | None
+    profile: NotRequired[str]
 
 
 class SessionResync(TypedDict):
@@ -421,6 +462,7 @@ class SimulatorStarted(TypedDict):
     success: bool
     simulatorId: str
     status: Literal["starting", "running", "stopping", "stopped", "error"]
+    profile: NotRequired[str]
 
 
 class SimulatorStatusUpdate(TypedDict):
@@ -451,6 +493,14 @@ class StartSimulator(TypedDict):
     requestId: str
     timestamp: float
     deviceId: str
+    profile: NotRequired[str]
+
+
+class StopLoss(TypedDict):
+    """A bracket's (or an OCO pair's) stop exit: a stop, or a stop-limit with `limitPrice`."""
+
+    stopPrice: float
+    limitPrice: NotRequired[float]
 
 
 class StopSession(TypedDict):
@@ -493,6 +543,12 @@ class SymbolQuote(TypedDict):
     ask: NotRequired[float]
     bidSize: NotRequired[float]
     askSize: NotRequired[float]
+
+
+class TakeProfit(TypedDict):
+    """A bracket's (or an OCO pair's) limit exit."""
+
+    limitPrice: float
 
 
 class TicketResponse(TypedDict):
@@ -548,7 +604,7 @@ class UserOrder(TypedDict):
     filledQty: float
     symbol: str
     side: Literal["buy", "sell"]
-    orderType: Literal["market", "limit"]
+    orderType: Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
     quantity: float
     limitPrice: float | None
     averagePrice: float | None
@@ -556,6 +612,20 @@ class UserOrder(TypedDict):
     reason: str
     createdAt: int
     updatedAt: int
+    timeInForce: NotRequired[Literal["gtc", "day", "ioc", "fok"]]
+    orderClass: NotRequired[Literal["simple", "bracket", "oco"]]
+    stopPrice: NotRequired[float | None]
+    trailAmount: NotRequired[float | None]
+    trailPercent: NotRequired[float | None]
+    trailingStopPrice: NotRequired[float | None]
+    triggered: NotRequired[bool]
+    queueAhead: NotRequired[float | None]
+    takeProfitPrice: NotRequired[float | None]
+    stopLossPrice: NotRequired[float | None]
+    stopLossLimitPrice: NotRequired[float | None]
+    parentOrderId: NotRequired[str | None]
+    ocoGroup: NotRequired[str | None]
+    fee: NotRequired[float]
 
 
 class UserPosition(TypedDict):
@@ -583,6 +653,7 @@ ClientMessage = (
     | RequestExchangeData
     | PlaceOrder
     | CancelOrder
+    | ReplaceOrder
     | ResetAccount
 )
 ClientMessageType = Literal[
@@ -598,6 +669,7 @@ ClientMessageType = Literal[
     "request_exchange_data",
     "place_order",
     "cancel_order",
+    "replace_order",
     "reset_account",
 ]
 # Each ClientMessage's class by its `type`.
@@ -614,6 +686,7 @@ CLIENT_MESSAGES: dict[str, type] = {
     "request_exchange_data": RequestExchangeData,
     "place_order": PlaceOrder,
     "cancel_order": CancelOrder,
+    "replace_order": ReplaceOrder,
     "reset_account": ResetAccount,
 }
 
@@ -638,6 +711,7 @@ ServerMessage = (
     | MarketSubscription
     | OrderPlaced
     | OrderCanceled
+    | OrderReplaced
     | AccountResetDone
     | ErrorMessage
 )
@@ -661,6 +735,7 @@ ServerMessageType = Literal[
     "market_subscription",
     "order_placed",
     "order_canceled",
+    "order_replaced",
     "account_reset",
     "error",
 ]
@@ -685,6 +760,7 @@ SERVER_MESSAGES: dict[str, type] = {
     "market_subscription": MarketSubscription,
     "order_placed": OrderPlaced,
     "order_canceled": OrderCanceled,
+    "order_replaced": OrderReplaced,
     "account_reset": AccountResetDone,
     "error": ErrorMessage,
 }

@@ -1,0 +1,37 @@
+"""The admin edits an account's commission schedule, and nothing else of it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from market_app import services
+from market_app.fees import CommissionSchedule
+from market_app.models import Account
+from tests.support.factories import make_user
+
+pytestmark = [pytest.mark.django_db]
+
+
+def test_an_admin_sets_an_accounts_commission_schedule_and_cannot_move_its_cash() -> None:
+    trader = make_user()
+    account = services.account_for(trader.pk)
+    admin = get_user_model().objects.create_superuser("boss", "boss@example.com", "boss-password-1")
+    client = Client()
+    client.force_login(admin)
+    page = client.get(f"/admin/market_app/account/{account.pk}/change/")
+    response = client.post(
+        f"/admin/market_app/account/{account.pk}/change/",
+        {"commission_per_share": "0.005", "commission_minimum": "1", "commission_bps": "", "cash": "999999999"},
+    )
+
+    assert page.status_code == 200 and b"commission_per_share" in page.content
+    assert response.status_code == 302, response.content[:2000]
+    account = Account.objects.get(pk=account.pk)
+    assert account.cash == Decimal(100_000)  # read-only in the admin
+    assert services.commission_schedule_of(account) == CommissionSchedule(
+        per_share=Decimal("0.005"), minimum=Decimal(1), bps=Decimal(0)
+    )
