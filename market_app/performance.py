@@ -5,15 +5,16 @@ Definitions (docs/protocol.md §4c):
 
 - **Realized profit**: the fills are replayed in order (created_at, tick, id) with the exchange's own
   average-cost accounting (market_app.matching.apply_fill), from the start of the epoch the window
-  begins in (positions are flat then); the realized profit of the sells inside the window is summed.
-  It is gross: fees are reported apart, and `netPnl` is realized + unrealized - fees.
+  begins in (positions are flat then); the realized profit of the window's fills is summed. It is
+  net of fees, as the positions' own (a fill's fee counts against it when paid, buy or sell), so
+  `netPnl` is realized + unrealized; `fees` shows what they took.
 - **Unrealized profit**: the positions held at the window's end, at the feed's last prices
   ((last - average cost) * quantity). A position cleared by a reset before the end is not held.
 - **Fees**: the sum of `Fill.fee` of the window's fills.
 - **Round trip**: one instrument's position going from flat to flat. Partial closes do not count
   apart: they add their profit to the trip, which counts once, in the window it closes in; a trip
-  still open, or cleared by a reset, is not one. It is **won** when its realized profit minus the
-  fees of its fills is above zero; `winRate` is won / round trips (absent without round trips).
+  still open, or cleared by a reset, is not one. It is **won** when its realized profit (net of the
+  fees of its fills) is above zero; `winRate` is won / round trips (absent without round trips).
 - **Max drawdown**: over the window's equity samples in time order, the largest fall from the
   highest equity seen before (peak - equity), in money (`maxDrawdown`) and, separately, the largest
   such fall relative to its peak (`maxDrawdownRatio`, 0.25 = 25 %). The peak starts afresh at each reset.
@@ -56,7 +57,7 @@ class Performance:
 
     @property
     def net_pnl(self) -> Decimal:
-        return self.realized_pnl + self.unrealized_pnl - self.fees
+        return self.realized_pnl + self.unrealized_pnl
 
     @property
     def win_rate(self) -> Decimal | None:
@@ -69,7 +70,6 @@ class Performance:
 class _Holding:
     state: PositionState = field(default_factory=PositionState)
     trip_pnl: Decimal = ZERO
-    trip_fees: Decimal = ZERO
 
 
 def account_performance(*, user_id: int, window: Window) -> Performance:
@@ -119,24 +119,24 @@ def _replay_fills(
         holding = holdings.setdefault(symbol, _Holding())
         inside = window.contains(at)
         if holding.state.quantity == 0:
-            holding.trip_pnl = holding.trip_fees = ZERO
+            holding.trip_pnl = ZERO
         effect = apply_fill(
             holding.state,
             side=side,
             quantity=min(quantity, holding.state.quantity) if side == OrderSide.SELL else quantity,
             price=price,
+            fee=fee,
         )
         realized = effect.position.realized_pnl - holding.state.realized_pnl
         holding.state = effect.position
         holding.trip_pnl += realized
-        holding.trip_fees += fee
         if inside:
             performance.fills += 1
             performance.realized_pnl += realized
             performance.fees += fee
         if side == OrderSide.SELL and effect.position.quantity == 0 and inside:
             performance.round_trips += 1
-            performance.won += holding.trip_pnl - holding.trip_fees > 0
+            performance.won += holding.trip_pnl > 0
     if epochs.of(window.end) != epoch:
         return {}  # reset after the last fill, before the window's end
     return holdings

@@ -718,7 +718,8 @@ def account_reset(*, user_id: int, by_operator: bool = False) -> AccountReset:
             positions_before=before,
         )
         account.cash = account.starting_cash
-        account.save(update_fields=["cash", "updated_at"])
+        account.fees_paid = Decimal(0)  # the new epoch's; the history's fills keep theirs
+        account.save(update_fields=["cash", "fees_paid", "updated_at"])
         # The new epoch's curve starts at the starting cash.
         EquitySample.objects.create(
             account=account,

@@ -39,7 +39,7 @@ def scenario() -> Trader:
     AAPL buy 10 @ 100, sell 4 @ 110 (+40), sell 6 @ 95 (-30): a trip of +10 - 3 fees, won.
     MSFT buy 5 @ 200, sell 5 @ 190 (-50): a trip of -50 - 2 fees, lost.
     AAPL buy 2 @ 100, still held; AAPL last at 120: unrealized +40.
-    Realized -40, fees 6, net -6; two round trips, one won.
+    Realized -40 before fees, -46 after (as the positions count it), fees 6, net -6; two round trips, one won.
     """
     who = trader()
     set_prices({"AAPL": "100", "MSFT": "200"})
@@ -99,7 +99,7 @@ def body_json(response: object) -> object:
 def test_the_figures_of_the_scenario_are_the_hand_computed_ones() -> None:
     who = scenario()
     result = figures(who)
-    assert (result.realized_pnl, result.unrealized_pnl, result.fees, result.net_pnl) == (D(-40), D(40), D(6), D(-6))
+    assert (result.realized_pnl, result.unrealized_pnl, result.fees, result.net_pnl) == (D(-46), D(40), D(6), D(-6))
     assert (result.round_trips, result.won, result.win_rate) == (2, 1, D("0.5"))
     assert (result.max_drawdown, result.max_drawdown_ratio) == (D(1500), D("0.01492537"))
     assert (result.orders, result.fills, result.samples, result.epoch, result.resets) == (6, 6, 6, 0, 0)
@@ -123,7 +123,8 @@ def test_a_window_counts_the_round_trips_that_close_inside_it_with_their_whole_p
     # From the third fill (AAPL's closing sell) on: the AAPL trip closes inside, the first two fills are outside.
     result = figures(who, start=fills[2].created_at)
     assert (result.fills, result.round_trips, result.won) == (4, 2, 1)
-    assert result.realized_pnl == D(-80)  # -30 and -50: the +40 of the partial close came before the window
+    # -30 and -50 less the four fees inside: the +40 of the partial close came before the window.
+    assert result.realized_pnl == D(-84)
     assert result.fees == D(4)
 
 
@@ -135,7 +136,7 @@ def test_a_reset_starts_a_new_epoch_and_the_whole_history_keeps_the_old_one() ->
     assert (current.realized_pnl, current.unrealized_pnl, current.round_trips, current.fills) == (0, 0, 0, 0)
     assert (current.epoch, current.samples, current.max_drawdown, current.last_equity) == (1, 1, 0, D(100_000))
     everything = figures(who)
-    assert (everything.realized_pnl, everything.round_trips, everything.won, everything.resets) == (D(-40), 2, 1, 1)
+    assert (everything.realized_pnl, everything.round_trips, everything.won, everything.resets) == (D(-46), 2, 1, 1)
     assert everything.unrealized_pnl == 0  # the AAPL still held was cleared by the reset
     assert everything.max_drawdown == D(1500)
 
@@ -148,7 +149,7 @@ def test_the_performance_endpoint_answers_the_figures_in_json_and_csv_alike() ->
     client = client_of(who.user_id)
     data = body_json(client.get("/api/market/journal/performance/"))
     assert isinstance(data, dict)
-    assert (data["realizedPnl"], data["unrealizedPnl"], data["fees"], data["netPnl"]) == (-40, 40, 6, -6)
+    assert (data["realizedPnl"], data["unrealizedPnl"], data["fees"], data["netPnl"]) == (-46, 40, 6, -6)
     assert (data["roundTrips"], data["roundTripsWon"], data["winRate"]) == (2, 1, 0.5)
     assert (data["maxDrawdown"], data["maxDrawdownRatio"]) == (1500, 0.01492537)
     assert "start" not in data  # no reset yet: from the first record

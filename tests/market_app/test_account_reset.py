@@ -51,8 +51,10 @@ def test_a_reset_is_refused_while_the_simulator_is_live(status: str) -> None:
 def test_a_reset_restores_the_cash_cancels_open_orders_clears_positions_and_keeps_history() -> None:
     who = holding_with_an_open_order()
     stop(who)
+    Account.objects.filter(user_id=who.user_id).update(fees_paid=D(3))
     reset = services.account_reset(user_id=who.user_id)
-    assert Account.objects.get(user_id=who.user_id).cash == D(100_000)
+    account = Account.objects.get(user_id=who.user_id)
+    assert (account.cash, account.fees_paid) == (D(100_000), 0)
     assert not Position.objects.filter(user_id=who.user_id).exists()
     sell = Order.objects.get(user_id=who.user_id, side="sell")
     assert (sell.status, sell.reason) == (OrderStatus.CANCELED, services.RESET_REASON)
@@ -143,4 +145,4 @@ def test_the_admin_exports_orders_and_fills_and_shows_the_figures() -> None:
     )
     assert len(csv_rows(response)) == 6
     page = client.get(f"/admin/market_app/account/{account.pk}/change/").content.decode()
-    assert "realized_pnl" in page and "<td>-40</td>" in page and "<td>0.5</td>" in page and "<td>1500</td>" in page
+    assert "realized_pnl" in page and "<td>-46</td>" in page and "<td>0.5</td>" in page and "<td>1500</td>" in page
