@@ -99,6 +99,22 @@ def test_login_trade_and_inspect_with_exit_codes_and_json(cli_env: dict[str, str
     twice = tradesim(env, "cancel", resting["orderId"])
     assert twice.returncode == 1 and "order_not_cancelable" in twice.stderr
 
+    # The exchange's other order types and classes, and replace.
+    low = json_of(tradesim(env, "--json", "buy", "AAPL", "1", "--limit", "1", "--tif", "day"))["order"]
+    assert (low["orderType"], low["timeInForce"]) == ("limit", "day")
+    replaced = json_of(tradesim(env, "--json", "replace", low["orderId"], "--quantity", "3", "--limit", "2"))
+    assert replaced["type"] == "order_replaced"
+    assert (replaced["order"]["quantity"], replaced["order"]["limitPrice"]) == (3, 2)
+    assert tradesim(env, "replace", low["orderId"]).returncode == 2  # nothing to change
+    bracket = json_of(
+        tradesim(env, "--json", "buy", "AAPL", "1", "--limit", "1", "--take-profit", "2", "--stop-loss", "0.5")
+    )["order"]
+    assert bracket["orderClass"] == "bracket"
+    refused = tradesim(env, "--json", "buy", "AAPL", "1", "--limit", "1", "--take-profit", "0.5", "--stop-loss", "2")
+    assert refused.returncode == 1 and json.loads(refused.stderr)["code"] == "invalid_bracket"
+    for order in (low, bracket):
+        assert tradesim(env, "cancel", order["orderId"]).returncode == 0
+
     positions = eventually(env, "positions", until=lambda rows: any(r["quantity"] == 2 for r in rows))
     assert [p["symbol"] for p in positions if p["quantity"] == 2] == ["AAPL"]
     account = json_of(tradesim(env, "--json", "account"))

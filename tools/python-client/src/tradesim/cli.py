@@ -130,16 +130,48 @@ async def cmd_stop(args: argparse.Namespace) -> Any:
     return await one_request(args, "stop_simulator")
 
 
+def order_type_of(args: argparse.Namespace) -> str:
+    """The order type the options describe; the server refuses a combination that makes none."""
+    if args.trail_amount is not None or args.trail_percent is not None:
+        return "trailing_stop"
+    if args.stop is not None:
+        return "stop_limit" if args.limit is not None else "stop"
+    return "limit" if args.limit is not None else "market"
+
+
 async def cmd_order(args: argparse.Namespace) -> Any:
     fields: dict[str, Any] = {"symbol": args.symbol.upper(), "side": args.command, "quantity": args.quantity}
-    fields["orderType"] = "limit" if args.limit is not None else "market"
+    fields["orderType"] = order_type_of(args)
     fields["limitPrice"] = args.limit
+    fields["stopPrice"] = args.stop
+    fields["trailAmount"] = args.trail_amount
+    fields["trailPercent"] = args.trail_percent
+    fields["timeInForce"] = args.tif
     fields["clientOrderId"] = args.client_order_id
+    if args.take_profit is not None or args.stop_loss is not None:
+        fields["orderClass"] = args.order_class or "bracket"
+        if args.take_profit is not None:
+            fields["takeProfit"] = {"limitPrice": args.take_profit}
+        if args.stop_loss is not None:
+            fields["stopLoss"] = {"stopPrice": args.stop_loss}
     return await one_request(args, "place_order", **fields)
 
 
 async def cmd_cancel(args: argparse.Namespace) -> Any:
     return await one_request(args, "cancel_order", orderId=args.order_id)
+
+
+async def cmd_replace(args: argparse.Namespace) -> Any:
+    changes = {
+        "quantity": args.quantity,
+        "limitPrice": args.limit,
+        "stopPrice": args.stop,
+        "trailAmount": args.trail_amount,
+        "trailPercent": args.trail_percent,
+    }
+    if all(value is None for value in changes.values()):
+        raise Failure(USAGE, "replace needs one of --quantity, --limit, --stop, --trail-amount, --trail-percent")
+    return await one_request(args, "replace_order", orderId=args.order_id, **changes)
 
 
 async def snapshot(args: argparse.Namespace) -> dict[str, Any]:
@@ -290,12 +322,29 @@ def parser() -> argparse.ArgumentParser:
         order = commands.add_parser(side, help=f"place a {side} order (market, or limit with --limit)")
         order.add_argument("symbol")
         order.add_argument("quantity", type=float)
-        order.add_argument("--limit", type=float, help="limit price")
+        order.add_argument("--limit", type=float, help="limit price (with --stop: a stop-limit)")
+        order.add_argument("--stop", type=float, help="stop price: a stop order")
+        order.add_argument("--trail-amount", type=float, help="a trailing stop this far behind the best price")
+        order.add_argument("--trail-percent", type=float, help="a trailing stop this many percent behind")
+        order.add_argument("--tif", choices=("gtc", "day", "ioc", "fok"), help="time in force (default gtc)")
+        order.add_argument("--take-profit", type=float, help="a bracket's (or OCO's) limit exit")
+        order.add_argument("--stop-loss", type=float, help="a bracket's (or OCO's) stop exit")
+        order.add_argument(
+            "--class", dest="order_class", choices=("bracket", "oco"), help="with the exits (default bracket)"
+        )
         order.add_argument("--client-order-id", help="idempotency key: the same one twice gives the first order")
         order.set_defaults(run=cmd_order)
     cancel = commands.add_parser("cancel", help="cancel an open order")
     cancel.add_argument("order_id")
     cancel.set_defaults(run=cmd_cancel)
+    replace = commands.add_parser("replace", help="amend an open order's quantity or prices")
+    replace.add_argument("order_id")
+    replace.add_argument("--quantity", type=float)
+    replace.add_argument("--limit", type=float, help="new limit price")
+    replace.add_argument("--stop", type=float, help="new stop price")
+    replace.add_argument("--trail-amount", type=float)
+    replace.add_argument("--trail-percent", type=float)
+    replace.set_defaults(run=cmd_replace)
     commands.add_parser("positions", help="show positions").set_defaults(run=cmd_positions)
     commands.add_parser("orders", help="show open and recent orders").set_defaults(run=cmd_orders)
     commands.add_parser("account", help="show cash and equity").set_defaults(run=cmd_account)
