@@ -356,9 +356,10 @@ if MARKET_SOURCE == "replay" and not Path(MARKET_REPLAY_FILE).is_file():
     raise ImproperlyConfigured(f"MARKET_REPLAY_FILE {MARKET_REPLAY_FILE!r} is not a file (MARKET_SOURCE=replay).")
 MARKET_STARTING_CASH = env_int("MARKET_STARTING_CASH", default=100_000, minimum=0)
 # The default commission schedule of an account (market_app.fees; each account may set its own in the admin),
-# times the simulator profile's fee factor. Zero by default: commission-free, as at most retail brokers.
-MARKET_COMMISSION_PER_SHARE = env_decimal("MARKET_COMMISSION_PER_SHARE", default="0")
-MARKET_COMMISSION_MINIMUM = env_decimal("MARKET_COMMISSION_MINIMUM", default="0")
+# times the simulator profile's fee factor (ideal 0, realistic 1, harsh 2). By default a per-share schedule
+# as many brokers charge for US shares: 0.005 a share, at least 1 an order.
+MARKET_COMMISSION_PER_SHARE = env_decimal("MARKET_COMMISSION_PER_SHARE", default="0.005")
+MARKET_COMMISSION_MINIMUM = env_decimal("MARKET_COMMISSION_MINIMUM", default="1")
 MARKET_COMMISSION_BPS = env_decimal("MARKET_COMMISSION_BPS", default="0")
 # A simulated trading day (when `day` orders expire) is this many feed ticks.
 MARKET_DAY_TICKS = env_int("MARKET_DAY_TICKS", default=780, minimum=1)

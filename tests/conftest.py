@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,18 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneSe
 def fast_password_hashing() -> Iterator[None]:
     """In-process tests create many users; the production hasher would make up most of their run time."""
     with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
+# The accounting of fills, the journal and resets are checked by hand-computed figures without
+# commissions; the fee models have tests of their own (test_order_types_services, e2e order types).
+COMMISSION_FREE = {"MARKET_COMMISSION_PER_SHARE": "0", "MARKET_COMMISSION_MINIMUM": "0", "MARKET_COMMISSION_BPS": "0"}
+
+
+@pytest.fixture
+def commission_free() -> Iterator[None]:
+    """The MARKET_COMMISSION_* schedule set to nothing (the default charges 0.005 a share, at least 1)."""
+    with override_settings(**{name: Decimal(value) for name, value in COMMISSION_FREE.items()}):
         yield
 
 

@@ -72,7 +72,8 @@ def test_a_run_is_sampled_journaled_and_reset_over_the_socket(make_server: Serve
         assert media.startswith("text/csv") and [r["side"] for r in rows] == ["buy", "sell"]
         _, fills = server.request("GET", "/api/market/journal/fills/", token=token)
         assert [float(r["price"]) for r in rows] == [f["price"] for f in fills]
-        realized = (fills[1]["price"] - fills[0]["price"]) * 3
+        realized = (fills[1]["price"] - fills[0]["price"]) * 3 - fills[0]["fee"] - fills[1]["fee"]
+        assert figures["fees"] == fills[0]["fee"] + fills[1]["fee"] == 2  # at least 1 an order
         assert figures["realizedPnl"] == pytest.approx(realized, abs=1e-6)
 
         send_json(ws, request("stop_simulator", device, "stop"))

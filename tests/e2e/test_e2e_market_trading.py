@@ -95,7 +95,9 @@ def test_a_market_order_fills_on_a_following_tick_and_the_position_shows_it(serv
     position = filled["userPositions"]["AAPL"]
     assert position["quantity"] == 10 and position["averagePrice"] == fill["averagePrice"]
     assert position["value"] == pytest.approx(10 * filled["symbols"]["AAPL"]["price"])
-    assert filled["account"]["cash"] == pytest.approx(100_000 - 10 * fill["averagePrice"])
+    assert fill["fee"] == 1  # the default schedule: 0.005 a share, at least 1 an order
+    assert filled["account"]["cash"] == pytest.approx(100_000 - 10 * fill["averagePrice"] - fill["fee"])
+    assert filled["account"]["feesPaid"] == 1
     assert filled["reason"] == "orders_changed"
 
 
@@ -137,7 +139,12 @@ def test_a_limit_sell_at_a_reachable_price_fills_and_realizes_profit_or_loss(ser
     assert sell_price >= 0.5  # a limit sell never fills below its limit; it got the market price
     position = sold["userPositions"]["EUR-USD"]
     assert position["quantity"] == 0
-    assert position["realizedPnl"] == pytest.approx((sell_price - buy_price) * 1000, abs=1e-6)
+    fees = (
+        bought["userOrders"][placed["order"]["orderId"]]["fee"]
+        + sold["userOrders"][sold_order["order"]["orderId"]]["fee"]
+    )
+    assert fees == 10  # 1,000 units at 0.005 each way
+    assert position["realizedPnl"] == pytest.approx((sell_price - buy_price) * 1000 - fees, abs=1e-6)
     assert sold["account"]["cash"] == pytest.approx(100_000 + position["realizedPnl"], abs=1e-6)
 
 
@@ -268,7 +275,7 @@ def test_the_rest_api_trades_for_the_token_owner_only(server: DaphneServer) -> N
     assert open_orders == [] and {o["orderId"] for o in all_orders} == {placed["orderId"], limit["orderId"]}
     assert [p["symbol"] for p in positions] == ["AAPL"] and positions[0]["quantity"] == 2
     assert len(fills) >= 1 and sum(f["quantity"] for f in fills) == 2 and fills[0]["orderId"] == placed["orderId"]
-    assert account["cash"] == pytest.approx(100_000 - sum(f["quantity"] * f["price"] for f in fills))
+    assert account["cash"] == pytest.approx(100_000 - sum(f["quantity"] * f["price"] + f["fee"] for f in fills))
     assert status_bad == 400 and bad["code"] == "invalid_request" and bad["details"]
     assert status_anon == 401
 

@@ -21,7 +21,10 @@ from simulator_app.models import Simulator, SimulatorStatus
 from tests.market_app.test_trading_services import Trader, apply, place, set_prices, trader
 from tests.support.factories import issue_token, make_user
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("default_instruments")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("default_instruments", "commission_free"),
+]
 
 D = Decimal
 # Equity samples (hand-picked): the peak 100,500 falls to 99,000, a drawdown of 1,500 = 1.492537 %.

@@ -17,7 +17,10 @@ from simulator_app.models import Simulator, SimulatorStatus
 from tests.market_app.test_account_journal import body_json, client_of, csv_rows, scenario
 from tests.market_app.test_trading_services import Trader, apply, place, set_prices, trader
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("default_instruments")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("default_instruments", "commission_free"),
+]
 
 D = Decimal
 

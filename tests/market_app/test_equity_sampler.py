@@ -22,7 +22,10 @@ from simulator_app.worker import Worker
 from tests.market_app.test_trading_services import holding, set_prices, trader
 from tests.support.factories import make_user
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("default_instruments")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("default_instruments", "commission_free"),
+]
 
 D = Decimal
 T0 = 1_800_000_000_000

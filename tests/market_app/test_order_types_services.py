@@ -333,7 +333,7 @@ def test_a_commission_per_share_with_a_minimum_is_charged_once_per_order_times_t
     assert snapshot.profile == profile
 
 
-@override_settings(MARKET_COMMISSION_BPS=D("10"))
+@override_settings(MARKET_COMMISSION_PER_SHARE=D(0), MARKET_COMMISSION_MINIMUM=D(0), MARKET_COMMISSION_BPS=D("10"))
 def test_the_settings_schedule_applies_to_accounts_without_their_own() -> None:
     who = trader()
     order = place(who, quantity=10.0)
@@ -382,3 +382,13 @@ def test_every_fill_keeps_cash_plus_position_value_net_of_its_fee(
     assert account.fees_paid == fees
     if profile == "ideal":
         assert fees == 0
+
+
+def test_the_default_schedule_charges_half_a_cent_a_share_and_at_least_one() -> None:
+    who = trader()
+    small = place(who, quantity=10.0)
+    apply(who, FillIntent(small.id, D(10), D("100.00"), 1))
+    large = place(who, quantity=500.0)
+    apply(who, FillIntent(large.id, D(500), D("100.00"), 2))
+    assert Fill.objects.get(order=small).fee == D(1)  # 10 x 0.005 = 0.05, below the minimum
+    assert Fill.objects.get(order=large).fee == D("2.5")  # 500 x 0.005

@@ -26,7 +26,10 @@ from simulator_app.models import Simulator, SimulatorStatus
 from simulator_app.services import HeldSimulator
 from tests.support.factories import make_session, make_worker
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("default_instruments")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("default_instruments", "commission_free"),
+]
 
 D = Decimal
 STARTING_CASH = D(100_000)
