@@ -68,9 +68,9 @@ OPERATIONS = [
     Operation(
         "POST",
         "/api/market/orders/{orderId}/cancel/",
-        "Cancel an open order",
+        "Cancel an open order (it takes effect after the entry latency; a fill meanwhile may win: see §4b)",
         UserOrder,
-        errors=(MarketCode.ORDER_NOT_FOUND, MarketCode.ORDER_NOT_CANCELABLE),
+        errors=(MarketCode.ORDER_NOT_FOUND, MarketCode.ORDER_NOT_CANCELABLE, MarketCode.CANCEL_TOO_LATE),
     ),
     Operation("GET", "/api/market/positions/", "Your positions at the last prices", UserPosition, many=True),
     Operation("GET", "/api/market/fills/", "Your fills, newest first (at most 500)", FillView, many=True),

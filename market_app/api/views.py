@@ -3,9 +3,11 @@ the socket's messages (market_app.messages), and errors the same `error` shape."
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 
+from django import db
 from pydantic import BaseModel, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -66,8 +68,16 @@ class OrderListView(APIView):
 
 class OrderCancelView(APIView):
     def post(self, request: Request, order_id: uuid.UUID) -> Response:
-        # Over REST a cancel takes effect when it arrives (a request thread does not wait out the latency).
-        order = services.order_cancel(user_id=user_id_of(request), order_id=order_id)
+        """As the socket's cancel_order: it takes effect after the profile's entry latency, and a fill
+        applied meanwhile that completed the order wins (`cancel_too_late`)."""
+        user_id = user_id_of(request)
+        ticket = services.order_cancel_arrive(user_id=user_id, order_id=order_id)
+        if ticket.latency_ms:
+            # Django's ASGI handler gives each request a thread of its own, so the wait holds only this
+            # one; its database connection goes back to the pool meanwhile.
+            db.connection.close()
+            time.sleep(ticket.latency_ms / 1000)
+        order = services.order_cancel(user_id=user_id, order_id=order_id, raced=ticket.latency_ms > 0)
         return Response(order_view(order).model_dump(mode="json"))
 
 

@@ -272,10 +272,25 @@ def test_a_cancel_can_lose_the_race_against_a_fill_and_the_client_sees_which_won
         resting = desk.order(symbol="AAPL", side="buy", orderType="limit", quantity=1, limitPrice=on_grid(last * 0.8))
         won = desk.reply(desk.send("cancel_order", orderId=resting["orderId"]))
         after = desk.wait(lambda s: status_of(s, order["orderId"]) == "filled")
+        # The same race over REST.
+        token = desk.creds["token"]
+        rest_order = desk.order(symbol="AAPL", side="buy", orderType="market", quantity=1)
+        time.sleep(0.2)
+        lost_status, rest_lost = server.request(
+            "POST", f"/api/market/orders/{rest_order['orderId']}/cancel/", token=token
+        )
+        rest_resting = desk.order(
+            symbol="AAPL", side="buy", orderType="limit", quantity=1, limitPrice=on_grid(last * 0.8)
+        )
+        won_status, rest_won = server.request(
+            "POST", f"/api/market/orders/{rest_resting['orderId']}/cancel/", token=token
+        )
 
     assert lost["type"] == "error" and lost["code"] == "cancel_too_late", lost
     assert won["type"] == "order_canceled" and won["order"]["status"] == "canceled"
     assert after["userOrders"][order["orderId"]]["filledQty"] == 1
+    assert (lost_status, rest_lost["code"]) == (409, "cancel_too_late"), rest_lost
+    assert (won_status, rest_won["status"]) == (200, "canceled")
 
 
 def test_fees_show_on_fills_and_the_profiles_differ_on_the_same_seed(server: DaphneServer) -> None:
