@@ -164,12 +164,19 @@ async def cancel_order(conn: Connection, message: CancelOrder) -> None:
     require_own_device(conn, message.deviceId)
     order_id = _order_id(message.orderId)
     ticket = await database_sync_to_async(services.order_cancel_arrive)(user_id=conn.user_id, order_id=order_id)
+
+    async def take_effect() -> None:
+        if ticket.latency_ms:
+            await asyncio.sleep(ticket.latency_ms / 1000)
+        order = await database_sync_to_async(services.order_cancel)(
+            user_id=conn.user_id, order_id=order_id, raced=ticket.latency_ms > 0
+        )
+        await conn.send_message(OrderCanceled(requestId=message.requestId, success=True, order=order_view(order)))
+
     if ticket.latency_ms:
-        await asyncio.sleep(ticket.latency_ms / 1000)
-    order = await database_sync_to_async(services.order_cancel)(
-        user_id=conn.user_id, order_id=order_id, raced=ticket.latency_ms > 0
-    )
-    await conn.send_message(OrderCanceled(requestId=message.requestId, success=True, order=order_view(order)))
+        conn.answer_later(take_effect(), request_id=message.requestId)  # the connection goes on meanwhile
+    else:
+        await take_effect()
 
 
 @handles(ReplaceOrder)

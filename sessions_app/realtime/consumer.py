@@ -80,6 +80,7 @@ class Connection(AsyncWebsocketConsumer):
     # Slots: a connection's own state in a fixed array, not in a dict grown attribute by attribute
     # (the base classes keep a __dict__ for anything else).
     __slots__ = (
+        "_answering",
         "_states",
         "_transport",
         "abuse",
@@ -124,6 +125,7 @@ class Connection(AsyncWebsocketConsumer):
         self.expires_ms = 0
         self.connection_slot: Slot | None = None  # counted against the connection limits until disconnect
         self._transport: Any = None
+        self._answering: set[asyncio.Task[None]] | None = None  # answer_later's tasks, made on first use
         self.opened = False  # authenticated and attached: the handlers may act
         self.ending = False
         self.closing_task: asyncio.Task[None] | None = None
@@ -457,20 +459,49 @@ class Connection(AsyncWebsocketConsumer):
                     ErrorCode.INVALID_MESSAGE, f"invalid {kind} message", details=details_from(error, whole="(message)")
                 ) from None
             await route.handler(self, message)
-        except ProtocolError as error:
-            if error.request_id is None:
-                error.request_id = request_id
-            logger.info("replied with error %s", error.code)
-            await self.send_error(error)
-        except SERVICE_DOWN:
-            logger.exception("service unavailable while handling a message")
-            await self.send_error(ProtocolError(ErrorCode.SERVICE_UNAVAILABLE, request_id=request_id))
-        except Exception:
-            logger.exception("unexpected error while handling a message")
-            await self.send_error(ProtocolError(ErrorCode.INTERNAL_ERROR, request_id=request_id))
+        except Exception as error:
+            await self._answer_failure(error, request_id)
         finally:
             if context is not None:
                 log_context.reset(context)
+
+    async def _answer_failure(self, error: Exception, request_id: str | None) -> None:
+        """The one place a client message's failure becomes the standard `error`."""
+        if isinstance(error, ProtocolError):
+            if error.request_id is None:
+                error.request_id = request_id
+            logger.info("replied with error %s", error.code)
+        elif isinstance(error, SERVICE_DOWN):
+            logger.error("service unavailable while handling a message", exc_info=error)
+            error = ProtocolError(ErrorCode.SERVICE_UNAVAILABLE, request_id=request_id)
+        else:
+            logger.error("unexpected error while handling a message", exc_info=error)
+            error = ProtocolError(ErrorCode.INTERNAL_ERROR, request_id=request_id)
+        await self.send_error(error)
+
+    def answer_later(self, work: Coroutine[object, object, None], *, request_id: str | None) -> None:
+        """Finish a request (a handler's remainder that waits, such as a simulated latency) without
+        holding up the connection's next messages: heartbeats and pushes go on meanwhile. Its
+        failure takes the same path as the handler's own; after the socket closed it is only logged."""
+
+        async def answer() -> None:
+            context = bind(requestId=request_id) if request_id is not None else None
+            try:
+                await work
+            except Exception as error:
+                if self.ending:
+                    logger.warning("a deferred answer failed after its socket closed", exc_info=error)
+                else:
+                    await self._answer_failure(error, request_id)
+            finally:
+                if context is not None:
+                    log_context.reset(context)
+
+        if self._answering is None:
+            self._answering = set()
+        task = asyncio.ensure_future(answer())
+        self._answering.add(task)  # referenced until done, or the collector could drop it
+        task.add_done_callback(self._answering.discard)
 
     @staticmethod
     def _refuse_lone_surrogates(data: dict, kind: object) -> None:

@@ -322,3 +322,21 @@ def test_fees_show_on_fills_and_the_profiles_differ_on_the_same_seed(server: Dap
                 for fill in fills
                 if fill["tickSeq"] in ticks
             )
+
+
+def test_a_cancel_waiting_out_its_latency_does_not_hold_up_the_connections_other_messages(
+    server: DaphneServer,
+) -> None:
+    with trader(server, "harsh") as desk:
+        last = desk.last_price("AAPL")
+        resting = desk.order(symbol="AAPL", side="buy", orderType="limit", quantity=1, limitPrice=on_grid(last * 0.8))
+        cancel_id = desk.send("cancel_order", orderId=resting["orderId"])  # harsh: takes effect 250 ms later
+        send_json(desk.ws, heartbeat(desk.creds["deviceId"], simulatorStatus="running"))
+        deadline = time.monotonic() + 10
+        seen = []
+        while "order_canceled" not in seen:
+            message = desk.next(deadline)
+            if message["type"] == "heartbeat_ack" or message.get("requestId") == cancel_id:
+                seen.append(message["type"])
+
+    assert seen == ["heartbeat_ack", "order_canceled"]  # the beat sent after the cancel is answered first
