@@ -1,11 +1,12 @@
 """The session handler the kernel's consumer calls (registered in SessionsAppConfig.ready()).
 
 The handshake: authenticate the token (or ticket) and device; join the device's and the user's
-groups; attach the device's session (resuming the active one or opening a new one, and taking the
-next connection generation so an older connection of the device closes) and read the simulator
-summary; answer `connected`. The handshakes in flight share each step's trip to the database
-thread (realtime.Batcher), so a storm of reconnects costs a few queries per batch, not five per
-client. It also answers the kernel's resync and expiry, and the session fields of the live view.
+groups (listens_to: the kernel joins them with the connection limits' check); attach the device's
+session (resuming the active one or opening a new one, and taking the next connection generation
+so an older connection of the device closes) and read the simulator summary; answer `connected`.
+The handshakes in flight share each step's trip to the database thread (realtime.Batcher), so a
+storm of reconnects costs a few queries per batch, not five per client. It also answers the
+kernel's resync and expiry, and the session fields of the live view.
 """
 
 from __future__ import annotations
@@ -92,12 +93,14 @@ class Sessions:
         state.username = credential.username
         state.token_expires_ms = epoch_ms(credential.expires_at)
 
-    async def attach(self, conn: Connection) -> Opening:
+    def listens_to(self, conn: Connection) -> tuple[str, ...]:
         # Joined before the session is attached, so whatever happens from then on reaches this
         # connection: a newer connection of the device (which takes a later generation) replaces
-        # it, and a simulator change after the read below is heard. Events wait in the inbox until
-        # the handshake is done.
-        await conn.join(groups.device_group(conn.device_key), groups.user_group(conn.user_id))
+        # it, and a simulator change after the read in attach() is heard. Events wait in the inbox
+        # until the handshake is done.
+        return groups.device_group(conn.device_key), groups.user_group(conn.user_id)
+
+    async def attach(self, conn: Connection) -> Opening:
         attached = await _attach((conn.user_id, conn.device_key))
         session = attached.session.session
         state = session_of(conn)

@@ -35,7 +35,16 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sessions_app.realtime import internals, metrics, registry
 from sessions_app.realtime.admission import admission
 from sessions_app.realtime.errors import CloseCode, ErrorCode, ErrorMessage, ProtocolError, details_from
-from sessions_app.realtime.limits import Slot, client_address, connection_acquire, connection_release
+from sessions_app.realtime.limits import (
+    Slot,
+    client_address,
+    connection_acquire,
+    connection_acquire_command,
+    connection_acquired,
+    connection_release,
+    connection_release_commands,
+    connection_release_failed,
+)
 from sessions_app.realtime.live import live_connections
 from sessions_app.realtime.logs import bind, log_context
 from sessions_app.realtime.messages import Shutdown, Timeout
@@ -278,19 +287,12 @@ class Connection(AsyncWebsocketConsumer):
         handler = registry.session_handler()
         try:
             await handler.authenticate(self)
-            # Before the session is attached: a refused connection must not replace the device's live one.
-            self.connection_slot = await connection_acquire(
-                user_id=self.user_id,
-                device_pk=self.device_key,
-                ip=client_address(self.scope),
-                connection_id=self.connection_id,
-            )
+            await self._admit(handler.listens_to(self))
             opening = await handler.attach(self)
             self.session_id = opening.session_id
             self.expires_ms = opening.expires_ms
-            await self.join(*opening.groups)
             # Read after joining the groups: a push numbered later reaches this connection live.
-            self.stream = StreamCursor(self.session_id, await self._stream_head())
+            self.stream = StreamCursor(self.session_id, await self._join_and_read_head(opening.groups))
         except ProtocolError as error:
             await self._refuse(error)
             return
@@ -314,6 +316,36 @@ class Connection(AsyncWebsocketConsumer):
             # SIGTERM landed while this handshake was under way, after the drain had told the others.
             await self.server_shutdown("server shutting down", held=len(live_connections))
 
+    async def _admit(self, groups: tuple[str, ...]) -> None:
+        """The connection limits, then the groups the handler listens to before attaching: one
+        round trip where the layer's Redis holds the limits. Both before the session is attached:
+        a refused connection must not replace the device's live one, and whatever happens from
+        then on (a newer connection of the device) reaches this one. A refused connection leaves
+        the groups when it closes."""
+        slot = Slot(
+            user_id=self.user_id,
+            device_pk=self.device_key,
+            ip=client_address(self.scope),
+            connection_id=self.connection_id,
+        )
+        command = connection_acquire_command(slot=slot, layer=self.channel_layer) if groups else None
+        replies = None
+        if command is not None:
+            try:
+                replies = await self.channel_layer.group_trip(self.channel_name, before=[command], add=groups)
+            except Exception:
+                logger.exception("channel layer unavailable during handshake")
+                raise ProtocolError(ErrorCode.SERVICE_UNAVAILABLE, "channel layer unavailable, retry later") from None
+        if replies is None:
+            self.connection_slot = await connection_acquire(
+                user_id=slot.user_id, device_pk=slot.device_pk, ip=slot.ip, connection_id=slot.connection_id
+            )
+            await self.join(*groups)
+            return
+        self.groups.extend(groups)
+        connection_acquired(slot=slot, reply=replies[0])
+        self.connection_slot = slot
+
     async def join(self, *groups: str) -> None:
         """Join channel-layer groups for the life of the connection. During the handshake (the
         session handler may join before attaching, so it hears what happens meanwhile); without
@@ -333,6 +365,31 @@ class Connection(AsyncWebsocketConsumer):
             raise ProtocolError(ErrorCode.SERVICE_UNAVAILABLE, "channel layer unavailable, retry later") from None
         self.groups.extend(groups)
 
+    async def _join_and_read_head(self, groups: tuple[str, ...]) -> StreamHead:
+        """join(*groups), then the stream head: one round trip when the layer's Redis holds the streams."""
+        store = stream_store()
+        url, command = store.head_command(self.session_id)
+        trip = getattr(self.channel_layer, "group_trip", None)
+        if groups and trip is not None and self.channel_layer.shares(url):
+            try:
+                replies = await trip(self.channel_name, add=groups, after=[command])
+            except Exception:
+                logger.exception("channel layer unavailable during handshake")
+                raise ProtocolError(ErrorCode.SERVICE_UNAVAILABLE, "channel layer unavailable, retry later") from None
+            if replies is not None:
+                self.groups.extend(groups)
+                try:
+                    if isinstance(replies[0], Exception):
+                        raise replies[0]
+                    return store.head_of(replies[0])
+                except Exception:
+                    logger.exception("session stream unavailable during handshake")
+                    raise ProtocolError(
+                        ErrorCode.SERVICE_UNAVAILABLE, "session stream unavailable, retry later"
+                    ) from None
+        await self.join(*groups)
+        return await self._stream_head()
+
     async def _stream_head(self) -> StreamHead:
         try:
             return await stream_store().head(self.session_id)
@@ -347,6 +404,38 @@ class Connection(AsyncWebsocketConsumer):
         await self.accept()
         await self.send_message(error.to_message())
         await self.close(code=int(error.spec.close or CloseCode.TRY_AGAIN_LATER))
+
+    async def websocket_disconnect(self, message: dict) -> None:
+        # Channels' own, except that the groups are left (and the connection-limit slot given
+        # back) in one round trip where the layer can, and without its hop to a thread to close
+        # stale database connections (database work here runs in database_sync_to_async, which does).
+        await self._leave_groups()
+        await self.disconnect(message["code"])
+        raise StopConsumer()
+
+    async def _leave_groups(self) -> None:
+        trip = getattr(self.channel_layer, "group_trip", None)
+        release: list[tuple[Any, ...]] = []
+        try:
+            if trip is None:
+                for group in self.groups:
+                    await self.channel_layer.group_discard(group, self.channel_name)
+                return
+            # Only where the layer shares its Redis, whose trips then never answer None.
+            release = connection_release_commands(slot=self.connection_slot, layer=self.channel_layer)
+            replies = await trip(self.channel_name, discard=self.groups, after=release)
+            if replies is None:
+                for group in self.groups:
+                    await self.channel_layer.group_discard(group, self.channel_name)
+                return
+            failed = next((reply for reply in replies if isinstance(reply, Exception)), None)
+            if failed is not None:
+                connection_release_failed(failed)
+        except Exception as error:
+            # The memberships and the slot's entries expire by themselves; the rest of the close still runs.
+            if release:
+                connection_release_failed(error)
+            logger.warning("could not leave %d groups at close: %r", len(self.groups), error)
 
     async def disconnect(self, code: int) -> None:
         live_connections.remove(self)

@@ -148,6 +148,10 @@ class SessionHandler(Protocol):
     async def authenticate(self, conn: Connection) -> None:
         """Check the handshake's credentials and set conn.user_id/device_id/device_key, or raise ProtocolError."""
 
+    def listens_to(self, conn: Connection) -> tuple[str, ...]:
+        """The groups the authenticated connection joins before attach() (with the connection
+        limits' check, in one round trip where the layer allows), so it hears what happens meanwhile."""
+
     async def attach(self, conn: Connection) -> Opening:
         """Give the authenticated connection its session (after the connection limits let it in)."""
 

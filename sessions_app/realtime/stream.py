@@ -88,6 +88,12 @@ class StreamStore(Protocol):
     def append(self, session_ids: Sequence[str], payload: str) -> dict[str, StreamHead]: ...
     def reset(self, session_ids: Sequence[str]) -> None: ...
     async def head(self, session_id: str) -> StreamHead: ...
+    def head_command(self, session_id: str) -> tuple[str | None, tuple[Any, ...]]:
+        """The Redis holding the streams and the raw command that reads a head there (to send in
+        another round trip to that Redis), read with head_of(); (None, ()) without Redis."""
+        ...
+
+    def head_of(self, reply: Any) -> StreamHead: ...
     async def heads(self, session_ids: Sequence[str]) -> dict[str, StreamHead | None]: ...
     async def read_after(self, session_id: str, after: int) -> Replay | None: ...
 
@@ -149,6 +155,12 @@ class MemoryStreamStore:
         with self._lock:
             stream = self._stream(session_id, time.monotonic())
             return StreamHead(stream.epoch, stream.seq)
+
+    def head_command(self, session_id: str) -> tuple[str | None, tuple[Any, ...]]:
+        return None, ()
+
+    def head_of(self, reply: Any) -> StreamHead:
+        raise NotImplementedError("the memory store has no command to read a head with")
 
     async def heads(self, session_ids: Sequence[str]) -> dict[str, StreamHead | None]:
         now = time.monotonic()
@@ -239,7 +251,13 @@ class RedisStreamStore:
         self._sync.delete(*[key for session_id in session_ids for key in self._keys(session_id)])
 
     async def head(self, session_id: str) -> StreamHead:
-        epoch, seq = await self._client().eval(_HEAD, 2, *self._keys(session_id), new_epoch(), self.ttl_s)
+        return self.head_of(await self._client().eval(_HEAD, 2, *self._keys(session_id), new_epoch(), self.ttl_s))
+
+    def head_command(self, session_id: str) -> tuple[str | None, tuple[Any, ...]]:
+        return self.url, ("EVAL", _HEAD, 2, *self._keys(session_id), new_epoch(), self.ttl_s)
+
+    def head_of(self, reply: Any) -> StreamHead:
+        epoch, seq = reply
         return StreamHead(epoch.decode(), int(seq or 0))
 
     async def heads(self, session_ids: Sequence[str]) -> dict[str, StreamHead | None]:
