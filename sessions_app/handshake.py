@@ -43,7 +43,8 @@ class _Attached:
 
 def _attach_many(devices: list[tuple[int, int]]) -> list[_Attached | ProtocolError]:
     # The simulator read comes after the session writes, in the same trip to the database thread.
-    attached = services.sessions_attach(devices=devices)
+    # Older connections are told by the handshake, once it knows there are any (Sessions.attach).
+    attached = services.sessions_attach(devices=devices, announce=False)
     simulators = summaries().read_many(user_ids=[user_id for user_id, _ in devices])
     return [
         outcome if isinstance(outcome, ProtocolError) else _Attached(outcome, simulators[user_id])
@@ -111,11 +112,25 @@ class Sessions:
         state.generation = attached.session.generation
         state.resumed = attached.session.resumed
         summaries().observe(conn, attached.simulator, only_newer=False)
+        generation = attached.session.generation
         return Opening(
             session_id=str(session.id),
             groups=(groups.session_group(session.id),),
             expires_ms=end_by(conn),
             log_fields={"userId": conn.user_id, "deviceId": conn.device_id, "sessionId": str(session.id)},
+            # Any older connection of the device joined its group before taking its (lower)
+            # generation, so before this one took its own: if the group holds nobody else once
+            # this one has attached, there is nothing to replace (one Redis send less per reconnect).
+            tell_others=(
+                (
+                    groups.device_group(conn.device_key),
+                    lambda: database_sync_to_async(services.connection_replace_announce)(
+                        device_pk=conn.device_key, generation=generation, session_id=str(session.id)
+                    ),
+                )
+                if generation > 1
+                else None
+            ),
         )
 
     async def opened(self, conn: Connection) -> Connected | None:

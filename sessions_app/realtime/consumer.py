@@ -292,7 +292,7 @@ class Connection(AsyncWebsocketConsumer):
             self.session_id = opening.session_id
             self.expires_ms = opening.expires_ms
             # Read after joining the groups: a push numbered later reaches this connection live.
-            self.stream = StreamCursor(self.session_id, await self._join_and_read_head(opening.groups))
+            self.stream = StreamCursor(self.session_id, await self._join_and_read_head(opening))
         except ProtocolError as error:
             await self._refuse(error)
             return
@@ -365,14 +365,20 @@ class Connection(AsyncWebsocketConsumer):
             raise ProtocolError(ErrorCode.SERVICE_UNAVAILABLE, "channel layer unavailable, retry later") from None
         self.groups.extend(groups)
 
-    async def _join_and_read_head(self, groups: tuple[str, ...]) -> StreamHead:
-        """join(*groups), then the stream head: one round trip when the layer's Redis holds the streams."""
+    async def _join_and_read_head(self, opening: registry.Opening) -> StreamHead:
+        """join(*opening.groups), then the stream head, then the opening's word to the others in
+        its group (tell_others): one round trip when the layer's Redis holds the streams, which
+        also says whether anyone else is in that group to be told."""
+        groups, tell = opening.groups, opening.tell_others
         store = stream_store()
         url, command = store.head_command(self.session_id)
         trip = getattr(self.channel_layer, "group_trip", None)
         if groups and trip is not None and self.channel_layer.shares(url):
+            after = [command]
+            if tell is not None:
+                after.append(self.channel_layer.group_members_command(tell[0]))
             try:
-                replies = await trip(self.channel_name, add=groups, after=[command])
+                replies = await trip(self.channel_name, add=groups, after=after)
             except Exception:
                 logger.exception("channel layer unavailable during handshake")
                 raise ProtocolError(ErrorCode.SERVICE_UNAVAILABLE, "channel layer unavailable, retry later") from None
@@ -381,14 +387,23 @@ class Connection(AsyncWebsocketConsumer):
                 try:
                     if isinstance(replies[0], Exception):
                         raise replies[0]
-                    return store.head_of(replies[0])
+                    head = store.head_of(replies[0])
                 except Exception:
                     logger.exception("session stream unavailable during handshake")
                     raise ProtocolError(
                         ErrorCode.SERVICE_UNAVAILABLE, "session stream unavailable, retry later"
                     ) from None
+                if tell is not None:
+                    members = replies[1]
+                    own = self.channel_name.encode()
+                    if isinstance(members, Exception) or any(member != own for member in members):
+                        await tell[1]()
+                return head
         await self.join(*groups)
-        return await self._stream_head()
+        head = await self._stream_head()
+        if tell is not None:
+            await tell[1]()
+        return head
 
     async def _stream_head(self) -> StreamHead:
         try:

@@ -808,6 +808,13 @@ async def redis_group_trips(layer: Any, index: int, trips: Sequence[GroupTrip]) 
     return outcomes
 
 
+def redis_group_members_command(layer: Any, group: str) -> tuple[Any, ...]:
+    """The command listing `group`'s channels as channels-redis keeps them (its group key); only
+    sent where the guard holds (in a group trip). Entries past the group expiry may be listed."""
+    assert layer.require_valid_group_name(group), "Group name not valid"
+    return ("ZRANGE", layer._group_key(group), 0, -1)
+
+
 async def redis_group_trip(
     layer: Any,
     index: int,

@@ -69,6 +69,10 @@ class RedisLayer(RedisChannelLayer):
             and internals.REDIS_GROUP_JOINS.holds()
         )
 
+    def group_members_command(self, group: str) -> tuple[Any, ...]:
+        """The raw command that lists `group`'s channels (bytes), to send in a group_trip."""
+        return internals.redis_group_members_command(self, group)
+
     async def group_trip(
         self,
         channel: str,

@@ -140,6 +140,9 @@ class Opening:
     groups: tuple[str, ...]
     expires_ms: int = 0
     log_fields: dict[str, Any] | None = None
+    # (group, tell): a group the connection joined before attaching, and what to call once it has
+    # joined `groups`, unless the layer shows nobody else in that group (older connections to replace).
+    tell_others: tuple[str, Callable[[], Awaitable[None]]] | None = None
 
 
 class SessionHandler(Protocol):

@@ -86,3 +86,25 @@ def test_only_a_devices_later_connections_tell_the_older_ones_to_close(monkeypat
             {"type": "connection.replace", "generation": second.generation, "sessionId": str(second.session.id)},
         )
     ]
+
+
+def test_an_attach_that_leaves_the_announcement_to_its_caller_sends_nothing_until_the_caller_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    notices: list[tuple[str, dict]] = []
+    monkeypatch.setattr(services, "notify", lambda *, group, event: notices.append((group, event)))
+    issued = issue_token()
+    services.session_attach(user_id=issued.device.user_id, device_pk=issued.device.pk)
+    (second,) = services.sessions_attach(devices=[(issued.device.user_id, issued.device.pk)], announce=False)
+    assert isinstance(second, services.AttachedSession) and notices == []
+
+    services.connection_replace_announce(
+        device_pk=issued.device.pk, generation=second.generation, session_id=str(second.session.id)
+    )
+
+    assert notices == [
+        (
+            groups.device_group(issued.device.pk),
+            {"type": "connection.replace", "generation": second.generation, "sessionId": str(second.session.id)},
+        )
+    ]
