@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from sessions_app import groups, selectors, services
@@ -41,10 +42,15 @@ class _Attached:
     simulator: Any  # the summary provider's state of the user
 
 
+def _kernel_tells() -> bool:
+    """A layer whose round trips list a group's members (Redis): the kernel tells a device's older
+    connections only when there are any (Opening.tell_others); elsewhere the attach does, at once."""
+    return callable(getattr(get_channel_layer(), "group_trip", None))
+
+
 def _attach_many(devices: list[tuple[int, int]]) -> list[_Attached | ProtocolError]:
     # The simulator read comes after the session writes, in the same trip to the database thread.
-    # Older connections are told by the handshake, once it knows there are any (Sessions.attach).
-    attached = services.sessions_attach(devices=devices, announce=False)
+    attached = services.sessions_attach(devices=devices, announce=not _kernel_tells())
     simulators = summaries().read_many(user_ids=[user_id for user_id, _ in devices])
     return [
         outcome if isinstance(outcome, ProtocolError) else _Attached(outcome, simulators[user_id])
@@ -128,7 +134,7 @@ class Sessions:
                         device_pk=conn.device_key, generation=generation, session_id=str(session.id)
                     ),
                 )
-                if generation > 1
+                if generation > 1 and _kernel_tells()
                 else None
             ),
         )
