@@ -60,21 +60,14 @@ logger = logging.getLogger(__name__)
 REFRESH_MIN_INTERVAL_S = 10.0
 
 
-def _resume_many(requests: list[tuple[int, int, str]]) -> list[tuple[services.ResumeOutcome, Any] | Exception]:
+def _resume_many(requests: list[tuple[int, int, str]]) -> list[tuple[services.ResumeOutcome, Any]]:
     """The `reconnect` checks in flight and their users' simulator states, in one trip to a
-    database thread of their own (a restarted process's clients all come back at once)."""
-    outcomes: list[services.ResumeOutcome | Exception] = []
-    for user_id, device_pk, session_token in requests:
-        try:
-            outcomes.append(services.session_resume(user_id=user_id, device_pk=device_pk, session_token=session_token))
-        except Exception as error:  # that request's own failure, raised in its caller
-            outcomes.append(error)
-    users = [o.session.user_id for o in outcomes if isinstance(o, services.ResumeOutcome) and o.session is not None]
+    database thread of their own: a query for the sessions and one for the states (a restarted
+    process's clients all come back at once)."""
+    outcomes = services.sessions_resume(requests=requests)
+    users = [outcome.session.user_id for outcome in outcomes if outcome.session is not None]
     states = summaries().read_many(user_ids=users) if users else {}
-    return [
-        o if isinstance(o, Exception) else (o, states[o.session.user_id] if o.session is not None else None)
-        for o in outcomes
-    ]
+    return [(o, states[o.session.user_id] if o.session is not None else None) for o in outcomes]
 
 
 _resume = Batcher(_resume_many, name="resume")

@@ -317,8 +317,25 @@ class ResumeOutcome:
 
 def session_resume(*, user_id: int, device_pk: int, session_token: str) -> ResumeOutcome:
     """Check a `reconnect`: is this token's session this device's, and still active?"""
-    session_id = session_id_from_token(session_token)
-    session = TradingSession.objects.select_related("device").filter(pk=session_id).first() if session_id else None
+    (outcome,) = sessions_resume(requests=[(user_id, device_pk, session_token)])
+    return outcome
+
+
+def sessions_resume(*, requests: list[tuple[int, int, str]]) -> list[ResumeOutcome]:
+    """session_resume for several (user_id, device pk, session token) at once: one query for
+    their sessions (a restarted process's clients all come back together)."""
+    ids = [session_id_from_token(token) for _, _, token in requests]
+    wanted = [session_id for session_id in ids if session_id]
+    found = (
+        {str(s.pk): s for s in TradingSession.objects.select_related("device").filter(pk__in=wanted)} if wanted else {}
+    )
+    return [
+        _resume_one(user_id=user_id, device_pk=device_pk, session_token=token, session=found.get(str(session_id)))
+        for (user_id, device_pk, token), session_id in zip(requests, ids, strict=True)
+    ]
+
+
+def _resume_one(*, user_id: int, device_pk: int, session_token: str, session: TradingSession | None) -> ResumeOutcome:
     if session is None or not session_token_matches(session_token, session.id, session.token_nonce):
         return ResumeOutcome(False, None, "unknown session token")
     if session.user_id != user_id or session.device_id != device_pk:

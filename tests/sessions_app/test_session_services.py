@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -108,3 +109,22 @@ def test_an_attach_that_leaves_the_announcement_to_its_caller_sends_nothing_unti
             {"type": "connection.replace", "generation": second.generation, "sessionId": str(second.session.id)},
         )
     ]
+
+
+def test_reconnects_checked_together_get_each_its_own_answer(django_assert_max_num_queries: Any) -> None:
+    issued, other = issue_token(), issue_token()
+    mine = services.session_attach(user_id=issued.device.user_id, device_pk=issued.device.pk)
+    theirs = services.session_attach(user_id=other.device.user_id, device_pk=other.device.pk)
+    requests = [
+        (issued.device.user_id, issued.device.pk, mine.session_token),
+        (issued.device.user_id, issued.device.pk, theirs.session_token),  # another device's session
+        (issued.device.user_id, issued.device.pk, "garbage"),
+        (other.device.user_id, other.device.pk, theirs.session_token),
+    ]
+
+    with django_assert_max_num_queries(1):
+        outcomes = services.sessions_resume(requests=requests)
+
+    assert [o.success for o in outcomes] == [True, False, False, True]
+    assert [o.message for o in outcomes[1:3]] == ["the session belongs to another device", "unknown session token"]
+    assert outcomes[0].session is not None and outcomes[0].session.pk == mine.session.pk
