@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from channels.db import database_sync_to_async
 
@@ -28,6 +29,7 @@ from sessions_app.messages import (
     TokenRefreshed,
 )
 from sessions_app.realtime import (
+    Batcher,
     CloseCode,
     Connection,
     ErrorCode,
@@ -56,6 +58,19 @@ logger = logging.getLogger(__name__)
 
 # One token per this many seconds and connection: each refresh is a new row.
 REFRESH_MIN_INTERVAL_S = 10.0
+
+
+def _resume_many(requests: list[tuple[int, int, str]]) -> list[tuple[services.ResumeOutcome, Any]]:
+    """The `reconnect` checks in flight and their users' simulator states, in one trip to a
+    database thread of their own: a query for the sessions and one for the states (a restarted
+    process's clients all come back at once)."""
+    outcomes = services.sessions_resume(requests=requests)
+    users = [outcome.session.user_id for outcome in outcomes if outcome.session is not None]
+    states = summaries().read_many(user_ids=users) if users else {}
+    return [(o, states[o.session.user_id] if o.session is not None else None) for o in outcomes]
+
+
+_resume = Batcher(_resume_many, name="resume")
 
 
 @connected.connect
@@ -135,14 +150,10 @@ async def reconnect(conn: Connection, message: Reconnect) -> None:
     if not device_id_valid:
         success, text = False, f"deviceId {message.deviceId!r} is not this connection's device"
     else:
-        outcome = await database_sync_to_async(services.session_resume)(
-            user_id=conn.user_id, device_pk=conn.device_key, session_token=message.sessionToken
-        )
+        outcome, state = await _resume((conn.user_id, conn.device_key, message.sessionToken))
         success, text, session = outcome.success, outcome.message, outcome.session
         session_status = session.status if session is not None else "unknown"
-        state = None
         if session is not None:
-            state = await database_sync_to_async(provider.read)(user_id=session.user_id)
             simulator = provider.summarise(state).status
         if success and session is not None and str(session.id) != conn.session_id:
             success, text = False, "the session was superseded; use the sessionId from `connected`"

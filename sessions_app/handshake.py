@@ -1,11 +1,12 @@
 """The session handler the kernel's consumer calls (registered in SessionsAppConfig.ready()).
 
 The handshake: authenticate the token (or ticket) and device; join the device's and the user's
-groups; attach the device's session (resuming the active one or opening a new one, and taking the
-next connection generation so an older connection of the device closes) and read the simulator
-summary; answer `connected`. The handshakes in flight share each step's trip to the database
-thread (realtime.Batcher), so a storm of reconnects costs a few queries per batch, not five per
-client. It also answers the kernel's resync and expiry, and the session fields of the live view.
+groups (listens_to: the kernel joins them with the connection limits' check); attach the device's
+session (resuming the active one or opening a new one, and taking the next connection generation
+so an older connection of the device closes) and read the simulator summary; answer `connected`.
+The handshakes in flight share each step's trip to the database thread (realtime.Batcher), so a
+storm of reconnects costs a few queries per batch, not five per client. It also answers the
+kernel's resync and expiry, and the session fields of the live view.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from sessions_app import groups, selectors, services
@@ -40,9 +42,15 @@ class _Attached:
     simulator: Any  # the summary provider's state of the user
 
 
+def _kernel_tells() -> bool:
+    """A layer whose round trips list a group's members (Redis): the kernel tells a device's older
+    connections only when there are any (Opening.tell_others); elsewhere the attach does, at once."""
+    return callable(getattr(get_channel_layer(), "group_trip", None))
+
+
 def _attach_many(devices: list[tuple[int, int]]) -> list[_Attached | ProtocolError]:
     # The simulator read comes after the session writes, in the same trip to the database thread.
-    attached = services.sessions_attach(devices=devices)
+    attached = services.sessions_attach(devices=devices, announce=not _kernel_tells())
     simulators = summaries().read_many(user_ids=[user_id for user_id, _ in devices])
     return [
         outcome if isinstance(outcome, ProtocolError) else _Attached(outcome, simulators[user_id])
@@ -92,12 +100,14 @@ class Sessions:
         state.username = credential.username
         state.token_expires_ms = epoch_ms(credential.expires_at)
 
-    async def attach(self, conn: Connection) -> Opening:
+    def listens_to(self, conn: Connection) -> tuple[str, ...]:
         # Joined before the session is attached, so whatever happens from then on reaches this
         # connection: a newer connection of the device (which takes a later generation) replaces
-        # it, and a simulator change after the read below is heard. Events wait in the inbox until
-        # the handshake is done.
-        await conn.join(groups.device_group(conn.device_key), groups.user_group(conn.user_id))
+        # it, and a simulator change after the read in attach() is heard. Events wait in the inbox
+        # until the handshake is done.
+        return groups.device_group(conn.device_key), groups.user_group(conn.user_id)
+
+    async def attach(self, conn: Connection) -> Opening:
         attached = await _attach((conn.user_id, conn.device_key))
         session = attached.session.session
         state = session_of(conn)
@@ -108,11 +118,25 @@ class Sessions:
         state.generation = attached.session.generation
         state.resumed = attached.session.resumed
         summaries().observe(conn, attached.simulator, only_newer=False)
+        generation = attached.session.generation
         return Opening(
             session_id=str(session.id),
             groups=(groups.session_group(session.id),),
             expires_ms=end_by(conn),
             log_fields={"userId": conn.user_id, "deviceId": conn.device_id, "sessionId": str(session.id)},
+            # Any older connection of the device joined its group before taking its (lower)
+            # generation, so before this one took its own: if the group holds nobody else once
+            # this one has attached, there is nothing to replace (one Redis send less per reconnect).
+            tell_others=(
+                (
+                    groups.device_group(conn.device_key),
+                    lambda: database_sync_to_async(services.connection_replace_announce)(
+                        device_pk=conn.device_key, generation=generation, session_id=str(session.id)
+                    ),
+                )
+                if generation > 1 and _kernel_tells()
+                else None
+            ),
         )
 
     async def opened(self, conn: Connection) -> Connected | None:

@@ -132,6 +132,16 @@ class AttachedSession:
     generation: int
 
 
+def _replace_event(*, generation: int, session_id: str) -> ConnectionReplaceEvent:
+    return {"type": "connection.replace", "generation": generation, "sessionId": session_id}
+
+
+def connection_replace_announce(*, device_pk: int, generation: int, session_id: str) -> None:
+    """Tell the device's older connections (those below `generation`, on any process) to close:
+    what sessions_attach(announce=False) left to its caller."""
+    notify(group=groups.device_group(device_pk), event=_replace_event(generation=generation, session_id=session_id))
+
+
 def _expire_if_due(session: TradingSession, now: datetime) -> bool:
     if session.status == SessionStatus.ACTIVE and session.expires_at <= now:
         _session_end(session=session, status=SessionStatus.EXPIRED, reason="session reached expiresAt")
@@ -151,17 +161,22 @@ def session_attach(*, user_id: int, device_pk: int) -> AttachedSession:
     return outcome
 
 
-def sessions_attach(*, devices: list[tuple[int, int]]) -> list[AttachedSession | ProtocolError]:
+def sessions_attach(*, devices: list[tuple[int, int]], announce: bool = True) -> list[AttachedSession | ProtocolError]:
     """session_attach for several (user_id, device pk) handshakes at once: one transaction and a
-    query per table for them all, instead of four queries and a commit each."""
+    query per table for them all, instead of four queries and a commit each. With announce=False
+    the caller tells older connections itself (replace_event): the handshake does, only when
+    someone else is in the device's group."""
     outcomes: dict[int, AttachedSession | ProtocolError] = {}
     for indices in _rounds(devices):
         wanted = [devices[i] for i in indices]
         try:
-            attached: list[AttachedSession | ProtocolError] = list(_sessions_attach_once(wanted))
+            attached: list[AttachedSession | ProtocolError] = list(_sessions_attach_once(wanted, announce))
         except IntegrityError:
             # Another process opened one of these devices' session meanwhile: each on its own, with retries.
-            attached = [_session_attach_retrying(user_id=user_id, device_pk=device_pk) for user_id, device_pk in wanted]
+            attached = [
+                _session_attach_retrying(user_id=user_id, device_pk=device_pk, announce=announce)
+                for user_id, device_pk in wanted
+            ]
         for i, outcome in zip(indices, attached, strict=True):
             outcomes[i] = outcome
     return [outcomes[i] for i in range(len(devices))]  # the rounds cover every index
@@ -180,10 +195,10 @@ def _rounds(devices: list[tuple[int, int]]) -> list[list[int]]:
     return rounds
 
 
-def _session_attach_retrying(*, user_id: int, device_pk: int) -> AttachedSession | ProtocolError:
+def _session_attach_retrying(*, user_id: int, device_pk: int, announce: bool) -> AttachedSession | ProtocolError:
     for _ in range(3):
         try:
-            (outcome,) = _sessions_attach_once([(user_id, device_pk)])
+            (outcome,) = _sessions_attach_once([(user_id, device_pk)], announce)
             return outcome
         except IntegrityError:
             # Two connects of one device raced to create its session; the loser retries and joins it.
@@ -192,7 +207,7 @@ def _session_attach_retrying(*, user_id: int, device_pk: int) -> AttachedSession
 
 
 @transaction.atomic
-def _sessions_attach_once(devices: list[tuple[int, int]]) -> list[AttachedSession | ProtocolError]:
+def _sessions_attach_once(devices: list[tuple[int, int]], announce: bool) -> list[AttachedSession | ProtocolError]:
     now = timezone.now()
     pks = [device_pk for _, device_pk in devices]
     Device.objects.filter(pk__in=pks).update(connection_generation=F("connection_generation") + 1, last_seen_at=now)
@@ -216,12 +231,9 @@ def _sessions_attach_once(devices: list[tuple[int, int]]) -> list[AttachedSessio
                 last_seen_at=now,
             )
             created.append(session)
-        if generation > 1:  # the device's first connection has no older one anywhere to replace
-            replace: ConnectionReplaceEvent = {
-                "type": "connection.replace",
-                "generation": generation,
-                "sessionId": str(session.id),
-            }
+        # The device's first connection has no older one anywhere to replace.
+        if generation > 1 and announce:
+            replace = _replace_event(generation=generation, session_id=str(session.id))
             notify(group=groups.device_group(device_pk), event=replace)
         outcomes.append(
             AttachedSession(
@@ -305,8 +317,25 @@ class ResumeOutcome:
 
 def session_resume(*, user_id: int, device_pk: int, session_token: str) -> ResumeOutcome:
     """Check a `reconnect`: is this token's session this device's, and still active?"""
-    session_id = session_id_from_token(session_token)
-    session = TradingSession.objects.select_related("device").filter(pk=session_id).first() if session_id else None
+    (outcome,) = sessions_resume(requests=[(user_id, device_pk, session_token)])
+    return outcome
+
+
+def sessions_resume(*, requests: list[tuple[int, int, str]]) -> list[ResumeOutcome]:
+    """session_resume for several (user_id, device pk, session token) at once: one query for
+    their sessions (a restarted process's clients all come back together)."""
+    ids = [session_id_from_token(token) for _, _, token in requests]
+    wanted = [session_id for session_id in ids if session_id]
+    found = (
+        {str(s.pk): s for s in TradingSession.objects.select_related("device").filter(pk__in=wanted)} if wanted else {}
+    )
+    return [
+        _resume_one(user_id=user_id, device_pk=device_pk, session_token=token, session=found.get(str(session_id)))
+        for (user_id, device_pk, token), session_id in zip(requests, ids, strict=True)
+    ]
+
+
+def _resume_one(*, user_id: int, device_pk: int, session_token: str, session: TradingSession | None) -> ResumeOutcome:
     if session is None or not session_token_matches(session_token, session.id, session.token_nonce):
         return ResumeOutcome(False, None, "unknown session token")
     if session.user_id != user_id or session.device_id != device_pk:

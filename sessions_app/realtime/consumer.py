@@ -23,7 +23,6 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Literal, TypedDict, TypeVar
 
 from channels.consumer import get_handler_name
-from channels.db import aclose_old_connections
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
@@ -46,7 +45,16 @@ from sessions_app.realtime.errors import (
     echoable_request_id,
     lone_surrogate_at,
 )
-from sessions_app.realtime.limits import Slot, client_address, connection_acquire, connection_release
+from sessions_app.realtime.limits import (
+    Slot,
+    client_address,
+    connection_acquire,
+    connection_acquire_command,
+    connection_acquired,
+    connection_release,
+    connection_release_commands,
+    connection_release_failed,
+)
 from sessions_app.realtime.live import live_connections
 from sessions_app.realtime.logs import bind, log_context
 from sessions_app.realtime.messages import Shutdown, Timeout
@@ -304,19 +312,12 @@ class Connection(AsyncWebsocketConsumer):
         handler = registry.session_handler()
         try:
             await handler.authenticate(self)
-            # Before the session is attached: a refused connection must not replace the device's live one.
-            self.connection_slot = await connection_acquire(
-                user_id=self.user_id,
-                device_pk=self.device_key,
-                ip=client_address(self.scope),
-                connection_id=self.connection_id,
-            )
+            await self._admit(handler.listens_to(self))
             opening = await handler.attach(self)
             self.session_id = opening.session_id
             self.expires_ms = opening.expires_ms
-            await self.join(*opening.groups)
             # Read after joining the groups: a push numbered later reaches this connection live.
-            self.stream = StreamCursor(self.session_id, await self._stream_head())
+            self.stream = StreamCursor(self.session_id, await self._join_and_read_head(opening))
         except ProtocolError as error:
             await self._refuse(error)
             return
@@ -340,6 +341,36 @@ class Connection(AsyncWebsocketConsumer):
             # SIGTERM landed while this handshake was under way, after the drain had told the others.
             await self.server_shutdown("server shutting down", held=len(live_connections))
 
+    async def _admit(self, groups: tuple[str, ...]) -> None:
+        """The connection limits, then the groups the handler listens to before attaching: one
+        round trip where the layer's Redis holds the limits. Both before the session is attached:
+        a refused connection must not replace the device's live one, and whatever happens from
+        then on (a newer connection of the device) reaches this one. A refused connection leaves
+        the groups when it closes."""
+        slot = Slot(
+            user_id=self.user_id,
+            device_pk=self.device_key,
+            ip=client_address(self.scope),
+            connection_id=self.connection_id,
+        )
+        command = connection_acquire_command(slot=slot, layer=self.channel_layer) if groups else None
+        replies = None
+        if command is not None:
+            try:
+                replies = await self.channel_layer.group_trip(self.channel_name, before=[command], add=groups)
+            except Exception:
+                logger.exception("channel layer unavailable during handshake")
+                raise ProtocolError(ErrorCode.SERVICE_UNAVAILABLE, "channel layer unavailable, retry later") from None
+        if replies is None:
+            self.connection_slot = await connection_acquire(
+                user_id=slot.user_id, device_pk=slot.device_pk, ip=slot.ip, connection_id=slot.connection_id
+            )
+            await self.join(*groups)
+            return
+        self.groups.extend(groups)
+        connection_acquired(slot=slot, reply=replies[0])
+        self.connection_slot = slot
+
     async def join(self, *groups: str) -> None:
         """Join channel-layer groups for the life of the connection. During the handshake (the
         session handler may join before attaching, so it hears what happens meanwhile); without
@@ -359,6 +390,46 @@ class Connection(AsyncWebsocketConsumer):
             raise ProtocolError(ErrorCode.SERVICE_UNAVAILABLE, "channel layer unavailable, retry later") from None
         self.groups.extend(groups)
 
+    async def _join_and_read_head(self, opening: registry.Opening) -> StreamHead:
+        """join(*opening.groups), then the stream head, then the opening's word to the others in
+        its group (tell_others): one round trip when the layer's Redis holds the streams, which
+        also says whether anyone else is in that group to be told."""
+        groups, tell = opening.groups, opening.tell_others
+        store = stream_store()
+        url, command = store.head_command(self.session_id)
+        trip = getattr(self.channel_layer, "group_trip", None)
+        if groups and trip is not None and self.channel_layer.shares(url):
+            after = [command]
+            if tell is not None:
+                after.append(self.channel_layer.group_members_command(tell[0]))
+            try:
+                replies = await trip(self.channel_name, add=groups, after=after)
+            except Exception:
+                logger.exception("channel layer unavailable during handshake")
+                raise ProtocolError(ErrorCode.SERVICE_UNAVAILABLE, "channel layer unavailable, retry later") from None
+            if replies is not None:
+                self.groups.extend(groups)
+                try:
+                    if isinstance(replies[0], Exception):
+                        raise replies[0]
+                    head = store.head_of(replies[0])
+                except Exception:
+                    logger.exception("session stream unavailable during handshake")
+                    raise ProtocolError(
+                        ErrorCode.SERVICE_UNAVAILABLE, "session stream unavailable, retry later"
+                    ) from None
+                if tell is not None:
+                    members = replies[1]
+                    own = self.channel_name.encode()
+                    if isinstance(members, Exception) or any(member != own for member in members):
+                        await tell[1]()
+                return head
+        await self.join(*groups)
+        head = await self._stream_head()
+        if tell is not None:
+            await tell[1]()
+        return head
+
     async def _stream_head(self) -> StreamHead:
         try:
             return await stream_store().head(self.session_id)
@@ -377,18 +448,38 @@ class Connection(AsyncWebsocketConsumer):
     async def websocket_disconnect(self, message: dict) -> None:
         """Channels' own, except that the connection's bookkeeping comes first: leaving its groups
         needs the channel layer, and a Redis this host cannot reach would otherwise skip
-        `disconnect` (the connection counted open for ever). Leaving them is best effort: a
-        message to a closed channel expires unread."""
+        `disconnect` (the connection counted open for ever). Leaving them is best effort (a
+        message to a closed channel expires unread), in one round trip with the connection-limit
+        slot's release where the layer shares the limits' Redis; and without Channels' hop to a
+        thread to close stale database connections (database work here runs in
+        database_sync_to_async, which does)."""
+        leaving = bool(self.groups) and not admission().layer_down
+        trip = getattr(self.channel_layer, "group_trip", None) if leaving else None
+        # Taken from the limiter before disconnect(), whose own release then has nothing left to do.
+        release = connection_release_commands(slot=self.connection_slot, layer=self.channel_layer) if trip else []
         await self.disconnect(message["code"])
-        if self.groups and not admission().layer_down:
-            try:
-                async with asyncio.timeout(GROUP_DISCARD_TIMEOUT_S):
+        if leaving:
+            await self._leave_groups(trip, release)
+        raise StopConsumer()
+
+    async def _leave_groups(self, trip: Any, release: list[tuple[Any, ...]]) -> None:
+        try:
+            async with asyncio.timeout(GROUP_DISCARD_TIMEOUT_S):
+                # Only where the layer shares its Redis (release), whose trips then never answer None.
+                replies = await trip(self.channel_name, discard=self.groups, after=release) if trip else None
+                if replies is None:
                     for group in self.groups:
                         await self.channel_layer.group_discard(group, self.channel_name)
-            except (TimeoutError, *SERVICE_DOWN):
-                logger.warning("could not leave %d groups on disconnect", len(self.groups))
-        await aclose_old_connections()
-        raise StopConsumer()
+                    return
+        except Exception as error:
+            # The memberships and the slot's entries expire by themselves; the rest of the close still runs.
+            if release:
+                connection_release_failed(error)
+            logger.warning("could not leave %d groups on disconnect: %r", len(self.groups), error)
+            return
+        failed = next((reply for reply in replies if isinstance(reply, Exception)), None)
+        if failed is not None:
+            connection_release_failed(failed)
 
     async def disconnect(self, code: int) -> None:
         live_connections.remove(self)

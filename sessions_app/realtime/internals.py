@@ -18,7 +18,7 @@ import importlib.metadata
 import logging
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,6 +136,7 @@ def _redis_groups_probe() -> bool:
         )
         and "zadd(group_key, {channel: time.time()})" in source
         and "expire(group_key, self.group_expiry)" in source
+        and "zrem(key, channel)" in inspect.getsource(RedisChannelLayer.group_discard)
     )
 
 
@@ -786,22 +787,93 @@ async def redis_group_add_many(layer: Any, groups: list[str], channel: str) -> b
     guard does not hold: the caller then adds them one by one."""
     if not REDIS_GROUP_JOINS.holds():
         return False
-    import time
-
     assert layer.require_valid_channel_name(channel), "Channel name not valid"
     by_shard: dict[int, list[str]] = {}
     for group in groups:
         assert layer.require_valid_group_name(group), "Group name not valid"
         by_shard.setdefault(layer.consistent_hash(group), []).append(group)
-    now = time.time()
     for index, shard_groups in by_shard.items():
-        pipe = layer.connection(index).pipeline(transaction=False)
-        for group in shard_groups:
-            key = layer._group_key(group)
-            pipe.zadd(key, {channel: now})
-            pipe.expire(key, layer.group_expiry)
-        await pipe.execute()
+        await redis_group_trip(layer, index, channel, add=shard_groups)
     return True
+
+
+@dataclass(frozen=True)
+class GroupTrip:
+    """What one caller sends in a group trip: raw commands `before`, `channel` joining the groups
+    `add` (as group_add does) and leaving `discard` (as group_discard does), then raw commands
+    `after`, in that order. The groups must all live on the shard the trip goes to."""
+
+    channel: str
+    add: Sequence[str] = ()
+    discard: Sequence[str] = ()
+    before: Sequence[tuple[Any, ...]] = ()
+    after: Sequence[tuple[Any, ...]] = ()
+
+
+async def redis_group_trips(layer: Any, index: int, trips: Sequence[GroupTrip]) -> list[list[Any] | Exception] | None:
+    """Every trip in one round trip to shard `index` (one pipeline, in order). For each trip the
+    replies of its `before` and `after` commands (an exception in place of one that failed), or
+    the exception that failed one of its joins or leaves; None, with nothing done, when the guard
+    does not hold. A failed round trip raises."""
+    if not REDIS_GROUP_JOINS.holds():
+        return None
+    import time
+
+    pipe = layer.connection(index).pipeline(transaction=False)
+    now = time.time()
+    for trip in trips:
+        assert layer.require_valid_channel_name(trip.channel), "Channel name not valid"
+        for command in trip.before:
+            pipe.execute_command(*command)
+        for group in trip.add:
+            assert layer.require_valid_group_name(group), "Group name not valid"
+            key = layer._group_key(group)
+            pipe.zadd(key, {trip.channel: now})
+            pipe.expire(key, layer.group_expiry)
+        for group in trip.discard:
+            assert layer.require_valid_group_name(group), "Group name not valid"
+            pipe.zrem(layer._group_key(group), trip.channel)
+        for command in trip.after:
+            pipe.execute_command(*command)
+    replies = await pipe.execute(raise_on_error=False)
+    outcomes: list[list[Any] | Exception] = []
+    at = 0
+    for trip in trips:
+        middle = len(trip.add) * 2 + len(trip.discard)
+        own = replies[at : at + len(trip.before) + middle + len(trip.after)]
+        at += len(own)
+        failed = next(
+            (reply for reply in own[len(trip.before) : len(trip.before) + middle] if isinstance(reply, Exception)), None
+        )
+        outcomes.append(failed if failed is not None else [*own[: len(trip.before)], *own[len(trip.before) + middle :]])
+    return outcomes
+
+
+def redis_group_members_command(layer: Any, group: str) -> tuple[Any, ...]:
+    """The command listing `group`'s channels as channels-redis keeps them (its group key); only
+    sent where the guard holds (in a group trip). Entries past the group expiry may be listed."""
+    assert layer.require_valid_group_name(group), "Group name not valid"
+    return ("ZRANGE", layer._group_key(group), 0, -1)
+
+
+async def redis_group_trip(
+    layer: Any,
+    index: int,
+    channel: str,
+    *,
+    add: Sequence[str] = (),
+    discard: Sequence[str] = (),
+    before: Sequence[tuple[Any, ...]] = (),
+    after: Sequence[tuple[Any, ...]] = (),
+) -> list[Any] | None:
+    """One GroupTrip on its own (redis_group_trips): the replies of `before` and `after`; a failed
+    join or leave raises; None, with nothing done, when the guard does not hold."""
+    outcomes = await redis_group_trips(layer, index, [GroupTrip(channel, add, discard, before, after)])
+    if outcomes is None:
+        return None
+    if isinstance(outcomes[0], Exception):
+        raise outcomes[0]
+    return outcomes[0]
 
 
 # --- channels-redis: per-channel receive queues ------------------------------------------------------

@@ -1,5 +1,7 @@
 """The production channel layer: channels-redis, with a connection pool that waits when it is full,
-group joins that share a round trip, and one reader per process that takes its messages in batches.
+group joins that share a round trip (with the connection limits and the session stream's head,
+and with the other connections' joins meanwhile), and one reader per process that takes its
+messages in batches.
 
 Named by CHANNEL_LAYERS in config/settings.py when Redis is configured (one host per shard).
 Every use of channels-redis's internals is in `internals` (each behind a version guard that
@@ -12,6 +14,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from channels_redis.core import RedisChannelLayer
@@ -23,6 +26,7 @@ from sessions_app.realtime.tasks import start_process_task
 logger = logging.getLogger(__name__)
 
 RECEIVE_BATCH = 200  # messages per round trip to Redis, at most
+TRIP_BATCH = 200  # connections' group trips per pipeline, at most
 # How long one blocking read waits for a first message: well under any socket timeout (redis-py
 # 8 times reads out after 5 s by default, channels-redis's own wait), and the longest a recovered
 # Redis goes unnoticed.
@@ -39,6 +43,7 @@ class RedisLayer(RedisChannelLayer):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._reader: ProcessReader | None = None
+        self._trips: TripBatcher | None = None
         if self.ring_size > 1 and not (
             internals.REDIS_PROCESS_SHARD.holds() or internals.REDIS_BATCHED_RECEIVE.holds()
         ):
@@ -65,6 +70,50 @@ class RedisLayer(RedisChannelLayer):
         if not await internals.redis_group_add_many(self, groups, channel):
             for group in groups:
                 await self.group_add(group, channel)
+
+    async def group_discard_many(self, groups: list[str], channel: str) -> None:
+        """group_discard for several groups in one round trip (one shard), else one by one."""
+        if not groups:
+            return
+        if self.ring_size != 1 or await internals.redis_group_trip(self, 0, channel, discard=groups) is None:
+            for group in groups:
+                await self.group_discard(group, channel)
+
+    def shares(self, url: str | None) -> bool:
+        """One shard, on the Redis at `url`: the kernel's own keys there (connection limits, session
+        streams) can travel in the same round trip as the group joins (`group_trip`)."""
+        return (
+            url is not None
+            and self.ring_size == 1
+            and self.hosts[0].get("address") == url
+            and internals.REDIS_GROUP_JOINS.holds()
+        )
+
+    def group_members_command(self, group: str) -> tuple[Any, ...]:
+        """The raw command that lists `group`'s channels (bytes), to send in a group_trip."""
+        return internals.redis_group_members_command(self, group)
+
+    async def group_trip(
+        self,
+        channel: str,
+        *,
+        add: Sequence[str] = (),
+        discard: Sequence[str] = (),
+        before: Sequence[tuple[Any, ...]] = (),
+        after: Sequence[tuple[Any, ...]] = (),
+    ) -> list[Any] | None:
+        """Raw commands `before`, the joins and leaves, then `after`, in one round trip shared with
+        the trips other connections ask for meanwhile (a storm's handshakes); the replies of
+        `before` and `after` (an exception in place of a command that failed; a failed join or
+        leave raises), or None with nothing done when the layer has more than one shard or the
+        guard does not hold (the caller then makes each call apart)."""
+        if self.ring_size != 1 or not internals.REDIS_GROUP_JOINS.holds():
+            return None
+        loop = asyncio.get_running_loop()
+        trips = self._trips
+        if trips is None or trips.loop is not loop:
+            trips = self._trips = TripBatcher(self, loop)
+        return await trips(internals.GroupTrip(channel, add, discard, before, after))
 
     # --- Receiving: one reader per process (see internals.redis_receive_batch) ------------------
 
@@ -106,6 +155,46 @@ class RedisLayer(RedisChannelLayer):
         if reader is None or reader.loop is not loop or reader.task.done():
             reader = self._reader = ProcessReader(self, loop)
         return reader
+
+
+class TripBatcher:
+    """Group trips asked for while one is on its way share the next round trip, as
+    sessions_app.realtime.batch does for the database: with nothing in flight a trip goes at
+    once, so batching adds no wait, it only takes what queued anyway."""
+
+    def __init__(self, layer: RedisLayer, loop: asyncio.AbstractEventLoop) -> None:
+        self.layer = layer
+        self.loop = loop
+        self._pending: list[tuple[internals.GroupTrip, asyncio.Future[list[Any]]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __call__(self, trip: internals.GroupTrip) -> list[Any]:
+        future: asyncio.Future[list[Any]] = self.loop.create_future()
+        self._pending.append((trip, future))
+        if self._task is None or self._task.done():
+            self._task = self.loop.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:TRIP_BATCH], self._pending[TRIP_BATCH:]
+            batch = [(trip, future) for trip, future in batch if not future.done()]  # callers gone
+            if not batch:
+                continue
+            outcomes: list[list[Any] | Exception] | None
+            try:
+                outcomes = await internals.redis_group_trips(self.layer, 0, [trip for trip, _ in batch])
+            except Exception as error:
+                outcomes = [error] * len(batch)
+            if outcomes is None:  # the guard stopped holding: each caller's own trip (none then)
+                outcomes = [RuntimeError("channels-redis group trips unavailable")] * len(batch)
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if isinstance(outcome, Exception):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
 
 
 class ProcessReader:

@@ -140,6 +140,9 @@ class Opening:
     groups: tuple[str, ...]
     expires_ms: int = 0
     log_fields: dict[str, Any] | None = None
+    # (group, tell): a group the connection joined before attaching, and what to call once it has
+    # joined `groups`, unless the layer shows nobody else in that group (older connections to replace).
+    tell_others: tuple[str, Callable[[], Awaitable[None]]] | None = None
 
 
 class SessionHandler(Protocol):
@@ -147,6 +150,10 @@ class SessionHandler(Protocol):
 
     async def authenticate(self, conn: Connection) -> None:
         """Check the handshake's credentials and set conn.user_id/device_id/device_key, or raise ProtocolError."""
+
+    def listens_to(self, conn: Connection) -> tuple[str, ...]:
+        """The groups the authenticated connection joins before attach() (with the connection
+        limits' check, in one round trip where the layer allows), so it hears what happens meanwhile."""
 
     async def attach(self, conn: Connection) -> Opening:
         """Give the authenticated connection its session (after the connection limits let it in)."""

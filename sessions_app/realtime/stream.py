@@ -88,6 +88,12 @@ class StreamStore(Protocol):
     def append(self, session_ids: Sequence[str], payload: str) -> dict[str, StreamHead]: ...
     def reset(self, session_ids: Sequence[str]) -> None: ...
     async def head(self, session_id: str) -> StreamHead: ...
+    def head_command(self, session_id: str) -> tuple[str | None, tuple[Any, ...]]:
+        """The Redis holding the streams and the raw command that reads a head there (to send in
+        another round trip to that Redis), read with head_of(); (None, ()) without Redis."""
+        ...
+
+    def head_of(self, reply: Any) -> StreamHead: ...
     async def heads(self, session_ids: Sequence[str]) -> dict[str, StreamHead | None]: ...
     async def read_after(self, session_id: str, after: int) -> Replay | None: ...
 
@@ -149,6 +155,12 @@ class MemoryStreamStore:
         with self._lock:
             stream = self._stream(session_id, time.monotonic())
             return StreamHead(stream.epoch, stream.seq)
+
+    def head_command(self, session_id: str) -> tuple[str | None, tuple[Any, ...]]:
+        return None, ()
+
+    def head_of(self, reply: Any) -> StreamHead:
+        raise NotImplementedError("the memory store has no command to read a head with")
 
     async def heads(self, session_ids: Sequence[str]) -> dict[str, StreamHead | None]:
         now = time.monotonic()
@@ -277,10 +289,20 @@ class RedisStreamStore:
 
     async def head(self, session_id: str) -> StreamHead:
         index = self.redis.index(session_id)
+        return self.head_of(await self.redis.aio(index).eval(*self._head_args(session_id, index)))
+
+    def _head_args(self, session_id: str, index: int) -> tuple[Any, ...]:
         fenced = "1" if self._fenced(index) else "0"
-        epoch, seq, history = await self.redis.aio(index).eval(
-            _HEAD, 2, *self._keys(session_id), new_epoch(), self.ttl_s, fenced
-        )
+        return (_HEAD, 2, *self._keys(session_id), new_epoch(), self.ttl_s, fenced)
+
+    def head_command(self, session_id: str) -> tuple[str | None, tuple[Any, ...]]:
+        """The URL of the shard holding the session's stream (None when Sentinel-managed: no
+        other client's trip can be known to reach the same master) and the command reading its head."""
+        index = self.redis.index(session_id)
+        return self.redis.shards[index].url, ("EVAL", *self._head_args(session_id, index))
+
+    def head_of(self, reply: Any) -> StreamHead:
+        epoch, seq, history = reply
         return StreamHead(self._epoch(epoch, history), int(seq or 0))
 
     async def heads(self, session_ids: Sequence[str]) -> dict[str, StreamHead | None]:

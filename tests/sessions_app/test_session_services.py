@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -86,3 +87,44 @@ def test_only_a_devices_later_connections_tell_the_older_ones_to_close(monkeypat
             {"type": "connection.replace", "generation": second.generation, "sessionId": str(second.session.id)},
         )
     ]
+
+
+def test_an_attach_that_leaves_the_announcement_to_its_caller_sends_nothing_until_the_caller_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    notices: list[tuple[str, dict]] = []
+    monkeypatch.setattr(services, "notify", lambda *, group, event: notices.append((group, event)))
+    issued = issue_token()
+    services.session_attach(user_id=issued.device.user_id, device_pk=issued.device.pk)
+    (second,) = services.sessions_attach(devices=[(issued.device.user_id, issued.device.pk)], announce=False)
+    assert isinstance(second, services.AttachedSession) and notices == []
+
+    services.connection_replace_announce(
+        device_pk=issued.device.pk, generation=second.generation, session_id=str(second.session.id)
+    )
+
+    assert notices == [
+        (
+            groups.device_group(issued.device.pk),
+            {"type": "connection.replace", "generation": second.generation, "sessionId": str(second.session.id)},
+        )
+    ]
+
+
+def test_reconnects_checked_together_get_each_its_own_answer(django_assert_max_num_queries: Any) -> None:
+    issued, other = issue_token(), issue_token()
+    mine = services.session_attach(user_id=issued.device.user_id, device_pk=issued.device.pk)
+    theirs = services.session_attach(user_id=other.device.user_id, device_pk=other.device.pk)
+    requests = [
+        (issued.device.user_id, issued.device.pk, mine.session_token),
+        (issued.device.user_id, issued.device.pk, theirs.session_token),  # another device's session
+        (issued.device.user_id, issued.device.pk, "garbage"),
+        (other.device.user_id, other.device.pk, theirs.session_token),
+    ]
+
+    with django_assert_max_num_queries(1):
+        outcomes = services.sessions_resume(requests=requests)
+
+    assert [o.success for o in outcomes] == [True, False, False, True]
+    assert [o.message for o in outcomes[1:3]] == ["the session belongs to another device", "unknown session token"]
+    assert outcomes[0].session is not None and outcomes[0].session.pk == mine.session.pk

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+import redis.asyncio
 from prometheus_client import REGISTRY
 
 from sessions_app.realtime import ErrorCode, ProtocolError
@@ -122,3 +123,50 @@ async def test_an_unreachable_redis_lets_connections_in_with_a_warning_and_a_met
     assert after == before + 3
     warnings = [r for r in caplog.records if "connection limits unavailable" in r.getMessage()]
     assert len(warnings) == 1  # one per interval, not one per handshake
+
+
+@pytest.mark.production
+async def test_an_acquire_sent_in_another_round_trip_counts_and_refuses_as_acquire_does(prefix: str) -> None:
+    shared = limiter(prefix, per_user=1)
+    client = redis.asyncio.Redis.from_url(REDIS_URL)
+    first, second = slot(), slot()
+    try:
+        command = shared.acquire_command(first)
+        assert command is not None
+        shared.acquired(first, await client.execute_command(*command))
+        command = shared.acquire_command(second)
+        assert command is not None
+        reply = await client.execute_command(*command)
+    finally:
+        await client.aclose()
+
+    with pytest.raises(ProtocolError) as refused:
+        shared.acquired(second, reply)
+    assert refused.value.code == ErrorCode.TOO_MANY_CONNECTIONS
+
+
+@pytest.mark.production
+async def test_an_acquire_whose_round_trip_failed_lets_the_connection_in_and_keeps_it_counted(prefix: str) -> None:
+    shared = limiter(prefix, per_user=1)
+    let_in = slot()
+
+    shared.acquired(let_in, ConnectionError("redis down"))
+    await shared.refresh()
+
+    with pytest.raises(ProtocolError):
+        await shared.acquire(slot())
+
+
+@pytest.mark.production
+async def test_release_commands_forget_the_slot_and_take_it_out_of_the_counts_when_sent(prefix: str) -> None:
+    shared = limiter(prefix, per_user=1, per_ip=1)
+    held = slot()
+    await shared.acquire(held)
+
+    commands = shared.release_commands(held)
+    client = redis.Redis.from_url(REDIS_URL)
+    for command in commands:
+        client.execute_command(*command)
+
+    assert len(commands) == 2 and shared.release_commands(held) == []
+    await shared.acquire(slot())  # the user's and the address's sets have room again

@@ -16,6 +16,7 @@ CALL_SITES = {
     ("sessions_app/services.py", "device_invalidate", "push"),
     ("sessions_app/services.py", "_sessions_attach_once", "notify"),
     ("sessions_app/services.py", "_session_end", "notify"),
+    ("sessions_app/services.py", "connection_replace_announce", "notify"),
     ("sessions_app/services.py", "connection_close_by_operator", "notify"),
     ("sessions_app/services.py", "token_revoke", "notify"),
     ("simulator_app/services.py", "_publish_status", "push"),

@@ -71,6 +71,12 @@ async def test_a_session_stream_changes_epoch_when_its_master_fails_over(group: 
     store.append(["s1"], '{"type":"y"}')
     replid = redis.Redis(port=group.master_port()).info("replication")["master_replid"]
     assert before.epoch.endswith("." + replid[:12])
+    # No other client's round trip can be known to reach this master: the handshake reads head()
+    # itself; the raw command's reply still reads as head() does, fenced epoch and all.
+    url, command = store.head_command("s1")
+    assert url is None
+    raw = redis.Redis(port=group.master_port()).execute_command(*command)
+    assert store.head_of(raw) == await store.head("s1") == StreamHead(before.epoch, 2)
     group.failover()
 
     after = await eventually(lambda: store.head("s1"))

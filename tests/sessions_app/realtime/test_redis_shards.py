@@ -110,6 +110,32 @@ async def test_the_user_and_address_counts_live_on_their_own_shards_and_a_refusa
     await other.acquire(user_slot(user, ip))
 
 
+async def test_on_several_shards_the_limits_are_never_sent_in_another_round_trip_and_release_keeps_its_work(
+    shards: list[RedisServer],
+) -> None:
+    prefix = f"shard-limits-{next(_ids)}"
+    limiter = RedisConnectionLimiter(shards=shard_list(shards), prefix=prefix, per_user=1, per_ip=1, ttl_ms=30_000)
+    user = int(owner_on(0, "user:{}").split(":")[1])
+    held = user_slot(user, owner_on(1, "ip:10.2.0.{}").split(":")[1])
+    assert limiter.acquire_command(held) is None  # its two counts may be on two shards: acquire() does it
+    await limiter.acquire(held)
+
+    assert limiter.release_commands(held) == []
+    await limiter.release(held)  # still held, so release() gives it back on each shard
+    assert keys_on(shards[0], prefix) | keys_on(shards[1], prefix) == set()
+
+
+async def test_a_head_read_in_another_round_trip_names_its_sessions_shard_and_is_the_head_itself(
+    shards: list[RedisServer],
+) -> None:
+    store = RedisStreamStore(shards=shard_list(shards), prefix=f"shard-head-{next(_ids)}", max_messages=5, ttl_s=60)
+    session = owner_on(1, "s-{}")
+    store.append([session], '{"type":"x"}')
+    url, command = store.head_command(session)
+    assert url == shards[1].url
+    assert store.head_of(redis.Redis.from_url(url).execute_command(*command)) == await store.head(session)
+
+
 def test_a_ticket_lives_on_the_shard_of_its_digest_and_is_redeemed_once_from_any_process(
     shards: list[RedisServer],
 ) -> None:
