@@ -3,7 +3,6 @@ connection starts or stops following the price stream."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import uuid
 
@@ -166,15 +165,13 @@ async def cancel_order(conn: Connection, message: CancelOrder) -> None:
     ticket = await database_sync_to_async(services.order_cancel_arrive)(user_id=conn.user_id, order_id=order_id)
 
     async def take_effect() -> None:
-        if ticket.latency_ms:
-            await asyncio.sleep(ticket.latency_ms / 1000)
         order = await database_sync_to_async(services.order_cancel)(
             user_id=conn.user_id, order_id=order_id, raced=ticket.latency_ms > 0
         )
         await conn.send_message(OrderCanceled(requestId=message.requestId, success=True, order=order_view(order)))
 
-    if ticket.latency_ms:
-        conn.answer_later(take_effect(), request_id=message.requestId)  # the connection goes on meanwhile
+    if ticket.latency_ms:  # the connection goes on meanwhile
+        conn.answer_later(ticket.latency_ms / 1000, take_effect, request_id=message.requestId)
     else:
         await take_effect()
 

@@ -19,7 +19,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Literal, TypedDict, TypeVar
 
 from channels.consumer import get_handler_name
@@ -89,6 +89,7 @@ class Connection(AsyncWebsocketConsumer):
     # (the base classes keep a __dict__ for anything else).
     __slots__ = (
         "_answering",
+        "_inbox",
         "_states",
         "_transport",
         "abuse",
@@ -134,6 +135,7 @@ class Connection(AsyncWebsocketConsumer):
         self.connection_slot: Slot | None = None  # counted against the connection limits until disconnect
         self._transport: Any = None
         self._answering: set[asyncio.Task[None]] | None = None  # answer_later's tasks, made on first use
+        self._inbox: internals.Inbox | None = None  # the queue the connection's loop reads, under daphne
         self.opened = False  # authenticated and attached: the handlers may act
         self.ending = False
         self.closing_task: asyncio.Task[None] | None = None
@@ -175,6 +177,7 @@ class Connection(AsyncWebsocketConsumer):
         self._transport = internals.socket_transport(send)
         internals.release_upgraded_channel(self._transport)
         inbox = internals.server_inbox(receive)
+        self._inbox = inbox
         if inbox is None:
             with contextlib.suppress(StopConsumer):
                 await await_many_dispatch([receive, self._receive_event], self.dispatch)
@@ -570,29 +573,44 @@ class Connection(AsyncWebsocketConsumer):
             error = ProtocolError(ErrorCode.INTERNAL_ERROR, request_id=request_id)
         await self.send_error(error)
 
-    def answer_later(self, work: Coroutine[object, object, None], *, request_id: str | None) -> None:
-        """Finish a request (a handler's remainder that waits, such as a simulated latency) without
-        holding up the connection's next messages: heartbeats and pushes go on meanwhile. Its
-        failure takes the same path as the handler's own; after the socket closed it is only logged."""
+    def answer_later(self, delay_s: float, finish: Callable[[], Awaitable[None]], *, request_id: str | None) -> None:
+        """Finish a request after `delay_s` (a simulated latency) without holding up the connection's
+        next messages: heartbeats and pushes go on meanwhile. `finish` then runs in the connection's
+        own loop, so its reply still comes before the pushes its work causes. Its failure takes the
+        same path as a handler's; after the socket closed it is only logged."""
 
-        async def answer() -> None:
-            context = bind(requestId=request_id) if request_id is not None else None
-            try:
-                await work
-            except Exception as error:
-                if self.ending:
-                    logger.warning("a deferred answer failed after its socket closed", exc_info=error)
-                else:
-                    await self._answer_failure(error, request_id)
-            finally:
-                if context is not None:
-                    log_context.reset(context)
+        async def wait() -> None:
+            await asyncio.sleep(delay_s)
+            if self._inbox is not None:
+                self._inbox.put_nowait({"type": "connection.answer", "finish": finish, "requestId": request_id})
+            else:  # no queue of daphne's to join (a stock server): finish from here
+                await self._answer(finish, request_id)
 
         if self._answering is None:
             self._answering = set()
-        task = asyncio.ensure_future(answer())
+        task = asyncio.ensure_future(wait())
         self._answering.add(task)  # referenced until done, or the collector could drop it
         task.add_done_callback(self._answering.discard)
+
+    async def connection_answer(self, message: dict) -> None:
+        finish = message.get("finish")
+        if not callable(finish):  # only answer_later puts one in (a channel layer cannot carry a callable)
+            logger.warning("a connection.answer event without a callable; ignored")
+            return
+        await self._answer(finish, message.get("requestId"))
+
+    async def _answer(self, finish: Callable[[], Awaitable[None]], request_id: str | None) -> None:
+        context = bind(requestId=request_id) if request_id is not None else None
+        try:
+            await finish()
+        except Exception as error:
+            if self.ending:
+                logger.warning("a deferred answer failed after its socket closed", exc_info=error)
+            else:
+                await self._answer_failure(error, request_id)
+        finally:
+            if context is not None:
+                log_context.reset(context)
 
     @staticmethod
     def _refuse_lone_surrogates(data: dict, kind: object) -> None:
