@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.browser import log_in_to_console
 from tests.support.liveserver import ROOT, DaphneServer
 from tests.support.servers import RELAXED_LOGIN_THROTTLE, ServerFactory
 
@@ -35,10 +36,7 @@ def test_the_console_trades_survives_a_restart_and_stops_on_invalidation(
     )
     socket_urls: list[str] = []
     page.on("websocket", lambda ws: socket_urls.append(ws.url))
-    page.goto(f"{server.http}/")
-    page.fill("#login [name=password]", "demo-password")
-    page.click("#login button")
-    expect(page.locator("#conn-state")).to_have_text("open", timeout=10_000)
+    log_in_to_console(page, server.http)
     session_id = page.locator("#session-id").inner_text()
 
     page.click("#start-sim")

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from tests.support.browser import log_in_to_console
 from tests.support.liveserver import ROOT
 from tests.support.servers import RELAXED_LOGIN_THROTTLE, ServerFactory
 
@@ -24,10 +25,7 @@ def test_the_console_shows_bid_and_ask_a_depth_ladder_and_candles(make_server: S
     server = make_server(
         MARKET_TICK_MS="200", SIMULATOR_LEASE_TTL_MS="2000", SIMULATOR_LEASE_RENEW_MS="500", **RELAXED_LOGIN_THROTTLE
     )
-    page.goto(f"{server.http}/")
-    page.fill("#login [name=password]", "demo-password")
-    page.click("#login button")
-    expect(page.locator("#conn-state")).to_have_text("open", timeout=10_000)
+    log_in_to_console(page, server.http)
     page.click("#start-sim")
     expect(page.locator("#sim-status")).to_have_text("running", timeout=10_000)
 

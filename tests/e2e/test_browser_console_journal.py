@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.browser import log_in_to_console
 from tests.support.liveserver import ROOT
 from tests.support.servers import RELAXED_LOGIN_THROTTLE, ServerFactory
 
@@ -29,10 +30,7 @@ def test_the_console_charts_equity_shows_the_figures_downloads_fills_and_resets(
         SIMULATOR_LEASE_RENEW_MS="500",
         **RELAXED_LOGIN_THROTTLE,
     )
-    page.goto(f"{server.http}/")
-    page.fill("#login [name=password]", "demo-password")
-    page.click("#login button")
-    expect(page.locator("#conn-state")).to_have_text("open", timeout=10_000)
+    log_in_to_console(page, server.http)
     page.click("#start-sim")
     expect(page.locator("#sim-status")).to_have_text("running", timeout=10_000)
     expect(page.locator('#prices tr[data-symbol="AAPL"] td.price')).to_be_visible(timeout=10_000)

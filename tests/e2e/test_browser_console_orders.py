@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.browser import log_in_to_console
 from tests.support.liveserver import ROOT
 from tests.support.servers import RELAXED_LOGIN_THROTTLE, ServerFactory
 
@@ -23,10 +24,7 @@ def test_the_console_places_replaces_and_cancels_the_exchanges_order_types(
     server = make_server(
         MARKET_TICK_MS="200", SIMULATOR_LEASE_TTL_MS="2000", SIMULATOR_LEASE_RENEW_MS="500", **RELAXED_LOGIN_THROTTLE
     )
-    page.goto(f"{server.http}/")
-    page.fill("#login [name=password]", "demo-password")
-    page.click("#login button")
-    expect(page.locator("#conn-state")).to_have_text("open", timeout=10_000)
+    log_in_to_console(page, server.http)
     page.select_option("#start-profile", "harsh")
     page.click("#start-with-profile")
     expect(page.locator("#sim-status")).to_have_text("running", timeout=10_000)

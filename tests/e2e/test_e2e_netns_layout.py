@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from tests.support.faults import Trader, place_market_orders, start_simulator
+from tests.support.faults import Trader, Trading, start_simulator
 from tests.support.liveserver import (
     MARKET_TYPES,
     heartbeat,
@@ -172,29 +171,6 @@ def traders_for(layout: Layout, name: str, *, users: int = 2, devices: int = 3) 
     return traders, tokens
 
 
-class Trading:
-    """Each user places `count` market orders over REST on `server`, in a thread per user."""
-
-    def __init__(self, server: ServerHost, tokens: dict[str, str], count: int) -> None:
-        self.placed: dict[str, list[str]] = {}
-        self.failures: list[str] = []
-        self.threads = [threading.Thread(target=self._run, args=(server, *item, count)) for item in tokens.items()]
-        for thread in self.threads:
-            thread.start()
-
-    def _run(self, server: ServerHost, username: str, token: str, count: int) -> None:
-        try:
-            self.placed[username] = place_market_orders(server, token, count, pause_s=0.2)
-        except BaseException as error:
-            self.failures.append(f"{username}: {error!r}")
-
-    def finish(self) -> dict[str, list[str]]:
-        for thread in self.threads:
-            thread.join(60)
-        assert not self.failures, self.failures
-        return self.placed
-
-
 def assert_nothing_lost_or_doubled(layout: Layout, traders: list[Trader], placed: dict[str, list[str]]) -> int:
     """Every order reached every client of its user filled; no numbered push twice, none held
     behind a hole; and each client has every push of its stream's epoch since it first connected."""
@@ -236,7 +212,7 @@ def test_clients_cut_from_a_server_host_are_freed_by_the_heartbeat_timeout_and_r
         on_a_before = layout.metric("a", "session_connections_open")
         timeouts_before = layout.metric("a", "session_messages_out_total", type="timeout")
         direct_on_a = [t for t in traders if t.servers[t.current] is a]
-        trading = Trading(b, tokens, count=10)
+        trading = Trading(b, tokens, count=10, pause_s=0.2, join_timeout_s=60)
         time.sleep(0.6)
         with layout.network.partitioned("a", "front"):
             cut_at = time.monotonic()
@@ -289,7 +265,7 @@ def test_a_server_host_cut_from_redis_sends_its_clients_elsewhere_and_serves_aga
     try:
         trips_before = layout.metric("a", "channel_layer_watchdog_trips_total", via="db")
         direct_on_a = [t for t in traders if t.servers[t.current] is a]
-        trading = Trading(b, tokens, count=10)
+        trading = Trading(b, tokens, count=10, pause_s=0.2, join_timeout_s=60)
         time.sleep(0.6)
         with layout.network.partitioned("a", "redis"):
             cut_at = time.monotonic()
@@ -335,7 +311,7 @@ def test_a_server_host_cut_from_postgresql_refuses_with_the_documented_codes_and
     creds = a.login(username, PASSWORD)
     probe = a.login(username, PASSWORD)
     try:
-        trading = Trading(b, tokens, count=10)
+        trading = Trading(b, tokens, count=10, pause_s=0.2, join_timeout_s=60)
         with a.connect(creds["token"], creds["deviceId"]) as ws:
             recv_until(ws, "exchange_data_status", reason="connected")
             with layout.network.partitioned("a", "db"):
@@ -402,7 +378,7 @@ def test_a_worker_host_cut_from_postgresql_loses_its_simulators_to_another_and_w
         (before,) = layout.query(f"{SIMULATOR_ROW} WHERE u.username = %s AND s.status = 'running'", username)
         owner = next(host for host, worker_id in layout.worker_ids.items() if worker_id == before[0])
         other = next(host for host in layout.worker_ids if host != owner)
-        trading = Trading(b, tokens, count=12)
+        trading = Trading(b, tokens, count=12, pause_s=0.2, join_timeout_s=60)
         time.sleep(0.6)
         with layout.network.partitioned(owner, "db"):
             cut_at = time.monotonic()

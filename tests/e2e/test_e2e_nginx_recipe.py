@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.browser import chromium
+from tests.support.browser import chromium, log_in_to_console
 from tests.support.liveserver import (
     ROOT,
     heartbeat,
@@ -149,7 +149,6 @@ def test_the_console_names_hashed_files_that_the_proxy_lets_browsers_keep(recipe
 
 @pytest.mark.browser
 def test_the_console_works_in_a_browser_through_the_proxy_with_hashed_files(recipe: tuple[Cluster, Proxy]) -> None:
-    from playwright.sync_api import expect
 
     _, proxy = recipe
     with chromium() as browser:
@@ -158,10 +157,7 @@ def test_the_console_works_in_a_browser_through_the_proxy_with_hashed_files(reci
         page.on("requestfailed", lambda request: failed.append(request.url))
         page.on("response", lambda response: failed.append(response.url) if response.status >= 400 else None)
         page.route("**/favicon.ico", lambda route: route.fulfill(status=204))
-        page.goto(f"{proxy.http}/")
-        page.fill("#login [name=password]", "demo-password")
-        page.click("#login button")
-        expect(page.locator("#conn-state")).to_have_text("open", timeout=10_000)
+        log_in_to_console(page, proxy.http)
         loaded = page.evaluate("performance.getEntriesByType('resource').map((entry) => entry.name)")
 
     assert failed == []

@@ -20,12 +20,11 @@ from tests.e2e.test_fault_injection import (
     NET_FILLS_AND_POSITIONS,
     SETTINGS,
     USERS,
-    Trading,
     assert_nothing_lost_or_doubled,
     session_ids,
     traders_for,
 )
-from tests.support.faults import RedisServer, wait_until
+from tests.support.faults import RedisServer, Trading, wait_until
 from tests.support.liveserver import recv_json, recv_until_closed, request, send_json
 from tests.support.production import Cluster, production_cluster
 from tests.support.redis_servers import MASTER_NAME, SentinelGroup, redis_shards, sentinel_group

@@ -6,7 +6,6 @@ position updates, simulator status) is counted: none may be lost and none receiv
 from __future__ import annotations
 
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,8 +15,8 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 
-from tests.support.faults import RedisServer, TcpProxy, Trader, place_market_orders, start_simulator, wait_until
-from tests.support.liveserver import DaphneServer, heartbeat, recv_json, recv_until, request, send_json
+from tests.support.faults import RedisServer, TcpProxy, Trader, Trading, start_simulator, wait_until
+from tests.support.liveserver import heartbeat, recv_json, recv_until, request, send_json
 from tests.support.production import POSTGRES_URL, Cluster, production_cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.production]
@@ -69,29 +68,6 @@ def traders_for(cluster: Cluster) -> tuple[list[Trader], dict[str, str]]:
         for d, creds in enumerate(devices):
             traders.append(Trader(f"{username}/{d}", creds, cluster.servers, home=d % 2).start())
     return traders, tokens
-
-
-class Trading:
-    """Each user places `count` market orders over REST, in a thread per user."""
-
-    def __init__(self, server: DaphneServer, tokens: dict[str, str], count: int) -> None:
-        self.placed: dict[str, list[str]] = {}
-        self.failures: list[str] = []
-        self.threads = [threading.Thread(target=self._run, args=(server, *item, count)) for item in tokens.items()]
-        for thread in self.threads:
-            thread.start()
-
-    def _run(self, server: DaphneServer, username: str, token: str, count: int) -> None:
-        try:
-            self.placed[username] = place_market_orders(server, token, count, pause_s=0.15)
-        except BaseException as error:
-            self.failures.append(f"{username}: {error!r}")
-
-    def finish(self) -> dict[str, list[str]]:
-        for thread in self.threads:
-            thread.join()
-        assert not self.failures, self.failures
-        return self.placed
 
 
 def stream_head(own_redis: RedisServer, prefix: str, session_id: str) -> tuple[str, int]:

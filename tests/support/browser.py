@@ -36,6 +36,16 @@ def chromium() -> Iterator[object]:
             browser.close()
 
 
+def log_in_to_console(page: object, base_url: str, password: str = "demo-password") -> None:
+    """Open the console at `base_url` as the demo trader and wait for its socket to be open."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{base_url}/")  # type: ignore[attr-defined]
+    page.fill("#login [name=password]", password)  # type: ignore[attr-defined]
+    page.click("#login button")  # type: ignore[attr-defined]
+    expect(page.locator("#conn-state")).to_have_text("open", timeout=10_000)  # type: ignore[attr-defined]
+
+
 class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass

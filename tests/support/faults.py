@@ -324,6 +324,40 @@ def place_market_orders(server: DaphneServer, token: str, count: int, pause_s: f
     return ids
 
 
+class Trading:
+    """Each user places `count` market orders over REST on `server`, in a thread per user."""
+
+    def __init__(
+        self,
+        server: DaphneServer,
+        tokens: dict[str, str],
+        count: int,
+        *,
+        pause_s: float = 0.15,
+        join_timeout_s: float | None = None,
+    ) -> None:
+        self.placed: dict[str, list[str]] = {}
+        self.failures: list[str] = []
+        self.join_timeout_s = join_timeout_s
+        self.threads = [
+            threading.Thread(target=self._run, args=(server, *item, count, pause_s)) for item in tokens.items()
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def _run(self, server: DaphneServer, username: str, token: str, count: int, pause_s: float) -> None:
+        try:
+            self.placed[username] = place_market_orders(server, token, count, pause_s=pause_s)
+        except BaseException as error:
+            self.failures.append(f"{username}: {error!r}")
+
+    def finish(self) -> dict[str, list[str]]:
+        for thread in self.threads:
+            thread.join(self.join_timeout_s)
+        assert not self.failures, self.failures
+        return self.placed
+
+
 def start_simulator(server: DaphneServer, creds: dict) -> None:
     with server.connect(creds["token"], creds["deviceId"]) as ws:
         json.loads(ws.recv(timeout=10))

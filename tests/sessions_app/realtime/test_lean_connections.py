@@ -15,19 +15,7 @@ from twisted.web.http import HTTPChannel
 from sessions_app.realtime import internals
 from sessions_app.realtime.internals import ConnectionInbox
 
-
-@pytest.fixture(autouse=True)
-def fresh_verdicts() -> Iterator[None]:
-    for guard in internals.GUARDS:
-        guard.reset()
-    yield
-    for guard in internals.GUARDS:
-        guard.reset()
-
-
-@pytest.fixture
-def unsupported_versions(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(internals, "installed_version", lambda distribution: "99.0.0")
+pytestmark = pytest.mark.usefixtures("fresh_verdicts")
 
 
 # --- the inbox -------------------------------------------------------------------------------

@@ -17,19 +17,7 @@ from twisted.internet import tcp
 from sessions_app.realtime import internals
 from sessions_app.realtime.memory_layer import EmbeddedChannelLayer
 
-
-@pytest.fixture(autouse=True)
-def fresh_verdicts() -> Iterator[None]:
-    for guard in internals.GUARDS:
-        guard.reset()
-    yield
-    for guard in internals.GUARDS:
-        guard.reset()
-
-
-@pytest.fixture
-def unsupported_versions(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(internals, "installed_version", lambda distribution: "99.0.0")
+pytestmark = pytest.mark.usefixtures("fresh_verdicts")
 
 
 def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
