@@ -29,8 +29,8 @@ django.setup()
 
 from market_app.liquidity import DEFAULT_LIQUIDITY, LiquidityParams  # noqa: E402
 from market_app.marketdata import MarketDataBuilder, SymbolLiquidity  # noqa: E402
+from market_app.price_stream import TickView, encoder  # noqa: E402
 from market_app.prices import InstrumentSpec, Quote, RandomWalkSource  # noqa: E402
-from market_app.stream import TickView, encoder  # noqa: E402
 
 SEEDED = {  # the eight seeded instruments' settings (migration 0005), for a representative mix
     "AAPL": ("0.01", "190.00", 1.0, "300", 1.10, 1, "1"),

@@ -22,9 +22,9 @@ else:
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 from sessions_app.realtime import server  # noqa: E402
-from simulator_app import runtime as simulator_runtime  # noqa: E402
+from simulator_app import in_process as simulator_in_process  # noqa: E402
 
 application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": server.websocket_application()})
 
 # The composition root: the kernel runs the apps' process hooks (the in-process simulator worker).
-server.install(on_start=[simulator_runtime.start_in_server], on_stop=[simulator_runtime.stop_in_server])
+server.install(on_start=[simulator_in_process.start_in_server], on_stop=[simulator_in_process.stop_in_server])

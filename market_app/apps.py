@@ -7,9 +7,9 @@ class MarketAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from market_app import account_handlers, errors, handlers, messages, metrics, receivers
+        from market_app import errors, handlers, messages, metrics, receivers
         from market_app.api.operations import OPERATIONS
-        from market_app.desk import MarketInWorker
+        from market_app.worker_matching import MarketInWorker
         from sessions_app.openapi import register_operations
         from sessions_app.realtime import register_family
         from sessions_app.selectors import counted_in_service_status
@@ -17,7 +17,7 @@ class MarketAppConfig(AppConfig):
         from simulator_app.signals import simulator_ended
 
         # `errors`, `handlers` and `metrics` register the codes, handlers and metrics when imported.
-        assert errors and handlers and metrics and account_handlers
+        assert errors and handlers and metrics
         register_family("market", client=messages.CLIENT_MESSAGES, server=messages.SERVER_MESSAGES)
         simulator_ended.connect(receivers.cancel_orders_of_ended_simulator, dispatch_uid="market-simulator-ended")
         counted_in_service_status(receivers.service_counts)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from market_app.matching import quantize
+from market_app.accounting import quantize
 
 ZERO = Decimal(0)
 

@@ -8,9 +8,10 @@ import uuid
 
 from channels.db import database_sync_to_async
 
-from market_app import selectors, services
+from market_app import journal, selectors, services
 from market_app.errors import MarketCode
 from market_app.messages import (
+    AccountResetDone,
     CancelOrder,
     MarketSubscription,
     OrderCanceled,
@@ -19,13 +20,14 @@ from market_app.messages import (
     PlaceOrder,
     ReplaceOrder,
     RequestExchangeData,
+    ResetAccount,
     SnapshotReason,
     SubscribeMarket,
 )
+from market_app.price_stream import stream_of
 from market_app.realism import DEFAULT_PROFILE, PROFILE_NAMES, ProfileName
-from market_app.relay import relay
 from market_app.snapshots import exchange_data_status, order_view
-from market_app.stream import stream_of
+from market_app.tick_fanout import relay
 from sessions_app.realtime import Connection, ErrorDetail, ProtocolError, disconnected, handles
 from sessions_app.realtime import connected as connection_opened
 from sessions_app.state import reconnected, require_active_session, require_own_device, resynced
@@ -184,3 +186,16 @@ async def replace_order(conn: Connection, message: ReplaceOrder) -> None:
         user_id=conn.user_id, order_id=_order_id(message.orderId), amendment=message
     )
     await conn.send_message(OrderReplaced(requestId=message.requestId, success=True, order=order_view(order)))
+
+
+def _reset(user_id: int) -> AccountResetDone:
+    reset = services.account_reset(user_id=user_id)
+    view = journal.reset_view(reset, journal.account_epochs(user_id=user_id))
+    return AccountResetDone(requestId="", success=True, reset=view)
+
+
+@handles(ResetAccount)
+async def reset_account(conn: Connection, message: ResetAccount) -> None:
+    require_own_device(conn, message.deviceId)
+    done = await database_sync_to_async(_reset)(conn.user_id)
+    await conn.send_message(done.model_copy(update={"requestId": message.requestId}))

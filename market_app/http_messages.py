@@ -6,8 +6,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from market_app.messages import CandleIntervalValue, OrderSideValue, Symbol
-from sessions_app.realtime import EpochMs
+from market_app.messages import CandleIntervalValue, OrderSideValue, OrderStatusValue, OrderTypeValue, Symbol
+from sessions_app.realtime import EpochMs, Omittable
 
 
 class InstrumentView(BaseModel):
@@ -43,3 +43,66 @@ class CandleQuery(BaseModel):
     start: Annotated[int, Field(ge=0)] | None = Field(default=None, alias="from")
     end: Annotated[int, Field(ge=0)] | None = Field(default=None, alias="to")
     limit: Annotated[int, Field(ge=1, le=CANDLE_LIMIT)] = 500
+
+
+class JournalOrder(BaseModel):
+    orderId: str
+    createdAt: EpochMs
+    updatedAt: EpochMs
+    symbol: str
+    side: OrderSideValue
+    orderType: OrderTypeValue
+    quantity: float
+    limitPrice: Omittable[float] = None
+    status: OrderStatusValue
+    filledQty: float
+    averagePrice: Omittable[float] = None
+    clientOrderId: str
+    reason: str
+    epoch: int
+
+
+class JournalFill(BaseModel):
+    fillId: str
+    orderId: str
+    createdAt: EpochMs
+    tickSeq: int
+    symbol: str
+    side: OrderSideValue
+    quantity: float
+    price: float
+    fee: float
+    notional: float
+    epoch: int
+
+
+class EquityPoint(BaseModel):
+    at: EpochMs
+    tickSeq: int
+    equity: float
+    cash: float
+    positionsValue: float
+    epoch: int
+
+
+class AccountPerformance(BaseModel):
+    """The account's figures over [from, to); definitions in docs/protocol.md §4c."""
+
+    start: Omittable[EpochMs] = None  # absent: from the account's first record
+    end: EpochMs
+    epoch: int
+    resets: int
+    orders: int
+    fills: int
+    realizedPnl: float
+    unrealizedPnl: float
+    fees: float
+    netPnl: float
+    roundTrips: int
+    roundTripsWon: int
+    winRate: Omittable[float] = None
+    maxDrawdown: float
+    maxDrawdownRatio: float
+    equitySamples: int
+    firstEquity: Omittable[float] = None
+    lastEquity: Omittable[float] = None

@@ -25,3 +25,9 @@ TICK_DELIVERIES = metrics.counter(
 @metrics.gauge_at_scrape("market_orders", "Orders by status.", "status")
 def orders_by_status() -> Iterable[tuple[str, int]]:
     return Order.objects.values_list("status").annotate(n=Count("pk"))
+
+
+EQUITY_SAMPLES = metrics.counter("market_equity_samples_total", "Equity samples the workers wrote.")
+ACCOUNT_RESETS = metrics.counter(
+    "market_account_resets_total", "Paper accounts reset, by `user` or `operator`.", ["by"]
+)

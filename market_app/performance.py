@@ -4,7 +4,7 @@ figures, their CSV, the admin's Account page and the console all show this one c
 Definitions (docs/protocol.md §4c):
 
 - **Realized profit**: the fills are replayed in order (created_at, tick, id) with the exchange's own
-  average-cost accounting (market_app.matching.apply_fill), from the start of the epoch the window
+  average-cost accounting (market_app.accounting.apply_fill), from the start of the epoch the window
   begins in (positions are flat then); the realized profit of the window's fills is summed. It is
   net of fees, as the positions' own (a fill's fee counts against it when paid, buy or sell), so
   `netPnl` is realized + unrealized; `fees` shows what they took.
@@ -27,9 +27,9 @@ from datetime import datetime
 from decimal import Decimal
 
 from market_app import selectors
+from market_app.accounting import PositionState, apply_fill, quantize
+from market_app.http_messages import AccountPerformance
 from market_app.journal import Epochs, Window, account_epochs, iso, plain
-from market_app.journal_messages import AccountPerformance
-from market_app.matching import PositionState, apply_fill, quantize
 from market_app.models import EquitySample, Fill, Order, OrderSide
 from sessions_app.realtime import epoch_ms
 

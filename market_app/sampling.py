@@ -19,7 +19,7 @@ from django.utils import timezone
 from market_app import services
 from market_app.events import MarketTickEvent
 from market_app.prices import Quote
-from simulator_app.engine import SimulationRun
+from simulator_app.simulation_run import SimulationRun
 
 logger = logging.getLogger(__name__)
 

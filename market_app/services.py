@@ -21,15 +21,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from market_app import account_metrics, metrics, selectors, tickets
-from market_app.candles import RETENTION_MS, ClosedBar
-from market_app.errors import AccountCode, MarketCode
-from market_app.events import MarketTickEvent, OrdersChangedCommand
-from market_app.exchange import Expiry, StateChange
-from market_app.fees import CommissionSchedule, fill_fee
-from market_app.groups import ticks_group
-from market_app.marketdata import TickMarketData
-from market_app.matching import (
+from market_app import metrics, order_specs, selectors
+from market_app.accounting import (
     EIGHT_PLACES,
     FillIntent,
     OpenOrder,
@@ -38,6 +31,13 @@ from market_app.matching import (
     order_average_price,
     quantize,
 )
+from market_app.candles import RETENTION_MS, ClosedBar
+from market_app.errors import AccountCode, MarketCode
+from market_app.events import MarketTickEvent, OrdersChangedCommand
+from market_app.fees import CommissionSchedule, fill_fee
+from market_app.groups import ticks_group
+from market_app.marketdata import TickMarketData
+from market_app.matcher import Expiry, StateChange
 from market_app.messages import OrderAmendment, OrderTicket
 from market_app.models import (
     OPEN_ORDER_STATUSES,
@@ -56,10 +56,10 @@ from market_app.models import (
     Position,
     TimeInForce,
 )
+from market_app.order_specs import OrderSpec
 from market_app.prices import Quote
 from market_app.realism import Realism, realism_of
 from market_app.snapshots import exchange_data_status
-from market_app.tickets import OrderSpec
 from sessions_app.groups import user_group
 from sessions_app.realtime import ErrorDetail, ProtocolError, notify, now_ms, push
 from sessions_app.selectors import active_session_ids_of_user
@@ -68,8 +68,8 @@ from simulator_app.models import Simulator
 from simulator_app.selectors import live_simulator_of_user, simulator_is_held
 from simulator_app.selectors import running_simulator_of_user as running_simulator
 
-MAX_DECIMALS = tickets.MAX_DECIMALS
-MAX_AMOUNT = tickets.MAX_AMOUNT
+MAX_DECIMALS = order_specs.MAX_DECIMALS
+MAX_AMOUNT = order_specs.MAX_AMOUNT
 
 
 def account_for(user_id: int, *, lock: bool = False) -> Account:
@@ -178,7 +178,7 @@ def order_place(*, user_id: int, ticket: OrderTicket) -> Order:
     feed = selectors.feed_snapshot()
     quote = feed.quotes.get(instrument.symbol)
     last = quote.price if quote is not None else None
-    spec = tickets.spec_of_ticket(ticket, tick_size=instrument.tick_size, symbol=instrument.symbol, last=last)
+    spec = order_specs.spec_of_ticket(ticket, tick_size=instrument.tick_size, symbol=instrument.symbol, last=last)
     try:
         with transaction.atomic():
             simulator = running_simulator_of_user(user_id)
@@ -357,14 +357,14 @@ def order_replace(*, user_id: int, order_id: uuid.UUID, amendment: OrderAmendmen
         if not order.is_open:
             raise ProtocolError(MarketCode.ORDER_NOT_REPLACEABLE, f"the order is {order.status}")
         instrument = order.instrument
-        change = tickets.amendment_of(amendment, tick_size=instrument.tick_size, symbol=instrument.symbol)
+        change = order_specs.amendment_of(amendment, tick_size=instrument.tick_size, symbol=instrument.symbol)
         if order.parent_id is not None and change.quantity is not None:
             raise ProtocolError(MarketCode.ORDER_NOT_REPLACEABLE, "a bracket exit's quantity follows its entry")
         if change.quantity is not None and change.quantity <= order.filled_qty:
             raise ProtocolError(MarketCode.INVALID_QUANTITY, f"the order already filled {order.filled_qty}")
         quote = selectors.feed_snapshot().quotes.get(instrument.symbol)
         before = _spec_of_order(order)
-        after = tickets.amended(
+        after = order_specs.amended(
             before, change, last=quote.price if quote is not None else None, triggered=order.triggered
         )
         if after == before:
@@ -730,7 +730,7 @@ def account_reset(*, user_id: int, by_operator: bool = False) -> AccountReset:
             positions_value=Decimal(0),
         )
         _account_changed(user_id)
-    account_metrics.ACCOUNT_RESETS.labels("operator" if by_operator else "user").inc()
+    metrics.ACCOUNT_RESETS.labels("operator" if by_operator else "user").inc()
     return reset
 
 
@@ -765,7 +765,7 @@ def equity_samples_record(*, user_ids: Sequence[int], quotes: dict[str, Quote], 
         for user_id, value in values.items()
     ]
     EquitySample.objects.bulk_create(samples)
-    account_metrics.EQUITY_SAMPLES.inc(len(samples))
+    metrics.EQUITY_SAMPLES.inc(len(samples))
     return len(samples)
 
 

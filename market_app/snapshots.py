@@ -8,8 +8,8 @@ from decimal import Decimal
 from django.conf import settings
 
 from market_app import selectors
-from market_app.exchange import trailing_stop_price
-from market_app.matching import OpenOrder
+from market_app.accounting import OpenOrder
+from market_app.matcher import trailing_stop_price
 from market_app.messages import AccountSummary, ExchangeDataStatus, SnapshotReason, UserOrder, UserPosition
 from market_app.models import Account, Order, OrderType, Position
 from market_app.prices import Quote

@@ -6,7 +6,7 @@ from urllib.parse import parse_qs
 
 from django.utils import timezone
 
-from sessions_app import selectors, tickets
+from sessions_app import selectors, socket_tickets
 from sessions_app.errors import SessionCode
 from sessions_app.models import AccessToken
 from sessions_app.realtime import ProtocolError
@@ -97,7 +97,7 @@ def _authenticate_ticket(raw_ticket: str | None, device_id: str | None) -> Crede
     if raw_ticket is None:
         raise ProtocolError(SessionCode.TOKEN_MISSING)
     # Redeemed first, whatever follows: a ticket presented once is spent.
-    token_pk = tickets.ticket_redeem(ticket=raw_ticket)
+    token_pk = socket_tickets.ticket_redeem(ticket=raw_ticket)
     token = selectors.access_token_by_pk(token_pk) if token_pk is not None else None
     if token is None:
         raise ProtocolError(SessionCode.TICKET_INVALID)

@@ -29,10 +29,10 @@ from django.utils import timezone
 
 from sessions_app.realtime import now_ms, start_process_task
 from simulator_app import selectors, services
-from simulator_app.engine import SimulationRun
 from simulator_app.extensions import EXTENSIONS, WorkerExtension
 from simulator_app.groups import assignment_channel
 from simulator_app.services import Claim, HeldSimulator
+from simulator_app.simulation_run import SimulationRun
 
 logger = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from market_app import journal, performance, services
+from market_app.http_messages import EquityPoint, JournalFill, JournalOrder
 from market_app.journal import Epochs, Window
-from market_app.journal_messages import EquityPoint, JournalFill, JournalOrder
 from market_app.models import EquitySample, Fill, Order
 from sessions_app.api.authentication import user_id_of
 from sessions_app.errors import HttpCode

@@ -1,8 +1,14 @@
 """The market app's HTTP operations, for the OpenAPI document (sessions_app.openapi)."""
 
 from market_app.errors import AccountCode, MarketCode
-from market_app.http_messages import FillView, InstrumentView
-from market_app.journal_messages import AccountPerformance, EquityPoint, JournalFill, JournalOrder
+from market_app.http_messages import (
+    AccountPerformance,
+    EquityPoint,
+    FillView,
+    InstrumentView,
+    JournalFill,
+    JournalOrder,
+)
 from market_app.messages import (
     AccountResetView,
     AccountSummary,

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
-from sessions_app import selectors, services, tickets
+from sessions_app import selectors, services, socket_tickets
 from sessions_app.api.authentication import access_token_of, user_id_of
 from sessions_app.errors import HttpCode
 from sessions_app.http_messages import (
@@ -95,7 +95,7 @@ class TicketObtainView(APIView):
 
     def post(self, request: Request) -> Response:
         token = access_token_of(request)
-        issued = tickets.ticket_issue(token=token)
+        issued = socket_tickets.ticket_issue(token=token)
         response = TicketResponse(ticket=issued.ticket, deviceId=token.device.device_id, expiresAt=issued.expires_at_ms)
         return Response(response.model_dump(), status=201, headers={"Cache-Control": "no-store"})
 

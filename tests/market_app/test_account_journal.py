@@ -14,8 +14,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from market_app import journal, performance, services
+from market_app.accounting import FillIntent
 from market_app.journal import Window
-from market_app.matching import FillIntent
 from market_app.models import Account, EquitySample, Fill
 from simulator_app.models import Simulator, SimulatorStatus
 from tests.market_app.test_trading_services import Trader, apply, place, set_prices, trader

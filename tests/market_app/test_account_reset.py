@@ -9,8 +9,8 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from market_app import services
+from market_app.accounting import FillIntent
 from market_app.errors import AccountCode
-from market_app.matching import FillIntent
 from market_app.models import Account, AccountReset, EquitySample, Fill, Order, OrderStatus, Position
 from sessions_app.realtime import ProtocolError
 from simulator_app.models import Simulator, SimulatorStatus

@@ -27,10 +27,10 @@ from market_app.marketdata import (
     tops_of,
 )
 from market_app.models import Candle, Instrument
+from market_app.price_stream import TickView, encoder, tick_parts
 from market_app.prices import Quote
 from market_app.realism import ProfileName, realism_of
 from market_app.snapshots import exchange_data_status
-from market_app.stream import TickView, encoder, tick_parts
 from tests.support.factories import make_user, make_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("default_instruments")]

@@ -1,4 +1,4 @@
-"""The equity sampler (market_app.sampling) and the worker's tick hook that drives it (market_app.desk)."""
+"""The equity sampler (market_app.sampling) and the worker's tick hook that drives it (market_app.worker_matching)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from channels.db import database_sync_to_async
 from django.test import override_settings
 from django.utils import timezone
 
-from market_app.desk import MarketInWorker
 from market_app.events import MarketTickEvent
 from market_app.models import Account, EquitySample
 from market_app.prices import Quote
 from market_app.sampling import EquitySampler
-from simulator_app.engine import SimulationRun
+from market_app.worker_matching import MarketInWorker
 from simulator_app.models import SimulatorStatus
+from simulator_app.simulation_run import SimulationRun
 from simulator_app.worker import Worker
 from tests.market_app.test_trading_services import holding, set_prices, trader
 from tests.support.factories import make_user

@@ -1,4 +1,4 @@
-"""Invariants of the exchange's matcher (market_app.exchange) and of a fill's accounting, over
+"""Invariants of the exchange's matcher (market_app.matcher) and of a fill's accounting, over
 generated books, orders and price paths (hypothesis). Pure: no database."""
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from market_app.exchange import SymbolMarket, match_tick, stop_crossed, trailing_stop_price
+from market_app.accounting import OpenOrder, PositionState, apply_fill
 from market_app.liquidity import DEFAULT_LIQUIDITY, book_of
-from market_app.matching import OpenOrder, PositionState, apply_fill, match
+from market_app.matcher import SymbolMarket, match_tick, stop_crossed, trailing_stop_price
 from market_app.prices import Quote
 from market_app.realism import PROFILES, ProfileName
+from tests.support.reference_matcher import match
 
 D = Decimal
 TICK = D("0.01")

@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from market_app.matching import FillIntent, OpenOrder, PositionState, apply_fill, match, order_average_price
+from market_app.accounting import FillIntent, OpenOrder, PositionState, apply_fill, order_average_price
 from market_app.prices import Quote
+from tests.support.reference_matcher import match
 
 D = Decimal
 

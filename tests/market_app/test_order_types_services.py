@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from market_app import services
+from market_app.accounting import FillIntent
 from market_app.errors import MarketCode
-from market_app.exchange import Expiry, StateChange
-from market_app.matching import FillIntent
+from market_app.matcher import Expiry, StateChange
 from market_app.messages import OrderAmendment, OrderTicket
 from market_app.models import Account, Fill, Order, OrderStatus, Position
 from market_app.snapshots import exchange_data_status

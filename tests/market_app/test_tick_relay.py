@@ -8,9 +8,9 @@ import asyncio
 import pytest
 from channels.layers import get_channel_layer
 
-from market_app import relay as relay_module
+from market_app import tick_fanout
 from market_app.groups import ticks_group
-from market_app.relay import TickRelay
+from market_app.tick_fanout import TickRelay
 
 
 def tick(seq: int) -> dict:
@@ -24,7 +24,7 @@ async def test_a_slow_pass_skips_to_the_newest_tick_instead_of_falling_behind(mo
         await asyncio.sleep(0.05)  # one pass takes longer than ticks arrive
         delivered.append(event["seq"])
 
-    monkeypatch.setattr(relay_module, "deliver_tick", slow_delivery)
+    monkeypatch.setattr(tick_fanout, "deliver_tick", slow_delivery)
 
     class Follower:
         pass
@@ -52,7 +52,7 @@ async def test_ticks_that_arrive_together_are_all_relayed_while_no_pass_is_runni
     async def quick_delivery(conn: object, event: dict) -> None:
         delivered.append(event["seq"])
 
-    monkeypatch.setattr(relay_module, "deliver_tick", quick_delivery)
+    monkeypatch.setattr(tick_fanout, "deliver_tick", quick_delivery)
 
     class Follower:
         pass

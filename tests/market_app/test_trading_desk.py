@@ -1,4 +1,4 @@
-"""The worker's trading desk (market_app.desk) against the real ORM: ticks in, the exchange's
+"""The worker's trading desk (market_app.worker_matching) against the real ORM: ticks in, the exchange's
 outcome applied, the book each tick carries for the user's profile."""
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from market_app import services
-from market_app.desk import TradingDesk
 from market_app.events import MarketTickEvent
 from market_app.liquidity import Book, Level
 from market_app.messages import OrderTicket
 from market_app.models import Order, OrderStatus
-from simulator_app.engine import SimulationRun
+from market_app.worker_matching import TradingDesk
 from simulator_app.models import SimulatorStatus
+from simulator_app.simulation_run import SimulationRun
 from tests.market_app.test_order_types_services import trader
 from tests.market_app.test_trading_services import Trader, set_prices
 

@@ -13,8 +13,8 @@ from django.test import override_settings
 from django.utils import timezone
 
 from market_app import services
+from market_app.accounting import FillIntent, OpenOrder
 from market_app.errors import MarketCode
-from market_app.matching import FillIntent, OpenOrder
 from market_app.messages import OrderTicket, UserOrder, UserPosition
 from market_app.models import Account, Fill, MarketFeed, Order, OrderStatus, Position
 from market_app.prices import Quote

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
-from sessions_app.tickets import MemoryTicketStore, RedisTicketStore, TicketStore
+from sessions_app.socket_tickets import MemoryTicketStore, RedisTicketStore, TicketStore
 from tests.support.production import REDIS_URL, private_redis_prefix
 
 

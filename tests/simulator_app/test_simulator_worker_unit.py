@@ -10,8 +10,8 @@ from channels.db import database_sync_to_async
 from django.test import override_settings
 
 from simulator_app import services
-from simulator_app.engine import SimulationRun
 from simulator_app.models import Simulator, SimulatorStatus, SimulatorWorker
+from simulator_app.simulation_run import SimulationRun
 from simulator_app.worker import Worker
 from tests.support.factories import make_session
 

@@ -23,7 +23,7 @@ from sessions_app.realtime.limits import RedisConnectionLimiter, Slot
 from sessions_app.realtime.redis_clients import RedisShard, SentinelRedisCache
 from sessions_app.realtime.redis_layer import RECOVERED, RedisLayer
 from sessions_app.realtime.stream import RedisStreamStore, StreamHead
-from sessions_app.tickets import RedisTicketStore
+from sessions_app.socket_tickets import RedisTicketStore
 from tests.support.redis_servers import MASTER_NAME, SentinelGroup, sentinel_group
 
 pytestmark = [pytest.mark.production]

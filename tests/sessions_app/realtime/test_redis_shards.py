@@ -18,7 +18,7 @@ from sessions_app.realtime.limits import RedisConnectionLimiter, Slot
 from sessions_app.realtime.redis_clients import RedisShard, shard_index
 from sessions_app.realtime.redis_layer import RedisLayer
 from sessions_app.realtime.stream import RedisStreamStore, StreamHead
-from sessions_app.tickets import RedisTicketStore
+from sessions_app.socket_tickets import RedisTicketStore
 from tests.support.faults import RedisServer
 from tests.support.redis_servers import redis_shards
 

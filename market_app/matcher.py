@@ -1,6 +1,6 @@
 """The simulated exchange's matcher: every order type and time in force against one tick and its book.
 
-Pure functions: the worker (market_app.desk) feeds them one user's open orders, each symbol's tick and
+Pure functions: the worker (market_app.worker_matching) feeds them one user's open orders, each symbol's tick and
 book under the user's realism profile; market_app.services persists what they decide (fills, the
 orders' matcher state, expiries). The rules, per order, oldest first (docs/protocol.md §4b):
 
@@ -26,7 +26,8 @@ orders' matcher state, expiries). The rules, per order, oldest first (docs/proto
   per tick: the service cancels the other leg when it applies the fill.
 
 The frictionless profile (`ideal`) has no queue: its book is one level at the tick's price holding
-the tick's volume, shared by buys and sells, which is exactly `market_app.matching.match`.
+the tick's volume, shared by buys and sells: exactly the first matcher, which the tests keep as
+their oracle (tests/support/reference_matcher.py).
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
+from market_app.accounting import FillIntent, OpenOrder, quantize
 from market_app.liquidity import Book, Level
-from market_app.matching import FillIntent, OpenOrder, quantize
 from market_app.models import OrderSide, OrderType, TimeInForce
 
 ZERO = Decimal(0)

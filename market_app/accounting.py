@@ -1,15 +1,13 @@
-"""Matching orders against a tick, and the accounting of a fill. Pure functions:
-the worker feeds them, market_app.services persists what they decide."""
+"""The orders the matcher works on and the accounting of a fill. Pure functions: the worker's
+matcher (market_app.matcher) decides the fills, market_app.services persists what they change."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from market_app.models import OrderSide, OrderType
-from market_app.prices import Quote
 
 EIGHT_PLACES = Decimal("0.00000001")
 
@@ -27,7 +25,7 @@ class OpenOrder:
     quantity: Decimal
     filled_qty: Decimal
     limit_price: Decimal | None
-    # What market_app.exchange needs beyond market and limit orders (the defaults are a plain gtc order).
+    # What market_app.matcher needs beyond market and limit orders (the defaults are a plain gtc order).
     time_in_force: str = "gtc"
     stop_price: Decimal | None = None
     trail_amount: Decimal | None = None
@@ -56,27 +54,6 @@ class FillIntent:
     quantity: Decimal
     price: Decimal
     tick_seq: int
-
-
-def match(orders: Sequence[OpenOrder], quotes: Mapping[str, Quote], tick_seq: int) -> list[FillIntent]:
-    """Fill what this tick allows, oldest order first.
-
-    Market orders fill at the tick's price; limit orders when the price reaches their limit, also at
-    the tick's price (never worse than the limit). A tick's volume bounds what it fills in total, so a
-    large order fills partially over several ticks.
-    """
-    available = {symbol: Decimal(quote.volume) for symbol, quote in quotes.items()}
-    fills: list[FillIntent] = []
-    for order in orders:
-        quote = quotes.get(order.symbol)
-        if quote is None or order.remaining <= 0 or not order.crosses(quote.price):
-            continue
-        quantity = min(order.remaining, available[order.symbol])
-        if quantity <= 0:
-            continue
-        available[order.symbol] -= quantity
-        fills.append(FillIntent(order_id=order.id, quantity=quantity, price=quote.price, tick_seq=tick_seq))
-    return fills
 
 
 @dataclass(frozen=True)

@@ -12,17 +12,17 @@ from typing import cast
 from channels.db import database_sync_to_async
 
 from market_app import selectors, services
+from market_app.accounting import OpenOrder
 from market_app.events import MarketTickEvent
-from market_app.exchange import SymbolMarket, match_tick
 from market_app.feed import FeedProducer
 from market_app.groups import ticks_group
 from market_app.liquidity import DEFAULT_LIQUIDITY, Book, book_of
 from market_app.marketdata import SymbolLiquidity, WireBooks, books_of_event, replay_tick_size
-from market_app.matching import OpenOrder
+from market_app.matcher import SymbolMarket, match_tick
 from market_app.prices import Quote
 from market_app.realism import DEFAULT_PROFILE, PROFILES, realism_of
 from market_app.sampling import EquitySampler
-from simulator_app.engine import SimulationRun
+from simulator_app.simulation_run import SimulationRun
 from simulator_app.worker import Worker
 
 logger = logging.getLogger(__name__)

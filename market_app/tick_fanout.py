@@ -19,7 +19,7 @@ from channels.layers import get_channel_layer
 from market_app import metrics
 from market_app.events import MarketTickEvent
 from market_app.groups import ticks_group
-from market_app.stream import deliver_tick
+from market_app.price_stream import deliver_tick
 from sessions_app.realtime import Connection, start_process_task
 
 logger = logging.getLogger(__name__)
