@@ -21,10 +21,12 @@ else:
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
-from sessions_app.realtime import server  # noqa: E402
+from sessions_app.realtime import process  # noqa: E402
+from sessions_app.realtime.routing import websocket_application  # noqa: E402
 from simulator_app import in_process as simulator_in_process  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": server.websocket_application()})
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application()})
 
-# The composition root: the kernel runs the apps' process hooks (the in-process simulator worker).
-server.install(on_start=[simulator_in_process.start_in_server], on_stop=[simulator_in_process.stop_in_server])
+# The composition root: under daphne the process runs the apps' start and stop work (the
+# in-process simulator worker and the orphan sweep) besides its own.
+process.install(on_start=[simulator_in_process.start_in_server], on_stop=[simulator_in_process.stop_in_server])

@@ -1,9 +1,14 @@
-"""Typed readers for environment variables.
+"""Typed readers for environment variables, each read declared once with its meaning.
 
 Each helper returns the default when the variable is unset or empty, and raises
 ImproperlyConfigured (naming the variable and the bad value) when it is set to
 something it cannot parse, so a typo stops the process instead of running with
 a silently different configuration.
+
+The read that passes `meaning=` declares the variable: its name, default, accepted values and
+meaning are recorded in DECLARED, which settings hands on as ENVIRONMENT_VARIABLES, and
+`manage.py export_protocol` writes docs/configuration.md from it. `shown_default` replaces the
+default on that page where it depends on the mode, the process or the checkout.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,54 @@ from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable as docs/configuration.md lists it (all four as Markdown text)."""
+
+    name: str
+    default: str
+    accepted: str
+    meaning: str
+
+
+# Every declared variable, in the order settings first reads them.
+DECLARED: dict[str, Variable] = {}
+
+
+def _shown(value: object) -> str:
+    if value is None or value == [] or value == "":
+        return "unset"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list):
+        return "`" + ",".join(value) + "`"
+    return f"`{value}`"
+
+
+def _declare(name: str, meaning: str | None, *, default: str, accepted: str) -> None:
+    if meaning is None:
+        return
+    variable = Variable(name, default, accepted, meaning)
+    if DECLARED.setdefault(name, variable) != variable:
+        raise ValueError(f"{name} is declared twice, differently: give `meaning=` at one read only")
+
+
+def _bounds(minimum: int | None, maximum: int | None) -> str:
+    if minimum is not None and maximum is not None:
+        return f"integer {minimum} to {maximum}"
+    if minimum is not None:
+        return f"integer ≥ {minimum}"
+    if maximum is not None:
+        return f"integer ≤ {maximum}"
+    return "integer"
+
+
+def env_read_elsewhere(name: str, *, meaning: str, shown_default: str = "unset", accepted: str = "text") -> None:
+    """Declare a variable that is read where settings cannot reach (a library, or code that runs
+    before settings), so the configuration page lists it too."""
+    _declare(name, meaning, default=shown_default, accepted=accepted)
 
 
 def _raw(name: str) -> str | None:
@@ -34,16 +88,23 @@ def _fail(name: str, value: str, expected: str) -> ImproperlyConfigured:
     return ImproperlyConfigured(f"Environment variable {name}={value!r} is invalid: expected {expected}.")
 
 
-def env_str(name: str, default: str) -> str:
+def env_str(
+    name: str, default: str, *, meaning: str | None = None, shown_default: str | None = None, accepted: str = "text"
+) -> str:
+    _declare(name, meaning, default=shown_default or _shown(default), accepted=accepted)
     value = _raw(name)
     return default if value is None else value
 
 
-def env_optional_str(name: str) -> str | None:
+def env_optional_str(
+    name: str, *, meaning: str | None = None, shown_default: str = "unset", accepted: str = "text"
+) -> str | None:
+    _declare(name, meaning, default=shown_default, accepted=accepted)
     return _raw(name)
 
 
-def env_bool(name: str, default: bool) -> bool:
+def env_bool(name: str, default: bool, *, meaning: str | None = None, shown_default: str | None = None) -> bool:
+    _declare(name, meaning, default=shown_default or _shown(default), accepted="on/off")
     value = _raw(name)
     if value is None:
         return default
@@ -55,7 +116,16 @@ def env_bool(name: str, default: bool) -> bool:
     raise _fail(name, value, "one of 1/0, true/false, yes/no, on/off")
 
 
-def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+def env_int(
+    name: str,
+    default: int,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    meaning: str | None = None,
+    shown_default: str | None = None,
+) -> int:
+    _declare(name, meaning, default=shown_default or _shown(default), accepted=_bounds(minimum, maximum))
     value = _raw(name)
     if value is None:
         return default
@@ -70,8 +140,9 @@ def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int
     return number
 
 
-def env_decimal(name: str, default: str) -> Decimal:
+def env_decimal(name: str, default: str, *, meaning: str | None = None) -> Decimal:
     """A non-negative, finite decimal (money: kept exact, never a float)."""
+    _declare(name, meaning, default=_shown(default), accepted="decimal ≥ 0")
     value = _raw(name)
     text = default if value is None else value
     try:
@@ -83,13 +154,22 @@ def env_decimal(name: str, default: str) -> Decimal:
     return number
 
 
-def env_optional_int(name: str) -> int | None:
+def env_optional_int(name: str, *, meaning: str | None = None, shown_default: str = "unset") -> int | None:
+    _declare(name, meaning, default=shown_default, accepted="integer")
     if _raw(name) is None:
         return None
     return env_int(name, default=0)
 
 
-def env_list(name: str, default: Sequence[str]) -> list[str]:
+def env_list(
+    name: str,
+    default: Sequence[str],
+    *,
+    meaning: str | None = None,
+    shown_default: str | None = None,
+    accepted: str = "comma-separated list",
+) -> list[str]:
+    _declare(name, meaning, default=shown_default or _shown(list(default)), accepted=accepted)
     value = _raw(name)
     if value is None:
         return list(default)
@@ -99,8 +179,12 @@ def env_list(name: str, default: Sequence[str]) -> list[str]:
 _ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/?#@\s]+", re.IGNORECASE)
 
 
-def env_origins(name: str, default: Sequence[str]) -> list[str]:
+def env_origins(
+    name: str, default: Sequence[str], *, meaning: str | None = None, shown_default: str | None = None
+) -> list[str]:
     """Comma-separated browser origins (scheme://host[:port], a trailing slash dropped), or `*`."""
+    accepted = "comma-separated origins (`https://app.example.com`), or `*`"
+    _declare(name, meaning, default=shown_default or _shown(list(default)), accepted=accepted)
     origins = [item.rstrip("/") if item != "*" else item for item in env_list(name, default)]
     for origin in origins:
         if origin != "*" and not _ORIGIN.fullmatch(origin):
@@ -108,7 +192,13 @@ def env_origins(name: str, default: Sequence[str]) -> list[str]:
     return origins
 
 
-def env_choice(name: str, choices: Sequence[str], default: str) -> str:
+def env_choice(
+    name: str, choices: Sequence[str], default: str, *, meaning: str | None = None, shown_default: str | None = None
+) -> str:
+    named = [f"`{choice}`" for choice in choices]
+    _declare(
+        name, meaning, default=shown_default or _shown(default), accepted=", ".join(named[:-1]) + " or " + named[-1]
+    )
     value = _raw(name)
     if value is None:
         return default
@@ -173,7 +263,50 @@ def env_redis_shards() -> list[dict[str, Any]]:
     master name) may be set. The order is the shard order: keep it (and the count) the same on
     every process, or they place keys on different shards.
     """
-    single, several, sentinels = _raw("REDIS_URL"), _raw("REDIS_URLS"), _raw("REDIS_SENTINELS")
+    url_form = "`redis://[:password@]host:port/db` (or `rediss://`, `unix://`)"
+    single = env_optional_str(
+        "REDIS_URL",
+        meaning="one Redis for the channel layer (channels-redis), the session streams, connection limits and "
+        "tickets, and the cache (login throttling); unset, the embedded mode: the in-memory channel layer and "
+        "process memory, one process only. Production needs it, or `REDIS_URLS`, or `REDIS_SENTINELS` (only "
+        "one of the three)",
+        shown_default="unset (in-memory channel layer)",
+        accepted=url_form,
+    )
+    several = env_optional_str(
+        "REDIS_URLS",
+        meaning="instead of `REDIS_URL`: one Redis shard per URL, in the same order (and count) on every "
+        "process; the channel layer shards over them (channels-redis `hosts`) and the session streams, "
+        "connection limits and tickets place each key by its owner ([redis.md](redis.md))",
+        accepted="comma-separated distinct URLs, each " + url_form,
+    )
+    sentinels = env_optional_str(
+        "REDIS_SENTINELS",
+        meaning="instead of `REDIS_URL`: the Sentinels that watch the masters named in `REDIS_SENTINEL_MASTER`; "
+        "every Redis client finds the master through them and follows a failover, which costs clients a "
+        "resync, never an order ([redis.md](redis.md))",
+        accepted="comma-separated `host:port` pairs",
+    )
+    sentinel_only = {
+        "REDIS_SENTINEL_MASTER": env_optional_str(
+            "REDIS_SENTINEL_MASTER",
+            meaning="with `REDIS_SENTINELS` (which needs it): the master name(s) the Sentinels watch, one shard "
+            "each, in the same order on every process",
+            accepted="comma-separated distinct names",
+        ),
+        "REDIS_PASSWORD": env_optional_str(
+            "REDIS_PASSWORD", meaning="with `REDIS_SENTINELS` only: the masters' password (a URL carries its own)"
+        ),
+        "REDIS_SENTINEL_PASSWORD": env_optional_str(
+            "REDIS_SENTINEL_PASSWORD", meaning="with `REDIS_SENTINELS` only: the Sentinels' own password"
+        ),
+        "REDIS_DB": env_optional_str(
+            "REDIS_DB",
+            meaning="with `REDIS_SENTINELS` only: the database number on the masters (a URL carries its own)",
+            shown_default="`0`",
+            accepted="integer ≥ 0",
+        ),
+    }
     given = [
         name
         for name, value in (("REDIS_URL", single), ("REDIS_URLS", several), ("REDIS_SENTINELS", sentinels))
@@ -184,8 +317,8 @@ def env_redis_shards() -> list[dict[str, Any]]:
             f"Set only one of REDIS_URL, REDIS_URLS and REDIS_SENTINELS (got {', '.join(given)})."
         )
     if sentinels is None:
-        for dependent in ("REDIS_SENTINEL_MASTER", "REDIS_SENTINEL_PASSWORD", "REDIS_PASSWORD", "REDIS_DB"):
-            if _raw(dependent) is not None:
+        for dependent, value in sentinel_only.items():
+            if value is not None:
                 raise ImproperlyConfigured(
                     f"{dependent} is set but REDIS_SENTINELS is not (a URL carries its own password and db)."
                 )
@@ -211,8 +344,8 @@ def env_redis_shards() -> list[dict[str, Any]]:
         )
     if len(set(masters)) != len(masters):
         raise _fail("REDIS_SENTINEL_MASTER", ",".join(masters), "distinct master names (one per shard)")
-    password = _raw("REDIS_PASSWORD")
-    sentinel_password = _raw("REDIS_SENTINEL_PASSWORD")
+    password = sentinel_only["REDIS_PASSWORD"]
+    sentinel_password = sentinel_only["REDIS_SENTINEL_PASSWORD"]
     db = env_int("REDIS_DB", default=0, minimum=0)
     return [
         {

@@ -1,9 +1,8 @@
 """Liveness, readiness and metrics, for process managers, load balancers and Prometheus.
 
 `/healthz`: the process answers HTTP (no dependencies checked, so a database outage does
-not get every process restarted). `/readyz`: the database answers and a message makes a
-round trip through the channel layer, and the process is not stopping; 503 otherwise, naming
-what failed.
+not get every process restarted). `/readyz`: the database answers, the channel-layer watchdog's
+probes come back, and the process is not stopping; 503 otherwise, naming what failed.
 """
 
 from __future__ import annotations
@@ -14,14 +13,16 @@ import time
 from collections.abc import Awaitable, Callable
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from sessions_app.errors import HttpCode
-from sessions_app.realtime import ProtocolError, metrics, shutting_down
+from sessions_app.realtime import metrics
+from sessions_app.realtime.admission import shutting_down
+from sessions_app.realtime.errors import ProtocolError
+from sessions_app.realtime.watchdog import process_watchdog
 
 CHECK_TIMEOUT_S = 2.0
 
@@ -36,15 +37,6 @@ def _database() -> None:
         cursor.fetchone()
 
 
-async def _channel_layer() -> None:
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.send(channel, {"type": "readiness.probe"})
-    message = await layer.receive(channel)
-    if message.get("type") != "readiness.probe":
-        raise RuntimeError("unexpected message")
-
-
 async def _timed(check: Callable[[], Awaitable[object]]) -> dict[str, object]:
     started = time.perf_counter()
     try:
@@ -55,10 +47,10 @@ async def _timed(check: Callable[[], Awaitable[object]]) -> dict[str, object]:
 
 
 async def readyz(request: HttpRequest) -> JsonResponse:
-    database, layer = await asyncio.gather(_timed(database_sync_to_async(_database)), _timed(_channel_layer))
     checks: dict[str, dict[str, object]] = {
-        "database": database,
-        "channelLayer": layer,
+        "database": await _timed(database_sync_to_async(_database)),
+        # The watchdog's probes through the layer, twice a second (sessions_app/realtime/watchdog.py).
+        "channelLayer": process_watchdog().readiness(),
         "accepting": {"ok": not shutting_down()},
     }
     ready = all(check["ok"] for check in checks.values())

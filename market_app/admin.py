@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 
 from market_app import journal, performance, services
 from market_app.models import Account, AccountReset, Candle, Fill, Instrument, MarketFeed, Order, Position
-from sessions_app.realtime import ProtocolError
+from sessions_app.realtime.errors import ProtocolError
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

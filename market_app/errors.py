@@ -1,10 +1,13 @@
-"""The market app's error codes, registered with the kernel's catalogue when imported."""
+"""The market app's error codes, registered with the error catalogue when imported.
+
+Over HTTP an order the schema allows and one of the exchange's rules refuses (its fields against each
+other, the instrument or the market) is a 422; a symbol no instrument has, a 404."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from sessions_app.realtime import CodeKind, ErrorCodeSpec, register_error_codes
+from sessions_app.realtime.errors import CodeKind, ErrorCodeSpec, register_error_codes
 
 
 class MarketCode(StrEnum):
@@ -27,15 +30,15 @@ class MarketCode(StrEnum):
 register_error_codes(
     CodeKind.REQUEST,
     {
-        MarketCode.UNKNOWN_SYMBOL: ErrorCodeSpec("The symbol is not a listed, active instrument.", None, 400),
+        MarketCode.UNKNOWN_SYMBOL: ErrorCodeSpec("The symbol is not a listed, active instrument.", None, 404),
         MarketCode.INVALID_QUANTITY: ErrorCodeSpec(
-            "The quantity is not a positive number with at most 8 decimals (and at most 1,000,000,000).", None, 400
+            "The quantity is not a positive number with at most 8 decimals (and at most 1,000,000,000).", None, 422
         ),
         MarketCode.INVALID_PRICE: ErrorCodeSpec(
             "A limit order needs a positive `limitPrice` (at most 1,000,000,000) that is a multiple of the "
             "instrument's tick size; a market order takes none.",
             None,
-            400,
+            422,
         ),
         MarketCode.INSUFFICIENT_CASH: ErrorCodeSpec(
             "The buy would cost more than the cash not already reserved by open buy orders.", None, 409
@@ -52,26 +55,26 @@ register_error_codes(
             "A `stop` or `stop_limit` order needs a positive `stopPrice` on the instrument's tick grid, on the "
             "right side of the last price (above it for a buy, below it for a sell); other types take none.",
             None,
-            400,
+            422,
         ),
         MarketCode.INVALID_TRAIL: ErrorCodeSpec(
             "A `trailing_stop` needs exactly one of `trailAmount` (on the tick grid) and `trailPercent` "
             "(below 100), and no `stopPrice` or `limitPrice`; other types take neither.",
             None,
-            400,
+            422,
         ),
         MarketCode.INVALID_TIME_IN_FORCE: ErrorCodeSpec(
             "`ioc` and `fok` are for simple market and limit orders; stops, brackets and OCO orders are "
             "`gtc` or `day`.",
             None,
-            400,
+            422,
         ),
         MarketCode.INVALID_BRACKET: ErrorCodeSpec(
             "A `bracket` needs a market or limit entry with `takeProfit` and `stopLoss` on either side of the "
             "entry price (a buy: take-profit above, stop-loss below); an `oco` is a limit leg with a `stopLoss` "
             "on either side of the last price; a `simple` order takes no exits.",
             None,
-            400,
+            422,
         ),
         MarketCode.ORDER_NOT_REPLACEABLE: ErrorCodeSpec(
             "The order cannot be amended: it is filled, canceled or rejected, the change is not one its type "

@@ -3,8 +3,8 @@
 Ticks go to the ticks group once each (computed once, fanned out by the channel layer).
 Account changes go to the user's group after commit, as a ready `exchange_data_status`
 built once for all of the user's connections and numbered in their session streams.
-Workers hear about new or canceled orders on their own channel (a hint: they also reload
-open orders every lease renewal).
+The market in a simulator worker hears about new or canceled orders in its worker's orders group
+(market_app.groups.worker_orders_group; a hint: it also reloads open orders every lease renewal).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The producer of the one shared price feed. Every simulator worker runs a
-FeedProducer; the one holding the feed's lease computes each tick once, persists
-it, and publishes it to the ticks group. If it dies, another takes over from the
-persisted tick (a seeded random walk continues exactly as it would have)."""
+FeedProducer (market_app.in_worker); the one holding the feed's lease computes each
+tick once, persists it, and publishes it to the ticks group. If it dies, another takes
+over from the persisted tick (a seeded random walk continues exactly as it would have)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import contextlib
 import logging
 import time
 
-from asgiref.sync import ThreadSensitiveContext
 from channels.db import database_sync_to_async
 from django.conf import settings
 
@@ -19,7 +18,9 @@ from market_app.marketdata import MarketDataBuilder, SymbolLiquidity
 from market_app.models import Instrument
 from market_app.prices import InstrumentSpec, PriceSource, Quote, RandomWalkSource, ReplaySource, load_bars
 from market_app.services import FeedClaim
-from sessions_app.realtime import now_ms, start_process_task
+from sessions_app.realtime.message_base import now_ms
+from sessions_app.realtime.process import start_process_task
+from simulator_app.worker import own_database_thread
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class FeedProducer:
 
     async def maintain(self) -> None:
         """Called every lease renewal: take the feed if it is free, renew it if ours, follow instrument edits."""
-        if self.claim is None or not self.producing:
+        if self.claim is None:
             claim = await database_sync_to_async(services.feed_claim)(worker_id=self.worker_id)
             if claim is not None:
                 await self._start(claim)
@@ -76,46 +77,42 @@ class FeedProducer:
             self._lost()
             return
         if time.monotonic() >= self._next_reload:
-            await self._load_instruments()
+            await self._load_instruments(self.claim.seed)
         if time.monotonic() >= self._next_prune:
             self._next_prune = time.monotonic() + CANDLE_PRUNE_INTERVAL_S
             await database_sync_to_async(services.candles_prune)(now=now_ms())
 
-    async def _load_instruments(self) -> None:
-        assert self.claim is not None
+    async def _load_instruments(self, seed: int) -> None:
         self._next_reload = time.monotonic() + INSTRUMENT_RELOAD_INTERVAL_S
         instruments = await database_sync_to_async(selectors.active_instruments)()
         specs = instrument_specs(instruments)
         if specs != self._specs or self._source is None:
             self._specs = specs
-            self._source = build_source(specs, self.claim.seed)
+            self._source = build_source(specs, seed)
         self._liquidity = selectors.liquidity_of_instruments(instruments)
-        if self._market is None or self._market.seed != self.claim.seed:
-            self._market = MarketDataBuilder(self._liquidity, seed=self.claim.seed)
+        if self._market is None or self._market.seed != seed:
+            self._market = MarketDataBuilder(self._liquidity, seed=seed)
         else:
             self._market.follow(self._liquidity)
 
     async def _start(self, claim: FeedClaim) -> None:
-        self.claim = claim
         self._source = None
         self._market = None  # open candles start afresh with this claim
-        await self._load_instruments()
+        # Should this fail, the claim is dropped here and taken again once its lease lapses.
+        await self._load_instruments(claim.seed)
         assert self._source is not None
+        self.claim = claim
         self.seq = claim.seq
         self.quotes = claim.quotes or self._source.first_tick()
         logger.info("market feed produced by %s from tick %d (seed %d)", self.worker_id, self.seq, claim.seed)
-        self._task = start_process_task(self._run_in_own_thread(), name="market-feed")
+        # Ticks must not queue behind other database work of the process.
+        self._task = start_process_task(own_database_thread(self._run()), name="market-feed")
 
     def _lost(self) -> None:
         logger.warning("market feed lease lost by %s; another worker produces it", self.worker_id)
         if self._task is not None:
             self._task.cancel()
         self.claim = None
-
-    async def _run_in_own_thread(self) -> None:
-        # Ticks must not queue behind other database work of the process (see simulator_app.worker).
-        async with ThreadSensitiveContext():
-            await self._run()
 
     async def _run(self) -> None:
         interval = settings.MARKET_TICK_MS / 1000

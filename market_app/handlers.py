@@ -7,12 +7,15 @@ import dataclasses
 import uuid
 
 from channels.db import database_sync_to_async
+from django.conf import settings
+from django.dispatch import receiver
 
 from market_app import journal, selectors, services
 from market_app.errors import MarketCode
 from market_app.messages import (
     AccountResetDone,
     CancelOrder,
+    MarketAck,
     MarketSubscription,
     OrderCanceled,
     OrderPlaced,
@@ -28,10 +31,12 @@ from market_app.price_stream import stream_of
 from market_app.realism import DEFAULT_PROFILE, PROFILE_NAMES, ProfileName
 from market_app.snapshots import exchange_data_status, order_view
 from market_app.tick_fanout import relay
-from sessions_app.realtime import Connection, ErrorDetail, ProtocolError, disconnected, handles
-from sessions_app.realtime import connected as connection_opened
-from sessions_app.state import reconnected, require_active_session, require_own_device, resynced
-from simulator_app.handlers import simulator_changed, simulator_of
+from sessions_app.checks import require_active_session, require_own_device
+from sessions_app.realtime.consumer import Connection
+from sessions_app.realtime.deferred import answer_later
+from sessions_app.realtime.errors import ErrorDetail, ProtocolError
+from sessions_app.realtime.message_routes import handles
+from sessions_app.signals import connection_closed, connection_opened, connection_resynced, simulator_changed
 
 
 async def send_snapshot(conn: Connection, reason: SnapshotReason, request_id: str | None = None) -> None:
@@ -43,8 +48,12 @@ async def send_snapshot(conn: Connection, reason: SnapshotReason, request_id: st
 
 def realism_profile_of(conn: Connection) -> ProfileName:
     """The realism profile whose book this connection's prices quote: its user's simulator's."""
-    name = simulator_of(conn).profile
+    name = conn.simulator.profile
     return ProfileName(name) if name in PROFILE_NAMES else DEFAULT_PROFILE
+
+
+def is_running(conn: Connection) -> bool:
+    return conn.simulator.status == "running"
 
 
 async def follow(conn: Connection) -> None:
@@ -63,44 +72,38 @@ async def unfollow(conn: Connection) -> None:
     relay.unfollow(conn)
 
 
-# --- When a connection follows the prices --------------------------------------
+# --- When a connection follows the prices (sessions_app.signals) -------------------
 
 
-@connection_opened.connect
-async def follow_if_running_on_connect(conn: Connection) -> None:
-    if simulator_of(conn).status == "running":
-        await follow(conn)
-        await send_snapshot(conn, "connected")
+@receiver(connection_opened, dispatch_uid="market-follow-on-connect")
+async def follow_if_running_on_connect(sender: object, connection: Connection, **kwargs: object) -> None:
+    if is_running(connection):
+        await follow(connection)
+        await send_snapshot(connection, "connected")
 
 
-@reconnected.connect
-async def snapshot_on_reconnect(conn: Connection) -> None:
-    if simulator_of(conn).status == "running":
-        await send_snapshot(conn, "reconnected")
+@receiver(connection_resynced, dispatch_uid="market-snapshot-on-resync")
+async def snapshot_on_resync(sender: object, connection: Connection, reason: str, **kwargs: object) -> None:
+    if reason == "reconnected":  # a client that does not track the stream: prices and account, while running
+        if is_running(connection):
+            await send_snapshot(connection, "reconnected")
+    else:
+        # The account matters even while the simulator is stopped: always a full snapshot.
+        await send_snapshot(connection, "resync")
 
 
-@resynced.connect
-async def snapshot_on_resync(conn: Connection) -> None:
-    # The account matters even while the simulator is stopped: always a full snapshot.
-    await send_snapshot(conn, "resync")
+@receiver(simulator_changed, dispatch_uid="market-follow-while-running")
+async def follow_while_running(sender: object, connection: Connection, **kwargs: object) -> None:
+    if is_running(connection) and not stream_of(connection).following:
+        await follow(connection)
+        await send_snapshot(connection, "simulator_started")
+    elif not is_running(connection):
+        await unfollow(connection)
 
 
-@simulator_changed.connect
-async def follow_while_running(conn: Connection) -> None:
-    running = simulator_of(conn).status == "running"
-    if running and not stream_of(conn).following:
-        await follow(conn)
-        await send_snapshot(conn, "simulator_started")
-    elif not running:
-        await unfollow(conn)
-
-
-# --- Events -----------------------------------------------------------------------
-
-
-@disconnected.connect
-async def stop_following_on_disconnect(conn: Connection) -> None:
-    relay.unfollow(conn)
+@receiver(connection_closed, dispatch_uid="market-unfollow-on-close")
+async def stop_following_on_close(sender: object, connection: Connection, **kwargs: object) -> None:
+    relay.unfollow(connection)
 
 
 # --- Client messages ------------------------------------------------------------
@@ -126,6 +129,7 @@ async def subscribe_market(conn: Connection, message: SubscribeMarket) -> None:
     candles = tuple(dict.fromkeys(message.candles or ()))  # in the order asked, once each
     stream = stream_of(conn)
     stream.view = dataclasses.replace(stream.view, selection=selection, depth=depth, candles=candles)
+    stream.use_window(settings.MARKET_FLOW_WINDOW if message.flowControl else 0)
     await conn.send_message(
         MarketSubscription(
             requestId=message.requestId,
@@ -133,8 +137,15 @@ async def subscribe_market(conn: Connection, message: SubscribeMarket) -> None:
             symbols=chosen,
             depth=depth or None,
             candles=list(candles) or None,
+            window=stream.window or None,
         )
     )
+
+
+@handles(MarketAck)
+async def market_ack(conn: Connection, message: MarketAck) -> None:
+    require_own_device(conn, message.deviceId)
+    await stream_of(conn).acknowledged(conn, message.seq)
 
 
 @handles(RequestExchangeData)
@@ -173,7 +184,7 @@ async def cancel_order(conn: Connection, message: CancelOrder) -> None:
         await conn.send_message(OrderCanceled(requestId=message.requestId, success=True, order=order_view(order)))
 
     if ticket.latency_ms:  # the connection goes on meanwhile
-        conn.answer_later(ticket.latency_ms / 1000, take_effect, request_id=message.requestId)
+        answer_later(conn, ticket.latency_ms / 1000, take_effect, request_id=message.requestId)
     else:
         await take_effect()
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from market_app.messages import CandleIntervalValue, OrderSideValue, OrderStatusValue, OrderTypeValue, Symbol
-from sessions_app.realtime import EpochMs, Omittable
+from sessions_app.api.parsing import Digits, EpochMsParameter, TimeParameter
+from sessions_app.realtime.message_base import EpochMs, Omittable
 
 
 class InstrumentView(BaseModel):
@@ -32,17 +33,82 @@ class FillView(BaseModel):
 
 
 CANDLE_LIMIT = 1_000
+MAX_EQUITY_POINTS = 5_000
+# Query strings: unknown names are ignored, as a browser's cache-busting `?_=` should be.
+QUERY = ConfigDict(extra="ignore", frozen=True)
 
 
 class CandleQuery(BaseModel):
-    """The query of GET /api/market/candles/: bars opening in [from, to) (epoch ms), the newest `limit`."""
+    """The query of GET /api/market/candles/: bars opening in [from, to) (epoch ms), the newest `limit`.
+    A window with `to` at or before `from` is empty."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
-    symbol: Symbol
-    interval: CandleIntervalValue
-    start: Annotated[int, Field(ge=0)] | None = Field(default=None, alias="from")
-    end: Annotated[int, Field(ge=0)] | None = Field(default=None, alias="to")
-    limit: Annotated[int, Field(ge=1, le=CANDLE_LIMIT)] = 500
+    model_config = QUERY
+    symbol: Symbol = Field(description="a listed symbol")
+    interval: CandleIntervalValue = Field(description="the bars' length")
+    start: Omittable[EpochMsParameter] = Field(default=None, alias="from", description="bars opening at or after it")
+    end: Omittable[EpochMsParameter] = Field(default=None, alias="to", description="bars opening before it")
+    limit: Annotated[int, Field(ge=1, le=CANDLE_LIMIT), Digits] = Field(
+        default=500, description="the newest this many bars in the window"
+    )
+
+
+class OrderListQuery(BaseModel):
+    """The query of GET /api/market/orders/"""
+
+    model_config = QUERY
+    status: Literal["open", "all"] = Field(default="all", description="`open`: new and partially filled orders")
+
+
+class OrderPath(BaseModel):
+    """The path of /api/market/orders/{orderId}/...: an order's UUID, as UserOrder.orderId gives it."""
+
+    model_config = ConfigDict(strict=True, frozen=True)
+    orderId: Annotated[
+        str,
+        Field(
+            pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+            json_schema_extra={"format": "uuid"},
+        ),
+    ]
+
+
+class ResetQuery(BaseModel):
+    """The query of GET /api/market/account/resets/: all resets, or those in [from, to) when either is given."""
+
+    model_config = QUERY
+    start: Omittable[TimeParameter] = Field(
+        default=None, alias="from", description="start of the window, inclusive: epoch ms or an RFC 3339 date-time"
+    )
+    end: Omittable[TimeParameter] = Field(
+        default=None, alias="to", description="end of the window, exclusive: epoch ms or an RFC 3339 date-time"
+    )
+
+
+class JournalQuery(BaseModel):
+    """The query of the journal's exports (docs/protocol.md §4c): the window [from, to), empty when `to` is
+    at or before `from`, and the format."""
+
+    model_config = QUERY
+    start: Omittable[TimeParameter] = Field(
+        default=None,
+        alias="from",
+        description="start of the window, inclusive: epoch ms or an RFC 3339 date-time; "
+        "default the last reset before `to`",
+    )
+    end: Omittable[TimeParameter] = Field(
+        default=None,
+        alias="to",
+        description="end of the window, exclusive: epoch ms or an RFC 3339 date-time; default now",
+    )
+    format: Omittable[Literal["json", "csv"]] = Field(
+        default=None, description="`json` (the default) or `csv` (also chosen by `Accept: text/csv`)"
+    )
+
+
+class EquityQuery(JournalQuery):
+    points: Annotated[int, Field(ge=2, le=MAX_EQUITY_POINTS), Digits] = Field(
+        default=500, description="JSON only: at most this many samples, evenly spread"
+    )
 
 
 class JournalOrder(BaseModel):

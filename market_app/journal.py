@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from market_app.messages import AccountResetView
 from market_app.models import AccountReset, EquitySample, Fill, Order
-from sessions_app.realtime import epoch_ms
+from sessions_app.realtime.message_base import epoch_ms
 
 PAGE_SIZE = 1_000
 # Columns of the CSV exports, in this order; new columns are only ever added at the end.

@@ -1,6 +1,6 @@
 """The simulated exchange's matcher: every order type and time in force against one tick and its book.
 
-Pure functions: the worker (market_app.worker_matching) feeds them one user's open orders, each symbol's tick and
+Pure functions: the worker (market_app.in_worker) feeds them one user's open orders, each symbol's tick and
 book under the user's realism profile; market_app.services persists what they decide (fills, the
 orders' matcher state, expiries). The rules, per order, oldest first (docs/protocol.md §4b):
 
@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from market_app.accounting import FillIntent, OpenOrder, quantize
@@ -288,7 +288,3 @@ class _Step:
 
     def _record(self, quantity: Decimal, price: Decimal) -> None:
         self.fill = FillIntent(order_id=self.order.id, quantity=quantity, price=price, tick_seq=self.tick_seq)
-
-
-def with_state(order: OpenOrder, change: StateChange) -> OpenOrder:
-    return replace(order, trail_anchor=change.trail_anchor, triggered=change.triggered, queue_ahead=change.queue_ahead)

@@ -7,9 +7,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, StringConstraints, model_serializer
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, StringConstraints, model_serializer
 
-from sessions_app.realtime import ClientMessage, DeviceId, EpochMs, Omittable, RequestId, ServerMessage, StreamMessage
+from sessions_app.realtime.message_base import (
+    ClientMessage,
+    DeviceId,
+    EpochMs,
+    InputModel,
+    Omittable,
+    RequestId,
+    ServerMessage,
+    StreamMessage,
+)
 
 Symbol = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9.\-]{0,19}$")]
 ClientOrderId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
@@ -18,7 +27,8 @@ OrderSideValue = Literal["buy", "sell"]
 OrderTypeValue = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
 TimeInForceValue = Literal["gtc", "day", "ioc", "fok"]
 OrderClassValue = Literal["simple", "bracket", "oco"]
-Price = Annotated[float, Field(gt=0)]
+MAX_AMOUNT = 1_000_000_000  # a quantity's or a price's largest value (order_specs checks the decimals)
+Price = Annotated[float, Field(gt=0, le=MAX_AMOUNT)]
 OrderStatusValue = Literal["new", "partially_filled", "filled", "canceled", "rejected"]
 PriceSize = Annotated[list[float], Field(min_length=2, max_length=2)]  # [price, size]
 CandleIntervalValue = Literal["1s", "1m", "5m"]
@@ -154,33 +164,30 @@ class AccountSummary(BaseModel):
     feesPaid: float = Field(default=0.0, description="Commission paid since the account opened (an addition).")
 
 
-class TakeProfit(BaseModel):
+class TakeProfit(InputModel):
     """A bracket's (or an OCO pair's) limit exit."""
 
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
     limitPrice: Price
 
 
-class StopLoss(BaseModel):
+class StopLoss(InputModel):
     """A bracket's (or an OCO pair's) stop exit: a stop, or a stop-limit with `limitPrice`."""
 
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
     stopPrice: Price
     limitPrice: Omittable[Price] = None
 
 
-class OrderTicket(BaseModel):
+class OrderTicket(InputModel):
     """What a new order says; the socket's `place_order` and POST /api/market/orders/ share it.
 
     Everything after `clientOrderId` is an addition (docs/protocol.md §4b), optional: a spec
     client's ticket is a `gtc` market or limit order of class `simple`.
     """
 
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
     symbol: Symbol
     side: OrderSideValue
     orderType: OrderTypeValue
-    quantity: float = Field(gt=0, le=1_000_000_000)
+    quantity: float = Field(gt=0, le=MAX_AMOUNT)
     limitPrice: Omittable[Price] = None
     clientOrderId: Omittable[ClientOrderId] = None
     timeInForce: Omittable[TimeInForceValue] = None
@@ -192,11 +199,10 @@ class OrderTicket(BaseModel):
     stopLoss: Omittable[StopLoss] = None
 
 
-class OrderAmendment(BaseModel):
+class OrderAmendment(InputModel):
     """What `replace_order` (and POST /api/market/orders/{orderId}/replace/) may change; at least one."""
 
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
-    quantity: Omittable[Annotated[float, Field(gt=0, le=1_000_000_000)]] = None
+    quantity: Omittable[Annotated[float, Field(gt=0, le=MAX_AMOUNT)]] = None
     limitPrice: Omittable[Price] = None
     stopPrice: Omittable[Price] = None
     trailAmount: Omittable[Price] = None
@@ -257,8 +263,10 @@ class MarketSubscription(ServerMessage):
     symbols: list[str]
     depth: Omittable[int] = None  # the book levels per side `exchange_data` now carries (absent: none)
     candles: Omittable[list[CandleIntervalValue]] = None  # the intervals of its open candles (absent: none)
+    # With flow control: the `exchange_data` the server sends past the last `market_ack` at most.
+    window: Omittable[int] = None
 
-    omit_when_none = frozenset({"depth", "candles"})
+    omit_when_none = frozenset({"depth", "candles", "window"})
 
 
 class OrderPlaced(ServerMessage):
@@ -300,8 +308,21 @@ class SubscribeMarket(ClientMessage):
     # and the open candle of each listed interval (absent or empty: none).
     depth: Omittable[Annotated[int, Field(ge=0, le=MAX_DEPTH)]] = None
     candles: Omittable[list[CandleIntervalValue]] = Field(default=None, max_length=3)
+    # Addition: flow control. The client acknowledges the ticks it applied (`market_ack`); past
+    # `window` unacknowledged ones (the reply says how many) the server merges the newest per
+    # symbol until it does. Absent or false: every tick is sent.
+    flowControl: Omittable[bool] = None
 
     reply = MarketSubscription
+
+
+class MarketAck(ClientMessage):
+    """Addition (flow control, after `subscribe_market` with `flowControl`): every `exchange_data`
+    up to `seq` was applied. No reply; without flow control it changes nothing."""
+
+    type: Literal["market_ack"]
+    deviceId: DeviceId
+    seq: Annotated[int, Field(ge=0)]
 
 
 class RequestExchangeData(ClientMessage):
@@ -346,6 +367,7 @@ class ReplaceOrder(ClientMessage, OrderAmendment):
 
 CLIENT_MESSAGES: tuple[type[ClientMessage], ...] = (
     SubscribeMarket,
+    MarketAck,
     RequestExchangeData,
     PlaceOrder,
     CancelOrder,

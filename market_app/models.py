@@ -11,6 +11,8 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
+from simulator_app.leases import Leased
+
 
 class _DecimalOptions(TypedDict):
     max_digits: int
@@ -68,18 +70,14 @@ class Instrument(models.Model):
         return self.symbol
 
 
-class MarketFeed(models.Model):
-    """The one shared price feed (a single row). Its producer holds a lease like a simulator's."""
+class MarketFeed(Leased):
+    """The one shared price feed (a single row). The worker producing it holds its lease
+    (simulator_app.leases), as a simulator's worker holds the simulator's."""
 
     seq = models.BigIntegerField(default=0)
     seed = models.BigIntegerField(null=True, blank=True, help_text="The random process's seed (MARKET_SEED).")
     quotes = models.JSONField(default=dict, help_text="Symbol -> last quote (price, open, volume).")
     produced_at = models.DateTimeField(null=True, blank=True)
-    worker = models.ForeignKey(
-        "simulator_app.SimulatorWorker", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    lease_epoch = models.PositiveIntegerField(default=0)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"market feed at tick {self.seq}"

@@ -7,12 +7,11 @@ from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 
 from market_app.errors import MarketCode
-from market_app.messages import OrderAmendment, OrderTicket
+from market_app.messages import MAX_AMOUNT, OrderAmendment, OrderTicket
 from market_app.models import OrderClass, OrderSide, OrderType, TimeInForce
-from sessions_app.realtime import ProtocolError
+from sessions_app.realtime.errors import ProtocolError
 
 MAX_DECIMALS = 8
-MAX_AMOUNT = 1_000_000_000
 
 
 def to_decimal(value: float, code: MarketCode, field: str) -> Decimal:

@@ -31,7 +31,7 @@ from market_app.accounting import PositionState, apply_fill, quantize
 from market_app.http_messages import AccountPerformance
 from market_app.journal import Epochs, Window, account_epochs, iso, plain
 from market_app.models import EquitySample, Fill, Order, OrderSide
-from sessions_app.realtime import epoch_ms
+from sessions_app.realtime.message_base import epoch_ms
 
 ZERO = Decimal(0)
 

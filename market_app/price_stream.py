@@ -1,11 +1,11 @@
 """The live price stream of one connection: which symbols it follows, and conflation.
 
-Every tick is offered to the stream; it is sent at once unless the socket still has
-more than MARKET_CONFLATE_BACKLOG_BYTES unsent (a slow client). Then the stream keeps
-only the newest quote (and book levels and open candles) per symbol and sends them together
-once the socket drains, so a slow client's backlog stays bounded by the number of symbols,
-not the number of ticks. Order and position updates do not pass through here and are never
-conflated.
+Every tick is offered to the stream and sent at once, unless the client asked for flow control
+(`subscribe_market` with `flowControl`) and has MARKET_FLOW_WINDOW ticks it has not acknowledged
+(`market_ack`): a client that is behind. Then the stream keeps only the newest quote (and book
+levels and open candles) per symbol and sends them together with the next acknowledgement, so a
+slow client's backlog stays bounded by the window and the number of symbols, not the number of
+ticks. Order and position updates do not pass through here and are never conflated.
 
 What a connection sees of a tick depends on its view: the symbols it follows, the realism
 profile whose top of book it quotes, how many book levels it asked for and which candles. The
@@ -15,18 +15,16 @@ text of a tick is built once per process and view (most connections share one).
 from __future__ import annotations
 
 import functools
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
-
-from django.conf import settings
 
 from market_app import metrics
 from market_app.events import MarketTickEvent
 from market_app.marketdata import WireBooks, WireCandles, WireTops, books_of_event, candles_of_event, tops_of_event
 from market_app.messages import ExchangeData
 from market_app.realism import DEFAULT_PROFILE, ProfileName
-from sessions_app.realtime import Connection
-from sessions_app.realtime.metrics import count_out
+from sessions_app.realtime.consumer import Connection
 
 
 @dataclass(frozen=True)
@@ -145,10 +143,17 @@ class MarketStream:
         self._pending_candles: dict[str, Any] = {}
         self._pending_event: MarketTickEvent | None = None
         self._merged = False
+        self.window = 0  # unacknowledged ticks allowed (0: the client does not acknowledge)
+        self._unacknowledged: deque[int] = deque()  # the seq of each tick sent and not acknowledged
 
     @property
     def selection(self) -> frozenset[str] | None:
         return self.view.selection
+
+    def use_window(self, window: int) -> None:
+        """Flow control on (`window` ticks unacknowledged at most) or off (0)."""
+        self.window = window
+        self._unacknowledged.clear()
 
     async def offer(self, conn: Connection, event: MarketTickEvent) -> None:
         if self._pending_event is not None:
@@ -161,13 +166,26 @@ class MarketStream:
         if parts.candles:
             self._pending_candles.update(parts.candles)
         self._pending_event = event
-        backlog = conn.outbound_backlog_bytes()
-        if backlog is not None and backlog > settings.MARKET_CONFLATE_BACKLOG_BYTES:
+        if self.window and len(self._unacknowledged) >= self.window:
             _CONFLATED.inc()
-            return  # the client is behind: keep only the newest quotes until it catches up
-        await conn.send(text_data=self._take())
+            return  # the client is behind: keep only the newest quotes until it acknowledges
+        await self._send(conn)
+
+    async def acknowledged(self, conn: Connection, seq: int) -> None:
+        """The client applied every tick up to `seq`: what waited goes out (merged)."""
+        while self._unacknowledged and self._unacknowledged[0] <= seq:
+            self._unacknowledged.popleft()
+        if self.following and self._pending_event is not None and len(self._unacknowledged) < self.window:
+            await self._send(conn)
+
+    async def _send(self, conn: Connection) -> None:
+        assert self._pending_event is not None
+        seq = self._pending_event["seq"]
+        text = self._take()
+        if self.window:
+            self._unacknowledged.append(seq)
+        await conn.send_text(text, "exchange_data")
         _SENT.inc()
-        count_out("exchange_data")
 
     def _take(self) -> str:
         event = self._pending_event

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import replace as replace_spec
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -35,7 +35,7 @@ from market_app.candles import RETENTION_MS, ClosedBar
 from market_app.errors import AccountCode, MarketCode
 from market_app.events import MarketTickEvent, OrdersChangedCommand
 from market_app.fees import CommissionSchedule, fill_fee
-from market_app.groups import ticks_group
+from market_app.groups import ticks_group, worker_orders_group
 from market_app.marketdata import TickMarketData
 from market_app.matcher import Expiry, StateChange
 from market_app.messages import OrderAmendment, OrderTicket
@@ -61,7 +61,9 @@ from market_app.prices import Quote
 from market_app.realism import Realism, realism_of
 from market_app.snapshots import exchange_data_status
 from sessions_app.groups import user_group
-from sessions_app.realtime import ErrorDetail, ProtocolError, notify, now_ms, push
+from sessions_app.realtime.errors import ErrorDetail, ProtocolError
+from sessions_app.realtime.message_base import now_ms
+from sessions_app.realtime.publish import notify, push
 from sessions_app.selectors import active_session_ids_of_user
 from simulator_app.errors import SimulatorCode
 from simulator_app.models import Simulator
@@ -118,10 +120,10 @@ def _account_changed(user_id: int) -> None:
 
 
 def _orders_changed(user_id: int, simulator: Simulator | None) -> None:
-    if simulator is not None and simulator.worker is not None:
+    if simulator is not None and simulator.worker_id is not None:
         # A hint for the worker matching this user's orders (it also reloads them every lease renewal).
         command: OrdersChangedCommand = {"type": "market.orders_changed", "userId": user_id}
-        notify(channel=simulator.worker.channel_name, event=command)
+        notify(group=worker_orders_group(simulator.worker_id), event=command)
     _account_changed(user_id)
 
 
@@ -563,7 +565,7 @@ def _apply_one(
     return True
 
 
-# --- The shared price feed (its producer holds a lease, like a simulator's worker) ------------
+# --- The shared price feed (its producer holds its lease: simulator_app.leases) ------------------
 
 
 @dataclass(frozen=True)
@@ -574,24 +576,17 @@ class FeedClaim:
     quotes: dict[str, Quote]
 
 
-def _feed_lease_end() -> datetime:
-    return timezone.now() + timedelta(milliseconds=settings.SIMULATOR_LEASE_TTL_MS)
-
-
 @transaction.atomic
 def feed_claim(*, worker_id: str) -> FeedClaim | None:
     """Become the feed's producer if nobody holds it (or its holder's lease lapsed)."""
     MarketFeed.objects.get_or_create(pk=1)
     feed = MarketFeed.objects.select_for_update().get(pk=1)
-    if feed.worker_id not in (None, worker_id) and feed.lease_expires_at and feed.lease_expires_at >= timezone.now():
+    if not feed.claim(worker_id=worker_id, now=timezone.now()):
         return None
     if settings.MARKET_SEED is not None:
         feed.seed = settings.MARKET_SEED
     elif feed.seed is None:
         feed.seed = secrets.randbits(31)
-    feed.worker_id = worker_id
-    feed.lease_epoch += 1
-    feed.lease_expires_at = _feed_lease_end()
     feed.save()
     quotes = {symbol: Quote.from_state(state) for symbol, state in feed.quotes.items()}
     return FeedClaim(epoch=feed.lease_epoch, seq=feed.seq, seed=feed.seed, quotes=quotes)
@@ -605,14 +600,10 @@ def feed_advance(
     candles of this tick) the bars it closed are stored, and the tick carries every profile's book and
     the open candles."""
     with transaction.atomic():
-        advanced = bool(
-            MarketFeed.objects.filter(pk=1, worker_id=worker_id, lease_epoch=epoch).update(
-                seq=seq,
-                quotes={symbol: quote.to_state() for symbol, quote in quotes.items()},
-                produced_at=timezone.now(),
-                lease_expires_at=_feed_lease_end(),
-            )
-        )
+        now = timezone.now()
+        state = {symbol: quote.to_state() for symbol, quote in quotes.items()}
+        held = MarketFeed.objects.filter(pk=1).held_by(worker_id, epoch)
+        advanced = bool(held.renew(now=now, seq=seq, quotes=state, produced_at=now))
         if advanced and market is not None and market.closed:
             # First write wins: a producer that took over mid-bar may close a bar its predecessor stored.
             Candle.objects.bulk_create([_candle_row(closed) for closed in market.closed], ignore_conflicts=True)
@@ -655,17 +646,11 @@ def candles_prune(*, now: int) -> int:
 
 
 def feed_renew(*, worker_id: str, epoch: int) -> bool:
-    return bool(
-        MarketFeed.objects.filter(pk=1, worker_id=worker_id, lease_epoch=epoch).update(
-            lease_expires_at=_feed_lease_end()
-        )
-    )
+    return bool(MarketFeed.objects.filter(pk=1).held_by(worker_id, epoch).renew(now=timezone.now()))
 
 
 def feed_release(*, worker_id: str, epoch: int) -> None:
-    MarketFeed.objects.filter(pk=1, worker_id=worker_id, lease_epoch=epoch).update(
-        worker=None, lease_expires_at=timezone.now()
-    )
+    MarketFeed.objects.filter(pk=1).held_by(worker_id, epoch).release(now=timezone.now())
 
 
 # --- The account's history: resets and equity samples (docs/protocol.md §4c) -------------------

@@ -13,7 +13,7 @@ from market_app.matcher import trailing_stop_price
 from market_app.messages import AccountSummary, ExchangeDataStatus, SnapshotReason, UserOrder, UserPosition
 from market_app.models import Account, Order, OrderType, Position
 from market_app.prices import Quote
-from sessions_app.realtime import epoch_ms, now_ms
+from sessions_app.realtime.message_base import epoch_ms, now_ms
 from simulator_app.selectors import running_profile_of_user
 
 

@@ -15,17 +15,29 @@ import time
 import weakref
 
 from channels.layers import get_channel_layer
+from tenacity import before_sleep_log, retry, wait_exponential
 
 from market_app import metrics
 from market_app.events import MarketTickEvent
 from market_app.groups import ticks_group
 from market_app.price_stream import deliver_tick
-from sessions_app.realtime import Connection, start_process_task
+from sessions_app.realtime.consumer import Connection
+from sessions_app.realtime.process import start_process_task
 
 logger = logging.getLogger(__name__)
 
-REJOIN_INTERVAL_S = 3600.0  # channels-redis forgets group members after a day
+REJOIN_INTERVAL_S = 3600.0  # a layer may forget group members after a day (the embedded one does)
 YIELD_EVERY = 200  # connections served before letting other work run
+
+
+@retry(
+    wait=wait_exponential(multiplier=0.1, max=5),
+    before_sleep=before_sleep_log(logger, logging.WARNING, exc_info=True),
+)
+async def receive_tick(channel: str) -> MarketTickEvent:
+    """The next tick on the relay's channel, retried with backoff while the channel layer fails."""
+    event: MarketTickEvent = await get_channel_layer().receive(channel)
+    return event
 
 
 class TickRelay:
@@ -80,20 +92,13 @@ class TickRelay:
         layer = get_channel_layer()
         rejoin_at = time.monotonic() + REJOIN_INTERVAL_S
         while True:
-            try:
-                event: MarketTickEvent = await layer.receive(channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("tick relay could not receive; retrying")
-                await asyncio.sleep(1)
-                continue
+            event = await receive_tick(channel)
             if event.get("type") == "market.tick" and (self._newest is None or event["seq"] > self._newest["seq"]):
                 if self._newest is not None and self._newest["seq"] > self.last_seq:
                     metrics.TICKS_SKIPPED_BY_RELAY.inc()  # replaced before it was relayed
                 self._newest = event
                 self._arrived.set()
-                # Ticks can arrive together (the Redis layer reads in batches): let an idle relay
+                # Ticks can arrive together (a layer may deliver several at once): let an idle relay
                 # take this one before the next replaces it. Only a pass already running skips.
                 await asyncio.sleep(0)
             if time.monotonic() >= rejoin_at:

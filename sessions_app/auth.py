@@ -9,7 +9,7 @@ from django.utils import timezone
 from sessions_app import selectors, socket_tickets
 from sessions_app.errors import SessionCode
 from sessions_app.models import AccessToken
-from sessions_app.realtime import ProtocolError
+from sessions_app.realtime.errors import ProtocolError
 from sessions_app.selectors import Credential
 from sessions_app.tokens import hash_access_token
 

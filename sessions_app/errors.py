@@ -1,11 +1,12 @@
 """The sessions domain's error codes: the handshake (tokens, tickets, devices), the session's
-state, and the HTTP API. Registered with the kernel's catalogue when this module is imported."""
+state, and the HTTP API. Registered with the error catalogue (sessions_app.realtime.errors) when
+this module is imported."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from sessions_app.realtime import CloseCode, CodeKind, ErrorCodeSpec, register_error_codes
+from sessions_app.realtime.errors import CloseCode, CodeKind, ErrorCodeSpec, register_error_codes
 
 
 class SessionCode(StrEnum):
@@ -35,6 +36,8 @@ class HttpCode(StrEnum):
     PERMISSION_DENIED = "permission_denied"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
+    NOT_ACCEPTABLE = "not_acceptable"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     DEVICE_TAKEN = "device_taken"
     THROTTLED = "throttled"
 
@@ -80,12 +83,25 @@ register_error_codes(
 register_error_codes(
     CodeKind.HTTP,
     {
-        HttpCode.INVALID_REQUEST: ErrorCodeSpec("The body is not valid JSON or fails the schema.", None, 400),
+        HttpCode.INVALID_REQUEST: ErrorCodeSpec(
+            "The body is not valid JSON, or the body, a query or a path parameter fails the schema; `details` "
+            "names the fields.",
+            None,
+            400,
+        ),
         HttpCode.INVALID_CREDENTIALS: ErrorCodeSpec("Wrong username or password.", None, 401),
         HttpCode.AUTHENTICATION_REQUIRED: ErrorCodeSpec("No valid `Authorization: Bearer` token.", None, 401),
         HttpCode.PERMISSION_DENIED: ErrorCodeSpec("The token may not do this.", None, 403),
         HttpCode.NOT_FOUND: ErrorCodeSpec("No such resource (or not yours).", None, 404),
-        HttpCode.METHOD_NOT_ALLOWED: ErrorCodeSpec("The method is not allowed on this URL.", None, 405),
+        HttpCode.METHOD_NOT_ALLOWED: ErrorCodeSpec(
+            "The method is not allowed on this URL; the `Allow` header lists those that are.", None, 405
+        ),
+        HttpCode.NOT_ACCEPTABLE: ErrorCodeSpec(
+            "The `Accept` header asks for no media type this URL answers with (JSON, and CSV where stated).",
+            None,
+            406,
+        ),
+        HttpCode.UNSUPPORTED_MEDIA_TYPE: ErrorCodeSpec("The body is not `application/json`.", None, 415),
         HttpCode.DEVICE_TAKEN: ErrorCodeSpec("The device ID is registered to another user.", None, 409),
         HttpCode.THROTTLED: ErrorCodeSpec("Too many attempts; see the Retry-After header.", None, 429),
     },

@@ -26,3 +26,10 @@ class SessionEndedEvent(TypedDict):
     sessionId: str
     status: Literal["stopped", "expired"]
     reason: str
+
+
+class ConnectionCloseEvent(TypedDict):
+    """To one connection's channel: an operator closes it (the session is kept)."""
+
+    type: Literal["connection.close"]
+    reason: str

@@ -6,13 +6,12 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from sessions_app.realtime import DeviceId, EpochMs, Omittable
+from sessions_app.realtime.message_base import DeviceId, EpochMs, InputModel, Omittable
 
 
-class TokenRequest(BaseModel):
+class TokenRequest(InputModel):
     """POST /api/auth/token/"""
 
-    model_config = ConfigDict(strict=True, extra="ignore")
     username: Annotated[str, StringConstraints(min_length=1, max_length=150)]
     password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
     deviceId: Omittable[DeviceId] = None
@@ -32,11 +31,17 @@ class TicketResponse(BaseModel):
     expiresAt: EpochMs
 
 
-class DeviceInvalidateRequest(BaseModel):
+class DeviceInvalidateRequest(InputModel):
     """POST /api/devices/{deviceId}/invalidate/ (body optional)"""
 
-    model_config = ConfigDict(strict=True, extra="ignore")
     reason: Omittable[Annotated[str, StringConstraints(max_length=200)]] = None
+
+
+class DevicePath(BaseModel):
+    """The path of POST /api/devices/{deviceId}/invalidate/"""
+
+    model_config = ConfigDict(strict=True, frozen=True)
+    deviceId: DeviceId
 
 
 class DeviceView(BaseModel):

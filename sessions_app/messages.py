@@ -1,7 +1,7 @@
 """Session and connection messages (protocol sections "Connection Establishment",
 "Session Management" and "Connection Management"). Declared once; the handlers,
 the services, the schema export and the tests import them from here. `timeout` and
-`shutdown`, which the socket kernel sends itself, are declared in sessions_app.realtime.messages.
+`shutdown`, which the sockets send themselves, are declared in sessions_app.realtime.messages.
 """
 
 from __future__ import annotations
@@ -10,17 +10,16 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from sessions_app.realtime import (
+from sessions_app.realtime.message_base import (
     ClientMessage,
     DeviceId,
     EpochMs,
     Omittable,
     RequestId,
     ServerMessage,
-    Shutdown,
     StreamMessage,
-    Timeout,
 )
+from sessions_app.realtime.messages import Shutdown, Timeout
 
 ConnectionQuality = Literal["good", "degraded", "poor"]
 SessionStatusValue = Literal["active", "stopped", "expired"]
@@ -51,7 +50,7 @@ class Connected(ServerMessage):
     simulatorStatus: str
     simulatorId: str | None
     maxMessageBytes: int
-    # The session stream's position when this connection opened (README "Guarantees").
+    # The session stream's position when this connection opened (docs/guarantees.md).
     sessionSeq: int
     sessionEpoch: str
     # An addition: when the access token this socket lives on expires (renew with `refresh_token`).

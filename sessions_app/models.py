@@ -101,3 +101,23 @@ class ServerProcess(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class UserSimulatorStatus(models.Model):
+    """A user's newest simulator as the session messages show it (`connected`, `heartbeat_ack`,
+    `session_info`, `reconnect_result`, `session_resync`). The simulator app writes this copy in the
+    transaction of every status change, so the sessions floor reads it without knowing simulators."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    simulator_id = models.UUIDField(null=True, blank=True)
+    status = models.CharField(max_length=16, default="stopped")
+    profile = models.CharField(max_length=16, null=True, blank=True)
+    created_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "user's simulator status"
+        verbose_name_plural = "users' simulator statuses"
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.status}"

@@ -1,7 +1,11 @@
 """The HTTP API as an OpenAPI 3.1 document, generated from the same pydantic models the
-views parse and answer with. Each app lists its operations in `api/operations.py` and
-registers them in its AppConfig.ready(); a test checks them against the URL patterns, so the
-document cannot drift from the routes."""
+views parse and answer with: bodies, query strings and path parameters (sessions_app.api.parsing).
+Each app lists its operations in `api/operations.py` and registers them in its AppConfig.ready();
+a test checks them against the URL patterns, so the document cannot drift from the routes.
+
+Every status an operation can answer is listed with the standard error body: its own codes, and
+those that follow from its shape (400 for anything it parses, 401 behind a token, 406 where the
+answer is negotiated, 415 for a body, 503 for what reads the database)."""
 
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from sessions_app.errors import HttpCode
-from sessions_app.realtime import ErrorMessage, spec_of, with_error_codes
+from sessions_app.realtime.errors import ErrorCode, ErrorMessage, spec_of
+from sessions_app.realtime.export import with_error_codes
 
 
 @dataclass(frozen=True)
@@ -28,11 +33,38 @@ class Operation:
     status: int = 200
     authenticated: bool = True
     errors: tuple[StrEnum, ...] = ()
-    query: dict[str, str] = field(default_factory=dict)
+    # The query string and the path's `{names}` as models (sessions_app.api.parsing reads them with these).
+    query: type[BaseModel] | None = None
+    path_parameters: type[BaseModel] | None = None
+    body_required: bool = True
+    # A request body that succeeds on a fresh account (Swagger UI's default, and where fuzzers start).
+    request_example: dict[str, Any] | None = None
+    description: str = ""
     # A body no model describes (a document, a page): its media type.
     media_type: str | None = None
-    # Other media types the success response may have (`text/csv`), chosen by the query or Accept.
+    # Other media types the success response may have (`text/csv`), chosen by the query, not by Accept.
     alternatives: tuple[str, ...] = ()
+    # OpenAPI links from the success response: name -> (operationId, {parameter: runtime expression}).
+    links: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
+
+    @property
+    def operation_id(self) -> str:
+        return f"{self.method.lower()}{self.path}"
+
+    def error_codes(self) -> list[StrEnum]:
+        """Its own codes, then those its shape brings."""
+        codes = list(self.errors)
+        if self.authenticated:
+            codes.append(HttpCode.AUTHENTICATION_REQUIRED)
+        if self.request is not None or self.query is not None or self.path_parameters is not None:
+            codes.append(HttpCode.INVALID_REQUEST)
+        if self.request is not None:
+            codes.append(HttpCode.UNSUPPORTED_MEDIA_TYPE)
+        if self.media_type != "text/html" and not self.alternatives:
+            codes.append(HttpCode.NOT_ACCEPTABLE)  # DRF's negotiation: only JSON is rendered
+        if self.media_type is None:
+            codes.append(ErrorCode.SERVICE_UNAVAILABLE)  # the database unreachable (sessions_app.api.errors)
+        return codes
 
 
 _OPERATIONS: list[Operation] = []
@@ -76,23 +108,41 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+def parameters(model: type[BaseModel], where: str) -> list[dict[str, Any]]:
+    """A parameter model's fields as OpenAPI parameters, each with its field's own JSON Schema."""
+    schema = model.model_json_schema(mode="validation")
+    if "$defs" in schema:
+        raise ValueError(f"{model.__name__}: a parameter's schema must stand alone (no $ref)")
+    required = set(schema.get("required", []))
+    found = []
+    for name, spec in schema["properties"].items():
+        entry: dict[str, Any] = {"name": name, "in": where, "required": where == "path" or name in required}
+        if "description" in spec:
+            entry["description"] = spec["description"]
+        entry["schema"] = {key: value for key, value in spec.items() if key not in ("title", "description")}
+        found.append(entry)
+    return found
+
+
 def _operation(op: Operation) -> dict[str, Any]:
-    entry: dict[str, Any] = {"summary": op.summary, "operationId": f"{op.method.lower()}{op.path}"}
+    entry: dict[str, Any] = {"summary": op.summary, "operationId": op.operation_id}
+    if op.description:
+        entry["description"] = op.description
     if op.authenticated:
         entry["security"] = [{"bearer": []}]
-    parameters = [
-        {"name": name[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in op.path.split("/")
-        if name.startswith("{")
-    ]
-    parameters += [
-        {"name": name, "in": "query", "required": False, "description": text, "schema": {"type": "string"}}
-        for name, text in op.query.items()
-    ]
-    if parameters:
-        entry["parameters"] = parameters
+    names = [part[1:-1] for part in op.path.split("/") if part.startswith("{")]
+    found = parameters(op.path_parameters, "path") if op.path_parameters is not None else []
+    if [parameter["name"] for parameter in found] != names:
+        raise ValueError(f"{op.operation_id}: the path parameters' model must declare exactly {names}")
+    if op.query is not None:
+        found += parameters(op.query, "query")
+    if found:
+        entry["parameters"] = found
     if op.request is not None:
-        entry["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(op.request)}}}
+        body: dict[str, Any] = {"schema": _ref(op.request)}
+        if op.request_example is not None:
+            body["example"] = op.request.model_validate(op.request_example).model_dump(mode="json", exclude_none=True)
+        entry["requestBody"] = {"required": op.body_required, "content": {"application/json": body}}
     if op.media_type is not None:
         body = {"type": "object"} if op.media_type == "application/json" else {"type": "string"}
         success: dict[str, Any] = {"description": "OK", "content": {op.media_type: {"schema": body}}}
@@ -103,12 +153,13 @@ def _operation(op: Operation) -> dict[str, Any]:
         success = {"description": "OK", "content": {"application/json": {"schema": schema}}}
     for media_type in op.alternatives:
         success.setdefault("content", {})[media_type] = {"schema": {"type": "string"}}
+    if op.links:
+        success["links"] = {
+            name: {"operationId": target, "parameters": values} for name, (target, values) in op.links.items()
+        }
     responses: dict[str, Any] = {str(op.status): success}
-    codes = list(op.errors) + ([HttpCode.AUTHENTICATION_REQUIRED] if op.authenticated else [])
-    if op.request is not None:
-        codes.append(HttpCode.INVALID_REQUEST)
     by_status: dict[int, list[str]] = {}
-    for code in codes:
+    for code in op.error_codes():
         by_status.setdefault(spec_of(code).http_status, []).append(code.value)
     for status, names in sorted(by_status.items()):
         responses[str(status)] = {

@@ -12,7 +12,8 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
-from sessions_app.models import AccessToken, Device, ServerProcess, SessionStatus, TradingSession
+from sessions_app.connection_state import NO_SIMULATOR, SimulatorSummary
+from sessions_app.models import AccessToken, Device, ServerProcess, SessionStatus, TradingSession, UserSimulatorStatus
 from sessions_app.tokens import hash_access_token
 
 
@@ -96,7 +97,7 @@ def active_sessions_of_devices(device_pks: list[int]) -> QuerySet[TradingSession
 
 
 def active_session_ids_of_user(user_id: int) -> list[str]:
-    """The streams a push to this user is numbered in (sessions_app.realtime.stream)."""
+    """The streams a push to this user is numbered in (sessions_app.realtime.session_stream)."""
     return [
         str(pk)
         for pk in TradingSession.objects.filter(user_id=user_id, status=SessionStatus.ACTIVE).values_list(
@@ -137,3 +138,24 @@ def service_counts() -> dict[str, object]:
     for more in STATUS_COUNTS:
         counts.update(more())
     return counts
+
+
+def _summary(row: UserSimulatorStatus) -> SimulatorSummary:
+    return SimulatorSummary(
+        status=row.status,
+        simulator_id=None if row.simulator_id is None else str(row.simulator_id),
+        profile=row.profile,
+        created_ms=0 if row.created_at is None else int(row.created_at.timestamp() * 1000),
+        version=row.version,
+    )
+
+
+def simulator_summaries_of_users(*, user_ids: list[int]) -> dict[int, SimulatorSummary]:
+    """Each user's newest simulator as the session messages show it (one query for a batch of
+    handshakes); `stopped` for a user who never had one."""
+    found = {row.user_id: _summary(row) for row in UserSimulatorStatus.objects.filter(user_id__in=set(user_ids))}
+    return {user_id: found.get(user_id, NO_SIMULATOR) for user_id in user_ids}
+
+
+def simulator_summary_of_user(*, user_id: int) -> SimulatorSummary:
+    return simulator_summaries_of_users(user_ids=[user_id])[user_id]

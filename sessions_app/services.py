@@ -1,5 +1,5 @@
 """Writes of the session app: tokens, devices, sessions. Keyword-only, typed; they publish
-after commit with the kernel's `push` and `notify`, and tell the apps above through signals."""
+after commit with `push` and `notify` (sessions_app.realtime.publish), and tell the apps above through signals."""
 
 from __future__ import annotations
 
@@ -17,10 +17,19 @@ from django.utils import timezone
 from sessions_app import groups, selectors
 from sessions_app.auth import check_access_token
 from sessions_app.errors import HttpCode, SessionCode
-from sessions_app.events import ConnectionReplaceEvent, SessionEndedEvent, TokenRevokedEvent
+from sessions_app.events import ConnectionCloseEvent, ConnectionReplaceEvent, SessionEndedEvent, TokenRevokedEvent
 from sessions_app.messages import DeviceIdInvalidated
-from sessions_app.models import AccessToken, Device, ServerProcess, SessionStatus, TradingSession
-from sessions_app.realtime import ConnectionCloseEvent, ErrorCode, Presence, ProtocolError, notify, now_ms, push
+from sessions_app.models import (
+    AccessToken,
+    Device,
+    ServerProcess,
+    SessionStatus,
+    TradingSession,
+    UserSimulatorStatus,
+)
+from sessions_app.realtime.errors import CloseCode, ErrorCode, ProtocolError
+from sessions_app.realtime.message_base import now_ms
+from sessions_app.realtime.publish import notify, push
 from sessions_app.signals import session_ended, session_ended_stopped_something
 from sessions_app.tokens import (
     hash_access_token,
@@ -117,6 +126,7 @@ def device_invalidate(*, device: Device, reason: str) -> Device:
         message=DeviceIdInvalidated(
             deviceId=device.device_id, reason=device.invalidated_reason or None, timestamp=now_ms()
         ),
+        closes=CloseCode.DEVICE_REJECTED,  # nothing may follow it
     )
     return device
 
@@ -134,12 +144,6 @@ class AttachedSession:
 
 def _replace_event(*, generation: int, session_id: str) -> ConnectionReplaceEvent:
     return {"type": "connection.replace", "generation": generation, "sessionId": session_id}
-
-
-def connection_replace_announce(*, device_pk: int, generation: int, session_id: str) -> None:
-    """Tell the device's older connections (those below `generation`, on any process) to close:
-    what sessions_attach(announce=False) left to its caller."""
-    notify(group=groups.device_group(device_pk), event=_replace_event(generation=generation, session_id=session_id))
 
 
 def _expire_if_due(session: TradingSession, now: datetime) -> bool:
@@ -161,22 +165,17 @@ def session_attach(*, user_id: int, device_pk: int) -> AttachedSession:
     return outcome
 
 
-def sessions_attach(*, devices: list[tuple[int, int]], announce: bool = True) -> list[AttachedSession | ProtocolError]:
+def sessions_attach(*, devices: list[tuple[int, int]]) -> list[AttachedSession | ProtocolError]:
     """session_attach for several (user_id, device pk) handshakes at once: one transaction and a
-    query per table for them all, instead of four queries and a commit each. With announce=False
-    the caller tells older connections itself (replace_event): the handshake does, only when
-    someone else is in the device's group."""
+    query per table for them all, instead of four queries and a commit each."""
     outcomes: dict[int, AttachedSession | ProtocolError] = {}
     for indices in _rounds(devices):
         wanted = [devices[i] for i in indices]
         try:
-            attached: list[AttachedSession | ProtocolError] = list(_sessions_attach_once(wanted, announce))
+            attached: list[AttachedSession | ProtocolError] = list(_sessions_attach_once(wanted))
         except IntegrityError:
             # Another process opened one of these devices' session meanwhile: each on its own, with retries.
-            attached = [
-                _session_attach_retrying(user_id=user_id, device_pk=device_pk, announce=announce)
-                for user_id, device_pk in wanted
-            ]
+            attached = [_session_attach_retrying(user_id=user_id, device_pk=device_pk) for user_id, device_pk in wanted]
         for i, outcome in zip(indices, attached, strict=True):
             outcomes[i] = outcome
     return [outcomes[i] for i in range(len(devices))]  # the rounds cover every index
@@ -195,10 +194,10 @@ def _rounds(devices: list[tuple[int, int]]) -> list[list[int]]:
     return rounds
 
 
-def _session_attach_retrying(*, user_id: int, device_pk: int, announce: bool) -> AttachedSession | ProtocolError:
+def _session_attach_retrying(*, user_id: int, device_pk: int) -> AttachedSession | ProtocolError:
     for _ in range(3):
         try:
-            (outcome,) = _sessions_attach_once([(user_id, device_pk)], announce)
+            (outcome,) = _sessions_attach_once([(user_id, device_pk)])
             return outcome
         except IntegrityError:
             # Two connects of one device raced to create its session; the loser retries and joins it.
@@ -207,7 +206,7 @@ def _session_attach_retrying(*, user_id: int, device_pk: int, announce: bool) ->
 
 
 @transaction.atomic
-def _sessions_attach_once(devices: list[tuple[int, int]], announce: bool) -> list[AttachedSession | ProtocolError]:
+def _sessions_attach_once(devices: list[tuple[int, int]]) -> list[AttachedSession | ProtocolError]:
     now = timezone.now()
     pks = [device_pk for _, device_pk in devices]
     Device.objects.filter(pk__in=pks).update(connection_generation=F("connection_generation") + 1, last_seen_at=now)
@@ -232,7 +231,7 @@ def _sessions_attach_once(devices: list[tuple[int, int]], announce: bool) -> lis
             )
             created.append(session)
         # The device's first connection has no older one anywhere to replace.
-        if generation > 1 and announce:
+        if generation > 1:
             replace = _replace_event(generation=generation, session_id=str(session.id))
             notify(group=groups.device_group(device_pk), event=replace)
         outcomes.append(
@@ -382,20 +381,24 @@ def connection_close_by_operator(*, channel_name: str, operator: str) -> None:
     notify(channel=channel_name, event=close)
 
 
-class Chores:
-    """What the kernel's maintenance task does for the sessions domain (registered in ready())."""
-
-    def presence_flush(self, presence: Presence) -> None:
-        presence_flush(session_ids=presence.session_ids, device_pks=presence.device_keys, seen_at=timezone.now())
-
-    def process_report(self, *, process_id: str, hostname: str, pid: int, connections: list[dict]) -> None:
-        server_process_report(process_id=process_id, hostname=hostname, pid=pid, connections=connections)
-
-    def process_stopped(self, *, process_id: str) -> None:
-        server_process_stopped(process_id=process_id)
-
-    def sweep(self) -> None:
-        sessions_expire_due()
-
-    def credentials_revoked(self, keys: list[int]) -> list[int]:
-        return tokens_revoked(token_ids=keys)
+def simulator_status_record(
+    *,
+    user_id: int,
+    simulator_id: uuid.UUID,
+    status: str,
+    profile: str | None,
+    created_at: datetime,
+    version: int,
+) -> None:
+    """Keep the copy of the user's newest simulator that the session messages show (called by the
+    simulator app in the transaction of every status change)."""
+    UserSimulatorStatus.objects.update_or_create(
+        user_id=user_id,
+        defaults={
+            "simulator_id": simulator_id,
+            "status": status,
+            "profile": profile,
+            "created_at": created_at,
+            "version": version,
+        },
+    )

@@ -23,7 +23,9 @@ from typing import Protocol
 from django.conf import settings
 
 from sessions_app.models import AccessToken
-from sessions_app.realtime import ErrorCode, ProtocolError, RedisShard, ShardedRedis, configured_shards, now_ms
+from sessions_app.realtime.errors import ErrorCode, ProtocolError
+from sessions_app.realtime.message_base import now_ms
+from sessions_app.realtime.redis_clients import RedisShard, ShardedRedis, configured_shards
 
 
 @dataclass(frozen=True)

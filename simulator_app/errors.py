@@ -1,10 +1,10 @@
-"""The simulator app's error codes, registered with the kernel's catalogue when imported."""
+"""The simulator app's error codes, registered with the error catalogue when imported."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from sessions_app.realtime import CodeKind, ErrorCodeSpec, register_error_codes
+from sessions_app.realtime.errors import CodeKind, ErrorCodeSpec, register_error_codes
 
 
 class SimulatorCode(StrEnum):

@@ -2,25 +2,15 @@
 
 `simulator_status_update` is pushed to the owner's user group, numbered in each of the user's
 session streams, so every connection of that user (on any server process) hears it, and one
-that missed it gets it on `reconnect`; SimulatorStatePush rides along for the connections'
-after-push hook. `simulator.assign` and `simulator.stop` are commands to workers: hints that make
-things fast. The database stays the truth, so a lost command only delays (workers poll), it
-never loses a simulator.
+that missed it gets it on `reconnect`; the push carries the new summary, which each connection
+keeps (sessions_app.connection_state.SimulatorSummary). `simulator.assign` and `simulator.stop`
+are commands to workers: hints that make things fast. The database stays the truth, so a lost
+command only delays (workers poll), it never loses a simulator.
 """
 
 from __future__ import annotations
 
 from typing import Literal, TypedDict
-
-
-class SimulatorStatePush(TypedDict):
-    """What a connection learns of the simulator besides the message (SimulatorState's fields)."""
-
-    simulatorId: str
-    status: str
-    version: int
-    createdAt: int
-    profile: str
 
 
 class SimulatorAssignCommand(TypedDict):

@@ -12,7 +12,7 @@ import logging
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from sessions_app.realtime import start_process_task
+from sessions_app.realtime.process import start_process_task
 from simulator_app import services
 from simulator_app.worker import Worker
 

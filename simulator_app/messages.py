@@ -7,7 +7,15 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from sessions_app.realtime import ClientMessage, DeviceId, EpochMs, Omittable, RequestId, ServerMessage, StreamMessage
+from sessions_app.realtime.message_base import (
+    ClientMessage,
+    DeviceId,
+    EpochMs,
+    Omittable,
+    RequestId,
+    ServerMessage,
+    StreamMessage,
+)
 
 SimulatorStatusValue = Literal["starting", "running", "stopping", "stopped", "error"]
 

@@ -5,6 +5,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from simulator_app.leases import Leased
+
 
 class SimulatorStatus(models.TextChoices):
     STARTING = "starting", "starting"
@@ -52,12 +54,12 @@ class SimulatorWorker(models.Model):
         return self.id
 
 
-class Simulator(models.Model):
+class Simulator(Leased):
     """One trading simulator run. One live (starting/running/stopping) simulator per user at most.
 
-    The worker holding it renews `lease_expires_at`; when the lease lapses another
-    worker may adopt it (bumping `lease_epoch`, which fences out the old holder's writes).
-    An unassigned simulator has no worker, and `lease_expires_at` is when it became unassigned.
+    The worker running it holds its lease (simulator_app.leases); when the lease lapses another
+    worker may adopt it. An unassigned simulator has no worker, and `lease_expires_at` is when it
+    became unassigned; an ended one has neither.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -71,11 +73,6 @@ class Simulator(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True)
-    worker = models.ForeignKey(
-        SimulatorWorker, null=True, blank=True, on_delete=models.SET_NULL, related_name="simulators"
-    )
-    lease_epoch = models.PositiveIntegerField(default=0)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
     worker_heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last lease renewal by its worker.")
     state = models.JSONField(default=dict, blank=True, help_text="The engine's last checkpoint.")
     profile = models.CharField(max_length=10, choices=SimulatorProfile.choices, default=DEFAULT_PROFILE)

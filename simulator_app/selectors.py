@@ -3,57 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, QuerySet
 
 from sessions_app.models import SessionStatus, TradingSession
-from sessions_app.realtime import epoch_ms
+from simulator_app.leases import lease_ttl
 from simulator_app.models import LIVE_STATUSES, Simulator, SimulatorStatus, SimulatorWorker
-
-
-@dataclass(frozen=True)
-class SimulatorState:
-    """What a connection shows about its user's simulator (the newest one)."""
-
-    status: str
-    simulator_id: str | None
-    created_ms: int = 0
-    version: int = 0
-    profile: str | None = None  # its realism profile (None: no simulator)
-
-    def is_not_older_than(self, other: SimulatorState) -> bool:
-        return (self.created_ms, self.version) >= (other.created_ms, other.version)
-
-    @classmethod
-    def of(cls, simulator: Simulator) -> SimulatorState:
-        return cls(
-            simulator.status, str(simulator.id), epoch_ms(simulator.created_at), simulator.version, simulator.profile
-        )
-
-
-NO_SIMULATOR = SimulatorState(status=SimulatorStatus.STOPPED.value, simulator_id=None)
-
-
-def simulator_state_of_user(*, user_id: int) -> SimulatorState:
-    """The user's newest simulator (at most one is live), or `stopped`/None when there never was one."""
-    simulator = Simulator.objects.filter(user_id=user_id).order_by("-created_at").first()
-    return NO_SIMULATOR if simulator is None else SimulatorState.of(simulator)
-
-
-def simulator_states_of_users(*, user_ids: list[int]) -> dict[int, SimulatorState]:
-    """simulator_state_of_user for several users in one query (a batch of handshakes)."""
-    newest = Simulator.objects.filter(user_id=OuterRef("user_id")).order_by("-created_at").values("pk")[:1]
-    rows = Simulator.objects.filter(user_id__in=set(user_ids), pk=Subquery(newest)).values_list(
-        "user_id", "status", "id", "created_at", "version", "profile"
-    )
-    found = {
-        user_id: SimulatorState(status, str(pk), epoch_ms(created_at), version, profile)
-        for user_id, status, pk, created_at, version, profile in rows
-    }
-    return {user_id: found.get(user_id, NO_SIMULATOR) for user_id in user_ids}
 
 
 def live_simulator_of_user(*, user_id: int) -> Simulator | None:
@@ -73,17 +30,11 @@ def running_simulator_of_user(*, user_id: int) -> Simulator | None:
 
 def simulator_is_held(*, simulator_id: uuid.UUID, worker_id: str, epoch: int) -> bool:
     """Does this worker still hold the running simulator under this lease epoch?"""
-    return Simulator.objects.filter(
-        pk=simulator_id, worker_id=worker_id, lease_epoch=epoch, status=SimulatorStatus.RUNNING
-    ).exists()
+    return Simulator.objects.held_by(worker_id, epoch).filter(pk=simulator_id, status=SimulatorStatus.RUNNING).exists()
 
 
 def live_simulator_ids_of_session(*, session_id: uuid.UUID) -> list[uuid.UUID]:
     return list(Simulator.objects.filter(session_id=session_id, status__in=LIVE_STATUSES).values_list("id", flat=True))
-
-
-def lease_ttl() -> timedelta:
-    return timedelta(milliseconds=settings.SIMULATOR_LEASE_TTL_MS)
 
 
 def live_workers(*, now: datetime) -> QuerySet[SimulatorWorker]:
@@ -105,7 +56,7 @@ def simulators_adoptable(*, now: datetime, limit: int) -> list[uuid.UUID]:
     """Live simulators nobody holds: never picked up, handed over, or their worker's lease lapsed."""
     return list(
         Simulator.objects.filter(status__in=LIVE_STATUSES)
-        .filter(Q(worker__isnull=True) | Q(lease_expires_at__lt=now))
+        .free(now)
         .order_by("lease_expires_at")
         .values_list("id", flat=True)[:limit]
     )

@@ -1,5 +1,6 @@
 """Writes of the simulator app: start and stop (for clients, sessions and operators),
-and the lease protocol the workers follow (claim, renew, finish, fail, release).
+and what the workers write under their simulators' leases (claim, renew, finish, fail, release;
+the lease itself is simulator_app.leases).
 
 Every status change goes through `_set_status`, which bumps `version` and
 publishes `simulator.status` after commit. Worker-side writes name the lease
@@ -19,12 +20,16 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, JSONField, Value, When
 from django.utils import timezone
 
+from sessions_app import services as sessions_services
+from sessions_app.connection_state import SimulatorSummary
 from sessions_app.groups import user_group
-from sessions_app.realtime import ErrorDetail, ProtocolError, epoch_ms, notify, now_ms, push
+from sessions_app.realtime.errors import ErrorDetail, ProtocolError
+from sessions_app.realtime.message_base import epoch_ms, now_ms
+from sessions_app.realtime.publish import notify, push
 from sessions_app.selectors import active_session_ids_of_user
 from simulator_app import selectors
 from simulator_app.errors import SimulatorCode
-from simulator_app.events import SimulatorAssignCommand, SimulatorStatePush, SimulatorStopCommand
+from simulator_app.events import SimulatorAssignCommand, SimulatorStopCommand
 from simulator_app.groups import assignment_channel
 from simulator_app.messages import SimulatorStatusUpdate
 from simulator_app.models import (
@@ -53,6 +58,22 @@ def _set_status(simulator: Simulator, status: SimulatorStatus, reason: str, now:
 
 
 def _publish_status(simulator: Simulator) -> None:
+    """Keep the sessions floor's copy of the user's simulator and tell every connection of the user."""
+    summary = SimulatorSummary(
+        status=simulator.status,
+        simulator_id=str(simulator.id),
+        profile=simulator.profile,
+        created_ms=epoch_ms(simulator.created_at),
+        version=simulator.version,
+    )
+    sessions_services.simulator_status_record(
+        user_id=simulator.user_id,
+        simulator_id=simulator.id,
+        status=simulator.status,
+        profile=simulator.profile,
+        created_at=simulator.created_at,
+        version=simulator.version,
+    )
     message = SimulatorStatusUpdate(
         simulatorId=str(simulator.id),
         simulatorStatus=simulator.status,
@@ -60,24 +81,17 @@ def _publish_status(simulator: Simulator) -> None:
         sessionId=str(simulator.session_id),
         reason=simulator.reason or None,
     )
-    state: SimulatorStatePush = {
-        "simulatorId": str(simulator.id),
-        "status": simulator.status,
-        "version": simulator.version,
-        "createdAt": epoch_ms(simulator.created_at),
-        "profile": simulator.profile,
-    }
     user_id = simulator.user_id
     push(
         group=user_group(user_id),
         message=message,
         sessions=lambda: active_session_ids_of_user(user_id),
-        data=dict(state),
+        simulator=summary,
     )
 
 
-def _request_assignment(simulator: Simulator) -> None:
-    command: SimulatorAssignCommand = {"type": "simulator.assign", "simulatorId": str(simulator.id)}
+def _request_assignment(simulator_id: uuid.UUID) -> None:
+    command: SimulatorAssignCommand = {"type": "simulator.assign", "simulatorId": str(simulator_id)}
     notify(channel=assignment_channel(), event=command)
 
 
@@ -129,7 +143,7 @@ def simulator_start(*, user_id: int, session_id: uuid.UUID, profile: str | None 
                 user_id=user_id, session_id=session_id, lease_expires_at=now, profile=profile or DEFAULT_PROFILE
             )
             _set_status(simulator, SimulatorStatus.STARTING, "start requested", now)
-            _request_assignment(simulator)
+            _request_assignment(simulator.id)
             return simulator
     except IntegrityError:
         # Two starts raced past the check; the partial unique index let one through.
@@ -227,15 +241,9 @@ def simulator_claim(*, simulator_id: uuid.UUID, worker_id: str) -> Claim | None:
     simulator = _locked(pk=simulator_id, status__in=LIVE_STATUSES)
     if simulator is None:
         return None
-    lease = simulator.lease_expires_at
-    # Held while its worker's lease runs; a held one without a lease (never written so) counts as
-    # held, as in selectors.simulators_adoptable, where NULL < now is not true.
-    if simulator.worker_id is not None and (lease is None or lease >= now):
-        return None
     recovered_from = simulator.worker_id
-    simulator.worker_id = worker_id
-    simulator.lease_epoch += 1
-    simulator.lease_expires_at = now + selectors.lease_ttl()
+    if not simulator.claim(worker_id=worker_id, now=now):
+        return None
     simulator.worker_heartbeat_at = now
     if recovered_from is not None and simulator.status == SimulatorStatus.RUNNING:
         # Its worker died: clients see it recover (starting, then running again).
@@ -257,7 +265,8 @@ def simulator_claim(*, simulator_id: uuid.UUID, worker_id: str) -> Claim | None:
 def _held(claim_id: uuid.UUID, worker_id: str, epoch: int) -> Simulator | None:
     return (
         Simulator.objects.select_for_update()
-        .filter(pk=claim_id, worker_id=worker_id, lease_epoch=epoch, status__in=LIVE_STATUSES)
+        .held_by(worker_id, epoch)
+        .filter(pk=claim_id, status__in=LIVE_STATUSES)
         .first()
     )
 
@@ -358,9 +367,7 @@ def worker_heartbeat(*, worker_id: str, held: Mapping[uuid.UUID, HeldSimulator])
             report.kept.add(simulator_id)
     renewed = report.kept | report.stop_requested
     if renewed:
-        Simulator.objects.filter(pk__in=renewed).update(
-            lease_expires_at=now + selectors.lease_ttl(), worker_heartbeat_at=now
-        )
+        Simulator.objects.filter(pk__in=renewed).renew(now=now, worker_heartbeat_at=now)
     checkpoints = {i: held[i].state for i in renewed if held[i].state is not None}
     if checkpoints:
         Simulator.objects.filter(pk__in=list(checkpoints)).update(
@@ -378,16 +385,11 @@ def worker_release(*, worker_id: str, held: Mapping[uuid.UUID, HeldSimulator]) -
     now = timezone.now()
     released = []
     for simulator_id, run in held.items():
-        simulator = _held(simulator_id, worker_id, run.epoch)
-        if simulator is None:
-            continue
-        if run.state is not None:
-            simulator.state = run.state
-        simulator.worker = None
-        simulator.lease_expires_at = now
-        simulator.save()
-        _request_assignment(simulator)
-        released.append(simulator_id)
+        checkpoint = {} if run.state is None else {"state": run.state}
+        held_here = Simulator.objects.filter(pk=simulator_id, status__in=LIVE_STATUSES).held_by(worker_id, run.epoch)
+        if held_here.release(now=now, **checkpoint):
+            _request_assignment(simulator_id)
+            released.append(simulator_id)
     SimulatorWorker.objects.filter(pk=worker_id).update(stopped_at=now, heartbeat_at=now, running=0)
     return released
 

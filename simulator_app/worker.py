@@ -2,16 +2,19 @@
 
 One runs in every `manage.py simulator_worker` process and, in the embedded
 default (SIMULATOR_RUNNER=inprocess), inside each daphne process. It listens on
-the channel layer for assignments (a shared queue: each reaches one worker) and
-for stop commands (its own channel), renews its leases every
-SIMULATOR_LEASE_RENEW_MS, and polls the database for simulators nobody holds,
-so a lost message or a killed worker only delays a simulator, never loses it.
+the channel layer for assignments (a shared channel: a start reaches every
+listening worker, and the database claim decides) and for stop commands (its
+own channel), renews its leases every SIMULATOR_LEASE_RENEW_MS, and polls the
+database for simulators nobody holds, so a lost message or a killed worker
+only delays a simulator, never loses it.
+
+It tells the apps above what it does with the signals of simulator_app.signals (the market
+matches its users' orders and produces the price feed in the worker's process on them).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -19,6 +22,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext
 from channels.db import database_sync_to_async
@@ -26,12 +30,14 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
+from tenacity import before_sleep_log, retry, retry_if_exception_type, wait_exponential
 
-from sessions_app.realtime import now_ms, start_process_task
+from sessions_app.realtime.message_base import now_ms
+from sessions_app.realtime.process import start_process_task
 from simulator_app import selectors, services
-from simulator_app.extensions import EXTENSIONS, WorkerExtension
 from simulator_app.groups import assignment_channel
 from simulator_app.services import Claim, HeldSimulator
+from simulator_app.signals import leases_renewed, run_started, worker_started, worker_stopping
 from simulator_app.simulation_run import SimulationRun
 
 logger = logging.getLogger(__name__)
@@ -46,10 +52,31 @@ async def own_database_thread(work: Coroutine[object, object, None]) -> None:
 
     database_sync_to_async runs every call of the process on one shared thread, so in a busy
     daphne process a lease renewal would wait behind the connections' queries and the lease
-    could lapse. Each loop of the worker gets its own thread (and database connection).
+    could lapse. Each loop of a worker (and of what the apps above run in it) gets its own thread.
     """
     async with ThreadSensitiveContext():
         await work
+
+
+@retry(
+    wait=wait_exponential(multiplier=0.1, max=5),
+    before_sleep=before_sleep_log(logger, logging.WARNING, exc_info=True),
+)
+async def receive(channel: str) -> dict[str, Any]:
+    """The next message on `channel`, retried with backoff while the channel layer fails (the
+    database poll keeps the simulators going meanwhile)."""
+    message: dict[str, Any] = await get_channel_layer().receive(channel)
+    return message
+
+
+async def listen(channel: str, handle: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+    """Hand every message on `channel` to `handle`, in order, until cancelled; one that fails is logged."""
+    while True:
+        message = await receive(channel)
+        try:
+            await handle(message)
+        except Exception:
+            logger.exception("failed to handle %s from %s", message.get("type"), channel)
 
 
 def new_worker_id() -> str:
@@ -66,7 +93,6 @@ class Worker:
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._next_idle_check = 0.0
-        self.extensions: list[WorkerExtension] = [make(self) for make in EXTENSIONS]
 
     # --- Lifecycle --------------------------------------------------------------
 
@@ -74,37 +100,33 @@ class Worker:
         layer = get_channel_layer()
         self.channel_name = await layer.new_channel()
         await self._register()
-        await self._join_groups()
+        await worker_started.asend(sender=Worker, worker=self)
         self._tasks = [
             start_process_task(
-                own_database_thread(self._listen(assignment_channel(), self._on_assignment)),
-                name="simulator-assignments",
+                own_database_thread(listen(assignment_channel(), self._on_assignment)), name="simulator-assignments"
             ),
             start_process_task(
-                own_database_thread(self._listen(self.channel_name, self._on_command)), name="simulator-commands"
+                own_database_thread(listen(self.channel_name, self._on_command)), name="simulator-commands"
             ),
             start_process_task(own_database_thread(self._lease_loop()), name="simulator-leases"),
             start_process_task(self._tick_loop(), name="simulator-ticks"),
         ]
         logger.info("simulator worker %s started (%s, capacity %d)", self.worker_id, self.runner, self.capacity)
 
+    @retry(
+        retry=retry_if_exception_type(DatabaseError),
+        wait=wait_exponential(multiplier=0.5, max=10),
+        before_sleep=before_sleep_log(logger, logging.WARNING, exc_info=True),
+    )
     async def _register(self) -> None:
         """Record this worker (its simulators reference it), waiting out a database that is not up yet."""
-        backoff = 0.5
-        while True:
-            try:
-                await database_sync_to_async(services.worker_register)(
-                    worker_id=self.worker_id,
-                    hostname=socket.gethostname(),
-                    pid=os.getpid(),
-                    runner=self.runner,
-                    channel_name=self.channel_name,
-                )
-                return
-            except DatabaseError:
-                logger.exception("simulator worker %s cannot register; retrying in %.1f s", self.worker_id, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+        await database_sync_to_async(services.worker_register)(
+            worker_id=self.worker_id,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            runner=self.runner,
+            channel_name=self.channel_name,
+        )
 
     async def stop(self, *, hand_over: bool = True) -> int:
         """Stop running simulators here; with hand_over, release them for another worker at once."""
@@ -115,16 +137,18 @@ class Worker:
         _, stuck = await asyncio.wait(self._tasks, timeout=STOP_STEP_TIMEOUT_S)
         if stuck:
             logger.warning("simulator worker %s: %d loops did not stop in time", self.worker_id, len(stuck))
-        for group in self._groups():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(get_channel_layer().group_discard(group, self.channel_name), STOP_STEP_TIMEOUT_S)
-        for extension in self.extensions:
-            try:
-                await asyncio.wait_for(extension.stop(hand_over=hand_over), STOP_STEP_TIMEOUT_S)
-            except TimeoutError:
-                logger.warning(
-                    "simulator worker %s: %r did not stop in time; its leases will lapse", self.worker_id, extension
-                )
+        try:
+            await asyncio.wait_for(
+                worker_stopping.asend(sender=Worker, worker=self, hand_over=hand_over), STOP_STEP_TIMEOUT_S
+            )
+        except TimeoutError:
+            logger.warning(
+                "simulator worker %s: the apps' parts in it did not stop in time; their leases will lapse",
+                self.worker_id,
+            )
+        except Exception:
+            # The simulators are handed over all the same.
+            logger.exception("simulator worker %s: the apps' parts in it failed to stop", self.worker_id)
         released = []
         if hand_over:
             released = await database_sync_to_async(services.worker_release, thread_sensitive=False)(
@@ -136,54 +160,18 @@ class Worker:
 
     # --- Messages from the channel layer ---------------------------------------
 
-    async def _listen(self, channel: str, handle: Callable[[dict], Awaitable[None]]) -> None:
-        layer = get_channel_layer()
-        backoff = 0.1
-        while True:
-            try:
-                message = await layer.receive(channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # The database poll keeps simulators going meanwhile.
-                logger.exception("simulator worker could not receive on %s; retrying", channel)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            backoff = 0.1
-            try:
-                await handle(message)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("simulator worker failed to handle %s", message.get("type"))
-
-    async def _on_assignment(self, message: dict) -> None:
+    async def _on_assignment(self, message: dict[str, Any]) -> None:
         if message.get("type") == "simulator.assign" and self._has_room():
             await self._claim(uuid.UUID(message["simulatorId"]))
 
-    async def _on_command(self, message: dict) -> None:
+    async def _on_command(self, message: dict[str, Any]) -> None:
         if message.get("type") == "simulator.stop":
             run = self.runs.get(uuid.UUID(message["simulatorId"]))
             if run is not None:
                 await self._finish(run)
-            return
-        for extension in self.extensions:
-            await extension.on_command(message)
-
-    def _groups(self) -> list[str]:
-        return [group for extension in self.extensions for group in extension.groups]
-
-    async def _join_groups(self) -> None:
-        # Re-joined every lease renewal: group membership expires in channels-redis.
-        for group in self._groups():
-            try:
-                await get_channel_layer().group_add(group, self.channel_name)
-            except Exception:
-                logger.exception("simulator worker could not join %s; retrying", group)
 
     def drop(self, simulator_id: uuid.UUID) -> None:
-        """Forget a run this worker no longer holds (an extension found its lease lost)."""
+        """Forget a run this worker no longer holds (the market found its lease lost when applying fills)."""
         self.runs.pop(simulator_id, None)
 
     # --- Runs ---------------------------------------------------------------------
@@ -203,8 +191,7 @@ class Worker:
     async def _begin(self, claim: Claim) -> None:
         run = SimulationRun.from_claim(claim)
         self.runs[run.simulator_id] = run
-        for extension in self.extensions:
-            await extension.run_started(run.user_id)
+        await run_started.asend(sender=Worker, worker=self, run=run)
         if claim.status == "stopping":
             await self._finish(run)
             return
@@ -295,9 +282,7 @@ class Worker:
                     break
                 await self._claim(simulator_id)
         await self._stop_idle()
-        await self._join_groups()
-        for extension in self.extensions:
-            await extension.renewed()
+        await leases_renewed.asend(sender=Worker, worker=self)
 
     async def _stop_idle(self) -> None:
         if settings.SIMULATOR_IDLE_TIMEOUT_S <= 0 or time.monotonic() < self._next_idle_check or not self.runs:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import importlib
+from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -10,7 +11,10 @@ from django.apps import apps as django_apps
 from django.test import override_settings
 
 from tests.support.liveserver import DaphneServer
+from tests.support.production import IN_CI
 from tests.support.servers import ServerFactory, running_server, server_factory
+
+pytest_plugins = ["tests.support.scheduling"]
 
 
 @pytest.fixture
@@ -54,3 +58,32 @@ def default_instruments() -> None:
     migration.create(django_apps, None)
     liquidity = importlib.import_module("market_app.migrations.0005_default_instrument_liquidity")
     liquidity.set_liquidity(django_apps, None)
+
+
+# --- Tests that CI runs and this run skipped ------------------------------------------------------
+
+NEEDS_THE_MACHINE = ("production", "browser", "netns")
+_skipped: Counter[str] = Counter()
+_reasons: dict[str, str] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        for marker in NEEDS_THE_MACHINE:
+            if marker in report.keywords:
+                _skipped[marker] += 1
+                longrepr = report.longrepr
+                _reasons.setdefault(marker, longrepr[2] if isinstance(longrepr, tuple) else str(longrepr))
+                break
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _skipped or IN_CI:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.write_sep("!", f"{sum(_skipped.values())} tests that CI runs were SKIPPED here", red=True)
+    for marker, count in _skipped.most_common():
+        write(f"  {count} marked {marker}: {_reasons[marker]}", red=True)
+    write("  They need the machine's PostgreSQL and Redis (production), Debian's chromium (browser), root and")
+    write("  nginx and PostgreSQL's binaries (netns). CI=true makes them mandatory (scripts/test under .ci/run);")
+    write('  to leave them out on purpose, deselect them: -m "not production and not browser and not netns".')

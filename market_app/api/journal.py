@@ -1,8 +1,9 @@
 """REST for the account's journal, figures and reset (docs/protocol.md §4c), scoped to the requesting user.
 
-`from` and `to` take ISO-8601 (a time without an offset is UTC; write `+` as %2B, or use `Z`) or epoch
-milliseconds; the window is [from, to), to defaulting to now and from to the start of the epoch `to`
-falls in (the last reset before it). `?format=csv` or `Accept: text/csv` answers CSV (columns in
+`from` and `to` take an RFC 3339 date-time (with its offset: `Z`, or `+01:00` written %2B01:00) or epoch
+milliseconds (market_app.http_messages.JournalQuery); the window is [from, to), to defaulting to now and
+from to the start of the epoch `to` falls in (the last reset before it), and empty when `to` is not after
+`from`. `?format=csv` or `Accept: text/csv` answers CSV (columns in
 market_app.journal), else JSON. Orders, fills and samples stream a page at a time, so a large range
 is never held in memory.
 """
@@ -11,9 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from asgiref.sync import sync_to_async
@@ -26,56 +25,25 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from market_app import journal, performance, services
-from market_app.http_messages import EquityPoint, JournalFill, JournalOrder
+from market_app.http_messages import EquityPoint, EquityQuery, JournalFill, JournalOrder, JournalQuery, ResetQuery
 from market_app.journal import Epochs, Window
 from market_app.models import EquitySample, Fill, Order
 from sessions_app.api.authentication import user_id_of
-from sessions_app.errors import HttpCode
-from sessions_app.realtime import ErrorDetail, ProtocolError, epoch_ms
+from sessions_app.api.parsing import parse_query
+from sessions_app.realtime.message_base import epoch_ms
 
 T = TypeVar("T")
 CSV = "text/csv"
-DEFAULT_POINTS = 500
-MAX_POINTS = 5_000
-# Epoch milliseconds between 1970 and 9999 (datetime's range).
-MAX_EPOCH_MS = 253_402_300_799_999
 
 
-def _invalid(field: str, problem: str) -> ProtocolError:
-    return ProtocolError(
-        HttpCode.INVALID_REQUEST, f"{field}: {problem}", details=[ErrorDetail(field=field, problem=problem)]
-    )
+def window_of(query: JournalQuery | ResetQuery, user_id: int) -> Window:
+    """[from, to): empty when `to` is at or before `from`."""
+    return journal.default_window(user_id=user_id, start=query.start, end=query.end)
 
 
-def parse_time(field: str, raw: str | None) -> datetime | None:
-    if raw is None or raw == "":
-        return None
-    if re.fullmatch(r"\d{1,15}", raw):
-        if int(raw) > MAX_EPOCH_MS:
-            raise _invalid(field, "epoch milliseconds out of range")
-        return datetime.fromtimestamp(int(raw) / 1000, UTC)
-    try:
-        at = datetime.fromisoformat(raw)
-    except ValueError:
-        raise _invalid(field, "must be ISO-8601 (2026-12-01T17:00:00Z) or epoch milliseconds") from None
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-
-
-def window_of(request: Request, user_id: int) -> Window:
-    start = parse_time("from", request.query_params.get("from"))
-    end = parse_time("to", request.query_params.get("to"))
-    window = journal.default_window(user_id=user_id, start=start, end=end)
-    if window.start is not None and window.start >= window.end:
-        raise _invalid("from", "must be before `to`")
-    return window
-
-
-def wants_csv(request: Request) -> bool:
-    chosen = request.query_params.get("format")
-    if chosen is not None:
-        if chosen not in ("json", "csv"):
-            raise _invalid("format", "must be `json` or `csv`")
-        return chosen == "csv"
+def wants_csv(query: JournalQuery, request: Request) -> bool:
+    if query.format is not None:
+        return query.format == "csv"
     return CSV in request.headers.get("Accept", "")
 
 
@@ -203,8 +171,8 @@ def equity_model(epochs: Epochs) -> Callable[[EquitySample], EquityPoint]:
 
 class JournalOrdersView(JournalView):
     def get(self, request: Request) -> StreamingHttpResponse:
-        user_id = user_id_of(request)
-        window, as_csv = window_of(request, user_id), wants_csv(request)
+        user_id, query = user_id_of(request), parse_query(JournalQuery, request)
+        window, as_csv = window_of(query, user_id), wants_csv(query, request)
         epochs = journal.account_epochs(user_id=user_id)
         return Export(
             fetch=lambda after: journal.journal_orders_page(user_id=user_id, window=window, after=after),
@@ -218,8 +186,8 @@ class JournalOrdersView(JournalView):
 
 class JournalFillsView(JournalView):
     def get(self, request: Request) -> StreamingHttpResponse:
-        user_id = user_id_of(request)
-        window, as_csv = window_of(request, user_id), wants_csv(request)
+        user_id, query = user_id_of(request), parse_query(JournalQuery, request)
+        window, as_csv = window_of(query, user_id), wants_csv(query, request)
         epochs = journal.account_epochs(user_id=user_id)
         return Export(
             fetch=lambda after: journal.journal_fills_page(user_id=user_id, window=window, after=after),
@@ -233,8 +201,8 @@ class JournalFillsView(JournalView):
 
 class EquityView(JournalView):
     def get(self, request: Request) -> StreamingHttpResponse | Response:
-        user_id = user_id_of(request)
-        window, as_csv = window_of(request, user_id), wants_csv(request)
+        user_id, query = user_id_of(request), parse_query(EquityQuery, request)
+        window, as_csv = window_of(query, user_id), wants_csv(query, request)
         epochs = journal.account_epochs(user_id=user_id)
         if as_csv:
             return Export(
@@ -245,18 +213,15 @@ class EquityView(JournalView):
                 model=equity_model(epochs),
                 as_csv=True,
             ).response(request, "equity")
-        raw = request.query_params.get("points", str(DEFAULT_POINTS))
-        if not raw.isdigit() or not 2 <= int(raw) <= MAX_POINTS:
-            raise _invalid("points", f"must be a whole number from 2 to {MAX_POINTS}")
-        samples = journal.equity_curve(user_id=user_id, window=window, points=int(raw))
+        samples = journal.equity_curve(user_id=user_id, window=window, points=query.points)
         model = equity_model(epochs)
         return Response([model(sample).model_dump(mode="json") for sample in samples])
 
 
 class PerformanceView(JournalView):
     def get(self, request: Request) -> Response | HttpResponse:
-        user_id = user_id_of(request)
-        window, as_csv = window_of(request, user_id), wants_csv(request)
+        user_id, query = user_id_of(request), parse_query(JournalQuery, request)
+        window, as_csv = window_of(query, user_id), wants_csv(query, request)
         figures = performance.account_performance(user_id=user_id, window=window)
         if as_csv:
             body = _csv_text([journal.PERFORMANCE_COLUMNS, performance.performance_row(figures)])
@@ -266,10 +231,10 @@ class PerformanceView(JournalView):
         return Response(performance.performance_view(figures).model_dump(mode="json", exclude_none=True))
 
 
-class ResetListView(JournalView):
+class ResetListView(APIView):
     def get(self, request: Request) -> Response:
-        user_id = user_id_of(request)
-        window = window_of(request, user_id) if request.query_params.keys() & {"from", "to"} else None
+        user_id, query = user_id_of(request), parse_query(ResetQuery, request)
+        window = window_of(query, user_id) if query.start is not None or query.end is not None else None
         epochs = journal.account_epochs(user_id=user_id)
         resets = journal.resets_of_user(user_id=user_id, window=window)
         return Response([journal.reset_view(reset, epochs).model_dump(mode="json") for reset in resets])

@@ -3,11 +3,17 @@
 from market_app.errors import AccountCode, MarketCode
 from market_app.http_messages import (
     AccountPerformance,
+    CandleQuery,
     EquityPoint,
+    EquityQuery,
     FillView,
     InstrumentView,
     JournalFill,
     JournalOrder,
+    JournalQuery,
+    OrderListQuery,
+    OrderPath,
+    ResetQuery,
 )
 from market_app.messages import (
     AccountResetView,
@@ -18,9 +24,30 @@ from market_app.messages import (
     UserOrder,
     UserPosition,
 )
-from sessions_app.errors import HttpCode
 from sessions_app.openapi import Operation
 from simulator_app.errors import SimulatorCode
+
+# 422: the ticket fits the schema, and one of the exchange's rules refuses it. These relate fields to
+# each other, to the instrument and to the market, which JSON Schema cannot state.
+ORDER_RULES = (
+    "A ticket that fits the schema can still break one of the exchange's rules, which relate its fields to "
+    "each other (a limit order's `limitPrice`, a bracket's exits), to the instrument (its tick size, at "
+    "most 8 decimals) and to the market (a stop on the right side of the last price): the answer is then "
+    "422 with the rule's code (docs/protocol/codes.md)."
+)
+ORDER_RULE_CODES = (
+    MarketCode.INVALID_QUANTITY,
+    MarketCode.INVALID_PRICE,
+    MarketCode.INVALID_STOP_PRICE,
+    MarketCode.INVALID_TRAIL,
+    MarketCode.INVALID_TIME_IN_FORCE,
+    MarketCode.INVALID_BRACKET,
+)
+# The order an answer names, for the operations on it (stateful clients and fuzzers follow these).
+ORDER_LINKS = {
+    "cancel": ("post/api/market/orders/{orderId}/cancel/", {"orderId": "$response.body#/orderId"}),
+    "replace": ("post/api/market/orders/{orderId}/replace/", {"orderId": "$response.body#/orderId"}),
+}
 
 OPERATIONS = [
     Operation("GET", "/api/market/instruments/", "Listed instruments with their last price", InstrumentView, many=True),
@@ -30,7 +57,7 @@ OPERATIONS = [
         "Your orders, newest first (at most 500)",
         UserOrder,
         many=True,
-        query={"status": "`open` or `all` (default)"},
+        query=OrderListQuery,
     ),
     Operation(
         "POST",
@@ -38,19 +65,17 @@ OPERATIONS = [
         "Place an order (needs your simulator running; `clientOrderId` makes it idempotent)",
         UserOrder,
         request=OrderTicket,
+        request_example={"symbol": "SPY", "side": "buy", "orderType": "market", "quantity": 1},
         status=201,
+        description=ORDER_RULES,
+        links=ORDER_LINKS,
         errors=(
             MarketCode.UNKNOWN_SYMBOL,
-            MarketCode.INVALID_QUANTITY,
-            MarketCode.INVALID_PRICE,
+            *ORDER_RULE_CODES,
             MarketCode.INSUFFICIENT_CASH,
             MarketCode.INSUFFICIENT_POSITION,
             SimulatorCode.SIMULATOR_NOT_RUNNING,
             MarketCode.MARKET_UNAVAILABLE,
-            MarketCode.INVALID_STOP_PRICE,
-            MarketCode.INVALID_TRAIL,
-            MarketCode.INVALID_TIME_IN_FORCE,
-            MarketCode.INVALID_BRACKET,
         ),
     ),
     Operation(
@@ -59,6 +84,10 @@ OPERATIONS = [
         "Amend an open order's quantity or prices (takes effect after the entry latency; see the protocol's §4b)",
         UserOrder,
         request=OrderAmendment,
+        request_example={"quantity": 2},
+        path_parameters=OrderPath,
+        description=ORDER_RULES.replace("A ticket", "An amendment"),
+        links=ORDER_LINKS,
         errors=(
             MarketCode.ORDER_NOT_FOUND,
             MarketCode.ORDER_NOT_REPLACEABLE,
@@ -76,6 +105,7 @@ OPERATIONS = [
         "/api/market/orders/{orderId}/cancel/",
         "Cancel an open order (it takes effect after the entry latency; a fill meanwhile may win: see §4b)",
         UserOrder,
+        path_parameters=OrderPath,
         errors=(MarketCode.ORDER_NOT_FOUND, MarketCode.ORDER_NOT_CANCELABLE, MarketCode.CANCEL_TOO_LATE),
     ),
     Operation("GET", "/api/market/positions/", "Your positions at the last prices", UserPosition, many=True),
@@ -87,24 +117,12 @@ OPERATIONS = [
         "Closed OHLCV bars of a symbol, oldest first (the open bar is in the stream)",
         CandleView,
         many=True,
-        query={
-            "symbol": "a listed symbol (required)",
-            "interval": "`1s`, `1m` or `5m` (required)",
-            "from": "epoch ms: bars opening at or after it",
-            "to": "epoch ms: bars opening before it",
-            "limit": "the newest this many bars in the range, 1..1000 (default 500)",
-        },
-        errors=(HttpCode.INVALID_REQUEST, MarketCode.UNKNOWN_SYMBOL),
+        query=CandleQuery,
+        errors=(MarketCode.UNKNOWN_SYMBOL,),
     ),
 ]
 
 # The account's journal, figures and reset (market_app.api.journal; docs/protocol.md §4c).
-_RANGE = {
-    "from": "start of the window, inclusive: ISO-8601 (no offset is UTC) or epoch ms; "
-    "default the last reset before `to`",
-    "to": "end of the window, exclusive: ISO-8601 or epoch ms; default now",
-    "format": "`json` (default) or `csv` (also chosen by `Accept: text/csv`)",
-}
 OPERATIONS += [
     Operation(
         "GET",
@@ -112,9 +130,8 @@ OPERATIONS += [
         "Your orders created in [from, to), oldest first, streamed (CSV columns: docs/protocol.md §4c)",
         JournalOrder,
         many=True,
-        query=_RANGE,
+        query=JournalQuery,
         alternatives=("text/csv",),
-        errors=(HttpCode.INVALID_REQUEST,),
     ),
     Operation(
         "GET",
@@ -122,9 +139,8 @@ OPERATIONS += [
         "Your fills in [from, to), oldest first, streamed (CSV columns: docs/protocol.md §4c)",
         JournalFill,
         many=True,
-        query=_RANGE,
+        query=JournalQuery,
         alternatives=("text/csv",),
-        errors=(HttpCode.INVALID_REQUEST,),
     ),
     Operation(
         "GET",
@@ -132,18 +148,16 @@ OPERATIONS += [
         "Your equity samples in [from, to): JSON at most `points` of them evenly spread, CSV every one",
         EquityPoint,
         many=True,
-        query=_RANGE | {"points": "JSON only: at most this many samples, 2 to 5000 (default 500)"},
+        query=EquityQuery,
         alternatives=("text/csv",),
-        errors=(HttpCode.INVALID_REQUEST,),
     ),
     Operation(
         "GET",
         "/api/market/journal/performance/",
         "Your figures over [from, to): realized and unrealized profit, fees, max drawdown, round trips, win rate",
         AccountPerformance,
-        query=_RANGE,
+        query=JournalQuery,
         alternatives=("text/csv",),
-        errors=(HttpCode.INVALID_REQUEST,),
     ),
     Operation(
         "GET",
@@ -151,8 +165,7 @@ OPERATIONS += [
         "Your account's resets, oldest first (all, or those in [from, to))",
         AccountResetView,
         many=True,
-        query={"from": _RANGE["from"], "to": _RANGE["to"]},
-        errors=(HttpCode.INVALID_REQUEST,),
+        query=ResetQuery,
     ),
     Operation(
         "POST",

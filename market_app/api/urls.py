@@ -5,8 +5,9 @@ from market_app.api import journal, views
 urlpatterns = [
     path("instruments/", views.InstrumentListView.as_view(), name="market-instruments"),
     path("orders/", views.OrderListView.as_view(), name="market-orders"),
-    path("orders/<uuid:order_id>/cancel/", views.OrderCancelView.as_view(), name="market-order-cancel"),
-    path("orders/<uuid:order_id>/replace/", views.OrderReplaceView.as_view(), name="market-order-replace"),
+    # Any segment: the view answers a malformed order ID with 400, not the 404 of an unknown one.
+    path("orders/<str:order_id>/cancel/", views.OrderCancelView.as_view(), name="market-order-cancel"),
+    path("orders/<str:order_id>/replace/", views.OrderReplaceView.as_view(), name="market-order-replace"),
     path("positions/", views.PositionListView.as_view(), name="market-positions"),
     path("fills/", views.FillListView.as_view(), name="market-fills"),
     path("account/", views.AccountView.as_view(), name="market-account"),

@@ -8,21 +8,21 @@ import uuid
 from collections.abc import Sequence
 
 from django import db
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from market_app import selectors, services
 from market_app.errors import MarketCode
-from market_app.http_messages import CandleQuery, FillView, InstrumentView
+from market_app.http_messages import CandleQuery, FillView, InstrumentView, OrderListQuery, OrderPath
 from market_app.messages import CandleView, OrderAmendment, OrderTicket
 from market_app.models import OPEN_ORDER_STATUSES
 from market_app.snapshots import exchange_data_status, order_view
 from sessions_app.api.authentication import user_id_of
-from sessions_app.api.views import parse_body
-from sessions_app.errors import HttpCode
-from sessions_app.realtime import ProtocolError, details_from, epoch_ms
+from sessions_app.api.parsing import parse_body, parse_path, parse_query
+from sessions_app.realtime.errors import ProtocolError
+from sessions_app.realtime.message_base import epoch_ms
 
 LIST_LIMIT = 500
 
@@ -52,12 +52,10 @@ class InstrumentListView(APIView):
 
 class OrderListView(APIView):
     def get(self, request: Request) -> Response:
+        query = parse_query(OrderListQuery, request)
         orders = selectors.orders_of_user(user_id_of(request))
-        status = request.query_params.get("status", "all")
-        if status == "open":
+        if query.status == "open":
             orders = orders.filter(status__in=OPEN_ORDER_STATUSES)
-        elif status != "all":
-            raise ProtocolError(HttpCode.INVALID_REQUEST, "status must be `open` or `all`")
         return Response(dump([order_view(order) for order in orders[:LIST_LIMIT]]))
 
     def post(self, request: Request) -> Response:
@@ -66,25 +64,30 @@ class OrderListView(APIView):
         return Response(order_view(order).model_dump(mode="json"), status=201)
 
 
+def order_id_of(order_id: str) -> uuid.UUID:
+    return uuid.UUID(parse_path(OrderPath, orderId=order_id).orderId)
+
+
 class OrderCancelView(APIView):
-    def post(self, request: Request, order_id: uuid.UUID) -> Response:
+    def post(self, request: Request, order_id: str) -> Response:
         """As the socket's cancel_order: it takes effect after the profile's entry latency, and a fill
         applied meanwhile that completed the order wins (`cancel_too_late`)."""
+        order_uuid = order_id_of(order_id)
         user_id = user_id_of(request)
-        ticket = services.order_cancel_arrive(user_id=user_id, order_id=order_id)
+        ticket = services.order_cancel_arrive(user_id=user_id, order_id=order_uuid)
         if ticket.latency_ms:
             # Django's ASGI handler gives each request a thread of its own, so the wait holds only this
             # one; its database connection goes back to the pool meanwhile.
             db.connection.close()
             time.sleep(ticket.latency_ms / 1000)
-        order = services.order_cancel(user_id=user_id, order_id=order_id, raced=ticket.latency_ms > 0)
+        order = services.order_cancel(user_id=user_id, order_id=order_uuid, raced=ticket.latency_ms > 0)
         return Response(order_view(order).model_dump(mode="json"))
 
 
 class OrderReplaceView(APIView):
-    def post(self, request: Request, order_id: uuid.UUID) -> Response:
+    def post(self, request: Request, order_id: str) -> Response:
         amendment = parse_body(OrderAmendment, request)
-        order = services.order_replace(user_id=user_id_of(request), order_id=order_id, amendment=amendment)
+        order = services.order_replace(user_id=user_id_of(request), order_id=order_id_of(order_id), amendment=amendment)
         return Response(order_view(order).model_dump(mode="json"))
 
 
@@ -122,16 +125,7 @@ class AccountView(APIView):
 
 class CandleListView(APIView):
     def get(self, request: Request) -> Response:
-        try:
-            query = CandleQuery.model_validate(dict(request.query_params.items()))
-        except ValidationError as error:
-            raise ProtocolError(
-                HttpCode.INVALID_REQUEST,
-                "the query does not match the schema",
-                details=details_from(error, whole="(query)"),
-            ) from None
-        if query.start is not None and query.end is not None and query.end <= query.start:
-            raise ProtocolError(HttpCode.INVALID_REQUEST, "`to` must be after `from`")
+        query = parse_query(CandleQuery, request)
         listed = {i.symbol for i in selectors.active_instruments()} | set(selectors.feed_snapshot().quotes)
         if query.symbol not in listed:
             raise ProtocolError(MarketCode.UNKNOWN_SYMBOL, f"unknown symbol {query.symbol!r}")

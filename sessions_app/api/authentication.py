@@ -7,7 +7,7 @@ from sessions_app import selectors
 from sessions_app.auth import check_access_token
 from sessions_app.errors import HttpCode
 from sessions_app.models import AccessToken
-from sessions_app.realtime import ProtocolError
+from sessions_app.realtime.errors import ProtocolError
 
 
 class BearerTokenAuthentication(BaseAuthentication):

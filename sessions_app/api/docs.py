@@ -14,8 +14,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from django.views.decorators.http import require_safe
 
+from sessions_app.api.fallback import read_only
 from sessions_app.realtime.export import CloseCodeRow, ErrorCodeRow, asyncapi, close_code_rows, error_code_rows
 
 SCHEMA_PREFIX = "#/components/schemas/"
@@ -196,11 +196,11 @@ def socket_docs(document: dict[str, Any] | None = None) -> SocketDocs:
     )
 
 
-@require_safe
+@read_only
 def swagger_ui(request: HttpRequest) -> HttpResponse:
     return render(request, "docs/swagger.html")
 
 
-@require_safe
+@read_only
 def socket_page(request: HttpRequest) -> HttpResponse:
     return render(request, "docs/socket.html", {"docs": socket_docs()})

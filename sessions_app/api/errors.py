@@ -13,11 +13,11 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from sessions_app.errors import HttpCode
-from sessions_app.realtime import ErrorCode, ProtocolError
+from sessions_app.realtime.errors import ErrorCode, ProtocolError
 
 logger = logging.getLogger(__name__)
 
-# Any registered code (the kernel's ErrorCode or an app's), as ProtocolError takes.
+# Any registered code (the sockets' ErrorCode or an app's), as ProtocolError takes.
 _DRF_CODES: list[tuple[type[exceptions.APIException], StrEnum]] = [
     (exceptions.Throttled, HttpCode.THROTTLED),
     (exceptions.NotAuthenticated, HttpCode.AUTHENTICATION_REQUIRED),
@@ -25,8 +25,9 @@ _DRF_CODES: list[tuple[type[exceptions.APIException], StrEnum]] = [
     (exceptions.PermissionDenied, HttpCode.PERMISSION_DENIED),
     (exceptions.NotFound, HttpCode.NOT_FOUND),
     (exceptions.MethodNotAllowed, HttpCode.METHOD_NOT_ALLOWED),
+    (exceptions.NotAcceptable, HttpCode.NOT_ACCEPTABLE),
     (exceptions.ParseError, HttpCode.INVALID_REQUEST),
-    (exceptions.UnsupportedMediaType, HttpCode.INVALID_REQUEST),
+    (exceptions.UnsupportedMediaType, HttpCode.UNSUPPORTED_MEDIA_TYPE),
     (exceptions.ValidationError, HttpCode.INVALID_REQUEST),
 ]
 

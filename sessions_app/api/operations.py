@@ -3,13 +3,14 @@
 from sessions_app.errors import HttpCode, SessionCode
 from sessions_app.http_messages import (
     DeviceInvalidateRequest,
+    DevicePath,
     DeviceView,
     TicketResponse,
     TokenRequest,
     TokenResponse,
 )
 from sessions_app.openapi import Operation
-from sessions_app.realtime import ErrorCode
+from sessions_app.realtime.errors import ErrorCode
 
 OPERATIONS = [
     Operation(
@@ -44,6 +45,8 @@ OPERATIONS = [
         "Invalidate one of your devices (its connections close with 4003)",
         DeviceView,
         request=DeviceInvalidateRequest,
+        body_required=False,
+        path_parameters=DevicePath,
         errors=(HttpCode.NOT_FOUND,),
     ),
     Operation("GET", "/api/schema/", "This document", None, authenticated=False, media_type="application/json"),

@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from sessions_app.api import docs, views
+from sessions_app.api import docs, fallback, views
 
 urlpatterns = [
     path("auth/token/", views.TokenObtainView.as_view(), name="token-obtain"),
@@ -12,4 +12,6 @@ urlpatterns = [
     path("asyncapi.json", views.AsyncApiView.as_view(), name="asyncapi"),
     path("docs/", docs.swagger_ui, name="api-docs"),
     path("docs/socket/", docs.socket_page, name="socket-docs"),
+    # Last, and after the market's routes (config/urls.py): the JSON 404 for the rest of /api/.
+    re_path(r"^(?P<rest>.*)$", fallback.not_found, name=fallback.NOT_FOUND_ROUTE),
 ]

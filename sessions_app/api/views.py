@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-from typing import TypeVar
-
 from django.contrib.auth import authenticate
-from pydantic import BaseModel, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,9 +9,11 @@ from rest_framework.views import APIView
 
 from sessions_app import selectors, services, socket_tickets
 from sessions_app.api.authentication import access_token_of, user_id_of
+from sessions_app.api.parsing import parse_body, parse_path
 from sessions_app.errors import HttpCode
 from sessions_app.http_messages import (
     DeviceInvalidateRequest,
+    DevicePath,
     DeviceView,
     TicketResponse,
     TokenRequest,
@@ -22,29 +21,9 @@ from sessions_app.http_messages import (
 )
 from sessions_app.models import Device
 from sessions_app.openapi import openapi
-from sessions_app.realtime import (
-    PROTOCOL_VERSION,
-    ProtocolError,
-    details_from,
-    epoch_ms,
-    is_unicode,
-    optional_epoch_ms,
-)
-from sessions_app.realtime.export import asyncapi
-
-T = TypeVar("T", bound=BaseModel)
-
-
-def parse_body(model: type[T], request: Request) -> T:
-    data = request.data if request.data else {}
-    if not isinstance(data, dict):
-        raise ProtocolError(HttpCode.INVALID_REQUEST, "the body must be a JSON object")
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        raise ProtocolError(
-            HttpCode.INVALID_REQUEST, "the body does not match the schema", details=details_from(error, whole="(body)")
-        ) from None
+from sessions_app.realtime.errors import ProtocolError, is_unicode
+from sessions_app.realtime.export import PROTOCOL_VERSION, asyncapi
+from sessions_app.realtime.message_base import epoch_ms, optional_epoch_ms
 
 
 class LoginIpThrottle(AnonRateThrottle):
@@ -124,8 +103,9 @@ class DeviceListView(APIView):
 
 class DeviceInvalidateView(APIView):
     def post(self, request: Request, device_id: str) -> Response:
+        path = parse_path(DevicePath, deviceId=device_id)
         body = parse_body(DeviceInvalidateRequest, request)
-        device = selectors.devices_of_user(user_id_of(request)).filter(device_id=device_id).first()
+        device = selectors.devices_of_user(user_id_of(request)).filter(device_id=path.deviceId).first()
         if device is None:
             raise ProtocolError(HttpCode.NOT_FOUND, "no such device among yours")
         device = services.device_invalidate(device=device, reason=body.reason or "invalidated by the user")

@@ -19,11 +19,16 @@ from collections import deque
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from sessions_app.realtime import metrics
+from sessions_app.realtime.errors import ErrorCode, ProtocolError
 
 HANDSHAKES_IN_FLIGHT = metrics.gauge(
-    "session_handshakes_in_flight", "Handshakes under way in this process now.", multiprocess_mode="livesum"
+    "session_handshakes_in_flight",
+    "Handshakes under way now; at WS_MAX_HANDSHAKES_IN_FLIGHT a process refuses new ones with server_busy.",
+    multiprocess_mode="livesum",
 )
 
 
@@ -44,12 +49,23 @@ class Admission:
         self.random = rng or random.Random()
         self.in_flight = 0
         self.closing = False  # the process is stopping: every new handshake is sent elsewhere
-        self.layer_down = False  # the channel-layer watchdog tripped (live.py): handshakes are refused
+        self.layer_down = False  # the channel-layer watchdog tripped (watchdog.py): handshakes are refused
         self.peak_rate = 0  # the most handshakes completed within one second, over the process's life
         self._second = math.floor(clock())
         self._count = 0  # completed in the current second
         self._recent: deque[int] = deque(maxlen=5)  # completed in each of the last full seconds
         self._next_slot = 0.0
+
+    def admit(self, *, layer_reachable: bool) -> ProtocolError | None:
+        """Take a place for a new handshake, or the error that refuses it: without its channel
+        layer this process can deliver no push (the client should go to another), and past
+        WS_MAX_HANDSHAKES_IN_FLIGHT it is busy. Give the place back with leave()."""
+        if self.layer_down or not layer_reachable:
+            message = "this server cannot reach its channel layer; connect to another"
+            return ProtocolError(ErrorCode.SERVICE_UNAVAILABLE, message, retry_after_ms=self.retry_after_ms())
+        if not self.enter():
+            return ProtocolError(ErrorCode.SERVER_BUSY, retry_after_ms=self.retry_after_ms())
+        return None
 
     def enter(self) -> bool:
         """Take a place for a new handshake; False when WS_MAX_HANDSHAKES_IN_FLIGHT are under way."""
@@ -105,6 +121,9 @@ class Admission:
 
 
 _admission: Admission | None = None
+ADMISSION_SETTINGS = frozenset(
+    {"WS_MAX_HANDSHAKES_IN_FLIGHT", "WS_ADMISSION_MIN_RATE_PER_S", "CHANNEL_LAYERS", "CHANNEL_LAYER_WATCHDOG_MS"}
+)
 
 
 def admission() -> Admission:
@@ -122,7 +141,9 @@ def shutting_down() -> bool:
     return _admission is not None and _admission.closing
 
 
-def reset_admission() -> None:
-    """Forget the process's admission (tests that change its settings)."""
+@receiver(setting_changed)
+def _forget_admission(setting: str, **kwargs: object) -> None:
+    """Settings it is made from changed (tests do that): the next call makes it afresh."""
     global _admission
-    _admission = None
+    if setting in ADMISSION_SETTINGS:
+        _admission = None

@@ -15,9 +15,12 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Literal
 
+from django.db import DatabaseError
 from pydantic import BaseModel, ValidationError, model_validator
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from sessions_app.realtime.schema import EpochMs, Omittable, ServerMessage, now_ms
+from sessions_app.realtime.message_base import EpochMs, Omittable, ServerMessage, now_ms
 
 
 class CloseCode(IntEnum):
@@ -121,12 +124,18 @@ def error_codes() -> list[tuple[StrEnum, ErrorCodeSpec]]:
     return [(code, spec) for code, spec, _, _ in entries]
 
 
+def socket_error_codes() -> list[tuple[StrEnum, ErrorCodeSpec]]:
+    """The codes the socket can send (every kind but the HTTP API's own), in catalogue order."""
+    entries = sorted(_CODES.values(), key=lambda entry: (entry[2], entry[3]))
+    return [(code, spec) for code, spec, kind, _ in entries if kind != CodeKind.HTTP]
+
+
 def spec_of(code: StrEnum) -> ErrorCodeSpec:
     return _CODES[code.value][1]
 
 
 class ErrorCode(StrEnum):
-    """The kernel's own codes: frames, limits and the server."""
+    """The sockets' own codes: frames, limits and the server."""
 
     INVALID_JSON = "invalid_json"
     BINARY_NOT_SUPPORTED = "binary_not_supported"
@@ -318,3 +327,18 @@ class ProtocolError(Exception):
             details=self.details,
             retryAfterMs=self.retry_after_ms,
         )
+
+
+# A backing service that did not answer: the standard retryable `service_unavailable`, not an
+# `internal_error` (a Redis pool that stayed busy through a storm, the database down).
+SERVICE_DOWN = (DatabaseError, RedisConnectionError, RedisTimeoutError)
+
+
+def as_protocol_error(error: Exception) -> ProtocolError:
+    """Any failure as the error a client is told: its own, `service_unavailable` (retryable) when a
+    backing service did not answer, else `internal_error`."""
+    if isinstance(error, ProtocolError):
+        return error
+    if isinstance(error, SERVICE_DOWN):
+        return ProtocolError(ErrorCode.SERVICE_UNAVAILABLE)
+    return ProtocolError(ErrorCode.INTERNAL_ERROR)

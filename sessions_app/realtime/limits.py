@@ -95,20 +95,6 @@ class ConnectionLimiter(Protocol):
     async def refresh(self) -> None:
         """Keep this process's connections counted (Redis entries expire unless re-stamped)."""
 
-    def acquire_command(self, slot: Slot) -> tuple[Any, ...] | None:
-        """The Redis command that counts `slot` when sent (with others) to the limiter's Redis, its
-        reply handed to acquired(); None when acquire() must do it (or no limit applies)."""
-
-    def acquired(self, slot: Slot, reply: Any) -> None:
-        """That command's reply or exception: raise ProtocolError(too_many_connections) if full."""
-
-    def release_commands(self, slot: Slot) -> list[tuple[Any, ...]]:
-        """Redis commands that release `slot` when sent (with others) to the limiter's Redis, which
-        then forgets it; [] when release() must do it."""
-
-    def release_failed(self, error: Exception) -> None:
-        """Those commands failed (the entries expire by themselves)."""
-
 
 class MemoryConnectionLimiter:
     """The embedded mode: one process, so the counts are two dictionaries (used on the event loop only)."""
@@ -143,18 +129,6 @@ class MemoryConnectionLimiter:
                     del self._members[limit.key]
 
     async def refresh(self) -> None:
-        return None
-
-    def acquire_command(self, slot: Slot) -> tuple[Any, ...] | None:
-        return None  # nothing in Redis: acquire() does it
-
-    def acquired(self, slot: Slot, reply: Any) -> None:
-        raise NotImplementedError("the memory limiter has no command to acquire with")
-
-    def release_commands(self, slot: Slot) -> list[tuple[Any, ...]]:
-        return []  # nothing in Redis: release() does it
-
-    def release_failed(self, error: Exception) -> None:
         return None
 
 
@@ -210,8 +184,6 @@ class RedisConnectionLimiter:
     ) -> None:
         # Short timeouts: a handshake should not wait long on a Redis that is not answering.
         self.redis = ShardedRedis.of(url=url, shards=shards, timeout=2)
-        self.url = self.redis.shards[0].url
-        self._redis = self.redis.loop_client(0)  # the first shard's (the only one with REDIS_URL)
         self.prefix = prefix
         self.per_user = per_user
         self.per_ip = per_ip
@@ -268,35 +240,6 @@ class RedisConnectionLimiter:
             return
         self._held[slot.member] = slot
 
-    def acquire_command(self, slot: Slot) -> tuple[Any, ...] | None:
-        """The command that counts `slot`, for a caller that sends it with its own to the same
-        Redis (`url`) and hands its reply (or exception) to acquired(); None when no limit
-        applies or the counts are on several shards (acquire() then counts it per shard)."""
-        limits = _limits(slot, per_user=self.per_user, per_ip=self.per_ip)
-        if not limits or len(self.redis) != 1:
-            return None
-        return (
-            "EVAL",
-            _ACQUIRE,
-            len(limits),
-            *(self.key(limit.key) for limit in limits),
-            slot.member,
-            slot.device_prefix,
-            self.ttl_ms,
-            *(limit.limit for limit in limits),
-        )
-
-    def acquired(self, slot: Slot, reply: Any) -> None:
-        """The acquire command's reply: raises ProtocolError(too_many_connections) over a limit;
-        an exception (Redis unreachable) lets the connection in."""
-        if isinstance(reply, Exception):
-            self._failed_open("acquire", reply)
-            self._held[slot.member] = slot  # counted by the next refresh once Redis is back
-            return
-        if reply:
-            raise _refusal(_limits(slot, per_user=self.per_user, per_ip=self.per_ip)[int(reply) - 1])
-        self._held[slot.member] = slot
-
     async def _remove_from(self, taken: list[tuple[int, list[_Limit]]], slot: Slot) -> None:
         for index, shard_limits in taken:
             for limit in shard_limits:
@@ -306,20 +249,6 @@ class RedisConnectionLimiter:
         if self._held.pop(slot.member, None) is None:
             return
         await self._remove([slot])
-
-    def release_commands(self, slot: Slot) -> list[tuple[Any, ...]]:
-        """Forget `slot` and return the commands that take it out of the counts, for a caller that
-        sends them along with its own to the same Redis (release() then does nothing more); if
-        they fail, the entries expire by themselves. [] on several shards: release() does it."""
-        if len(self.redis) != 1 or self._held.pop(slot.member, None) is None:
-            return []
-        return [
-            ("ZREM", self.key(limit.key), slot.member)
-            for limit in _limits(slot, per_user=self.per_user, per_ip=self.per_ip)
-        ]
-
-    def release_failed(self, error: Exception) -> None:
-        self._failed_open("release", error)
 
     def _pairs_by_shard(self, slots: list[Slot]) -> dict[int, list[tuple[str, str]]]:
         by_shard: dict[int, list[tuple[str, str]]] = {}
@@ -404,39 +333,6 @@ async def connection_acquire(*, user_id: int, device_pk: int, ip: str | None, co
 async def connection_release(*, slot: Slot | None) -> None:
     if slot is not None:
         await connection_limiter().release(slot)
-
-
-def connection_acquire_command(*, slot: Slot, layer: Any) -> tuple[Any, ...] | None:
-    """The command that counts `slot`, to send in one of `layer`'s round trips (see
-    RedisLayer.shares) with its reply handed to connection_acquired(); None when that cannot be
-    (or no limit applies), and connection_acquire() counts it instead."""
-    limiter = connection_limiter()
-    shares = getattr(layer, "shares", None)
-    if shares is None or not shares(getattr(limiter, "url", None)):
-        return None
-    return limiter.acquire_command(slot)
-
-
-def connection_acquired(*, slot: Slot, reply: Any) -> None:
-    """Raises ProtocolError(too_many_connections) when the acquire command found a limit full."""
-    connection_limiter().acquired(slot, reply)
-
-
-def connection_release_commands(*, slot: Slot | None, layer: Any) -> list[tuple[Any, ...]]:
-    """The commands that give `slot` back, to send in one of `layer`'s round trips (see
-    RedisLayer.shares); [] when that cannot be, and connection_release() gives it back instead.
-    Report their failure with connection_release_failed()."""
-    if slot is None:
-        return []
-    limiter = connection_limiter()
-    shares = getattr(layer, "shares", None)
-    if shares is None or not shares(getattr(limiter, "url", None)):
-        return []
-    return limiter.release_commands(slot)
-
-
-def connection_release_failed(error: Exception) -> None:
-    connection_limiter().release_failed(error)
 
 
 async def connections_refresh() -> None:

@@ -1,86 +1,150 @@
-"""The embedded mode's channel layer: Channels' in-memory layer, with its expiry sweep amortised
-and messages for a connection put straight into that connection's inbox.
+"""The embedded mode's channel layer: one process, in memory, written to the Channels layer
+specification (https://channels.readthedocs.io/en/latest/channel_layer_spec.html) on Channels'
+public BaseChannelLayer.
 
-InMemoryChannelLayer walks every channel and every group membership on each `receive()` and
-`group_send()` to drop expired entries: O(connections) per call, so O(connections²) under a
-connect storm. Expiry is
-measured in seconds (messages after `expiry`, 60 s; memberships after `group_expiry`, a day),
-so sweeping at most once a second changes nothing a client can see.
-
-A consumer that reads its events from the same queue as its socket frames (daphne's
-application queue) can `deliver_into` it: a send to its channel then lands in that queue
-directly. Otherwise every idle connection holds an asyncio.Queue here and a task blocked on it
-to move each event across (memory per connection, and a loop pass per event).
+Channels' own InMemoryChannelLayer walks every channel and every group membership to drop expired
+entries on each `receive()` and `group_send()`: O(connections) per call, so O(connections²) under
+a connect storm or a fan-out. Expiry is measured in seconds (a message after `expiry`, 60 s; a
+membership after `group_expiry`, a day), so this layer sweeps at most once a second and otherwise
+behaves the same: a bounded queue per channel (ChannelFull past its capacity), messages copied so
+no receiver shares the sender's dict, a channel whose message expired unread leaves its groups,
+and a channel's queue goes once it is empty and nobody waits on it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import secrets
 import time
+from collections.abc import Callable
 from copy import deepcopy
+from typing import Any
 
 from channels.exceptions import ChannelFull
-from channels.layers import InMemoryChannelLayer
-
-from sessions_app.realtime.internals import Inbox, memory_layer_internals
+from channels.layers import BaseChannelLayer
 
 SWEEP_INTERVAL_S = 1.0
+GROUP_SWEEP_INTERVAL_S = 60.0
 
 
-class EmbeddedChannelLayer(InMemoryChannelLayer):
-    _next_sweep = 0.0
+class _Channel:
+    """A channel's messages (with the time each expires) and the receivers waiting for one."""
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)
-        self.inboxes: dict[str, Inbox] = {}
-        # Both tricks read the stock layer's private storage (sessions_app.realtime.internals).
-        self.uses_internals = memory_layer_internals()
+    __slots__ = ("messages", "waiting")
 
-    def delivers_into_inboxes(self) -> bool:
-        return self.uses_internals
+    def __init__(self, capacity: int) -> None:
+        self.messages: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue(maxsize=capacity)
+        self.waiting = 0
 
-    def deliver_into(self, channel: str, inbox: Inbox) -> None:
-        """From now on, messages sent to `channel` go straight into `inbox`, oldest first."""
-        self.require_valid_channel_name(channel)
-        pending = self.channels.pop(channel, None)
-        while pending is not None and not pending.empty():
-            inbox.put_nowait(pending.get_nowait()[1])
-        self.inboxes[channel] = inbox
 
-    def stop_delivering(self, channel: str) -> None:
-        """The consumer is gone: forget its inbox. It leaves its groups itself; if it could not,
-        the first message to its channel expires unread and takes the memberships with it, as in
-        the stock layer (dropping them here would scan every group on every disconnect)."""
-        self.inboxes.pop(channel, None)
+class EmbeddedChannelLayer(BaseChannelLayer):
+    extensions = ["groups", "flush"]
 
-    async def send(self, channel: str, message: dict) -> None:
-        inbox = self.inboxes.get(channel)
-        if inbox is None:
-            await super().send(channel, message)
-            return
+    def __init__(
+        self,
+        expiry: int = 60,
+        group_expiry: int = 86400,
+        capacity: int = 100,
+        channel_capacity: dict[str, int] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(expiry=expiry, capacity=capacity, channel_capacity=channel_capacity)
+        self.group_expiry = group_expiry
+        self.clock = clock
+        self.channels: dict[str, _Channel] = {}
+        self.groups: dict[str, dict[str, float]] = {}  # group -> channel -> when it joined
+        self._next_sweep = 0.0
+        self._next_group_sweep = 0.0
+
+    def _channel(self, name: str) -> _Channel:
+        channel = self.channels.get(name)
+        if channel is None:
+            channel = self.channels[name] = _Channel(self.get_capacity(name))
+        return channel
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
         assert isinstance(message, dict), "message is not a dict"
-        if inbox.qsize() >= self.get_capacity(channel):
-            raise ChannelFull(channel)
-        inbox.put_nowait(deepcopy(message))  # as the stock layer: no recipient shares the sender's dict
+        self.require_valid_channel_name(channel)
+        self._sweep()
+        try:
+            self._channel(channel).messages.put_nowait((self.clock() + self.expiry, deepcopy(message)))
+        except asyncio.QueueFull:
+            raise ChannelFull(channel) from None
 
-    async def group_send(self, group: str, message: dict) -> None:
-        if not self.uses_internals:
-            await super().group_send(group, message)
-            return
-        # The stock layer starts a task per member; every send here completes without waiting.
-        assert isinstance(message, dict), "Message is not a dict"
+    async def receive(self, channel: str) -> dict[str, Any]:
+        self.require_valid_channel_name(channel)
+        self._sweep()
+        queue = self._channel(channel)
+        queue.waiting += 1
+        try:
+            while True:
+                expires, message = await queue.messages.get()
+                if expires >= self.clock():
+                    return message
+        finally:
+            queue.waiting -= 1
+            # Also on cancellation (the consumer left): an empty channel nobody reads takes no memory.
+            if not queue.waiting and queue.messages.empty() and self.channels.get(channel) is queue:
+                del self.channels[channel]
+
+    async def new_channel(self, prefix: str = "specific.") -> str:
+        return f"{prefix}embedded!{secrets.token_hex(8)}"
+
+    async def group_add(self, group: str, channel: str) -> None:
         self.require_valid_group_name(group)
-        self._clean_expired()
+        self.require_valid_channel_name(channel)
+        self.groups.setdefault(group, {})[channel] = self.clock()
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        members = self.groups.get(group)
+        if members is not None:
+            members.pop(channel, None)
+            if not members:
+                del self.groups[group]
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        assert isinstance(message, dict), "message is not a dict"
+        self.require_valid_group_name(group)
+        self._sweep()
         for channel in list(self.groups.get(group, ())):
+            # As Channels' layers do: a full member misses this message, the others get it.
             with contextlib.suppress(ChannelFull):
                 await self.send(channel, message)
 
-    def _clean_expired(self) -> None:
-        if not self.uses_internals:
-            super()._clean_expired()
-            return
-        now = time.monotonic()
+    async def flush(self) -> None:
+        self.channels = {}
+        self.groups = {}
+
+    def _sweep(self) -> None:
+        """Drop expired messages (their channels leave every group, as in Channels' layer) and
+        emptied channels nobody waits on, at most once a second; expired memberships once a minute."""
+        now = self.clock()
         if now < self._next_sweep:
             return
         self._next_sweep = now + SWEEP_INTERVAL_S
-        super()._clean_expired()
+        expired: set[str] = set()
+        for name, channel in list(self.channels.items()):
+            kept = []
+            while not channel.messages.empty():
+                item = channel.messages.get_nowait()
+                if item[0] >= now:
+                    kept.append(item)
+                else:
+                    expired.add(name)
+            for item in kept:
+                channel.messages.put_nowait(item)
+            if not kept and not channel.waiting:
+                del self.channels[name]
+        if not expired and now < self._next_group_sweep:
+            return
+        self._next_group_sweep = now + GROUP_SWEEP_INTERVAL_S
+        oldest = now - self.group_expiry
+        for group, members in list(self.groups.items()):
+            for name, joined in list(members.items()):
+                if name in expired or joined < oldest:
+                    del members[name]
+            if not members:
+                del self.groups[group]

@@ -1,11 +1,11 @@
-"""The messages the socket kernel sends itself: `timeout` (heartbeat silence) and `shutdown`
+"""The messages the sockets send themselves: `timeout` (heartbeat silence) and `shutdown`
 (the process stops). The error message is sessions_app.realtime.errors.ErrorMessage."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from sessions_app.realtime.schema import EpochMs, ServerMessage
+from sessions_app.realtime.message_base import EpochMs, ServerMessage
 
 
 class Timeout(ServerMessage):

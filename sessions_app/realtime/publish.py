@@ -2,11 +2,11 @@
 
 - `push`: a message for clients that changes what they show (a status, an account update). It is
   numbered in each given session's stream before it is sent, so a connection that missed it gets
-  it on `reconnect`, and the kernel repairs what the channel layer dropped.
+  it on `reconnect`, and the stream check repairs what the channel layer dropped.
 - `notify`: an unnumbered event for a group or one channel: a hint to connections (replaced,
   session ended, closed by an operator), a command to a background worker, a broadcast.
 
-Called from services only (tests/sessions_app/realtime/test_publish_call_sites.py names every caller). After
+Called from services only (tests/sessions_app/realtime/test_publish_call_sites.py checks). After
 commit, an event never announces a change that was rolled back, and a channel-layer failure never
 undoes one that was committed: it is logged and counted.
 """
@@ -24,9 +24,11 @@ from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from sessions_app.connection_state import SimulatorSummary
 from sessions_app.realtime import metrics
-from sessions_app.realtime.schema import ServerMessage
-from sessions_app.realtime.stream import SessionPushEvent, pending_resets, stream_store
+from sessions_app.realtime.errors import CloseCode
+from sessions_app.realtime.message_base import ServerMessage
+from sessions_app.realtime.session_stream import SessionPushEvent, pending_resets, stream_store
 
 logger = logging.getLogger(__name__)
 
@@ -118,19 +120,31 @@ def push(
     group: str,
     message: ServerMessage | Callable[[], ServerMessage],
     sessions: Sequence[str] | Callable[[], Sequence[str]] = (),
-    data: Mapping[str, Any] | None = None,
+    simulator: SimulatorSummary | None = None,
+    closes: CloseCode | None = None,
 ) -> None:
     """Once the transaction commits, number `message` in each session's stream and send it to `group`.
 
     `message` and `sessions` may be functions, called after commit: a snapshot built then shows
-    the committed state, and the sessions are those open then. `data` reaches the connections'
-    after-push hooks (sessions_app.realtime.registry.after_push) with the message.
+    the committed state, and the sessions are those open then. A push that changed the user's
+    simulator carries its `simulator` summary (each connection keeps it); one after which nothing
+    may follow `closes` the connections with that code.
     """
-    extra = dict(data or {})
 
     def send() -> None:
         built = message if isinstance(message, ServerMessage) else message()
-        push_now(group=group, session_ids=_ids(sessions), kind=built.type, payload=built.to_json(), data=extra)
+        payload = built.to_json()
+        event: SessionPushEvent = {
+            "type": "session.push",
+            "kind": built.type,
+            "payload": payload,
+            "positions": _numbered(_ids(sessions), payload, built.type),
+        }
+        if simulator is not None:
+            event["simulator"] = simulator.as_event()
+        if closes is not None:
+            event["closes"] = int(closes)
+        group_send_now(group, dict(event))
 
     transaction.on_commit(send)
 
@@ -139,22 +153,16 @@ def _ids(sessions: Sequence[str] | Callable[[], Sequence[str]]) -> list[str]:
     return [str(session_id) for session_id in (sessions() if callable(sessions) else sessions)]
 
 
-def push_now(*, group: str, session_ids: Sequence[str], kind: str, payload: str, data: dict[str, Any]) -> None:
-    """Number `payload` in each session's stream, then send it to `group` (synchronous: after commit)."""
-    positions: dict[str, list[Any]] = {}
-    if session_ids:
-        try:
-            heads = stream_store().append(session_ids, payload)
-            positions = {session_id: [head.epoch, head.seq] for session_id, head in heads.items()}
-        except Exception:
-            metrics.STREAM_APPEND_FAILURES.inc()
-            logger.exception("could not number a %s push; its streams will be reset", kind)
-            pending_resets.add(session_ids)
-    event: SessionPushEvent = {
-        "type": "session.push",
-        "kind": kind,
-        "payload": payload,
-        "positions": positions,
-        "data": data,
-    }
-    group_send_now(group, dict(event))
+def _numbered(session_ids: Sequence[str], payload: str, kind: str) -> dict[str, list[Any]]:
+    """Number `payload` in each session's stream: (epoch, seq) by session; none if the store is down
+    (those streams are reset once it answers, so their clients resynchronise)."""
+    if not session_ids:
+        return {}
+    try:
+        heads = stream_store().append(session_ids, payload)
+    except Exception:
+        metrics.STREAM_APPEND_FAILURES.inc()
+        logger.exception("could not number a %s push; its streams will be reset", kind)
+        pending_resets.add(session_ids)
+        return {}
+    return {session_id: [head.epoch, head.seq] for session_id, head in heads.items()}

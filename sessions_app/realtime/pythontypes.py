@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import keyword
+import re
 from typing import Any
 
 HEADER = '''"""The session protocol's messages as TypedDicts (docs/protocol.md).
@@ -30,6 +31,10 @@ def _literal(values: list[Any], indent: str) -> str:
     return "Literal[\n" + "".join(f"{inner}{item},\n" for item in items) + f"{indent}]"
 
 
+def _is_reference(text: str) -> bool:
+    return re.fullmatch(r'"\w+"', text) is not None
+
+
 def _type(schema: dict[str, Any], indent: str = "") -> str:
     if "$ref" in schema:
         ref: str = schema["$ref"]
@@ -41,8 +46,11 @@ def _type(schema: dict[str, Any], indent: str = "") -> str:
     if "enum" in schema:
         return _literal(schema["enum"], indent)
     if "anyOf" in schema:
-        union = " | ".join(dict.fromkeys(_type(option, indent) for option in schema["anyOf"]))
-        return json.dumps(union.replace('"', "")) if '"' in union else union
+        parts = list(dict.fromkeys(_type(option, indent) for option in schema["anyOf"]))
+        if not any(_is_reference(part) for part in parts):
+            return " | ".join(parts)
+        # A union with a forward reference is one quoted expression: names bare, strings in single quotes.
+        return json.dumps(" | ".join(part[1:-1] if _is_reference(part) else part.replace('"', "'") for part in parts))
     kind = schema.get("type")
     if kind == "array":
         return f"list[{_type(schema.get('items', {}), indent)}]"

@@ -8,6 +8,10 @@ within WS_RATE_LIMIT_ABUSE_WINDOW_S) is closed with 4029.
 
 from __future__ import annotations
 
+from django.conf import settings
+
+from sessions_app.realtime.errors import ErrorCode
+
 
 class TokenBucket:
     __slots__ = ("capacity", "rate", "tokens", "updated")
@@ -45,3 +49,21 @@ class AbuseWindow:
             stale += 1
         del self.refusals[:stale]
         return len(self.refusals) >= self.limit
+
+
+class MessageRate:
+    """One connection's limit, from the settings: None for a message it may send, else the code of
+    its refusal (`rate_limited`, or `rate_limit_abuse` once it keeps going)."""
+
+    __slots__ = ("abuse", "bucket")
+
+    def __init__(self, now: float) -> None:
+        self.bucket = TokenBucket(rate_per_s=settings.WS_RATE_LIMIT_PER_S, burst=settings.WS_RATE_LIMIT_BURST, now=now)
+        self.abuse = AbuseWindow(
+            limit=settings.WS_RATE_LIMIT_ABUSE_COUNT, window_s=settings.WS_RATE_LIMIT_ABUSE_WINDOW_S
+        )
+
+    def refusal(self, now: float) -> ErrorCode | None:
+        if self.bucket.take(now):
+            return None
+        return ErrorCode.RATE_LIMIT_ABUSE if self.abuse.refuse(now) else ErrorCode.RATE_LIMITED

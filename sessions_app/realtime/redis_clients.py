@@ -1,4 +1,4 @@
-"""Redis clients of the kernel and the apps (stream buffer, connection limits, tickets), one bounded pool each.
+"""Redis clients of the service (stream buffer, connection limits, tickets), one bounded pool each.
 
 redis-py's default pools open a new connection whenever every open one is busy and never
 shrink, so a connect storm left each process holding as many Redis connections as it once had
@@ -113,13 +113,9 @@ def sync_redis_for(shard: RedisShard, *, timeout: float) -> Any:
     )
 
 
-def async_redis(url: str, *, timeout: float) -> Any:
+def async_redis_for(shard: RedisShard, *, timeout: float) -> Any:
     """A client for the current event loop (make one per loop: asyncio clients belong to theirs);
     `LoopRedis` does that."""
-    return async_redis_for(RedisShard(url=url), timeout=timeout)
-
-
-def async_redis_for(shard: RedisShard, *, timeout: float) -> Any:
     import redis.asyncio
     import redis.asyncio.sentinel
 

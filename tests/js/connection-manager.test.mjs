@@ -649,3 +649,40 @@ test("a retry pending for a socket that dropped is not sent on the next one", as
   assert.equal(sentOf(opened[1], "reconnect").length, 1);
   assert.equal(sentOf(opened.at(-1), "reconnect").length, 1);
 });
+
+// --- Flow control of the market stream -------------------------------------------------------
+
+test("a market subscription asks for flow control and ticks are acknowledged at half the window", async () => {
+  const { cm, opened } = await connectedManager();
+  const socket = opened[0];
+  const subscribed = cm.request("subscribe_market", { symbols: null });
+  const asked = socket.sent.at(-1);
+  socket.receive({ type: "market_subscription", requestId: asked.requestId, success: true, symbols: ["AAPL"], window: 4 });
+  await subscribed;
+  const applied = [];
+  cm.addEventListener("exchange_data", (e) => applied.push(e.detail.seq));
+  for (const seq of [11, 12, 13, 14, 15]) socket.receive({ type: "exchange_data", timestamp: 0, symbols: {}, seq });
+
+  assert.equal(asked.flowControl, true);
+  assert.deepEqual(applied, [11, 12, 13, 14, 15]);
+  assert.deepEqual(
+    socket.sent.filter((m) => m.type === "market_ack"),
+    [
+      { type: "market_ack", deviceId: "dev-1", seq: 12 },
+      { type: "market_ack", deviceId: "dev-1", seq: 14 },
+    ],
+  );
+});
+
+test("without a window from the server, or with flow control turned off, no tick is acknowledged", async () => {
+  const { cm, opened } = await connectedManager({ flowControl: false });
+  const socket = opened[0];
+  const subscribed = cm.request("subscribe_market", { symbols: null });
+  const asked = socket.sent.at(-1);
+  socket.receive({ type: "market_subscription", requestId: asked.requestId, success: true, symbols: ["AAPL"] });
+  await subscribed;
+  for (const seq of [1, 2, 3, 4]) socket.receive({ type: "exchange_data", timestamp: 0, symbols: {}, seq });
+
+  assert.equal(asked.flowControl, undefined);
+  assert.deepEqual(socket.sent.filter((m) => m.type === "market_ack"), []);
+});

@@ -191,13 +191,13 @@ def test_the_fills_journal_lists_the_window_oldest_first_in_json_and_csv() -> No
     assert [f["fillId"] for f in window] == [fills[2]["fillId"], fills[3]["fillId"]]  # type: ignore[index]
 
 
-def test_the_orders_journal_takes_iso_times_and_shows_every_column_in_csv() -> None:
+def test_the_orders_journal_takes_rfc_3339_times_and_shows_every_column_in_csv() -> None:
     who = scenario()
     client = client_of(who.user_id)
     orders = body_json(client.get("/api/market/journal/orders/?from=2000-01-01T00:00:00Z"))
     assert isinstance(orders, list) and len(orders) == 6
     assert all(o["status"] == "filled" and "limitPrice" not in o for o in orders)
-    rows = csv_rows(client.get("/api/market/journal/orders/?format=csv&from=2000-01-01T00:00:00"))
+    rows = csv_rows(client.get("/api/market/journal/orders/?format=csv&from=2000-01-01T01:00:00%2B01:00"))
     assert list(rows[0]) == list(journal.ORDER_COLUMNS)
     assert [r["order_id"] for r in rows] == [o["orderId"] for o in orders]
     assert rows[0]["created_at"].endswith("Z") and rows[0]["limit_price"] == "" and rows[0]["epoch"] == "0"
@@ -256,8 +256,11 @@ def test_the_journal_needs_a_token(path: str) -> None:
         ("from=yesterday", "from"),
         ("to=2026-13-01", "to"),
         ("from=99999999999999999", "from"),
-        ("from=2000-01-02T00:00:00Z&to=2000-01-01T00:00:00Z", "from"),
+        ("from=2000-01-01T00:00:00", "from"),  # RFC 3339 wants the offset: no guessing at the time zone
+        ("to=2026-02-30T00:00:00Z", "to"),
+        ("from=2000-01-01", "from"),
         ("format=xml", "format"),
+        ("format=", "format"),
     ],
 )
 def test_bad_journal_parameters_get_an_invalid_request_body_naming_the_field(query: str, field: str) -> None:
@@ -268,6 +271,23 @@ def test_bad_journal_parameters_get_an_invalid_request_body_naming_the_field(que
         body = response.json()
         assert body["type"] == "error" and body["code"] == "invalid_request"
         assert body["details"][0]["field"] == field
+
+
+def test_a_window_whose_end_is_not_after_its_start_is_empty() -> None:
+    who = scenario()
+    client = client_of(who.user_id)
+    window = "from=2100-01-02T00:00:00Z&to=2000-01-01T00:00:00Z"
+    assert body_json(client.get(f"/api/market/journal/fills/?{window}")) == []
+    figures = body_json(client.get(f"/api/market/journal/performance/?{window}"))
+    assert isinstance(figures, dict) and figures["fills"] == 0 and figures["orders"] == 0
+
+
+def test_times_beyond_the_calendar_s_ends_in_utc_are_taken_as_those_ends() -> None:
+    who = scenario()
+    client = client_of(who.user_id)
+    # 0001-01-01T00:30+01:00 is in year 0 in UTC, 9999-12-31T23:30-01:00 in year 10000.
+    window = "from=0001-01-01T00:30:00%2B01:00&to=9999-12-31T23:30:00-01:00"
+    assert len(body_json(client.get(f"/api/market/journal/fills/?{window}"))) == 6  # type: ignore[arg-type]
 
 
 def test_an_equity_curve_of_too_many_points_is_refused() -> None:

@@ -12,7 +12,7 @@ from market_app import services
 from market_app.accounting import FillIntent
 from market_app.errors import AccountCode
 from market_app.models import Account, AccountReset, EquitySample, Fill, Order, OrderStatus, Position
-from sessions_app.realtime import ProtocolError
+from sessions_app.realtime.errors import ProtocolError
 from simulator_app.models import Simulator, SimulatorStatus
 from tests.market_app.test_account_journal import body_json, client_of, csv_rows, scenario
 from tests.market_app.test_trading_services import Trader, apply, place, set_prices, trader

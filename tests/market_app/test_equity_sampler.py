@@ -1,4 +1,4 @@
-"""The equity sampler (market_app.sampling) and the worker's tick hook that drives it (market_app.worker_matching)."""
+"""The equity sampler (market_app.sampling) and the market in a worker, which drives it on each tick."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from django.test import override_settings
 from django.utils import timezone
 
 from market_app.events import MarketTickEvent
+from market_app.in_worker import MarketInWorker
 from market_app.models import Account, EquitySample
 from market_app.prices import Quote
 from market_app.sampling import EquitySampler
-from market_app.worker_matching import MarketInWorker
 from simulator_app.models import SimulatorStatus
 from simulator_app.simulation_run import SimulationRun
 from simulator_app.worker import Worker
@@ -84,11 +84,11 @@ async def test_a_user_who_never_traded_is_sampled_at_the_starting_cash() -> None
 async def test_the_worker_writes_samples_from_the_ticks_it_receives() -> None:
     who = await database_sync_to_async(trader)()
     worker = Worker(runner="inprocess")
-    market = next(extension for extension in worker.extensions if isinstance(extension, MarketInWorker))
+    market = MarketInWorker(worker)
     run = run_of(who.user_id)
     worker.runs[run.simulator_id] = run
     for seq in range(1, 6):  # five ticks half a second apart: samples at 0, 1 and 2 s
-        await market.on_command(dict(tick(seq, T0 + 500 * (seq - 1))))
+        await market.on_message(dict(tick(seq, T0 + 500 * (seq - 1))))
     seqs = await database_sync_to_async(list)(EquitySample.objects.values_list("tick_seq", flat=True).order_by("at"))
     assert seqs == [1, 3, 5]
 

@@ -1,5 +1,5 @@
 """The same feed seed, profile and orders give the same fills; profiles differ on the same seed.
-The worker's own path (market_app.worker_matching.Markets and market_app.matcher.match_tick) over a seeded feed."""
+The worker's own path (market_app.in_worker.Markets and market_app.matcher.match_tick) over a seeded feed."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from dataclasses import replace
 from decimal import Decimal
 
 from market_app.accounting import FillIntent, OpenOrder
+from market_app.in_worker import Markets
 from market_app.liquidity import DEFAULT_LIQUIDITY
 from market_app.marketdata import SymbolLiquidity
 from market_app.matcher import match_tick
 from market_app.prices import InstrumentSpec, Quote, RandomWalkSource
 from market_app.realism import PROFILES
-from market_app.worker_matching import Markets
 
 D = Decimal
 SPEC = InstrumentSpec("AAPL", D("0.01"), D("100.00"), volatility=2.0, drift=0.0, base_volume=800)

@@ -59,10 +59,12 @@ def test_a_released_feed_is_taken_over_at_once_from_the_last_persisted_tick() ->
 
 @override_settings(MARKET_SEED=None)
 def test_without_market_seed_a_seed_is_chosen_once_and_kept() -> None:
-    worker = make_worker()
-    first = services.feed_claim(worker_id=worker)
-    again = services.feed_claim(worker_id=worker)
-    assert first is not None and again is not None and first.seed == again.seed
+    first_worker, next_worker = make_worker(), make_worker()
+    first = services.feed_claim(worker_id=first_worker)
+    assert first is not None
+    services.feed_release(worker_id=first_worker, epoch=first.epoch)
+    again = services.feed_claim(worker_id=next_worker)
+    assert again is not None and first.seed == again.seed
 
 
 @override_settings(MARKET_SEED=1234)

@@ -19,7 +19,7 @@ from market_app.matcher import Expiry, StateChange
 from market_app.messages import OrderAmendment, OrderTicket
 from market_app.models import Account, Fill, Order, OrderStatus, Position
 from market_app.snapshots import exchange_data_status
-from sessions_app.realtime import ProtocolError
+from sessions_app.realtime.errors import ProtocolError
 from simulator_app import services as simulator_services
 from simulator_app.errors import SimulatorCode
 from simulator_app.models import Simulator

@@ -11,6 +11,7 @@ from enum import StrEnum
 import pytest
 from django.test import override_settings
 from django.utils import timezone
+from pydantic import ValidationError
 
 from market_app import services
 from market_app.accounting import FillIntent, OpenOrder
@@ -19,7 +20,7 @@ from market_app.messages import OrderTicket, UserOrder, UserPosition
 from market_app.models import Account, Fill, MarketFeed, Order, OrderStatus, Position
 from market_app.prices import Quote
 from market_app.snapshots import exchange_data_status
-from sessions_app.realtime import ProtocolError
+from sessions_app.realtime.errors import ProtocolError
 from simulator_app import services as simulator_services
 from simulator_app.errors import SimulatorCode
 from simulator_app.models import Simulator, SimulatorStatus
@@ -450,15 +451,8 @@ def test_canceling_orders_because_the_simulator_stopped_updates_their_updated_at
     assert order.updated_at > long_ago
 
 
-def test_a_limit_price_too_large_for_the_tick_grid_is_refused_as_an_invalid_price() -> None:
-    who = trader()
-    set_prices({"AAPL": "100.00"})
-    refused(MarketCode.INVALID_PRICE, who.user_id, orderType="limit", limitPrice=1e30, quantity=1.0)
-
-
-def test_a_limit_sell_price_too_large_to_store_is_refused_as_an_invalid_price() -> None:
-    who = trader()
-    set_prices({"AAPL": "100.00"})
-    holding(who, 10.0)
-    refused(MarketCode.INVALID_PRICE, who.user_id, side="sell", orderType="limit", limitPrice=1e17, quantity=1.0)
-    assert Order.objects.filter(user_id=who.user_id).count() == 1
+@pytest.mark.parametrize("price", [1e30, 1e17, 1_000_000_000.01])
+def test_a_price_above_the_largest_amount_breaks_the_tickets_schema(price: float) -> None:
+    # The schema states the bound (maximum 1,000,000,000), so no service sees such a ticket.
+    with pytest.raises(ValidationError, match="less than or equal to 1000000000"):
+        OrderTicket(symbol="AAPL", side="sell", orderType="limit", limitPrice=price, quantity=1.0)

@@ -14,8 +14,8 @@ from django.test import Client
 from django.urls import reverse
 
 from sessions_app.api.docs import socket_docs, type_html
-from sessions_app.realtime import message_type
 from sessions_app.realtime.export import asyncapi, client_messages, close_code_rows, error_code_rows, server_messages
+from sessions_app.realtime.message_base import message_type
 
 
 class Page(HTMLParser):

@@ -6,11 +6,13 @@ import re
 
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from sessions_app.api.fallback import NOT_FOUND_ROUTE
 from sessions_app.openapi import all_operations, openapi
 
 
 def api_routes() -> set[str]:
-    """Every route under /api/, in OpenAPI style (`<uuid:order_id>` -> `{orderId}`)."""
+    """Every route under /api/, in OpenAPI style (`<str:order_id>` -> `{orderId}`), less the JSON 404 for
+    the rest."""
 
     def walk(patterns: list, prefix: str) -> set[str]:
         found: set[str] = set()
@@ -18,7 +20,7 @@ def api_routes() -> set[str]:
             route = prefix + str(pattern.pattern)
             if isinstance(pattern, URLResolver):
                 found |= walk(pattern.url_patterns, route)
-            elif isinstance(pattern, URLPattern) and route.startswith("api/"):
+            elif isinstance(pattern, URLPattern) and route.startswith("api/") and pattern.name != NOT_FOUND_ROUTE:
                 found.add("/" + route)
         return found
 

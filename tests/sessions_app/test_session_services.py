@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.utils import timezone
 
-from sessions_app import groups, services
+from sessions_app import groups, selectors, services
+from sessions_app.connection_state import NO_SIMULATOR
 from sessions_app.models import SessionStatus, TradingSession
 from tests.support.factories import issue_token, make_user
 
@@ -89,26 +91,28 @@ def test_only_a_devices_later_connections_tell_the_older_ones_to_close(monkeypat
     ]
 
 
-def test_an_attach_that_leaves_the_announcement_to_its_caller_sends_nothing_until_the_caller_does(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    notices: list[tuple[str, dict]] = []
-    monkeypatch.setattr(services, "notify", lambda *, group, event: notices.append((group, event)))
+def test_an_attach_keeps_the_sessions_copy_of_the_users_simulator_current() -> None:
     issued = issue_token()
-    services.session_attach(user_id=issued.device.user_id, device_pk=issued.device.pk)
-    (second,) = services.sessions_attach(devices=[(issued.device.user_id, issued.device.pk)], announce=False)
-    assert isinstance(second, services.AttachedSession) and notices == []
-
-    services.connection_replace_announce(
-        device_pk=issued.device.pk, generation=second.generation, session_id=str(second.session.id)
+    user_id = issued.device.user_id
+    never = selectors.simulator_summary_of_user(user_id=user_id)
+    simulator_id = uuid.uuid4()
+    services.simulator_status_record(
+        user_id=user_id,
+        simulator_id=simulator_id,
+        status="running",
+        profile="harsh",
+        created_at=timezone.now(),
+        version=3,
     )
 
-    assert notices == [
-        (
-            groups.device_group(issued.device.pk),
-            {"type": "connection.replace", "generation": second.generation, "sessionId": str(second.session.id)},
-        )
-    ]
+    summary = selectors.simulator_summaries_of_users(user_ids=[user_id])[user_id]
+    assert never == NO_SIMULATOR
+    assert (summary.status, summary.simulator_id, summary.profile, summary.version) == (
+        "running",
+        str(simulator_id),
+        "harsh",
+        3,
+    )
 
 
 def test_reconnects_checked_together_get_each_its_own_answer(django_assert_max_num_queries: Any) -> None:

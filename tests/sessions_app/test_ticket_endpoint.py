@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from sessions_app.realtime import now_ms
+from sessions_app.realtime.message_base import now_ms
 from tests.support.factories import issue_token
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from django.utils import timezone
 from config.asgi import application
 from sessions_app import services
 from sessions_app.models import AccessToken
-from sessions_app.realtime.live import live_connections
+from sessions_app.realtime.maintenance import end_revoked
 from tests.support.factories import issue_token
 from tests.support.liveserver import request
 
@@ -32,7 +32,7 @@ async def test_a_revocation_whose_event_was_lost_ends_the_socket_at_the_next_cre
     # Revoked behind the service's back: no event reaches the socket.
     await database_sync_to_async(AccessToken.objects.filter(pk=issued.token_id).update)(revoked_at=timezone.now())
 
-    await live_connections.check_credentials()
+    await end_revoked()
     error = await communicator.receive_json_from(timeout=5)
     closed = await communicator.receive_output(timeout=5)
 
@@ -44,7 +44,7 @@ async def test_the_credential_check_leaves_sockets_with_good_tokens_alone() -> N
     issued = await database_sync_to_async(issue_token)()
     communicator = await open_connection(issued.token, issued.device.device_id)
 
-    await live_connections.check_credentials()
+    await end_revoked()
 
     assert await communicator.receive_nothing(timeout=0.3)
     await communicator.disconnect()

@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from sessions_app.groups import user_group
 from sessions_app.models import TradingSession
-from sessions_app.realtime import ProtocolError
+from sessions_app.realtime.errors import ProtocolError
+from sessions_app.selectors import simulator_summary_of_user
 from simulator_app import selectors, services
 from simulator_app.errors import SimulatorCode
 from simulator_app.models import Simulator, SimulatorStatus, SimulatorWorker
@@ -59,7 +60,10 @@ def test_starting_creates_one_starting_simulator_and_tells_the_users_connections
     message = json.loads(event["payload"])
     assert message["simulatorStatus"] == "starting" and message["simulatorId"] == str(simulator.id)
     assert message["sessionId"] == str(session.id)
-    assert event["data"]["version"] == 1 and event["data"]["status"] == "starting"
+    assert event["simulator"]["version"] == 1 and event["simulator"]["status"] == "starting"
+    # The sessions floor's copy, which handshakes read, says the same.
+    summary = simulator_summary_of_user(user_id=session.user_id)
+    assert (summary.status, summary.simulator_id, summary.version) == ("starting", str(simulator.id), 1)
     # Numbered in the session's stream, so a client that misses it gets it on `reconnect`.
     epoch, seq = event["positions"][str(session.id)]
     assert seq >= 1 and epoch

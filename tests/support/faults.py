@@ -12,15 +12,26 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import ClientConnection, connect
 
-from tests.support.liveserver import DaphneServer, free_port, reconnect, request, send_json
-from tests.support.production import IN_CI
+from tests.support.liveserver import (
+    STARTUP_DEADLINE_S,
+    DaphneServer,
+    PortTaken,
+    free_port,
+    port_taken,
+    reconnect,
+    request,
+    retry_on_taken_port,
+    send_json,
+    wait_until,
+)
+from tests.support.production import IN_CI, Cluster
 
 STREAM_TYPES = frozenset({"simulator_status_update", "exchange_data_status", "device_id_invalidated"})
 
@@ -33,27 +44,42 @@ class RedisServer:
     """A redis-server of the test's own, on a spare port, keeping nothing on disk (like ours)."""
 
     directory: Path
-    port: int = field(default_factory=free_port)
+    port: int = 0  # 0: a free port (another if a process takes it first); else that port, to restart on it
     process: subprocess.Popen | None = None
+
+    def __post_init__(self) -> None:
+        self.any_port = self.port == 0
+        if self.any_port:
+            self.port = free_port()
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
+        return retry_on_taken_port(self._start, self._new_port if self.any_port else None)
+
+    def _new_port(self) -> None:
+        self.port = free_port()
+
+    def _start(self) -> RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             if IN_CI:
                 pytest.fail("fault injection needs redis-server on PATH; CI=true makes it mandatory")
             pytest.skip("fault injection skipped: redis-server is not installed")
-        log = (self.directory / f"redis-{self.port}.log").open("ab")
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.directory)],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
+        log_path = self.directory / f"redis-{self.port}.log"
+        with log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                 "--dir", str(self.directory)],
+                stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        deadline = time.monotonic() + STARTUP_DEADLINE_S
         while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                said = log_path.read_text(errors="replace")
+                raise (PortTaken if port_taken(said) else RuntimeError)(f"redis-server exited: {said}")
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                 return self
             time.sleep(0.05)
@@ -76,11 +102,11 @@ class TcpProxy:
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
-        self.port = free_port()
         self.open = True
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self._listener = socket.create_server(("127.0.0.1", 0))  # bound here and now: nobody can take it
+        self.port: int = self._listener.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -372,10 +398,66 @@ def start_simulator(server: DaphneServer, creds: dict) -> None:
     raise AssertionError("the simulator did not start")
 
 
-def wait_until(condition, timeout: float, interval: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
+# --- A trading scenario on a production cluster (fault injection, Redis topologies) -----------
+
+SETTINGS = {
+    "MARKET_TICK_MS": "100",
+    "SIMULATOR_LEASE_TTL_MS": "2000",
+    "SIMULATOR_LEASE_RENEW_MS": "500",
+    "SESSION_STREAM_CHECK_INTERVAL_S": "1",
+    "SHUTDOWN_RETRY_AFTER_MIN_MS": "0",
+    "SHUTDOWN_RETRY_AFTER_MAX_MS": "200",
+    "REDIS_SOCKET_TIMEOUT_S": "6",
+}
+USERS, DEVICES = 3, 4  # twelve clients, half on each server
+NET_FILLS_AND_POSITIONS = """
+SELECT
+  (SELECT COALESCE(SUM(CASE WHEN f.side = 'buy' THEN f.quantity ELSE -f.quantity END), 0)
+     FROM market_app_fill f JOIN auth_user u ON u.id = f.user_id WHERE u.username = %s),
+  (SELECT COALESCE(SUM(p.quantity), 0)
+     FROM market_app_position p JOIN auth_user u ON u.id = p.user_id WHERE u.username = %s)
+"""
+
+
+def traders_for(cluster: Cluster) -> tuple[list[Trader], dict[str, str]]:
+    """USERS users with a running simulator, each with DEVICES traders alternating between the servers."""
+    traders, tokens = [], {}
+    issued = iter(cluster.servers[0].issue_tokens(*(f"fault-{u}" for u in range(USERS) for _ in range(DEVICES))))
+    for u in range(USERS):
+        username = f"fault-{u}"
+        devices = [next(issued) for _ in range(DEVICES)]
+        start_simulator(cluster.servers[1], devices[0])
+        tokens[username] = devices[0]["token"]
+        for d, creds in enumerate(devices):
+            traders.append(Trader(f"{username}/{d}", creds, cluster.servers, home=d % 2).start())
+    return traders, tokens
+
+
+def assert_nothing_lost_or_doubled(traders: list[Trader], placed: dict[str, list[str]]) -> int:
+    """Every order reached every client of its user in its final state, and no numbered push waits
+    behind a hole (one may, while the push before it is on its way); no numbered push twice."""
+    for trader in traders:
+        orders = placed[trader.name.split("/")[0]]
+        settled = wait_until(lambda t=trader, o=orders: set(t.view_of(o).values()) == {"filled"} and not t.held, 60)
+        assert settled, (trader.name, trader.view_of(orders), sorted(trader.held), trader.errors)
+    checked = 0
+    for trader in traders:
+        doubled = {key: n for key, n in trader.received.items() if n > 1}
+        assert not doubled, (trader.name, doubled)
+        checked += sum(trader.received.values())
+    return checked
+
+
+def recovered_once(traders: list[Trader], count: int) -> list[Trader]:
+    """The traders that recovered after a drop, once `count` of them have: each recovery ends with
+    a `reconnect_result`, which may still be on its way when the test's own work is done."""
+    assert wait_until(lambda: sum(1 for t in traders if t.recoveries) >= count, 30), [t.errors for t in traders]
+    return [t for t in traders if t.recoveries]
+
+
+def session_ids(cluster: Cluster) -> dict[str, str]:
+    rows = cluster.query(
+        "SELECT d.device_id, s.id FROM sessions_app_tradingsession s JOIN sessions_app_device d ON d.id = s.device_id"
+        " WHERE s.status = 'active'"
+    )
+    return {device_id: str(session_id) for device_id, session_id in rows}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -13,15 +15,22 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from websockets.sync.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parents[2]
 ASGI_APPLICATION = "config.asgi:application"
 LISTEN_BACKLOG = 1024
+# How long a process the tests start may take to be ready: a deadline for a poll, which a loaded
+# machine stretches (Django's start alone takes seconds there); a hung start still fails.
+STARTUP_DEADLINE_S = 90
+# Likewise for a handshake, and for the next message a test waits for (30 s, in recv_json and the like).
+OPEN_TIMEOUT_S = 30
+T = TypeVar("T")
 
 
 def http_json(
@@ -36,7 +45,8 @@ def http_json(
     for name, value in (headers or {}).items():
         request.add_header(name, value)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        # A deadline, not a bound: on a loaded machine a login (a slow password hash) can take seconds.
+        with urllib.request.urlopen(request, timeout=60) as response:
             raw = response.read()
             return response.status, json.loads(raw) if raw else None
     except urllib.error.HTTPError as error:
@@ -44,10 +54,57 @@ def http_json(
         return error.code, json.loads(raw) if raw else None
 
 
+# The servers the tests start listen on ports from a block of their pytest-xdist worker's own, below
+# the kernel's ephemeral range (32768 and up by default): there a port probed free with bind(0) can
+# be taken by any client socket before the server binds it, and two workers could probe the same
+# one. A port someone else holds (another test run on this machine) is passed over, and a server
+# that still loses its port before binding it starts again on another (`PortTaken`).
+FIRST_PORT, PORTS_PER_WORKER, WORKER_BLOCKS = 20000, 500, 25
+_ports: Iterator[int] | None = None
+
+
+class PortTaken(RuntimeError):
+    """Another process bound the port between our check and the server's own bind."""
+
+
+def _worker_block() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ...; unset without -n
+    return (int(worker[2:]) + 1) % WORKER_BLOCKS if worker.startswith("gw") else 0
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port on 127.0.0.1 that nothing listens on, from this worker's own block."""
+    global _ports
+    if _ports is None:
+        first = FIRST_PORT + _worker_block() * PORTS_PER_WORKER
+        start = random.randrange(PORTS_PER_WORKER)  # another run on this machine starts elsewhere
+        _ports = itertools.cycle([first + (start + n) % PORTS_PER_WORKER for n in range(PORTS_PER_WORKER)])
+    for port in itertools.islice(_ports, PORTS_PER_WORKER):
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind: TIME_WAIT is no obstacle
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in this worker's block of {PORTS_PER_WORKER}")
+
+
+def port_taken(log: str) -> bool:
+    """Whether a server's output says it could not bind its port."""
+    return "Address already in use" in log
+
+
+def retry_on_taken_port(start: Callable[[], T], new_port: Callable[[], None] | None, attempts: int = 5) -> T:
+    """`start()`; while it raises PortTaken, `new_port()` and again (a port fixed by the caller: no retry)."""
+    if new_port is None:
+        return start()
+    for _ in range(attempts - 1):
+        try:
+            return start()
+        except PortTaken:
+            new_port()
+    return start()
 
 
 def manage(env: dict[str, str], *args: str) -> str:
@@ -102,13 +159,34 @@ class LocalAddress:
         return f"ws://127.0.0.1:{self.port}"
 
 
+ISSUE_TOKENS = """
+import io, json, os
+from django.core.management import call_command
+for name in json.loads(os.environ["ISSUE_TOKENS_FOR"]):
+    out = io.StringIO()
+    call_command("issue_token", name, "--create", stdout=out)
+    print(out.getvalue().strip())
+"""
+
+
 @dataclass
 class DaphneServer(LocalAddress, ChildProcess):
-    port: int = field(default_factory=free_port)
+    port: int = 0  # 0: a free port (another if a process takes it first); else that port, say to restart on it
     args: tuple[str, ...] = ()  # extra daphne options
     app: str = ASGI_APPLICATION
 
+    def __post_init__(self) -> None:
+        self.any_port = self.port == 0
+        if self.any_port:
+            self.port = free_port()
+
     def start(self, log_dir: Path) -> DaphneServer:
+        return retry_on_taken_port(lambda: self._start(log_dir), self._new_port if self.any_port else None)
+
+    def _new_port(self) -> None:
+        self.port = free_port()
+
+    def _start(self, log_dir: Path) -> DaphneServer:
         self.log_path = log_dir / f"daphne-{self.port}.log"
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
@@ -128,10 +206,10 @@ class DaphneServer(LocalAddress, ChildProcess):
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + STARTUP_DEADLINE_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"daphne exited early:\n{self.log()}")
+                raise (PortTaken if port_taken(self.log()) else RuntimeError)(f"daphne exited early:\n{self.log()}")
             try:
                 with urllib.request.urlopen(f"{self.http}/healthz", timeout=1) as response:
                     if response.status == 200:
@@ -143,6 +221,13 @@ class DaphneServer(LocalAddress, ChildProcess):
     def issue_token(self, username: str, *extra: str) -> dict:
         """An operator's `manage.py issue_token` against this server's database."""
         return json.loads(manage(self.env, "issue_token", username, "--create", *extra).strip().splitlines()[-1])
+
+    def issue_tokens(self, *usernames: str) -> list[dict]:
+        """`issue_token --create` for each name in turn (a name twice: two devices), in one process:
+        starting Django once per token takes seconds each on a loaded machine."""
+        env = {**self.env, "ISSUE_TOKENS_FOR": json.dumps(usernames)}
+        output = manage(env, "shell", "-c", ISSUE_TOKENS)
+        return [json.loads(line) for line in output.strip().splitlines()[-len(usernames) :]]
 
     # --- HTTP ------------------------------------------------------------------
 
@@ -163,7 +248,7 @@ class DaphneServer(LocalAddress, ChildProcess):
 
     def connect(self, token: str | None, device_id: str | None, **kwargs: Any) -> ClientConnection:
         query = "&".join(f"{k}={v}" for k, v in (("token", token), ("deviceId", device_id)) if v is not None)
-        return connect(f"{self.ws}/ws/session/?{query}", open_timeout=10, close_timeout=5, **kwargs)
+        return connect(f"{self.ws}/ws/session/?{query}", open_timeout=OPEN_TIMEOUT_S, close_timeout=5, **kwargs)
 
     def ticket(self, token: str) -> dict:
         """POST /api/auth/ticket/: `{ticket, deviceId, expiresAt}`."""
@@ -173,7 +258,7 @@ class DaphneServer(LocalAddress, ChildProcess):
 
     def connect_with_ticket(self, ticket: str, device_id: str | None = None) -> ClientConnection:
         query = f"ticket={ticket}" + (f"&deviceId={device_id}" if device_id else "")
-        return connect(f"{self.ws}/ws/session/?{query}", open_timeout=10, close_timeout=5)
+        return connect(f"{self.ws}/ws/session/?{query}", open_timeout=OPEN_TIMEOUT_S, close_timeout=5)
 
 
 @dataclass
@@ -188,7 +273,7 @@ class WorkerProcess(ChildProcess):
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "simulator_worker"], cwd=ROOT, env=self.env, stdout=log, stderr=log
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + STARTUP_DEADLINE_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"simulator_worker exited early:\n{self.log()}")
@@ -203,7 +288,7 @@ class WorkerProcess(ChildProcess):
 MARKET_TYPES = ("exchange_data", "exchange_data_status")
 
 
-def recv_json(ws: ClientConnection, timeout: float = 10, *, ignore: tuple[str, ...] = ()) -> dict:
+def recv_json(ws: ClientConnection, timeout: float = 30, *, ignore: tuple[str, ...] = ()) -> dict:
     """The next message, skipping those whose type is in `ignore` (say, the market stream)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -213,7 +298,7 @@ def recv_json(ws: ClientConnection, timeout: float = 10, *, ignore: tuple[str, .
 
 
 def recv_until(
-    ws: ClientConnection, kind: str, timeout: float = 10, *, ignore: tuple[str, ...] = MARKET_TYPES, **fields: Any
+    ws: ClientConnection, kind: str, timeout: float = 30, *, ignore: tuple[str, ...] = MARKET_TYPES, **fields: Any
 ) -> tuple[dict, list[dict]]:
     """Read until a message of type `kind` (with these field values) arrives; return it and what came
     before, leaving out the types in `ignore` (the market stream, unless asked for)."""
@@ -235,9 +320,10 @@ def send_json(ws: ClientConnection, message: dict) -> None:
 
 
 def recv_until_closed(
-    ws: ClientConnection, timeout: float = 10, *, ignore: tuple[str, ...] = ()
+    ws: ClientConnection, timeout: float = 30, *, ignore: tuple[str, ...] = ()
 ) -> tuple[list[dict], int | None]:
-    """Read every message until the server closes; return them (less the `ignore` types) and the close code."""
+    """Read every message until the server closes; return them (less the `ignore` types) and the close
+    code, or None for it if the server kept the socket open for `timeout` seconds."""
     from websockets.exceptions import ConnectionClosed
 
     received = []
@@ -273,3 +359,13 @@ def request(kind: str, device_id: str, request_id: str, **extra: Any) -> dict:
 
 def reconnect(device_id: str, session_token: str, request_id: str) -> dict:
     return {"type": "reconnect", "requestId": request_id, "deviceId": device_id, "sessionToken": session_token}
+
+
+def wait_until(condition: Callable[[], object], timeout: float, interval: float = 0.1) -> bool:
+    """Poll `condition` until it holds or `timeout` seconds pass; whether it held (asked once more at the end)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return bool(condition())

@@ -13,7 +13,16 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.liveserver import ROOT, DaphneServer, LocalAddress, free_port
+from tests.support.liveserver import (
+    ROOT,
+    STARTUP_DEADLINE_S,
+    DaphneServer,
+    LocalAddress,
+    PortTaken,
+    free_port,
+    port_taken,
+    retry_on_taken_port,
+)
 
 TEMPLATE = ROOT / "deploy" / "nginx" / "trading-simulator.conf.template"
 MIME_TYPES = "/etc/nginx/mime.types"
@@ -32,8 +41,13 @@ def nginx_binary() -> str | None:
 
 def start_nginx(directory: Path, servers: list[DaphneServer], *, worker_connections: int = 1024) -> Proxy:
     """The shipped site configuration (deploy/nginx) in front of `servers`, under a main
-    configuration of its own in `directory`."""
+    configuration of its own in `directory`, on a free port."""
+    return retry_on_taken_port(lambda: _start_nginx(directory, servers, worker_connections), lambda: None)
+
+
+def _start_nginx(directory: Path, servers: list[DaphneServer], worker_connections: int) -> Proxy:
     port = free_port()
+    (directory / "error.log").unlink(missing_ok=True)  # what an earlier attempt said
     access_log = directory / "access.log"
     site = string.Template(TEMPLATE.read_text()).safe_substitute(
         LISTEN_PORT=str(port),
@@ -62,13 +76,14 @@ http {{
     if binary is None:
         raise RuntimeError("nginx is not installed (apt-get install nginx-light)")
     process = subprocess.Popen([binary, "-c", str(directory / "nginx.conf"), "-p", str(directory)])
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + STARTUP_DEADLINE_S
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
                 return Proxy(port, access_log, process)
         except OSError:
             if process.poll() is not None:
-                raise RuntimeError((directory / "error.log").read_text()) from None
+                said = (directory / "error.log").read_text()
+                raise (PortTaken if port_taken(said) else RuntimeError)(said) from None
             time.sleep(0.1)
     raise RuntimeError("nginx did not start")

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.support.liveserver import free_port
+from tests.support.liveserver import STARTUP_DEADLINE_S, PortTaken, free_port, port_taken, retry_on_taken_port
 from tests.support.production import IN_CI, POSTGRES_URL
 
 BINARIES = ("pgbouncer", "/usr/sbin/pgbouncer")
@@ -36,6 +36,12 @@ class PgBouncer:
         return urlunsplit(parts._replace(netloc=f"{user}@127.0.0.1:{self.port}"))
 
     def start(self) -> PgBouncer:
+        return retry_on_taken_port(self._start, self._new_port)
+
+    def _new_port(self) -> None:
+        self.port = free_port()
+
+    def _start(self) -> PgBouncer:
         binary = next((found for name in BINARIES if (found := shutil.which(name))), None)
         if binary is None:
             if IN_CI:
@@ -59,14 +65,18 @@ class PgBouncer:
         )
         for path in self.directory.iterdir():
             path.chmod(0o666)
+        for said in ("pgbouncer.log", "pgbouncer.out"):  # what an earlier attempt said
+            (self.directory / said).unlink(missing_ok=True)
         user = [] if _not_root() else ["-u", "nobody"]
         output = (self.directory / "pgbouncer.out").open("ab")
         self.process = subprocess.Popen([binary, *user, str(ini)], stdout=output, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + STARTUP_DEADLINE_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                said = [p.read_text() for p in (self.directory / "pgbouncer.log", self.directory / "pgbouncer.out")]
-                raise RuntimeError(f"pgbouncer exited: {' '.join(text for text in said if text)}")
+                said = " ".join(
+                    p.read_text() for p in (self.directory / "pgbouncer.log", self.directory / "pgbouncer.out")
+                )
+                raise (PortTaken if port_taken(said) else RuntimeError)(f"pgbouncer exited: {said}")
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                 return self
             time.sleep(0.05)

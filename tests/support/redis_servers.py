@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from tests.support.faults import RedisServer
-from tests.support.liveserver import free_port
+from tests.support.liveserver import STARTUP_DEADLINE_S, PortTaken, free_port, port_taken, retry_on_taken_port
 from tests.support.production import IN_CI
 
 MASTER_NAME = "trading"
@@ -32,9 +32,12 @@ def _redis_server_binary() -> str:
     return binary
 
 
-def _wait_for_port(port: int, what: str) -> None:
-    deadline = time.monotonic() + 10
+def _wait_for_port(port: int, what: str, process: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + STARTUP_DEADLINE_S
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            said = log_path.read_text(errors="replace")
+            raise (PortTaken if port_taken(said) else RuntimeError)(f"{what} exited: {said}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return
         time.sleep(0.05)
@@ -64,6 +67,12 @@ class SentinelProcess:
     process: subprocess.Popen | None = None
 
     def start(self) -> SentinelProcess:
+        return retry_on_taken_port(self._start, self._new_port)
+
+    def _new_port(self) -> None:
+        self.port = free_port()
+
+    def _start(self) -> SentinelProcess:
         config = self.directory / f"sentinel-{self.port}.conf"
         # Quick to judge a master down and to fail over, so a test waits seconds, not minutes.
         config.write_text(
@@ -73,11 +82,12 @@ class SentinelProcess:
             f"sentinel failover-timeout {MASTER_NAME} 5000\n"
             f"sentinel parallel-syncs {MASTER_NAME} 1\n"
         )
-        log = (self.directory / f"sentinel-{self.port}.log").open("ab")
-        self.process = subprocess.Popen(
-            [_redis_server_binary(), str(config), "--sentinel"], stdout=log, stderr=subprocess.STDOUT
-        )
-        _wait_for_port(self.port, "redis-sentinel")
+        log_path = self.directory / f"sentinel-{self.port}.log"
+        with log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [_redis_server_binary(), str(config), "--sentinel"], stdout=log, stderr=subprocess.STDOUT
+            )
+        _wait_for_port(self.port, "redis-sentinel", self.process, log_path)
         return self
 
     def stop(self) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import shutil
+import sqlite3
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -69,3 +71,10 @@ def running_server(directory: Path, **env: str) -> Iterator[DaphneServer]:
     finally:
         for server in started:
             server.stop()
+
+
+def database_rows(server: DaphneServer, sql: str, *params: object) -> list[tuple]:
+    """A query on an embedded server's SQLite database, read beside the running server (WAL mode)."""
+    path = server.env["DATABASE_URL"].removeprefix("sqlite:///")
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=20)) as db:
+        return db.execute(sql, params).fetchall()

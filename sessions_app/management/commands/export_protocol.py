@@ -8,8 +8,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sessions_app.openapi import openapi
-from sessions_app.realtime import PROTOCOL_VERSION, metrics
-from sessions_app.realtime.export import asyncapi, codes_markdown, json_schema
+from sessions_app.realtime import metrics
+from sessions_app.realtime.export import PROTOCOL_VERSION, asyncapi, codes_markdown, configuration_markdown, json_schema
 from sessions_app.realtime.pythontypes import python_types
 from sessions_app.realtime.typescript import typescript
 from sessions_app.realtime.validation import Verdict, check_asyncapi, check_json_schema, check_openapi
@@ -21,6 +21,8 @@ TYPES_PATH = Path(settings.BASE_DIR) / "sessions_app" / "static" / "trading" / "
 PYTHON_TYPES_PATH = Path(settings.BASE_DIR) / "tools" / "python-client" / "src" / "tradesim" / "protocol.py"
 # The small npm package that runs AsyncAPI's own parser (its node_modules is installed on first use).
 ASYNCAPI_TOOL = Path(settings.BASE_DIR) / "tools" / "asyncapi"
+# Every environment variable, from the settings' declarations (config/settings.py).
+CONFIGURATION_PATH = Path(settings.BASE_DIR) / "docs" / "configuration.md"
 
 
 def rendered_exports() -> dict[str, str]:
@@ -35,6 +37,7 @@ def rendered_exports() -> dict[str, str]:
         "metrics.md": metrics.catalogue_markdown(),
         str(TYPES_PATH): typescript(json_schema()),
         str(PYTHON_TYPES_PATH): python_types(json_schema()),
+        str(CONFIGURATION_PATH): configuration_markdown(),
     }
 
 
@@ -51,7 +54,7 @@ def validate_exports(exports: dict[str, str], *, required: bool) -> list[Verdict
 class Command(BaseCommand):
     help = (
         "Write the protocol's JSON Schema, AsyncAPI 3.0 and OpenAPI 3.1 documents, code tables and metrics "
-        "catalogue to docs/protocol/."
+        "catalogue to docs/protocol/, its TypeScript and Python types, and docs/configuration.md."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

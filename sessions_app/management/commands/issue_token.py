@@ -6,7 +6,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sessions_app import services
-from sessions_app.realtime import ProtocolError, epoch_ms
+from sessions_app.realtime.errors import ProtocolError
+from sessions_app.realtime.message_base import epoch_ms
 
 
 class Command(BaseCommand):

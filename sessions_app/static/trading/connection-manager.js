@@ -22,6 +22,7 @@ export const DEFAULTS = Object.freeze({
   gapTimeoutMs: 3_000, // a hole in the session stream not filled within this asks for a resync
   useTickets: false, // open sockets with a single-use ticket (POST /api/auth/ticket/), keeping the token out of URLs
   tokenRenewBeforeMs: 60_000, // renew the access token in-band (`refresh_token`) this long before it expires
+  flowControl: true, // `subscribe_market` asks for flow control and the manager acknowledges ticks (`market_ack`)
   deviceIdKey: "trading.deviceId", // where the device ID is kept in storage
 });
 
@@ -96,7 +97,7 @@ export class RequestTimeout extends Error {
 }
 
 /**
- * The session stream as this client applied it (README "Guarantees"): pushes carrying
+ * The session stream as this client applied it (docs/guarantees.md): pushes carrying
  * `sessionSeq`/`sessionEpoch` are applied exactly once and in order. A push ahead of a hole is
  * held until the hole fills (the server replays it) or the stream is reset by `reconnect_result`
  * or `session_resync`; a push already applied is dropped.
@@ -205,6 +206,8 @@ export class ConnectionManager extends EventTarget {
     this.retryAfterMs = null; // from a `shutdown` message, or an `error`'s retryAfterMs
     this.stream = new StreamTracker();
     this.gapTimer = null;
+    this.marketWindow = 0; // ticks the server sends past the last `market_ack` (0: no flow control)
+    this.ticksUnacknowledged = 0;
     this.opening = null; // a ticket request in flight
     this.ended = false;
     this.onOnline = () => this.#reconnectNow();
@@ -241,6 +244,9 @@ export class ConnectionManager extends EventTarget {
     if (this.state !== "open") return Promise.reject(new Error(`not connected (${this.state})`));
     const requestId = payload.requestId ?? newRequestId();
     const message = { type, requestId, timestamp: this.now(), deviceId: this.deviceId, ...payload };
+    if (type === "subscribe_market" && message.flowControl === undefined && this.options.flowControl) {
+      message.flowControl = true;
+    }
     return new Promise((resolve, reject) => {
       const timer = this.setTimer(() => {
         this.pending.delete(requestId);
@@ -347,6 +353,8 @@ export class ConnectionManager extends EventTarget {
 
   #onConnected(message) {
     const resumed = this.session !== null;
+    this.marketWindow = 0; // a new socket sends every tick until it subscribes with flow control
+    this.ticksUnacknowledged = 0;
     const previousToken = this.sessionToken;
     this.session = message;
     this.sessionToken = message.sessionToken;
@@ -487,6 +495,20 @@ export class ConnectionManager extends EventTarget {
     }
     this.#emit("message", message);
     this.#emit(message.type, message);
+    if (message.type === "market_subscription") {
+      this.marketWindow = message.window ?? 0;
+      this.ticksUnacknowledged = 0;
+    } else if (message.type === "exchange_data" && this.marketWindow) {
+      this.#acknowledge(message.seq);
+    }
+  }
+
+  /** A tick was applied (its listeners ran): acknowledge at half the window, so the server never waits. */
+  #acknowledge(seq) {
+    this.ticksUnacknowledged += 1;
+    if (this.ticksUnacknowledged * 2 < this.marketWindow) return;
+    this.ticksUnacknowledged = 0;
+    this.#send({ type: "market_ack", deviceId: this.deviceId, seq });
   }
 
   #send(message) {

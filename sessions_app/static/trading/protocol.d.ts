@@ -117,7 +117,7 @@ export interface DeviceIdInvalidated {
  * POST /api/devices/{deviceId}/invalidate/ (body optional)
  */
 export interface DeviceInvalidateRequest {
-  reason?: string;
+  reason?: string | null;
 }
 
 export interface DeviceView {
@@ -196,7 +196,7 @@ export interface Heartbeat {
   connectionQuality: "good" | "degraded" | "poor";
   sessionStatus: "active" | "expired" | "pending";
   simulatorStatus: "running" | "stopped" | "starting" | "stopping" | "error";
-  rttMs?: number;
+  rttMs?: number | null;
 }
 
 export interface HeartbeatAck {
@@ -211,6 +211,16 @@ export interface HeartbeatAck {
 }
 
 /**
+ * Addition (flow control, after `subscribe_market` with `flowControl`): every `exchange_data`
+ * up to `seq` was applied. No reply; without flow control it changes nothing.
+ */
+export interface MarketAck {
+  type: "market_ack";
+  deviceId: string;
+  seq: number;
+}
+
+/**
  * Reply to `subscribe_market`: the symbols `exchange_data` now carries (every listed one when all).
  */
 export interface MarketSubscription {
@@ -220,6 +230,7 @@ export interface MarketSubscription {
   symbols: Array<string>;
   depth?: number;
   candles?: Array<"1s" | "1m" | "5m">;
+  window?: number;
 }
 
 export interface OrderCanceled {
@@ -251,15 +262,15 @@ export interface PlaceOrder {
   side: "buy" | "sell";
   orderType: "market" | "limit" | "stop" | "stop_limit" | "trailing_stop";
   quantity: number;
-  limitPrice?: number;
-  clientOrderId?: string;
-  timeInForce?: "gtc" | "day" | "ioc" | "fok";
-  stopPrice?: number;
-  trailAmount?: number;
-  trailPercent?: number;
-  orderClass?: "simple" | "bracket" | "oco";
-  takeProfit?: TakeProfit;
-  stopLoss?: StopLoss;
+  limitPrice?: number | null;
+  clientOrderId?: string | null;
+  timeInForce?: "gtc" | "day" | "ioc" | "fok" | null;
+  stopPrice?: number | null;
+  trailAmount?: number | null;
+  trailPercent?: number | null;
+  orderClass?: "simple" | "bracket" | "oco" | null;
+  takeProfit?: TakeProfit | null;
+  stopLoss?: StopLoss | null;
   type: "place_order";
   requestId: string;
   timestamp: number;
@@ -271,8 +282,8 @@ export interface Reconnect {
   deviceId: string;
   sessionToken: string;
   requestId: string;
-  lastSessionSeq?: number;
-  sessionEpoch?: string;
+  lastSessionSeq?: number | null;
+  sessionEpoch?: string | null;
 }
 
 export interface ReconnectResult {
@@ -304,11 +315,11 @@ export interface RefreshToken {
  * Amend an open order's quantity or prices (an addition; docs/protocol.md §4b).
  */
 export interface ReplaceOrder {
-  quantity?: number;
-  limitPrice?: number;
-  stopPrice?: number;
-  trailAmount?: number;
-  trailPercent?: number;
+  quantity?: number | null;
+  limitPrice?: number | null;
+  stopPrice?: number | null;
+  trailAmount?: number | null;
+  trailPercent?: number | null;
   type: "replace_order";
   requestId: string;
   timestamp: number;
@@ -330,8 +341,8 @@ export interface RequestResync {
   type: "request_resync";
   requestId: string;
   deviceId: string;
-  lastSessionSeq?: number;
-  sessionEpoch?: string;
+  lastSessionSeq?: number | null;
+  sessionEpoch?: string | null;
 }
 
 export interface RequestSessionInfo {
@@ -446,7 +457,7 @@ export interface StartSimulator {
   requestId: string;
   timestamp: number;
   deviceId: string;
-  profile?: string;
+  profile?: string | null;
 }
 
 /**
@@ -454,7 +465,7 @@ export interface StartSimulator {
  */
 export interface StopLoss {
   stopPrice: number;
-  limitPrice?: number;
+  limitPrice?: number | null;
 }
 
 export interface StopSession {
@@ -481,8 +492,9 @@ export interface SubscribeMarket {
   timestamp: number;
   deviceId: string;
   symbols?: Array<string> | null;
-  depth?: number;
-  candles?: Array<"1s" | "1m" | "5m">;
+  depth?: number | null;
+  candles?: Array<"1s" | "1m" | "5m"> | null;
+  flowControl?: boolean | null;
 }
 
 /**
@@ -545,7 +557,7 @@ export interface TokenRefreshed {
 export interface TokenRequest {
   username: string;
   password: string;
-  deviceId?: string;
+  deviceId?: string | null;
 }
 
 export interface TokenResponse {
@@ -610,6 +622,7 @@ export type ClientMessage =
   | StartSimulator
   | StopSimulator
   | SubscribeMarket
+  | MarketAck
   | RequestExchangeData
   | PlaceOrder
   | CancelOrder
@@ -626,6 +639,7 @@ export interface ClientMessageByType {
   start_simulator: StartSimulator;
   stop_simulator: StopSimulator;
   subscribe_market: SubscribeMarket;
+  market_ack: MarketAck;
   request_exchange_data: RequestExchangeData;
   place_order: PlaceOrder;
   cancel_order: CancelOrder;

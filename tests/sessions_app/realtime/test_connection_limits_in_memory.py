@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from sessions_app.realtime import ErrorCode, ProtocolError
+from sessions_app.realtime.errors import ErrorCode, ProtocolError
 from sessions_app.realtime.limits import MemoryConnectionLimiter, Slot, client_address
 
 _ids = itertools.count(1)

@@ -13,7 +13,6 @@ from django.db.backends import utils as db_utils
 
 from config.asgi import application
 from sessions_app.groups import device_group
-from sessions_app.realtime import internals
 from tests.support.factories import issue_token
 from tests.support.liveserver import heartbeat
 
@@ -139,26 +138,16 @@ async def test_requests_about_a_deleted_session_answer_session_not_active() -> N
     await communicator.disconnect()
 
 
-@pytest.mark.parametrize("inbox_guard_holds", [True, False], ids=["daphne-inbox", "stock-dispatch"])
-async def test_a_connection_answers_and_hears_events_with_or_without_the_server_inbox(
-    inbox_guard_holds: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Without the guard the consumer reads frames and channel-layer events as Channels does.
-    internals.SERVER_INBOX.reset()
-    if not inbox_guard_holds:
-        monkeypatch.setattr(internals.SERVER_INBOX, "probe", lambda: False)
-    try:
-        issued = await database_sync_to_async(issue_token)()
-        communicator, connected = await open_connection(issued.token, issued.device.device_id)
-        await communicator.send_json_to(heartbeat(issued.device.device_id))
-        ack = await communicator.receive_json_from()
-        await get_channel_layer().group_send(
-            device_group(issued.device.pk), {"type": "connection.replace", "generation": 10**6, "sessionId": "x"}
-        )
-        replaced = await communicator.receive_json_from()
-        await communicator.disconnect()
-    finally:
-        internals.SERVER_INBOX.reset()
+async def test_a_connection_answers_frames_and_hears_events_on_its_channel() -> None:
+    issued = await database_sync_to_async(issue_token)()
+    communicator, connected = await open_connection(issued.token, issued.device.device_id)
+    await communicator.send_json_to(heartbeat(issued.device.device_id))
+    ack = await communicator.receive_json_from()
+    await get_channel_layer().group_send(
+        device_group(issued.device.pk), {"type": "connection.replace", "generation": 10**6, "sessionId": "x"}
+    )
+    replaced = await communicator.receive_json_from()
+    await communicator.disconnect()
 
     assert connected["type"] == "connected" and ack["type"] == "heartbeat_ack"
     assert replaced["type"] == "connection_replaced"
@@ -169,15 +158,15 @@ async def test_a_redis_that_does_not_answer_a_request_is_the_retryable_service_u
 ) -> None:
     import redis.exceptions
 
-    from sessions_app.realtime.stream import StreamCursor
+    from sessions_app import recovery
 
-    async def pool_stayed_busy(self: StreamCursor, *args: object, **kwargs: object) -> None:
+    async def pool_stayed_busy(*args: object, **kwargs: object) -> None:
         raise redis.exceptions.ConnectionError("No connection available.")
 
     issued = await database_sync_to_async(issue_token)()
     device_id = issued.device.device_id
     communicator, connected = await open_connection(issued.token, device_id)
-    monkeypatch.setattr(StreamCursor, "replay_since", pool_stayed_busy)
+    monkeypatch.setattr(recovery, "replay_since", pool_stayed_busy)
     await communicator.send_json_to(
         {
             "type": "reconnect",

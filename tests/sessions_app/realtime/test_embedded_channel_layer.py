@@ -1,118 +1,141 @@
-"""The embedded channel layer: its expiry sweep runs at most once a second, and a connection's
-messages go straight into its inbox."""
+"""The embedded channel layer keeps the Channels layer specification: messages in order, a copy for
+each recipient, a bounded channel, expiry of messages and memberships, and no memory for a channel
+nobody reads."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
+from channels.exceptions import ChannelFull
 
-from sessions_app.realtime import memory_layer
 from sessions_app.realtime.memory_layer import EmbeddedChannelLayer
 
 
-def test_sends_and_receives_like_the_in_memory_layer() -> None:
-    async def scenario() -> dict:
-        layer = EmbeddedChannelLayer()
-        channel = await layer.new_channel()
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_channel_receives_its_own_and_its_groups_messages_in_order() -> None:
+    layer = EmbeddedChannelLayer()
+    channel = await layer.new_channel()
+    await layer.send(channel, {"type": "direct", "n": 1})
+    await layer.group_add("g", channel)
+    await layer.group_send("g", {"type": "grouped", "n": 2})
+
+    assert [await layer.receive(channel), await layer.receive(channel)] == [
+        {"type": "direct", "n": 1},
+        {"type": "grouped", "n": 2},
+    ]
+
+
+async def test_each_recipient_gets_its_own_copy_of_a_group_message() -> None:
+    layer = EmbeddedChannelLayer()
+    channels = [await layer.new_channel() for _ in range(2)]
+    for channel in channels:
         await layer.group_add("g", channel)
-        await layer.group_send("g", {"type": "x.y", "n": 1})
-        return await layer.receive(channel)
+    message = {"type": "x", "items": [1]}
+    await layer.group_send("g", message)
+    message["items"].append(2)  # the sender reuses its dict
+    first, second = [await layer.receive(channel) for channel in channels]
+    first["items"].append(3)
 
-    assert asyncio.run(scenario()) == {"type": "x.y", "n": 1}
-
-
-def test_expired_messages_are_still_dropped_once_the_sweep_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    sweeps: list[int] = []
-    original = memory_layer.InMemoryChannelLayer._clean_expired
-    monkeypatch.setattr(
-        memory_layer.InMemoryChannelLayer, "_clean_expired", lambda self: (sweeps.append(1), original(self))
-    )
-
-    async def scenario() -> tuple[int, bool]:
-        layer = EmbeddedChannelLayer(expiry=0)  # every message expires at once
-        channel = await layer.new_channel()
-        await layer.send(channel, {"type": "old"})
-        for _ in range(100):
-            await layer.group_send("nobody", {"type": "x"})  # each call would sweep everything
-        swept_while_busy = len(sweeps)
-        layer._next_sweep = 0.0  # a second later
-        await layer.group_send("nobody", {"type": "x"})
-        return swept_while_busy, channel in layer.channels
-
-    swept_while_busy, still_queued = asyncio.run(scenario())
-    assert swept_while_busy <= 1
-    assert still_queued is False
+    assert (first, second) == ({"type": "x", "items": [1, 3]}, {"type": "x", "items": [1]})
 
 
-def test_a_connection_inbox_receives_its_channel_messages_directly_in_order_after_any_queued_before() -> None:
-    async def scenario() -> tuple[list[dict], bool]:
-        layer = EmbeddedChannelLayer()
-        channel = await layer.new_channel()
-        await layer.send(channel, {"type": "early"})  # sent before the consumer took its inbox
-        inbox: asyncio.Queue = asyncio.Queue()
-        layer.deliver_into(channel, inbox)
-        await layer.group_add("g", channel)
-        await layer.group_send("g", {"type": "grouped"})
-        await layer.send(channel, {"type": "direct"})
-        return [inbox.get_nowait() for _ in range(inbox.qsize())], channel in layer.channels
+async def test_a_full_channel_refuses_a_direct_send_and_a_group_send_skips_it() -> None:
+    layer = EmbeddedChannelLayer(capacity=2)
+    channel = await layer.new_channel()
+    await layer.group_add("g", channel)
+    for n in range(5):
+        await layer.group_send("g", {"type": "x", "n": n})
 
-    received, layer_still_queues = asyncio.run(scenario())
-    assert received == [{"type": "early"}, {"type": "grouped"}, {"type": "direct"}]
-    assert layer_still_queues is False
+    with pytest.raises(ChannelFull):
+        await layer.send(channel, {"type": "y"})
+    assert [await layer.receive(channel) for _ in range(2)] == [{"type": "x", "n": 0}, {"type": "x", "n": 1}]
 
 
-def test_each_recipient_gets_its_own_copy_of_a_group_message() -> None:
-    async def scenario() -> list[dict]:
-        layer = EmbeddedChannelLayer()
-        inboxes = []
-        for _ in range(2):
-            channel = await layer.new_channel()
-            inbox: asyncio.Queue = asyncio.Queue()
-            layer.deliver_into(channel, inbox)
-            await layer.group_add("g", channel)
-            inboxes.append(inbox)
-        message = {"type": "x", "items": [1]}
-        await layer.group_send("g", message)
-        message["items"].append(2)  # the sender reuses its dict
-        first, second = (inbox.get_nowait() for inbox in inboxes)
-        first["items"].append(3)
-        return [first, second]
+async def test_a_message_past_its_expiry_is_never_received() -> None:
+    clock = Clock()
+    layer = EmbeddedChannelLayer(expiry=60, clock=clock)
+    channel = await layer.new_channel()
+    await layer.send(channel, {"type": "old"})
+    clock.now += 61
+    await layer.send(channel, {"type": "new"})
 
-    assert asyncio.run(scenario()) == [{"type": "x", "items": [1, 3]}, {"type": "x", "items": [1]}]
+    assert await layer.receive(channel) == {"type": "new"}
 
 
-def test_a_full_inbox_refuses_a_direct_send_and_a_group_send_skips_it() -> None:
-    async def scenario() -> tuple[bool, int]:
-        layer = EmbeddedChannelLayer(capacity=2)
-        channel = await layer.new_channel()
-        inbox: asyncio.Queue = asyncio.Queue()
-        layer.deliver_into(channel, inbox)
-        await layer.group_add("g", channel)
-        for n in range(5):
-            await layer.group_send("g", {"type": "x", "n": n})
-        try:
-            await layer.send(channel, {"type": "y"})
-        except memory_layer.ChannelFull:
-            refused = True
-        else:
-            refused = False
-        return refused, inbox.qsize()
+async def test_a_channel_whose_message_expired_unread_leaves_its_groups_at_the_next_sweep() -> None:
+    clock = Clock()
+    layer = EmbeddedChannelLayer(expiry=60, clock=clock)
+    gone, alive = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add("g", gone)
+    await layer.group_add("g", alive)
+    await layer.group_send("g", {"type": "unread by gone"})
+    await layer.receive(alive)
+    clock.now += 61  # a consumer that stopped without leaving its groups never read it
+    await layer.group_send("g", {"type": "next"})
 
-    assert asyncio.run(scenario()) == (True, 2)
+    assert set(layer.groups["g"]) == {alive}
+    assert await layer.receive(alive) == {"type": "next"}
 
 
-def test_a_consumer_that_stops_without_leaving_its_groups_is_dropped_from_them_once_a_message_expires() -> None:
-    async def scenario() -> tuple[dict, dict]:
-        layer = EmbeddedChannelLayer(expiry=0)  # every queued message expires at once
-        channel = await layer.new_channel()
-        layer.deliver_into(channel, asyncio.Queue())
-        await layer.group_add("g", channel)
-        layer.stop_delivering(channel)
-        await layer.group_send("g", {"type": "late"})  # nobody reads it: the ordinary queue
-        layer._next_sweep = 0.0  # a second later
-        await layer.group_send("nobody", {"type": "x"})
-        return layer.inboxes, {group: dict(members) for group, members in layer.groups.items() if members}
+async def test_the_sweep_runs_at_most_once_a_second_however_many_calls_come() -> None:
+    clock = Clock()
+    layer = EmbeddedChannelLayer(expiry=1, clock=clock)
+    gone = await layer.new_channel()
+    await layer.group_add("g", gone)
+    await layer.send(gone, {"type": "unread"})  # swept now; the message expires a second later
+    clock.now += 1.0
+    await layer.group_send("other", {"type": "x"})  # swept again: not expired yet, the next sweep in 1 s
+    clock.now += 0.5  # expired now, but within the second
+    for _ in range(100):
+        await layer.group_send("other", {"type": "x"})
+    stayed = gone in layer.groups.get("g", {})
+    clock.now += 0.5
+    await layer.group_send("other", {"type": "x"})
 
-    inboxes, groups = asyncio.run(scenario())
-    assert inboxes == {} and groups == {}
+    assert stayed is True
+    assert "g" not in layer.groups
+
+
+async def test_a_membership_older_than_the_group_expiry_ends() -> None:
+    clock = Clock()
+    layer = EmbeddedChannelLayer(group_expiry=3600, clock=clock)
+    channel = await layer.new_channel()
+    await layer.group_add("g", channel)
+    clock.now += 3601
+    await layer.group_send("g", {"type": "x"})
+
+    assert "g" not in layer.groups
+
+
+async def test_a_receiver_that_is_cancelled_leaves_no_queue_behind() -> None:
+    layer = EmbeddedChannelLayer()
+    channel = await layer.new_channel()
+    waiting = asyncio.ensure_future(layer.receive(channel))
+    await asyncio.sleep(0)  # it waits on its channel's queue now
+    held_while_waiting = channel in layer.channels
+    waiting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
+
+    assert held_while_waiting is True
+    assert channel not in layer.channels
+
+
+async def test_a_message_sent_while_a_receiver_waits_reaches_it() -> None:
+    layer = EmbeddedChannelLayer()
+    channel = await layer.new_channel()
+    waiting = asyncio.ensure_future(layer.receive(channel))
+    await asyncio.sleep(0)
+    await layer.send(channel, {"type": "x"})
+
+    assert await asyncio.wait_for(waiting, timeout=5) == {"type": "x"}
+    assert channel not in layer.channels

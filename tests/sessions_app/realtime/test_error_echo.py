@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from sessions_app.realtime import ErrorCode, ErrorDetail, ProtocolError
-from sessions_app.realtime.errors import lone_surrogate_at
+from sessions_app.realtime.errors import ErrorCode, ErrorDetail, ProtocolError, lone_surrogate_at
 
 
 def test_an_error_echoing_lone_surrogates_serialises_as_valid_utf8() -> None:

@@ -1,4 +1,5 @@
-"""`Omittable[X]` fields: optional on the wire, left out when unset, and no null in any schema."""
+"""`Omittable[X]` fields: optional on the wire, left out of what the server sends when unset (no null in
+its schemas), and null or absent alike in what a client sends (null in their schemas)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from sessions_app.messages import RequestResync
-from sessions_app.realtime import ErrorMessage
+from sessions_app.realtime.errors import ErrorMessage
 
 RESYNC = {"type": "request_resync", "requestId": "r1", "deviceId": "d1"}
 
@@ -30,3 +31,9 @@ def test_the_schema_of_an_omittable_field_is_its_type_alone_with_no_default() ->
     schema = ErrorMessage.model_json_schema()["properties"]["retryAfterMs"]
     assert schema == {"title": "Retryafterms", "type": "integer"}
     assert "retryAfterMs" not in ErrorMessage.model_json_schema().get("required", [])
+
+
+def test_the_schema_of_a_clients_omittable_field_allows_the_null_the_server_reads_as_absent() -> None:
+    # schemathesis found the document refusing a null the server accepted (issue 24).
+    schema = RequestResync.model_json_schema()["properties"]["lastSessionSeq"]
+    assert {"type": "null"} in schema["anyOf"]

@@ -8,7 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from sessions_app.realtime.logs import bind, log_context
-from sessions_app.realtime.tasks import start_process_task
+from sessions_app.realtime.process import start_process_task
 
 
 # asgiref's sync_to_async is what database_sync_to_async runs on (its one thread for database

@@ -7,10 +7,12 @@ import json
 import pytest
 from django.core.management import call_command
 
+from sessions_app.errors import HttpCode
 from sessions_app.management.commands.export_protocol import EXPORT_DIR, rendered_exports
+from sessions_app.realtime.errors import CloseCode, error_codes
 from sessions_app.realtime.export import client_messages, server_messages
-from sessions_app.realtime.registry import ROUTES
-from sessions_app.realtime.schema import message_type
+from sessions_app.realtime.message_base import message_type
+from sessions_app.realtime.message_routes import ROUTES
 
 SPEC_MESSAGE_TYPES = {
     "heartbeat",
@@ -67,3 +69,16 @@ def test_asyncapi_links_each_request_to_its_reply() -> None:
 def test_optional_server_fields_are_the_only_ones_not_required(model: type) -> None:
     schema = json.loads((EXPORT_DIR / "protocol.schema.json").read_text())["$defs"][model.__name__]
     assert set(model.model_fields) - set(schema["required"]) == set(model.omit_when_none)
+
+
+def test_asyncapi_lists_every_close_code_and_every_error_code_the_socket_sends() -> None:
+    document = json.loads(rendered_exports()["asyncapi.json"])
+    closes = {entry["code"]: entry for entry in document["channels"]["session"]["x-close-codes"]}
+    assert set(closes) == {int(code) for code in CloseCode}
+    assert closes[4009]["reconnect"] is False and closes[4012]["reconnect"] is True
+    listed = {entry["code"]: entry for entry in document["components"]["messages"]["error"]["x-error-codes"]}
+    http_only = {code.value for code in HttpCode}
+    assert set(listed) == {code.value for code, _ in error_codes()} - http_only
+    assert listed["session_stopped"]["closesWith"] == 4010 and listed["invalid_message"]["closesWith"] is None
+    # A code closes only with a close code the channel lists.
+    assert {entry["closesWith"] for entry in listed.values()} - {None} <= set(closes)

@@ -7,8 +7,8 @@ import typing
 import tradesim.protocol as generated
 
 from sessions_app.realtime.export import client_messages, json_schema, server_messages
+from sessions_app.realtime.message_base import message_type
 from sessions_app.realtime.pythontypes import python_types
-from sessions_app.realtime.schema import message_type
 
 
 def test_every_message_type_has_its_typed_dict_by_its_type() -> None:

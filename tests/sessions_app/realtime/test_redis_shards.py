@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 import redis
-from django.test import override_settings
+from channels_redis.pubsub import RedisPubSubChannelLayer
 
-from sessions_app.realtime import ErrorCode, ProtocolError, internals
+from sessions_app.realtime.errors import ErrorCode, ProtocolError
 from sessions_app.realtime.limits import RedisConnectionLimiter, Slot
 from sessions_app.realtime.redis_clients import RedisShard, shard_index
-from sessions_app.realtime.redis_layer import RedisLayer
-from sessions_app.realtime.stream import RedisStreamStore, StreamHead
+from sessions_app.realtime.session_stream import RedisStreamStore, StreamHead
 from sessions_app.socket_tickets import RedisTicketStore
 from tests.support.faults import RedisServer
 from tests.support.redis_servers import redis_shards
@@ -110,32 +110,6 @@ async def test_the_user_and_address_counts_live_on_their_own_shards_and_a_refusa
     await other.acquire(user_slot(user, ip))
 
 
-async def test_on_several_shards_the_limits_are_never_sent_in_another_round_trip_and_release_keeps_its_work(
-    shards: list[RedisServer],
-) -> None:
-    prefix = f"shard-limits-{next(_ids)}"
-    limiter = RedisConnectionLimiter(shards=shard_list(shards), prefix=prefix, per_user=1, per_ip=1, ttl_ms=30_000)
-    user = int(owner_on(0, "user:{}").split(":")[1])
-    held = user_slot(user, owner_on(1, "ip:10.2.0.{}").split(":")[1])
-    assert limiter.acquire_command(held) is None  # its two counts may be on two shards: acquire() does it
-    await limiter.acquire(held)
-
-    assert limiter.release_commands(held) == []
-    await limiter.release(held)  # still held, so release() gives it back on each shard
-    assert keys_on(shards[0], prefix) | keys_on(shards[1], prefix) == set()
-
-
-async def test_a_head_read_in_another_round_trip_names_its_sessions_shard_and_is_the_head_itself(
-    shards: list[RedisServer],
-) -> None:
-    store = RedisStreamStore(shards=shard_list(shards), prefix=f"shard-head-{next(_ids)}", max_messages=5, ttl_s=60)
-    session = owner_on(1, "s-{}")
-    store.append([session], '{"type":"x"}')
-    url, command = store.head_command(session)
-    assert url == shards[1].url
-    assert store.head_of(redis.Redis.from_url(url).execute_command(*command)) == await store.head(session)
-
-
 def test_a_ticket_lives_on_the_shard_of_its_digest_and_is_redeemed_once_from_any_process(
     shards: list[RedisServer],
 ) -> None:
@@ -150,87 +124,80 @@ def test_a_ticket_lives_on_the_shard_of_its_digest_and_is_redeemed_once_from_any
     assert [issuing.take(d) for d in digests] == [None, None]
 
 
-def sharded_layer(servers: list[RedisServer], prefix: str) -> RedisLayer:
-    return RedisLayer(hosts=[{"address": s.url} for s in servers], prefix=prefix)
+def sharded_layer(servers: list[RedisServer], prefix: str) -> RedisPubSubChannelLayer:
+    """The production channel layer of one process, on every shard."""
+    return RedisPubSubChannelLayer(hosts=[{"address": s.url} for s in servers], prefix=prefix)
 
 
-def process_key_counts(servers: list[RedisServer], layer: RedisLayer) -> list[int]:
-    key = f"{layer.prefix}specific.{layer.client_prefix}!"
-    return [redis.Redis.from_url(s.url).zcard(key) for s in servers]
+def subscribed_on(server: RedisServer, names: list[str]) -> list[str]:
+    """Which of `names` that server's pub/sub has subscribers for (where the layer put them)."""
+    listed = {name.decode() for name in redis.Redis.from_url(server.url).pubsub_channels()}
+    return [name for name in names if name in listed]
 
 
-def channel_hashed_elsewhere(layer: RedisLayer, channels: list[str]) -> str:
-    """A channel whose full name channels-redis's own send() would hash to another shard than its process."""
-    home = internals.redis_receive_batch_key(layer)[0]
-    from channels_redis.utils import _consistent_hash
+async def heard(
+    send: Callable[[], Awaitable[None]], receivers: list[tuple[RedisPubSubChannelLayer, str]], message: dict
+) -> None:
+    """Send until every receiver heard `message` once: a subscription takes effect once Redis has
+    read it, and pub/sub delivers only to the subscribers it already has."""
+    waiting = list(receivers)
+    deadline = time.monotonic() + 10
+    while waiting:
+        assert time.monotonic() < deadline, f"{[c for _, c in waiting]} never heard {message}"
+        await send()
+        for layer, channel in list(waiting):
+            try:
+                got = await asyncio.wait_for(layer.receive(channel), 0.5)
+            except TimeoutError:
+                continue
+            assert got == message
+            waiting.remove((layer, channel))
 
-    return next(c for c in channels if _consistent_hash(c, layer.ring_size) != home)
 
-
-@override_settings(CHANNEL_LAYER_POOL_SIZE=10)
-async def test_a_send_to_one_connection_lands_on_its_processs_shard_and_reaches_it(
+async def test_a_send_to_a_connection_of_another_process_reaches_it_whichever_shard_its_name_is_on(
     shards: list[RedisServer],
 ) -> None:
-    receiving, sending = (sharded_layer(shards, f"shard-layer-{next(_ids)}") for _ in range(2))
-    sending.prefix = receiving.prefix
-    channels = [await receiving.new_channel() for _ in range(32)]
-    channel = channel_hashed_elsewhere(receiving, channels)
-    home = internals.redis_receive_batch_key(receiving)[0]
+    prefix = f"shard-layer-{next(_ids)}"
+    receiving, sending = sharded_layer(shards, prefix), sharded_layer(shards, prefix)
+    channels = [await receiving.new_channel() for _ in range(16)]
     try:
-        await sending.send(channel, {"type": "direct"})
-        counts = process_key_counts(shards, receiving)
-        assert counts[home] == 1 and sum(counts) == 1
-        inbox: asyncio.Queue = asyncio.Queue()
-        receiving.deliver_into(channel, inbox)
-        assert await asyncio.wait_for(inbox.get(), 10) == {"type": "direct"}
+        for server in shards:
+            await until_listed(server, channels)
+            channel = subscribed_on(server, channels)[0]
+            message = {"type": "direct", "server": server.port}
+            await heard(lambda c=channel, m=message: sending.send(c, m), [(receiving, channel)], message)
     finally:
         await receiving.flush()
         await sending.flush()
 
 
-@override_settings(CHANNEL_LAYER_POOL_SIZE=10)
-async def test_the_reader_also_takes_what_a_stock_sender_put_on_another_shard(
-    shards: list[RedisServer], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    receiving = sharded_layer(shards, f"shard-stock-{next(_ids)}")
-    channels = [await receiving.new_channel() for _ in range(32)]
-    channel = channel_hashed_elsewhere(receiving, channels)
-    home = internals.redis_receive_batch_key(receiving)[0]
-    monkeypatch.setattr(internals.REDIS_PROCESS_SHARD, "_verdict", False)  # a sender hashing as channels-redis does
-    stock = sharded_layer(shards, receiving.prefix)
-    try:
-        await stock.send(channel, {"type": "from a stock sender"})
-        counts = process_key_counts(shards, receiving)
-        assert counts[home] == 0 and sum(counts) == 1  # channels#1492: not on the process's shard
-        inbox: asyncio.Queue = asyncio.Queue()
-        receiving.deliver_into(channel, inbox)
-        assert await asyncio.wait_for(inbox.get(), 10) == {"type": "from a stock sender"}
-    finally:
-        await receiving.flush()
-        await stock.flush()
-
-
-@override_settings(CHANNEL_LAYER_POOL_SIZE=10)
 async def test_groups_on_both_shards_reach_connections_of_two_processes(shards: list[RedisServer]) -> None:
     prefix = f"shard-groups-{next(_ids)}"
     one, two = sharded_layer(shards, prefix), sharded_layer(shards, prefix)
-    by_shard = {one.consistent_hash(g): g for g in (f"g{n}" for n in range(50))}
-    assert set(by_shard) == {0, 1}
-    inboxes: dict[str, asyncio.Queue] = {}
+    receivers = []
+    groups = [f"g{n}" for n in range(16)]
     try:
         for layer in (one, two):
             channel = await layer.new_channel()
-            inboxes[channel] = asyncio.Queue()
-            layer.deliver_into(channel, inboxes[channel])
-            await layer.group_add_many(list(by_shard.values()), channel)
-        for shard, group in sorted(by_shard.items()):
-            await one.group_send(group, {"type": "to", "shard": shard})
-        for inbox in inboxes.values():
-            got = [await asyncio.wait_for(inbox.get(), 10) for _ in range(2)]
-            assert sorted(m["shard"] for m in got) == [0, 1]
+            receivers.append((layer, channel))
+            for group in groups:
+                await layer.group_add(group, channel)
+        for server in shards:
+            names = [f"{prefix}__group__{group}" for group in groups]
+            await until_listed(server, names)
+            group = subscribed_on(server, names)[0].removeprefix(f"{prefix}__group__")
+            message = {"type": "to", "server": server.port}
+            await heard(lambda g=group, m=message: one.group_send(g, m), receivers, message)
     finally:
         await one.flush()
         await two.flush()
+
+
+async def until_listed(server: RedisServer, names: list[str]) -> None:
+    deadline = time.monotonic() + 10
+    while not subscribed_on(server, names):
+        assert time.monotonic() < deadline, f"none of {names} subscribed on {server.url}"
+        await asyncio.sleep(0.05)
 
 
 def test_a_store_without_any_redis_is_refused() -> None:

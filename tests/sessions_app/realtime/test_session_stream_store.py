@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sessions_app.realtime.stream import MemoryStreamStore, RedisStreamStore, StreamStore, with_position
+from sessions_app.realtime.session_stream import MemoryStreamStore, RedisStreamStore, StreamStore, with_position
 from tests.support.production import REDIS_URL, private_redis_prefix
 
 
@@ -60,19 +60,3 @@ def test_a_reset_stream_starts_again_under_a_new_epoch(store: StreamStore) -> No
 
 def test_the_position_is_added_to_a_payload_without_re_encoding_it() -> None:
     assert with_position('{"type":"x","a":1}', "e1", 7) == '{"type":"x","a":1,"sessionSeq":7,"sessionEpoch":"e1"}'
-
-
-async def test_a_head_read_in_another_round_trip_is_the_head_itself(store: StreamStore) -> None:
-    store.append(["a"], '{"type":"x"}')
-    url, command = store.head_command("a")
-    if url is None:  # the memory store has no command: the kernel calls head()
-        assert command == ()
-        return
-    import redis.asyncio
-
-    client = redis.asyncio.Redis.from_url(url)
-    try:
-        assert store.head_of(await client.execute_command(*command)) == await store.head("a")
-        assert (await store.head("a")).seq == 1
-    finally:
-        await client.aclose()

@@ -5,37 +5,37 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
-from sessions_app.realtime import registry
-from sessions_app.realtime.admission import admission, reset_admission
-from sessions_app.realtime.live import live_connections
+from sessions_app.realtime.admission import admission
+from sessions_app.realtime.process import shutdown_all
+from sessions_app.signals import connection_opened
 from tests.support.factories import issue_token
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
-def fresh_admission() -> Iterator[None]:
-    reset_admission()
-    yield
-    reset_admission()
+def fresh_admission(settings: Any) -> None:
+    """A process admission of the test's own (made afresh when its settings change, and again after)."""
+    settings.WS_MAX_HANDSHAKES_IN_FLIGHT = settings.WS_MAX_HANDSHAKES_IN_FLIGHT
+
+
+async def sigterm_now(sender: object, **kwargs: object) -> None:
+    admission().close()
 
 
 @pytest.fixture
 def signal_during_the_handshake() -> Iterator[None]:
     """Close admission (what SIGTERM does first) at the handshake's last step, after `connected` went out."""
-
-    async def sigterm_now(conn: object) -> None:
-        admission().close()
-
-    registry.connected.hooks.append(sigterm_now)
+    connection_opened.connect(sigterm_now, dispatch_uid="test-sigterm-now")
     yield
-    registry.connected.hooks.remove(sigterm_now)
+    connection_opened.disconnect(dispatch_uid="test-sigterm-now")
 
 
 async def test_a_handshake_caught_by_the_signal_is_told_to_go_with_the_shutdown_close_code(
@@ -58,9 +58,10 @@ async def test_a_handshake_caught_by_the_signal_is_told_to_go_with_the_shutdown_
 async def test_the_drain_waits_for_a_handshake_still_under_way() -> None:
     gate = admission()
     assert gate.enter()  # a handshake has entered and not finished
-    drain = asyncio.ensure_future(live_connections.shutdown_all(reason="server shutting down", grace_s=5))
-    await asyncio.sleep(0.3)
+    drain = asyncio.ensure_future(shutdown_all(reason="server shutting down", grace_s=60))
+    for _ in range(5):  # it looks for handshakes every 50 ms: let it look a few times
+        await asyncio.sleep(0.05)
     assert not drain.done()
 
     gate.leave()
-    assert await asyncio.wait_for(drain, timeout=2) == 0
+    assert await asyncio.wait_for(drain, timeout=10) == 0

@@ -84,7 +84,7 @@ def client_for(url: str, **options: Any) -> tuple[Client, list[dict[str, Any]]]:
     return client, applied
 
 
-async def until(condition: Callable[[], bool], timeout: float = 5) -> None:
+async def until(condition: Callable[[], bool], timeout: float = 30) -> None:
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.01)
@@ -406,3 +406,30 @@ async def test_a_socket_that_brings_nothing_for_the_heartbeat_timeout_is_given_u
         await client.close()
     assert retries and retries[0]["code"] == 1006
     assert given_up_after >= 0.4  # not before the timeout plus an interval (300 + 100 ms)
+
+
+async def test_a_flow_controlled_subscription_acknowledges_the_ticks_it_handled_at_half_the_window() -> None:
+    received: dict[str, Any] = {}
+    acks: list[dict[str, Any]] = []
+
+    async def script(ws: ServerConnection, n: int) -> None:
+        await send(ws, connected())
+        asked = received["subscribe"] = await receive(ws, "subscribe_market")
+        reply = {"type": "market_subscription", "requestId": asked["requestId"], "success": True, "symbols": ["AAPL"]}
+        await send(ws, {**reply, "window": 4})
+        await send(ws, *({"type": "exchange_data", "timestamp": 0, "symbols": {}, "seq": seq} for seq in range(1, 6)))
+        acks.append(await receive(ws, "market_ack"))
+        acks.append(await receive(ws, "market_ack"))
+
+    async with fake_server(script) as url:
+        client, _ = client_for(url)
+        handled: list[int] = []
+        client.on("exchange_data", lambda tick: handled.append(tick["seq"]))
+        await client.connect(token="t", device_id="dev-1")
+        await client.request("subscribe_market", symbols=None)
+        await until(lambda: len(acks) == 2)
+        await client.close()
+
+    assert received["subscribe"]["flowControl"] is True
+    assert handled == [1, 2, 3, 4, 5]
+    assert [(ack["seq"], ack["deviceId"]) for ack in acks] == [(2, "dev-1"), (4, "dev-1")]

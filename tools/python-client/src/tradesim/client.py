@@ -89,6 +89,7 @@ class Client:
         gap_timeout_s: float = 3,
         use_tickets: bool = False,
         token_renew_before_s: float = 60,
+        flow_control: bool = True,
         random: Callable[[], float] = _random.random,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -100,6 +101,8 @@ class Client:
         self.gap_timeout_s = gap_timeout_s
         self.use_tickets = use_tickets
         self.token_renew_before_s = token_renew_before_s
+        # `subscribe_market` asks for flow control, and the client acknowledges the ticks it handled.
+        self.flow_control = flow_control
         self.random = random
 
         self.state: State = "idle"
@@ -136,6 +139,8 @@ class Client:
         self._last_heard = time.monotonic()  # when the open socket last brought a frame
         self._closing = False
         self._last_error: dict[str, Any] | None = None  # the last `error` not answering a request
+        self._market_window = 0  # ticks the server sends past the last `market_ack` (0: no flow control)
+        self._ticks_unacknowledged = 0
 
     # --- Public API ---------------------------------------------------------------------
 
@@ -190,6 +195,8 @@ class Client:
         request_id = fields.pop("requestId", None) or new_request_id()
         message = {"type": kind, "requestId": request_id, "timestamp": int(time.time() * 1000)}
         message["deviceId"] = self.device_id
+        if kind == "subscribe_market" and "flowControl" not in fields and self.flow_control:
+            fields["flowControl"] = True
         message.update({key: value for key, value in fields.items() if value is not None})
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
@@ -340,6 +347,7 @@ class Client:
 
     def _on_connected(self, socket: ClientConnection, message: Connected) -> None:
         resumed = self.session is not None
+        self._market_window = self._ticks_unacknowledged = 0  # every tick until it subscribes again
         previous_token = self.session_token
         self.session = message
         self.session_token = message["sessionToken"]
@@ -473,6 +481,20 @@ class Client:
                 waiting.set_result(dict(message))
         self._emit("message", message)
         self._emit(kind, message)
+        if kind == "market_subscription":
+            self._market_window, self._ticks_unacknowledged = int(message.get("window") or 0), 0
+        elif kind == "exchange_data" and self._market_window:
+            await self._acknowledge(int(message["seq"]))
+
+    async def _acknowledge(self, seq: int) -> None:
+        """A tick was handled (its handlers ran): acknowledge at half the window, so the server never waits."""
+        self._ticks_unacknowledged += 1
+        socket = self._socket
+        if self._ticks_unacknowledged * 2 < self._market_window or socket is None:
+            return
+        self._ticks_unacknowledged = 0
+        with contextlib.suppress(ConnectionClosed):
+            await socket.send(json.dumps({"type": "market_ack", "deviceId": self.device_id, "seq": seq}))
 
     def _update_view(self, message: Mapping[str, Any]) -> None:
         kind = message["type"]

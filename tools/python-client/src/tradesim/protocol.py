@@ -114,7 +114,7 @@ class DeviceIdInvalidated(TypedDict):
 class DeviceInvalidateRequest(TypedDict):
     """POST /api/devices/{deviceId}/invalidate/ (body optional)"""
 
-    reason: NotRequired[str]
+    reason: NotRequired[str | None]
 
 
 class DeviceView(TypedDict):
@@ -178,6 +178,8 @@ ErrorCode = Literal[
     "permission_denied",
     "not_found",
     "method_not_allowed",
+    "not_acceptable",
+    "unsupported_media_type",
     "device_taken",
     "throttled",
 ]
@@ -253,7 +255,7 @@ class Heartbeat(TypedDict):
     connectionQuality: Literal["good", "degraded", "poor"]
     sessionStatus: Literal["active", "expired", "pending"]
     simulatorStatus: Literal["running", "stopped", "starting", "stopping", "error"]
-    rttMs: NotRequired[float]
+    rttMs: NotRequired[float | None]
 
 
 class HeartbeatAck(TypedDict):
@@ -267,6 +269,16 @@ class HeartbeatAck(TypedDict):
     simulatorStatus: str
 
 
+class MarketAck(TypedDict):
+    """Addition (flow control, after `subscribe_market` with `flowControl`): every `exchange_data`
+    up to `seq` was applied. No reply; without flow control it changes nothing.
+    """
+
+    type: Literal["market_ack"]
+    deviceId: str
+    seq: int
+
+
 class MarketSubscription(TypedDict):
     """Reply to `subscribe_market`: the symbols `exchange_data` now carries (every listed one when all)."""
 
@@ -276,6 +288,7 @@ class MarketSubscription(TypedDict):
     symbols: list[str]
     depth: NotRequired[int]
     candles: NotRequired[list[Literal["1s", "1m", "5m"]]]
+    window: NotRequired[int]
 
 
 class OrderCanceled(TypedDict):
@@ -306,15 +319,15 @@ class PlaceOrder(TypedDict):
     side: Literal["buy", "sell"]
     orderType: Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
     quantity: float
-    limitPrice: NotRequired[float]
-    clientOrderId: NotRequired[str]
-    timeInForce: NotRequired[Literal["gtc", "day", "ioc", "fok"]]
-    stopPrice: NotRequired[float]
-    trailAmount: NotRequired[float]
-    trailPercent: NotRequired[float]
-    orderClass: NotRequired[Literal["simple", "bracket", "oco"]]
-    takeProfit: NotRequired["TakeProfit"]
-    stopLoss: NotRequired["StopLoss"]
+    limitPrice: NotRequired[float | None]
+    clientOrderId: NotRequired[str | None]
+    timeInForce: NotRequired[Literal["gtc", "day", "ioc", "fok"] | None]
+    stopPrice: NotRequired[float | None]
+    trailAmount: NotRequired[float | None]
+    trailPercent: NotRequired[float | None]
+    orderClass: NotRequired[Literal["simple", "bracket", "oco"] | None]
+    takeProfit: NotRequired["TakeProfit | None"]
+    stopLoss: NotRequired["StopLoss | None"]
     type: Literal["place_order"]
     requestId: str
     timestamp: float
@@ -326,8 +339,8 @@ class Reconnect(TypedDict):
     deviceId: str
     sessionToken: str
     requestId: str
-    lastSessionSeq: NotRequired[int]
-    sessionEpoch: NotRequired[str]
+    lastSessionSeq: NotRequired[int | None]
+    sessionEpoch: NotRequired[str | None]
 
 
 class ReconnectResult(TypedDict):
@@ -357,11 +370,11 @@ class RefreshToken(TypedDict):
 class ReplaceOrder(TypedDict):
     """Amend an open order's quantity or prices (an addition; docs/protocol.md §4b)."""
 
-    quantity: NotRequired[float]
-    limitPrice: NotRequired[float]
-    stopPrice: NotRequired[float]
-    trailAmount: NotRequired[float]
-    trailPercent: NotRequired[float]
+    quantity: NotRequired[float | None]
+    limitPrice: NotRequired[float | None]
+    stopPrice: NotRequired[float | None]
+    trailAmount: NotRequired[float | None]
+    trailPercent: NotRequired[float | None]
     type: Literal["replace_order"]
     requestId: str
     timestamp: float
@@ -382,8 +395,8 @@ class RequestResync(TypedDict):
     type: Literal["request_resync"]
     requestId: str
     deviceId: str
-    lastSessionSeq: NotRequired[int]
-    sessionEpoch: NotRequired[str]
+    lastSessionSeq: NotRequired[int | None]
+    sessionEpoch: NotRequired[str | None]
 
 
 class RequestSessionInfo(TypedDict):
@@ -493,14 +506,14 @@ class StartSimulator(TypedDict):
     requestId: str
     timestamp: float
     deviceId: str
-    profile: NotRequired[str]
+    profile: NotRequired[str | None]
 
 
 class StopLoss(TypedDict):
     """A bracket's (or an OCO pair's) stop exit: a stop, or a stop-limit with `limitPrice`."""
 
     stopPrice: float
-    limitPrice: NotRequired[float]
+    limitPrice: NotRequired[float | None]
 
 
 class StopSession(TypedDict):
@@ -527,8 +540,9 @@ class SubscribeMarket(TypedDict):
     timestamp: float
     deviceId: str
     symbols: NotRequired[list[str] | None]
-    depth: NotRequired[int]
-    candles: NotRequired[list[Literal["1s", "1m", "5m"]]]
+    depth: NotRequired[int | None]
+    candles: NotRequired[list[Literal["1s", "1m", "5m"]] | None]
+    flowControl: NotRequired[bool | None]
 
 
 class SymbolQuote(TypedDict):
@@ -587,7 +601,7 @@ class TokenRequest(TypedDict):
 
     username: str
     password: str
-    deviceId: NotRequired[str]
+    deviceId: NotRequired[str | None]
 
 
 class TokenResponse(TypedDict):
@@ -650,6 +664,7 @@ ClientMessage = (
     | StartSimulator
     | StopSimulator
     | SubscribeMarket
+    | MarketAck
     | RequestExchangeData
     | PlaceOrder
     | CancelOrder
@@ -666,6 +681,7 @@ ClientMessageType = Literal[
     "start_simulator",
     "stop_simulator",
     "subscribe_market",
+    "market_ack",
     "request_exchange_data",
     "place_order",
     "cancel_order",
@@ -683,6 +699,7 @@ CLIENT_MESSAGES: dict[str, type] = {
     "start_simulator": StartSimulator,
     "stop_simulator": StopSimulator,
     "subscribe_market": SubscribeMarket,
+    "market_ack": MarketAck,
     "request_exchange_data": RequestExchangeData,
     "place_order": PlaceOrder,
     "cancel_order": CancelOrder,
