@@ -30,8 +30,9 @@ import django
 django.setup()
 
 from sessions_app import groups  # noqa: E402
-from sessions_app.realtime import StreamMessage, now_ms, push  # noqa: E402
-from sessions_app.realtime.stream import stream_store  # noqa: E402
+from sessions_app.realtime.message_base import StreamMessage, now_ms  # noqa: E402
+from sessions_app.realtime.publish import push  # noqa: E402
+from sessions_app.realtime.session_stream import stream_store  # noqa: E402
 
 
 class BenchNotice(StreamMessage):

@@ -7,7 +7,7 @@ time, the same devices again (each replacing nothing, its older socket closed), 
 devices with 100 handshakes in flight; each socket closes at the end of its round. A first round
 of N (not shown) fills the Redis pools, whose connections are opened once. Prints each
 round's counts per connection (opened and closed), minus what the process did while idle for the
-same time (presence flushes, the channel layer's blocking read). Sequential rounds are
+same time (presence flushes, the stream checks). Sequential rounds are
 deterministic; the storm round shows what the handshakes in flight share.
 
 Usage: .venv/bin/python bench/handshake_cost.py [--connections 200]

@@ -4,8 +4,8 @@ every one of the eight instruments, matched with books on, against the 500 ms ti
 Usage: .venv/bin/python bench/matching.py [--simulators 1000] [--ticks 40] [--profile realistic]
        [--compare]
 
-In process, no server and no database: it times what the worker's desk does with each tick
-(market_app.worker_matching.Markets.of_event reads the tick's books for each profile once, then
+In process, no server and no database: it times what the market does in a worker with each tick
+(market_app.in_worker.Markets.of_event reads the tick's books for each profile once, then
 market_app.matcher.match_tick runs for every simulator) and, as the same-run baseline, the exchange
 of before (tests/support/reference_matcher.py: market and limit orders at the tick's price). The ticks and
 their books come from the feed's own producer code (market_app.marketdata) on a seeded random walk;
@@ -41,12 +41,12 @@ from bench.common import load_average, markdown_table, write_results  # noqa: E4
 from market_app.accounting import FillIntent, OpenOrder, PositionState, apply_fill  # noqa: E402
 from market_app.events import MarketTickEvent  # noqa: E402
 from market_app.fees import CommissionSchedule, fill_fee  # noqa: E402
+from market_app.in_worker import Markets  # noqa: E402
 from market_app.liquidity import LiquidityParams  # noqa: E402
 from market_app.marketdata import MarketDataBuilder, SymbolLiquidity, books_of_event  # noqa: E402
 from market_app.matcher import TickOutcome, match_tick  # noqa: E402
 from market_app.prices import InstrumentSpec, Quote, RandomWalkSource  # noqa: E402
 from market_app.realism import PROFILES, ProfileName  # noqa: E402
-from market_app.worker_matching import Markets  # noqa: E402
 from tests.support.reference_matcher import match  # noqa: E402
 
 D = Decimal

@@ -29,7 +29,7 @@ import django
 django.setup()
 
 from sessions_app.realtime.redis_clients import RedisShard  # noqa: E402
-from sessions_app.realtime.stream import RedisStreamStore  # noqa: E402
+from sessions_app.realtime.session_stream import RedisStreamStore  # noqa: E402
 from tests.support.faults import RedisServer  # noqa: E402
 from tests.support.redis_servers import MASTER_NAME, redis_shards, sentinel_group  # noqa: E402
 
