@@ -178,7 +178,9 @@ def issue_clients(env: dict[str, str], count: int, *, tag: str, per_user: int = 
 
 def embedded_env(directory: Path, name: str, **overrides: str) -> dict[str, str]:
     """The embedded default (SQLite, in-memory layer, simulators and the feed in the daphne process)."""
-    return base_env(DATABASE_URL=f"sqlite:///{directory / f'{name}.sqlite3'}", **SERVICE_BENCH_SETTINGS, **overrides)
+    # Overrides may replace a bench setting (say, the heartbeat interval).
+    database = f"sqlite:///{directory / f'{name}.sqlite3'}"
+    return base_env(**{"DATABASE_URL": database, **SERVICE_BENCH_SETTINGS, **overrides})
 
 
 # What every benchmark run of the service changes, and why.
