@@ -21,6 +21,13 @@ on stdin, measures, prints `{"event": "result", ...}` and exits. Job kinds:
   true), beats every `beat_s` and reads everything pushed. After `go`: `idle_s` of only that, a
   `progress` line (`phase: trading`), then `trade_s` in which each also places a market order every
   `order_every_s` (a random phase each); replies counted by type.
+- idle: idle traders (the capacity scenario): each connection, once open, beats every `beat_s`, the
+  beats of every generator's connections spread evenly over the interval (`slot` of `slots`
+  generators); ready once all handshakes ended (with their times); after `go`, the heartbeat round
+  trips of the beats sent within `seconds`, the beats left unanswered and the sockets the server closed.
+
+A job's `source`, if given, is the local address its sockets dial from (one loopback address per
+generator, so no address runs out of ephemeral ports).
 
 Each connection spec is {"url": ..., "deviceId": ..., "expect": "connected" | null}.
 Not imported by anything: run by bench/common.Generator.
@@ -117,19 +124,27 @@ def is_tick(frame: str) -> bool:
 BUSY_RETRIES = 10  # server_busy refusals one connection waits out (its retryAfterMs) before failing
 
 
-async def open_connection(spec: dict, gate: asyncio.Semaphore) -> tuple[Any, float]:
+async def open_connection(spec: dict, gate: asyncio.Semaphore, source: str | None = None) -> tuple[Any, float]:
     """Open one connection (and wait for `connected` when expected); returns it and the ms it took,
-    retry slots included: a `server_busy` refusal is waited out as the ConnectionManager does."""
+    the wait for a place in `gate` and retry slots included: a `server_busy` refusal is waited out as
+    the ConnectionManager does. The last attempt alone, from its place in `gate`, is `.handshake_ms`."""
     started = time.perf_counter()
+    bind = {"local_addr": (source, 0)} if source else {}
     for _ in range(BUSY_RETRIES + 1):
         async with gate:
+            placed = time.perf_counter()
             ws = await websockets.connect(
-                spec["url"], max_size=None, compression=None, ping_interval=None, open_timeout=120, close_timeout=10
+                spec["url"],
+                max_size=None,
+                compression=None,
+                ping_interval=None,
+                open_timeout=120,
+                close_timeout=10,
+                **bind,
             )
-            if not spec.get("expect"):
-                return ws, (time.perf_counter() - started) * 1000
-            first = await asyncio.wait_for(ws.recv(), 60)
-            if f'"{spec["expect"]}"' in first[:40]:
+            first = await asyncio.wait_for(ws.recv(), 60) if spec.get("expect") else ""
+            if not spec.get("expect") or f'"{spec["expect"]}"' in first[:40]:
+                ws.handshake_ms = (time.perf_counter() - placed) * 1000
                 return ws, (time.perf_counter() - started) * 1000
             await ws.close()
             refusal = json.loads(first) if first.startswith("{") else {}
@@ -155,7 +170,10 @@ async def open_all(conns: list[dict], concurrency: int) -> tuple[list[Any], list
 
 
 async def open_and_read(
-    conns: list[dict], concurrency: int, read: Callable[[int, Any], Awaitable[None]]
+    conns: list[dict],
+    concurrency: int,
+    read: Callable[[int, Any], Awaitable[None]],
+    source: str | None = None,
 ) -> tuple[list[Any], dict[int, str], list[asyncio.Task[None]]]:
     """Open every connection and run `read(index, socket)` on each from the moment it opens: an
     unread socket stops reading at websockets' max_queue, stops answering daphne's pings, and is
@@ -167,7 +185,7 @@ async def open_and_read(
 
     async def one(index: int, spec: dict) -> None:
         try:
-            ws, _ = await open_connection(spec, gate)
+            ws, _ = await open_connection(spec, gate, source)
         except Exception as error:
             failures[index] = f"{type(error).__name__}: {error}"[:200]
             return
@@ -709,6 +727,95 @@ async def _count(ws: Any, replies: Counter[str]) -> None:
 
 
 JOBS["trade"] = trade
+
+
+async def idle(job: dict, stdin: Stdin) -> dict:
+    conns, beat_s = job["conns"], job["beat_s"]
+    count = len(conns)
+    slot, slots = job.get("slot", 0), job.get("slots", 1)
+    sent = [0.0] * count  # perf_counter of each connection's beat awaiting its ack (0: none)
+    sent_in_window = [False] * count
+    window = {"begin": float("inf"), "end": float("inf")}
+    rtts: list[float] = []
+    state = Counter()
+    unexpected: Counter[str] = Counter()
+    closed: Counter[str] = Counter()
+
+    async def beats(index: int, ws: Any) -> None:
+        # Slots on the wall clock, so every generator's connections share one interval, evenly.
+        phase = (index + slot / slots) * beat_s / count
+        device = conns[index]["deviceId"]
+        now = time.time()
+        at = now - (now - phase) % beat_s + beat_s
+        while True:
+            await asyncio.sleep(max(0.0, at - time.time()))
+            at += beat_s
+            if sent[index]:
+                state["overtaken"] += 1  # the previous beat's ack never came
+            sent[index] = time.perf_counter()
+            sent_in_window[index] = window["begin"] <= time.time() < window["end"]
+            state["sentInWindow"] += sent_in_window[index]
+            try:
+                await ws.send(HEARTBEAT % (time.time() * 1000, device))
+            except websockets.ConnectionClosed:
+                return  # the reader counts it
+
+    async def trader(index: int, ws: Any) -> None:
+        times.append(ws.handshake_ms)
+        beater = asyncio.ensure_future(beats(index, ws))
+        try:
+            async for frame in ws:
+                if "heartbeat_ack" in frame[:32] and sent[index]:
+                    if sent_in_window[index]:
+                        rtts.append((time.perf_counter() - sent[index]) * 1000)
+                    sent[index] = 0.0
+                else:
+                    unexpected[frame[:40]] += 1
+        except websockets.ConnectionClosed:
+            closed[f"{ws.close_code} in window" if window["begin"] <= time.time() else str(ws.close_code)] += 1
+        finally:
+            beater.cancel()
+
+    times: list[float] = []
+    started = time.perf_counter()
+    sockets, failed, tasks = await open_and_read(conns, job.get("concurrency", 50), trader, job.get("source"))
+    emit(
+        "ready",
+        open=len(sockets),
+        failed=len(failed),
+        failures=list(failed.values())[:5],
+        handshakeMs=[round(t, 2) for t in times],
+        connectSeconds=round(time.perf_counter() - started, 2),
+    )
+    if await stdin.wait("go") == "stop":
+        return {}
+    cpu = cpu_now()
+    window["begin"] = time.time()
+    window["end"] = window["begin"] + job["seconds"]
+    await asyncio.sleep(job["seconds"])
+    cpu = cpu_now() - cpu
+    # Acks of the window's last beats may still be on their way.
+    deadline = time.monotonic() + job.get("graceS", 10)
+    while time.monotonic() < deadline and len(rtts) < state["sentInWindow"]:
+        await asyncio.sleep(0.1)
+    result = {
+        "open": len(sockets),
+        "window": [window["begin"], window["end"]],
+        "rtts": [round(r, 2) for r in rtts],
+        "sentInWindow": state["sentInWindow"],
+        "unanswered": state["sentInWindow"] - len(rtts),
+        "overtaken": state["overtaken"],
+        "closed": dict(closed),
+        "unexpected": dict(unexpected.most_common(5)),
+        "generatorCpu": cpu / job["seconds"],
+    }
+    for task in tasks:
+        task.cancel()
+    await close_all(sockets)
+    return result
+
+
+JOBS["idle"] = idle
 
 
 async def main() -> None:
