@@ -18,6 +18,10 @@ Scenarios (sizes are options; --quick shrinks everything to a smoke run of a min
   matching    bench/matching.py: 1,000 simulators with open orders of every type on the eight
               instruments matched per tick with books on: ms per tick, per simulator, against the
               matcher of before (in process, no server; the fills' database writes not included)
+  capacity    idle traders beating every 25 s, dialing from one loopback address per generator
+              process: 5,000, 10,000 and 19,000 on one daphne process (embedded), then 60,000 on
+              four (PostgreSQL, Redis, a simulator worker): RSS, CPU and heartbeat p50/p99 at each
+              step (--capacity-sizes, --capacity-fleet 60000x4, --capacity-seconds)
 
 Baselines, measured in the same invocation on the same machine:
   bare websockets  bench/baselines.py: a minimal `websockets` server answering the same heartbeat_ack
@@ -50,6 +54,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -65,6 +70,7 @@ from bench.common import (
     ROOT,
     SERVICE_BENCH_SETTINGS,
     Generator,
+    cpu_seconds,
     embedded_env,
     git_state,
     issue_clients,
@@ -91,7 +97,7 @@ from tests.support.liveserver import (
 )
 
 PASSWORD = "bench-password-1"
-SCENARIOS = ("connect", "heartbeat", "fanout", "memory", "production", "restart", "writes", "matching")
+SCENARIOS = ("connect", "heartbeat", "fanout", "memory", "production", "restart", "writes", "matching", "capacity")
 
 
 # --- the systems under test ---------------------------------------------------------------
@@ -303,12 +309,16 @@ def measure_fanout(system: System, count: int, seconds: float, tick_ms: int, ext
     }
 
 
-def measure_memory(system: System, count: int, warmup: int = 20) -> dict:
-    # Open and close a few connections first, so what every connection shares (imports, caches,
-    # the first database connection) is in the baseline.
-    run_generators([{"kind": "hold", "conns": system.specs(warmup)}])
+def rss_baseline(system: System, warmup: int, offset: int = 0) -> int:
+    """The servers' RSS after a few connections opened and closed, so that what every connection
+    shares (imports, caches, the first database connection) is in the baseline."""
+    run_generators([{"kind": "hold", "conns": system.specs(warmup, offset)}])
     time.sleep(1.5)
-    before = system.rss_kb()
+    return system.rss_kb()
+
+
+def measure_memory(system: System, count: int, warmup: int = 20) -> dict:
+    before = rss_baseline(system, warmup)
     sampled: dict[str, Any] = {}
 
     def sample(ready: list) -> dict:
@@ -328,6 +338,107 @@ def measure_memory(system: System, count: int, warmup: int = 20) -> dict:
         "rssAfterKb": sampled["after"],
         "kbPerConnection": round((sampled["after"] - before) / opened, 2),
         "processes": len(system.pids),
+    }
+
+
+CAPACITY_WARMUP = 20  # connections per server process opened and closed before its baseline RSS
+
+
+def capacity_settings(beat_s: float) -> dict[str, str]:
+    """Traders told to beat every `beat_s` (in `connected`), and closed after three silent
+    intervals as a deployment would close them, so a trader the server drops shows."""
+    return {"WS_HEARTBEAT_INTERVAL_MS": str(round(beat_s * 1000)), "WS_HEARTBEAT_TIMEOUT_MS": str(round(beat_s * 3000))}
+
+
+def measure_capacity(
+    system: System,
+    count: int,
+    *,
+    offset: int,
+    seconds: float,
+    generators: int,
+    in_flight: int,
+    beat_s: float,
+    backing: list[int] = (),
+) -> dict:
+    """`count` idle traders on `system` (fresh devices from `offset`), from `generators` processes
+    dialing from 127.0.0.2, .3, ...: the servers' RSS and CPU, heartbeat round trips over `seconds`;
+    the CPU and RSS of the `backing` processes (a worker, Redis) apart."""
+    warmup = CAPACITY_WARMUP * len(system.pids)
+    before = rss_baseline(system, warmup, offset)
+    backing_before = sum(rss_kb(pid) for pid in backing)
+    cpu_before = sum(cpu_seconds(pid) for pid in system.pids)
+    held: dict[str, Any] = {}
+
+    def near_end() -> None:
+        held.update(rssEndKb=system.rss_kb(), backingRssKb=sum(rss_kb(pid) for pid in backing))
+
+    def settled(_: list) -> dict:
+        time.sleep(3)  # let the last handshakes' work finish
+        held["connectCpuS"] = sum(cpu_seconds(pid) for pid in system.pids) - cpu_before
+        held["rssKb"] = system.rss_kb()
+        # Again near the window's end, every socket still open: the figure reported.
+        held["timer"] = threading.Timer(seconds * 0.9, near_end)
+        held["timer"].start()
+        return {}
+
+    parts = split(system.specs(count, offset + warmup), max(1, min(generators, count)))
+    jobs = [
+        {
+            "kind": "idle",
+            "conns": part,
+            "source": f"127.0.0.{2 + index}",
+            "slot": index,
+            "slots": len(parts),
+            "beat_s": beat_s,
+            "seconds": seconds,
+            "concurrency": max(1, in_flight // len(parts)),
+        }
+        for index, part in enumerate(parts)
+    ]
+    try:
+        results, info = run_generators(jobs, watch={"server": system.pids, "backing": backing}, between=settled)
+    finally:
+        if "timer" in held:
+            held["timer"].cancel()
+    ready = info["ready"]
+    opened = sum(r["open"] for r in ready)
+    connect_s = max(r["connectSeconds"] for r in ready)
+    rss = held.get("rssEndKb", held["rssKb"])
+    closed: collections.Counter[str] = collections.Counter()
+    unexpected: collections.Counter[str] = collections.Counter()
+    for result in results:
+        closed.update(result["closed"])
+        unexpected.update(result["unexpected"])
+    return {
+        "connections": count,
+        "processes": len(system.pids),
+        "held": opened,
+        "failed": sum(r["failed"] for r in ready),
+        "firstFailures": [f for r in ready for f in r["failures"]][:5],
+        "rssBeforeKb": before,
+        "rssHeldKb": held["rssKb"],
+        "rssKb": rss,
+        "kbPerConnection": round((rss - before) / max(opened, 1), 2),
+        "serverCpu": info["cpu"]["server"],
+        "backingCpu": info["cpu"]["backing"],
+        "backingRssKb": {"before": backing_before, "held": held.get("backingRssKb")},
+        # Everything else: PostgreSQL, and whatever else this machine runs.
+        "otherCpu": round(max(0.0, info["cpu"]["others"] - info["cpu"]["backing"]), 3),
+        "generatorCpu": round(sum(r["generatorCpu"] for r in results), 3),
+        "heartbeatMs": summary([x for r in results for x in r["rtts"]]),
+        "beatsInWindow": sum(r["sentInWindow"] for r in results),
+        "unanswered": sum(r["unanswered"] for r in results),
+        "overtaken": sum(r["overtaken"] for r in results),
+        "closedByServer": dict(closed),
+        "unexpectedFrames": dict(unexpected.most_common(5)),
+        "connectSeconds": connect_s,
+        "connectionsPerSecond": round(opened / connect_s, 1) if connect_s else None,
+        # Each from its place among those in flight, not from the start of the step.
+        "handshakeMs": summary([t for r in ready for t in r["handshakeMs"]]),
+        "serverCpuMsPerConnection": round(1000 * held["connectCpuS"] / opened, 3) if opened else None,
+        "generators": len(parts),
+        "seconds": seconds,
     }
 
 
@@ -461,6 +572,12 @@ class Sizes:
     restart: int
     restart_push_rate: int
     generators: int
+    capacity: list[int]
+    capacity_fleet: tuple[int, int]  # connections, processes
+    capacity_seconds: float
+    capacity_generators: int
+    capacity_in_flight: int
+    capacity_beat_s: float
 
 
 def sizes_from(args: argparse.Namespace) -> Sizes:
@@ -483,6 +600,14 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
         restart=args.restart_clients or (200 if quick else 4000),
         restart_push_rate=args.restart_push_rate,
         generators=args.generators,
+        capacity=args.capacity_sizes
+        if args.capacity_sizes is not None  # an empty list: no one-process steps
+        else ([500, 1000] if quick else [5000, 10000, 19000]),
+        capacity_fleet=args.capacity_fleet or ((2000, 2) if quick else (60000, 4)),
+        capacity_seconds=args.capacity_seconds or (25.0 if quick else 60.0),
+        capacity_generators=args.capacity_generators,
+        capacity_in_flight=args.capacity_in_flight,
+        capacity_beat_s=args.capacity_beat_s,
     )
 
 
@@ -1420,6 +1545,134 @@ class Suite:
             "database writes of the fills not included",
         )
 
+    # -- capacity
+
+    def capacity(self) -> None:
+        """Idle traders held: on one process (embedded) at each of the sizes, then on several
+        processes sharing PostgreSQL and Redis (the layout for more than one process)."""
+        sizes = self.sizes
+        beat_s = sizes.capacity_beat_s
+        out: dict[str, Any] = {"beatS": beat_s, "seconds": sizes.capacity_seconds, "steps": {}}
+        self.results["capacity"] = out
+        measure = dict(
+            seconds=sizes.capacity_seconds,
+            generators=sizes.capacity_generators,
+            in_flight=sizes.capacity_in_flight,
+            beat_s=beat_s,
+        )
+
+        def step(label: str, run: Callable[..., dict], *args: Any) -> None:
+            # One step's failure (a server that fell over at 19,000) must not lose the next.
+            try:
+                result = run(*args, measure)
+            except Exception as error:
+                self.log(f"  capacity {label}: FAILED {type(error).__name__}: {error}")
+                traceback.print_exc()
+                result = Failed(error=f"{type(error).__name__}: {error}"[:2000])
+            else:
+                self.log(
+                    f"  held {result['held']} ({result['failed']} failed) in {result['connectSeconds']} s; RSS "
+                    f"{result['rssKb'] // 1024} MB ({result['kbPerConnection']} KB each); CPU {result['serverCpu']};"
+                    f" heartbeat p50/p99 {result['heartbeatMs']['p50']}/{result['heartbeatMs']['p99']} ms;"
+                    f" unanswered {result['unanswered']}; closed {result['closedByServer']};"
+                    f" other CPU {result['otherCpu']}"
+                    + (
+                        f"; worker and Redis CPU {result['backingCpu']}, RSS {result['backingRssKb']}"
+                        if result["backingRssKb"]["before"]
+                        else ""
+                    )
+                )
+            out["steps"][label] = result
+
+        if sizes.capacity:
+            env = embedded_env(self.directory, "capacity", **capacity_settings(beat_s))
+            manage(env, "migrate", "--noinput")
+            need = sum(sizes.capacity) + CAPACITY_WARMUP * len(sizes.capacity)
+            self.log(f"capacity: issuing {need} device tokens (embedded)")
+            creds = issue_clients(env, need, tag="cap")
+            offset = 0
+            for n in sizes.capacity:
+                self.log(f"capacity: {n} idle traders on one process (embedded), a beat every {beat_s:g} s")
+                step(f"{n}x1", self.capacity_embedded, env, creds, n, offset)
+                offset += n + CAPACITY_WARMUP
+        total, processes = sizes.capacity_fleet
+        if total:
+            step(f"{total}x{processes}", self.capacity_fleet, total, processes)
+        self.capacity_table(out)
+
+    def capacity_embedded(self, env: dict[str, str], creds: list[dict], n: int, offset: int, measure: dict) -> dict:
+        server = start_daphne(env, self.directory)
+        with self.running(server):
+            # Devices never seen before at every step (a fresh process each): each connect opens a session.
+            return measure_capacity(service_system([server], creds), n, offset=offset, **measure)
+
+    def capacity_fleet(self, total: int, processes: int, measure: dict) -> dict:
+        from tests.support.production import Cluster, fresh_postgres_database, production_env, require_services
+
+        require_services()
+        with fresh_postgres_database() as database_url:
+            beats = capacity_settings(measure["beat_s"])
+            env = base_env(**{**production_env(database_url), **SERVICE_BENCH_SETTINGS, **beats})
+            manage(env, "migrate", "--noinput")
+            need = total + CAPACITY_WARMUP * processes
+            self.log(f"capacity: issuing {need} device tokens (PostgreSQL)")
+            creds = issue_clients(env, need, tag="capfleet")
+            cluster = Cluster(self.directory, env, database_url, [])
+            try:
+                for _ in range(processes):
+                    cluster.servers.append(start_daphne(env, self.directory))
+                cluster.start_worker()
+                self.log(f"capacity: {total} idle traders on {processes} processes (PostgreSQL, Redis, a worker)")
+                redis = redis_server_pid()
+                backing = [w.process.pid for w in cluster.workers] + ([redis] if redis else [])
+                return measure_capacity(
+                    service_system(cluster.servers, creds), total, offset=0, backing=backing, **measure
+                )
+            finally:
+                for process in [*cluster.workers, *cluster.servers]:
+                    with contextlib.suppress(Exception):
+                        process.stop()
+
+    def capacity_table(self, out: dict) -> None:
+        rows = []
+        for label, r in out["steps"].items():
+            n, processes = (int(x) for x in label.split("x"))
+            if not r:
+                rows.append([f"{n:,}", processes, "failed", "", "", "", "", "", "", "", r.get("error", "")[:120]])
+                continue
+            rows.append(
+                [
+                    f"{n:,}",
+                    f"{processes} ({'embedded' if processes == 1 else 'PostgreSQL, Redis'})",
+                    r["held"],
+                    r["failed"],
+                    f"{r['rssKb'] / 1024:.0f} / {r['kbPerConnection']}",
+                    f"{100 * r['serverCpu']:.1f}",
+                    f"{r['heartbeatMs']['p50']} / {r['heartbeatMs']['p99']}",
+                    f"{r['unanswered']} of {r['beatsInWindow']}",
+                    sum(r["closedByServer"].values()),
+                    f"{r['connectSeconds']} s ({r['connectionsPerSecond']}/s), p99 {r['handshakeMs']['p99']} ms each",
+                    f"{100 * r['generatorCpu']:.0f} / {100 * r['otherCpu']:.0f}",
+                ]
+            )
+        self.table(
+            f"Capacity: idle traders, a heartbeat every {out['beatS']:g} s each, measured over {out['seconds']:g} s",
+            [
+                "traders",
+                "processes",
+                "held",
+                "failed",
+                "RSS MB total / KB per connection",
+                "server CPU % of a core",
+                "heartbeat p50 / p99 ms",
+                "beats unanswered",
+                "closed by server",
+                "connect time",
+                "generators / other CPU %",
+            ],
+            rows,
+        )
+
     # -- run
 
     def run(self) -> Path:
@@ -1441,7 +1694,7 @@ class Suite:
             steps.append(("connect/heartbeat", lambda: self.connect_and_heartbeat(scenarios)))
         steps += [
             (name, getattr(self, name))
-            for name in ("fanout", "memory", "production", "restart", "writes", "matching")
+            for name in ("fanout", "memory", "production", "restart", "writes", "matching", "capacity")
             if name in scenarios
         ]
         try:
@@ -1577,6 +1830,12 @@ def parse_sizes(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x]
 
 
+def parse_fleet(text: str) -> tuple[int, int]:
+    """`60000x4`: connections and processes; `0`: none."""
+    total, _, processes = text.partition("x")
+    return (int(total), int(processes or 1)) if int(total) else (0, 0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenarios", type=lambda s: [x for x in s.split(",") if x], default=list(SCENARIOS))
@@ -1604,6 +1863,20 @@ def main() -> None:
     parser.add_argument("--writes-order-every-s", type=float, default=60, help="`writes`: seconds between orders")
     parser.add_argument("--generators", type=int, default=1, help="load-generator processes for heartbeats")
     parser.add_argument(
+        "--capacity-sizes", type=parse_sizes, help="idle traders on one process (default 5000,10000,19000; '' none)"
+    )
+    parser.add_argument(
+        "--capacity-fleet",
+        type=parse_fleet,
+        help="idle traders x processes in production mode (default 60000x4; 0 for none)",
+    )
+    parser.add_argument("--capacity-seconds", type=float, help="capacity measuring window (default 60)")
+    parser.add_argument(
+        "--capacity-generators", type=int, default=8, help="load-generator processes, one loopback address each"
+    )
+    parser.add_argument("--capacity-in-flight", type=int, default=200, help="capacity: handshakes in flight in all")
+    parser.add_argument("--capacity-beat-s", type=float, default=25.0, help="capacity: seconds between heartbeats")
+    parser.add_argument(
         "--repeat", type=int, default=1, help="heartbeat runs per point, the best kept (the machine may be shared)"
     )
     parser.add_argument("--py-spy", action="store_true", help="profile the service during the 50-connection heartbeat")
@@ -1611,6 +1884,8 @@ def main() -> None:
     unknown = set(args.scenarios) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenarios {sorted(unknown)}; choose from {','.join(SCENARIOS)}")
+    if not 1 <= args.capacity_generators <= 250:
+        parser.error("--capacity-generators: 1 to 250 (each dials from its own 127.0.0.x)")
     raise_nofile_limit()
     Suite(args).run()
 
