@@ -311,7 +311,11 @@ class Generator:
 
 
 def run_generators(
-    jobs: list[dict[str, Any]], *, watch: dict[str, list[int]] | None = None, between: Any = None
+    jobs: list[dict[str, Any]],
+    *,
+    watch: dict[str, list[int]] | None = None,
+    between: Any = None,
+    ready_timeout: float = 900,
 ) -> tuple[list[dict], dict]:
     """Start one generator per job, wait until all are ready, then start them together and
     collect their results, with the CPU share (cores) of each watched group of processes during
@@ -322,7 +326,7 @@ def run_generators(
     watch = {**(watch or {}), "machine": [MACHINE]}
     samplers = {name: CpuSampler(pids) for name, pids in watch.items()}
     try:
-        ready = [g.read("ready") for g in generators]
+        ready = [g.read("ready", timeout=ready_timeout) for g in generators]
         extra = between(ready) if between is not None else None
         with contextlib.ExitStack() as stack:
             for sampler in samplers.values():

@@ -23,8 +23,9 @@ on stdin, measures, prints `{"event": "result", ...}` and exits. Job kinds:
   `order_every_s` (a random phase each); replies counted by type.
 - idle: idle traders (the capacity scenario): each connection, once open, beats every `beat_s`, the
   beats of every generator's connections spread evenly over the interval (`slot` of `slots`
-  generators); ready once all handshakes ended (with their times); after `go`, the heartbeat round
-  trips of the beats sent within `seconds`, the beats left unanswered and the sockets the server closed.
+  generators); ready once all handshakes ended (with their times) or, past `connectS`, with those
+  open by then; after `go`, the heartbeat round trips of the beats sent within `seconds`, the beats
+  left unanswered and the sockets the server closed.
 
 A job's `source`, if given, is the local address its sockets dial from (one loopback address per
 generator, so no address runs out of ephemeral ports).
@@ -121,6 +122,7 @@ def is_tick(frame: str) -> bool:
     return '"exchange_data"' in head
 
 
+NOT_OPEN_IN_TIME = "not open within the job's connect deadline"
 BUSY_RETRIES = 10  # server_busy refusals one connection waits out (its retryAfterMs) before failing
 
 
@@ -174,14 +176,17 @@ async def open_and_read(
     concurrency: int,
     read: Callable[[int, Any], Awaitable[None]],
     source: str | None = None,
+    give_up_at: float = float("inf"),
 ) -> tuple[list[Any], dict[int, str], list[asyncio.Task[None]]]:
     """Open every connection and run `read(index, socket)` on each from the moment it opens: an
     unread socket stops reading at websockets' max_queue, stops answering daphne's pings, and is
-    dropped (1006) within a minute. Returns once every handshake ended: the sockets, the
-    failures by index, and the reading tasks (cancel them when done)."""
+    dropped (1006) within a minute. Returns once every handshake ended, or at `give_up_at`
+    (monotonic) with those not open by then abandoned (failed as NOT_OPEN_IN_TIME): the sockets,
+    the failures by index, and the reading tasks (cancel them when done)."""
     gate = asyncio.Semaphore(concurrency)
     sockets: list[Any] = []
     failures: dict[int, str] = {}
+    opened: set[int] = set()
 
     async def one(index: int, spec: dict) -> None:
         try:
@@ -190,10 +195,17 @@ async def open_and_read(
             failures[index] = f"{type(error).__name__}: {error}"[:200]
             return
         sockets.append(ws)
+        opened.add(index)
         await read(index, ws)
 
     tasks = [asyncio.ensure_future(one(i, spec)) for i, spec in enumerate(conns)]
     while len(sockets) + len(failures) < len(conns):
+        if time.monotonic() > give_up_at:
+            for index, task in enumerate(tasks):
+                if index not in opened and index not in failures:
+                    task.cancel()
+                    failures[index] = NOT_OPEN_IN_TIME
+            break
         await asyncio.sleep(0.1)
     return sockets, failures, tasks
 
@@ -778,12 +790,16 @@ async def idle(job: dict, stdin: Stdin) -> dict:
 
     times: list[float] = []
     started = time.perf_counter()
-    sockets, failed, tasks = await open_and_read(conns, job.get("concurrency", 50), trader, job.get("source"))
+    sockets, failed, tasks = await open_and_read(
+        conns, job.get("concurrency", 50), trader, job.get("source"), time.monotonic() + job["connectS"]
+    )
+    late = sum(1 for f in failed.values() if f == NOT_OPEN_IN_TIME)
     emit(
         "ready",
         open=len(sockets),
-        failed=len(failed),
-        failures=list(failed.values())[:5],
+        failed=len(failed) - late,
+        notOpenInTime=late,
+        failures=[f for f in failed.values() if f != NOT_OPEN_IN_TIME][:5],
         handshakeMs=[round(t, 2) for t in times],
         connectSeconds=round(time.perf_counter() - started, 2),
     )

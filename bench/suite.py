@@ -359,6 +359,7 @@ def measure_capacity(
     generators: int,
     in_flight: int,
     beat_s: float,
+    connect_s: float,
     backing: list[int] = (),
 ) -> dict:
     """`count` idle traders on `system` (fresh devices from `offset`), from `generators` processes
@@ -393,11 +394,13 @@ def measure_capacity(
             "beat_s": beat_s,
             "seconds": seconds,
             "concurrency": max(1, in_flight // len(parts)),
+            "connectS": connect_s,
         }
         for index, part in enumerate(parts)
     ]
+    watch = {"server": system.pids, "backing": backing}
     try:
-        results, info = run_generators(jobs, watch={"server": system.pids, "backing": backing}, between=settled)
+        results, info = run_generators(jobs, watch=watch, between=settled, ready_timeout=connect_s + 300)
     finally:
         if "timer" in held:
             held["timer"].cancel()
@@ -415,6 +418,7 @@ def measure_capacity(
         "processes": len(system.pids),
         "held": opened,
         "failed": sum(r["failed"] for r in ready),
+        "notOpenInTime": sum(r["notOpenInTime"] for r in ready),
         "firstFailures": [f for r in ready for f in r["failures"]][:5],
         "rssBeforeKb": before,
         "rssHeldKb": held["rssKb"],
@@ -578,6 +582,7 @@ class Sizes:
     capacity_generators: int
     capacity_in_flight: int
     capacity_beat_s: float
+    capacity_connect_s: float
 
 
 def sizes_from(args: argparse.Namespace) -> Sizes:
@@ -608,6 +613,7 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
         capacity_generators=args.capacity_generators,
         capacity_in_flight=args.capacity_in_flight,
         capacity_beat_s=args.capacity_beat_s,
+        capacity_connect_s=args.capacity_connect_s,
     )
 
 
@@ -1559,6 +1565,7 @@ class Suite:
             generators=sizes.capacity_generators,
             in_flight=sizes.capacity_in_flight,
             beat_s=beat_s,
+            connect_s=sizes.capacity_connect_s,
         )
 
         def step(label: str, run: Callable[..., dict], *args: Any) -> None:
@@ -1571,7 +1578,8 @@ class Suite:
                 result = Failed(error=f"{type(error).__name__}: {error}"[:2000])
             else:
                 self.log(
-                    f"  held {result['held']} ({result['failed']} failed) in {result['connectSeconds']} s; RSS "
+                    f"  held {result['held']} ({result['failed']} failed, {result['notOpenInTime']} not open in time)"
+                    f" in {result['connectSeconds']} s; RSS "
                     f"{result['rssKb'] // 1024} MB ({result['kbPerConnection']} KB each); CPU {result['serverCpu']};"
                     f" heartbeat p50/p99 {result['heartbeatMs']['p50']}/{result['heartbeatMs']['p99']} ms;"
                     f" unanswered {result['unanswered']}; closed {result['closedByServer']};"
@@ -1645,7 +1653,7 @@ class Suite:
                     f"{n:,}",
                     f"{processes} ({'embedded' if processes == 1 else 'PostgreSQL, Redis'})",
                     r["held"],
-                    r["failed"],
+                    f"{r['failed']}" + (f" + {r['notOpenInTime']} not open in time" if r["notOpenInTime"] else ""),
                     f"{r['rssKb'] / 1024:.0f} / {r['kbPerConnection']}",
                     f"{100 * r['serverCpu']:.1f}",
                     f"{r['heartbeatMs']['p50']} / {r['heartbeatMs']['p99']}",
@@ -1876,6 +1884,12 @@ def main() -> None:
     )
     parser.add_argument("--capacity-in-flight", type=int, default=200, help="capacity: handshakes in flight in all")
     parser.add_argument("--capacity-beat-s", type=float, default=25.0, help="capacity: seconds between heartbeats")
+    parser.add_argument(
+        "--capacity-connect-s",
+        type=float,
+        default=600,
+        help="capacity: a step measures what is open after this many seconds of connecting",
+    )
     parser.add_argument(
         "--repeat", type=int, default=1, help="heartbeat runs per point, the best kept (the machine may be shared)"
     )
