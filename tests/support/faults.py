@@ -339,11 +339,20 @@ class Trader:
 
 
 def place_market_orders(server: DaphneServer, token: str, count: int, pause_s: float) -> list[str]:
-    """Orders a user places over REST, one after another."""
+    """Orders a user places over REST, one after another.
+
+    While a worker adopts the simulator it is `starting` for a moment, and an order then is refused
+    409 `simulator_not_running` (documented; nothing is stored): the trader sends it again, as a
+    client that saw the status would, until the simulator runs again.
+    """
     ids = []
     ticket = {"symbol": "AAPL", "side": "buy", "orderType": "market", "quantity": 1}  # a buy is never refused
     for _ in range(count):
+        deadline = time.monotonic() + 30
         status, order = server.request("POST", "/api/market/orders/", ticket, token=token)
+        while status == 409 and order.get("code") == "simulator_not_running" and time.monotonic() < deadline:
+            time.sleep(0.1)  # polling until the adopting worker marks it running
+            status, order = server.request("POST", "/api/market/orders/", ticket, token=token)
         assert status == 201, order
         ids.append(order["orderId"])
         time.sleep(pause_s)
