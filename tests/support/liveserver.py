@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -159,14 +160,59 @@ class LocalAddress:
         return f"ws://127.0.0.1:{self.port}"
 
 
-ISSUE_TOKENS = """
-import io, json, os
+# One Django process per server answers every `issue_token` the tests ask for, a request per line
+# on its stdin: a `manage.py` process per token cost a second or more of CPU each, most of the
+# suite's CPU time. It ends when the server stops, or with its stdin when the tests exit.
+TOKEN_DESK = """
+import io, json, sys
 from django.core.management import call_command
-for name in json.loads(os.environ["ISSUE_TOKENS_FOR"]):
+for line in sys.stdin:
     out = io.StringIO()
-    call_command("issue_token", name, "--create", stdout=out)
-    print(out.getvalue().strip())
+    try:
+        call_command("issue_token", *json.loads(line), stdout=out)
+        print("desk:", json.dumps({"issued": out.getvalue().strip().splitlines()[-1]}), flush=True)
+    except Exception as error:
+        print("desk:", json.dumps({"failed": repr(error)}), flush=True)
 """
+
+
+class TokenDesk:
+    """An operator's `manage.py issue_token`, in one long-lived process for a server's settings."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "shell", "-c", TOKEN_DESK],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.lock = threading.Lock()  # tests issue from several threads
+
+    def issue(self, *args: str) -> dict:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        with self.lock:
+            self.process.stdin.write(json.dumps(args) + "\n")
+            self.process.stdin.flush()
+            reply = self.process.stdout.readline()
+            while reply and not reply.startswith("desk: "):  # the service's own log lines
+                reply = self.process.stdout.readline()
+        if not reply:
+            raise RuntimeError(f"the token desk exited ({self.process.poll()})")
+        answer = json.loads(reply.removeprefix("desk: "))
+        if "failed" in answer:
+            raise RuntimeError(f"manage.py issue_token {' '.join(args)} failed: {answer['failed']}")
+        return json.loads(answer["issued"])
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 @dataclass
@@ -179,6 +225,13 @@ class DaphneServer(LocalAddress, ChildProcess):
         self.any_port = self.port == 0
         if self.any_port:
             self.port = free_port()
+        self.desk: TokenDesk | None = None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.desk is not None:
+            self.desk.close()
+            self.desk = None
+        return super().stop(sig, timeout)
 
     def start(self, log_dir: Path) -> DaphneServer:
         return retry_on_taken_port(lambda: self._start(log_dir), self._new_port if self.any_port else None)
@@ -219,15 +272,14 @@ class DaphneServer(LocalAddress, ChildProcess):
         raise RuntimeError(f"daphne did not start:\n{self.log()}")
 
     def issue_token(self, username: str, *extra: str) -> dict:
-        """An operator's `manage.py issue_token` against this server's database."""
-        return json.loads(manage(self.env, "issue_token", username, "--create", *extra).strip().splitlines()[-1])
+        """An operator's `manage.py issue_token --create` against this server's database."""
+        if self.desk is None:
+            self.desk = TokenDesk(self.env)
+        return self.desk.issue(username, "--create", *extra)
 
     def issue_tokens(self, *usernames: str) -> list[dict]:
-        """`issue_token --create` for each name in turn (a name twice: two devices), in one process:
-        starting Django once per token takes seconds each on a loaded machine."""
-        env = {**self.env, "ISSUE_TOKENS_FOR": json.dumps(usernames)}
-        output = manage(env, "shell", "-c", ISSUE_TOKENS)
-        return [json.loads(line) for line in output.strip().splitlines()[-len(usernames) :]]
+        """`issue_token --create` for each name in turn (a name twice: two devices)."""
+        return [self.issue_token(username) for username in usernames]
 
     # --- HTTP ------------------------------------------------------------------
 

@@ -27,8 +27,9 @@ def test_the_console_shows_bid_and_ask_a_depth_ladder_and_candles(make_server: S
 
     row = page.locator('#prices tr[data-symbol="MSFT"]')
     expect(row.locator("td.bid")).to_have_text(re.compile(rf"^[\d.,]+{TIMES}[\d.,]+$"), timeout=10_000)
-    bid = float(row.locator("td.bid").inner_text().split(TIMES)[0].replace(",", ""))
-    ask = float(row.locator("td.ask").inner_text().split(TIMES)[0].replace(",", ""))
+    # Both cells in one script: two reads could straddle a tick (every 200 ms) and pair different books.
+    cells = row.evaluate("r => [r.querySelector('td.bid').innerText, r.querySelector('td.ask').innerText]")
+    bid, ask = (float(text.split(TIMES)[0].replace(",", "")) for text in cells)
     assert 0 < bid < ask
 
     row.click()
