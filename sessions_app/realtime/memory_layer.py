@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable
 from copy import deepcopy
 from typing import Any
@@ -29,13 +30,33 @@ GROUP_SWEEP_INTERVAL_S = 60.0
 
 
 class _Channel:
-    """A channel's messages (with the time each expires) and the receivers waiting for one."""
+    """A channel's messages (with the time each expires) and the receivers waiting for one.
 
-    __slots__ = ("messages", "waiting")
+    A deque made on the first message and a future per waiting receiver, where an asyncio.Queue
+    keeps three deques (2.3 KB): almost every channel is an idle connection's, one receiver
+    waiting and nothing queued, so this is idle memory per connection.
+    """
+
+    __slots__ = ("capacity", "messages", "waiters")
 
     def __init__(self, capacity: int) -> None:
-        self.messages: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue(maxsize=capacity)
-        self.waiting = 0
+        self.capacity = capacity
+        self.messages: deque[tuple[float, dict[str, Any]]] | None = None
+        self.waiters: list[asyncio.Future[tuple[float, dict[str, Any]]]] = []
+
+    def put(self, item: tuple[float, dict[str, Any]]) -> bool:
+        """Hand the item to the first receiver waiting, or queue it; False when full."""
+        while self.waiters:
+            waiter = self.waiters.pop(0)
+            if not waiter.done():
+                waiter.set_result(item)
+                return True
+        if self.messages is None:
+            self.messages = deque()
+        if len(self.messages) >= self.capacity:
+            return False
+        self.messages.append(item)
+        return True
 
 
 class EmbeddedChannelLayer(BaseChannelLayer):
@@ -67,25 +88,36 @@ class EmbeddedChannelLayer(BaseChannelLayer):
         assert isinstance(message, dict), "message is not a dict"
         self.require_valid_channel_name(channel)
         self._sweep()
-        try:
-            self._channel(channel).messages.put_nowait((self.clock() + self.expiry, deepcopy(message)))
-        except asyncio.QueueFull:
-            raise ChannelFull(channel) from None
+        if not self._channel(channel).put((self.clock() + self.expiry, deepcopy(message))):
+            raise ChannelFull(channel)
 
     async def receive(self, channel: str) -> dict[str, Any]:
         self.require_valid_channel_name(channel)
         self._sweep()
         queue = self._channel(channel)
-        queue.waiting += 1
         try:
             while True:
-                expires, message = await queue.messages.get()
+                if queue.messages:
+                    expires, message = queue.messages.popleft()
+                    if not queue.messages:
+                        queue.messages = None  # drained: an idle channel keeps no deque
+                else:
+                    waiter = asyncio.get_running_loop().create_future()
+                    queue.waiters.append(waiter)
+                    try:
+                        expires, message = await waiter
+                    except asyncio.CancelledError:
+                        if waiter.done() and not waiter.cancelled():  # handed over as it was cancelled
+                            queue.messages = queue.messages or deque()
+                            queue.messages.appendleft(waiter.result())
+                        elif waiter in queue.waiters:
+                            queue.waiters.remove(waiter)
+                        raise
                 if expires >= self.clock():
                     return message
         finally:
-            queue.waiting -= 1
             # Also on cancellation (the consumer left): an empty channel nobody reads takes no memory.
-            if not queue.waiting and queue.messages.empty() and self.channels.get(channel) is queue:
+            if not queue.waiters and not queue.messages and self.channels.get(channel) is queue:
                 del self.channels[channel]
 
     async def new_channel(self, prefix: str = "specific.") -> str:
@@ -127,16 +159,12 @@ class EmbeddedChannelLayer(BaseChannelLayer):
         self._next_sweep = now + SWEEP_INTERVAL_S
         expired: set[str] = set()
         for name, channel in list(self.channels.items()):
-            kept = []
-            while not channel.messages.empty():
-                item = channel.messages.get_nowait()
-                if item[0] >= now:
-                    kept.append(item)
-                else:
+            if channel.messages:
+                kept = deque(item for item in channel.messages if item[0] >= now)
+                if len(kept) < len(channel.messages):
                     expired.add(name)
-            for item in kept:
-                channel.messages.put_nowait(item)
-            if not kept and not channel.waiting:
+                channel.messages = kept or None
+            if not channel.messages and not channel.waiters:
                 del self.channels[name]
         if not expired and now < self._next_group_sweep:
             return

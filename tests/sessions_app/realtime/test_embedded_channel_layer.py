@@ -139,3 +139,31 @@ async def test_a_message_sent_while_a_receiver_waits_reaches_it() -> None:
 
     assert await asyncio.wait_for(waiting, timeout=5) == {"type": "x"}
     assert channel not in layer.channels
+
+
+async def test_a_message_handed_to_a_receiver_as_it_is_cancelled_goes_to_the_next_receive() -> None:
+    layer = EmbeddedChannelLayer()
+    channel = await layer.new_channel()
+    waiting = asyncio.ensure_future(layer.receive(channel))
+    await asyncio.sleep(0)
+    await layer.send(channel, {"type": "x"})  # handed to the waiting receiver...
+    waiting.cancel()  # ...which is cancelled before it runs again
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
+
+    assert waiting.cancelled()
+    assert await asyncio.wait_for(layer.receive(channel), timeout=5) == {"type": "x"}
+
+
+async def test_an_idle_channel_with_a_receiver_waiting_holds_no_message_queue() -> None:
+    layer = EmbeddedChannelLayer()
+    channel = await layer.new_channel()
+    await layer.send(channel, {"type": "x"})
+    assert await layer.receive(channel) == {"type": "x"}
+    waiting = asyncio.ensure_future(layer.receive(channel))
+    await asyncio.sleep(0)
+
+    assert layer.channels[channel].messages is None  # idle memory per connection: no deque kept
+    waiting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
