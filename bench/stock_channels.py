@@ -9,7 +9,7 @@ under daphne; not part of the service."""
 
 import os
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ["DJANGO_SETTINGS_MODULE"] = "bench.stock_settings"  # stock Channels, on its own in-memory layer
 
 from django.core.asgi import get_asgi_application
 
