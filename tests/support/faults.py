@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
@@ -347,12 +348,16 @@ def place_market_orders(server: DaphneServer, token: str, count: int, pause_s: f
     """
     ids = []
     ticket = {"symbol": "AAPL", "side": "buy", "orderType": "market", "quantity": 1}  # a buy is never refused
+    answers: list[tuple[int, Any]] = []
+
+    def answered() -> bool:
+        answers.append(server.request("POST", "/api/market/orders/", ticket, token=token))
+        status, order = answers[-1]
+        return not (status == 409 and order.get("code") == "simulator_not_running")
+
     for _ in range(count):
-        deadline = time.monotonic() + 30
-        status, order = server.request("POST", "/api/market/orders/", ticket, token=token)
-        while status == 409 and order.get("code") == "simulator_not_running" and time.monotonic() < deadline:
-            time.sleep(0.1)  # polling until the adopting worker marks it running
-            status, order = server.request("POST", "/api/market/orders/", ticket, token=token)
+        wait_until(answered, 30)
+        status, order = answers[-1]
         assert status == 201, order
         ids.append(order["orderId"])
         time.sleep(pause_s)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import os
@@ -16,7 +17,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -421,3 +422,13 @@ def wait_until(condition: Callable[[], object], timeout: float, interval: float 
             return True
         time.sleep(interval)
     return bool(condition())
+
+
+async def wait_until_async(condition: Callable[[], Awaitable[object]], timeout: float, interval: float = 0.1) -> bool:
+    """wait_until for a coroutine condition, without blocking the event loop between tries."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await condition():
+            return True
+        await asyncio.sleep(interval)
+    return bool(await condition())

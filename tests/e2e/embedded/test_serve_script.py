@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from tests.support.liveserver import (
     recv_until_closed,
     request,
     send_json,
+    wait_until,
 )
 
 pytestmark = [pytest.mark.timeout(180)]
@@ -47,15 +47,17 @@ def served(tmp_path: Path) -> Iterator[Served]:
     with log.open("wb") as output:
         process = subprocess.Popen([str(ROOT / "scripts" / "serve")], cwd=ROOT, env=env, stdout=output, stderr=output)
     try:
-        deadline = time.monotonic() + 120  # the script checks the install and migrates first
-        while True:
+
+        def answering() -> bool:
             assert process.poll() is None, f"scripts/serve exited:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"scripts/serve did not answer:\n{log.read_text()}"
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                    break
+                    return True
             except OSError:
-                time.sleep(0.2)
+                return False
+
+        # The script checks the install and migrates first.
+        assert wait_until(answering, 120), f"scripts/serve did not answer:\n{log.read_text()}"
         yield Served(process, port, log)
     finally:
         if process.poll() is None:

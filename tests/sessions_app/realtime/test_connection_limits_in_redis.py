@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -18,7 +17,7 @@ from prometheus_client import REGISTRY
 
 from sessions_app.realtime.errors import ErrorCode, ProtocolError
 from sessions_app.realtime.limits import RedisConnectionLimiter, Slot
-from tests.support.liveserver import free_port
+from tests.support.liveserver import free_port, wait_until_async
 from tests.support.production import REDIS_URL, private_redis_prefix
 
 _ids = itertools.count(1)
@@ -78,15 +77,16 @@ async def test_entries_of_a_killed_process_expire_and_refreshed_ones_do_not(pref
     alive, killed = limiter(prefix, ttl_ms=3000), limiter(prefix, ttl_ms=3000)
     await alive.acquire(slot())
     await killed.acquire(slot())  # never released, never refreshed again
-    deadline = time.monotonic() + 30
-    while True:  # the alive process refreshes far more often than its entries' lifetime
+
+    async def lapsed() -> bool:  # the alive process refreshes far more often than its entries' lifetime
         await alive.refresh()
         try:
             await alive.acquire(slot())  # in once the killed process's entry lapsed
-            break
         except ProtocolError:
-            assert time.monotonic() < deadline, "the killed process's entry never lapsed"
-            await asyncio.sleep(0.1)
+            return False
+        return True
+
+    assert await wait_until_async(lapsed, 30), "the killed process's entry never lapsed"
     with pytest.raises(ProtocolError):  # the refreshed entry still counts
         await alive.acquire(slot())
 
