@@ -5,9 +5,7 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 
 from sessions_app.checks import require_active_session, require_own_device
-from sessions_app.connection_state import SimulatorSummary
 from sessions_app.realtime.consumer import Connection
-from sessions_app.realtime.message_base import epoch_ms
 from sessions_app.realtime.message_routes import handles
 from simulator_app import services
 from simulator_app.messages import SimulatorStarted, SimulatorStopped, StartSimulator, StopSimulator
@@ -21,13 +19,7 @@ async def start_simulator(conn: Connection, message: StartSimulator) -> None:
         user_id=conn.user_id, session_id=conn.session_id, profile=message.profile
     )
     # Known at once for this connection's heartbeats; every connection of the user also hears the push.
-    summary = SimulatorSummary(
-        status=simulator.status,
-        simulator_id=str(simulator.id),
-        profile=simulator.profile,
-        created_ms=epoch_ms(simulator.created_at),
-        version=simulator.version,
-    )
+    summary = services.simulator_summary(simulator)
     if summary.supersedes(conn.simulator):
         conn.simulator = summary
     await conn.send_message(

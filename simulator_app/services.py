@@ -57,15 +57,20 @@ def _set_status(simulator: Simulator, status: SimulatorStatus, reason: str, now:
         simulator_ended.send(sender=Simulator, user_id=simulator.user_id, status=status.value, reason=reason)
 
 
-def _publish_status(simulator: Simulator) -> None:
-    """Keep the sessions floor's copy of the user's simulator and tell every connection of the user."""
-    summary = SimulatorSummary(
+def simulator_summary(simulator: Simulator) -> SimulatorSummary:
+    """What the sessions floor keeps of a simulator (connections' heartbeats, session info)."""
+    return SimulatorSummary(
         status=simulator.status,
         simulator_id=str(simulator.id),
         profile=simulator.profile,
         created_ms=epoch_ms(simulator.created_at),
         version=simulator.version,
     )
+
+
+def _publish_status(simulator: Simulator) -> None:
+    """Keep the sessions floor's copy of the user's simulator and tell every connection of the user."""
+    summary = simulator_summary(simulator)
     sessions_services.simulator_status_record(
         user_id=simulator.user_id,
         simulator_id=simulator.id,
