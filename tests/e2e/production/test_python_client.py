@@ -42,10 +42,17 @@ async def test_a_sigkilled_server_restarted_replays_every_missed_push_once_and_i
     first.issue_token(name, "--password", "pw-for-tests-123")
     client = Client(first.http, device_file=tmp_path / "device", backoff_base_ms=200, backoff_cap_ms=1000)
     applied: list[tuple[str, int]] = []  # every numbered push the client delivered, in order
+    snapshots: list[dict] = []  # the account snapshots among them
 
     def record(message: dict) -> None:
         if "sessionSeq" in message and message["type"] not in ("connected", "reconnect_result", "session_resync"):
             applied.append((message["sessionEpoch"], message["sessionSeq"]))
+            if message["type"] == "exchange_data_status":
+                snapshots.append(message)
+
+    def pushed_as_new(order_ids: list[str]) -> bool:
+        orders = snapshots[-1]["userOrders"] if snapshots else {}
+        return all(orders.get(o, {}).get("status") == "new" for o in order_ids)
 
     client.on("message", record)
     # What the user's connections are sent, heard on the channel layer as a third process would.
@@ -62,7 +69,8 @@ async def test_a_sigkilled_server_restarted_replays_every_missed_push_once_and_i
         await until(lambda: client.positions.get("AAPL", {}).get("quantity") == 3)
         limit = {"symbol": "AAPL", "side": "buy", "orderType": "limit", "quantity": 1, "limitPrice": 1.0}
         resting = [(await client.request("place_order", **limit))["order"]["orderId"] for _ in range(2)]
-        await until(lambda: all(client.orders.get(o, {}).get("status") == "new" for o in resting))
+        # The replies come first; wait for the pushes of both orders, so none is still on its way.
+        await until(lambda: pushed_as_new(resting))
         before_kill = len(applied)
 
         first.stop(signal.SIGKILL)
