@@ -2,7 +2,7 @@
 
 Run with the service's environment (production: the Redis stream store and channel layer). It
 reads a JSON list of session ids on its first stdin line, then pushes through the kernel's own
-publish path (`push`: numbered in each session's stream, sent to the session's group) to those
+publish path (`push`: numbered in the session's stream, sent to its user's group for its device) to those
 sessions in turn, `--rate` pushes a second, until a `stop` line. It then prints the stream head
 of every session as the store holds it: what each client must have seen, no more, no less.
 
@@ -18,7 +18,6 @@ import json
 import os
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Literal
 
@@ -30,6 +29,7 @@ import django
 django.setup()
 
 from sessions_app import groups  # noqa: E402
+from sessions_app.models import TradingSession  # noqa: E402
 from sessions_app.realtime.message_base import StreamMessage, now_ms  # noqa: E402
 from sessions_app.realtime.publish import push  # noqa: E402
 from sessions_app.realtime.session_stream import stream_store  # noqa: E402
@@ -45,6 +45,7 @@ def main() -> None:
     rate = float(sys.argv[sys.argv.index("--rate") + 1]) if "--rate" in sys.argv else 200.0
     sessions: list[str] = json.loads(sys.stdin.readline())
     os.set_blocking(sys.stdin.fileno(), False)
+    owners = {str(s): (u, d) for s, u, d in TradingSession.objects.values_list("id", "user_id", "device_id")}
     pushed = 0
     started = time.monotonic()
     print(json.dumps({"event": "ready", "sessions": len(sessions)}), flush=True)
@@ -56,8 +57,10 @@ def main() -> None:
         if line.strip() == "stop":
             break
         session_id = sessions[pushed % len(sessions)]
+        user_id, device_key = owners[session_id]
         push(
-            group=groups.session_group(uuid.UUID(session_id)),
+            group=groups.user_group(user_id),
+            device_key=device_key,
             sessions=[session_id],
             message=BenchNotice(timestamp=now_ms(), n=pushed),
         )

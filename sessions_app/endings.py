@@ -64,7 +64,7 @@ async def expired(conn: Connection) -> None:
     session = await database_sync_to_async(selectors.session_by_id)(conn.session_id)
     if session is not None:
         await database_sync_to_async(services.session_expire)(session=session)
-    # Everyone on the session group (this connection too) hears `session.ended`; close here as
+    # Every connection of the session (this one too) hears `session.ended`; close here as
     # well in case the channel layer is down.
     await session_ended(conn, "expired", "session reached expiresAt")
 

@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-
-
-def device_group(device_pk: int) -> str:
-    return f"sessions.device.{device_pk}"
-
-
-def session_group(session_id: uuid.UUID) -> str:
-    return f"sessions.session.{session_id.hex}"
-
 
 def user_group(user_id: int) -> str:
+    """Every connection of the user: what is meant for one device or session names it."""
     return f"sessions.user.{user_id}"

@@ -182,6 +182,8 @@ async def request_resync(conn: Connection, message: RequestResync) -> None:
 
 @handles_event("session.push")
 async def session_push(conn: Connection, event: SessionPushEvent) -> None:
+    if event.get("deviceKey", conn.device_key) != conn.device_key:
+        return  # for another device of the user
     position = event["positions"].get(conn.session_id)
     if position is None:
         # Not numbered (the stream store was down, or a session opened after the push).
@@ -202,7 +204,7 @@ async def session_push(conn: Connection, event: SessionPushEvent) -> None:
 
 @handles_event("connection.replace")
 async def connection_replace(conn: Connection, event: ConnectionReplaceEvent) -> None:
-    if event["generation"] > conn.session.generation:
+    if event["deviceKey"] == conn.device_key and event["generation"] > conn.session.generation:
         await endings.replaced(conn)
 
 

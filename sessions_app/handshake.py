@@ -1,19 +1,17 @@
 """A session handshake, for the consumer (sessions_app.realtime.consumer.Connection.connect).
 
 In order: authenticate the token (or ticket) and device, count the connection against the limits,
-join the device's and the user's groups, attach the device's session (resuming the active one or
-opening a new one, and taking the next connection generation so an older connection of the device
-closes), join the session's group and read its stream's head; then the consumer answers
-`connected`. A handshake that fails gives back what it took. The handshakes in flight share each
-database step's trip (Batcher), so a storm of reconnects costs a few queries per batch, not five
-per client.
+join the user's group, attach the device's session (resuming the active one or opening a new one,
+and taking the next connection generation so an older connection of the device closes) and read
+its stream's head; then the consumer answers `connected`. A handshake that fails gives back what
+it took. The handshakes in flight share each database step's trip (Batcher), so a storm of
+reconnects costs a few queries per batch, not five per client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,16 +94,15 @@ async def open_session(*, scope: dict, layer: Any, channel: str, connection_id: 
     )
     joined: list[str] = []
     try:
-        # Listening to the device and the user before the session is attached: a refused connection
-        # must not replace the device's live one, and a newer connection of the device (a later
-        # generation) or a simulator change after the attach reaches this one.
-        for group in (groups.device_group(credential.device_key), groups.user_group(credential.user_id)):
-            await layer.group_add(group, channel)
-            joined.append(group)
-        attached = await _attach((credential.user_id, credential.device_key))
-        group = groups.session_group(uuid.UUID(attached.session_id))
+        # Listening to the user before the session is attached: a refused connection must not
+        # replace the device's live one, and a newer connection of the device (a later generation)
+        # or a simulator change after the attach reaches this one. The one group carries what is
+        # meant for the device or the session too (each event names which): every group costs a
+        # subscription per connection on the production channel layer.
+        group = groups.user_group(credential.user_id)
         await layer.group_add(group, channel)
         joined.append(group)
+        attached = await _attach((credential.user_id, credential.device_key))
         # Read after joining: a push numbered later reaches this connection live.
         head = await stream_store().head(attached.session_id)
     except BaseException:

@@ -82,7 +82,7 @@ def token_revoke(*, token: AccessToken) -> None:
     """Revoke a token; the sockets living on it end (at once, or within PRESENCE_FLUSH_INTERVAL_S)."""
     if AccessToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
         revoked: TokenRevokedEvent = {"type": "token.revoked", "tokenId": token.pk}
-        notify(group=groups.device_group(token.device_id), event=revoked)
+        notify(group=groups.user_group(token.user_id), event=revoked)
 
 
 def token_refresh(*, token_id: int) -> IssuedToken:
@@ -121,7 +121,8 @@ def device_invalidate(*, device: Device, reason: str) -> Device:
         _session_end(session=session, status=SessionStatus.STOPPED, reason="device invalidated", announce=False)
         _tell_session_ended(session, reason="device invalidated")
     push(
-        group=groups.device_group(device.pk),
+        group=groups.user_group(device.user_id),
+        device_key=device.pk,
         sessions=[str(session.id)] if session is not None else [],
         message=DeviceIdInvalidated(
             deviceId=device.device_id, reason=device.invalidated_reason or None, timestamp=now_ms()
@@ -142,8 +143,8 @@ class AttachedSession:
     generation: int
 
 
-def _replace_event(*, generation: int, session_id: str) -> ConnectionReplaceEvent:
-    return {"type": "connection.replace", "generation": generation, "sessionId": session_id}
+def _replace_event(*, device_key: int, generation: int, session_id: str) -> ConnectionReplaceEvent:
+    return {"type": "connection.replace", "deviceKey": device_key, "generation": generation, "sessionId": session_id}
 
 
 def _expire_if_due(session: TradingSession, now: datetime) -> bool:
@@ -232,8 +233,8 @@ def _sessions_attach_once(devices: list[tuple[int, int]]) -> list[AttachedSessio
             created.append(session)
         # The device's first connection has no older one anywhere to replace.
         if generation > 1:
-            replace = _replace_event(generation=generation, session_id=str(session.id))
-            notify(group=groups.device_group(device_pk), event=replace)
+            replace = _replace_event(device_key=device_pk, generation=generation, session_id=str(session.id))
+            notify(group=groups.user_group(user_id), event=replace)
         outcomes.append(
             AttachedSession(
                 session=session,
@@ -268,7 +269,7 @@ def _session_end(*, session: TradingSession, status: SessionStatus, reason: str,
             "status": status.value,  # type: ignore[typeddict-item]
             "reason": reason,
         }
-        notify(group=groups.session_group(session.id), event=ended)
+        notify(group=groups.user_group(session.user_id), event=ended)
     return True
 
 

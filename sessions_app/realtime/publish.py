@@ -122,13 +122,15 @@ def push(
     sessions: Sequence[str] | Callable[[], Sequence[str]] = (),
     simulator: SimulatorSummary | None = None,
     closes: CloseCode | None = None,
+    device_key: int | None = None,
 ) -> None:
     """Once the transaction commits, number `message` in each session's stream and send it to `group`.
 
     `message` and `sessions` may be functions, called after commit: a snapshot built then shows
     the committed state, and the sessions are those open then. A push that changed the user's
     simulator carries its `simulator` summary (each connection keeps it); one after which nothing
-    may follow `closes` the connections with that code.
+    may follow `closes` the connections with that code. With `device_key`, only that device's
+    connections among the group's take it.
     """
 
     def send() -> None:
@@ -144,6 +146,8 @@ def push(
             event["simulator"] = simulator.as_event()
         if closes is not None:
             event["closes"] = int(closes)
+        if device_key is not None:
+            event["deviceKey"] = device_key
         group_send_now(group, dict(event))
 
     transaction.on_commit(send)

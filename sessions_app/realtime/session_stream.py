@@ -54,7 +54,8 @@ class Replay:
 class SessionPushEvent(TypedDict):
     """The channel-layer event of a push: the message once, and its number in each session's stream.
     A push that changed the user's simulator carries its summary (the connections keep it); one
-    after which nothing may follow carries the close code to end the connection with."""
+    after which nothing may follow carries the close code to end the connection with; one for a
+    single device of the user, its key."""
 
     type: Literal["session.push"]
     kind: str
@@ -62,6 +63,7 @@ class SessionPushEvent(TypedDict):
     positions: dict[str, list[Any]]
     simulator: NotRequired[dict[str, Any]]
     closes: NotRequired[int]
+    deviceKey: NotRequired[int]
 
 
 def new_epoch() -> str:

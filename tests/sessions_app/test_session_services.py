@@ -85,8 +85,13 @@ def test_only_a_devices_later_connections_tell_the_older_ones_to_close(monkeypat
     second = services.session_attach(user_id=issued.device.user_id, device_pk=issued.device.pk)
     assert notices == [
         (
-            groups.device_group(issued.device.pk),
-            {"type": "connection.replace", "generation": second.generation, "sessionId": str(second.session.id)},
+            groups.user_group(issued.device.user_id),
+            {
+                "type": "connection.replace",
+                "deviceKey": issued.device.pk,
+                "generation": second.generation,
+                "sessionId": str(second.session.id),
+            },
         )
     ]
 

@@ -12,7 +12,7 @@ from channels.testing import WebsocketCommunicator
 from django.db.backends import utils as db_utils
 
 from config.asgi import application
-from sessions_app.groups import device_group
+from sessions_app.groups import user_group
 from tests.support.factories import issue_token
 from tests.support.liveserver import heartbeat
 
@@ -143,14 +143,36 @@ async def test_a_connection_answers_frames_and_hears_events_on_its_channel() -> 
     communicator, connected = await open_connection(issued.token, issued.device.device_id)
     await communicator.send_json_to(heartbeat(issued.device.device_id))
     ack = await communicator.receive_json_from()
+    replace = {"type": "connection.replace", "generation": 10**6, "sessionId": "x"}
+    # Meant for another device of the user: ignored.
     await get_channel_layer().group_send(
-        device_group(issued.device.pk), {"type": "connection.replace", "generation": 10**6, "sessionId": "x"}
+        user_group(issued.device.user_id), {**replace, "deviceKey": issued.device.pk + 1}
     )
+    await get_channel_layer().group_send(user_group(issued.device.user_id), {**replace, "deviceKey": issued.device.pk})
     replaced = await communicator.receive_json_from()
     await communicator.disconnect()
 
     assert connected["type"] == "connected" and ack["type"] == "heartbeat_ack"
     assert replaced["type"] == "connection_replaced"
+
+
+async def test_a_push_for_one_device_reaches_only_that_devices_connection() -> None:
+    first = await database_sync_to_async(issue_token)()
+    second = await database_sync_to_async(issue_token)(first.device.user)
+    mine, _ = await open_connection(first.token, first.device.device_id)
+    other, _ = await open_connection(second.token, second.device.device_id)
+    notice = json.dumps({"type": "device_id_invalidated", "deviceId": first.device.device_id, "timestamp": 1})
+    push = {"type": "session.push", "kind": "device_id_invalidated", "payload": notice, "positions": {}}
+    await get_channel_layer().group_send(user_group(first.device.user_id), {**push, "deviceKey": first.device.pk})
+    delivered = await mine.receive_json_from()
+    # The other device hears nothing of it: its next frame is the answer to its heartbeat.
+    await other.send_json_to(heartbeat(second.device.device_id))
+    answered = await other.receive_json_from()
+    await mine.disconnect()
+    await other.disconnect()
+
+    assert delivered["type"] == "device_id_invalidated"
+    assert answered["type"] == "heartbeat_ack"
 
 
 async def test_a_redis_that_does_not_answer_a_request_is_the_retryable_service_unavailable(
