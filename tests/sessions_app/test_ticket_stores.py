@@ -45,4 +45,4 @@ def test_a_ticket_in_redis_is_redeemed_once_by_any_process_and_not_after_it_expi
     issuing.put("short", 7, ttl_ms=50)
     time.sleep(0.08)
     assert other.take("short") is None
-    assert list(redis.Redis.from_url(REDIS_URL).scan_iter(f"{redis_prefix}:*")) == []
+    assert list(redis.Redis.from_url(REDIS_URL).scan_iter(f"{redis_prefix}:*", count=10_000)) == []

@@ -58,7 +58,7 @@ def private_redis_prefix(name: str) -> Iterator[str]:
         import redis
 
         client = redis.Redis.from_url(REDIS_URL)
-        keys = list(client.scan_iter(f"{prefix}:*"))
+        keys = list(client.scan_iter(f"{prefix}:*", count=10_000))  # the default, 10 a trip, crawls a full Redis
         if keys:
             client.delete(*keys)
 

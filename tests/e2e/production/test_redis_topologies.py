@@ -43,7 +43,7 @@ def cluster_on_shards(directory: Path) -> Iterator[tuple[Cluster, list[RedisServ
 
 
 def keys_on(shard: RedisServer, pattern: str) -> set[str]:
-    return {key.decode() for key in redis.Redis.from_url(shard.url).scan_iter(pattern)}
+    return {key.decode() for key in redis.Redis.from_url(shard.url).scan_iter(pattern, count=10_000)}
 
 
 def test_two_processes_on_two_shards_replace_push_across_and_recover_a_killed_ones_clients(tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ async def test_the_address_limit_is_counted_in_its_own_set(prefix: str) -> None:
         await shared.acquire(slot(user=2))
     assert "WS_MAX_CONNECTIONS_PER_IP" in refused.value.message
     await shared.acquire(slot(user=2, ip="10.0.0.2"))
-    keys = sorted(k.decode() for k in redis.Redis.from_url(REDIS_URL).scan_iter(f"{prefix}:*"))
+    keys = sorted(k.decode() for k in redis.Redis.from_url(REDIS_URL).scan_iter(f"{prefix}:*", count=10_000))
     assert keys == [f"{prefix}:wsconn:ip:10.0.0.1", f"{prefix}:wsconn:ip:10.0.0.2"]
 
 

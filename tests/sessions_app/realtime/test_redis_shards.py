@@ -53,7 +53,7 @@ def shard_list(servers: list[RedisServer]) -> list[RedisShard]:
 
 
 def keys_on(server: RedisServer, prefix: str) -> set[str]:
-    return {k.decode() for k in redis.Redis.from_url(server.url).scan_iter(f"{prefix}:*")}
+    return {k.decode() for k in redis.Redis.from_url(server.url).scan_iter(f"{prefix}:*", count=10_000)}
 
 
 def owner_on(shard: int, template: str) -> str:
