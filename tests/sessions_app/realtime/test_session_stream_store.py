@@ -58,5 +58,28 @@ def test_a_reset_stream_starts_again_under_a_new_epoch(store: StreamStore) -> No
     assert head.seq == 0 and head.epoch != before.epoch
 
 
+def test_the_heads_of_many_streams_are_read_at_once_in_order_and_none_for_a_stream_never_written(
+    store: StreamStore,
+) -> None:
+    sessions = [f"s{n}" for n in range(1_200)]  # more than one script's worth (HEADS_CHUNK)
+    written = {**store.append(sessions[::2], "{}"), **store.append(sessions[::4], "{}")}
+    heads = asyncio.run(store.heads(["never", *sessions]))
+    assert list(heads) == ["never", *sessions]
+    assert heads == {"never": None, **{s: written.get(s) for s in sessions}}
+
+
+def test_reading_a_streams_head_keeps_it_for_another_ttl() -> None:
+    with private_redis_prefix("stream") as prefix:
+        store = RedisStreamStore(url=REDIS_URL, prefix=prefix, max_messages=5, ttl_s=60)
+        store.append(["s"], "{}")
+        client = store.redis.sync(0)
+        keys = (f"{prefix}:stream:s:m", f"{prefix}:stream:s:l")  # docs/redis.md
+        for key in keys:
+            client.expire(key, 5)
+        asyncio.run(store.heads(["s", "never"]))
+        assert all(55 < client.ttl(key) <= 60 for key in keys)
+        assert not client.exists(f"{prefix}:stream:never:m")  # nothing made for a stream never written
+
+
 def test_the_position_is_added_to_a_payload_without_re_encoding_it() -> None:
     assert with_position('{"type":"x","a":1}', "e1", 7) == '{"type":"x","a":1,"sessionSeq":7,"sessionEpoch":"e1"}'
