@@ -1372,7 +1372,9 @@ class Suite:
             env = base_env(**{**production_env(database_url), **SERVICE_BENCH_SETTINGS})
             manage(env, "migrate", "--noinput")
             self.log(f"fleet restart: issuing {n} device tokens (PostgreSQL)")
-            creds = issue_clients(env, n, tag="fleet", per_user=200)
+            # Traders of two devices each: a numbered push for one session goes to its user's
+            # group, which every connection of the user hears (and all but one ignore).
+            creds = issue_clients(env, n, tag="fleet", per_user=2)
             args = (*PRODUCTION_DAPHNE_ARGS, "--proxy-headers")
             servers = [DaphneServer(env=env, args=args).start(self.directory) for _ in range(2)]
             (self.directory / "nginx").mkdir(exist_ok=True)
@@ -1741,7 +1743,10 @@ class Suite:
                 {"meta": meta, "targets": self.targets, "results": self.results, "tables": self.tables, "notes": notes},
             )
             print(f"written {path} ({meta['seconds']} s)")
-            shutil.rmtree(self.directory, ignore_errors=True)
+            if self.args.keep:
+                print(f"kept the servers' logs in {self.directory}")
+            else:
+                shutil.rmtree(self.directory, ignore_errors=True)
         return path
 
 
@@ -1862,6 +1867,9 @@ def main() -> None:
     parser.add_argument("--production-heartbeat-sizes", type=parse_sizes)
     parser.add_argument("--production-fanout-size", type=int)
     parser.add_argument("--production-memory-size", type=int)
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the working directory (the servers' logs) after the run"
+    )
     parser.add_argument(
         "--production-connect-only", action="store_true", help="production: the connect storm and its peer only"
     )
