@@ -6,13 +6,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from sessions_app.realtime.message_base import DeviceId, EpochMs, InputModel, Omittable
+from sessions_app.realtime.message_base import WITHOUT_NUL, DeviceId, EpochMs, InputModel, Omittable
 
 
 class TokenRequest(InputModel):
     """POST /api/auth/token/"""
 
-    username: Annotated[str, StringConstraints(min_length=1, max_length=150)]
+    username: Annotated[str, StringConstraints(min_length=1, max_length=150, pattern=WITHOUT_NUL)]
     password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
     deviceId: Omittable[DeviceId] = None
 
@@ -34,7 +34,7 @@ class TicketResponse(BaseModel):
 class DeviceInvalidateRequest(InputModel):
     """POST /api/devices/{deviceId}/invalidate/ (body optional)"""
 
-    reason: Omittable[Annotated[str, StringConstraints(max_length=200)]] = None
+    reason: Omittable[Annotated[str, StringConstraints(max_length=200, pattern=WITHOUT_NUL)]] = None
 
 
 class DevicePath(BaseModel):

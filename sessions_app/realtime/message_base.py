@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 RequestId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 DeviceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
 EpochMs = Annotated[int, "epoch milliseconds"]
+# PostgreSQL's text cannot hold U+0000: a string the service stores or looks up refuses it, and its
+# schema says so (a fuzzer's username with one was answered 503 `service_unavailable`).
+WITHOUT_NUL = r"^[^\x00]*$"
 
 T = TypeVar("T")
 

@@ -51,3 +51,15 @@ def test_invalidating_twice_is_harmless() -> None:
     assert first.status_code == second.status_code == 200
     assert first.json()["invalidatedAt"] == second.json()["invalidatedAt"]
     assert other.device.device_id == "tablet"
+
+
+def test_a_reason_with_a_nul_character_is_the_standard_invalid_request_and_the_device_stays_valid() -> None:
+    user = make_user()
+    phone = issue_token(user, device_id="phone")
+    laptop = issue_token(user, device_id="laptop")
+    response = client_for(laptop.token).post("/api/devices/phone/invalidate/", {"reason": "lo\x00st"}, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert (body["code"], body["details"][0]["field"]) == ("invalid_request", "reason")
+    phone.device.refresh_from_db()
+    assert phone.device.is_valid

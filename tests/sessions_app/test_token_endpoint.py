@@ -120,6 +120,16 @@ def test_a_username_with_a_lone_surrogate_is_the_standard_invalid_request_not_a_
     assert (body["code"], body["details"][0]["field"]) == ("invalid_request", "username")
 
 
+def test_a_username_with_a_nul_character_is_the_standard_invalid_request_not_a_database_error() -> None:
+    # PostgreSQL's text cannot hold U+0000: looked up, it was answered 503 service_unavailable.
+    response = APIClient().post(
+        "/api/auth/token/", data='{"username": "a\\u0000b", "password": "x"}', content_type="application/json"
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert (body["code"], body["details"][0]["field"]) == ("invalid_request", "username")
+
+
 def test_the_per_username_throttle_keys_no_cache_entry_on_a_string_that_has_no_utf8_form() -> None:
     def key_for(body: str) -> str | None:
         raw = APIRequestFactory().post("/api/auth/token/", data=body, content_type="application/json")
