@@ -83,7 +83,8 @@ def settle_garbage_collector() -> None:
     process) out of every later collection, and collect the young generation less often.
 
     Under a connect storm the collector took about a fifth of a handshake's CPU, mostly full
-    collections walking every object of the process (docs/performance.md, "Garbage collection").
+    collections walking every object of the process (docs/performance.md, "The two-process storm
+    and the fleet restart").
     """
     gc.collect()
     gc.freeze()

@@ -10,10 +10,9 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import redis
 
 from sessions_app.socket_tickets import MemoryTicketStore, RedisTicketStore, TicketStore
-from tests.support.production import REDIS_URL, private_redis_prefix
+from tests.support.production import REDIS_URL, private_redis_prefix, redis_keys
 
 
 @pytest.fixture
@@ -45,4 +44,4 @@ def test_a_ticket_in_redis_is_redeemed_once_by_any_process_and_not_after_it_expi
     issuing.put("short", 7, ttl_ms=50)
     time.sleep(0.08)
     assert other.take("short") is None
-    assert list(redis.Redis.from_url(REDIS_URL).scan_iter(f"{redis_prefix}:*", count=10_000)) == []
+    assert redis_keys(REDIS_URL, f"{redis_prefix}:*") == []

@@ -47,6 +47,14 @@ def require_services(*urls: str) -> None:
             pytest.skip(f"production-mode test skipped: {problem}")
 
 
+def redis_keys(url: str, pattern: str) -> list[str]:
+    """The keys matching `pattern`, 10,000 a trip: the machine's Redis outlives the runs, and
+    redis-py's default of 10 a trip crawled its tens of thousands of keys (2 s a test)."""
+    import redis
+
+    return [key.decode() for key in redis.Redis.from_url(url).scan_iter(pattern, count=10_000)]
+
+
 @contextmanager
 def private_redis_prefix(name: str) -> Iterator[str]:
     """A Redis key prefix of one test's own; its keys are deleted afterwards."""
@@ -57,10 +65,9 @@ def private_redis_prefix(name: str) -> Iterator[str]:
     finally:
         import redis
 
-        client = redis.Redis.from_url(REDIS_URL)
-        keys = list(client.scan_iter(f"{prefix}:*", count=10_000))  # the default, 10 a trip, crawls a full Redis
+        keys = redis_keys(REDIS_URL, f"{prefix}:*")
         if keys:
-            client.delete(*keys)
+            redis.Redis.from_url(REDIS_URL).delete(*keys)
 
 
 def _admin() -> psycopg.Connection:

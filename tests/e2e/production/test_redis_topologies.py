@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import redis
 
 from tests.support.faults import (
     DEVICES,
@@ -28,7 +27,7 @@ from tests.support.faults import (
     traders_for,
 )
 from tests.support.liveserver import recv_json, recv_until_closed, request, send_json, wait_until
-from tests.support.production import Cluster, production_cluster
+from tests.support.production import Cluster, production_cluster, redis_keys
 from tests.support.redis_servers import MASTER_NAME, SentinelGroup, redis_shards, sentinel_group
 
 
@@ -43,7 +42,7 @@ def cluster_on_shards(directory: Path) -> Iterator[tuple[Cluster, list[RedisServ
 
 
 def keys_on(shard: RedisServer, pattern: str) -> set[str]:
-    return {key.decode() for key in redis.Redis.from_url(shard.url).scan_iter(pattern, count=10_000)}
+    return set(redis_keys(shard.url, pattern))
 
 
 def test_two_processes_on_two_shards_replace_push_across_and_recover_a_killed_ones_clients(tmp_path: Path) -> None:

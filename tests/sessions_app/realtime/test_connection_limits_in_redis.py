@@ -11,14 +11,12 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-import redis
-import redis.asyncio
 from prometheus_client import REGISTRY
 
 from sessions_app.realtime.errors import ErrorCode, ProtocolError
 from sessions_app.realtime.limits import RedisConnectionLimiter, Slot
 from tests.support.liveserver import free_port, wait_until_async
-from tests.support.production import REDIS_URL, private_redis_prefix
+from tests.support.production import REDIS_URL, private_redis_prefix, redis_keys
 
 _ids = itertools.count(1)
 
@@ -58,7 +56,7 @@ async def test_the_address_limit_is_counted_in_its_own_set(prefix: str) -> None:
         await shared.acquire(slot(user=2))
     assert "WS_MAX_CONNECTIONS_PER_IP" in refused.value.message
     await shared.acquire(slot(user=2, ip="10.0.0.2"))
-    keys = sorted(k.decode() for k in redis.Redis.from_url(REDIS_URL).scan_iter(f"{prefix}:*", count=10_000))
+    keys = sorted(redis_keys(REDIS_URL, f"{prefix}:*"))
     assert keys == [f"{prefix}:wsconn:ip:10.0.0.1", f"{prefix}:wsconn:ip:10.0.0.2"]
 
 

@@ -20,6 +20,7 @@ from sessions_app.realtime.redis_clients import RedisShard, shard_index
 from sessions_app.realtime.session_stream import RedisStreamStore, StreamHead
 from sessions_app.socket_tickets import RedisTicketStore
 from tests.support.faults import RedisServer
+from tests.support.production import redis_keys
 from tests.support.redis_servers import redis_shards
 
 pytestmark = [pytest.mark.production]
@@ -53,7 +54,7 @@ def shard_list(servers: list[RedisServer]) -> list[RedisShard]:
 
 
 def keys_on(server: RedisServer, prefix: str) -> set[str]:
-    return {k.decode() for k in redis.Redis.from_url(server.url).scan_iter(f"{prefix}:*", count=10_000)}
+    return set(redis_keys(server.url, f"{prefix}:*"))
 
 
 def owner_on(shard: int, template: str) -> str:
