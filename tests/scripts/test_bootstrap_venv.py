@@ -1,11 +1,13 @@
 """scripts/bootstrap-venv says what it does, installs a lock hash-checked, and installs again only
 when the lock's content changes. Run on a copy of the script, with a lock of one wheel made here
-(no index: nothing is downloaded)."""
+(no index: nothing is downloaded), and with that lock plus the dev lock's own uv pin (pip fetches
+that one pin, through its cache, and uv installs the rest)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -45,10 +47,22 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def uv_pin() -> str:
+    """The dev lock's uv pin with all of its hashes."""
+    found = re.search(r"^uv==.*?(?=^\S)", (ROOT / "requirements-dev.txt").read_text(), re.S | re.M)
+    assert found, "requirements-dev.txt pins uv"
+    return found.group(0)
+
+
 def bootstrap(project: Path) -> subprocess.CompletedProcess[str]:
+    wheels = str(project / "wheels")
+    # uv's pin comes from the index (pip's cache); every other pin from the wheels made here.
+    offline = {"UV_NO_INDEX": "1", "UV_FIND_LINKS": wheels}
+    if "uv==" not in (project / "lock.txt").read_text():
+        offline = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": wheels}
     return subprocess.run(
         [str(project / "scripts" / "bootstrap-venv"), "lock.txt"],
-        env=base_env(PYTHON=sys.executable, PIP_NO_INDEX="1", PIP_FIND_LINKS=str(project / "wheels")),
+        env=base_env(PYTHON=sys.executable, **offline),
         capture_output=True,
         text=True,
         timeout=120,
@@ -87,3 +101,25 @@ def test_bootstrap_refuses_a_lock_whose_files_are_not_the_hashed_ones(project: P
         assert complaint in result.stderr, result.stderr
         assert "installed lock.txt" not in result.stdout
         assert not (project / ".venv" / ".installed-lock.txt").exists()
+
+
+def test_a_lock_that_pins_uv_is_installed_by_that_uv_and_still_hash_checked(project: Path) -> None:
+    digest = make_wheel(project / "wheels")
+    (project / "lock.txt").write_text(f"lockprobe==1.0 \\\n    --hash=sha256:{'0' * 64}\n{uv_pin()}")
+
+    refused = bootstrap(project)
+    stamped_when_refused = (project / ".venv" / ".installed-lock.txt").exists()
+    (project / "lock.txt").write_text(f"lockprobe==1.0 \\\n    --hash=sha256:{digest}\n{uv_pin()}")
+    installed = bootstrap(project)
+
+    assert refused.returncode != 0
+    assert "hash" in refused.stderr.lower(), refused.stderr
+    assert not stamped_when_refused
+    assert installed.returncode == 0, installed.stderr
+    assert installed.stdout.splitlines() == [
+        "bootstrap-venv: installing lock.txt (2 pins, hash-checked, with the uv it pins)",
+        "bootstrap-venv: installed lock.txt",
+    ]
+    probe = [str(project / ".venv" / "bin" / "python"), "-c", "import lockprobe; print(lockprobe.ANSWER)"]
+    assert subprocess.run(probe, capture_output=True, text=True, timeout=30).stdout == "42\n"
+    assert (project / ".venv" / "bin" / "uv").exists()
