@@ -26,14 +26,16 @@ CLOSING_TYPES = {"stop_session"}  # answered, then closed on purpose
 SILENT_TYPES = {message_type(model) for model in client_messages() if model.reply is None}  # market_ack
 
 
-def valid_messages() -> st.SearchStrategy[dict]:
-    # codec=None: free-text fields may hold any code point, lone surrogates included.
-    options = [
+# Built once: a from_schema strategy resolves its schema when first drawn from, and one made afresh
+# inside each draw spent most of a second an example doing so.
+# codec=None: free-text fields may hold any code point, lone surrogates included.
+valid_messages = st.one_of(
+    [
         from_schema({"$ref": f"#/$defs/{model.__name__}", "$defs": SCHEMA["$defs"]}, codec=None)
         for model in client_messages()
         if message_type(model) not in CLOSING_TYPES
     ]
-    return st.one_of(options)
+)
 
 
 # Strings a client can send that a server may choke on when it echoes or stores them. json.dumps
@@ -61,7 +63,7 @@ def has_lone_surrogate(value: object) -> bool:
 def messages_with_an_odd_field(draw: st.DrawFn) -> dict:
     """A schema-valid message with one of its class's fields (any of them, present or not, the
     requestId too) set to an odd string, or a list holding one."""
-    message = draw(valid_messages())
+    message = draw(valid_messages)
     model = next(m for m in client_messages() if message_type(m) == message["type"])
     field = draw(st.sampled_from(sorted(set(model.model_fields) - {"type"})))
     odd = draw(odd_strings)
@@ -128,7 +130,7 @@ FUZZ = settings(
 
 
 @FUZZ
-@given(message=valid_messages(), own_device=st.booleans())
+@given(message=valid_messages, own_device=st.booleans())
 def test_every_schema_valid_message_gets_a_reply_and_the_connection_lives_on(message: dict, own_device: bool) -> None:
     if own_device:
         message = {**message, "deviceId": "__DEVICE__"}
