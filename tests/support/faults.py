@@ -274,7 +274,9 @@ class Trader:
         next_beat = heard = time.monotonic()
         while not self.stopping.is_set():
             if time.monotonic() >= next_beat:
-                with self._lock:
+                # A send fails once the server's close frame is in; what it sent before (`shutdown`)
+                # is still to be read, and recv() gives it, then raises with the close code.
+                with self._lock, contextlib.suppress(ConnectionClosed):
                     send_json(ws, {"type": "heartbeat", "timestamp": time.time() * 1000,
                                    "deviceId": self.creds["deviceId"], "connectionQuality": "good",
                                    "sessionStatus": "active", "simulatorStatus": "running"})  # fmt: skip
