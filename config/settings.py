@@ -12,6 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from django.conf import global_settings
 from django.core.exceptions import ImproperlyConfigured
 
 from config.cors import host_origin_patterns
@@ -299,6 +300,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+
+# Django's own list unless the operator names others (Argon2 or scrypt first, say): the first hashes
+# new passwords, the rest still check stored hashes, and a login upgrades those to the first.
+PASSWORD_HASHERS = env_list(
+    "PASSWORD_HASHERS",
+    default=global_settings.PASSWORD_HASHERS,
+    meaning="the password hashers (Django's `PASSWORD_HASHERS`): the first hashes new passwords, the others "
+    "still check stored hashes (a login upgrades them to the first); a fast one such as MD5 is for test "
+    "servers only",
+    shown_default="Django's (PBKDF2 first)",
+    accepted="comma-separated dotted paths of hasher classes",
+)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

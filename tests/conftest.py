@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
@@ -15,6 +16,11 @@ from tests.support.production import IN_CI
 from tests.support.servers import ServerFactory, running_server, server_factory
 
 pytest_plugins = ["tests.support.scheduling"]
+FAST_PASSWORD_HASHER = "django.contrib.auth.hashers.MD5PasswordHasher"
+# The servers the tests start inherit this environment (tests/support/liveserver.py base_env): they
+# log in a few hundred times a run, and PBKDF2's 0.5 s of CPU a login (a refused one too) was the
+# largest single cost of the run. A test about slow logins sets PASSWORD_HASHERS back.
+os.environ.setdefault("PASSWORD_HASHERS", FAST_PASSWORD_HASHER)
 
 
 @pytest.fixture
@@ -35,7 +41,7 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneSe
 @pytest.fixture(autouse=True)
 def fast_password_hashing() -> Iterator[None]:
     """In-process tests create many users; the production hasher would make up most of their run time."""
-    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+    with override_settings(PASSWORD_HASHERS=[FAST_PASSWORD_HASHER]):
         yield
 
 

@@ -121,3 +121,23 @@ def test_production_sends_hsts_for_a_year_and_leaves_the_https_redirect_to_the_p
 def test_replay_mode_refuses_a_missing_bar_file() -> None:
     result = load_settings(MARKET_SOURCE="replay", MARKET_REPLAY_FILE="/no/such/bars.csv")
     assert result.returncode != 0 and "MARKET_REPLAY_FILE" in result.stderr
+
+
+def test_password_hashers_are_djangos_unless_the_environment_names_others() -> None:
+    code = (
+        "import django, json; django.setup(); from django.conf import settings;"
+        " print(json.dumps(settings.PASSWORD_HASHERS))"
+    )
+
+    def hashers(**env: str) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=base_env(**env), capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.splitlines()[-1])
+
+    from django.conf import global_settings
+
+    assert hashers(PASSWORD_HASHERS="") == global_settings.PASSWORD_HASHERS
+    named = "django.contrib.auth.hashers.ScryptPasswordHasher,django.contrib.auth.hashers.PBKDF2PasswordHasher"
+    assert hashers(PASSWORD_HASHERS=named) == named.split(",")
