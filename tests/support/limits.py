@@ -11,9 +11,8 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
+from sessions_app.realtime.errors import CloseCode
 from tests.support.liveserver import DaphneServer, recv_json, recv_until_closed
-
-TOO_MANY_CONNECTIONS = 4030  # the close code of a `too_many_connections` refusal (docs/protocol.md)
 
 PASSWORD = "pw-for-limits-123"
 
@@ -55,5 +54,6 @@ def open_when_admitted(server: DaphneServer, creds: dict, timeout: float = 5) ->
             if first["type"] == "connected":
                 yield ws
                 return
-        assert first["code"] in ("too_many_connections", TOO_MANY_CONNECTIONS) and time.monotonic() < deadline, first
+        refused = first["code"] in ("too_many_connections", CloseCode.TOO_MANY_CONNECTIONS)
+        assert refused and time.monotonic() < deadline, first
         time.sleep(0.05)
