@@ -13,7 +13,6 @@ and a channel's queue goes once it is empty and nobody waits on it.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import secrets
 import time
@@ -25,38 +24,13 @@ from typing import Any
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 
+from sessions_app.realtime.inbox import Inbox
+
 SWEEP_INTERVAL_S = 1.0
 GROUP_SWEEP_INTERVAL_S = 60.0
 
 
-class _Channel:
-    """A channel's messages (with the time each expires) and the receivers waiting for one.
-
-    A deque made on the first message and a future per waiting receiver, where an asyncio.Queue
-    keeps three deques (2.3 KB): almost every channel is an idle connection's, one receiver
-    waiting and nothing queued, so this is idle memory per connection.
-    """
-
-    __slots__ = ("capacity", "messages", "waiters")
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.messages: deque[tuple[float, dict[str, Any]]] | None = None
-        self.waiters: list[asyncio.Future[tuple[float, dict[str, Any]]]] = []
-
-    def put(self, item: tuple[float, dict[str, Any]]) -> bool:
-        """Hand the item to the first receiver waiting, or queue it; False when full."""
-        while self.waiters:
-            waiter = self.waiters.pop(0)
-            if not waiter.done():
-                waiter.set_result(item)
-                return True
-        if self.messages is None:
-            self.messages = deque()
-        if len(self.messages) >= self.capacity:
-            return False
-        self.messages.append(item)
-        return True
+Item = tuple[float, dict[str, Any]]  # (when it expires, the message)
 
 
 class EmbeddedChannelLayer(BaseChannelLayer):
@@ -73,22 +47,22 @@ class EmbeddedChannelLayer(BaseChannelLayer):
         super().__init__(expiry=expiry, capacity=capacity, channel_capacity=channel_capacity)
         self.group_expiry = group_expiry
         self.clock = clock
-        self.channels: dict[str, _Channel] = {}
+        self.channels: dict[str, Inbox[Item]] = {}
         self.groups: dict[str, dict[str, float]] = {}  # group -> channel -> when it joined
         self._next_sweep = 0.0
         self._next_group_sweep = 0.0
 
-    def _channel(self, name: str) -> _Channel:
+    def _channel(self, name: str) -> Inbox[Item]:
         channel = self.channels.get(name)
         if channel is None:
-            channel = self.channels[name] = _Channel(self.get_capacity(name))
+            channel = self.channels[name] = Inbox()
         return channel
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         assert isinstance(message, dict), "message is not a dict"
         self.require_valid_channel_name(channel)
         self._sweep()
-        if not self._channel(channel).put((self.clock() + self.expiry, deepcopy(message))):
+        if not self._channel(channel).put((self.clock() + self.expiry, deepcopy(message)), self.get_capacity(channel)):
             raise ChannelFull(channel)
 
     async def receive(self, channel: str) -> dict[str, Any]:
@@ -97,22 +71,7 @@ class EmbeddedChannelLayer(BaseChannelLayer):
         queue = self._channel(channel)
         try:
             while True:
-                if queue.messages:
-                    expires, message = queue.messages.popleft()
-                    if not queue.messages:
-                        queue.messages = None  # drained: an idle channel keeps no deque
-                else:
-                    waiter = asyncio.get_running_loop().create_future()
-                    queue.waiters.append(waiter)
-                    try:
-                        expires, message = await waiter
-                    except asyncio.CancelledError:
-                        if waiter.done() and not waiter.cancelled():  # handed over as it was cancelled
-                            queue.messages = queue.messages or deque()
-                            queue.messages.appendleft(waiter.result())
-                        elif waiter in queue.waiters:
-                            queue.waiters.remove(waiter)
-                        raise
+                expires, message = await queue.get()
                 if expires >= self.clock():
                     return message
         finally:
