@@ -266,7 +266,7 @@ def env_redis_shards() -> list[dict[str, Any]]:
     url_form = "`redis://[:password@]host:port/db` (or `rediss://`, `unix://`)"
     single = env_optional_str(
         "REDIS_URL",
-        meaning="one Redis for the channel layer (channels-redis), the session streams, connection limits and "
+        meaning="one Redis for the channel layer (pub/sub), the session streams, connection limits and "
         "tickets, and the cache (login throttling); unset, the embedded mode: the in-memory channel layer and "
         "process memory, one process only. Production needs it, or `REDIS_URLS`, or `REDIS_SENTINELS` (only "
         "one of the three)",
@@ -276,7 +276,7 @@ def env_redis_shards() -> list[dict[str, Any]]:
     several = env_optional_str(
         "REDIS_URLS",
         meaning="instead of `REDIS_URL`: one Redis shard per URL, in the same order (and count) on every "
-        "process; the channel layer shards over them (channels-redis `hosts`) and the session streams, "
+        "process; the channel layer shards its channels and groups over them and the session streams, "
         "connection limits and tickets place each key by its owner ([redis.md](redis.md))",
         accepted="comma-separated distinct URLs, each " + url_form,
     )
@@ -357,21 +357,6 @@ def env_redis_shards() -> list[dict[str, Any]]:
         }
         for master in masters
     ]
-
-
-def channel_layer_host(shard: dict[str, Any], *, socket_timeout: int) -> dict[str, Any]:
-    """One shard as a channels-redis `hosts` entry: an address, or its Sentinel form
-    (channels_redis.utils.create_pool: `sentinels`, `master_name`, `sentinel_kwargs`)."""
-    if shard.get("url"):
-        return {"address": shard["url"], "socket_timeout": socket_timeout}
-    return {
-        "sentinels": list(shard["sentinels"]),
-        "master_name": shard["master_name"],
-        "sentinel_kwargs": {"password": shard["sentinel_password"], "socket_timeout": 2},
-        "password": shard["password"],
-        "db": shard["db"],
-        "socket_timeout": socket_timeout,
-    }
 
 
 def cache_for(shard: dict[str, Any], *, key_prefix: str) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 from the `meaning=` of its read here (and in config/env.py) by `manage.py export_protocol`.
 
 Embedded default: SQLite and the in-memory channel layer, nothing else to run.
-Production (SERVICE_MODE=production): PostgreSQL from DATABASE_URL, channels-redis
-from REDIS_URL, a real SECRET_KEY and DEBUG off, or the process refuses to start.
+Production (SERVICE_MODE=production): PostgreSQL from DATABASE_URL, Redis (the channel layer and
+the stores) from REDIS_URL, a real SECRET_KEY and DEBUG off, or the process refuses to start.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from config.cors import host_origin_patterns
 from config.env import (
     DECLARED,
     cache_for,
-    channel_layer_host,
     database_from_url,
     env_bool,
     env_choice,
@@ -272,20 +271,17 @@ _REDIS_SOCKET_TIMEOUT_S = env_int(
     "REDIS_SOCKET_TIMEOUT_S",
     default=15,
     minimum=6,
-    meaning="Redis read timeout of the channel layer's connections",
+    meaning="how long the channel layer waits on Redis: a publish, a subscription's confirmation, a new connection",
 )
 if REDIS_SHARDS:
     CHANNEL_LAYERS = {
         "default": {
-            # Redis pub/sub (docs/redis.md): each process subscribes once per group its connections
-            # are in and fans a group's message out itself; what the layer drops on a Redis restart
-            # the session streams repair (docs/guarantees.md).
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {
-                # One channels-redis host per shard (its `hosts` sharding), in the same order.
-                "hosts": [channel_layer_host(shard, socket_timeout=_REDIS_SOCKET_TIMEOUT_S) for shard in REDIS_SHARDS],
-                "prefix": CHANNEL_LAYER_PREFIX,
-            },
+            # Redis pub/sub, our own layer to the Channels specification (sessions_app/realtime/redis_layer.py,
+            # docs/redis.md): each process subscribes once per group its connections are in and fans a
+            # group's message out itself; what the layer drops on a Redis restart the session streams
+            # repair (docs/guarantees.md).
+            "BACKEND": "sessions_app.realtime.redis_layer.RedisPubSubLayer",
+            "CONFIG": {"shards": REDIS_SHARDS, "prefix": CHANNEL_LAYER_PREFIX, "timeout": _REDIS_SOCKET_TIMEOUT_S},
         }
     }
     # The login throttles' counts: on the first shard (Django's RedisCache reads a second

@@ -170,7 +170,7 @@ class MarketInWorker:
         await self.reload(users)  # catches an order whose hint was lost
         await self.feed.maintain()
         await self.sampler.prune_if_due()
-        await self._join_groups()  # group membership expires in channels-redis
+        await self._join_groups()  # memberships expire in the embedded layer (after a day)
 
     # --- Matching ------------------------------------------------------------------------------------
 

@@ -135,9 +135,10 @@ DB_BATCH_SIZE = histogram(
 )
 CHANNEL_LAYER_FAILURES = counter(
     "channel_layer_send_failures_total",
-    "Channel-layer operations that failed, by kind (group, channel: a send failed; full: a send refused, a"
-    " dropped hint; receive: a connection's read from the layer failed, retried every second). What a failed"
-    " send loses of the numbered pushes comes back through the session stream.",
+    "Channel-layer operations that failed, by kind (group, channel: a send failed; full: a send refused or a"
+    " message dropped at a channel holding its capacity unread; receive: a read from the layer failed, a"
+    " connection's or the layer's own connection to Redis, both retried). What a failed send loses of the"
+    " numbered pushes comes back through the session stream.",
     ["kind"],
 )
 CHANNEL_LAYER_WATCHDOG_TRIPS = counter(

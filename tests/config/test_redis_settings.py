@@ -10,7 +10,7 @@ import sys
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import cache_for, channel_layer_host, env_redis_shards
+from config.env import cache_for, env_redis_shards
 from tests.support.liveserver import ROOT, base_env
 
 REDIS_VARIABLES = (
@@ -91,7 +91,7 @@ def test_a_refused_url_does_not_show_its_password(redis_env: pytest.MonkeyPatch)
     assert "hunter2" not in str(refused.value)
 
 
-def test_each_shard_becomes_a_channels_redis_host_and_the_first_the_cache() -> None:
+def test_the_first_shard_becomes_the_cache_by_url_or_through_its_sentinels() -> None:
     by_url = {"url": "redis://a:6379/0"}
     by_sentinel = {
         "sentinels": [("s1", 26379)],
@@ -99,15 +99,6 @@ def test_each_shard_becomes_a_channels_redis_host_and_the_first_the_cache() -> N
         "password": "pw",
         "sentinel_password": None,
         "db": 1,
-    }
-    assert channel_layer_host(by_url, socket_timeout=15) == {"address": "redis://a:6379/0", "socket_timeout": 15}
-    assert channel_layer_host(by_sentinel, socket_timeout=15) == {
-        "sentinels": [("s1", 26379)],
-        "master_name": "m",
-        "sentinel_kwargs": {"password": None, "socket_timeout": 2},
-        "password": "pw",
-        "db": 1,
-        "socket_timeout": 15,
     }
     assert cache_for(by_url, key_prefix="p")["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     assert cache_for(by_sentinel, key_prefix="p")["BACKEND"] == "sessions_app.realtime.redis_clients.SentinelRedisCache"
@@ -124,7 +115,7 @@ PRODUCTION = {
 def layer_settings(**env: str) -> subprocess.CompletedProcess[str]:
     code = (
         "import json, django; django.setup(); from django.conf import settings; "
-        "print(json.dumps([settings.CHANNEL_LAYERS['default']['CONFIG']['hosts'], "
+        "print(json.dumps([settings.CHANNEL_LAYERS['default']['CONFIG']['shards'], "
         "settings.CACHES['default']['BACKEND']]))"
     )
     return subprocess.run(
@@ -135,13 +126,13 @@ def layer_settings(**env: str) -> subprocess.CompletedProcess[str]:
 def test_production_starts_with_shards_or_sentinels_and_configures_the_layer_for_each() -> None:
     sharded = layer_settings(**PRODUCTION, REDIS_URL="", REDIS_URLS="redis://a:6379/0,redis://b:6379/0")
     assert sharded.returncode == 0, sharded.stderr
-    hosts, cache = json.loads(sharded.stdout)
-    assert [host["address"] for host in hosts] == ["redis://a:6379/0", "redis://b:6379/0"]
+    shards, cache = json.loads(sharded.stdout)
+    assert [shard["url"] for shard in shards] == ["redis://a:6379/0", "redis://b:6379/0"]
     assert cache == "django.core.cache.backends.redis.RedisCache"
     watched = layer_settings(**PRODUCTION, REDIS_URL="", REDIS_SENTINELS="s1:26379,s2:26379", REDIS_SENTINEL_MASTER="m")
     assert watched.returncode == 0, watched.stderr
-    hosts, cache = json.loads(watched.stdout)
-    assert [(host["master_name"], host["sentinels"]) for host in hosts] == [("m", [["s1", 26379], ["s2", 26379]])]
+    shards, cache = json.loads(watched.stdout)
+    assert [(shard["master_name"], shard["sentinels"]) for shard in shards] == [("m", [["s1", 26379], ["s2", 26379]])]
     assert cache.endswith("SentinelRedisCache")
 
 

@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from channels_redis.pubsub import RedisPubSubChannelLayer
 from tradesim import Client
 
 from sessions_app.groups import user_group
+from sessions_app.realtime.redis_layer import RedisPubSubLayer
 from tests.support.liveserver import DaphneServer
 from tests.support.production import Cluster, production_cluster
 
@@ -56,8 +56,8 @@ async def test_a_sigkilled_server_restarted_replays_every_missed_push_once_and_i
 
     client.on("message", record)
     # What the user's connections are sent, heard on the channel layer as a third process would.
-    layer = RedisPubSubChannelLayer(
-        hosts=[{"address": cluster.env["REDIS_URL"]}], prefix=cluster.env.get("CHANNEL_LAYER_PREFIX", "asgi")
+    layer = RedisPubSubLayer(
+        shards=[{"url": cluster.env["REDIS_URL"]}], prefix=cluster.env.get("CHANNEL_LAYER_PREFIX", "asgi")
     )
     try:
         await client.connect(username=name, password="pw-for-tests-123")

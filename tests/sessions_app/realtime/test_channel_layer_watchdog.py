@@ -43,8 +43,8 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
 async def watchdog(own_redis: RedisServer, settings: Any) -> AsyncIterator[Watchdog]:
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [{"address": own_redis.url, "socket_timeout": 6}], "prefix": "watchdog"},
+            "BACKEND": "sessions_app.realtime.redis_layer.RedisPubSubLayer",
+            "CONFIG": {"shards": [{"url": own_redis.url}], "prefix": "watchdog", "timeout": 6},
         }
     }
     dog = Watchdog(BOUND_S)

@@ -14,13 +14,13 @@ from typing import TypeVar
 
 import pytest
 import redis
-from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.core.cache.backends.base import BaseCache
 
-from config.env import cache_for, channel_layer_host
+from config.env import cache_for
 from sessions_app.realtime.errors import ErrorCode, ProtocolError
 from sessions_app.realtime.limits import RedisConnectionLimiter, Slot
 from sessions_app.realtime.redis_clients import RedisShard, SentinelRedisCache
+from sessions_app.realtime.redis_layer import RedisPubSubLayer
 from sessions_app.realtime.session_stream import RedisStreamStore, StreamHead
 from sessions_app.socket_tickets import RedisTicketStore
 from tests.support.redis_servers import MASTER_NAME, SentinelGroup, sentinel_group
@@ -115,8 +115,7 @@ async def test_limits_tickets_and_the_cache_follow_the_master_through_a_failover
 
 
 async def test_the_channel_layer_delivers_group_messages_again_after_a_failover(group: SentinelGroup) -> None:
-    host = channel_layer_host(setting_of(group), socket_timeout=6)
-    layer = RedisPubSubChannelLayer(hosts=[host], prefix=f"sentinel-layer-{next(_ids)}")
+    layer = RedisPubSubLayer(shards=[setting_of(group)], prefix=f"sentinel-layer-{next(_ids)}", timeout=6)
     channel = await layer.new_channel()
     try:
         await layer.group_add("prices", channel)
@@ -129,7 +128,7 @@ async def test_the_channel_layer_delivers_group_messages_again_after_a_failover(
         await eventually(layer.flush)
 
 
-async def heard_once(layer: RedisPubSubChannelLayer, channel: str, message: dict, timeout: float = 10) -> None:
+async def heard_once(layer: RedisPubSubLayer, channel: str, message: dict, timeout: float = 10) -> None:
     """Send to the group until the channel hears `message` (pub/sub delivers only to the
     subscribers Redis already has; a failing send is retried like a client would)."""
     deadline = time.monotonic() + timeout

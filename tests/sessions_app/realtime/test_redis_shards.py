@@ -12,11 +12,11 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 import redis
-from channels_redis.pubsub import RedisPubSubChannelLayer
 
 from sessions_app.realtime.errors import ErrorCode, ProtocolError
 from sessions_app.realtime.limits import RedisConnectionLimiter, Slot
 from sessions_app.realtime.redis_clients import RedisShard, shard_index
+from sessions_app.realtime.redis_layer import RedisPubSubLayer
 from sessions_app.realtime.session_stream import RedisStreamStore, StreamHead
 from sessions_app.socket_tickets import RedisTicketStore
 from tests.support.faults import RedisServer
@@ -125,9 +125,9 @@ def test_a_ticket_lives_on_the_shard_of_its_digest_and_is_redeemed_once_from_any
     assert [issuing.take(d) for d in digests] == [None, None]
 
 
-def sharded_layer(servers: list[RedisServer], prefix: str) -> RedisPubSubChannelLayer:
+def sharded_layer(servers: list[RedisServer], prefix: str) -> RedisPubSubLayer:
     """The production channel layer of one process, on every shard."""
-    return RedisPubSubChannelLayer(hosts=[{"address": s.url} for s in servers], prefix=prefix)
+    return RedisPubSubLayer(shards=[{"url": s.url} for s in servers], prefix=prefix)
 
 
 def subscribed_on(server: RedisServer, names: list[str]) -> list[str]:
@@ -137,7 +137,7 @@ def subscribed_on(server: RedisServer, names: list[str]) -> list[str]:
 
 
 async def heard(
-    send: Callable[[], Awaitable[None]], receivers: list[tuple[RedisPubSubChannelLayer, str]], message: dict
+    send: Callable[[], Awaitable[None]], receivers: list[tuple[RedisPubSubLayer, str]], message: dict
 ) -> None:
     """Send until every receiver heard `message` once: a subscription takes effect once Redis has
     read it, and pub/sub delivers only to the subscribers it already has."""
@@ -155,20 +155,30 @@ async def heard(
             waiting.remove((layer, channel))
 
 
-async def test_a_send_to_a_connection_of_another_process_reaches_it_whichever_shard_its_name_is_on(
+async def test_a_send_to_a_connection_of_another_process_reaches_it_whichever_shard_its_inbox_is_on(
     shards: list[RedisServer],
 ) -> None:
+    """A process's channels share one Redis channel, its inbox, on the shard its name hashes to:
+    processes until each shard holds one, and a send from another process reaches each."""
     prefix = f"shard-layer-{next(_ids)}"
-    receiving, sending = sharded_layer(shards, prefix), sharded_layer(shards, prefix)
-    channels = [await receiving.new_channel() for _ in range(16)]
+    sending = sharded_layer(shards, prefix)
+    made: list[RedisPubSubLayer] = []
+    receivers: dict[int, tuple[RedisPubSubLayer, str]] = {}
     try:
-        for server in shards:
-            await until_listed(server, channels)
-            channel = subscribed_on(server, channels)[0]
+        while len(receivers) < len(shards):
+            assert len(made) < 64, "every process's inbox hashed to the same shard"
+            layer = sharded_layer(shards, prefix)
+            made.append(layer)
+            channel = await layer.new_channel()
+            receivers.setdefault(layer.redis.index(layer.redis_name(channel)), (layer, channel))
+        for index, server in enumerate(shards):
+            layer, channel = receivers[index]
+            assert subscribed_on(server, [layer.redis_name(channel)])  # where every process will publish
             message = {"type": "direct", "server": server.port}
-            await heard(lambda c=channel, m=message: sending.send(c, m), [(receiving, channel)], message)
+            await heard(lambda c=channel, m=message: sending.send(c, m), [(layer, channel)], message)
     finally:
-        await receiving.flush()
+        for layer in made:
+            await layer.flush()
         await sending.flush()
 
 
