@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = ("config", "sessions_app", "simulator_app", "market_app")
-LIBRARIES = ("daphne", "twisted", "autobahn", "asgiref", "channels", "channels_redis")
+LIBRARIES = ("daphne", "twisted", "autobahn", "asgiref", "channels", "channels_redis", "redis")
 # Underscored names other libraries document as public.
 DOCUMENTED = {
     "_meta",  # Django: the Model._meta API (docs/ref/models/meta)
