@@ -89,7 +89,9 @@ def test_the_console_charts_equity_shows_the_figures_downloads_fills_and_resets(
     page.click("#reset-account")  # refused while the simulator runs
     expect(page.locator("#journal-result")).to_contain_text("account_in_use", timeout=10_000)
     page.click("#stop-sim")
-    expect(page.locator("#sim-status")).to_have_text("stopped", timeout=10_000)
+    # The stop is a write to the embedded SQLite, which waits out another thread's write lock (up to
+    # its 20 s timeout): once in a CI run of the whole suite it took over 10 s (usually 30 ms).
+    expect(page.locator("#sim-status")).to_have_text("stopped", timeout=30_000)
     page.click("#reset-account")
     expect(page.locator("#journal-result")).to_contain_text("Account reset (epoch 1)", timeout=10_000)
     expect(page.locator('#figures dd[data-figure="epoch"]')).to_have_text("1", timeout=10_000)
