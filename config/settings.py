@@ -715,6 +715,25 @@ EQUITY_SAMPLE_RETENTION_DAYS = env_int(
     minimum=1,
     meaning="equity samples older than this are deleted (about hourly, by the workers)",
 )
+# Datasets of bars (market_app.datasets, docs/datasets.md): what one upload may hold.
+DATASET_MAX_BYTES = env_int(
+    "DATASET_MAX_BYTES",
+    default=20_000_000,
+    minimum=1_000,
+    meaning="the largest bar file one dataset upload may be (a larger one is refused with 413 `dataset_too_large`)",
+)
+DATASET_MAX_BARS = env_int(
+    "DATASET_MAX_BARS",
+    default=500_000,
+    minimum=1,
+    meaning="the most bars one dataset may hold (more are refused with 413 `dataset_too_large`)",
+)
+DATASETS_PER_USER = env_int(
+    "DATASETS_PER_USER",
+    default=20,
+    minimum=0,
+    meaning="the datasets one user may keep (another upload is refused with 409 `dataset_limit`)",
+)
 
 METRICS_TOKEN = env_optional_str(
     "METRICS_TOKEN", meaning="`/metrics` then answers only `Authorization: Bearer <token>`"

@@ -5,13 +5,25 @@ import io
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html, format_html_join
 
-from market_app import journal, performance, services
-from market_app.models import Account, AccountReset, Candle, Fill, Instrument, MarketFeed, Order, Position
+from market_app import datasets, journal, performance, services
+from market_app.models import (
+    Account,
+    AccountReset,
+    Candle,
+    Dataset,
+    Fill,
+    Instrument,
+    MarketFeed,
+    Order,
+    Position,
+)
 from sessions_app.realtime.errors import ProtocolError
 
 
@@ -216,3 +228,71 @@ def reset_accounts(model_admin: admin.ModelAdmin, request: HttpRequest, accounts
         model_admin.message_user(request, f"{done} account(s) reset to their starting cash.", messages.SUCCESS)
     if refused:
         model_admin.message_user(request, "Not reset: " + "; ".join(refused), messages.ERROR)
+
+
+class DatasetAddForm(forms.ModelForm):
+    """An operator's dataset: a CSV of bars (docs/datasets.md), checked whole before it is stored."""
+
+    file = forms.FileField(help_text="A CSV of bars: timestamp,symbol,open,high,low,close,volume (docs/datasets.md).")
+
+    class Meta:
+        model = Dataset
+        fields = ("name", "shared", "source")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        upload = cleaned.get("file")
+        if upload is None:
+            return cleaned
+        if upload.size > settings.DATASET_MAX_BYTES:
+            raise forms.ValidationError(f"A bar file is at most {settings.DATASET_MAX_BYTES} bytes.")
+        try:
+            text = upload.read().decode("utf-8-sig")
+            datasets.parse_dataset(text, name=cleaned.get("name") or upload.name)
+        except UnicodeDecodeError as error:
+            raise forms.ValidationError(f"The file is not UTF-8 text: {error}") from None
+        except ProtocolError as error:
+            raise forms.ValidationError(error.message) from None
+        cleaned["text"] = text
+        return cleaned
+
+
+@admin.register(Dataset)
+class DatasetAdmin(admin.ModelAdmin):
+    """Operators upload datasets every user may replay (shared) and share or unshare users' ones."""
+
+    list_display = ("name", "owner", "shared", "bar_count", "first_at", "last_at", "created_at")
+    list_editable = ("shared",)
+    list_filter = ("shared",)
+    search_fields = ("name", "owner__username")
+    readonly_fields = ("owner", "bar_count", "first_at", "last_at", "symbol_ranges", "created_at")
+
+    def get_form(self, request: HttpRequest, obj: Dataset | None = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = DatasetAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Dataset | None = None) -> Any:
+        if obj is None:
+            return ("name", "shared", "source", "file")
+        return ("name", "owner", "shared", "source", "bar_count", "first_at", "last_at", "symbol_ranges", "created_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Dataset | None = None) -> Any:
+        return self.readonly_fields if obj is not None else ()
+
+    @admin.display(description="symbols")
+    def symbol_ranges(self, obj: Dataset) -> str:
+        return ", ".join(f"{s['symbol']} ({s['bars']} bars)" for s in obj.symbols)
+
+    def save_model(self, request: HttpRequest, obj: Dataset, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        stored = datasets.dataset_import(
+            owner_id=None,
+            name=form.cleaned_data["name"],
+            text=form.cleaned_data["text"],
+            shared=form.cleaned_data["shared"],
+            source=form.cleaned_data["source"],
+        )
+        obj.pk = stored.pk  # the admin's redirect and message name the stored one

@@ -108,3 +108,39 @@ register_error_codes(
         ),
     },
 )
+
+
+class DatasetCode(StrEnum):
+    """Codes of the datasets of bars (docs/datasets.md)."""
+
+    INVALID_DATASET = "invalid_dataset"
+    DATASET_TOO_LARGE = "dataset_too_large"
+    DATASET_NAME_TAKEN = "dataset_name_taken"
+    DATASET_LIMIT = "dataset_limit"
+    UNKNOWN_DATASET = "unknown_dataset"
+
+
+register_error_codes(
+    CodeKind.REQUEST,
+    {
+        DatasetCode.INVALID_DATASET: ErrorCodeSpec(
+            "The bar file or its name is not what docs/datasets.md describes; `details` names the first bad "
+            "line and field (`line 12.high`). Nothing was stored. A 422: the body is text, as the schema says; "
+            "its lines break the format's rules.",
+            None,
+            422,
+        ),
+        DatasetCode.DATASET_TOO_LARGE: ErrorCodeSpec(
+            "The file is larger than DATASET_MAX_BYTES or holds more than DATASET_MAX_BARS bars. Nothing was stored.",
+            None,
+            413,
+        ),
+        DatasetCode.DATASET_NAME_TAKEN: ErrorCodeSpec("You already have a dataset of this name.", None, 409),
+        DatasetCode.DATASET_LIMIT: ErrorCodeSpec(
+            "You keep DATASETS_PER_USER datasets already: delete one first.", None, 409
+        ),
+        DatasetCode.UNKNOWN_DATASET: ErrorCodeSpec(
+            "No dataset of this id that you may see (yours, or a shared one), or none of yours to delete.", None, 404
+        ),
+    },
+)

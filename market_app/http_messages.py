@@ -172,3 +172,44 @@ class AccountPerformance(BaseModel):
     equitySamples: int
     firstEquity: Omittable[float] = None
     lastEquity: Omittable[float] = None
+
+
+# --- Datasets of bars (docs/datasets.md) -------------------------------------------------------------
+
+DATASET_NAME = r"^\S(.*\S)?$"  # no leading or trailing space
+
+
+class DatasetUploadQuery(BaseModel):
+    """The query of POST /api/market/datasets/ (the body is the CSV file itself)."""
+
+    model_config = QUERY
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=DATASET_NAME)] = Field(
+        description="the dataset's name, unique among yours"
+    )
+
+
+class DatasetPath(BaseModel):
+    """The path of /api/market/datasets/{datasetId}/."""
+
+    model_config = ConfigDict(strict=True, frozen=True)
+    datasetId: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,17}$")] = Field(description="a dataset's id")
+
+
+class DatasetSymbol(BaseModel):
+    symbol: str
+    bars: int
+    firstAt: EpochMs = Field(description="its first bar's time")
+    lastAt: EpochMs = Field(description="its last bar's time")
+
+
+class DatasetView(BaseModel):
+    datasetId: str
+    name: str
+    mine: bool = Field(description="yours (else shared with every user by an operator)")
+    shared: bool
+    source: str = Field(description="where the bars come from, and their license")
+    barCount: int
+    firstAt: EpochMs
+    lastAt: EpochMs
+    createdAt: EpochMs
+    symbols: list[DatasetSymbol]

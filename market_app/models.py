@@ -318,3 +318,51 @@ class Candle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.symbol} {self.interval} @ {self.start_ms}"
+
+
+class Dataset(models.Model):
+    """A file of bars kept for replay (market_app.datasets; docs/datasets.md): a user's own, private
+    unless an operator shares it, or an operator's (no owner)."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="datasets"
+    )
+    name = models.CharField(max_length=100)
+    shared = models.BooleanField(default=False, help_text="Every user may list and replay it.")
+    source = models.CharField(max_length=300, blank=True, help_text="Where the bars come from, and their license.")
+    bar_count = models.PositiveIntegerField(default=0)
+    first_at = models.DateTimeField(null=True, blank=True)
+    last_at = models.DateTimeField(null=True, blank=True)
+    # [{"symbol", "bars", "firstAt", "lastAt"}] (epoch ms), written once by the import: a listing reads no bar.
+    symbols = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("name", "id")
+        constraints = [
+            models.UniqueConstraint(fields=("owner", "name"), name="dataset_name_unique_per_owner"),
+            models.UniqueConstraint(
+                fields=("name",), condition=models.Q(owner__isnull=True), name="dataset_name_unique_for_operators"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DatasetBar(models.Model):
+    """One bar of a dataset: a symbol's open, high, low, close and volume over the period from `at`."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="bars")
+    symbol = models.CharField(max_length=20)
+    at = models.DateTimeField()
+    open = models.DecimalField(**MONEY)
+    high = models.DecimalField(**MONEY)
+    low = models.DecimalField(**MONEY)
+    close = models.DecimalField(**MONEY)
+    volume = models.BigIntegerField()
+
+    class Meta:
+        ordering = ("dataset", "at", "symbol")
+        constraints = [models.UniqueConstraint(fields=("dataset", "symbol", "at"), name="dataset_bar_unique")]
+        indexes = [models.Index(fields=("dataset", "at"), name="dataset_bar_time")]

@@ -13,9 +13,9 @@ import csv
 import math
 import random
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Protocol
@@ -173,7 +173,19 @@ class ReplaySource:
 
 
 class BarFileError(ValueError):
-    pass
+    """A bar file that cannot be used; `line` (1 is the header) and `field` say where, when they can."""
+
+    def __init__(self, message: str, *, line: int | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.line, self.field = line, field
+
+
+class BarFieldError(ValueError):
+    """One field of a bar is wrong."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 _VOLUME = re.compile(r"[0-9]+")
@@ -183,27 +195,33 @@ def _parse_price(value: str, column: str) -> Decimal:
     try:
         price = Decimal(value)
     except InvalidOperation:
-        raise ValueError(f"{column} is not a number: {value!r}") from None
+        raise BarFieldError(column, f"{column} is not a number: {value!r}") from None
     if not (price.is_finite() and price > 0):
-        raise ValueError(f"{column} must be a positive number, got {value!r}")
+        raise BarFieldError(column, f"{column} must be a positive number, got {value!r}")
     return price
 
 
-def _parse_bar(cells: dict[str, str]) -> Bar:
+def bar_time(timestamp: str) -> datetime:
+    """A bar's timestamp as an aware datetime: ISO 8601, UTC when it names no offset."""
     try:
-        datetime.fromisoformat(cells["timestamp"])
+        moment = datetime.fromisoformat(timestamp)
     except ValueError:
-        raise ValueError(f"timestamp is not ISO 8601: {cells['timestamp']!r}") from None
+        raise BarFieldError("timestamp", f"timestamp is not ISO 8601: {timestamp!r}") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _parse_bar(cells: dict[str, str]) -> Bar:
+    bar_time(cells["timestamp"])
     if not cells["symbol"]:
-        raise ValueError("symbol is empty")
+        raise BarFieldError("symbol", "symbol is empty")
     open_, high, low, close = (_parse_price(cells[column], column) for column in ("open", "high", "low", "close"))
     if high < low:
-        raise ValueError(f"high {high} is below low {low}")
+        raise BarFieldError("high", f"high {high} is below low {low}")
     for column, price in (("open", open_), ("close", close)):
         if not low <= price <= high:
-            raise ValueError(f"{column} {price} is outside low {low} .. high {high}")
+            raise BarFieldError(column, f"{column} {price} is outside low {low} .. high {high}")
     if not _VOLUME.fullmatch(cells["volume"]):
-        raise ValueError(f"volume must be a non-negative integer, got {cells['volume']!r}")
+        raise BarFieldError("volume", f"volume must be a non-negative integer, got {cells['volume']!r}")
     return Bar(
         timestamp=cells["timestamp"],
         symbol=cells["symbol"],
@@ -216,24 +234,30 @@ def _parse_bar(cells: dict[str, str]) -> Bar:
 
 
 def load_bars(path: str | Path) -> dict[str, list[Bar]]:
-    """Read a CSV of bars: header `timestamp,symbol,open,high,low,close,volume` (exactly these columns, any order),
-    timestamp ISO 8601, prices positive decimals with low <= open,close <= high, volume a non-negative integer.
-    Returns bars per symbol in file order. Raises BarFileError for a missing file, a bad header, or any bad row."""
+    """Read a CSV file of bars (`parse_bars`). Raises BarFileError for a missing file or any bad line."""
     path = Path(path)
     try:
         # utf-8-sig: spreadsheets like to prepend a byte order mark to the header.
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise BarFileError(f"{path}: cannot read bar file: {error}") from error
+    return parse_bars(text, source=str(path))
 
-    reader = csv.reader(text.splitlines(keepends=True))
+
+def parse_bars(text: str, *, source: str, check: Callable[[Bar], None] | None = None) -> dict[str, list[Bar]]:
+    """Parse a CSV of bars: header `timestamp,symbol,open,high,low,close,volume` (exactly these columns, any
+    order), timestamp ISO 8601, prices positive decimals with low <= open,close <= high, volume a non-negative
+    integer. `check` may refuse a bar with BarFieldError (a caller's own rules). Returns bars per symbol in file
+    order. Raises BarFileError naming `source`, the line and the field of the first problem, or saying the text
+    holds no bars."""
+    reader = csv.reader(text.lstrip("\ufeff").splitlines(keepends=True))
     try:
         header = [cell.strip() for cell in next(reader, [])]
     except csv.Error as error:
-        raise BarFileError(f"{path}, line 1: {error}") from None
+        raise BarFileError(f"{source}, line 1: {error}", line=1) from None
     if sorted(header) != sorted(BAR_COLUMNS):
         raise BarFileError(
-            f"{path}, line 1: header must have exactly the columns {','.join(BAR_COLUMNS)}, got {header}"
+            f"{source}, line 1: header must have exactly the columns {','.join(BAR_COLUMNS)}, got {header}", line=1
         )
 
     bars: dict[str, list[Bar]] = {}
@@ -244,9 +268,12 @@ def load_bars(path: str | Path) -> dict[str, list[Bar]]:
             if len(row) != len(header):
                 raise ValueError(f"expected {len(header)} fields, got {len(row)}")
             bar = _parse_bar({column: cell.strip() for column, cell in zip(header, row, strict=True)})
+            if check is not None:
+                check(bar)
             bars.setdefault(bar.symbol, []).append(bar)
     except (ValueError, csv.Error) as error:
-        raise BarFileError(f"{path}, line {reader.line_num}: {error}") from None
+        field = error.field if isinstance(error, BarFieldError) else None
+        raise BarFileError(f"{source}, line {reader.line_num}: {error}", line=reader.line_num, field=field) from None
     if not bars:
-        raise BarFileError(f"{path}: contains no bars")
+        raise BarFileError(f"{source}: contains no bars")
     return bars

@@ -42,6 +42,9 @@ class Operation:
     description: str = ""
     # A body no model describes (a document, a page): its media type.
     media_type: str | None = None
+    # A request body no model describes (a file such as a CSV of bars), and an example of it.
+    request_media_type: str | None = None
+    request_text_example: str | None = None
     # Other media types the success response may have (`text/csv`), chosen by the query, not by Accept.
     alternatives: tuple[str, ...] = ()
     # OpenAPI links from the success response: name -> (operationId, {parameter: runtime expression}).
@@ -58,7 +61,7 @@ class Operation:
             codes.append(HttpCode.AUTHENTICATION_REQUIRED)
         if self.request is not None or self.query is not None or self.path_parameters is not None:
             codes.append(HttpCode.INVALID_REQUEST)
-        if self.request is not None:
+        if self.request is not None or self.request_media_type is not None:
             codes.append(HttpCode.UNSUPPORTED_MEDIA_TYPE)
         if self.media_type != "text/html" and not self.alternatives:
             codes.append(HttpCode.NOT_ACCEPTABLE)  # DRF's negotiation: only JSON is rendered
@@ -143,6 +146,11 @@ def _operation(op: Operation) -> dict[str, Any]:
         if op.request_example is not None:
             body["example"] = op.request.model_validate(op.request_example).model_dump(mode="json", exclude_none=True)
         entry["requestBody"] = {"required": op.body_required, "content": {"application/json": body}}
+    elif op.request_media_type is not None:
+        text: dict[str, Any] = {"schema": {"type": "string"}}
+        if op.request_text_example is not None:
+            text["example"] = op.request_text_example
+        entry["requestBody"] = {"required": op.body_required, "content": {op.request_media_type: text}}
     if op.media_type is not None:
         body = {"type": "object"} if op.media_type == "application/json" else {"type": "string"}
         success: dict[str, Any] = {"description": "OK", "content": {op.media_type: {"schema": body}}}

@@ -1,9 +1,12 @@
 """The market app's HTTP operations, for the OpenAPI document (sessions_app.openapi)."""
 
-from market_app.errors import AccountCode, MarketCode
+from market_app.errors import AccountCode, DatasetCode, MarketCode
 from market_app.http_messages import (
     AccountPerformance,
     CandleQuery,
+    DatasetPath,
+    DatasetUploadQuery,
+    DatasetView,
     EquityPoint,
     EquityQuery,
     FillView,
@@ -173,5 +176,55 @@ OPERATIONS += [
         "Reset your paper account to its starting cash (needs the simulator stopped)",
         AccountResetView,
         errors=(AccountCode.ACCOUNT_IN_USE,),
+    ),
+]
+
+# Datasets of bars (docs/datasets.md).
+BARS_EXAMPLE = (
+    "timestamp,symbol,open,high,low,close,volume\n"
+    "2026-01-05T14:30:00Z,AAPL,190.12,190.43,190.09,190.32,247065\n"
+    "2026-01-05T14:31:00Z,AAPL,190.32,190.74,190.28,190.50,220262\n"
+)
+OPERATIONS += [
+    Operation(
+        "GET", "/api/market/datasets/", "Your datasets of bars and the shared ones, by name", DatasetView, many=True
+    ),
+    Operation(
+        "POST",
+        "/api/market/datasets/",
+        "Upload a dataset: the CSV of bars as the body (docs/datasets.md), checked whole before it is stored",
+        DatasetView,
+        query=DatasetUploadQuery,
+        request_media_type="text/csv",
+        request_text_example=BARS_EXAMPLE,
+        status=201,
+        description=(
+            "The body is the file: a header `timestamp,symbol,open,high,low,close,volume` (any order) and one bar a "
+            "line. A body that is not such a file is refused with 422 `invalid_dataset`, `details` naming its first "
+            "bad line and field; nothing is stored unless the whole file is good."
+        ),
+        errors=(
+            DatasetCode.INVALID_DATASET,
+            DatasetCode.DATASET_TOO_LARGE,
+            DatasetCode.DATASET_NAME_TAKEN,
+            DatasetCode.DATASET_LIMIT,
+        ),
+    ),
+    Operation(
+        "GET",
+        "/api/market/datasets/{datasetId}/",
+        "One of your datasets, or a shared one",
+        DatasetView,
+        path_parameters=DatasetPath,
+        errors=(DatasetCode.UNKNOWN_DATASET,),
+    ),
+    Operation(
+        "DELETE",
+        "/api/market/datasets/{datasetId}/",
+        "Delete one of your datasets with its bars",
+        None,
+        path_parameters=DatasetPath,
+        status=204,
+        errors=(DatasetCode.UNKNOWN_DATASET,),
     ),
 ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from market_app.api import journal, views
+from market_app.api import datasets, journal, views
 
 urlpatterns = [
     path("instruments/", views.InstrumentListView.as_view(), name="market-instruments"),
@@ -22,4 +22,10 @@ urlpatterns += [
     path("journal/performance/", journal.PerformanceView.as_view(), name="market-journal-performance"),
     path("account/resets/", journal.ResetListView.as_view(), name="market-account-resets"),
     path("account/reset/", journal.AccountResetView.as_view(), name="market-account-reset"),
+]
+
+# Datasets of bars (market_app.api.datasets). Any segment: a malformed id is a 400, not a 404.
+urlpatterns += [
+    path("datasets/", datasets.DatasetListView.as_view(), name="market-datasets"),
+    path("datasets/<str:dataset_id>/", datasets.DatasetDetailView.as_view(), name="market-dataset"),
 ]

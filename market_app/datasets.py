@@ -1,0 +1,131 @@
+"""Datasets: files of bars kept for replay (docs/datasets.md). Services to import one whole, rename,
+share and delete it; selectors for what a user may see.
+
+A file is checked whole before anything is stored (market_app.prices.parse_bars, then duplicates and
+the limits), and stored in one transaction: a bad line is named with its field and nothing is kept.
+A user sees their own datasets and the shared ones; an operator's (no owner) are made in the admin
+or by `manage.py import_dataset`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+
+from market_app.errors import DatasetCode
+from market_app.models import SYMBOL_PATTERN, Dataset, DatasetBar
+from market_app.prices import Bar, BarFieldError, BarFileError, bar_time, parse_bars
+from sessions_app.realtime.errors import ErrorDetail, ProtocolError
+from sessions_app.realtime.message_base import epoch_ms
+
+INSERT_BATCH = 5_000
+SYMBOL = re.compile(SYMBOL_PATTERN)
+
+
+def _refused(error: BarFileError) -> ProtocolError:
+    where = f"line {error.line}" if error.line is not None else "file"
+    field = f"{where}.{error.field}" if error.field else where
+    return ProtocolError(
+        DatasetCode.INVALID_DATASET, str(error), details=[ErrorDetail(field=field, problem=str(error))]
+    )
+
+
+def parse_dataset(text: str, *, name: str) -> list[DatasetBar]:
+    """The bars of a file, checked whole (unsaved rows); ProtocolError `invalid_dataset` names the
+    first bad line and field, `dataset_too_large` a file with more than DATASET_MAX_BARS."""
+    bars: list[DatasetBar] = []
+    seen: set[tuple[str, datetime]] = set()
+
+    def check(bar: Bar) -> None:
+        if SYMBOL.fullmatch(bar.symbol) is None:
+            raise BarFieldError("symbol", f"symbol {bar.symbol!r} is not 1-20 of A-Z 0-9 . - (upper case)")
+        at = bar_time(bar.timestamp)
+        if (bar.symbol, at) in seen:
+            raise BarFieldError("timestamp", f"{bar.symbol} has a bar at {bar.timestamp} already")
+        seen.add((bar.symbol, at))
+        if len(bars) == settings.DATASET_MAX_BARS:
+            raise ProtocolError(
+                DatasetCode.DATASET_TOO_LARGE, f"a dataset holds at most {settings.DATASET_MAX_BARS} bars"
+            )
+        bars.append(
+            DatasetBar(
+                symbol=bar.symbol, at=at, open=bar.open, high=bar.high, low=bar.low, close=bar.close, volume=bar.volume
+            )
+        )
+
+    try:
+        parse_bars(text, source=name, check=check)
+    except BarFileError as error:
+        raise _refused(error) from None
+    return bars
+
+
+def dataset_import(*, owner_id: int | None, name: str, text: str, shared: bool = False, source: str = "") -> Dataset:
+    """Check the file whole, then store it as a new dataset in one transaction."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ProtocolError(
+            DatasetCode.INVALID_DATASET,
+            "a dataset needs a name of 1 to 100 characters",
+            details=[ErrorDetail(field="name", problem="1 to 100 characters")],
+        )
+    if owner_id is not None and Dataset.objects.filter(owner_id=owner_id).count() >= settings.DATASETS_PER_USER:
+        raise ProtocolError(DatasetCode.DATASET_LIMIT, f"a user keeps at most {settings.DATASETS_PER_USER} datasets")
+    bars = parse_dataset(text, name=name)
+    times = [bar.at for bar in bars]
+    ranges: dict[str, list[DatasetBar]] = {}
+    for bar in bars:
+        ranges.setdefault(bar.symbol, []).append(bar)
+    symbols = [
+        {
+            "symbol": symbol,
+            "bars": len(of_symbol),
+            "firstAt": epoch_ms(min(bar.at for bar in of_symbol)),
+            "lastAt": epoch_ms(max(bar.at for bar in of_symbol)),
+        }
+        for symbol, of_symbol in sorted(ranges.items())
+    ]
+    try:
+        with transaction.atomic():
+            dataset = Dataset.objects.create(
+                owner_id=owner_id,
+                name=name,
+                shared=shared,
+                source=source[:300],
+                bar_count=len(bars),
+                first_at=min(times),
+                last_at=max(times),
+                symbols=symbols,
+            )
+            for bar in bars:
+                bar.dataset = dataset
+            DatasetBar.objects.bulk_create(bars, batch_size=INSERT_BATCH)
+    except IntegrityError:
+        raise ProtocolError(DatasetCode.DATASET_NAME_TAKEN, f"a dataset named {name!r} exists already") from None
+    return dataset
+
+
+def dataset_delete(*, user_id: int, dataset_id: int) -> None:
+    """Delete one of the user's own datasets (its bars go with it)."""
+    deleted, _ = Dataset.objects.filter(pk=dataset_id, owner_id=user_id).delete()
+    if not deleted:
+        raise ProtocolError(DatasetCode.UNKNOWN_DATASET)
+
+
+# --- Selectors --------------------------------------------------------------------------------------
+
+
+def datasets_visible_to(*, user_id: int) -> QuerySet[Dataset]:
+    """The user's own datasets and the shared ones, by name."""
+    return Dataset.objects.filter(Q(owner_id=user_id) | Q(shared=True))
+
+
+def dataset_for_user(*, user_id: int, dataset_id: int) -> Dataset:
+    dataset = datasets_visible_to(user_id=user_id).filter(pk=dataset_id).first()
+    if dataset is None:
+        raise ProtocolError(DatasetCode.UNKNOWN_DATASET)
+    return dataset
