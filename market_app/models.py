@@ -298,17 +298,25 @@ class CandleInterval(models.TextChoices):
     FIVE_MINUTES = "5m", "5 minutes"
 
 
-class Candle(models.Model):
-    """A closed OHLCV bar of the feed (market_app.candles), kept for a bounded time per interval."""
+class Ohlcv(models.Model):
+    """A bar's prices and volume (a candle of the feed, a dataset's bar)."""
 
-    symbol = models.CharField(max_length=20)
-    interval = models.CharField(max_length=2, choices=CandleInterval.choices)
-    start_ms = models.BigIntegerField(help_text="Epoch ms at which the bar opens (a multiple of its interval).")
     open = models.DecimalField(**MONEY)
     high = models.DecimalField(**MONEY)
     low = models.DecimalField(**MONEY)
     close = models.DecimalField(**MONEY)
     volume = models.BigIntegerField()
+
+    class Meta:
+        abstract = True
+
+
+class Candle(Ohlcv):
+    """A closed OHLCV bar of the feed (market_app.candles), kept for a bounded time per interval."""
+
+    symbol = models.CharField(max_length=20)
+    interval = models.CharField(max_length=2, choices=CandleInterval.choices)
+    start_ms = models.BigIntegerField(help_text="Epoch ms at which the bar opens (a multiple of its interval).")
 
     class Meta:
         ordering = ["symbol", "interval", "start_ms"]
@@ -350,17 +358,12 @@ class Dataset(models.Model):
         return self.name
 
 
-class DatasetBar(models.Model):
+class DatasetBar(Ohlcv):
     """One bar of a dataset: a symbol's open, high, low, close and volume over the period from `at`."""
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="bars")
     symbol = models.CharField(max_length=20)
     at = models.DateTimeField()
-    open = models.DecimalField(**MONEY)
-    high = models.DecimalField(**MONEY)
-    low = models.DecimalField(**MONEY)
-    close = models.DecimalField(**MONEY)
-    volume = models.BigIntegerField()
 
     class Meta:
         ordering = ("dataset", "at", "symbol")
