@@ -9,8 +9,10 @@ or by `manage.py import_dataset`.
 
 from __future__ import annotations
 
+import gzip
 import re
 from datetime import datetime
+from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -23,6 +25,15 @@ from sessions_app.realtime.errors import ErrorDetail, ProtocolError
 from sessions_app.realtime.message_base import epoch_ms
 
 INSERT_BATCH = 5_000
+# Shipped with the service, shared with every user (market_app/data/LICENSE-arch.md).
+SHIPPED = (
+    (
+        "US indices, daily 1999-2018",
+        Path(__file__).resolve().parent / "data" / "us-indices-daily.csv.gz",
+        "S&P 500 (SPX) and NASDAQ Composite (IXIC) daily bars from the example data of the arch package 8.0.0 "
+        "(NCSA license, market_app/data/LICENSE-arch.md)",
+    ),
+)
 SYMBOL = re.compile(SYMBOL_PATTERN)
 
 
@@ -107,6 +118,21 @@ def dataset_import(*, owner_id: int | None, name: str, text: str, shared: bool =
     except IntegrityError:
         raise ProtocolError(DatasetCode.DATASET_NAME_TAKEN, f"a dataset named {name!r} exists already") from None
     return dataset
+
+
+def read_bar_file(path: Path) -> str:
+    """A bar file's text: a CSV, or a gzip of one (`.gz`)."""
+    raw = path.read_bytes()
+    return (gzip.decompress(raw) if path.suffix == ".gz" else raw).decode("utf-8-sig")
+
+
+def datasets_ensure_shipped() -> list[Dataset]:
+    """Import the datasets shipped with the service that are not there yet (an operator's, shared)."""
+    made = []
+    for name, path, source in SHIPPED:
+        if not Dataset.objects.filter(owner__isnull=True, name=name).exists():
+            made.append(dataset_import(owner_id=None, name=name, text=read_bar_file(path), shared=True, source=source))
+    return made
 
 
 def dataset_delete(*, user_id: int, dataset_id: int) -> None:

@@ -64,3 +64,15 @@ def test_manage_py_import_dataset_stores_an_operators_dataset_or_names_the_bad_l
     with pytest.raises(CommandError, match="line 4: high 1 is below low 2"):
         call_command("import_dataset", str(bad), "--name", "broken")
     assert [(d.name, d.owner_id, d.shared) for d in Dataset.objects.all()] == [("shipped", None, True)]
+
+
+def test_the_shipped_dataset_imports_whole_once_and_names_its_source() -> None:
+    out = io.StringIO()
+    call_command("ensure_shipped_datasets", stdout=out)
+    call_command("ensure_shipped_datasets", stdout=out)
+    assert "10062 bars" in out.getvalue() and "there already" in out.getvalue()
+    [shipped] = Dataset.objects.all()
+    assert (shipped.owner_id, shipped.shared, shipped.bar_count) == (None, True, 10_062)
+    assert "arch" in shipped.source and "NCSA" in shipped.source
+    assert [(s["symbol"], s["bars"]) for s in shipped.symbols] == [("IXIC", 5031), ("SPX", 5031)]
+    assert (shipped.first_at.date().isoformat(), shipped.last_at.date().isoformat()) == ("1999-01-04", "2018-12-31")

@@ -1,7 +1,7 @@
 """`scripts/serve`, exactly as a newcomer runs it (the README's first command), starts a process
-whose start-up work runs: the demo trader logs in, starts a simulator, and it runs in that very
-process (the embedded default: no worker to start); on SIGTERM every connection is told `shutdown`
-with the close code 4012 before the process exits."""
+whose start-up work runs: the demo trader logs in, sees the shipped dataset, starts a simulator,
+and it runs in that very process (the embedded default: no worker to start); on SIGTERM every
+connection is told `shutdown` with the close code 4012 before the process exits."""
 
 from __future__ import annotations
 
@@ -70,6 +70,10 @@ def test_the_served_process_runs_simulators_itself_and_says_shutdown_on_sigterm(
         served.http, "POST", "/api/auth/token/", {"username": "demo", "password": "demo-password"}
     )
     assert status == 201, login
+    status, shipped = http_json(served.http, "GET", "/api/market/datasets/", token=login["token"])
+    assert status == 200 and [(d["name"], d["shared"], d["barCount"]) for d in shipped] == [
+        ("US indices, daily 1999-2018", True, 10_062)
+    ]
     device_id = login["deviceId"]
     with connect(f"ws://127.0.0.1:{served.port}/ws/session/?token={login['token']}&deviceId={device_id}") as ws:
         assert recv_json(ws)["type"] == "connected"
