@@ -127,6 +127,31 @@ def test_login_trade_and_inspect_with_exit_codes_and_json(cli_env: dict[str, str
     assert tradesim(env, "account").returncode == 3
 
 
+def test_datasets_are_uploaded_listed_refused_with_the_bad_line_and_deleted(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    env, user = cli_env, cli_env["TRADESIM_USER"]
+    assert tradesim(env, "login", user, "--password", PASSWORD).returncode == 0
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    header = "timestamp,symbol,open,high,low,close,volume\n"
+    good.write_text(header + "2026-01-05T14:30:00Z,AAPL,1,2,1,2,10\n2026-01-05T14:31:00Z,AAPL,2,3,2,3,20\n")
+    bad.write_text(header + "2026-01-05T14:30:00Z,AAPL,1,2,3,2,10\n")
+
+    stored = json_of(tradesim(env, "--json", "upload-dataset", str(good), "--name", "two minutes"))
+    assert (stored["name"], stored["barCount"], stored["mine"]) == ("two minutes", 2, True)
+    listed = tradesim(env, "datasets")
+    assert (
+        listed.returncode == 0 and f"id={stored['datasetId']}  name=two minutes  owner=yours  bars=2" in listed.stdout
+    )
+    refused = tradesim(env, "--json", "upload-dataset", str(bad), "--name", "broken")
+    assert refused.returncode == 1
+    error = json.loads(refused.stderr)
+    assert (error["code"], error["details"][0]["field"]) == ("invalid_dataset", "line 2.high")
+    assert tradesim(env, "delete-dataset", stored["datasetId"]).returncode == 0
+    assert json_of(tradesim(env, "--json", "datasets")) == []
+    assert tradesim(env, "delete-dataset", stored["datasetId"]).returncode == 1  # unknown_dataset
+
+
 def test_an_unreachable_server_exits_with_4(cli_env: dict[str, str]) -> None:
     result = tradesim(cli_env, "--server", f"http://127.0.0.1:{free_port()}", "login", "x", "--password", "y")
     assert result.returncode == 4 and "tradesim:" in result.stderr

@@ -190,6 +190,43 @@ async def cmd_account(args: argparse.Namespace) -> Any:
     return (await snapshot(args))["account"]
 
 
+async def with_token(args: argparse.Namespace) -> Client:
+    """A client holding the kept token of the `cli` device, for REST calls (no socket)."""
+    client = client_for(args)
+    client.token = load_credentials(args.server)["cli"]["token"]
+    return client
+
+
+def day_of(epoch_ms: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(epoch_ms / 1000))
+
+
+def dataset_row(dataset: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": dataset["datasetId"],
+        "name": dataset["name"],
+        "owner": "yours" if dataset["mine"] else "shared",
+        "bars": dataset["barCount"],
+        "range": f"{day_of(dataset['firstAt'])}..{day_of(dataset['lastAt'])}",
+        "symbols": ",".join(f"{s['symbol']}({s['bars']})" for s in dataset["symbols"]),
+    }
+
+
+async def cmd_datasets(args: argparse.Namespace) -> Any:
+    listed = await (await with_token(args)).datasets()
+    return listed if args.json else [dataset_row(d) for d in listed]
+
+
+async def cmd_upload(args: argparse.Namespace) -> Any:
+    stored = await (await with_token(args)).upload_dataset(args.name, Path(args.file))
+    return stored if args.json else dataset_row(stored)
+
+
+async def cmd_delete_dataset(args: argparse.Namespace) -> Any:
+    await (await with_token(args)).delete_dataset(args.dataset_id)
+    return {"deleted": args.dataset_id}
+
+
 async def cmd_watch(args: argparse.Namespace) -> Any:
     client = await connected(args, "watch")
     out: TextIO = sys.stdout
@@ -348,6 +385,16 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("positions", help="show positions").set_defaults(run=cmd_positions)
     commands.add_parser("orders", help="show open and recent orders").set_defaults(run=cmd_orders)
     commands.add_parser("account", help="show cash and equity").set_defaults(run=cmd_account)
+    commands.add_parser("datasets", help="list your datasets of bars and the shared ones").set_defaults(
+        run=cmd_datasets
+    )
+    upload = commands.add_parser("upload-dataset", help="store a CSV of bars as your dataset (checked whole)")
+    upload.add_argument("file", help="timestamp,symbol,open,high,low,close,volume (docs/datasets.md)")
+    upload.add_argument("--name", required=True, help="the dataset's name, unique among yours")
+    upload.set_defaults(run=cmd_upload)
+    delete = commands.add_parser("delete-dataset", help="delete one of your datasets")
+    delete.add_argument("dataset_id", help="its id (`tradesim datasets`)")
+    delete.set_defaults(run=cmd_delete_dataset)
     watch = commands.add_parser("watch", help="follow prices, orders and positions live (Ctrl-C ends)")
     watch.add_argument("symbols", nargs="*", help="only these symbols (default: all)")
     watch.add_argument("--seconds", type=float, help="stop after this long")

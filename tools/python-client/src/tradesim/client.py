@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, cast
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
@@ -214,6 +214,28 @@ class Client:
     async def api(self, method: str, path: str, body: Any = None) -> Any:
         """An HTTP call of the REST API (/api/market/...) with this client's token."""
         return await api(self.base_url, method, path, body, token=self.token)
+
+    async def datasets(self) -> list[dict[str, Any]]:
+        """Your datasets of bars and the shared ones (docs/datasets.md)."""
+        listed: list[dict[str, Any]] = await self.api("GET", "/api/market/datasets/")
+        return listed
+
+    async def upload_dataset(self, name: str, bars: str | bytes | os.PathLike[str]) -> dict[str, Any]:
+        """Store a CSV of bars (its text, bytes or a file's path) as your dataset `name`; the server
+        checks it whole (ApiError `invalid_dataset` names the first bad line and field)."""
+        if isinstance(bars, os.PathLike):
+            body = Path(bars).read_bytes()
+        else:
+            body = bars.encode() if isinstance(bars, str) else bars
+        path = f"/api/market/datasets/?{urlencode({'name': name})}"
+        stored: dict[str, Any] = await api(
+            self.base_url, "POST", path, body, token=self.token, timeout=60, content_type="text/csv"
+        )
+        return stored
+
+    async def delete_dataset(self, dataset_id: str) -> None:
+        """Delete one of your datasets."""
+        await self.api("DELETE", f"/api/market/datasets/{dataset_id}/")
 
     def on(self, event: str, handler: Handler) -> Callable[[], None]:
         """Call `handler` for each `event`; returns a function that removes it."""

@@ -13,10 +13,12 @@ from typing import Any
 from tradesim.errors import ApiError
 
 
-def _call(base_url: str, method: str, path: str, body: Any, token: str | None, timeout: float) -> Any:
-    data = None if body is None else json.dumps(body).encode()
+def _call(
+    base_url: str, method: str, path: str, body: Any, token: str | None, timeout: float, content_type: str
+) -> Any:
+    data = body if isinstance(body, bytes) else None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(f"{base_url.rstrip('/')}{path}", data=data, method=method)
-    request.add_header("Content-Type", "application/json")
+    request.add_header("Content-Type", content_type)
     request.add_header("Accept", "application/json")
     if token:
         request.add_header("Authorization", f"Bearer {token}")
@@ -40,11 +42,18 @@ def _call(base_url: str, method: str, path: str, body: Any, token: str | None, t
 
 
 async def api(
-    base_url: str, method: str, path: str, body: Any = None, *, token: str | None = None, timeout: float = 10
+    base_url: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    token: str | None = None,
+    timeout: float = 10,
+    content_type: str = "application/json",
 ) -> Any:
-    """One JSON call; the decoded answer, or ApiError with the error body and status (OSError when
-    the server cannot be reached)."""
-    return await asyncio.to_thread(_call, base_url, method, path, body, token, timeout)
+    """One call: a JSON body (or `bytes` sent as they are, of `content_type`); the decoded answer, or
+    ApiError with the error body and status (OSError when the server cannot be reached)."""
+    return await asyncio.to_thread(_call, base_url, method, path, body, token, timeout, content_type)
 
 
 async def obtain_token(base_url: str, username: str, password: str, device_id: str | None = None) -> dict[str, Any]:
