@@ -248,12 +248,12 @@ class DatasetAddForm(forms.ModelForm):
             raise forms.ValidationError(f"A bar file is at most {settings.DATASET_MAX_BYTES} bytes.")
         try:
             text = upload.read().decode("utf-8-sig")
-            datasets.parse_dataset(text, name=cleaned.get("name") or upload.name)
+            bars = datasets.parse_dataset(text, name=cleaned.get("name") or upload.name)
         except UnicodeDecodeError as error:
             raise forms.ValidationError(f"The file is not UTF-8 text: {error}") from None
         except ProtocolError as error:
             raise forms.ValidationError(error.message) from None
-        cleaned["text"] = text
+        cleaned["bars"] = bars  # checked here, stored by save_model: the file is parsed once
         return cleaned
 
 
@@ -288,10 +288,10 @@ class DatasetAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        stored = datasets.dataset_import(
+        stored = datasets.dataset_store(
             owner_id=None,
             name=form.cleaned_data["name"],
-            text=form.cleaned_data["text"],
+            bars=form.cleaned_data["bars"],
             shared=form.cleaned_data["shared"],
             source=form.cleaned_data["source"],
         )

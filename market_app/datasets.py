@@ -86,7 +86,15 @@ def dataset_import(*, owner_id: int | None, name: str, text: str, shared: bool =
         )
     if owner_id is not None and Dataset.objects.filter(owner_id=owner_id).count() >= settings.DATASETS_PER_USER:
         raise ProtocolError(DatasetCode.DATASET_LIMIT, f"a user keeps at most {settings.DATASETS_PER_USER} datasets")
-    bars = parse_dataset(text, name=name)
+    return dataset_store(
+        owner_id=owner_id, name=name, bars=parse_dataset(text, name=name), shared=shared, source=source
+    )
+
+
+def dataset_store(
+    *, owner_id: int | None, name: str, bars: list[DatasetBar], shared: bool = False, source: str = ""
+) -> Dataset:
+    """Store bars `parse_dataset` checked as a new dataset, in one transaction."""
     times = [bar.at for bar in bars]
     ranges: dict[str, list[DatasetBar]] = {}
     for bar in bars:

@@ -268,21 +268,22 @@ class LoopState:
             group = name[len(self.layer.group_prefix) :]
             members = self.groups.get(group, ())
             for channel in list(members):
-                if channel in self.inboxes:
-                    self._put(channel, msgpack.unpackb(data))
+                self._put(channel, data)
         elif name.endswith("!"):
             channel, message = msgpack.unpackb(data)
             self._put(channel, message)
         else:
-            self._put(name[len(self.layer.prefix) :], msgpack.unpackb(data))
+            self._put(name[len(self.layer.prefix) :], data)
 
-    def _put(self, channel: str, message: dict[str, Any]) -> None:
+    def _put(self, channel: str, message: dict[str, Any] | bytes) -> None:
+        """Hand `message` to `channel`'s inbox; packed bytes are unpacked for it alone (no shared dict)."""
         inbox = self.inboxes.get(channel)
         if inbox is None:  # its receiver has gone
             return
-        if not inbox.put(message, self.layer.get_capacity(channel)):
+        unpacked: dict[str, Any] = msgpack.unpackb(message) if isinstance(message, bytes) else message
+        if not inbox.put(unpacked, self.layer.get_capacity(channel)):
             metrics.CHANNEL_LAYER_FAILURES.labels("full").inc()
-            logger.warning("channel %s is full; dropped a %s", channel, message.get("type"))
+            logger.warning("channel %s is full; dropped a %s", channel, unpacked.get("type"))
 
     async def close(self) -> None:
         for subscriber in self.subscribers:

@@ -190,7 +190,7 @@ async def cmd_account(args: argparse.Namespace) -> Any:
     return (await snapshot(args))["account"]
 
 
-async def with_token(args: argparse.Namespace) -> Client:
+def with_token(args: argparse.Namespace) -> Client:
     """A client holding the kept token of the `cli` device, for REST calls (no socket)."""
     client = client_for(args)
     client.token = load_credentials(args.server)["cli"]["token"]
@@ -213,17 +213,17 @@ def dataset_row(dataset: dict[str, Any]) -> dict[str, Any]:
 
 
 async def cmd_datasets(args: argparse.Namespace) -> Any:
-    listed = await (await with_token(args)).datasets()
+    listed = await with_token(args).datasets()
     return listed if args.json else [dataset_row(d) for d in listed]
 
 
 async def cmd_upload(args: argparse.Namespace) -> Any:
-    stored = await (await with_token(args)).upload_dataset(args.name, Path(args.file))
+    stored = await with_token(args).upload_dataset(args.name, Path(args.file))
     return stored if args.json else dataset_row(stored)
 
 
 async def cmd_delete_dataset(args: argparse.Namespace) -> Any:
-    await (await with_token(args)).delete_dataset(args.dataset_id)
+    await with_token(args).delete_dataset(args.dataset_id)
     return {"deleted": args.dataset_id}
 
 
