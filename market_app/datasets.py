@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import gzip
 import re
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -23,6 +24,7 @@ from market_app.models import SYMBOL_PATTERN, Dataset, DatasetBar
 from market_app.prices import Bar, BarFieldError, BarFileError, bar_time, parse_bars
 from sessions_app.realtime.errors import ErrorDetail, ProtocolError
 from sessions_app.realtime.message_base import epoch_ms
+from simulator_app.models import LIVE_STATUSES, Simulator
 
 INSERT_BATCH = 5_000
 # Shipped with the service, shared with every user (market_app/data/LICENSE-arch.md).
@@ -144,10 +146,14 @@ def datasets_ensure_shipped() -> list[Dataset]:
 
 
 def dataset_delete(*, user_id: int, dataset_id: int) -> None:
-    """Delete one of the user's own datasets (its bars go with it)."""
-    deleted, _ = Dataset.objects.filter(pk=dataset_id, owner_id=user_id).delete()
-    if not deleted:
-        raise ProtocolError(DatasetCode.UNKNOWN_DATASET)
+    """Delete one of the user's own datasets (its bars go with it), unless a live simulator replays it."""
+    with transaction.atomic():
+        dataset = Dataset.objects.select_for_update().filter(pk=dataset_id, owner_id=user_id).first()
+        if dataset is None:
+            raise ProtocolError(DatasetCode.UNKNOWN_DATASET)
+        if dataset_replayed(dataset_id=dataset_id):
+            raise ProtocolError(DatasetCode.DATASET_IN_USE)
+        dataset.delete()
 
 
 # --- Selectors --------------------------------------------------------------------------------------
@@ -156,6 +162,56 @@ def dataset_delete(*, user_id: int, dataset_id: int) -> None:
 def datasets_visible_to(*, user_id: int) -> QuerySet[Dataset]:
     """The user's own datasets and the shared ones, by name."""
     return Dataset.objects.filter(Q(owner_id=user_id) | Q(shared=True))
+
+
+def dataset_replayed(*, dataset_id: int) -> bool:
+    """Does a live simulator replay the dataset?"""
+    return Simulator.objects.filter(
+        status__in=LIVE_STATUSES, market__source="replay", market__datasetId=str(dataset_id)
+    ).exists()
+
+
+def dataset_bars_in_range(
+    *, dataset_id: int, symbols: list[str], start_ms: int, end_ms: int
+) -> list[tuple[int, str, Decimal, Decimal, Decimal, Decimal, int]]:
+    """The dataset's bars of `symbols` from `start_ms` to `end_ms` (inclusive), by time then symbol:
+    (epoch ms, symbol, open, high, low, close, volume)."""
+    rows = (
+        DatasetBar.objects.filter(
+            dataset_id=dataset_id, symbol__in=symbols, at__gte=_moment(start_ms), at__lte=_moment(end_ms)
+        )
+        .order_by("at", "symbol")
+        .values_list("at", "symbol", "open", "high", "low", "close", "volume")
+    )
+    return [
+        (epoch_ms(at), symbol, o, h, low, c, v)
+        for at, symbol, o, h, low, c, v in rows.iterator(chunk_size=INSERT_BATCH)
+    ]
+
+
+def dataset_bar_times(*, dataset_id: int, symbols: list[str], start_ms: int, end_ms: int) -> int:
+    """How many distinct bar times the range holds for `symbols`."""
+    return (
+        DatasetBar.objects.filter(
+            dataset_id=dataset_id, symbol__in=symbols, at__gte=_moment(start_ms), at__lte=_moment(end_ms)
+        )
+        .values("at")
+        .distinct()
+        .count()
+    )
+
+
+def dataset_first_close(*, dataset_id: int, symbol: str) -> Decimal:
+    close: Decimal = (
+        DatasetBar.objects.filter(dataset_id=dataset_id, symbol=symbol)
+        .order_by("at")
+        .values_list("close", flat=True)[0]
+    )
+    return close
+
+
+def _moment(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def dataset_for_user(*, user_id: int, dataset_id: int) -> Dataset:

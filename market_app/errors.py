@@ -118,6 +118,9 @@ class DatasetCode(StrEnum):
     DATASET_NAME_TAKEN = "dataset_name_taken"
     DATASET_LIMIT = "dataset_limit"
     UNKNOWN_DATASET = "unknown_dataset"
+    INVALID_MARKET = "invalid_market"
+    RANGE_OUTSIDE_DATA = "range_outside_data"
+    DATASET_IN_USE = "dataset_in_use"
 
 
 register_error_codes(
@@ -141,6 +144,20 @@ register_error_codes(
         ),
         DatasetCode.UNKNOWN_DATASET: ErrorCodeSpec(
             "No dataset of this id that you may see (yours, or a shared one), or none of yours to delete.", None, 404
+        ),
+        DatasetCode.INVALID_MARKET: ErrorCodeSpec(
+            "`start_simulator`'s `market` does not hold together: a replay without `datasetId`, symbols the dataset "
+            "does not have, `start` after `end`, a field of another source; `details` names the field.",
+            None,
+            422,
+        ),
+        DatasetCode.RANGE_OUTSIDE_DATA: ErrorCodeSpec(
+            "The replay's `start` .. `end` holds no bar of the chosen symbols; `details` names the data's range.",
+            None,
+            422,
+        ),
+        DatasetCode.DATASET_IN_USE: ErrorCodeSpec(
+            "A live simulator replays this dataset: stop it first, then delete the dataset.", None, 409
         ),
     },
 )

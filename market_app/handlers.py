@@ -10,8 +10,9 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.dispatch import receiver
 
-from market_app import journal, selectors, services
+from market_app import journal, market_choice, selectors, services
 from market_app.errors import MarketCode
+from market_app.events import MarketTickEvent
 from market_app.messages import (
     AccountResetDone,
     CancelOrder,
@@ -27,7 +28,7 @@ from market_app.messages import (
     SnapshotReason,
     SubscribeMarket,
 )
-from market_app.price_stream import stream_of
+from market_app.price_stream import OwnPrices, deliver_own_tick, stream_of
 from market_app.realism import DEFAULT_PROFILE, PROFILE_NAMES, ProfileName
 from market_app.snapshots import exchange_data_status, order_view
 from market_app.tick_fanout import relay
@@ -35,8 +36,11 @@ from sessions_app.checks import require_active_session, require_own_device
 from sessions_app.realtime.consumer import Connection
 from sessions_app.realtime.deferred import answer_later
 from sessions_app.realtime.errors import ErrorDetail, ProtocolError
-from sessions_app.realtime.message_routes import handles
+from sessions_app.realtime.message_routes import handles, handles_event
 from sessions_app.signals import connection_closed, connection_opened, connection_resynced, simulator_changed
+from simulator_app import services as simulator_services
+from simulator_app.clock import ClockSettings
+from simulator_app.messages import ClockView, MarketView, SimulatorStarted, StartSimulator
 
 
 async def send_snapshot(conn: Connection, reason: SnapshotReason, request_id: str | None = None) -> None:
@@ -106,13 +110,63 @@ async def stop_following_on_close(sender: object, connection: Connection, **kwar
     relay.unfollow(connection)
 
 
+@handles_event("market.own_tick")
+async def own_tick(conn: Connection, event: MarketTickEvent) -> None:
+    """A bar of the user's own market (market_app.own_market), sent to the user's group."""
+    await deliver_own_tick(conn, event)
+
+
 # --- Client messages ------------------------------------------------------------
+
+
+@handles(StartSimulator)
+async def start_simulator(conn: Connection, message: StartSimulator) -> None:
+    """Answered here, not in simulator_app: a `market` is checked against the market's datasets first."""
+    require_own_device(conn, message.deviceId)
+    require_active_session(conn)
+    market, clock = await database_sync_to_async(market_choice.market_choice_resolve)(
+        user_id=conn.user_id, choice=message.market
+    )
+    simulator = await database_sync_to_async(simulator_services.simulator_start)(
+        user_id=conn.user_id, session_id=conn.session_id, profile=message.profile, market=market, clock=clock
+    )
+    # Known at once for this connection's heartbeats; every connection of the user also hears the push.
+    summary = simulator_services.simulator_summary(simulator)
+    if summary.supersedes(conn.simulator):
+        conn.simulator = summary
+    await conn.send_message(
+        SimulatorStarted(
+            requestId=message.requestId,
+            success=True,
+            simulatorId=str(simulator.id),
+            status=simulator.status,
+            # Named when the client chose one (a spec client's reply stays the spec's); session_info always names it.
+            profile=simulator.profile if message.profile is not None else None,
+            market=MarketView.of(simulator.market) if message.market is not None else None,
+            clock=_first_clock(clock),
+        )
+    )
+
+
+def _first_clock(clock: ClockSettings | None) -> ClockView | None:
+    if clock is None:
+        return None
+    return ClockView(speed="max" if clock.speed is None else clock.speed, paused=clock.paused)
+
+
+async def symbols_of_market(conn: Connection) -> list[str]:
+    """The symbols the connection's prices carry: the shared feed's instruments, or its user's own market's."""
+    if conn.simulator.own_market:
+        symbols: list[str] | None = await database_sync_to_async(selectors.own_market_symbols)(user_id=conn.user_id)
+        if symbols is not None:
+            return symbols
+    return [i.symbol for i in await database_sync_to_async(selectors.active_instruments)()]
 
 
 @handles(SubscribeMarket)
 async def subscribe_market(conn: Connection, message: SubscribeMarket) -> None:
     require_own_device(conn, message.deviceId)
-    listed = [i.symbol for i in await database_sync_to_async(selectors.active_instruments)()]
+    listed = await symbols_of_market(conn)
     if message.symbols:
         unknown = sorted(set(message.symbols) - set(listed))
         if unknown:
@@ -158,7 +212,8 @@ async def request_exchange_data(conn: Connection, message: RequestExchangeData) 
 async def place_order(conn: Connection, message: PlaceOrder) -> None:
     require_own_device(conn, message.deviceId)
     require_active_session(conn)
-    order = await database_sync_to_async(services.order_place)(user_id=conn.user_id, ticket=message)
+    own = conn.state(OwnPrices).quotes if conn.simulator.own_market else None
+    order = await database_sync_to_async(services.order_place)(user_id=conn.user_id, ticket=message, own_quotes=own)
     await conn.send_message(OrderPlaced(requestId=message.requestId, success=True, order=order_view(order)))
 
 

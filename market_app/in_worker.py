@@ -27,6 +27,7 @@ from market_app.groups import ticks_group, worker_orders_group
 from market_app.liquidity import DEFAULT_LIQUIDITY, Book, book_of
 from market_app.marketdata import SymbolLiquidity, WireBooks, books_of_event, replay_tick_size
 from market_app.matcher import SymbolMarket, match_tick
+from market_app.own_market import OwnMarkets
 from market_app.prices import Quote
 from market_app.realism import DEFAULT_PROFILE, PROFILES, realism_of
 from market_app.sampling import EquitySampler
@@ -102,8 +103,11 @@ class MarketInWorker:
         self.markets: Markets | None = None  # the instruments' book settings, read at the first tick
         self.feed = FeedProducer(worker.worker_id)
         self.sampler = EquitySampler()
+        # The runs with a market of their own (a replay, a synthetic walk).
+        self.own = OwnMarkets(worker, self.open_orders)
         self.channel = ""
         self._task: asyncio.Task[None] | None = None
+        self._own_task: asyncio.Task[None] | None = None
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -116,6 +120,7 @@ class MarketInWorker:
         self._task = start_process_task(
             own_database_thread(listen(self.channel, self.on_message)), name="market-in-worker"
         )
+        self._own_task = start_process_task(own_database_thread(self.own.run()), name="own-markets")
 
     async def _join_groups(self) -> None:
         for group in self.groups:
@@ -126,16 +131,18 @@ class MarketInWorker:
 
     async def stop(self, *, hand_over: bool) -> None:
         """With hand_over, release the feed for another worker at once (else its lease lapses)."""
-        if self._task is not None:
-            self._task.cancel()
+        for task in (self._task, self._own_task):
+            if task is not None:
+                task.cancel()
         await self.feed.stop(release=hand_over)
         layer = get_channel_layer()
         for group in self.groups:
             with contextlib.suppress(Exception):
                 await layer.group_discard(group, self.channel)
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._own_task):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     # --- What arrives on its channel ---------------------------------------------------------------
 
@@ -149,9 +156,10 @@ class MarketInWorker:
     async def on_tick(self, event: MarketTickEvent) -> None:
         """Match every running simulator's user against the tick; drop the runs whose lease turned
         out lost (another worker took them over and matches them); sample the users' equity."""
-        for run in await self.match(event, list(self.worker.runs.values())):
+        shared = [run for run in self.worker.runs.values() if not run.own_market]
+        for run in await self.match(event, shared):
             self.worker.drop(run.simulator_id)
-        await self.sampler.on_tick(event, quotes_of(event), self.worker.runs.values())
+        await self.sampler.on_tick(event, quotes_of(event), shared)
 
     async def on_orders_changed(self, hint: OrdersChangedCommand) -> None:
         if any(run.user_id == hint["userId"] for run in self.worker.runs.values()):
@@ -161,6 +169,11 @@ class MarketInWorker:
 
     async def run_started(self, run: SimulationRun) -> None:
         await self.reload([run.user_id])
+        if run.own_market:
+            await self.own.add(run)
+
+    def clock_changed(self, run: SimulationRun) -> None:
+        self.own.clock_changed(run)
 
     async def leases_renewed(self) -> None:
         users = {run.user_id for run in self.worker.runs.values()}

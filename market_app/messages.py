@@ -19,6 +19,7 @@ from sessions_app.realtime.message_base import (
     ServerMessage,
     StreamMessage,
 )
+from simulator_app.messages import ClockView, MarketView
 
 Symbol = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9.\-]{0,19}$")]
 ClientOrderId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
@@ -250,8 +251,15 @@ class ExchangeDataStatus(StreamMessage):
     reason: SnapshotReason
     requestId: Omittable[str] = None
     profile: Omittable[str] = Field(default=None, description="The running simulator's realism profile.")
+    market: Omittable[MarketView] = Field(
+        default=None,
+        description="The live simulator's own market (a replay or synthetic walk): then `symbols` are its.",
+    )
+    clock: Omittable[ClockView] = Field(
+        default=None, description="Where that market's clock stood at its last checkpoint."
+    )
 
-    omit_when_none = StreamMessage.omit_when_none | {"requestId", "profile"}
+    omit_when_none = StreamMessage.omit_when_none | {"requestId", "profile", "market", "clock"}
 
 
 class MarketSubscription(ServerMessage):

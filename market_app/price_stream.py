@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import functools
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from market_app import metrics
 from market_app.events import MarketTickEvent
 from market_app.marketdata import WireBooks, WireCandles, WireTops, books_of_event, candles_of_event, tops_of_event
 from market_app.messages import ExchangeData
+from market_app.prices import Quote
 from market_app.realism import DEFAULT_PROFILE, ProfileName
 from sessions_app.realtime.consumer import Connection
 
@@ -93,6 +95,12 @@ def _message(event: MarketTickEvent, parts: TickParts) -> str:
     ).to_json()
 
 
+def quote_of_wire(wire: dict[str, Any]) -> Quote:
+    """A tick's symbol (`price`, `change`, `volume`) back as a Quote."""
+    price = Decimal(repr(wire["price"]))
+    return Quote(price=price, open=price - Decimal(repr(wire["change"])), volume=int(wire["volume"]))
+
+
 class _TickEncoder:
     """Builds a tick's parts and text once per process and view: most connections send identical text."""
 
@@ -142,6 +150,7 @@ class MarketStream:
         self._pending_depth: dict[str, Any] = {}
         self._pending_candles: dict[str, Any] = {}
         self._pending_event: MarketTickEvent | None = None
+        self._encoder = encoder
         self._merged = False
         self.window = 0  # unacknowledged ticks allowed (0: the client does not acknowledge)
         self._unacknowledged: deque[int] = deque()  # the seq of each tick sent and not acknowledged
@@ -155,11 +164,14 @@ class MarketStream:
         self.window = window
         self._unacknowledged.clear()
 
-    async def offer(self, conn: Connection, event: MarketTickEvent) -> None:
+    async def offer(self, conn: Connection, event: MarketTickEvent, tick_encoder: _TickEncoder = encoder) -> None:
+        """Send the tick, or keep its newest quotes while the client is behind. `tick_encoder`: the
+        process's shared one for the shared feed, a fresh one for a tick of one user's own market."""
         if self._pending_event is not None:
             self._merged = True
             self.conflated_ticks += 1
-        parts = encoder.parts(event, self.view)
+        self._encoder = tick_encoder
+        parts = tick_encoder.parts(event, self.view)
         self._pending.update(parts.symbols)
         if parts.depth:
             self._pending_depth.update(parts.depth)
@@ -194,7 +206,7 @@ class MarketStream:
             merged = TickParts(self._pending, self._pending_depth or None, self._pending_candles or None)
             text = _message(event, merged)
         else:
-            text = encoder.encode(event, self.view)
+            text = self._encoder.encode(event, self.view)
         self.drop_pending()
         return text
 
@@ -209,7 +221,29 @@ def stream_of(conn: Connection) -> MarketStream:
 
 
 async def deliver_tick(conn: Connection, event: MarketTickEvent) -> None:
-    """Hand one tick to a connection following the prices (called by the process's tick relay)."""
+    """Hand one tick of the shared feed to a connection following the prices (called by the process's
+    tick relay); one whose user's simulator has a market of its own gets that market's bars instead."""
     stream = stream_of(conn)
-    if stream.following and not conn.ending:
+    if stream.following and not conn.ending and not conn.simulator.own_market:
         await stream.offer(conn, event)
+
+
+@dataclass
+class OwnPrices:
+    """The last bar of the user's own market this connection got: an order it places is checked
+    against these prices (the ones its trader saw)."""
+
+    simulator_id: str = ""
+    quotes: dict[str, Quote] = field(default_factory=dict)
+
+
+async def deliver_own_tick(conn: Connection, event: MarketTickEvent) -> None:
+    """Hand one bar of the user's own market to a connection of that user."""
+    own = conn.state(OwnPrices)
+    if own.simulator_id != event.get("simulatorId"):
+        own.simulator_id, own.quotes = str(event.get("simulatorId")), {}
+    for symbol, wire in event["symbols"].items():
+        own.quotes[symbol] = quote_of_wire(wire)
+    stream = stream_of(conn)
+    if stream.following and not conn.ending and conn.simulator.own_market:
+        await stream.offer(conn, event, _TickEncoder())

@@ -24,7 +24,8 @@ from market_app.models import (
 )
 from market_app.prices import Quote
 from market_app.realism import DEFAULT_PROFILE, PROFILE_NAMES, ProfileName
-from simulator_app.selectors import running_profile_of_user
+from simulator_app.models import Simulator
+from simulator_app.selectors import live_simulator_of_user, running_profile_of_user
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +36,15 @@ def active_instruments() -> list[Instrument]:
     return list(Instrument.objects.filter(is_active=True))
 
 
-def instrument_by_symbol(symbol: str) -> Instrument | None:
-    return Instrument.objects.filter(symbol=symbol, is_active=True).first()
+def instrument_by_symbol(symbol: str, *, active_only: bool = True) -> Instrument | None:
+    """The instrument of `symbol`; with active_only, only one in the shared feed (a replay trades a
+    dataset's symbols, whose instruments may be kept out of it)."""
+    found = Instrument.objects.filter(symbol=symbol)
+    return (found.filter(is_active=True) if active_only else found).first()
+
+
+def instruments_of_symbols(symbols: list[str]) -> list[Instrument]:
+    return list(Instrument.objects.filter(symbol__in=symbols))
 
 
 @dataclass(frozen=True)
@@ -154,3 +162,27 @@ def reserved_by_open_orders(user_id: int, quotes: dict[str, Quote]) -> tuple[Dec
     for symbol, held in groups.values():
         quantity[symbol] = quantity.get(symbol, Decimal(0)) + held
     return cash, quantity
+
+
+# --- A simulator's own market -------------------------------------------------------------------
+
+
+def own_market_of_user(*, user_id: int) -> Simulator | None:
+    """The user's live simulator when it has a market of its own."""
+    simulator = live_simulator_of_user(user_id=user_id)
+    return None if simulator is None or simulator.market_source == "shared" else simulator
+
+
+def own_market_symbols(*, user_id: int) -> list[str] | None:
+    """The symbols of the user's live simulator's own market (None: it trades on the shared feed)."""
+    simulator = live_simulator_of_user(user_id=user_id)
+    if simulator is None or simulator.market_source == "shared":
+        return None
+    symbols = simulator.market.get("symbols")
+    return list(symbols) if symbols else [i.symbol for i in active_instruments()]
+
+
+def own_market_quotes(simulator: Simulator) -> dict[str, Quote]:
+    """Its own market's prices at the worker's last checkpoint (market_app.own_market)."""
+    quotes = simulator.state.get("ownMarket", {}).get("quotes", {})
+    return {symbol: Quote.from_state(state) for symbol, state in quotes.items()}

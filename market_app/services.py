@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import replace as replace_spec
 from datetime import datetime
@@ -63,7 +63,7 @@ from market_app.snapshots import exchange_data_status
 from sessions_app.groups import user_group
 from sessions_app.realtime.errors import ErrorDetail, ProtocolError
 from sessions_app.realtime.message_base import now_ms
-from sessions_app.realtime.publish import notify, push
+from sessions_app.realtime.publish import notify, notify_now, push
 from sessions_app.selectors import active_session_ids_of_user
 from simulator_app.errors import SimulatorCode
 from simulator_app.models import Simulator
@@ -106,6 +106,12 @@ def running_simulator_of_user(user_id: int) -> Simulator:
     return simulator
 
 
+async def own_tick_send(*, user_id: int, event: dict[str, Any]) -> None:
+    """A bar of the user's own market to the user's connections (market_app.own_market; unnumbered,
+    like the shared feed's ticks: a connection that misses one gets the next)."""
+    await notify_now(group=user_group(user_id), event=event)
+
+
 def _account_changed(user_id: int) -> None:
     """After commit, send the user's connections a fresh snapshot of their account.
 
@@ -137,9 +143,10 @@ def _day_end(seq: int) -> int:
     return (seq // settings.MARKET_DAY_TICKS + 1) * settings.MARKET_DAY_TICKS
 
 
-def _check_affordable(user_id: int, account: Account, spec: OrderSpec, instrument: Instrument, last: Decimal) -> None:
-    feed_quotes = selectors.feed_snapshot().quotes
-    reserved_cash, reserved_quantity = selectors.reserved_by_open_orders(user_id, feed_quotes)
+def _check_affordable(
+    user_id: int, account: Account, spec: OrderSpec, instrument: Instrument, last: Decimal, quotes: dict[str, Quote]
+) -> None:
+    reserved_cash, reserved_quantity = selectors.reserved_by_open_orders(user_id, quotes)
     if spec.side == "buy" and spec.order_class != OrderClass.OCO:
         cost = quantize(spec.quantity * spec.cost_price(last))
         available = account.cash - reserved_cash
@@ -163,9 +170,27 @@ def _check_affordable(user_id: int, account: Account, spec: OrderSpec, instrumen
         raise ProtocolError(MarketCode.INSUFFICIENT_POSITION, "an oco pair exits a position: long only, sell side")
 
 
-def order_place(*, user_id: int, ticket: OrderTicket) -> Order:
+def _prices_of_market(simulator: Simulator | None, own_quotes: Mapping[str, Quote] | None) -> MarketPrices:
+    """The prices an order of the user is checked against: their own market's (as their connection last
+    saw them, else as its worker last checkpointed them) or the shared feed's."""
+    if simulator is not None and simulator.market_source != "shared":
+        quotes = dict(own_quotes) if own_quotes else selectors.own_market_quotes(simulator)
+        return MarketPrices(quotes=quotes, seq=0, own=True)
+    feed = selectors.feed_snapshot()
+    return MarketPrices(quotes=feed.quotes, seq=feed.seq, own=False)
+
+
+@dataclass(frozen=True)
+class MarketPrices:
+    quotes: dict[str, Quote]
+    seq: int  # the shared feed's tick (a day order's end is counted from it)
+    own: bool  # the user's own market (a replay or synthetic walk)
+
+
+def order_place(*, user_id: int, ticket: OrderTicket, own_quotes: Mapping[str, Quote] | None = None) -> Order:
     """Validate and record a new order; the worker running the user's simulator matches it from the
-    first tick after the profile's entry latency.
+    first tick after the profile's entry latency (in a market of the simulator's own: from its next bar,
+    checked against `own_quotes`, the prices the user's connection last got).
 
     With a `clientOrderId` the call is idempotent: placing the same ticket again returns the first order.
     An `oco` ticket records two orders (its limit leg, returned, and its stop-loss leg) in one group.
@@ -174,11 +199,11 @@ def order_place(*, user_id: int, ticket: OrderTicket) -> Order:
         existing = selectors.orders_of_user(user_id).filter(client_order_id=ticket.clientOrderId).first()
         if existing is not None:
             return existing
-    instrument = selectors.instrument_by_symbol(ticket.symbol)
-    if instrument is None:
+    prices = _prices_of_market(running_simulator(user_id=user_id), own_quotes)
+    instrument = selectors.instrument_by_symbol(ticket.symbol, active_only=not prices.own)
+    if instrument is None or (prices.own and instrument.symbol not in prices.quotes):
         raise ProtocolError(MarketCode.UNKNOWN_SYMBOL, f"unknown symbol {ticket.symbol!r}")
-    feed = selectors.feed_snapshot()
-    quote = feed.quotes.get(instrument.symbol)
+    quote = prices.quotes.get(instrument.symbol)
     last = quote.price if quote is not None else None
     spec = order_specs.spec_of_ticket(ticket, tick_size=instrument.tick_size, symbol=instrument.symbol, last=last)
     try:
@@ -190,7 +215,7 @@ def order_place(*, user_id: int, ticket: OrderTicket) -> Order:
                     raise ProtocolError(MarketCode.MARKET_UNAVAILABLE)
                 last = spec.limit_price
             assert last is not None
-            _check_affordable(user_id, account, spec, instrument, last)
+            _check_affordable(user_id, account, spec, instrument, last, prices.quotes)
             realism = realism_of(simulator.profile)
             common = {
                 "user_id": user_id,
@@ -201,7 +226,10 @@ def order_place(*, user_id: int, ticket: OrderTicket) -> Order:
                 "time_in_force": spec.time_in_force,
                 "order_class": spec.order_class,
                 "active_at_ms": _active_at(realism),
-                "expires_seq": _day_end(feed.seq) if spec.time_in_force == TimeInForce.DAY else None,
+                # In an own market a day order ends with its bars' day (market_app.own_market).
+                "expires_seq": _day_end(prices.seq)
+                if spec.time_in_force == TimeInForce.DAY and not prices.own
+                else None,
             }
             group = uuid.uuid4() if spec.order_class == OrderClass.OCO else None
             order = Order.objects.create(

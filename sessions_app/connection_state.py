@@ -26,13 +26,19 @@ class SessionState:
 @dataclass(frozen=True, slots=True)
 class SimulatorSummary:
     """The user's newest simulator as the session messages show it (`simulatorStatus`,
-    `simulatorId`, `profile`), with its creation time and version to tell a newer one."""
+    `simulatorId`, `profile`, `market`), with its creation time and version to tell a newer one."""
 
     status: str = "stopped"
     simulator_id: str | None = None
     profile: str | None = None
     created_ms: int = 0
     version: int = 0
+    market: str = "shared"  # where its prices come from: shared, replay or synthetic
+
+    @property
+    def own_market(self) -> bool:
+        """Its prices are its own (a replay or synthetic walk), not the shared feed's, while it lives."""
+        return self.market != "shared" and self.status in ("starting", "running", "stopping")
 
     def supersedes(self, other: SimulatorSummary) -> bool:
         """Is this news to a connection that knows `other` (not the same, and not an older update
@@ -47,6 +53,7 @@ class SimulatorSummary:
             "profile": self.profile,
             "createdAt": self.created_ms,
             "version": self.version,
+            "market": self.market,
         }
 
     @classmethod
@@ -57,6 +64,7 @@ class SimulatorSummary:
             profile=None if data.get("profile") is None else str(data["profile"]),
             created_ms=int(str(data.get("createdAt") or 0)),
             version=int(str(data.get("version") or 0)),
+            market=str(data.get("market") or "shared"),
         )
 
 

@@ -93,6 +93,7 @@ async def request_session_info(conn: Connection, message: RequestSessionInfo) ->
             simulatorStatus=simulator.status,
             simulatorId=simulator.simulator_id,
             profile=simulator.profile,
+            market=simulator.market if simulator.simulator_id else None,
         )
     )
 

@@ -102,8 +102,12 @@ class SessionInfo(ServerMessage):
     simulatorStatus: str
     simulatorId: str | None
     profile: Omittable[str] = Field(default=None, description="The simulator's realism profile (an addition).")
+    market: Omittable[str] = Field(
+        default=None,
+        description="Where the simulator's prices come from (an addition): `shared`, `replay` or `synthetic`.",
+    )
 
-    omit_when_none = frozenset({"profile"})
+    omit_when_none = frozenset({"profile", "market"})
 
 
 class SessionStopped(ServerMessage):

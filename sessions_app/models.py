@@ -112,6 +112,7 @@ class UserSimulatorStatus(models.Model):
     simulator_id = models.UUIDField(null=True, blank=True)
     status = models.CharField(max_length=16, default="stopped")
     profile = models.CharField(max_length=16, null=True, blank=True)
+    market = models.CharField(max_length=16, default="shared", help_text="Where its prices come from.")
     created_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=0)
 

@@ -147,6 +147,7 @@ def _summary(row: UserSimulatorStatus) -> SimulatorSummary:
         profile=row.profile,
         created_ms=0 if row.created_at is None else int(row.created_at.timestamp() * 1000),
         version=row.version,
+        market=row.market,
     )
 
 

@@ -390,6 +390,7 @@ def simulator_status_record(
     profile: str | None,
     created_at: datetime,
     version: int,
+    market: str = "shared",
 ) -> None:
     """Keep the copy of the user's newest simulator that the session messages show (called by the
     simulator app in the transaction of every status change)."""
@@ -399,6 +400,7 @@ def simulator_status_record(
             "simulator_id": simulator_id,
             "status": status,
             "profile": profile,
+            "market": market,
             "created_at": created_at,
             "version": version,
         },

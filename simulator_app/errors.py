@@ -12,6 +12,9 @@ class SimulatorCode(StrEnum):
     SIMULATOR_NOT_RUNNING = "simulator_not_running"
     SIMULATOR_UNAVAILABLE = "simulator_unavailable"
     UNKNOWN_PROFILE = "unknown_profile"
+    CLOCK_UNAVAILABLE = "clock_unavailable"
+    CLOCK_PLAYING = "clock_playing"
+    TIME_OUT_OF_RANGE = "time_out_of_range"
 
 
 register_error_codes(
@@ -34,6 +37,23 @@ register_error_codes(
         ),
         SimulatorCode.UNKNOWN_PROFILE: ErrorCodeSpec(
             "`profile` is not a realism profile: `ideal`, `realistic` (the default) or `harsh`.", None, 400
+        ),
+        SimulatorCode.CLOCK_UNAVAILABLE: ErrorCodeSpec(
+            "The user's simulator trades on the shared feed, which has no clock of theirs: start one with a "
+            "`replay` or `synthetic` market to pause, step, seek or change the speed.",
+            None,
+            409,
+        ),
+        SimulatorCode.CLOCK_PLAYING: ErrorCodeSpec(
+            "`step_clock` needs the clock paused (or a synthetic walk to step); pause it with `set_clock` first.",
+            None,
+            409,
+        ),
+        SimulatorCode.TIME_OUT_OF_RANGE: ErrorCodeSpec(
+            "The time is outside the replay's range (`start` .. `end` of its market); `details` names the range. "
+            "A synthetic walk cannot seek.",
+            None,
+            422,
         ),
     },
 )

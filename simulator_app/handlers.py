@@ -1,4 +1,4 @@
-"""Handlers of the simulator messages."""
+"""Handlers of the simulator messages: stop, and the trader's clock."""
 
 from __future__ import annotations
 
@@ -8,30 +8,18 @@ from sessions_app.checks import require_active_session, require_own_device
 from sessions_app.realtime.consumer import Connection
 from sessions_app.realtime.message_routes import handles
 from simulator_app import services
-from simulator_app.messages import SimulatorStarted, SimulatorStopped, StartSimulator, StopSimulator
+from simulator_app.clock import ClockSettings
+from simulator_app.messages import (
+    ClockChanged,
+    SeekClock,
+    SetClock,
+    SimulatorStopped,
+    StepClock,
+    StopSimulator,
+)
+from simulator_app.models import Simulator
 
-
-@handles(StartSimulator)
-async def start_simulator(conn: Connection, message: StartSimulator) -> None:
-    require_own_device(conn, message.deviceId)
-    require_active_session(conn)
-    simulator = await database_sync_to_async(services.simulator_start)(
-        user_id=conn.user_id, session_id=conn.session_id, profile=message.profile
-    )
-    # Known at once for this connection's heartbeats; every connection of the user also hears the push.
-    summary = services.simulator_summary(simulator)
-    if summary.supersedes(conn.simulator):
-        conn.simulator = summary
-    await conn.send_message(
-        SimulatorStarted(
-            requestId=message.requestId,
-            success=True,
-            simulatorId=str(simulator.id),
-            status=simulator.status,
-            # Named when the client chose one (a spec client's reply stays the spec's); session_info always names it.
-            profile=simulator.profile if message.profile is not None else None,
-        )
-    )
+# `start_simulator` is answered by market_app.handlers: its `market` names the market's datasets.
 
 
 @handles(StopSimulator)
@@ -44,3 +32,46 @@ async def stop_simulator(conn: Connection, message: StopSimulator) -> None:
             requestId=message.requestId, success=True, simulatorId=str(stop.simulator_id), status=stop.status
         )
     )
+
+
+def _clock_changed(request_id: str, simulator: Simulator, settings: ClockSettings) -> ClockChanged:
+    return ClockChanged(
+        requestId=request_id,
+        success=True,
+        simulatorId=str(simulator.id),
+        speed="max" if settings.speed is None else settings.speed,
+        paused=settings.paused,
+    )
+
+
+@handles(SetClock)
+async def set_clock(conn: Connection, message: SetClock) -> None:
+    require_own_device(conn, message.deviceId)
+    require_active_session(conn)
+    change: dict[str, object] = {}
+    if message.speed is not None:
+        change["speed"] = None if message.speed == "max" else float(message.speed)
+    simulator, settings = await database_sync_to_async(services.simulator_clock_set)(
+        user_id=conn.user_id, paused=message.paused, **change
+    )
+    await conn.send_message(_clock_changed(message.requestId, simulator, settings))
+
+
+@handles(StepClock)
+async def step_clock(conn: Connection, message: StepClock) -> None:
+    require_own_device(conn, message.deviceId)
+    require_active_session(conn)
+    simulator, settings = await database_sync_to_async(services.simulator_clock_step)(
+        user_id=conn.user_id, bars=message.bars
+    )
+    await conn.send_message(_clock_changed(message.requestId, simulator, settings))
+
+
+@handles(SeekClock)
+async def seek_clock(conn: Connection, message: SeekClock) -> None:
+    require_own_device(conn, message.deviceId)
+    require_active_session(conn)
+    simulator, settings = await database_sync_to_async(services.simulator_clock_seek)(
+        user_id=conn.user_id, time_ms=message.time
+    )
+    await conn.send_message(_clock_changed(message.requestId, simulator, settings))

@@ -76,6 +76,15 @@ class Simulator(Leased):
     worker_heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last lease renewal by its worker.")
     state = models.JSONField(default=dict, blank=True, help_text="The engine's last checkpoint.")
     profile = models.CharField(max_length=10, choices=SimulatorProfile.choices, default=DEFAULT_PROFILE)
+    market = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Where its prices come from (simulator_app.markets): empty or source `shared` for the shared "
+        "feed, `replay` (a dataset, symbols, a range) or `synthetic` (a seed).",
+    )
+    clock = models.JSONField(
+        default=dict, blank=True, help_text="What its trader asked of its clock (simulator_app.clock.ClockSettings)."
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -94,3 +103,7 @@ class Simulator(Leased):
     @property
     def is_live(self) -> bool:
         return self.status in LIVE_STATUSES
+
+    @property
+    def market_source(self) -> str:
+        return str(self.market.get("source", "shared"))

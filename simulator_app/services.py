@@ -28,10 +28,11 @@ from sessions_app.realtime.message_base import epoch_ms, now_ms
 from sessions_app.realtime.publish import notify, push
 from sessions_app.selectors import active_session_ids_of_user
 from simulator_app import selectors
+from simulator_app.clock import ClockSettings
 from simulator_app.errors import SimulatorCode
-from simulator_app.events import SimulatorAssignCommand, SimulatorStopCommand
+from simulator_app.events import SimulatorAssignCommand, SimulatorClockCommand, SimulatorStopCommand
 from simulator_app.groups import assignment_channel
-from simulator_app.messages import SimulatorStatusUpdate
+from simulator_app.messages import ClockUpdate, SimulatorStatusUpdate
 from simulator_app.models import (
     DEFAULT_PROFILE,
     LIVE_STATUSES,
@@ -65,6 +66,7 @@ def simulator_summary(simulator: Simulator) -> SimulatorSummary:
         profile=simulator.profile,
         created_ms=epoch_ms(simulator.created_at),
         version=simulator.version,
+        market=simulator.market_source,
     )
 
 
@@ -78,6 +80,7 @@ def _publish_status(simulator: Simulator) -> None:
         profile=simulator.profile,
         created_at=simulator.created_at,
         version=simulator.version,
+        market=simulator.market_source,
     )
     message = SimulatorStatusUpdate(
         simulatorId=str(simulator.id),
@@ -127,9 +130,18 @@ def _already_running(simulator: Simulator) -> ProtocolError:
     )
 
 
-def simulator_start(*, user_id: int, session_id: uuid.UUID, profile: str | None = None) -> Simulator:
+def simulator_start(
+    *,
+    user_id: int,
+    session_id: uuid.UUID,
+    profile: str | None = None,
+    market: dict[str, Any] | None = None,
+    clock: ClockSettings | None = None,
+) -> Simulator:
     """Create the user's simulator (status `starting`) and ask a worker to run it, with the realism
-    profile chosen (none: the default)."""
+    profile chosen (none: the default) and its market: none for the shared feed, or a market of its own
+    (checked by the market app: `{"source": "replay", "datasetId", "symbols", "start", "end"}` or
+    `{"source": "synthetic", "seed"}`) with the clock's first settings."""
     if profile is not None and profile not in SimulatorProfile.values:
         raise ProtocolError(
             SimulatorCode.UNKNOWN_PROFILE,
@@ -145,7 +157,12 @@ def simulator_start(*, user_id: int, session_id: uuid.UUID, profile: str | None 
             if live is not None:
                 raise _already_running(live)
             simulator = Simulator(
-                user_id=user_id, session_id=session_id, lease_expires_at=now, profile=profile or DEFAULT_PROFILE
+                user_id=user_id,
+                session_id=session_id,
+                lease_expires_at=now,
+                profile=profile or DEFAULT_PROFILE,
+                market=market or {},
+                clock=(clock or ClockSettings()).to_state() if market else {},
             )
             _set_status(simulator, SimulatorStatus.STARTING, "start requested", now)
             _request_assignment(simulator.id)
@@ -204,6 +221,91 @@ def simulator_stop_by_operator(*, simulator: Simulator, reason: str = "stopped b
     return _stop(simulator.id, reason) is not None
 
 
+# --- The trader's clock (a market of the simulator's own) -----------------------------
+
+
+def _clock_request(user_id: int, change: str, make: Any) -> tuple[Simulator, ClockSettings]:
+    """Record a change of the user's clock (`make(simulator, settings)` returns the new settings or
+    raises) and tell the worker holding the simulator; one that holds none applies it when it claims."""
+    with transaction.atomic():
+        live = selectors.live_simulator_of_user(user_id=user_id)
+        simulator = _locked_for_clock(live.id) if live is not None else None
+        if simulator is None or simulator.status not in (SimulatorStatus.STARTING, SimulatorStatus.RUNNING):
+            raise ProtocolError(SimulatorCode.SIMULATOR_NOT_RUNNING, f"{change} needs a running simulator")
+        if simulator.market_source == "shared":
+            raise ProtocolError(SimulatorCode.CLOCK_UNAVAILABLE)
+        current = ClockSettings.from_state(simulator.clock)
+        settings: ClockSettings = make(simulator, current)
+        simulator.clock = settings.to_state()
+        simulator.save(update_fields=["clock"])
+        worker = simulator.worker
+        if worker is not None:
+            command: SimulatorClockCommand = {
+                "type": "simulator.clock",
+                "simulatorId": str(simulator.id),
+                "clock": simulator.clock,
+            }
+            notify(channel=worker.channel_name, event=command)
+        return simulator, settings
+
+
+def _locked_for_clock(simulator_id: uuid.UUID) -> Simulator | None:
+    return Simulator.objects.select_for_update(of=("self",)).select_related("worker").filter(pk=simulator_id).first()
+
+
+_UNCHANGED = object()
+
+
+def simulator_clock_set(
+    *, user_id: int, speed: float | object | None = _UNCHANGED, paused: bool | None = None
+) -> tuple[Simulator, ClockSettings]:
+    """Play, pause or change the speed (None: `max`) of the user's own market."""
+
+    def make(simulator: Simulator, current: ClockSettings) -> ClockSettings:
+        return ClockSettings(
+            speed=current.speed if speed is _UNCHANGED else speed,  # type: ignore[arg-type]
+            paused=current.paused if paused is None else paused,
+            version=current.version + 1,
+        )
+
+    return _clock_request(user_id, "set_clock", make)
+
+
+def simulator_clock_step(*, user_id: int, bars: int) -> tuple[Simulator, ClockSettings]:
+    """Play `bars` bars of the user's paused own market at once."""
+
+    def make(simulator: Simulator, current: ClockSettings) -> ClockSettings:
+        if not current.paused:
+            raise ProtocolError(SimulatorCode.CLOCK_PLAYING)
+        return ClockSettings(speed=current.speed, paused=True, version=current.version + 1, step=bars)
+
+    return _clock_request(user_id, "step_clock", make)
+
+
+def simulator_clock_seek(*, user_id: int, time_ms: int) -> tuple[Simulator, ClockSettings]:
+    """Move the user's replay to the first bar at or after `time_ms`, within its range."""
+
+    def make(simulator: Simulator, current: ClockSettings) -> ClockSettings:
+        market = simulator.market
+        start, end = market.get("start"), market.get("end")
+        if market.get("source") != "replay" or start is None or end is None or not start <= time_ms <= end:
+            where = f"{start} .. {end}" if market.get("source") == "replay" else "a synthetic walk cannot seek"
+            raise ProtocolError(
+                SimulatorCode.TIME_OUT_OF_RANGE,
+                f"time {time_ms} is outside the replay's range {where}",
+                details=[ErrorDetail(field="time", problem=where)],
+            )
+        return ClockSettings(speed=current.speed, paused=current.paused, version=current.version + 1, seek_ms=time_ms)
+
+    return _clock_request(user_id, "seek_clock", make)
+
+
+def simulator_clock_report(*, user_id: int, message: ClockUpdate) -> None:
+    """Tell every connection of the user where their simulator's clock stands (numbered: a client
+    that reconnects gets the last one it missed)."""
+    push(group=user_group(user_id), message=message, sessions=lambda: active_session_ids_of_user(user_id))
+
+
 # --- The lease protocol (used by simulator_app.worker) ----------------------------
 
 
@@ -217,6 +319,8 @@ class Claim:
     state: dict[str, Any]
     recovered_from: str | None  # the worker whose lease lapsed, when this is an adoption after a crash
     profile: str = DEFAULT_PROFILE.value  # the realism profile its market runs with
+    market: dict[str, Any] = field(default_factory=dict)  # where its prices come from (empty: the shared feed)
+    clock: dict[str, Any] = field(default_factory=dict)  # its trader's clock settings (ClockSettings.to_state())
 
 
 WORKER_RECORD_RETENTION = timedelta(days=7)
@@ -264,6 +368,8 @@ def simulator_claim(*, simulator_id: uuid.UUID, worker_id: str) -> Claim | None:
         state=dict(simulator.state),
         recovered_from=recovered_from,
         profile=simulator.profile,
+        market=dict(simulator.market),
+        clock=dict(simulator.clock),
     )
 
 
@@ -344,6 +450,7 @@ class LeaseReport:
     kept: set[uuid.UUID] = field(default_factory=set)
     stop_requested: set[uuid.UUID] = field(default_factory=set)
     lost: set[uuid.UUID] = field(default_factory=set)
+    clocks: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)  # own markets' clock settings
 
 
 @transaction.atomic
@@ -351,7 +458,8 @@ def worker_heartbeat(*, worker_id: str, held: Mapping[uuid.UUID, HeldSimulator])
     """Renew the worker's leases and checkpoint its simulators' state, in one transaction.
 
     Reports which simulators it still holds, which were asked to stop (a lost command
-    is caught here), and which it lost (taken over, or ended by someone else).
+    is caught here), which it lost (taken over, or ended by someone else), and the clock
+    settings of those with a market of their own (a lost clock command is caught here too).
     """
     now = timezone.now()
     SimulatorWorker.objects.filter(pk=worker_id).update(heartbeat_at=now, running=len(held), stopped_at=None)
@@ -360,10 +468,12 @@ def worker_heartbeat(*, worker_id: str, held: Mapping[uuid.UUID, HeldSimulator])
         row[0]: row[1:]
         for row in Simulator.objects.select_for_update()
         .filter(worker_id=worker_id, pk__in=list(held))
-        .values_list("id", "lease_epoch", "status")
+        .values_list("id", "lease_epoch", "status", "clock")
     }
     for simulator_id, run in held.items():
-        epoch, status = rows.get(simulator_id, (None, None))
+        epoch, status, clock = rows.get(simulator_id, (None, None, None))
+        if clock:
+            report.clocks[simulator_id] = clock
         if epoch != run.epoch or status not in LIVE_STATUSES:
             report.lost.add(simulator_id)
         elif status == SimulatorStatus.STOPPING:

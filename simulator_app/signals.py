@@ -21,6 +21,10 @@ worker_started = Signal()
 # sender: Worker; worker: Worker, run: SimulationRun. It took a simulator (`worker.runs` holds it).
 run_started = Signal()
 
+# sender: Worker; worker: Worker, run: SimulationRun. The trader's clock settings reached the run
+# (`run.clock` has applied them): a market of its own plays, pauses, steps or seeks.
+clock_changed = Signal()
+
 # sender: Worker; worker: Worker. After every lease renewal (SIMULATOR_LEASE_RENEW_MS).
 leases_renewed = Signal()
 

@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulator_app.clock import Clock, ClockSettings
 from simulator_app.models import SimulatorStatus
 from simulator_app.services import Claim
 
@@ -28,6 +29,9 @@ class SimulationRun:
     last_step_ms: int | None = None
     last_tick_seq: int | None = None  # the newest market tick matched for this run's user
     profile: str = "realistic"  # the realism profile the market matches this run's orders with
+    market: dict[str, Any] = field(default_factory=dict)  # where its prices come from (empty: the shared feed)
+    clock: Clock | None = None  # its own clock, for a market of its own
+    own_state: dict[str, Any] = field(default_factory=dict)  # what its own market checkpoints beside the clock
     dirty: bool = field(default=False, repr=False)
 
     @classmethod
@@ -44,8 +48,16 @@ class SimulationRun:
             resumes=int(state.get("resumes", -1)) + 1,
             last_tick_seq=state.get("lastTickSeq"),
             profile=claim.profile,
+            market=claim.market,
+            clock=Clock.resume(state.get("clock"), ClockSettings.from_state(claim.clock)) if claim.market else None,
+            own_state=dict(state.get("ownMarket", {})),
             dirty=True,
         )
+
+    @property
+    def own_market(self) -> bool:
+        """Its prices are its own (a replay or a synthetic walk), played on its own clock."""
+        return self.clock is not None
 
     @property
     def is_running(self) -> bool:
@@ -60,4 +72,13 @@ class SimulationRun:
         self.dirty = True
 
     def checkpoint(self) -> dict[str, Any]:
-        return {"ticks": self.ticks, "runMs": self.run_ms, "resumes": self.resumes, "lastTickSeq": self.last_tick_seq}
+        state: dict[str, Any] = {
+            "ticks": self.ticks,
+            "runMs": self.run_ms,
+            "resumes": self.resumes,
+            "lastTickSeq": self.last_tick_seq,
+        }
+        if self.clock is not None:
+            state["clock"] = self.clock.to_state()
+            state["ownMarket"] = self.own_state
+        return state

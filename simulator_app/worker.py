@@ -35,9 +35,10 @@ from tenacity import before_sleep_log, retry, retry_if_exception_type, wait_expo
 from sessions_app.realtime.message_base import now_ms
 from sessions_app.realtime.process import start_process_task
 from simulator_app import selectors, services
+from simulator_app.clock import ClockSettings
 from simulator_app.groups import assignment_channel
 from simulator_app.services import Claim, HeldSimulator
-from simulator_app.signals import leases_renewed, run_started, worker_started, worker_stopping
+from simulator_app.signals import clock_changed, leases_renewed, run_started, worker_started, worker_stopping
 from simulator_app.simulation_run import SimulationRun
 
 logger = logging.getLogger(__name__)
@@ -169,6 +170,16 @@ class Worker:
             run = self.runs.get(uuid.UUID(message["simulatorId"]))
             if run is not None:
                 await self._finish(run)
+        elif message.get("type") == "simulator.clock":
+            run = self.runs.get(uuid.UUID(message["simulatorId"]))
+            if run is not None:
+                await self._set_clock(run, message["clock"])
+
+    async def _set_clock(self, run: SimulationRun, settings: dict[str, Any]) -> None:
+        """Apply the trader's clock settings (a command, or the lease renewal that catches a lost one)."""
+        if run.clock is not None and run.clock.apply(ClockSettings.from_state(settings)):
+            run.dirty = True
+            await clock_changed.asend(sender=Worker, worker=self, run=run)
 
     def drop(self, simulator_id: uuid.UUID) -> None:
         """Forget a run this worker no longer holds (the market found its lease lost when applying fills)."""
@@ -273,6 +284,10 @@ class Worker:
             run = self.runs.get(simulator_id)
             if run is not None:
                 await self._finish(run)
+        for simulator_id, clock in report.clocks.items():
+            run = self.runs.get(simulator_id)
+            if run is not None:
+                await self._set_clock(run, clock)
         if self._has_room():
             candidates = await database_sync_to_async(selectors.simulators_adoptable)(
                 now=timezone.now(), limit=min(ADOPT_BATCH, self.capacity - len(self.runs))

@@ -5,6 +5,8 @@
   it on `reconnect`, and the stream check repairs what the channel layer dropped.
 - `notify`: an unnumbered event for a group or one channel: a hint to connections (replaced,
   session ended, closed by an operator), a command to a background worker, a broadcast.
+  `notify_now` is its form for the event loop, for a stream with nothing to commit (a simulator's
+  own market sends its bars with it).
 
 Called from services only (tests/sessions_app/realtime/test_publish_call_sites.py checks). After
 commit, an event never announces a change that was rolled back, and a channel-layer failure never
@@ -113,6 +115,19 @@ def notify(*, event: Mapping[str, Any], group: str | None = None, channel: str |
     else:
         assert channel is not None
         transaction.on_commit(lambda: _send_now(channel, payload))
+
+
+async def notify_now(*, event: Mapping[str, Any], group: str) -> None:
+    """Send `event` to every member of `group` from the event loop, at once: for a stream that commits
+    nothing (a simulator's own market, bar by bar). A failure is logged and counted, not raised."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        await layer.group_send(group, dict(event))
+    except Exception:
+        metrics.CHANNEL_LAYER_FAILURES.labels("group").inc()
+        logger.exception("channel layer send to group %s failed", group)
 
 
 def push(

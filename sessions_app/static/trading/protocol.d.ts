@@ -67,6 +67,44 @@ export interface CandleView {
 }
 
 /**
+ * Reply to `set_clock`, `step_clock` and `seek_clock`: the request is recorded; the simulator's
+ * worker applies it at once and pushes `clock_update` with where the clock then stands.
+ */
+export interface ClockChanged {
+  type: "clock_changed";
+  requestId: string;
+  success: boolean;
+  simulatorId: string;
+  speed: number | "max";
+  paused: boolean;
+}
+
+/**
+ * Pushed to every connection of the user when their simulator's clock changed: a request applied,
+ * a step or seek done, the replay's end reached, or the simulator resumed on another worker.
+ */
+export interface ClockUpdate {
+  sessionSeq?: number;
+  sessionEpoch?: string;
+  type: "clock_update";
+  simulatorId: string;
+  clock: ClockView;
+  market: MarketView;
+  timestamp: number;
+}
+
+/**
+ * Where a simulator's own clock stands.
+ */
+export interface ClockView {
+  speed: number | "max";
+  paused: boolean;
+  time?: number | null;
+  bar?: number | null;
+  finished?: boolean;
+}
+
+/**
  * First message after a successful handshake.
  */
 export interface Connected {
@@ -187,6 +225,8 @@ export interface ExchangeDataStatus {
   reason: "simulator_started" | "connected" | "reconnected" | "orders_changed" | "request" | "resync";
   requestId?: string;
   profile?: string;
+  market?: MarketView;
+  clock?: ClockView;
 }
 
 export interface Heartbeat {
@@ -221,6 +261,22 @@ export interface MarketAck {
 }
 
 /**
+ * Where a new simulator's prices come from (`start_simulator`'s `market`, an addition): `shared`, the
+ * one feed everyone sees (the default); `replay`, bars of a dataset (`GET /api/market/datasets/`) on the
+ * trader's own clock; `synthetic`, a random walk of the instruments from the trader's own seed.
+ */
+export interface MarketChoice {
+  source: "shared" | "replay" | "synthetic";
+  datasetId?: string | null;
+  symbols?: Array<string> | null;
+  start?: number | null;
+  end?: number | null;
+  seed?: number | null;
+  speed?: number | "max" | null;
+  paused?: boolean | null;
+}
+
+/**
  * Reply to `subscribe_market`: the symbols `exchange_data` now carries (every listed one when all).
  */
 export interface MarketSubscription {
@@ -231,6 +287,19 @@ export interface MarketSubscription {
   depth?: number;
   candles?: Array<"1s" | "1m" | "5m">;
   window?: number;
+}
+
+/**
+ * A simulator's market as chosen (the defaults filled in).
+ */
+export interface MarketView {
+  source: "shared" | "replay" | "synthetic";
+  datasetId?: string | null;
+  symbols?: Array<string> | null;
+  start?: number | null;
+  end?: number | null;
+  seed?: number | null;
+  bars?: number | null;
 }
 
 export interface OrderCanceled {
@@ -362,6 +431,17 @@ export interface ResetAccount {
   deviceId: string;
 }
 
+/**
+ * Move a replay to the first bar at or after `time` (within its range); the speed and pause stay.
+ */
+export interface SeekClock {
+  type: "seek_clock";
+  requestId: string;
+  timestamp: number;
+  deviceId: string;
+  time: number;
+}
+
 export interface SessionInfo {
   type: "session_info";
   requestId: string;
@@ -374,6 +454,7 @@ export interface SessionInfo {
   simulatorStatus: string;
   simulatorId: string | null;
   profile?: string;
+  market?: string;
 }
 
 /**
@@ -406,6 +487,18 @@ export interface SessionStopped {
 }
 
 /**
+ * Play, pause or change the speed of the user's own market (a replay or synthetic simulator).
+ */
+export interface SetClock {
+  type: "set_clock";
+  requestId: string;
+  timestamp: number;
+  deviceId: string;
+  speed?: number | "max" | null;
+  paused?: boolean | null;
+}
+
+/**
  * Pushed when the server process stops; then closed with 4012.
  */
 export interface Shutdown {
@@ -425,6 +518,8 @@ export interface SimulatorStarted {
   simulatorId: string;
   status: "starting" | "running" | "stopping" | "stopped" | "error";
   profile?: string;
+  market?: MarketView;
+  clock?: ClockView;
 }
 
 /**
@@ -458,6 +553,18 @@ export interface StartSimulator {
   timestamp: number;
   deviceId: string;
   profile?: string | null;
+  market?: MarketChoice | null;
+}
+
+/**
+ * Play `bars` bars at once and stay paused; refused while playing (`clock_playing`).
+ */
+export interface StepClock {
+  type: "step_clock";
+  requestId: string;
+  timestamp: number;
+  deviceId: string;
+  bars?: number;
 }
 
 /**
@@ -621,6 +728,9 @@ export type ClientMessage =
   | RefreshToken
   | StartSimulator
   | StopSimulator
+  | SetClock
+  | StepClock
+  | SeekClock
   | SubscribeMarket
   | MarketAck
   | RequestExchangeData
@@ -638,6 +748,9 @@ export interface ClientMessageByType {
   refresh_token: RefreshToken;
   start_simulator: StartSimulator;
   stop_simulator: StopSimulator;
+  set_clock: SetClock;
+  step_clock: StepClock;
+  seek_clock: SeekClock;
   subscribe_market: SubscribeMarket;
   market_ack: MarketAck;
   request_exchange_data: RequestExchangeData;
@@ -662,6 +775,8 @@ export type ServerMessage =
   | SimulatorStarted
   | SimulatorStopped
   | SimulatorStatusUpdate
+  | ClockChanged
+  | ClockUpdate
   | ExchangeData
   | ExchangeDataStatus
   | MarketSubscription
@@ -686,6 +801,8 @@ export interface ServerMessageByType {
   simulator_started: SimulatorStarted;
   simulator_stopped: SimulatorStopped;
   simulator_status_update: SimulatorStatusUpdate;
+  clock_changed: ClockChanged;
+  clock_update: ClockUpdate;
   exchange_data: ExchangeData;
   exchange_data_status: ExchangeDataStatus;
   market_subscription: MarketSubscription;

@@ -67,6 +67,43 @@ class CandleView(TypedDict):
     volume: int
 
 
+class ClockChanged(TypedDict):
+    """Reply to `set_clock`, `step_clock` and `seek_clock`: the request is recorded; the simulator's
+    worker applies it at once and pushes `clock_update` with where the clock then stands.
+    """
+
+    type: Literal["clock_changed"]
+    requestId: str
+    success: bool
+    simulatorId: str
+    speed: float | Literal["max"]
+    paused: bool
+
+
+class ClockUpdate(TypedDict):
+    """Pushed to every connection of the user when their simulator's clock changed: a request applied,
+    a step or seek done, the replay's end reached, or the simulator resumed on another worker.
+    """
+
+    sessionSeq: NotRequired[int]
+    sessionEpoch: NotRequired[str]
+    type: Literal["clock_update"]
+    simulatorId: str
+    clock: "ClockView"
+    market: "MarketView"
+    timestamp: int
+
+
+class ClockView(TypedDict):
+    """Where a simulator's own clock stands."""
+
+    speed: float | Literal["max"]
+    paused: bool
+    time: NotRequired[int | None]
+    bar: NotRequired[int | None]
+    finished: NotRequired[bool]
+
+
 class Connected(TypedDict):
     """First message after a successful handshake."""
 
@@ -153,6 +190,9 @@ ErrorCode = Literal[
     "simulator_not_running",
     "simulator_unavailable",
     "unknown_profile",
+    "clock_unavailable",
+    "clock_playing",
+    "time_out_of_range",
     "unknown_symbol",
     "invalid_quantity",
     "invalid_price",
@@ -173,6 +213,9 @@ ErrorCode = Literal[
     "dataset_name_taken",
     "dataset_limit",
     "unknown_dataset",
+    "invalid_market",
+    "range_outside_data",
+    "dataset_in_use",
     "closed_by_operator",
     "server_busy",
     "service_unavailable",
@@ -251,6 +294,8 @@ class ExchangeDataStatus(TypedDict):
     ]
     requestId: NotRequired[str]
     profile: NotRequired[str]
+    market: NotRequired["MarketView"]
+    clock: NotRequired["ClockView"]
 
 
 class Heartbeat(TypedDict):
@@ -284,6 +329,22 @@ class MarketAck(TypedDict):
     seq: int
 
 
+class MarketChoice(TypedDict):
+    """Where a new simulator's prices come from (`start_simulator`'s `market`, an addition): `shared`, the
+    one feed everyone sees (the default); `replay`, bars of a dataset (`GET /api/market/datasets/`) on the
+    trader's own clock; `synthetic`, a random walk of the instruments from the trader's own seed.
+    """
+
+    source: Literal["shared", "replay", "synthetic"]
+    datasetId: NotRequired[str | None]
+    symbols: NotRequired[list[str] | None]
+    start: NotRequired[int | None]
+    end: NotRequired[int | None]
+    seed: NotRequired[int | None]
+    speed: NotRequired[float | Literal["max"] | None]
+    paused: NotRequired[bool | None]
+
+
 class MarketSubscription(TypedDict):
     """Reply to `subscribe_market`: the symbols `exchange_data` now carries (every listed one when all)."""
 
@@ -294,6 +355,18 @@ class MarketSubscription(TypedDict):
     depth: NotRequired[int]
     candles: NotRequired[list[Literal["1s", "1m", "5m"]]]
     window: NotRequired[int]
+
+
+class MarketView(TypedDict):
+    """A simulator's market as chosen (the defaults filled in)."""
+
+    source: Literal["shared", "replay", "synthetic"]
+    datasetId: NotRequired[str | None]
+    symbols: NotRequired[list[str] | None]
+    start: NotRequired[int | None]
+    end: NotRequired[int | None]
+    seed: NotRequired[int | None]
+    bars: NotRequired[int | None]
 
 
 class OrderCanceled(TypedDict):
@@ -420,6 +493,16 @@ class ResetAccount(TypedDict):
     deviceId: str
 
 
+class SeekClock(TypedDict):
+    """Move a replay to the first bar at or after `time` (within its range); the speed and pause stay."""
+
+    type: Literal["seek_clock"]
+    requestId: str
+    timestamp: float
+    deviceId: str
+    time: int
+
+
 class SessionInfo(TypedDict):
     type: Literal["session_info"]
     requestId: str
@@ -432,6 +515,7 @@ class SessionInfo(TypedDict):
     simulatorStatus: str
     simulatorId: str | None
     profile: NotRequired[str]
+    market: NotRequired[str]
 
 
 class SessionResync(TypedDict):
@@ -463,6 +547,17 @@ class SessionStopped(TypedDict):
     simulatorStopped: bool
 
 
+class SetClock(TypedDict):
+    """Play, pause or change the speed of the user's own market (a replay or synthetic simulator)."""
+
+    type: Literal["set_clock"]
+    requestId: str
+    timestamp: float
+    deviceId: str
+    speed: NotRequired[float | Literal["max"] | None]
+    paused: NotRequired[bool | None]
+
+
 class Shutdown(TypedDict):
     """Pushed when the server process stops; then closed with 4012."""
 
@@ -481,6 +576,8 @@ class SimulatorStarted(TypedDict):
     simulatorId: str
     status: Literal["starting", "running", "stopping", "stopped", "error"]
     profile: NotRequired[str]
+    market: NotRequired["MarketView"]
+    clock: NotRequired["ClockView"]
 
 
 class SimulatorStatusUpdate(TypedDict):
@@ -512,6 +609,17 @@ class StartSimulator(TypedDict):
     timestamp: float
     deviceId: str
     profile: NotRequired[str | None]
+    market: NotRequired["MarketChoice | None"]
+
+
+class StepClock(TypedDict):
+    """Play `bars` bars at once and stay paused; refused while playing (`clock_playing`)."""
+
+    type: Literal["step_clock"]
+    requestId: str
+    timestamp: float
+    deviceId: str
+    bars: NotRequired[int]
 
 
 class StopLoss(TypedDict):
@@ -668,6 +776,9 @@ ClientMessage = (
     | RefreshToken
     | StartSimulator
     | StopSimulator
+    | SetClock
+    | StepClock
+    | SeekClock
     | SubscribeMarket
     | MarketAck
     | RequestExchangeData
@@ -685,6 +796,9 @@ ClientMessageType = Literal[
     "refresh_token",
     "start_simulator",
     "stop_simulator",
+    "set_clock",
+    "step_clock",
+    "seek_clock",
     "subscribe_market",
     "market_ack",
     "request_exchange_data",
@@ -703,6 +817,9 @@ CLIENT_MESSAGES: dict[str, type] = {
     "refresh_token": RefreshToken,
     "start_simulator": StartSimulator,
     "stop_simulator": StopSimulator,
+    "set_clock": SetClock,
+    "step_clock": StepClock,
+    "seek_clock": SeekClock,
     "subscribe_market": SubscribeMarket,
     "market_ack": MarketAck,
     "request_exchange_data": RequestExchangeData,
@@ -728,6 +845,8 @@ ServerMessage = (
     | SimulatorStarted
     | SimulatorStopped
     | SimulatorStatusUpdate
+    | ClockChanged
+    | ClockUpdate
     | ExchangeData
     | ExchangeDataStatus
     | MarketSubscription
@@ -752,6 +871,8 @@ ServerMessageType = Literal[
     "simulator_started",
     "simulator_stopped",
     "simulator_status_update",
+    "clock_changed",
+    "clock_update",
     "exchange_data",
     "exchange_data_status",
     "market_subscription",
@@ -777,6 +898,8 @@ SERVER_MESSAGES: dict[str, type] = {
     "simulator_started": SimulatorStarted,
     "simulator_stopped": SimulatorStopped,
     "simulator_status_update": SimulatorStatusUpdate,
+    "clock_changed": ClockChanged,
+    "clock_update": ClockUpdate,
     "exchange_data": ExchangeData,
     "exchange_data_status": ExchangeDataStatus,
     "market_subscription": MarketSubscription,

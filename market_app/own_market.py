@@ -1,0 +1,452 @@
+"""A simulator's own market in the worker running it: a replay of a dataset's bars, or a random walk from
+the trader's seed, played on the trader's clock (simulator_app.clock), its user's orders matched along
+each bar's path, its prices sent to that user's connections alone (docs/replay.md).
+
+A bar is matched as backtesting engines do: its prices are taken to pass from the open to the extreme
+nearer the open, then the other extreme, then the close (`bar_path`), each point a tick of its own with
+a book synthesised around it under the run's realism profile and a share of the bar's volume. A stop
+crossed by a gap triggers at the open and trades against the open's book: gaps fill at the open. An
+order placed while a bar is shown trades from the next bar on (a bar is the latency), so a replay's
+fills depend on its bars and orders alone, not on the speed it was played at.
+
+No database on the way of a bar: the bars are read once when the worker takes the simulator, and
+only a bar that fills or ends an order writes (market_app.services.fills_apply).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from market_app import datasets, selectors, services
+from market_app.accounting import OpenOrder
+from market_app.candles import CandleBuilder
+from market_app.feed import instrument_specs
+from market_app.liquidity import Book, book_of, wire_books_of_tick
+from market_app.marketdata import SymbolLiquidity, book_input, top_to_wire
+from market_app.matcher import Expiry, SymbolMarket, TickOutcome, match_tick
+from market_app.models import TimeInForce
+from market_app.prices import InstrumentSpec, Quote, RandomWalkSource
+from market_app.realism import DEFAULT_PROFILE, PROFILE_NAMES, ProfileName, realism_of
+from sessions_app.realtime.message_base import now_ms
+from simulator_app import services as simulator_services
+from simulator_app.clock import Clock
+from simulator_app.messages import ClockUpdate, ClockView, MarketView
+from simulator_app.simulation_run import SimulationRun
+from simulator_app.worker import Worker
+
+logger = logging.getLogger(__name__)
+
+BURST = 64  # bars played at `max` before letting the worker's other work run
+STARTING_POLL_S = 0.05
+PATH_SEQS = 1_000  # tick numbers a bar's path may take (its fills and books are numbered within them)
+MAX_SPEED_SEND_INTERVAL_S = 0.02  # at `max`, the newest bar is sent at most this often (every bar is matched)
+
+
+@dataclass(frozen=True)
+class OwnBar:
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: int
+
+
+def bar_path(bar: OwnBar, through: Sequence[Decimal] = ()) -> tuple[Decimal, ...]:
+    """The prices a bar passes through: the open, the extreme nearer the open, the other one, the close
+    (a tie goes low first in a rising bar, high first in a falling one), and on the way each price of
+    `through` (the open orders' limits and stops) that a leg crosses; a price repeated at once, once."""
+    nearer_high = bar.high - bar.open < bar.open - bar.low
+    if bar.high - bar.open == bar.open - bar.low:
+        nearer_high = bar.close < bar.open
+    corners = (bar.open, bar.high, bar.low, bar.close) if nearer_high else (bar.open, bar.low, bar.high, bar.close)
+    path = [corners[0]]
+    for corner in corners[1:]:
+        start = path[-1]
+        low, high = min(start, corner), max(start, corner)
+        crossed = sorted({p for p in through if low < p < high}, reverse=corner < start)
+        for price in (*crossed, corner):
+            if price != path[-1]:
+                path.append(price)
+    return tuple(path)
+
+
+def path_volumes(volume: int, points: int) -> list[int]:
+    """A bar's volume shared by the points of its path (the rest of the division to the close)."""
+    share = volume // points
+    return [share] * (points - 1) + [volume - share * (points - 1)]
+
+
+class ReplayBars:
+    """A dataset's bars in a range, by time: at each time, the symbols with a bar then."""
+
+    def __init__(self, times: Sequence[int], bars: Sequence[dict[str, OwnBar]]) -> None:
+        self.times = list(times)
+        self.bars = list(bars)
+
+    @property
+    def length(self) -> int | None:
+        return len(self.times)
+
+    def time_at(self, index: int) -> int:
+        return self.times[index]
+
+    def bars_at(self, index: int, previous: Mapping[str, Quote]) -> dict[str, OwnBar]:
+        return self.bars[index]
+
+    def index_at_or_after(self, time_ms: int) -> int:
+        return min(bisect.bisect_left(self.times, time_ms), len(self.times) - 1)
+
+
+class SyntheticBars:
+    """A random walk of the instruments from the trader's seed: one tick of the shared feed's model a bar,
+    MARKET_TICK_MS x MARKET_TIME_SCALE of market time apart, from the simulator's creation on."""
+
+    length = None
+
+    def __init__(self, specs: tuple[InstrumentSpec, ...], *, seed: int, start_ms: int) -> None:
+        self.walk = RandomWalkSource(
+            specs, seed=seed, tick_ms=settings.MARKET_TICK_MS, time_scale=settings.MARKET_TIME_SCALE
+        )
+        self.start_ms = start_ms
+        self.step_ms = max(1, round(settings.MARKET_TICK_MS * settings.MARKET_TIME_SCALE))
+
+    def time_at(self, index: int) -> int:
+        return self.start_ms + index * self.step_ms
+
+    def bars_at(self, index: int, previous: Mapping[str, Quote]) -> dict[str, OwnBar]:
+        quotes = self.walk.first_tick() if index == 0 or not previous else self.walk.next_tick(index, previous)
+        return {s: OwnBar(q.price, q.price, q.price, q.price, q.volume) for s, q in quotes.items()}
+
+    def index_at_or_after(self, time_ms: int) -> int:
+        return max(0, math.ceil((time_ms - self.start_ms) / self.step_ms))
+
+
+Bars = ReplayBars | SyntheticBars
+
+
+def bars_of_market(market: Mapping[str, Any], *, created_ms: int) -> Bars:
+    """The bars of a run's market (database reads: the worker calls it once, when it takes the run)."""
+    if market["source"] == "replay":
+        rows = datasets.dataset_bars_in_range(
+            dataset_id=int(market["datasetId"]),
+            symbols=market["symbols"],
+            start_ms=market["start"],
+            end_ms=market["end"],
+        )
+        times: list[int] = []
+        bars: list[dict[str, OwnBar]] = []
+        for at_ms, symbol, open_, high, low, close, volume in rows:
+            if not times or times[-1] != at_ms:
+                times.append(at_ms)
+                bars.append({})
+            bars[-1][symbol] = OwnBar(open_, high, low, close, volume)
+        return ReplayBars(times, bars)
+    return SyntheticBars(
+        instrument_specs(selectors.active_instruments()), seed=int(market["seed"]), start_ms=created_ms
+    )
+
+
+class OwnMarket:
+    """One run's market: where its bars stand, its last quotes, its open candles."""
+
+    def __init__(self, run: SimulationRun, bars: Bars, liquidity: Mapping[str, SymbolLiquidity], seed: int) -> None:
+        assert run.clock is not None
+        self.run = run
+        self.clock: Clock = run.clock
+        self.bars = bars
+        self.liquidity = dict(liquidity)
+        self.seed = seed
+        self.profile = ProfileName(run.profile) if run.profile in PROFILE_NAMES else DEFAULT_PROFILE
+        state = run.own_state
+        self.quotes: dict[str, Quote] = {s: Quote.from_state(q) for s, q in state.get("quotes", {}).items()}
+        self.ticks = int(state.get("ticks", 0))  # sub-ticks matched, numbering the fills
+        self.day_of_order: dict[uuid.UUID, str] = dict(state.get("dayOfOrder", {}))
+        self.candles = CandleBuilder()
+        self.next_at = 0.0  # monotonic time its next bar is due
+        self.report_due = True  # a clock_update is owed (taken, a request applied)
+        self.last_sent = 0.0
+        self.unsent: dict[str, Any] | None = None  # the newest bar not sent yet (at `max`)
+
+    # --- The clock ------------------------------------------------------------------------
+
+    def due(self, now: float) -> bool:
+        return self.next_at <= now and (self.clock.playing or self.clock.position < 0)
+
+    def schedule(self, now: float) -> None:
+        """When the bar after the one shown is due, at the clock's speed."""
+        clock = self.clock
+        if not clock.playing:
+            self.next_at = math.inf
+            return
+        if clock.steps_left or clock.seek_ms is not None or clock.settings.speed is None:
+            self.next_at = now
+            return
+        following = clock.position + 1
+        if self.bars.length is not None and following >= self.bars.length:
+            self.next_at = now
+            return
+        gap_ms = self.bars.time_at(following) - (clock.time_ms or self.bars.time_at(following))
+        self.next_at = now + max(0, gap_ms) / 1000 / clock.settings.speed
+
+    def changed(self) -> None:
+        """The trader's settings changed: play from now at the new speed, and say so."""
+        self.report_due = True
+        self.next_at = 0.0
+
+    # --- A bar ---------------------------------------------------------------------------------
+
+    def next_index(self) -> int | None:
+        """The bar to show next (a seek's, or the one after), or None at the end of a replay."""
+        clock = self.clock
+        if clock.seek_ms is not None:
+            index = self.bars.index_at_or_after(clock.seek_ms)
+            clock.seek_ms = None
+            self.quotes, self.candles = {}, CandleBuilder()
+            return index
+        index = clock.position + 1
+        if self.bars.length is not None and index >= self.bars.length:
+            return None
+        return index
+
+    def quotes_of(self, bars: Mapping[str, OwnBar]) -> dict[str, Quote]:
+        quotes = dict(self.quotes)
+        for symbol, bar in bars.items():
+            before = self.quotes.get(symbol)
+            quotes[symbol] = Quote(price=bar.close, open=bar.open if before is None else before.open, volume=bar.volume)
+        return quotes
+
+    def markets_on_path(self, bars: Mapping[str, OwnBar], orders: Sequence[OpenOrder]) -> list[dict[str, SymbolMarket]]:
+        """Each point of the bars' paths (through the orders' prices) as the markets of one tick (a
+        symbol whose path is shorter sits the later points out)."""
+        realism = realism_of(self.run.profile)
+        prices: dict[str, list[Decimal]] = {}
+        for order in orders:
+            for price in (order.limit_price, order.stop_price):
+                if price is not None:
+                    prices.setdefault(order.symbol, []).append(price)
+        paths = {symbol: bar_path(bar, prices.get(symbol, ())) for symbol, bar in bars.items()}
+        steps: list[dict[str, SymbolMarket]] = []
+        for point in range(max(len(path) for path in paths.values())):
+            markets: dict[str, SymbolMarket] = {}
+            for symbol, path in paths.items():
+                if point >= len(path):
+                    continue
+                volume = path_volumes(bars[symbol].volume, len(path))[point]
+                setting = book_input(symbol, Quote(path[point], path[point], volume), self.liquidity)
+                book: Book = book_of(
+                    price=setting.price,
+                    tick_size=setting.tick_size,
+                    params=setting.params,
+                    realism=realism,
+                    seed=self.seed,
+                    seq=self.ticks * PATH_SEQS + len(steps),
+                    symbol=symbol,
+                    volume=volume,
+                )
+                markets[symbol] = SymbolMarket(price=path[point], volume=volume, book=book)
+            steps.append(markets)
+        return steps
+
+    def day_expiries(self, orders: Sequence[OpenOrder], time_ms: int) -> list[Expiry]:
+        """A `day` order ends at the first bar of a later (UTC) day than the bar it first met."""
+        day = datetime.fromtimestamp(time_ms / 1000, UTC).date().isoformat()
+        expired = []
+        for order in orders:
+            if order.time_in_force != TimeInForce.DAY:
+                continue
+            first = self.day_of_order.setdefault(order.id, day)
+            if first != day:
+                expired.append(Expiry(order.id, "day order: the trading day ended"))
+        return expired
+
+    def event_of(self, index: int, time_ms: int, quotes: Mapping[str, Quote]) -> dict[str, Any]:
+        """The bar as the user's connections get it (the shape of the shared feed's `market.tick`)."""
+        profile = self.profile
+        inputs = {symbol: book_input(symbol, quote, self.liquidity) for symbol, quote in quotes.items()}
+        books = wire_books_of_tick(inputs, seed=self.seed, seq=self.ticks * PATH_SEQS, profiles=(profile,))
+        self.candles.add_tick(time_ms, quotes)
+        return {
+            "type": "market.own_tick",
+            "simulatorId": str(self.run.simulator_id),
+            "seq": index + 1,
+            "timestamp": time_ms,
+            "symbols": {symbol: quote.to_wire() for symbol, quote in quotes.items()},
+            "tops": json.dumps({profile: {s: top_to_wire(b) for s, b in books[profile].items()}}),
+            "books": json.dumps(books, separators=(",", ":")),
+            "candles": json.dumps(self.candles.to_wire(), separators=(",", ":")),
+        }
+
+    def checkpoint(self) -> None:
+        self.run.own_state = {
+            "quotes": {s: q.to_state() for s, q in self.quotes.items()},
+            "ticks": self.ticks,
+            "dayOfOrder": {str(k): v for k, v in self.day_of_order.items()},
+        }
+        self.run.dirty = True
+
+    def clock_update(self) -> ClockUpdate:
+        return ClockUpdate(
+            simulatorId=str(self.run.simulator_id),
+            clock=ClockView.of(self.clock),
+            market=MarketView.of(self.run.market),
+            timestamp=now_ms(),
+        )
+
+
+class OwnMarkets:
+    """Every own market of a worker, played by one task: each bar when its clock says it is due.
+    `open_orders` is the market's part's map of its users' open orders (market_app.in_worker), shared."""
+
+    def __init__(self, worker: Worker, open_orders: dict[int, list[OpenOrder]]) -> None:
+        self.worker = worker
+        self.open_orders = open_orders
+        self.markets: dict[uuid.UUID, OwnMarket] = {}
+        self.wake = asyncio.Event()
+
+    async def add(self, run: SimulationRun) -> None:
+        created_ms = int(run.market.get("createdMs") or now_ms())
+        bars, liquidity = await database_sync_to_async(_bars_and_liquidity)(run.market, created_ms)
+        self.markets[run.simulator_id] = OwnMarket(run, bars, liquidity, seed=int(run.market["seed"]))
+        self.wake.set()
+
+    def clock_changed(self, run: SimulationRun) -> None:
+        market = self.markets.get(run.simulator_id)
+        if market is not None:
+            market.changed()
+            self.wake.set()
+
+    async def run(self) -> None:
+        while True:
+            for simulator_id in [i for i in self.markets if i not in self.worker.runs]:
+                del self.markets[simulator_id]  # stopped, failed, lost or handed over
+            now = time.monotonic()
+            played = 0
+            for market in list(self.markets.values()):
+                if not market.run.is_running:
+                    continue
+                while market.due(now) and played < BURST:
+                    await self.play(market, now)
+                    played += 1
+                if market.unsent is not None and (
+                    not market.clock.playing or time.monotonic() - market.last_sent >= MAX_SPEED_SEND_INTERVAL_S
+                ):
+                    await self.flush(market)
+                if market.report_due:
+                    await self.report(market)
+            await self.idle(played)
+
+    async def idle(self, played: int) -> None:
+        """Wait for the next bar due, a clock change, or a new market; always give the loop a turn."""
+        running = [m for m in self.markets.values() if m.run.is_running]
+        wait = 0.0 if played >= BURST else min((m.next_at for m in running), default=math.inf) - time.monotonic()
+        if len(running) < len(self.markets):
+            wait = min(wait, STARTING_POLL_S)  # the worker marks a taken simulator running without telling us
+        if wait <= 0:
+            await asyncio.sleep(0)
+            return
+        self.wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), None if math.isinf(wait) else wait)
+
+    async def play(self, market: OwnMarket, now: float) -> None:
+        """Show the next bar: match the user's orders along it, send it, move the clock."""
+        clock = market.clock
+        index = market.next_index()
+        if index is None:
+            clock.finished, clock.steps_left = True, 0
+            market.report_due = True
+            market.schedule(now)
+            await self.flush(market)
+            return
+        time_ms = market.bars.time_at(index)
+        bars = market.bars.bars_at(index, market.quotes)
+        if clock.position >= 0:  # the first bar of a replay is shown before anyone could trade
+            await self.match(market, bars, time_ms)
+        market.quotes = market.quotes_of(bars)
+        market.ticks += 1
+        last = market.bars.length is not None and index == market.bars.length - 1
+        stepping = clock.steps_left > 0
+        clock.shown(index, time_ms, last=last)
+        if last or (stepping and clock.steps_left == 0):
+            market.report_due = True
+        market.checkpoint()
+        market.unsent = market.event_of(index, time_ms, market.quotes)
+        at_max = clock.settings.speed is None and clock.playing
+        if not at_max or now - market.last_sent >= MAX_SPEED_SEND_INTERVAL_S:
+            await self.flush(market)
+        market.schedule(now)
+
+    async def flush(self, market: OwnMarket) -> None:
+        if market.unsent is not None:
+            event, market.unsent = market.unsent, None
+            market.last_sent = time.monotonic()
+            await services.own_tick_send(user_id=market.run.user_id, event=event)
+
+    async def match(self, market: OwnMarket, bars: Mapping[str, OwnBar], time_ms: int) -> None:
+        run = market.run
+        orders = self.open_orders.get(run.user_id)
+        if not orders:
+            return
+        # A bar is an order's latency: every order known now trades on it, whatever the wall clock says.
+        orders = [dataclasses.replace(o, active_at_ms=0, expires_seq=None) for o in orders]
+        expiries = market.day_expiries(orders, time_ms)
+        frictionless = realism_of(run.profile).frictionless
+        for point, markets in enumerate(market.markets_on_path(bars, orders)):
+            outcome = match_tick(
+                orders, markets, tick_seq=market.ticks * PATH_SEQS + point, tick_ms=0, frictionless=frictionless
+            )
+            if point == 0 and expiries:
+                outcome = TickOutcome(outcome.fills, outcome.changes, outcome.expiries + expiries)
+                expired = {e.order_id for e in expiries}
+                outcome.fills[:] = [f for f in outcome.fills if f.order_id not in expired]
+            if not outcome:
+                continue
+            remaining = await database_sync_to_async(services.fills_apply)(
+                simulator_id=run.simulator_id,
+                worker_id=self.worker.worker_id,
+                epoch=run.epoch,
+                user_id=run.user_id,
+                fills=outcome.fills,
+                changes=outcome.changes,
+                expiries=outcome.expiries,
+            )
+            if remaining is None:
+                self.worker.drop(run.simulator_id)
+                return
+            self.open_orders[run.user_id] = remaining
+            orders = [dataclasses.replace(o, active_at_ms=0, expires_seq=None) for o in remaining]
+            if not orders:
+                return
+
+    async def report(self, market: OwnMarket) -> None:
+        market.report_due = False
+        await self.flush(market)
+        try:
+            await database_sync_to_async(simulator_services.simulator_clock_report)(
+                user_id=market.run.user_id, message=market.clock_update()
+            )
+        except Exception:
+            logger.exception("could not report the clock of simulator %s", market.run.simulator_id)
+
+
+def _bars_and_liquidity(market: Mapping[str, Any], created_ms: int) -> tuple[Bars, dict[str, SymbolLiquidity]]:
+    bars = bars_of_market(market, created_ms=created_ms)
+    symbols = market.get("symbols")
+    instruments = selectors.instruments_of_symbols(symbols) if symbols else selectors.active_instruments()
+    return bars, selectors.liquidity_of_instruments(instruments)

@@ -1,0 +1,200 @@
+"""A trader's own market over a real socket, against daphne: a replay of an uploaded dataset on the
+trader's clock (paused at its first bar, stepped, sought, played), fills along a bar's path, the
+clock across a reconnect, and the errors of bad clock and market requests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from websockets.sync.client import ClientConnection
+
+from simulator_app.messages import ClockChanged, ClockUpdate, SimulatorStarted
+from tests.support.liveserver import DaphneServer, heartbeat, recv_json, recv_until, request, send_json
+from tests.support.servers import running_server
+
+T0 = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
+T0_MS = int(T0.timestamp() * 1000)
+BARS = 20
+NONE = ()
+
+
+def bar_line(i: int) -> str:
+    """Bar i of TST, one second apart: opens at 100 + i, dips 2 below the open, peaks 1 above, closes 0.5 up."""
+    at = (T0 + timedelta(seconds=i)).isoformat()
+    open_ = 100 + i
+    return f"{at},TST,{open_},{open_ + 1},{open_ - 2},{open_ + 0.5},1000"
+
+
+CSV = "timestamp,symbol,open,high,low,close,volume\n" + "\n".join(bar_line(i) for i in range(BARS)) + "\n"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneServer]:
+    with running_server(
+        tmp_path_factory.mktemp("replay"), SIMULATOR_LEASE_TTL_MS="2000", SIMULATOR_LEASE_RENEW_MS="500"
+    ) as server:
+        yield server
+
+
+def upload(server: DaphneServer, token: str) -> str:
+    status, body = server.request(
+        "POST", "/api/market/datasets/?name=ticks", CSV.encode(), token=token, headers={"Content-Type": "text/csv"}
+    )
+    assert status == 201, body
+    return str(body["datasetId"])
+
+
+@contextmanager
+def replay_trader(server: DaphneServer, **market: object) -> Iterator[tuple[dict, ClientConnection, dict]]:
+    """A new user with the dataset uploaded, connected, their replay simulator started and running.
+    Yields (credentials, socket, the `simulator_started` reply)."""
+    creds = server.issue_token(f"rpl-{uuid.uuid4().hex[:8]}")
+    dataset = upload(server, creds["token"])
+    with server.connect(creds["token"], creds["deviceId"]) as ws:
+        recv_json(ws)
+        choice = {"source": "replay", "datasetId": dataset, **market}
+        send_json(ws, request("start_simulator", creds["deviceId"], "start", profile="ideal", market=choice))
+        started, _ = recv_until(ws, "simulator_started", ignore=NONE)
+        recv_until(ws, "simulator_status_update", ignore=NONE, simulatorStatus="running")
+        yield creds, ws, started
+
+
+def send(ws: ClientConnection, creds: dict, kind: str, request_id: str, **fields: object) -> None:
+    send_json(ws, request(kind, creds["deviceId"], request_id, **fields))
+
+
+def clock_at(ws: ClientConnection, bar: int, timeout: float = 20) -> dict:
+    """The first `clock_update` whose clock stands at `bar`."""
+    while True:
+        update, _ = recv_until(ws, "clock_update", timeout=timeout, ignore=NONE)
+        if update["clock"].get("bar") == bar:
+            return update
+
+
+def test_a_replay_starts_paused_at_its_first_bar(server: DaphneServer) -> None:
+    with replay_trader(server) as (creds, ws, started):
+        update = clock_at(ws, 0)
+        send(ws, creds, "request_session_info", "info")
+        info, skipped = recv_until(ws, "session_info", ignore=NONE)
+
+    SimulatorStarted.model_validate(started)
+    assert started["market"] == {
+        "source": "replay",
+        "datasetId": started["market"]["datasetId"],
+        "symbols": ["TST"],
+        "start": T0_MS,
+        "end": T0_MS + (BARS - 1) * 1000,
+        "seed": started["market"]["seed"],
+        "bars": BARS,
+    }
+    assert started["clock"] == {"speed": 1.0, "paused": True, "time": None, "bar": None, "finished": False}
+    ClockUpdate.model_validate(update)
+    assert update["clock"] == {"speed": 1.0, "paused": True, "time": T0_MS, "bar": 0, "finished": False}
+    assert info["market"] == "replay"
+    # Paused: nothing but the first bar was shown.
+    assert [m["timestamp"] for m in skipped if m["type"] == "exchange_data"] in ([], [T0_MS])
+
+
+def test_a_step_plays_that_many_bars_and_a_seek_moves_to_a_time(server: DaphneServer) -> None:
+    with replay_trader(server) as (creds, ws, _):
+        clock_at(ws, 0)
+        send(ws, creds, "subscribe_market", "sub")
+        recv_until(ws, "market_subscription", ignore=NONE)
+        send(ws, creds, "step_clock", "step", bars=3)
+        changed, _ = recv_until(ws, "clock_changed", ignore=NONE)
+        stepped, before = recv_until(ws, "clock_update", ignore=NONE)
+        send(ws, creds, "seek_clock", "seek", time=T0_MS + 10_500)
+        sought, after = recv_until(ws, "clock_update", ignore=NONE)
+
+    ClockChanged.model_validate(changed)
+    assert changed["paused"] is True and changed["speed"] == 1.0
+    assert stepped["clock"]["bar"] == 3 and stepped["clock"]["paused"] is True
+    bars = [m for m in before if m["type"] == "exchange_data"]
+    assert [m["timestamp"] for m in bars] == [T0_MS + 1000, T0_MS + 2000, T0_MS + 3000]
+    assert [m["symbols"]["TST"]["price"] for m in bars] == [101.5, 102.5, 103.5]
+    # The first bar at or after the time asked for.
+    assert sought["clock"]["bar"] == 11 and sought["clock"]["time"] == T0_MS + 11_000
+    assert [m["timestamp"] for m in after if m["type"] == "exchange_data"] == [T0_MS + 11_000]
+
+
+def test_a_replay_plays_at_its_speed_to_its_end(server: DaphneServer) -> None:
+    with replay_trader(server, start=T0_MS + 15_000) as (creds, ws, started):
+        clock_at(ws, 0)
+        send(ws, creds, "set_clock", "play", paused=False, speed=10)
+        changed, _ = recv_until(ws, "clock_changed", ignore=NONE)
+        end = clock_at(ws, 4)
+
+    assert started["market"]["bars"] == 5
+    assert changed["paused"] is False and changed["speed"] == 10
+    assert end["clock"]["finished"] is True and end["clock"]["time"] == T0_MS + 19_000
+
+
+def test_orders_fill_along_the_next_bars_path(server: DaphneServer) -> None:
+    with replay_trader(server) as (creds, ws, _):
+        clock_at(ws, 0)
+        # Bar 1 opens at 101 and dips to 99: a market buy fills at its open, a limit buy at 99.5 at its limit.
+        send(ws, creds, "place_order", "mkt", symbol="TST", side="buy", orderType="market", quantity=10)
+        market_order = recv_until(ws, "order_placed", ignore=NONE)[0]["order"]
+        send(ws, creds, "place_order", "lmt", symbol="TST", side="buy", orderType="limit", quantity=5, limitPrice=99.5)
+        limit_order = recv_until(ws, "order_placed", ignore=NONE)[0]["order"]
+        send(ws, creds, "step_clock", "step", bars=1)
+        orders: dict = {}
+        while not all(orders.get(o["orderId"], {}).get("status") == "filled" for o in (market_order, limit_order)):
+            snapshot, _ = recv_until(ws, "exchange_data_status", ignore=NONE)
+            orders = snapshot["userOrders"]
+
+    assert orders[market_order["orderId"]]["averagePrice"] == 101.0
+    assert orders[limit_order["orderId"]]["averagePrice"] == 99.5
+
+
+def test_the_clock_survives_a_reconnect(server: DaphneServer) -> None:
+    with replay_trader(server) as (creds, ws, _):
+        clock_at(ws, 0)
+        send(ws, creds, "step_clock", "step", bars=5)
+        clock_at(ws, 5)
+    with server.connect(creds["token"], creds["deviceId"]) as ws:
+        recv_json(ws)
+        send(ws, creds, "step_clock", "again", bars=1)
+        update = clock_at(ws, 6)
+
+    assert update["clock"]["time"] == T0_MS + 6000
+
+
+def test_bad_clock_and_market_requests_get_their_codes_and_the_connection_stays(server: DaphneServer) -> None:
+    creds = server.issue_token(f"bad-{uuid.uuid4().hex[:8]}")
+    with server.connect(creds["token"], creds["deviceId"]) as ws:
+        recv_json(ws)
+        codes = []
+        for kind, fields in (
+            ("step_clock", {"bars": 1}),  # no simulator
+            ("start_simulator", {"market": {"source": "replay", "datasetId": "999999"}}),
+            ("start_simulator", {"market": {"source": "replay"}}),
+            ("start_simulator", {"market": {"source": "replay", "datasetId": "1", "speed": 5000}}),
+        ):
+            send(ws, creds, kind, kind, **fields)
+            codes.append(recv_until(ws, "error", ignore=NONE)[0]["code"])
+        send_json(ws, heartbeat(creds["deviceId"]))
+        recv_until(ws, "heartbeat_ack", ignore=NONE)
+
+    assert codes == ["simulator_not_running", "unknown_dataset", "invalid_market", "invalid_message"]
+
+
+def test_clock_requests_refused_by_the_running_replay(server: DaphneServer) -> None:
+    with replay_trader(server) as (creds, ws, _):
+        clock_at(ws, 0)
+        send(ws, creds, "seek_clock", "early", time=T0_MS - 1)
+        early = recv_until(ws, "error", ignore=NONE)[0]
+        send(ws, creds, "set_clock", "play", paused=False)
+        recv_until(ws, "clock_changed", ignore=NONE)
+        send(ws, creds, "step_clock", "step", bars=1)
+        playing = recv_until(ws, "error", ignore=NONE)[0]
+        send(ws, creds, "start_simulator", "again", market={"source": "synthetic"})
+        again = recv_until(ws, "error", ignore=NONE)[0]
+
+    assert early["code"] == "time_out_of_range"
+    assert playing["code"] == "clock_playing"
+    assert again["code"] == "simulator_already_running"

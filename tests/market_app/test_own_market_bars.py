@@ -1,0 +1,75 @@
+"""A simulator's own market, its pure parts: a bar's path (through the open orders' prices), its
+volume shared along the path, a replay's bars found by time, a synthetic walk from its seed."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from market_app.own_market import OwnBar, ReplayBars, SyntheticBars, bar_path, path_volumes
+from market_app.prices import InstrumentSpec, Quote
+
+D = Decimal
+
+
+def bar(open_: str, high: str, low: str, close: str) -> OwnBar:
+    return OwnBar(D(open_), D(high), D(low), D(close), 1000)
+
+
+def test_a_bar_goes_to_the_extreme_nearer_its_open_first() -> None:
+    assert bar_path(bar("100", "101", "95", "99")) == (D(100), D(101), D(95), D(99))
+    assert bar_path(bar("100", "105", "99", "101")) == (D(100), D(99), D(105), D(101))
+
+
+def test_a_tie_goes_low_first_in_a_rising_bar_and_high_first_in_a_falling_one() -> None:
+    assert bar_path(bar("100", "102", "98", "101")) == (D(100), D(98), D(102), D(101))
+    assert bar_path(bar("100", "102", "98", "99")) == (D(100), D(102), D(98), D(99))
+
+
+def test_a_price_repeated_at_once_is_visited_once() -> None:
+    assert bar_path(bar("100", "100", "100", "100")) == (D(100),)
+    assert bar_path(bar("100", "103", "100", "103")) == (D(100), D(103))
+
+
+def test_the_path_passes_through_the_orders_prices_it_crosses_in_the_order_it_meets_them() -> None:
+    path = bar_path(bar("100", "101", "95", "99"), through=[D("96"), D("100.5"), D("98"), D("90")])
+
+    assert path == (D(100), D("100.5"), D(101), D("100.5"), D(98), D(96), D(95), D(96), D(98), D(99))
+
+
+def test_a_gap_is_not_filled_in_before_the_open() -> None:
+    # A stop at 105 above a bar that opens at 95: the path never passes it.
+    assert D(105) not in bar_path(bar("95", "97", "94", "96"), through=[D(105)])
+
+
+@pytest.mark.parametrize(("volume", "points"), [(1000, 4), (7, 3), (0, 2), (5, 5)])
+def test_a_bars_volume_is_shared_along_its_path_without_loss(volume: int, points: int) -> None:
+    shares = path_volumes(volume, points)
+
+    assert len(shares) == points and sum(shares) == volume and min(shares) >= 0
+
+
+def test_a_replay_finds_the_first_bar_at_or_after_a_time() -> None:
+    bars = ReplayBars([1000, 2000, 5000], [{"A": bar("1", "1", "1", "1")}] * 3)
+
+    assert [bars.index_at_or_after(t) for t in (0, 1000, 1001, 2000, 4999, 5000, 9999)] == [0, 0, 1, 1, 2, 2, 2]
+    assert bars.length == 3 and bars.time_at(2) == 5000
+
+
+def test_a_synthetic_walk_is_the_same_from_the_same_seed_and_differs_from_another() -> None:
+    spec = InstrumentSpec("AAA", D("0.01"), D(100), 0.3, 0.05, 1000)
+
+    def walk(seed: int) -> list[Decimal]:
+        bars = SyntheticBars((spec,), seed=seed, start_ms=0)
+        quotes: dict = {}
+        prices = []
+        for index in range(30):
+            step = bars.bars_at(index, quotes)
+            quotes = {s: Quote(b.close, D(100), b.volume) for s, b in step.items()}
+            prices.append(step["AAA"].close)
+        return prices
+
+    assert walk(7) == walk(7)
+    assert walk(7) != walk(8)
+    assert SyntheticBars((spec,), seed=1, start_ms=500).index_at_or_after(500) == 0
