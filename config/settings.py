@@ -452,6 +452,13 @@ WS_RATE_LIMIT_PER_S = env_int(
 WS_RATE_LIMIT_BURST = env_int(
     "WS_RATE_LIMIT_BURST", default=40, minimum=1, meaning="the burst of client messages a connection may send at once"
 )
+WS_ACK_RATE_PER_S = env_int(
+    "WS_ACK_RATE_PER_S",
+    default=2000,
+    minimum=1,
+    meaning="`market_ack` messages per second one connection may send (a budget of their own, as a lock-step "
+    "backtest acknowledges every bar); more get `error` `rate_limited`",
+)
 WS_RATE_LIMIT_ABUSE_COUNT = env_int(
     "WS_RATE_LIMIT_ABUSE_COUNT",
     default=100,

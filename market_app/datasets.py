@@ -14,6 +14,7 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -199,6 +200,14 @@ def dataset_bar_times(*, dataset_id: int, symbols: list[str], start_ms: int, end
         .distinct()
         .count()
     )
+
+
+def dataset_symbols(*, dataset_id: int) -> list[dict[str, Any]]:
+    """Its symbols with their bar counts and ranges (`symbol`, `bars`, `firstAt`, `lastAt`)."""
+    symbols: list[dict[str, Any]] = (
+        Dataset.objects.filter(pk=dataset_id).values_list("symbols", flat=True).first() or []
+    )
+    return symbols
 
 
 def dataset_first_close(*, dataset_id: int, symbol: str) -> Decimal:

@@ -161,3 +161,27 @@ register_error_codes(
         ),
     },
 )
+
+
+class ReportCode(StrEnum):
+    """Codes of a replay run's report (docs/replay.md)."""
+
+    UNKNOWN_SIMULATOR = "unknown_simulator"
+    REPORT_UNAVAILABLE = "report_unavailable"
+    UNKNOWN_BENCHMARK = "unknown_benchmark"
+
+
+register_error_codes(
+    CodeKind.REQUEST,
+    {
+        ReportCode.UNKNOWN_SIMULATOR: ErrorCodeSpec("No simulator of yours has this id.", None, 404),
+        ReportCode.REPORT_UNAVAILABLE: ErrorCodeSpec(
+            "The simulator does not replay a dataset (the shared feed, a synthetic walk): a report needs a replay.",
+            None,
+            409,
+        ),
+        ReportCode.UNKNOWN_BENCHMARK: ErrorCodeSpec(
+            "`benchmark` is not a symbol of the replay's dataset; `details` lists them.", None, 422
+        ),
+    },
+)

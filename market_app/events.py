@@ -27,3 +27,12 @@ class MarketTickEvent(TypedDict):
 class OrdersChangedCommand(TypedDict):
     type: Literal["market.orders_changed"]
     userId: int
+
+
+class OwnAckCommand(TypedDict):
+    """A client acknowledged bar `seq` of its user's own market in lock-step (market_app.own_market)."""
+
+    type: Literal["market.own_ack"]
+    simulatorId: str
+    seq: int
+    ordersChanged: bool

@@ -151,7 +151,7 @@ async def start_simulator(conn: Connection, message: StartSimulator) -> None:
 def _first_clock(clock: ClockSettings | None) -> ClockView | None:
     if clock is None:
         return None
-    return ClockView(speed="max" if clock.speed is None else clock.speed, paused=clock.paused)
+    return ClockView(speed="max" if clock.speed is None else clock.speed, paused=clock.paused, lockstep=clock.lockstep)
 
 
 async def symbols_of_market(conn: Connection) -> list[str]:
@@ -198,8 +198,23 @@ async def subscribe_market(conn: Connection, message: SubscribeMarket) -> None:
 
 @handles(MarketAck)
 async def market_ack(conn: Connection, message: MarketAck) -> None:
+    """Flow control of the prices; for a market of the user's own in lock-step, also the bar's
+    acknowledgement its worker waits for."""
     require_own_device(conn, message.deviceId)
     await stream_of(conn).acknowledged(conn, message.seq)
+    own = conn.state(OwnPrices)
+    if conn.simulator.own_market and own.ack_to:
+        changed, own.orders_changed = own.orders_changed, False
+        await services.own_ack_send(
+            channel=own.ack_to, simulator_id=own.simulator_id, seq=message.seq, orders_changed=changed
+        )
+
+
+def _orders_changing(conn: Connection) -> None:
+    """An order request on a market of the user's own: the next acknowledgement says so, and its worker
+    reads the orders before the next bar (a lock-step backtest trades them on it, whatever the timing)."""
+    if conn.simulator.own_market:
+        conn.state(OwnPrices).orders_changed = True
 
 
 @handles(RequestExchangeData)
@@ -213,6 +228,7 @@ async def place_order(conn: Connection, message: PlaceOrder) -> None:
     require_own_device(conn, message.deviceId)
     require_active_session(conn)
     own = conn.state(OwnPrices).quotes if conn.simulator.own_market else None
+    _orders_changing(conn)
     order = await database_sync_to_async(services.order_place)(user_id=conn.user_id, ticket=message, own_quotes=own)
     await conn.send_message(OrderPlaced(requestId=message.requestId, success=True, order=order_view(order)))
 
@@ -230,6 +246,7 @@ async def cancel_order(conn: Connection, message: CancelOrder) -> None:
     race: then the reply is the error `cancel_too_late` (the snapshot shows the fill)."""
     require_own_device(conn, message.deviceId)
     order_id = _order_id(message.orderId)
+    _orders_changing(conn)
     ticket = await database_sync_to_async(services.order_cancel_arrive)(user_id=conn.user_id, order_id=order_id)
 
     async def take_effect() -> None:
@@ -238,7 +255,7 @@ async def cancel_order(conn: Connection, message: CancelOrder) -> None:
         )
         await conn.send_message(OrderCanceled(requestId=message.requestId, success=True, order=order_view(order)))
 
-    if ticket.latency_ms:  # the connection goes on meanwhile
+    if ticket.latency_ms and not conn.simulator.own_market:  # the connection goes on meanwhile (own: a bar is it)
         answer_later(conn, ticket.latency_ms / 1000, take_effect, request_id=message.requestId)
     else:
         await take_effect()
@@ -248,6 +265,7 @@ async def cancel_order(conn: Connection, message: CancelOrder) -> None:
 async def replace_order(conn: Connection, message: ReplaceOrder) -> None:
     require_own_device(conn, message.deviceId)
     require_active_session(conn)
+    _orders_changing(conn)
     order = await database_sync_to_async(services.order_replace)(
         user_id=conn.user_id, order_id=_order_id(message.orderId), amendment=message
     )

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from market_app.messages import CandleIntervalValue, OrderSideValue, OrderStatusValue, OrderTypeValue, Symbol
 from sessions_app.api.parsing import Digits, EpochMsParameter, TimeParameter
 from sessions_app.realtime.message_base import EpochMs, Omittable
+from simulator_app.messages import MarketView
 
 
 class InstrumentView(BaseModel):
@@ -126,6 +127,10 @@ class JournalOrder(BaseModel):
     clientOrderId: str
     reason: str
     epoch: int
+    simulatorId: str | None = Field(default=None, description="The simulator it was placed on (an addition).")
+    market: str = Field(
+        default="shared", description="Where that simulator took its prices: `shared`, `replay` or `synthetic`."
+    )
 
 
 class JournalFill(BaseModel):
@@ -140,6 +145,9 @@ class JournalFill(BaseModel):
     fee: float
     notional: float
     epoch: int
+    marketAt: EpochMs | None = Field(
+        default=None, description="In a replay or synthetic market: the time of the bar it traded on (an addition)."
+    )
 
 
 class EquityPoint(BaseModel):
@@ -213,3 +221,99 @@ class DatasetView(BaseModel):
     lastAt: EpochMs
     createdAt: EpochMs
     symbols: list[DatasetSymbol]
+
+
+# --- A replay run's report (market_app.run_report, docs/replay.md) ----------------------------------
+
+
+class ReportPath(BaseModel):
+    """The path of /api/market/simulators/{simulatorId}/report/."""
+
+    model_config = ConfigDict(strict=True, frozen=True)
+    simulatorId: Annotated[
+        str,
+        Field(
+            pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+            description="one of your simulators (a replay)",
+            json_schema_extra={"format": "uuid"},
+        ),
+    ]
+
+
+class ReportQuery(BaseModel):
+    model_config = QUERY
+    benchmark: Omittable[Symbol] = Field(
+        default=None, description="The symbol held from the first bar to the last (default: the run's first)."
+    )
+    format: Omittable[Literal["json", "html"]] = Field(
+        default=None, description="`json` (the default) or `html`: one self-contained page (no script, no CDN)."
+    )
+
+
+class ReportFigures(BaseModel):
+    """Simple returns bar by bar, no risk-free rate, annualised with `periodsPerYear` (as empyrical does);
+    a figure that cannot be computed (too few bars, no loss, no variance) is null."""
+
+    startingCapital: float = Field(description="The account's cash when the run started.")
+    endingEquity: float
+    totalReturn: float
+    cagr: float | None = Field(description="Compound annual growth rate.")
+    volatility: float | None = Field(description="Annualised standard deviation of the returns.")
+    sharpe: float | None
+    sortino: float | None
+    calmar: float | None = Field(description="CAGR over the maximum drawdown.")
+    maxDrawdown: float = Field(description="The largest fall from a peak, as a fraction (0 to -1).")
+    maxDrawdownBars: int = Field(description="How many bars the longest drawdown lasted (peak to recovery).")
+    maxDrawdownDurationMs: int = Field(description="The same, in market time.")
+    trades: int = Field(
+        description="Round trips: a position from flat to flat (one still open counts, at the last price)."
+    )
+    winRate: float | None
+    profitFactor: float | None = Field(description="Gross profit over gross loss.")
+    expectancy: float | None = Field(description="The mean round trip's profit or loss, fees included.")
+    averageWin: float | None
+    averageLoss: float | None
+    exposure: float = Field(description="The share of bars with a position held.")
+    turnover: float = Field(description="Notional traded over the mean equity.")
+    fees: float
+    benchmark: str
+    benchmarkReturn: float
+    benchmarkCagr: float | None
+    alpha: float | None = Field(description="Jensen's alpha against the benchmark, annualised.")
+    beta: float | None
+    periodsPerYear: float = Field(description="Bars a year: 252 for daily bars, trading time only below a day.")
+
+
+class ReportSeries(BaseModel):
+    """Bar by bar: the market time, the equity after the bar, the benchmark held with the same capital, the drawdown."""
+
+    times: list[EpochMs]
+    equity: list[float]
+    benchmark: list[float]
+    drawdown: list[float]
+
+
+class MonthlyReturn(BaseModel):
+    month: str = Field(description="YYYY-MM")
+    value: float
+
+
+class RunTrade(BaseModel):
+    symbol: str
+    openedAt: EpochMs
+    closedAt: EpochMs
+    pnl: float = Field(description="Profit or loss, fees included.")
+    open: bool = Field(description="Still held at the run's last bar (counted at its price).")
+
+
+class RunReport(BaseModel):
+    simulatorId: str
+    market: MarketView
+    status: str
+    bars: int = Field(description="Bars the run has shown so far.")
+    start: EpochMs | None
+    end: EpochMs | None
+    figures: ReportFigures
+    series: ReportSeries
+    monthly: list[MonthlyReturn]
+    trades: list[RunTrade]

@@ -21,7 +21,7 @@ from channels.layers import get_channel_layer
 
 from market_app import selectors, services
 from market_app.accounting import OpenOrder
-from market_app.events import MarketTickEvent, OrdersChangedCommand
+from market_app.events import MarketTickEvent, OrdersChangedCommand, OwnAckCommand
 from market_app.feed import FeedProducer
 from market_app.groups import ticks_group, worker_orders_group
 from market_app.liquidity import DEFAULT_LIQUIDITY, Book, book_of
@@ -115,6 +115,7 @@ class MarketInWorker:
 
     async def start(self) -> None:
         self.channel = await get_channel_layer().new_channel()
+        self.own.ack_channel = self.channel
         await self._join_groups()
         # Matching must not queue behind the other database work of a daphne process.
         self._task = start_process_task(
@@ -152,6 +153,8 @@ class MarketInWorker:
             await self.on_tick(cast(MarketTickEvent, message))
         elif message["type"] == "market.orders_changed":
             await self.on_orders_changed(cast(OrdersChangedCommand, message))
+        elif message["type"] == "market.own_ack":
+            await self.own.acknowledge(cast(OwnAckCommand, message))
 
     async def on_tick(self, event: MarketTickEvent) -> None:
         """Match every running simulator's user against the tick; drop the runs whose lease turned

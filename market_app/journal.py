@@ -36,6 +36,8 @@ ORDER_COLUMNS = (
     "client_order_id",
     "reason",
     "epoch",
+    "simulator_id",
+    "market",
 )
 FILL_COLUMNS = (
     "fill_id",
@@ -49,6 +51,7 @@ FILL_COLUMNS = (
     "fee",
     "notional",
     "epoch",
+    "market_at",
 )
 EQUITY_COLUMNS = ("at", "tick_seq", "equity", "cash", "positions_value", "epoch")
 
@@ -125,7 +128,7 @@ def journal_orders_page(
 ) -> list[Order]:
     return list(
         Order.objects.filter(_in_window("created_at", window), _after(after), user_id=user_id)
-        .select_related("instrument")
+        .select_related("instrument", "simulator")
         .order_by("created_at", "id")[: limit or PAGE_SIZE]
     )
 
@@ -198,7 +201,14 @@ def order_row(order: Order, epochs: Epochs) -> list[str]:
         order.client_order_id,
         order.reason,
         str(epochs.of(order.created_at)),
+        str(order.simulator_id or ""),
+        order_market(order),
     ]
+
+
+def order_market(order: Order) -> str:
+    """Where the order's simulator took its prices: `shared`, `replay` or `synthetic`."""
+    return order.simulator.market_source if order.simulator is not None else "shared"
 
 
 def fill_notional(fill: Fill) -> Decimal:
@@ -218,6 +228,7 @@ def fill_row(fill: Fill, epochs: Epochs) -> list[str]:
         plain(fill.fee),
         plain(fill_notional(fill)),
         str(epochs.of(fill.created_at)),
+        iso(fill.market_at) if fill.market_at else "",
     ]
 
 

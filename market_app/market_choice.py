@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 
-from market_app import datasets
+from market_app import datasets, selectors
 from market_app.errors import DatasetCode
 from market_app.marketdata import replay_tick_size
 from market_app.models import Instrument
@@ -43,20 +43,25 @@ def market_choice_resolve(
     (None, None) for the shared feed. Raises the standard errors (docs/replay.md)."""
     if choice is None or choice.source == "shared":
         if choice is not None:
-            for name in (*REPLAY_ONLY, "seed", "speed", "paused"):
+            for name in (*REPLAY_ONLY, "seed", "speed", "paused", "lockstep"):
                 if getattr(choice, name) is not None:
                     raise _invalid(name, "the shared feed takes no other field: it has no clock of yours")
         return None, None
     seed = choice.seed if choice.seed is not None else secrets.randbits(31)
+    capital = str(selectors.cash_of_user(user_id))
     if choice.source == "synthetic":
         for name in REPLAY_ONLY:
             if getattr(choice, name) is not None:
                 raise _invalid(name, "only a replay takes it")
         default_speed = min(MAX_SPEED, max(MIN_SPEED, float(settings.MARKET_TIME_SCALE)))
-        clock = ClockSettings(speed=_speed(choice, default_speed), paused=bool(choice.paused))
-        return {"source": "synthetic", "seed": seed, "createdMs": now_ms()}, clock
-    return _replay(user_id, choice, seed), ClockSettings(
-        speed=_speed(choice, MIN_SPEED), paused=True if choice.paused is None else choice.paused
+        clock = ClockSettings(
+            speed=_speed(choice, default_speed), paused=bool(choice.paused), lockstep=bool(choice.lockstep)
+        )
+        return {"source": "synthetic", "seed": seed, "createdMs": now_ms(), "capital": capital}, clock
+    return _replay(user_id, choice, seed) | {"capital": capital}, ClockSettings(
+        speed=_speed(choice, MIN_SPEED),
+        paused=True if choice.paused is None else choice.paused,
+        lockstep=bool(choice.lockstep),
     )
 
 

@@ -326,11 +326,14 @@ class SubscribeMarket(ClientMessage):
 
 class MarketAck(ClientMessage):
     """Addition (flow control, after `subscribe_market` with `flowControl`): every `exchange_data`
-    up to `seq` was applied. No reply; without flow control it changes nothing."""
+    up to `seq` was applied. For a replay in lock-step it also lets the clock show the bar after
+    `seq`. No reply; otherwise it changes nothing. Counted in a budget of its own (WS_ACK_RATE_PER_S)."""
 
     type: Literal["market_ack"]
     deviceId: DeviceId
     seq: Annotated[int, Field(ge=0)]
+
+    acknowledgement = True
 
 
 class RequestExchangeData(ClientMessage):

@@ -217,6 +217,9 @@ class Fill(models.Model):
     fee = models.DecimalField(**MONEY, default=Decimal(0), help_text="The commission charged on this fill.")
     tick_seq = models.BigIntegerField(help_text="The feed tick it traded on.")
     created_at = models.DateTimeField(auto_now_add=True)
+    market_at = models.DateTimeField(
+        null=True, blank=True, help_text="In a market of the simulator's own: the time of the bar it traded on."
+    )
 
     class Meta:
         ordering = ["-created_at"]

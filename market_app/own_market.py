@@ -36,11 +36,12 @@ from django.conf import settings
 from market_app import datasets, selectors, services
 from market_app.accounting import OpenOrder
 from market_app.candles import CandleBuilder
+from market_app.events import OwnAckCommand
 from market_app.feed import instrument_specs
 from market_app.liquidity import Book, book_of, wire_books_of_tick
 from market_app.marketdata import SymbolLiquidity, book_input, top_to_wire
 from market_app.matcher import Expiry, SymbolMarket, TickOutcome, match_tick
-from market_app.models import TimeInForce
+from market_app.models import OrderSide, OrderType, TimeInForce
 from market_app.prices import InstrumentSpec, Quote, RandomWalkSource
 from market_app.realism import DEFAULT_PROFILE, PROFILE_NAMES, ProfileName, realism_of
 from sessions_app.realtime.message_base import now_ms
@@ -84,6 +85,26 @@ def bar_path(bar: OwnBar, through: Sequence[Decimal] = ()) -> tuple[Decimal, ...
             if price != path[-1]:
                 path.append(price)
     return tuple(path)
+
+
+def may_trade(order: OpenOrder, bar: OwnBar | None) -> bool:
+    """Can the bar change the order at all? Not one whose price the bar does not reach and that waits
+    in its queue already (or waits for its stop): matching it would change nothing. A trailing stop
+    follows every price, and a market order or one new to the book always takes its turn."""
+    if bar is None:
+        return False
+    kind = order.order_type
+    if kind == OrderType.TRAILING_STOP or kind == OrderType.MARKET:
+        return True
+    buy = order.side == OrderSide.BUY
+    if kind in (OrderType.STOP, OrderType.STOP_LIMIT) and not order.triggered:
+        assert order.stop_price is not None
+        return bar.high >= order.stop_price if buy else bar.low <= order.stop_price
+    if order.limit_price is None:  # a triggered stop: a market order now
+        return True
+    if order.queue_ahead is None:  # new to the book: it joins the queue, or takes what is marketable
+        return True
+    return bar.low <= order.limit_price if buy else bar.high >= order.limit_price
 
 
 def path_volumes(volume: int, points: int) -> list[int]:
@@ -181,12 +202,19 @@ class OwnMarket:
         self.next_at = 0.0  # monotonic time its next bar is due
         self.report_due = True  # a clock_update is owed (taken, a request applied)
         self.last_sent = 0.0
-        self.unsent: dict[str, Any] | None = None  # the newest bar not sent yet (at `max`)
+        self.unsent: tuple[int, int] | None = None  # (index, time) of the newest bar not sent yet (at `max`)
+        self._orders_of: list[OpenOrder] | None = None  # the open orders last seen, and as a bar trades them
+        self._bar_orders: list[OpenOrder] = []
 
     # --- The clock ------------------------------------------------------------------------
 
+    @property
+    def ready(self) -> bool:
+        """It has a bar to show once its time comes (not paused, finished or waiting for an acknowledgement)."""
+        return (self.clock.playing or self.clock.position < 0) and not self.clock.waiting
+
     def due(self, now: float) -> bool:
-        return self.next_at <= now and (self.clock.playing or self.clock.position < 0)
+        return self.next_at <= now and self.ready
 
     def schedule(self, now: float) -> None:
         """When the bar after the one shown is due, at the clock's speed."""
@@ -263,6 +291,14 @@ class OwnMarket:
             steps.append(markets)
         return steps
 
+    def bar_orders(self, orders: list[OpenOrder]) -> list[OpenOrder]:
+        """The open orders as a bar trades them: each known now is active (a bar is its latency,
+        whatever the wall clock says) and ends by the bars' day, not the shared feed's ticks."""
+        if orders is not self._orders_of:
+            self._orders_of = orders
+            self._bar_orders = [dataclasses.replace(o, active_at_ms=0, expires_seq=None) for o in orders]
+        return self._bar_orders
+
     def day_expiries(self, orders: Sequence[OpenOrder], time_ms: int) -> list[Expiry]:
         """A `day` order ends at the first bar of a later (UTC) day than the bar it first met."""
         day = datetime.fromtimestamp(time_ms / 1000, UTC).date().isoformat()
@@ -275,21 +311,25 @@ class OwnMarket:
                 expired.append(Expiry(order.id, "day order: the trading day ended"))
         return expired
 
-    def event_of(self, index: int, time_ms: int, quotes: Mapping[str, Quote]) -> dict[str, Any]:
-        """The bar as the user's connections get it (the shape of the shared feed's `market.tick`)."""
-        profile = self.profile
+    def event_of(self, index: int, time_ms: int, ack_to: str) -> dict[str, Any]:
+        """The bar shown last as the user's connections get it (the shape of the shared feed's
+        `market.tick`): built only when it is sent, so a bar played at `max` and replaced by the next
+        before it went out costs nothing here."""
+        profile, quotes = self.profile, self.quotes
         inputs = {symbol: book_input(symbol, quote, self.liquidity) for symbol, quote in quotes.items()}
         books = wire_books_of_tick(inputs, seed=self.seed, seq=self.ticks * PATH_SEQS, profiles=(profile,))
-        self.candles.add_tick(time_ms, quotes)
         return {
             "type": "market.own_tick",
             "simulatorId": str(self.run.simulator_id),
             "seq": index + 1,
             "timestamp": time_ms,
             "symbols": {symbol: quote.to_wire() for symbol, quote in quotes.items()},
-            "tops": json.dumps({profile: {s: top_to_wire(b) for s, b in books[profile].items()}}),
+            "tops": json.dumps(
+                {profile: {s: top_to_wire(b) for s, b in books[profile].items()}}, separators=(",", ":")
+            ),
             "books": json.dumps(books, separators=(",", ":")),
             "candles": json.dumps(self.candles.to_wire(), separators=(",", ":")),
+            "ackTo": ack_to,
         }
 
     def checkpoint(self) -> None:
@@ -318,11 +358,28 @@ class OwnMarkets:
         self.open_orders = open_orders
         self.markets: dict[uuid.UUID, OwnMarket] = {}
         self.wake = asyncio.Event()
+        self.ack_channel = ""  # where clients' lock-step acknowledgements reach this worker's market part
 
     async def add(self, run: SimulationRun) -> None:
         created_ms = int(run.market.get("createdMs") or now_ms())
         bars, liquidity = await database_sync_to_async(_bars_and_liquidity)(run.market, created_ms)
-        self.markets[run.simulator_id] = OwnMarket(run, bars, liquidity, seed=int(run.market["seed"]))
+        market = self.markets[run.simulator_id] = OwnMarket(run, bars, liquidity, seed=int(run.market["seed"]))
+        clock = market.clock
+        if clock.position >= 0 and clock.time_ms is not None and market.quotes:
+            # Taken over: the bar shown last goes out again (a lock-step client acknowledges it anew).
+            market.unsent = (clock.position, clock.time_ms)
+        self.wake.set()
+
+    async def acknowledge(self, ack: OwnAckCommand) -> None:
+        """A client handled bar `seq` (lock-step): its orders are read first if it changed any, so the next
+        bar trades them whatever the channel layer's timing."""
+        market = self.markets.get(uuid.UUID(ack["simulatorId"]))
+        if market is None:
+            return
+        if ack["ordersChanged"]:
+            user_id = market.run.user_id
+            self.open_orders.update(await database_sync_to_async(services.open_orders_for_matching)([user_id]))
+        market.clock.acknowledged = ack["seq"]
         self.wake.set()
 
     def clock_changed(self, run: SimulationRun) -> None:
@@ -354,7 +411,8 @@ class OwnMarkets:
     async def idle(self, played: int) -> None:
         """Wait for the next bar due, a clock change, or a new market; always give the loop a turn."""
         running = [m for m in self.markets.values() if m.run.is_running]
-        wait = 0.0 if played >= BURST else min((m.next_at for m in running), default=math.inf) - time.monotonic()
+        upcoming = (m.next_at for m in running if m.ready)
+        wait = 0.0 if played >= BURST else min(upcoming, default=math.inf) - time.monotonic()
         if len(running) < len(self.markets):
             wait = min(wait, STARTING_POLL_S)  # the worker marks a taken simulator running without telling us
         if wait <= 0:
@@ -386,26 +444,29 @@ class OwnMarkets:
         if last or (stepping and clock.steps_left == 0):
             market.report_due = True
         market.checkpoint()
-        market.unsent = market.event_of(index, time_ms, market.quotes)
-        at_max = clock.settings.speed is None and clock.playing
-        if not at_max or now - market.last_sent >= MAX_SPEED_SEND_INTERVAL_S:
+        market.candles.add_tick(time_ms, market.quotes)
+        market.unsent = (index, time_ms)
+        conflated = clock.settings.speed is None and clock.playing and not clock.settings.lockstep
+        if not conflated or now - market.last_sent >= MAX_SPEED_SEND_INTERVAL_S:
             await self.flush(market)
         market.schedule(now)
 
     async def flush(self, market: OwnMarket) -> None:
         if market.unsent is not None:
-            event, market.unsent = market.unsent, None
+            (index, time_ms), market.unsent = market.unsent, None
             market.last_sent = time.monotonic()
+            event = market.event_of(index, time_ms, self.ack_channel)
             await services.own_tick_send(user_id=market.run.user_id, event=event)
 
     async def match(self, market: OwnMarket, bars: Mapping[str, OwnBar], time_ms: int) -> None:
         run = market.run
-        orders = self.open_orders.get(run.user_id)
-        if not orders:
+        known = self.open_orders.get(run.user_id)
+        if not known:
             return
-        # A bar is an order's latency: every order known now trades on it, whatever the wall clock says.
-        orders = [dataclasses.replace(o, active_at_ms=0, expires_seq=None) for o in orders]
-        expiries = market.day_expiries(orders, time_ms)
+        expiries = market.day_expiries(known, time_ms)
+        orders = [order for order in market.bar_orders(known) if may_trade(order, bars.get(order.symbol))]
+        if not orders and not expiries:
+            return
         frictionless = realism_of(run.profile).frictionless
         for point, markets in enumerate(market.markets_on_path(bars, orders)):
             outcome = match_tick(
@@ -425,12 +486,13 @@ class OwnMarkets:
                 fills=outcome.fills,
                 changes=outcome.changes,
                 expiries=outcome.expiries,
+                market_at=datetime.fromtimestamp(time_ms / 1000, UTC),
             )
             if remaining is None:
                 self.worker.drop(run.simulator_id)
                 return
             self.open_orders[run.user_id] = remaining
-            orders = [dataclasses.replace(o, active_at_ms=0, expires_seq=None) for o in remaining]
+            orders = [order for order in market.bar_orders(remaining) if may_trade(order, bars.get(order.symbol))]
             if not orders:
                 return
 

@@ -235,6 +235,8 @@ class OwnPrices:
 
     simulator_id: str = ""
     quotes: dict[str, Quote] = field(default_factory=dict)
+    ack_to: str = ""  # the channel of the worker part playing the market (lock-step acknowledgements)
+    orders_changed: bool = False  # orders placed, canceled or replaced since the last acknowledgement
 
 
 async def deliver_own_tick(conn: Connection, event: MarketTickEvent) -> None:
@@ -242,6 +244,7 @@ async def deliver_own_tick(conn: Connection, event: MarketTickEvent) -> None:
     own = conn.state(OwnPrices)
     if own.simulator_id != event.get("simulatorId"):
         own.simulator_id, own.quotes = str(event.get("simulatorId")), {}
+    own.ack_to = str(event.get("ackTo") or "")
     for symbol, wire in event["symbols"].items():
         own.quotes[symbol] = quote_of_wire(wire)
     stream = stream_of(conn)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 
 from market_app.liquidity import LiquidityParams
@@ -165,6 +166,12 @@ def reserved_by_open_orders(user_id: int, quotes: dict[str, Quote]) -> tuple[Dec
 
 
 # --- A simulator's own market -------------------------------------------------------------------
+
+
+def cash_of_user(user_id: int) -> Decimal:
+    """The user's cash now (the starting cash before their account's first trade)."""
+    account = account_of_user(user_id)
+    return account.cash if account is not None else Decimal(settings.MARKET_STARTING_CASH)
 
 
 def own_market_of_user(*, user_id: int) -> Simulator | None:

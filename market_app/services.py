@@ -33,7 +33,7 @@ from market_app.accounting import (
 )
 from market_app.candles import RETENTION_MS, ClosedBar
 from market_app.errors import AccountCode, MarketCode
-from market_app.events import MarketTickEvent, OrdersChangedCommand
+from market_app.events import MarketTickEvent, OrdersChangedCommand, OwnAckCommand
 from market_app.fees import CommissionSchedule, fill_fee
 from market_app.groups import ticks_group, worker_orders_group
 from market_app.marketdata import TickMarketData
@@ -110,6 +110,18 @@ async def own_tick_send(*, user_id: int, event: dict[str, Any]) -> None:
     """A bar of the user's own market to the user's connections (market_app.own_market; unnumbered,
     like the shared feed's ticks: a connection that misses one gets the next)."""
     await notify_now(group=user_group(user_id), event=event)
+
+
+async def own_ack_send(*, channel: str, simulator_id: str, seq: int, orders_changed: bool) -> None:
+    """A client acknowledged a bar of its user's own market in lock-step: to the worker's market part
+    playing it (`orders_changed`: the client placed, canceled or replaced orders since its last one)."""
+    ack: OwnAckCommand = {
+        "type": "market.own_ack",
+        "simulatorId": simulator_id,
+        "seq": seq,
+        "ordersChanged": orders_changed,
+    }
+    await notify_now(channel=channel, event=ack)
 
 
 def _account_changed(user_id: int) -> None:
@@ -477,9 +489,11 @@ def fills_apply(
     fills: Sequence[FillIntent],
     changes: Sequence[StateChange] = (),
     expiries: Sequence[Expiry] = (),
+    market_at: datetime | None = None,
 ) -> list[OpenOrder] | None:
     """Apply a tick's outcome for one user in one transaction: the orders' matcher state, the fills
     (with their commission), the orders the tick ended; returns the user's open orders after it.
+    `market_at`: the time of the bar of a market of the simulator's own that the fills traded on.
 
     None when the worker no longer holds the simulator (another worker took over; it applies them).
     """
@@ -496,7 +510,7 @@ def fills_apply(
         schedule = commission_schedule_of(account)
         changed = False
         for intent in fills:
-            changed = _apply_one(account, user_id, intent, schedule, fee_factor) or changed
+            changed = _apply_one(account, user_id, intent, schedule, fee_factor, market_at) or changed
         for expiry in expiries:
             order = (
                 Order.objects.select_for_update(of=("self",))
@@ -514,7 +528,12 @@ def fills_apply(
 
 
 def _apply_one(
-    account: Account, user_id: int, intent: FillIntent, schedule: CommissionSchedule, fee_factor: float
+    account: Account,
+    user_id: int,
+    intent: FillIntent,
+    schedule: CommissionSchedule,
+    fee_factor: float,
+    market_at: datetime | None,
 ) -> bool:
     order = (
         Order.objects.select_for_update(of=("self",))
@@ -573,6 +592,7 @@ def _apply_one(
         price=intent.price,
         fee=fee,
         tick_seq=intent.tick_seq,
+        market_at=market_at,
     )
     order.average_price = order_average_price(order.filled_qty, order.average_price, quantity, intent.price)
     order.filled_qty += quantity

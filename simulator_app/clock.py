@@ -27,12 +27,15 @@ class ClockSettings:
 
     speed: float | None = 1.0
     paused: bool = True
+    lockstep: bool = False  # a bar waits for a client's acknowledgement of the one before
     version: int = 0
     step: int = 0  # bars to play at once (the request of this version), while paused
     seek_ms: int | None = None  # the time to move to (the request of this version)
 
     def to_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"speed": self.speed, "paused": self.paused, "version": self.version}
+        if self.lockstep:
+            state["lockstep"] = True
         if self.step:
             state["step"] = self.step
         if self.seek_ms is not None:
@@ -45,6 +48,7 @@ class ClockSettings:
         return cls(
             speed=None if speed is None else float(speed),
             paused=bool(state.get("paused", True)),
+            lockstep=bool(state.get("lockstep", False)),
             version=int(state.get("version", 0)),
             step=int(state.get("step", 0)),
             seek_ms=None if state.get("seekMs") is None else int(state["seekMs"]),
@@ -62,10 +66,22 @@ class Clock:
     steps_left: int = 0  # bars still to play for a step
     seek_ms: int | None = None  # a seek the market has still to make
     finished: bool = False  # the timeline's last bar was shown
+    acknowledged: int = 0  # in lock-step, the `seq` (position + 1) of the last bar a client acknowledged
 
     @property
     def playing(self) -> bool:
         return not self.finished and (self.steps_left > 0 or self.seek_ms is not None or not self.settings.paused)
+
+    @property
+    def waiting(self) -> bool:
+        """In lock-step, the bar shown is not acknowledged yet (a step or seek asked for does not wait)."""
+        return (
+            self.settings.lockstep
+            and self.position >= 0
+            and self.acknowledged != self.position + 1
+            and self.steps_left == 0
+            and self.seek_ms is None
+        )
 
     def apply(self, settings: ClockSettings) -> bool:
         """Take the trader's newest settings; a step or seek of a version not yet applied is done once.

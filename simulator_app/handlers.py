@@ -41,6 +41,7 @@ def _clock_changed(request_id: str, simulator: Simulator, settings: ClockSetting
         simulatorId=str(simulator.id),
         speed="max" if settings.speed is None else settings.speed,
         paused=settings.paused,
+        lockstep=settings.lockstep,
     )
 
 
@@ -52,7 +53,7 @@ async def set_clock(conn: Connection, message: SetClock) -> None:
     if message.speed is not None:
         change["speed"] = None if message.speed == "max" else float(message.speed)
     simulator, settings = await database_sync_to_async(services.simulator_clock_set)(
-        user_id=conn.user_id, paused=message.paused, **change
+        user_id=conn.user_id, paused=message.paused, lockstep=message.lockstep, **change
     )
     await conn.send_message(_clock_changed(message.requestId, simulator, settings))
 

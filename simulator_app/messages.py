@@ -60,6 +60,11 @@ class MarketChoice(InputModel):
     paused: Omittable[bool] = Field(
         default=None, description="Start paused at the first bar (the default for a replay) or playing."
     )
+    lockstep: Omittable[bool] = Field(
+        default=None,
+        description="Move past a bar only once a client acknowledged it with `market_ack` (default false): a "
+        "bot, however slow, sees every bar and trades on the next.",
+    )
 
 
 class MarketView(BaseModel):
@@ -92,6 +97,7 @@ class ClockView(BaseModel):
 
     speed: float | Literal["max"] = Field(description=SPEED_DESCRIPTION)
     paused: bool
+    lockstep: bool = Field(default=False, description="Each bar waits for a client's `market_ack` of the one before.")
     time: EpochMs | None = Field(default=None, description="The market time of the bar shown last.")
     bar: int | None = Field(default=None, description="Its index in the replay (0 is the first bar).")
     finished: bool = Field(default=False, description="The replay's last bar was shown; seek to play again.")
@@ -102,6 +108,7 @@ class ClockView(BaseModel):
         return cls(
             speed="max" if speed is None else speed,
             paused=clock.settings.paused and clock.steps_left == 0,
+            lockstep=clock.settings.lockstep,
             time=clock.time_ms,
             bar=clock.position if clock.position >= 0 else None,
             finished=clock.finished,
@@ -200,6 +207,7 @@ class ClockChanged(ServerMessage):
     simulatorId: str
     speed: float | Literal["max"]
     paused: bool
+    lockstep: bool
 
 
 class ClockUpdate(StreamMessage):
@@ -222,6 +230,10 @@ class SetClock(ClientMessage):
     deviceId: DeviceId
     speed: Omittable[Speed] = Field(default=None, description=SPEED_DESCRIPTION + " Left out: unchanged.")
     paused: Omittable[bool] = Field(default=None, description="Pause (true) or play (false). Left out: unchanged.")
+    lockstep: Omittable[bool] = Field(
+        default=None,
+        description="Wait for a `market_ack` of each bar before the next (true) or not. Left out: unchanged.",
+    )
 
     reply = ClockChanged
 

@@ -9,6 +9,7 @@ epoch they hold; a worker whose lease was taken over finds its writes refused.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -257,14 +258,20 @@ _UNCHANGED = object()
 
 
 def simulator_clock_set(
-    *, user_id: int, speed: float | object | None = _UNCHANGED, paused: bool | None = None
+    *,
+    user_id: int,
+    speed: float | object | None = _UNCHANGED,
+    paused: bool | None = None,
+    lockstep: bool | None = None,
 ) -> tuple[Simulator, ClockSettings]:
-    """Play, pause or change the speed (None: `max`) of the user's own market."""
+    """Play, pause, change the speed (None: `max`) or the lock-step of the user's own market; what is
+    left out stays."""
 
     def make(simulator: Simulator, current: ClockSettings) -> ClockSettings:
         return ClockSettings(
             speed=current.speed if speed is _UNCHANGED else speed,  # type: ignore[arg-type]
             paused=current.paused if paused is None else paused,
+            lockstep=current.lockstep if lockstep is None else lockstep,
             version=current.version + 1,
         )
 
@@ -277,7 +284,7 @@ def simulator_clock_step(*, user_id: int, bars: int) -> tuple[Simulator, ClockSe
     def make(simulator: Simulator, current: ClockSettings) -> ClockSettings:
         if not current.paused:
             raise ProtocolError(SimulatorCode.CLOCK_PLAYING)
-        return ClockSettings(speed=current.speed, paused=True, version=current.version + 1, step=bars)
+        return dataclasses.replace(current, paused=True, version=current.version + 1, step=bars, seek_ms=None)
 
     return _clock_request(user_id, "step_clock", make)
 
@@ -295,7 +302,7 @@ def simulator_clock_seek(*, user_id: int, time_ms: int) -> tuple[Simulator, Cloc
                 f"time {time_ms} is outside the replay's range {where}",
                 details=[ErrorDetail(field="time", problem=where)],
             )
-        return ClockSettings(speed=current.speed, paused=current.paused, version=current.version + 1, seek_ms=time_ms)
+        return dataclasses.replace(current, version=current.version + 1, step=0, seek_ms=time_ms)
 
     return _clock_request(user_id, "seek_clock", make)
 

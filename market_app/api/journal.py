@@ -131,6 +131,8 @@ def order_model(epochs: Epochs) -> Callable[[Order], JournalOrder]:
             clientOrderId=order.client_order_id,
             reason=order.reason,
             epoch=epochs.of(order.created_at),
+            simulatorId=None if order.simulator_id is None else str(order.simulator_id),
+            market=journal.order_market(order),
         )
 
     return model
@@ -150,6 +152,7 @@ def fill_model(epochs: Epochs) -> Callable[[Fill], JournalFill]:
             fee=float(fill.fee),
             notional=float(journal.fill_notional(fill)),
             epoch=epochs.of(fill.created_at),
+            marketAt=None if fill.market_at is None else epoch_ms(fill.market_at),
         )
 
     return model

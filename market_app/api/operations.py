@@ -1,6 +1,6 @@
 """The market app's HTTP operations, for the OpenAPI document (sessions_app.openapi)."""
 
-from market_app.errors import AccountCode, DatasetCode, MarketCode
+from market_app.errors import AccountCode, DatasetCode, MarketCode, ReportCode
 from market_app.http_messages import (
     AccountPerformance,
     CandleQuery,
@@ -16,7 +16,10 @@ from market_app.http_messages import (
     JournalQuery,
     OrderListQuery,
     OrderPath,
+    ReportPath,
+    ReportQuery,
     ResetQuery,
+    RunReport,
 )
 from market_app.messages import (
     AccountResetView,
@@ -226,5 +229,24 @@ OPERATIONS += [
         path_parameters=DatasetPath,
         status=204,
         errors=(DatasetCode.UNKNOWN_DATASET,),
+    ),
+]
+
+# A replay run's report (docs/replay.md).
+OPERATIONS += [
+    Operation(
+        "GET",
+        "/api/market/simulators/{simulatorId}/report/",
+        "The report of one of your replay simulators: figures, equity against a benchmark, monthly returns",
+        RunReport,
+        path_parameters=ReportPath,
+        query=ReportQuery,
+        alternatives=("text/html",),
+        description=(
+            "Built from the replay's bars up to the one its clock reached and the fills of its orders, so it "
+            "reads the same while it plays, after it stopped, and for the same replay run again. "
+            "`?format=html` answers one self-contained page."
+        ),
+        errors=(ReportCode.UNKNOWN_SIMULATOR, ReportCode.REPORT_UNAVAILABLE, ReportCode.UNKNOWN_BENCHMARK),
     ),
 ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from market_app.api import datasets, journal, views
+from market_app.api import datasets, journal, reports, views
 
 urlpatterns = [
     path("instruments/", views.InstrumentListView.as_view(), name="market-instruments"),
@@ -28,4 +28,9 @@ urlpatterns += [
 urlpatterns += [
     path("datasets/", datasets.DatasetListView.as_view(), name="market-datasets"),
     path("datasets/<str:dataset_id>/", datasets.DatasetDetailView.as_view(), name="market-dataset"),
+]
+
+# A replay run's report (market_app.api.reports).
+urlpatterns += [
+    path("simulators/<str:simulator_id>/report/", reports.ReportView.as_view(), name="market-simulator-report"),
 ]

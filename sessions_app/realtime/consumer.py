@@ -273,10 +273,13 @@ class Connection(AsyncWebsocketConsumer):
             if request_id is not None:
                 context = bind(requestId=request_id)
             metrics.count_in(data.get("type"))
-            refusal = self.rate.refusal(self.last_message_monotonic)
+            kind = data.get("type")
+            known = self.routes.get(kind) if isinstance(kind, str) else None
+            cheap = known is not None and known.message_class.acknowledgement
+            refusal = self.rate.refusal(self.last_message_monotonic, acknowledgement=cheap)
             if refusal is not None:
                 raise ProtocolError(refusal)
-            route = frames.route_of(data.get("type"), self.routes)
+            route = frames.route_of(kind, self.routes)
             await route.handler(self, frames.validated(route.message_class, data, text_data or ""))
         except Exception as error:
             await self.answer_failure(error, request_id)

@@ -78,6 +78,8 @@ class ClientMessage(InputModel):
 
     # Client messages that answer with a reply name it here (used by the AsyncAPI export).
     reply: ClassVar[type[ServerMessage] | None] = None
+    # An acknowledgement (cheap, one per tick or bar): counted in its own larger budget (WS_ACK_RATE_PER_S).
+    acknowledgement: ClassVar[bool] = False
 
 
 class ServerMessage(BaseModel):

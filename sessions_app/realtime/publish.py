@@ -117,17 +117,27 @@ def notify(*, event: Mapping[str, Any], group: str | None = None, channel: str |
         transaction.on_commit(lambda: _send_now(channel, payload))
 
 
-async def notify_now(*, event: Mapping[str, Any], group: str) -> None:
-    """Send `event` to every member of `group` from the event loop, at once: for a stream that commits
-    nothing (a simulator's own market, bar by bar). A failure is logged and counted, not raised."""
+async def notify_now(*, event: Mapping[str, Any], group: str | None = None, channel: str | None = None) -> None:
+    """Send `event` to every member of `group`, or to one `channel`, from the event loop, at once: for a
+    stream that commits nothing (a simulator's own market, bar by bar, and its acknowledgements). A
+    failure is logged and counted, not raised."""
+    if (group is None) == (channel is None):
+        raise ValueError("notify_now takes a group or a channel")
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        await layer.group_send(group, dict(event))
+        if group is not None:
+            await layer.group_send(group, dict(event))
+        else:
+            assert channel is not None
+            await layer.send(channel, dict(event))
+    except ChannelFull:
+        metrics.CHANNEL_LAYER_FAILURES.labels("full").inc()
+        logger.warning("channel %s is full; dropped a %s", channel or group, event.get("type"))
     except Exception:
-        metrics.CHANNEL_LAYER_FAILURES.labels("group").inc()
-        logger.exception("channel layer send to group %s failed", group)
+        metrics.CHANNEL_LAYER_FAILURES.labels("group" if group is not None else "channel").inc()
+        logger.exception("channel layer send to %s failed", channel or group)
 
 
 def push(

@@ -3,11 +3,13 @@ volume shared along the path, a replay's bars found by time, a synthetic walk fr
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 import pytest
 
-from market_app.own_market import OwnBar, ReplayBars, SyntheticBars, bar_path, path_volumes
+from market_app.accounting import OpenOrder
+from market_app.own_market import OwnBar, ReplayBars, SyntheticBars, bar_path, may_trade, path_volumes
 from market_app.prices import InstrumentSpec, Quote
 
 D = Decimal
@@ -73,3 +75,41 @@ def test_a_synthetic_walk_is_the_same_from_the_same_seed_and_differs_from_anothe
     assert walk(7) == walk(7)
     assert walk(7) != walk(8)
     assert SyntheticBars((spec,), seed=1, start_ms=500).index_at_or_after(500) == 0
+
+
+def order(kind: str, side: str, **fields: object) -> OpenOrder:
+    base: dict[str, object] = {
+        "id": uuid.uuid4(),
+        "symbol": "AAA",
+        "side": side,
+        "order_type": kind,
+        "quantity": D(1),
+        "filled_qty": D(0),
+        "limit_price": None,
+    }
+    return OpenOrder(**(base | fields))  # type: ignore[arg-type]
+
+
+BAR = bar("100", "104", "97", "102")
+
+
+@pytest.mark.parametrize(
+    ("an_order", "trades"),
+    [
+        (order("market", "buy"), True),
+        (order("trailing_stop", "sell", trail_amount=D(5)), True),
+        (order("limit", "buy", limit_price=D(90)), True),  # new to the book: it joins the queue
+        (order("limit", "buy", limit_price=D(90), queue_ahead=D(10)), False),  # queued below the bar's low
+        (order("limit", "buy", limit_price=D(97), queue_ahead=D(10)), True),  # the low reaches it
+        (order("limit", "sell", limit_price=D(105), queue_ahead=D(0)), False),
+        (order("limit", "sell", limit_price=D(104), queue_ahead=D(0)), True),
+        (order("stop", "sell", stop_price=D(96)), False),
+        (order("stop", "sell", stop_price=D(97)), True),
+        (order("stop_limit", "buy", stop_price=D(105), limit_price=D(106)), False),
+        (order("stop_limit", "buy", stop_price=D(104), limit_price=D(106)), True),
+        (order("stop", "buy", stop_price=D(110), triggered=True), True),  # triggered: a market order now
+    ],
+)
+def test_an_order_the_bar_cannot_change_is_left_out_of_its_matching(an_order: OpenOrder, trades: bool) -> None:
+    assert may_trade(an_order, BAR) is trades
+    assert may_trade(an_order, None) is False  # no bar of its symbol at this time

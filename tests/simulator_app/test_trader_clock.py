@@ -66,3 +66,24 @@ def test_a_new_run_starts_before_its_first_bar() -> None:
     clock = Clock.resume(None, ClockSettings())
 
     assert clock.position == -1 and clock.time_ms is None and not clock.finished
+
+
+def test_in_lock_step_a_shown_bar_waits_for_its_acknowledgement() -> None:
+    clock = Clock(ClockSettings(speed=None, paused=False, lockstep=True))
+    assert not clock.waiting  # nothing shown yet: the first bar goes out at once
+
+    clock.shown(0, 1000, last=False)
+    assert clock.waiting
+    clock.acknowledged = 1  # bar 0 is seq 1
+    assert not clock.waiting
+    clock.shown(1, 2000, last=False)
+    assert clock.waiting
+
+
+def test_a_step_or_seek_asked_for_does_not_wait_for_an_acknowledgement() -> None:
+    clock = Clock(ClockSettings(paused=True, lockstep=True), position=4, time_ms=4000)
+
+    clock.apply(ClockSettings(paused=True, lockstep=True, version=1, step=2))
+    assert not clock.waiting
+    clock.apply(ClockSettings(paused=True, lockstep=True, version=2, seek_ms=0))
+    assert not clock.waiting

@@ -3,6 +3,7 @@ import { installBook } from "./console-book.js";
 import { installOrders } from "./console-orders.js";
 import { ConnectionManager, ProtocolError } from "./connection-manager.js";
 import { mountJournal } from "./console-journal.js";
+import { installReplay } from "./console-replay.js";
 
 const $ = (selector) => document.querySelector(selector);
 const money = (n) => (n ?? 0).toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
@@ -235,3 +236,4 @@ $("#ticket").addEventListener("submit", async (event) => {
 
 installBook(cm); // bid/ask on the board, the depth ladder and the candle chart
 installOrders(cm); // every order type, time in force and class, replace, the profile
+installReplay(cm); // a replay or synthetic market, its clock bar and its report

@@ -77,6 +77,7 @@ export interface ClockChanged {
   simulatorId: string;
   speed: number | "max";
   paused: boolean;
+  lockstep: boolean;
 }
 
 /**
@@ -99,6 +100,7 @@ export interface ClockUpdate {
 export interface ClockView {
   speed: number | "max";
   paused: boolean;
+  lockstep?: boolean;
   time?: number | null;
   bar?: number | null;
   finished?: boolean;
@@ -252,7 +254,8 @@ export interface HeartbeatAck {
 
 /**
  * Addition (flow control, after `subscribe_market` with `flowControl`): every `exchange_data`
- * up to `seq` was applied. No reply; without flow control it changes nothing.
+ * up to `seq` was applied. For a replay in lock-step it also lets the clock show the bar after
+ * `seq`. No reply; otherwise it changes nothing. Counted in a budget of its own (WS_ACK_RATE_PER_S).
  */
 export interface MarketAck {
   type: "market_ack";
@@ -274,6 +277,7 @@ export interface MarketChoice {
   seed?: number | null;
   speed?: number | "max" | null;
   paused?: boolean | null;
+  lockstep?: boolean | null;
 }
 
 /**
@@ -496,6 +500,7 @@ export interface SetClock {
   deviceId: string;
   speed?: number | "max" | null;
   paused?: boolean | null;
+  lockstep?: boolean | null;
 }
 
 /**

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from websockets.sync.client import ClientConnection
@@ -176,3 +177,63 @@ def test_with_no_worker_left_simulators_show_error_and_new_starts_are_refused(cl
     assert ack["simulatorStatus"] == "error"
     assert refused["code"] == "simulator_unavailable" and refused["requestId"] == "no-worker"
     assert restarted["success"] is True and restarted["simulatorId"] != simulator_id
+
+
+def second_bars(count: int) -> bytes:
+    start = datetime(2026, 2, 2, 14, 30, tzinfo=UTC)
+    lines = ["timestamp,symbol,open,high,low,close,volume"]
+    for i in range(count):
+        price = 100 + (i % 13) / 10
+        lines.append(
+            f"{(start + timedelta(seconds=i)).isoformat()},SECS,{price},{price + 0.2},{price - 0.2},{price},500"
+        )
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_a_killed_workers_replay_resumes_at_its_checkpointed_bar_and_speed(cluster: Workers) -> None:
+    while len(cluster.live_workers()) < 2:  # one to kill, one to adopt (an earlier test may have left one)
+        cluster.start_worker()
+    first, second = cluster.servers
+    username = f"replayer-{uuid.uuid4().hex[:8]}"
+    creds_a = first.issue_token(username, "--password", "pw-for-tests-123")
+    creds_b = second.login(username, "pw-for-tests-123")
+    status, dataset = first.request(
+        "POST",
+        "/api/market/datasets/?name=seconds",
+        second_bars(3_000),
+        token=creds_a["token"],
+        headers={"Content-Type": "text/csv"},
+    )
+    assert status == 201, dataset
+    device_a = creds_a["deviceId"]
+    with (
+        first.connect(creds_a["token"], device_a) as ws_a,
+        second.connect(creds_b["token"], creds_b["deviceId"]) as ws_b,
+    ):
+        recv_until(ws_a, "connected")
+        recv_until(ws_b, "connected")
+        market = {"source": "replay", "datasetId": dataset["datasetId"], "speed": 20, "paused": False, "seed": 3}
+        send_json(ws_a, request("start_simulator", device_a, "replay", market=market))
+        simulator_id = recv_until(ws_a, "simulator_started")[0]["simulatorId"]
+        recv_until(ws_a, "simulator_status_update", simulatorStatus="running")
+        recv_until(ws_b, "simulator_status_update", simulatorStatus="running")
+        recv_until(ws_b, "clock_update")  # the first bar's, before the worker dies
+
+        def position() -> int:
+            return int(cluster.simulator_row(simulator_id)["state"].get("clock", {}).get("position", -1))
+
+        assert wait_until(lambda: position() >= 20, 30)  # checkpointed some way in
+        victim = cluster.owner(simulator_id)
+        victim.stop(signal.SIGKILL)
+        checkpointed = position()
+        recv_until(ws_b, "simulator_status_update", timeout=15, simulatorStatus="starting")
+        recv_until(ws_b, "simulator_status_update", timeout=15, simulatorStatus="running")
+        resumed, _ = recv_until(ws_b, "clock_update", timeout=15)
+        later, _ = recv_until(ws_b, "exchange_data", timeout=15, ignore=())
+    cluster.start_worker()
+
+    assert resumed["clock"]["speed"] == 20 and resumed["clock"]["paused"] is False
+    assert resumed["clock"]["bar"] >= checkpointed
+    start_ms = int(datetime(2026, 2, 2, 14, 30, tzinfo=UTC).timestamp() * 1000)
+    assert later["timestamp"] >= start_ms + checkpointed * 1000
+    assert cluster.simulator_row(simulator_id)["worker_id"] != victim.worker_id

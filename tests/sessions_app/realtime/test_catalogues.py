@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from market_app.errors import AccountCode, DatasetCode, MarketCode
+from market_app.errors import AccountCode, DatasetCode, MarketCode, ReportCode
 from sessions_app.errors import HttpCode, SessionCode
 from sessions_app.realtime import metrics
 from sessions_app.realtime.errors import _CODES, CodeKind, ErrorCode, error_codes
@@ -14,7 +14,16 @@ from simulator_app.errors import SimulatorCode
 
 
 def test_every_code_of_every_app_is_registered_once() -> None:
-    enums: list[type[StrEnum]] = [ErrorCode, SessionCode, HttpCode, SimulatorCode, MarketCode, AccountCode, DatasetCode]
+    enums: list[type[StrEnum]] = [
+        ErrorCode,
+        SessionCode,
+        HttpCode,
+        SimulatorCode,
+        MarketCode,
+        AccountCode,
+        DatasetCode,
+        ReportCode,
+    ]
     declared = [member.value for enum in enums for member in enum]
 
     assert sorted(declared) == sorted(code.value for code, _ in error_codes())

@@ -1,5 +1,5 @@
-"""A moving-average crossover bot on the tradesim client: long one symbol while its fast average of
-prices is above its slow one, flat otherwise.
+"""The example strategy (moving_average.py) trading live: logs in, starts the simulator if it is not
+running, and runs the crossover on every tick of the simulator's market for `--seconds`.
 
     python tools/python-client/examples/ma_crossover.py --user demo --password demo-password --seconds 60
 """
@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections import deque
 
+from moving_average import MovingAverage  # beside this file (a script's directory is on the path)
 from tradesim import Client, ProtocolError
+from tradesim.backtest import trade_live
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -22,44 +23,17 @@ async def run(args: argparse.Namespace) -> int:
             except ProtocolError as error:
                 if error.code != "simulator_already_running":
                     raise
-        prices: deque[float] = deque(maxlen=args.slow)
-        trades = 0
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + args.seconds
-        ticks = client.messages("exchange_data")
-        while loop.time() < deadline:
-            try:
-                tick = await asyncio.wait_for(anext(ticks), deadline - loop.time())
-            except TimeoutError:
-                break
-            if args.symbol not in tick["symbols"]:
-                continue
-            prices.append(tick["symbols"][args.symbol]["price"])
-            if len(prices) < args.slow:
-                continue
-            fast = sum(list(prices)[-args.fast :]) / args.fast
-            slow = sum(prices) / len(prices)
-            position = client.positions.get(args.symbol)
-            held = position["quantity"] if position else 0
-            busy = any(o["symbol"] == args.symbol and o["status"] in ("new", "partially_filled")
-                       for o in client.orders.values())  # fmt: skip
-            side = "buy" if fast > slow and held == 0 else "sell" if fast < slow and held > 0 else None
-            if side is None or busy:
-                continue
-            quantity = args.quantity if side == "buy" else held
-            try:
-                placed = await client.request(
-                    "place_order", symbol=args.symbol, side=side, orderType="market", quantity=quantity
-                )
-            except ProtocolError as error:  # say, insufficient_cash: wait for the next signal
-                print(f"{side} refused: {error.code}")
-                continue
-            trades += 1
-            print(f"{side} {quantity} {args.symbol} at ~{prices[-1]} (fast {fast:.2f}, slow {slow:.2f}): "
-                  f"order {placed['order']['orderId']}", flush=True)  # fmt: skip
-        await ticks.aclose()
+        strategy = MovingAverage(fast=args.fast, slow=args.slow, quantity=args.quantity, symbol=args.symbol)
+
+        def placed(order: dict) -> None:
+            print(f"{order['side']} {order['quantity']} {order['symbol']}: order {order['orderId']}", flush=True)
+
+        def refused(refusal: dict) -> None:  # say, insufficient_cash: the next signal is another chance
+            print(f"{refusal['ticket']['side']} refused: {refusal['code']}", flush=True)
+
+        result = await trade_live(client, strategy.on_bar, seconds=args.seconds, on_placed=placed, on_refused=refused)
         equity = client.account["equity"] if client.account else None
-        print(f"done: {trades} orders, equity {equity}")
+        print(f"done: {len(result.placed)} orders, equity {equity}")
     return 0
 
 

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from tradesim import __version__
+from tradesim.backtest import backtest, load_strategy
 from tradesim.client import Client
 from tradesim.errors import ApiError, NotConnected, ProtocolError, RequestTimeout, SessionEnded
 
@@ -227,6 +228,59 @@ async def cmd_delete_dataset(args: argparse.Namespace) -> Any:
     return {"deleted": args.dataset_id}
 
 
+def report_summary(report: dict[str, Any]) -> dict[str, Any]:
+    """The figures of a report, rounded for a terminal."""
+    figures = report["figures"]
+    summary: dict[str, Any] = {"simulator": report["simulatorId"], "bars": report["bars"]}
+    for name, value in figures.items():
+        summary[name] = round(value, 6) if isinstance(value, float) else value
+    return summary
+
+
+async def cmd_backtest(args: argparse.Namespace) -> Any:
+    on_bar = load_strategy(args.strategy)
+    client = client_for(args)
+    client.flow_control = False
+    entry = load_credentials(args.server)["cli"]
+    await client.connect(token=entry["token"], device_id=entry["deviceId"])
+    try:
+        result = await backtest(
+            client,
+            on_bar,
+            dataset_id=args.dataset,
+            symbols=args.symbols.split(",") if args.symbols else None,
+            start=args.start,
+            end=args.end,
+            profile=args.profile,
+            seed=args.seed,
+            speed=args.speed if args.speed == "max" else float(args.speed),
+            benchmark=args.benchmark,
+        )
+    finally:
+        await client.close()
+    if args.html:
+        Path(args.html).write_text(
+            await with_token(args).report(result.simulator_id, benchmark=args.benchmark, html=True)
+        )
+    if args.json:
+        return {
+            "simulatorId": result.simulator_id,
+            "bars": result.bars,
+            "placed": len(result.placed),
+            "refused": result.refused,
+            "report": result.report,
+        }
+    return report_summary(result.report) | {"placed": len(result.placed), "refused": len(result.refused)}
+
+
+async def cmd_report(args: argparse.Namespace) -> Any:
+    client = with_token(args)
+    if args.html:
+        Path(args.html).write_text(await client.report(args.simulator_id, benchmark=args.benchmark, html=True))
+    report = await client.report(args.simulator_id, benchmark=args.benchmark)
+    return report if args.json else report_summary(report)
+
+
 async def cmd_watch(args: argparse.Namespace) -> Any:
     client = await connected(args, "watch")
     out: TextIO = sys.stdout
@@ -395,6 +449,25 @@ def parser() -> argparse.ArgumentParser:
     delete = commands.add_parser("delete-dataset", help="delete one of your datasets")
     delete.add_argument("dataset_id", help="its id (`tradesim datasets`)")
     delete.set_defaults(run=cmd_delete_dataset)
+    run = commands.add_parser(
+        "backtest", help="run a strategy file (on_bar(bar, broker)) over a replay in lock-step, then its report"
+    )
+    run.add_argument("strategy", help="a Python file defining on_bar(bar, broker)")
+    run.add_argument("--dataset", required=True, help="the dataset's id (tradesim datasets)")
+    run.add_argument("--symbols", help="comma-separated (default: all of the dataset's)")
+    run.add_argument("--from", dest="start", help="first bar time, ISO 8601 (default: the data's first)")
+    run.add_argument("--to", dest="end", help="last bar time, ISO 8601 (default: the data's last)")
+    run.add_argument("--profile", default="realistic", choices=("ideal", "realistic", "harsh"))
+    run.add_argument("--seed", type=int, default=0, help="the books' seed (same seed, same fills)")
+    run.add_argument("--speed", default="max", help="1 to 1000 times real time, or max (default)")
+    run.add_argument("--benchmark", help="the symbol held for comparison (default: the first)")
+    run.add_argument("--html", help="also write the report as one HTML page to this file")
+    run.set_defaults(run=cmd_backtest)
+    report = commands.add_parser("report", help="the report of one of your replay simulators")
+    report.add_argument("simulator_id")
+    report.add_argument("--benchmark", help="the symbol held for comparison (default: the first)")
+    report.add_argument("--html", help="also write it as one HTML page to this file")
+    report.set_defaults(run=cmd_report)
     watch = commands.add_parser("watch", help="follow prices, orders and positions live (Ctrl-C ends)")
     watch.add_argument("symbols", nargs="*", help="only these symbols (default: all)")
     watch.add_argument("--seconds", type=float, help="stop after this long")

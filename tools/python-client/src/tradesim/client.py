@@ -237,6 +237,21 @@ class Client:
         """Delete one of your datasets."""
         await self.api("DELETE", f"/api/market/datasets/{dataset_id}/")
 
+    async def report(self, simulator_id: str, *, benchmark: str | None = None, html: bool = False) -> Any:
+        """The report of one of your replay simulators (docs/replay.md): its figures, equity and trades as a
+        dict, or with `html` one self-contained page (str)."""
+        query = {key: value for key, value in (("benchmark", benchmark), ("format", "html" if html else None)) if value}
+        path = f"/api/market/simulators/{simulator_id}/report/" + (f"?{urlencode(query)}" if query else "")
+        return await api(self.base_url, "GET", path, token=self.token, timeout=60)
+
+    async def acknowledge(self, seq: int) -> None:
+        """Tell the server bar (tick) `seq` was handled: a replay in lock-step shows the next one only then."""
+        socket = self._socket
+        if socket is None:
+            raise NotConnected("not connected")
+        with contextlib.suppress(ConnectionClosed):
+            await socket.send(json.dumps({"type": "market_ack", "deviceId": self.device_id, "seq": seq}))
+
     def on(self, event: str, handler: Handler) -> Callable[[], None]:
         """Call `handler` for each `event`; returns a function that removes it."""
         self._handlers.setdefault(event, []).append(handler)

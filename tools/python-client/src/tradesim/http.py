@@ -25,6 +25,8 @@ def _call(
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             raw = response.read()
+            if not response.headers.get_content_type().endswith("json"):
+                return raw.decode(response.headers.get_content_charset() or "utf-8")  # a page (a report's HTML)
             return json.loads(raw) if raw else None
     except urllib.error.HTTPError as error:
         raw = error.read()
@@ -51,7 +53,8 @@ async def api(
     timeout: float = 10,
     content_type: str = "application/json",
 ) -> Any:
-    """One call: a JSON body (or `bytes` sent as they are, of `content_type`); the decoded answer, or
+    """One call: a JSON body (or `bytes` sent as they are, of `content_type`); the decoded answer (a page's
+    text when it is not JSON), or
     ApiError with the error body and status (OSError when the server cannot be reached)."""
     return await asyncio.to_thread(_call, base_url, method, path, body, token, timeout, content_type)
 

@@ -78,6 +78,7 @@ class ClockChanged(TypedDict):
     simulatorId: str
     speed: float | Literal["max"]
     paused: bool
+    lockstep: bool
 
 
 class ClockUpdate(TypedDict):
@@ -99,6 +100,7 @@ class ClockView(TypedDict):
 
     speed: float | Literal["max"]
     paused: bool
+    lockstep: NotRequired[bool]
     time: NotRequired[int | None]
     bar: NotRequired[int | None]
     finished: NotRequired[bool]
@@ -216,6 +218,9 @@ ErrorCode = Literal[
     "invalid_market",
     "range_outside_data",
     "dataset_in_use",
+    "unknown_simulator",
+    "report_unavailable",
+    "unknown_benchmark",
     "closed_by_operator",
     "server_busy",
     "service_unavailable",
@@ -321,7 +326,8 @@ class HeartbeatAck(TypedDict):
 
 class MarketAck(TypedDict):
     """Addition (flow control, after `subscribe_market` with `flowControl`): every `exchange_data`
-    up to `seq` was applied. No reply; without flow control it changes nothing.
+    up to `seq` was applied. For a replay in lock-step it also lets the clock show the bar after
+    `seq`. No reply; otherwise it changes nothing. Counted in a budget of its own (WS_ACK_RATE_PER_S).
     """
 
     type: Literal["market_ack"]
@@ -343,6 +349,7 @@ class MarketChoice(TypedDict):
     seed: NotRequired[int | None]
     speed: NotRequired[float | Literal["max"] | None]
     paused: NotRequired[bool | None]
+    lockstep: NotRequired[bool | None]
 
 
 class MarketSubscription(TypedDict):
@@ -556,6 +563,7 @@ class SetClock(TypedDict):
     deviceId: str
     speed: NotRequired[float | Literal["max"] | None]
     paused: NotRequired[bool | None]
+    lockstep: NotRequired[bool | None]
 
 
 class Shutdown(TypedDict):
