@@ -247,10 +247,8 @@ class DatasetAddForm(forms.ModelForm):
         if upload.size > settings.DATASET_MAX_BYTES:
             raise forms.ValidationError(f"A bar file is at most {settings.DATASET_MAX_BYTES} bytes.")
         try:
-            text = upload.read().decode("utf-8-sig")
-            bars = datasets.parse_dataset(text, name=cleaned.get("name") or upload.name)
-        except UnicodeDecodeError as error:
-            raise forms.ValidationError(f"The file is not UTF-8 text: {error}") from None
+            content = datasets.bar_file(upload.read())
+            bars = datasets.parse_dataset(content, name=cleaned.get("name") or upload.name)
         except ProtocolError as error:
             raise forms.ValidationError(error.message) from None
         cleaned["bars"] = bars  # checked here, stored by save_model: the file is parsed once

@@ -1,7 +1,7 @@
 """Datasets: files of bars kept for replay (docs/datasets.md). Services to import one whole, rename,
 share and delete it; selectors for what a user may see.
 
-A file is checked whole before anything is stored (market_app.prices.parse_bars, then duplicates and
+A file (CSV text or Parquet bytes) is checked whole before anything is stored (market_app.bar_files, then duplicates and
 the limits), and stored in one transaction: a bad line is named with its field and nothing is kept.
 A user sees their own datasets and the shared ones; an operator's (no owner) are made in the admin
 or by `manage.py import_dataset`.
@@ -20,9 +20,17 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 
+from market_app.bar_files import (
+    PARQUET_MAGIC,
+    Bar,
+    BarFieldError,
+    BarFileError,
+    bar_time,
+    parse_bars,
+    parse_parquet_bars,
+)
 from market_app.errors import DatasetCode
 from market_app.models import SYMBOL_PATTERN, Dataset, DatasetBar
-from market_app.prices import Bar, BarFieldError, BarFileError, bar_time, parse_bars
 from sessions_app.realtime.errors import ErrorDetail, ProtocolError
 from sessions_app.realtime.message_base import epoch_ms
 from simulator_app.models import LIVE_STATUSES, Simulator
@@ -41,16 +49,29 @@ SYMBOL = re.compile(SYMBOL_PATTERN)
 
 
 def _refused(error: BarFileError) -> ProtocolError:
-    where = f"line {error.line}" if error.line is not None else "file"
+    where = f"{error.unit} {error.line}" if error.line is not None else "file"
     field = f"{where}.{error.field}" if error.field else where
     return ProtocolError(
         DatasetCode.INVALID_DATASET, str(error), details=[ErrorDetail(field=field, problem=str(error))]
     )
 
 
-def parse_dataset(text: str, *, name: str) -> list[DatasetBar]:
-    """The bars of a file, checked whole (unsaved rows); ProtocolError `invalid_dataset` names the
-    first bad line and field, `dataset_too_large` a file with more than DATASET_MAX_BARS."""
+def bar_file(raw: bytes) -> str | bytes:
+    """An uploaded file as `parse_dataset` takes it: a Parquet file's bytes as they are, else CSV text."""
+    if raw.startswith(PARQUET_MAGIC):
+        return raw
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ProtocolError(
+            DatasetCode.INVALID_DATASET, f"the file is neither UTF-8 text (a CSV) nor Parquet: {error}"
+        ) from None
+
+
+def parse_dataset(content: str | bytes, *, name: str) -> list[DatasetBar]:
+    """The bars of a file, a CSV's text or a Parquet file's bytes, checked whole (unsaved rows);
+    ProtocolError `invalid_dataset` names the first bad line (row) and field, `dataset_too_large` a
+    file with more than DATASET_MAX_BARS."""
     bars: list[DatasetBar] = []
     seen: set[tuple[str, datetime]] = set()
 
@@ -72,14 +93,20 @@ def parse_dataset(text: str, *, name: str) -> list[DatasetBar]:
         )
 
     try:
-        parse_bars(text, source=name, check=check)
+        if isinstance(content, bytes):
+            parse_parquet_bars(content, source=name, check=check)
+        else:
+            parse_bars(content, source=name, check=check)
     except BarFileError as error:
         raise _refused(error) from None
     return bars
 
 
-def dataset_import(*, owner_id: int | None, name: str, text: str, shared: bool = False, source: str = "") -> Dataset:
-    """Check the file whole, then store it as a new dataset in one transaction."""
+def dataset_import(
+    *, owner_id: int | None, name: str, content: str | bytes, shared: bool = False, source: str = ""
+) -> Dataset:
+    """Check the file (a CSV's text, a Parquet file's bytes) whole, then store it as a new dataset in one
+    transaction."""
     name = name.strip()
     if not name or len(name) > 100:
         raise ProtocolError(
@@ -90,7 +117,7 @@ def dataset_import(*, owner_id: int | None, name: str, text: str, shared: bool =
     if owner_id is not None and Dataset.objects.filter(owner_id=owner_id).count() >= settings.DATASETS_PER_USER:
         raise ProtocolError(DatasetCode.DATASET_LIMIT, f"a user keeps at most {settings.DATASETS_PER_USER} datasets")
     return dataset_store(
-        owner_id=owner_id, name=name, bars=parse_dataset(text, name=name), shared=shared, source=source
+        owner_id=owner_id, name=name, bars=parse_dataset(content, name=name), shared=shared, source=source
     )
 
 
@@ -131,10 +158,10 @@ def dataset_store(
     return dataset
 
 
-def read_bar_file(path: Path) -> str:
-    """A bar file's text: a CSV, or a gzip of one (`.gz`)."""
+def read_bar_file(path: Path) -> str | bytes:
+    """A bar file as `parse_dataset` takes it: a CSV (or a gzip of one, `.gz`), or a Parquet file."""
     raw = path.read_bytes()
-    return (gzip.decompress(raw) if path.suffix == ".gz" else raw).decode("utf-8-sig")
+    return bar_file(gzip.decompress(raw) if path.suffix == ".gz" else raw)
 
 
 def datasets_ensure_shipped() -> list[Dataset]:
@@ -142,7 +169,9 @@ def datasets_ensure_shipped() -> list[Dataset]:
     made = []
     for name, path, source in SHIPPED:
         if not Dataset.objects.filter(owner__isnull=True, name=name).exists():
-            made.append(dataset_import(owner_id=None, name=name, text=read_bar_file(path), shared=True, source=source))
+            made.append(
+                dataset_import(owner_id=None, name=name, content=read_bar_file(path), shared=True, source=source)
+            )
     return made
 
 

@@ -14,9 +14,10 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from market_app import selectors, services
+from market_app.bar_files import load_bars
 from market_app.marketdata import MarketDataBuilder, SymbolLiquidity
 from market_app.models import Instrument
-from market_app.prices import InstrumentSpec, PriceSource, Quote, RandomWalkSource, ReplaySource, load_bars
+from market_app.prices import InstrumentSpec, PriceSource, Quote, RandomWalkSource, ReplaySource
 from market_app.services import FeedClaim
 from sessions_app.realtime.message_base import now_ms
 from sessions_app.realtime.process import start_process_task

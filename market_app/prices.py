@@ -2,27 +2,23 @@
 
 Two interchangeable sources implement `PriceSource`:
 - `RandomWalkSource` moves each instrument by geometric Brownian motion, seeded per (seed, seq);
-- `ReplaySource` plays recorded bars (see `load_bars`) in order and wraps around at the end.
+- `ReplaySource` plays recorded bars (market_app.bar_files) in order and wraps around at the end.
 Both are pure functions of (constructor args, seq, previous quotes), so a worker that restarts
 from a persisted (seq, quotes) continues exactly as an uninterrupted one would.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import random
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from pathlib import Path
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Protocol
 
-TRADING_YEAR_SECONDS = 252 * 6.5 * 3600
+from market_app.bar_files import Bar
 
-BAR_COLUMNS = ("timestamp", "symbol", "open", "high", "low", "close", "volume")
+TRADING_YEAR_SECONDS = 252 * 6.5 * 3600
 
 # Multiplicative volume noise: lognormal with this sigma and mean 1.
 VOLUME_NOISE_SIGMA = 0.5
@@ -137,17 +133,6 @@ class RandomWalkSource:
         return quotes
 
 
-@dataclass(frozen=True)
-class Bar:
-    timestamp: str
-    symbol: str
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
-    volume: int
-
-
 class ReplaySource:
     def __init__(self, bars: Mapping[str, Sequence[Bar]]) -> None:
         if not bars:
@@ -170,110 +155,3 @@ class ReplaySource:
     def next_tick(self, seq: int, previous: Mapping[str, Quote]) -> dict[str, Quote]:
         _check_seq(seq)
         return self._quotes_at(seq)
-
-
-class BarFileError(ValueError):
-    """A bar file that cannot be used; `line` (1 is the header) and `field` say where, when they can."""
-
-    def __init__(self, message: str, *, line: int | None = None, field: str | None = None) -> None:
-        super().__init__(message)
-        self.line, self.field = line, field
-
-
-class BarFieldError(ValueError):
-    """One field of a bar is wrong."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-_VOLUME = re.compile(r"[0-9]+")
-
-
-def _parse_price(value: str, column: str) -> Decimal:
-    try:
-        price = Decimal(value)
-    except InvalidOperation:
-        raise BarFieldError(column, f"{column} is not a number: {value!r}") from None
-    if not (price.is_finite() and price > 0):
-        raise BarFieldError(column, f"{column} must be a positive number, got {value!r}")
-    return price
-
-
-def bar_time(timestamp: str) -> datetime:
-    """A bar's timestamp as an aware datetime: ISO 8601, UTC when it names no offset."""
-    try:
-        moment = datetime.fromisoformat(timestamp)
-    except ValueError:
-        raise BarFieldError("timestamp", f"timestamp is not ISO 8601: {timestamp!r}") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _parse_bar(cells: dict[str, str]) -> Bar:
-    bar_time(cells["timestamp"])
-    if not cells["symbol"]:
-        raise BarFieldError("symbol", "symbol is empty")
-    open_, high, low, close = (_parse_price(cells[column], column) for column in ("open", "high", "low", "close"))
-    if high < low:
-        raise BarFieldError("high", f"high {high} is below low {low}")
-    for column, price in (("open", open_), ("close", close)):
-        if not low <= price <= high:
-            raise BarFieldError(column, f"{column} {price} is outside low {low} .. high {high}")
-    if not _VOLUME.fullmatch(cells["volume"]):
-        raise BarFieldError("volume", f"volume must be a non-negative integer, got {cells['volume']!r}")
-    return Bar(
-        timestamp=cells["timestamp"],
-        symbol=cells["symbol"],
-        open=open_,
-        high=high,
-        low=low,
-        close=close,
-        volume=int(cells["volume"]),
-    )
-
-
-def load_bars(path: str | Path) -> dict[str, list[Bar]]:
-    """Read a CSV file of bars (`parse_bars`). Raises BarFileError for a missing file or any bad line."""
-    path = Path(path)
-    try:
-        # utf-8-sig: spreadsheets like to prepend a byte order mark to the header.
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise BarFileError(f"{path}: cannot read bar file: {error}") from error
-    return parse_bars(text, source=str(path))
-
-
-def parse_bars(text: str, *, source: str, check: Callable[[Bar], None] | None = None) -> dict[str, list[Bar]]:
-    """Parse a CSV of bars: header `timestamp,symbol,open,high,low,close,volume` (exactly these columns, any
-    order), timestamp ISO 8601, prices positive decimals with low <= open,close <= high, volume a non-negative
-    integer. `check` may refuse a bar with BarFieldError (a caller's own rules). Returns bars per symbol in file
-    order. Raises BarFileError naming `source`, the line and the field of the first problem, or saying the text
-    holds no bars."""
-    reader = csv.reader(text.lstrip("\ufeff").splitlines(keepends=True))
-    try:
-        header = [cell.strip() for cell in next(reader, [])]
-    except csv.Error as error:
-        raise BarFileError(f"{source}, line 1: {error}", line=1) from None
-    if sorted(header) != sorted(BAR_COLUMNS):
-        raise BarFileError(
-            f"{source}, line 1: header must have exactly the columns {','.join(BAR_COLUMNS)}, got {header}", line=1
-        )
-
-    bars: dict[str, list[Bar]] = {}
-    try:
-        for row in reader:
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                raise ValueError(f"expected {len(header)} fields, got {len(row)}")
-            bar = _parse_bar({column: cell.strip() for column, cell in zip(header, row, strict=True)})
-            if check is not None:
-                check(bar)
-            bars.setdefault(bar.symbol, []).append(bar)
-    except (ValueError, csv.Error) as error:
-        field = error.field if isinstance(error, BarFieldError) else None
-        raise BarFileError(f"{source}, line {reader.line_num}: {error}", line=reader.line_num, field=field) from None
-    if not bars:
-        raise BarFileError(f"{source}: contains no bars")
-    return bars

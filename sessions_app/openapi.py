@@ -45,6 +45,8 @@ class Operation:
     # A request body no model describes (a file such as a CSV of bars), and an example of it.
     request_media_type: str | None = None
     request_text_example: str | None = None
+    # Other media types such a body may have: binary files (a Parquet file of bars).
+    request_alternatives: tuple[str, ...] = ()
     # Other media types the success response may have (`text/csv`), chosen by the query, not by Accept.
     alternatives: tuple[str, ...] = ()
     # OpenAPI links from the success response: name -> (operationId, {parameter: runtime expression}).
@@ -150,7 +152,10 @@ def _operation(op: Operation) -> dict[str, Any]:
         text: dict[str, Any] = {"schema": {"type": "string"}}
         if op.request_text_example is not None:
             text["example"] = op.request_text_example
-        entry["requestBody"] = {"required": op.body_required, "content": {op.request_media_type: text}}
+        content: dict[str, Any] = {op.request_media_type: text}
+        for media_type in op.request_alternatives:
+            content[media_type] = {"schema": {"type": "string", "format": "binary"}}
+        entry["requestBody"] = {"required": op.body_required, "content": content}
     if op.media_type is not None:
         body = {"type": "object"} if op.media_type == "application/json" else {"type": "string"}
         success: dict[str, Any] = {"description": "OK", "content": {op.media_type: {"schema": body}}}

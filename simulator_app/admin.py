@@ -17,6 +17,7 @@ class SimulatorAdmin(admin.ModelAdmin):
         "user",
         "status",
         "profile",
+        "market_shown",
         "reason",
         "worker",
         "worker_heartbeat_at",
@@ -33,6 +34,15 @@ class SimulatorAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # simulators are started by their user's `start_simulator`
+
+    @admin.display(description="market")
+    def market_shown(self, simulator: Simulator) -> str:
+        """The market's source, with a replay's dataset and the bar its clock reached."""
+        market = simulator.market
+        if market.get("source") != "replay":
+            return simulator.market_source
+        position = int(simulator.state.get("clock", {}).get("position", -1)) + 1
+        return f"replay of dataset {market.get('datasetId')}, bar {position} of {market.get('bars')}"
 
     @admin.action(description="Stop selected simulators (their users' connections see the update)")
     def stop_simulators(self, request: HttpRequest, queryset: QuerySet[Simulator]) -> None:

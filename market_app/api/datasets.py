@@ -1,7 +1,8 @@
 """REST for datasets of bars (docs/datasets.md): list, upload, read and delete, scoped to the user.
 
-An upload is the CSV file itself as the body (`Content-Type: text/csv`), its name in the query: it is
-read up to DATASET_MAX_BYTES, checked whole and stored in one transaction (market_app.datasets).
+An upload is the file itself as the body (`Content-Type: text/csv`, or `application/vnd.apache.parquet`
+for Parquet), its name in the query: it is read up to DATASET_MAX_BYTES, checked whole and stored in one
+transaction (market_app.datasets).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sessions_app.realtime.errors import ProtocolError
 from sessions_app.realtime.message_base import epoch_ms
 
 CSV_TYPES = ("text/csv", "text/plain", "application/csv")
+PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet")
 
 
 def dataset_view(dataset: Dataset, *, user_id: int) -> DatasetView:
@@ -39,10 +41,15 @@ def dataset_view(dataset: Dataset, *, user_id: int) -> DatasetView:
     )
 
 
-def csv_body(request: Request) -> str:
-    """The request's body as text: a CSV of at most DATASET_MAX_BYTES."""
-    if request.content_type.split(";")[0].strip().lower() not in CSV_TYPES:
-        raise ProtocolError(HttpCode.UNSUPPORTED_MEDIA_TYPE, "send the bar file as the body, Content-Type: text/csv")
+def bar_file_body(request: Request) -> str | bytes:
+    """The request's body as `datasets.parse_dataset` takes it: a CSV's text, or a Parquet file's bytes,
+    of at most DATASET_MAX_BYTES."""
+    media = request.content_type.split(";")[0].strip().lower()
+    if media not in CSV_TYPES + PARQUET_TYPES:
+        raise ProtocolError(
+            HttpCode.UNSUPPORTED_MEDIA_TYPE,
+            "send the bar file as the body, Content-Type: text/csv or application/vnd.apache.parquet",
+        )
     limit = settings.DATASET_MAX_BYTES
     declared = request.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > limit:
@@ -51,6 +58,8 @@ def csv_body(request: Request) -> str:
     raw = stream.read(limit + 1) if stream is not None else b""
     if len(raw) > limit:
         raise ProtocolError(DatasetCode.DATASET_TOO_LARGE, f"a bar file is at most {limit} bytes")
+    if media in PARQUET_TYPES:
+        return raw
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -66,7 +75,7 @@ class DatasetListView(APIView):
     def post(self, request: Request) -> Response:
         query = parse_query(DatasetUploadQuery, request)
         user_id = user_id_of(request)
-        dataset = datasets.dataset_import(owner_id=user_id, name=query.name, text=csv_body(request))
+        dataset = datasets.dataset_import(owner_id=user_id, name=query.name, content=bar_file_body(request))
         return Response(dataset_view(dataset, user_id=user_id).model_dump(mode="json"), status=201)
 
 

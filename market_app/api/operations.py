@@ -195,16 +195,18 @@ OPERATIONS += [
     Operation(
         "POST",
         "/api/market/datasets/",
-        "Upload a dataset: the CSV of bars as the body (docs/datasets.md), checked whole before it is stored",
+        "Upload a dataset: the CSV (or Parquet file) of bars as the body (docs/datasets.md), checked whole first",
         DatasetView,
         query=DatasetUploadQuery,
         request_media_type="text/csv",
         request_text_example=BARS_EXAMPLE,
+        request_alternatives=("application/vnd.apache.parquet",),
         status=201,
         description=(
             "The body is the file: a header `timestamp,symbol,open,high,low,close,volume` (any order) and one bar a "
-            "line. A body that is not such a file is refused with 422 `invalid_dataset`, `details` naming its first "
-            "bad line and field; nothing is stored unless the whole file is good."
+            "line, or a Parquet file of these seven columns (`Content-Type: application/vnd.apache.parquet`). A "
+            "body that is not such a file is refused with 422 `invalid_dataset`, `details` naming its first bad "
+            "line (or row) and field; nothing is stored unless the whole file is good."
         ),
         errors=(
             DatasetCode.INVALID_DATASET,

@@ -103,9 +103,9 @@ def test_an_upload_needs_csv_a_name_of_its_own_and_room() -> None:
 
 def test_a_user_sees_their_own_and_the_shared_datasets_and_deletes_only_their_own() -> None:
     owner, other = make_user(), make_user()
-    mine = datasets.dataset_import(owner_id=owner.pk, name="mine", text=GOOD)
-    theirs = datasets.dataset_import(owner_id=other.pk, name="theirs", text=GOOD)
-    shipped = datasets.dataset_import(owner_id=None, name="shipped", text=GOOD, shared=True, source="a package")
+    mine = datasets.dataset_import(owner_id=owner.pk, name="mine", content=GOOD)
+    theirs = datasets.dataset_import(owner_id=other.pk, name="theirs", content=GOOD)
+    shipped = datasets.dataset_import(owner_id=None, name="shipped", content=GOOD, shared=True, source="a package")
     client = client_of(owner)
     listed = client.get("/api/market/datasets/").json()
     assert [(d["name"], d["mine"], d["shared"]) for d in listed] == [("mine", True, False), ("shipped", False, True)]
@@ -116,3 +116,71 @@ def test_a_user_sees_their_own_and_the_shared_datasets_and_deletes_only_their_ow
     assert client.delete(f"/api/market/datasets/{mine.pk}/").status_code == 204
     assert not DatasetBar.objects.filter(dataset_id=mine.pk).exists()
     assert set(Dataset.objects.values_list("name", flat=True)) == {"theirs", "shipped"}
+
+
+def parquet_of(rows: list[dict[str, object]], **types: object) -> bytes:
+    """A Parquet file of `rows` (pyarrow infers the column types unless `types` names some)."""
+    import io
+
+    import pyarrow
+    import pyarrow.parquet
+
+    columns = {name: [row[name] for row in rows] for name in rows[0]}
+    table = pyarrow.table(
+        {name: pyarrow.array(values, type=types.get(name)) for name, values in columns.items()}  # type: ignore[arg-type]
+    )
+    out = io.BytesIO()
+    pyarrow.parquet.write_table(table, out)
+    return out.getvalue()
+
+
+PARQUET_ROWS: list[dict[str, object]] = [
+    {"timestamp": datetime(2026, 1, 5, 14, 30, tzinfo=UTC), "symbol": "AAPL", "open": 190.12, "high": 190.43,
+     "low": 190.09, "close": 190.32, "volume": 247065},
+    {"timestamp": datetime(2026, 1, 5, 14, 30, tzinfo=UTC), "symbol": "MSFT", "open": 421.35, "high": 421.63,
+     "low": 421.08, "close": 421.16, "volume": 90066.0},
+    {"timestamp": datetime(2026, 1, 5, 14, 31, tzinfo=UTC), "symbol": "AAPL", "open": 190.32, "high": 190.74,
+     "low": 190.28, "close": 190.50, "volume": 220262},
+]  # fmt: skip
+
+
+def test_a_parquet_file_is_stored_as_its_csv_would_be() -> None:
+    client = client_of()
+    response = client.post(
+        "/api/market/datasets/?name=parquet",
+        data=parquet_of(PARQUET_ROWS),
+        content_type="application/vnd.apache.parquet",
+    )
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["barCount"] == 3 and (body["firstAt"], body["lastAt"]) == (START_MS, START_MS + MINUTE_MS)
+    stored = DatasetBar.objects.filter(dataset_id=int(body["datasetId"])).order_by("at", "symbol")
+    assert [(bar.symbol, str(bar.close), bar.volume) for bar in stored] == [
+        ("AAPL", "190.32000000", 247065),
+        ("MSFT", "421.16000000", 90066),
+        ("AAPL", "190.50000000", 220262),
+    ]
+
+
+def test_a_bad_parquet_row_is_named_by_its_row_and_field_and_nothing_is_stored() -> None:
+    client = client_of()
+    rows = [dict(row) for row in PARQUET_ROWS]
+    rows[1]["high"] = 400.0  # below its low
+    bad = client.post(
+        "/api/market/datasets/?name=bad", data=parquet_of(rows), content_type="application/vnd.apache.parquet"
+    )
+    garbage = client.post(
+        "/api/market/datasets/?name=junk", data=b"PAR1 not really", content_type="application/vnd.apache.parquet"
+    )
+    columns = client.post(
+        "/api/market/datasets/?name=cols",
+        data=parquet_of([{"when": "2026-01-05", "symbol": "AAPL"}]),
+        content_type="application/vnd.apache.parquet",
+    )
+
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_dataset"
+    assert bad.json()["details"][0]["field"] == "row 2.high"
+    assert garbage.status_code == 422 and "Parquet" in garbage.json()["message"]
+    assert columns.status_code == 422 and "columns must be exactly" in columns.json()["message"]
+    assert not Dataset.objects.exists()

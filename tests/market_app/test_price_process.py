@@ -12,16 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from market_app.bar_files import BarFileError, load_bars
 from market_app.prices import (
     TRADING_YEAR_SECONDS,
     VOLUME_NOISE_SIGMA,
-    BarFileError,
     InstrumentSpec,
     PriceSource,
     Quote,
     RandomWalkSource,
     ReplaySource,
-    load_bars,
 )
 
 EXAMPLE_BARS = Path(__file__).resolve().parents[2] / "market_app" / "data" / "example_bars.csv"

@@ -15,7 +15,7 @@ class Command(BaseCommand):
     help = "Import a CSV of bars as an operator's dataset (no owner); --shared lets every user replay it."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("file", type=Path, help="a CSV of bars (docs/datasets.md), or a .csv.gz")
+        parser.add_argument("file", type=Path, help="a CSV of bars (docs/datasets.md), a .csv.gz, or a Parquet file")
         parser.add_argument("--name", required=True, help="the dataset's name (unique among the operators')")
         parser.add_argument("--shared", action="store_true", help="every user may list and replay it")
         parser.add_argument("--source", default="", help="where the bars come from, and their license")
@@ -23,12 +23,12 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: Any) -> None:
         path: Path = options["file"]
         try:
-            text = datasets.read_bar_file(path)
-        except (OSError, UnicodeDecodeError) as error:
+            content = datasets.read_bar_file(path)
+        except (OSError, ProtocolError) as error:
             raise CommandError(f"{path}: {error}") from None
         try:
             dataset = datasets.dataset_import(
-                owner_id=None, name=options["name"], text=text, shared=options["shared"], source=options["source"]
+                owner_id=None, name=options["name"], content=content, shared=options["shared"], source=options["source"]
             )
         except ProtocolError as error:
             raise CommandError(f"{path}: {error.message}") from None

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 import pytest
 from websockets.sync.client import ClientConnection
 
+from market_app.bar_files import load_bars
 from market_app.messages import ExchangeData, ExchangeDataStatus
-from market_app.prices import load_bars
 from tests.support.liveserver import ROOT, DaphneServer, reconnect, recv_json, recv_until, request, send_json
 from tests.support.servers import ServerFactory, running_server
 

@@ -199,3 +199,35 @@ def test_clock_requests_refused_by_the_running_replay(server: DaphneServer) -> N
     assert early["code"] == "time_out_of_range"
     assert playing["code"] == "clock_playing"
     assert again["code"] == "simulator_already_running"
+
+
+def synthetic_prices(server: DaphneServer, seed: int, bars: int) -> tuple[list[dict], dict]:
+    """A new user's synthetic walk from `seed`, paused, stepped `bars` bars: the bars' prices, and the
+    error a seek gets."""
+    creds = server.issue_token(f"syn-{uuid.uuid4().hex[:8]}")
+    with server.connect(creds["token"], creds["deviceId"]) as ws:
+        recv_json(ws)
+        market = {"source": "synthetic", "seed": seed, "paused": True}
+        send(ws, creds, "start_simulator", "start", market=market)
+        recv_until(ws, "simulator_status_update", ignore=NONE, simulatorStatus="running")
+        clock_at(ws, 0)
+        send(ws, creds, "subscribe_market", "sub")
+        recv_until(ws, "market_subscription", ignore=NONE)
+        send(ws, creds, "step_clock", "step", bars=bars)
+        _, before = recv_until(ws, "clock_update", ignore=NONE)
+        send(ws, creds, "seek_clock", "seek", time=0)
+        refused = recv_until(ws, "error", ignore=NONE)[0]
+    return [m["symbols"] for m in before if m["type"] == "exchange_data"], refused
+
+
+def test_a_synthetic_walk_is_the_same_from_the_same_seed_and_cannot_seek(server: DaphneServer) -> None:
+    first, refused = synthetic_prices(server, 42, 5)
+    second, _ = synthetic_prices(server, 42, 5)
+    other, _ = synthetic_prices(server, 43, 5)
+
+    assert len(first) == 5 and {"AAPL", "MSFT"} <= set(first[0])
+    assert [{s: q["price"] for s, q in bar.items()} for bar in first] == [
+        {s: q["price"] for s, q in bar.items()} for bar in second
+    ]
+    assert first != other
+    assert refused["code"] == "time_out_of_range"

@@ -442,7 +442,9 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("datasets", help="list your datasets of bars and the shared ones").set_defaults(
         run=cmd_datasets
     )
-    upload = commands.add_parser("upload-dataset", help="store a CSV of bars as your dataset (checked whole)")
+    upload = commands.add_parser(
+        "upload-dataset", help="store a CSV (or Parquet file) of bars as your dataset (checked whole)"
+    )
     upload.add_argument("file", help="timestamp,symbol,open,high,low,close,volume (docs/datasets.md)")
     upload.add_argument("--name", required=True, help="the dataset's name, unique among yours")
     upload.set_defaults(run=cmd_upload)

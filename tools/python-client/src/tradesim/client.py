@@ -221,15 +221,16 @@ class Client:
         return listed
 
     async def upload_dataset(self, name: str, bars: str | bytes | os.PathLike[str]) -> dict[str, Any]:
-        """Store a CSV of bars (its text, bytes or a file's path) as your dataset `name`; the server
-        checks it whole (ApiError `invalid_dataset` names the first bad line and field)."""
+        """Store a file of bars (a CSV's text, or a CSV's or Parquet file's bytes or path) as your dataset
+        `name`; the server checks it whole (ApiError `invalid_dataset` names the first bad line and field)."""
         if isinstance(bars, os.PathLike):
             body = Path(bars).read_bytes()
         else:
             body = bars.encode() if isinstance(bars, str) else bars
+        media = "application/vnd.apache.parquet" if body.startswith(b"PAR1") else "text/csv"
         path = f"/api/market/datasets/?{urlencode({'name': name})}"
         stored: dict[str, Any] = await api(
-            self.base_url, "POST", path, body, token=self.token, timeout=60, content_type="text/csv"
+            self.base_url, "POST", path, body, token=self.token, timeout=60, content_type=media
         )
         return stored
 
