@@ -1,7 +1,7 @@
 """Files of bars: the format a dataset and the shared feed's replay read (docs/datasets.md), as CSV
-text or as a Parquet file. Each bar is checked as it is read; a problem is named by the line (CSV, 1
-is the header) or the row (Parquet, 1 is the first) and the field it is in. Pure Python on pyarrow:
-no models, no database."""
+text or as a Parquet file (read by pyarrow). Each bar is checked as it is read; a problem is named by
+the line (CSV, 1 is the header) or the row (Parquet, 1 is the first) and the field it is in. No
+models, no database."""
 
 from __future__ import annotations
 
@@ -14,9 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-
-import pyarrow
-import pyarrow.parquet
 
 BAR_COLUMNS = ("timestamp", "symbol", "open", "high", "low", "close", "volume")
 PARQUET_MAGIC = b"PAR1"  # a Parquet file starts (and ends) with it
@@ -157,6 +154,10 @@ def parse_parquet_bars(data: bytes, *, source: str, check: Callable[[Bar], None]
     timestamp, a date or ISO 8601 text (UTC when it names no zone), prices numbers or decimals, `volume` a
     whole number; every row checked as a CSV line is. Raises BarFileError naming `source`, the row and
     the field of the first problem."""
+    # Imported here: only an upload of Parquet needs it, and each server process would pay its import.
+    import pyarrow
+    import pyarrow.parquet
+
     try:
         table = pyarrow.parquet.read_table(io.BytesIO(data))
     except (pyarrow.ArrowException, OSError, ValueError) as error:
