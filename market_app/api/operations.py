@@ -226,11 +226,11 @@ OPERATIONS += [
     Operation(
         "DELETE",
         "/api/market/datasets/{datasetId}/",
-        "Delete one of your datasets with its bars",
+        "Delete one of your datasets with its bars (not while a simulator replays it)",
         None,
         path_parameters=DatasetPath,
         status=204,
-        errors=(DatasetCode.UNKNOWN_DATASET,),
+        errors=(DatasetCode.UNKNOWN_DATASET, DatasetCode.DATASET_IN_USE),
     ),
 ]
 

@@ -13,7 +13,7 @@ import pytest
 from websockets.sync.client import ClientConnection
 
 from simulator_app.messages import ClockChanged, ClockUpdate, SimulatorStarted
-from tests.support.liveserver import DaphneServer, heartbeat, recv_json, recv_until, request, send_json
+from tests.support.liveserver import DaphneServer, recv_json, recv_until, request, send_json
 from tests.support.servers import running_server
 
 T0 = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
@@ -167,21 +167,40 @@ def test_the_clock_survives_a_reconnect(server: DaphneServer) -> None:
 
 def test_bad_clock_and_market_requests_get_their_codes_and_the_connection_stays(server: DaphneServer) -> None:
     creds = server.issue_token(f"bad-{uuid.uuid4().hex[:8]}")
+    mine = upload(server, creds["token"])
+    theirs = upload(server, server.issue_token(f"other-{uuid.uuid4().hex[:8]}")["token"])
     with server.connect(creds["token"], creds["deviceId"]) as ws:
         recv_json(ws)
         codes = []
         for kind, fields in (
             ("step_clock", {"bars": 1}),  # no simulator
+            ("seek_clock", {"time": T0_MS}),
             ("start_simulator", {"market": {"source": "replay", "datasetId": "999999"}}),
+            ("start_simulator", {"market": {"source": "replay", "datasetId": theirs}}),  # another user's
             ("start_simulator", {"market": {"source": "replay"}}),
-            ("start_simulator", {"market": {"source": "replay", "datasetId": "1", "speed": 5000}}),
+            ("start_simulator", {"market": {"source": "replay", "datasetId": mine, "symbols": ["NOPE"]}}),
+            (
+                "start_simulator",
+                {"market": {"source": "replay", "datasetId": mine, "start": T0_MS + 60_000, "end": T0_MS + 90_000}},
+            ),
+            ("start_simulator", {"market": {"source": "replay", "datasetId": mine, "speed": 5000}}),
         ):
             send(ws, creds, kind, kind, **fields)
             codes.append(recv_until(ws, "error", ignore=NONE)[0]["code"])
-        send_json(ws, heartbeat(creds["deviceId"]))
-        recv_until(ws, "heartbeat_ack", ignore=NONE)
+        send(ws, creds, "request_session_info", "info")
+        info, _ = recv_until(ws, "session_info", ignore=NONE)
 
-    assert codes == ["simulator_not_running", "unknown_dataset", "invalid_market", "invalid_message"]
+    assert codes == [
+        "simulator_not_running",
+        "simulator_not_running",
+        "unknown_dataset",
+        "unknown_dataset",
+        "invalid_market",
+        "invalid_market",
+        "range_outside_data",
+        "invalid_message",
+    ]
+    assert info["simulatorStatus"] == "stopped" and info["simulatorId"] is None  # nothing was started
 
 
 def test_clock_requests_refused_by_the_running_replay(server: DaphneServer) -> None:
@@ -231,3 +250,16 @@ def test_a_synthetic_walk_is_the_same_from_the_same_seed_and_cannot_seek(server:
     ]
     assert first != other
     assert refused["code"] == "time_out_of_range"
+
+
+def test_a_dataset_a_live_replay_plays_is_not_deleted(server: DaphneServer) -> None:
+    with replay_trader(server) as (creds, ws, started):
+        clock_at(ws, 0)
+        path = f"/api/market/datasets/{started['market']['datasetId']}/"
+        refused_status, refused = server.request("DELETE", path, token=creds["token"])
+        send(ws, creds, "stop_simulator", "stop")
+        recv_until(ws, "simulator_status_update", ignore=NONE, simulatorStatus="stopped")
+        deleted_status, _ = server.request("DELETE", path, token=creds["token"])
+
+    assert refused_status == 409 and refused["code"] == "dataset_in_use"
+    assert deleted_status == 204
