@@ -86,6 +86,14 @@ def import_dataset(env: dict[str, str], path: Path, name: str) -> str:
 # --- max: one replay as fast as the worker goes ------------------------------------------------------
 
 
+async def resting_limits(ws: Any, device: str, symbol: str, side: str, prices: list[float]) -> None:
+    """One GTC limit order of 1 at each price, each answered before the next."""
+    for price in prices:
+        ticket = {"symbol": symbol, "side": side, "orderType": "limit", "quantity": 1, "timeInForce": "gtc"}
+        await ws.send(request("place_order", device, limitPrice=price, **ticket))
+        await until(ws, "order_placed")
+
+
 async def replay_at_max(ws_url: str, client: dict[str, Any], dataset: str) -> dict[str, Any]:
     device = client["deviceId"]
     async with websockets.connect(
@@ -97,38 +105,12 @@ async def replay_at_max(ws_url: str, client: dict[str, Any], dataset: str) -> di
         await until(ws, "simulator_status_update", simulatorStatus="running")
         await until(ws, "clock_update")
         # Resting limit orders the replay crosses: each fills once, on the bar the path reaches it.
-        for level in range(20):
-            await ws.send(
-                request(
-                    "place_order",
-                    device,
-                    symbol="SPX",
-                    side="buy",
-                    orderType="limit",
-                    quantity=1,
-                    limitPrice=700 + level * 20,
-                    timeInForce="gtc",
-                )
-            )
-            await until(ws, "order_placed")
+        await resting_limits(ws, device, "SPX", "buy", [700 + level * 20 for level in range(20)])
         await ws.send(request("place_order", device, symbol="IXIC", side="buy", orderType="market", quantity=20))
         await until(ws, "order_placed")
         await ws.send(request("step_clock", device, bars=1))  # the market buy fills
         await until(ws, "clock_update")
-        for level in range(20):
-            await ws.send(
-                request(
-                    "place_order",
-                    device,
-                    symbol="IXIC",
-                    side="sell",
-                    orderType="limit",
-                    quantity=1,
-                    limitPrice=3000 + level * 200,
-                    timeInForce="gtc",
-                )
-            )
-            await until(ws, "order_placed")
+        await resting_limits(ws, device, "IXIC", "sell", [3000 + level * 200 for level in range(20)])
         await ws.send(request("set_clock", device, paused=False))
         started = await until(ws, "clock_update")
         begun = time.perf_counter()

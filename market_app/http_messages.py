@@ -60,17 +60,21 @@ class OrderListQuery(BaseModel):
     status: Literal["open", "all"] = Field(default="all", description="`open`: new and partially filled orders")
 
 
+# A UUID in a path, as the views parse it (one with its dashes).
+UuidText = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        json_schema_extra={"format": "uuid"},
+    ),
+]
+
+
 class OrderPath(BaseModel):
     """The path of /api/market/orders/{orderId}/...: an order's UUID, as UserOrder.orderId gives it."""
 
     model_config = ConfigDict(strict=True, frozen=True)
-    orderId: Annotated[
-        str,
-        Field(
-            pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-            json_schema_extra={"format": "uuid"},
-        ),
-    ]
+    orderId: UuidText
 
 
 class ResetQuery(BaseModel):
@@ -230,14 +234,7 @@ class ReportPath(BaseModel):
     """The path of /api/market/simulators/{simulatorId}/report/."""
 
     model_config = ConfigDict(strict=True, frozen=True)
-    simulatorId: Annotated[
-        str,
-        Field(
-            pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-            description="one of your simulators (a replay)",
-            json_schema_extra={"format": "uuid"},
-        ),
-    ]
+    simulatorId: UuidText = Field(description="one of your simulators (a replay)")
 
 
 class ReportQuery(BaseModel):

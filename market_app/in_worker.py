@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import Any, cast
 
 from channels.db import database_sync_to_async
@@ -28,6 +27,7 @@ from market_app.liquidity import DEFAULT_LIQUIDITY, Book, book_of
 from market_app.marketdata import SymbolLiquidity, WireBooks, books_of_event, replay_tick_size
 from market_app.matcher import SymbolMarket, match_tick
 from market_app.own_market import OwnMarkets
+from market_app.price_stream import quote_of_wire
 from market_app.prices import Quote
 from market_app.realism import DEFAULT_PROFILE, PROFILES, realism_of
 from market_app.sampling import EquitySampler
@@ -39,11 +39,7 @@ logger = logging.getLogger(__name__)
 
 
 def quotes_of(event: MarketTickEvent) -> dict[str, Quote]:
-    quotes = {}
-    for symbol, wire in event["symbols"].items():
-        price = Decimal(repr(wire["price"]))
-        quotes[symbol] = Quote(price=price, open=price - Decimal(repr(wire["change"])), volume=int(wire["volume"]))
-    return quotes
+    return {symbol: quote_of_wire(wire) for symbol, wire in event["symbols"].items()}
 
 
 class Markets:

@@ -197,7 +197,7 @@ class OwnMarket:
         state = run.own_state
         self.quotes: dict[str, Quote] = {s: Quote.from_state(q) for s, q in state.get("quotes", {}).items()}
         self.ticks = int(state.get("ticks", 0))  # sub-ticks matched, numbering the fills
-        self.day_of_order: dict[uuid.UUID, str] = dict(state.get("dayOfOrder", {}))
+        self.day_of_order = {uuid.UUID(key): day for key, day in state.get("dayOfOrder", {}).items()}
         self.candles = CandleBuilder()
         self.next_at = 0.0  # monotonic time its next bar is due
         self.report_due = True  # a clock_update is owed (taken, a request applied)
@@ -260,23 +260,22 @@ class OwnMarket:
         return quotes
 
     def markets_on_path(self, bars: Mapping[str, OwnBar], orders: Sequence[OpenOrder]) -> list[dict[str, SymbolMarket]]:
-        """Each point of the bars' paths (through the orders' prices) as the markets of one tick (a
-        symbol whose path is shorter sits the later points out)."""
+        """Each point of the paths of the orders' symbols' bars (through the orders' prices) as the markets
+        of one tick (a symbol whose path is shorter sits the later points out); none without orders."""
         realism = realism_of(self.run.profile)
-        prices: dict[str, list[Decimal]] = {}
+        prices: dict[str, list[Decimal]] = {order.symbol: [] for order in orders}
         for order in orders:
-            for price in (order.limit_price, order.stop_price):
-                if price is not None:
-                    prices.setdefault(order.symbol, []).append(price)
-        paths = {symbol: bar_path(bar, prices.get(symbol, ())) for symbol, bar in bars.items()}
+            prices[order.symbol].extend(p for p in (order.limit_price, order.stop_price) if p is not None)
+        paths = {symbol: bar_path(bars[symbol], through) for symbol, through in prices.items()}
+        volumes = {symbol: path_volumes(bars[symbol].volume, len(path)) for symbol, path in paths.items()}
         steps: list[dict[str, SymbolMarket]] = []
-        for point in range(max(len(path) for path in paths.values())):
+        for point in range(max((len(path) for path in paths.values()), default=0)):
             markets: dict[str, SymbolMarket] = {}
             for symbol, path in paths.items():
                 if point >= len(path):
                     continue
-                volume = path_volumes(bars[symbol].volume, len(path))[point]
-                setting = book_input(symbol, Quote(path[point], path[point], volume), self.liquidity)
+                price, volume = path[point], volumes[symbol][point]
+                setting = book_input(symbol, Quote(price, price, volume), self.liquidity)
                 book: Book = book_of(
                     price=setting.price,
                     tick_size=setting.tick_size,
@@ -287,7 +286,7 @@ class OwnMarket:
                     symbol=symbol,
                     volume=volume,
                 )
-                markets[symbol] = SymbolMarket(price=path[point], volume=volume, book=book)
+                markets[symbol] = SymbolMarket(price=price, volume=volume, book=book)
             steps.append(markets)
         return steps
 
@@ -299,16 +298,23 @@ class OwnMarket:
             self._bar_orders = [dataclasses.replace(o, active_at_ms=0, expires_seq=None) for o in orders]
         return self._bar_orders
 
+    def tradable(self, orders: list[OpenOrder], bars: Mapping[str, OwnBar], ended: set[uuid.UUID]) -> list[OpenOrder]:
+        """The orders this bar may change, as it trades them (`bar_orders`), less the day orders it ended."""
+        return [o for o in self.bar_orders(orders) if o.id not in ended and may_trade(o, bars.get(o.symbol))]
+
     def day_expiries(self, orders: Sequence[OpenOrder], time_ms: int) -> list[Expiry]:
-        """A `day` order ends at the first bar of a later (UTC) day than the bar it first met."""
+        """A `day` order ends at the first bar of a later (UTC) day than the bar it first met. Only the
+        open day orders are remembered (the checkpoint carries them)."""
         day = datetime.fromtimestamp(time_ms / 1000, UTC).date().isoformat()
+        remembered: dict[uuid.UUID, str] = {}
         expired = []
         for order in orders:
             if order.time_in_force != TimeInForce.DAY:
                 continue
-            first = self.day_of_order.setdefault(order.id, day)
+            first = remembered[order.id] = self.day_of_order.get(order.id, day)
             if first != day:
                 expired.append(Expiry(order.id, "day order: the trading day ended"))
+        self.day_of_order = remembered
         return expired
 
     def event_of(self, index: int, time_ms: int, ack_to: str) -> dict[str, Any]:
@@ -464,37 +470,43 @@ class OwnMarkets:
         if not known:
             return
         expiries = market.day_expiries(known, time_ms)
-        orders = [order for order in market.bar_orders(known) if may_trade(order, bars.get(order.symbol))]
-        if not orders and not expiries:
-            return
+        ended = {expiry.order_id for expiry in expiries}
+        orders = market.tradable(known, bars, ended)
         frictionless = realism_of(run.profile).frictionless
         for point, markets in enumerate(market.markets_on_path(bars, orders)):
             outcome = match_tick(
                 orders, markets, tick_seq=market.ticks * PATH_SEQS + point, tick_ms=0, frictionless=frictionless
             )
-            if point == 0 and expiries:
-                outcome = TickOutcome(outcome.fills, outcome.changes, outcome.expiries + expiries)
-                expired = {e.order_id for e in expiries}
-                outcome.fills[:] = [f for f in outcome.fills if f.order_id not in expired]
-            if not outcome:
-                continue
-            remaining = await database_sync_to_async(services.fills_apply)(
-                simulator_id=run.simulator_id,
-                worker_id=self.worker.worker_id,
-                epoch=run.epoch,
-                user_id=run.user_id,
-                fills=outcome.fills,
-                changes=outcome.changes,
-                expiries=outcome.expiries,
-                market_at=datetime.fromtimestamp(time_ms / 1000, UTC),
-            )
-            if remaining is None:
-                self.worker.drop(run.simulator_id)
-                return
+            outcome.expiries.extend(expiries)  # the ended day orders go with the bar's first point
+            expiries = []
+            if outcome:
+                remaining = await self.apply(market, outcome, time_ms)
+                if remaining is None:
+                    return
+                orders = market.tradable(remaining, bars, ended)
+                if not orders:
+                    return
+        if expiries:  # nothing of the bar could trade
+            await self.apply(market, TickOutcome(expiries=expiries), time_ms)
+
+    async def apply(self, market: OwnMarket, outcome: TickOutcome, time_ms: int) -> list[OpenOrder] | None:
+        """Record a point's outcome; the user's open orders after it, or None when the lease was lost."""
+        run = market.run
+        remaining: list[OpenOrder] | None = await database_sync_to_async(services.fills_apply)(
+            simulator_id=run.simulator_id,
+            worker_id=self.worker.worker_id,
+            epoch=run.epoch,
+            user_id=run.user_id,
+            fills=outcome.fills,
+            changes=outcome.changes,
+            expiries=outcome.expiries,
+            market_at=datetime.fromtimestamp(time_ms / 1000, UTC),
+        )
+        if remaining is None:
+            self.worker.drop(run.simulator_id)
+        else:
             self.open_orders[run.user_id] = remaining
-            orders = [order for order in market.bar_orders(remaining) if may_trade(order, bars.get(order.symbol))]
-            if not orders:
-                return
+        return remaining
 
     async def report(self, market: OwnMarket) -> None:
         market.report_due = False

@@ -74,8 +74,7 @@ def run_report(*, user_id: int, simulator_id: uuid.UUID, benchmark: str | None =
     position = int(simulator.state.get("clock", {}).get("position", -1))
     closes: dict[int, dict[str, float]] = {}
     for at_ms, symbol, _open, _high, _low, close, _volume in rows:
-        if symbol in symbols or symbol == benchmark:
-            closes.setdefault(at_ms, {})[symbol] = float(close)
+        closes.setdefault(at_ms, {})[symbol] = float(close)
     # The run's own timeline (its symbols' bar times), up to the bar its clock reached.
     times = [t for t in sorted(closes) if any(s in closes[t] for s in symbols)][: position + 1]
     fills = list(

@@ -182,8 +182,8 @@ def own_market_of_user(*, user_id: int) -> Simulator | None:
 
 def own_market_symbols(*, user_id: int) -> list[str] | None:
     """The symbols of the user's live simulator's own market (None: it trades on the shared feed)."""
-    simulator = live_simulator_of_user(user_id=user_id)
-    if simulator is None or simulator.market_source == "shared":
+    simulator = own_market_of_user(user_id=user_id)
+    if simulator is None:
         return None
     symbols = simulator.market.get("symbols")
     return list(symbols) if symbols else [i.symbol for i in active_instruments()]

@@ -182,6 +182,13 @@ def _check_affordable(
         raise ProtocolError(MarketCode.INSUFFICIENT_POSITION, "an oco pair exits a position: long only, sell side")
 
 
+@dataclass(frozen=True)
+class MarketPrices:
+    quotes: dict[str, Quote]
+    seq: int  # the shared feed's tick (a day order's end is counted from it)
+    own: bool  # the user's own market (a replay or synthetic walk)
+
+
 def _prices_of_market(simulator: Simulator | None, own_quotes: Mapping[str, Quote] | None) -> MarketPrices:
     """The prices an order of the user is checked against: their own market's (as their connection last
     saw them, else as its worker last checkpointed them) or the shared feed's."""
@@ -190,13 +197,6 @@ def _prices_of_market(simulator: Simulator | None, own_quotes: Mapping[str, Quot
         return MarketPrices(quotes=quotes, seq=0, own=True)
     feed = selectors.feed_snapshot()
     return MarketPrices(quotes=feed.quotes, seq=feed.seq, own=False)
-
-
-@dataclass(frozen=True)
-class MarketPrices:
-    quotes: dict[str, Quote]
-    seq: int  # the shared feed's tick (a day order's end is counted from it)
-    own: bool  # the user's own market (a replay or synthetic walk)
 
 
 def order_place(*, user_id: int, ticket: OrderTicket, own_quotes: Mapping[str, Quote] | None = None) -> Order:

@@ -121,6 +121,4 @@ class Clock:
         )
         if settings.version > clock.applied:
             clock.apply(settings)
-        else:
-            clock.settings = settings
         return clock

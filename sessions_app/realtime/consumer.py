@@ -279,7 +279,7 @@ class Connection(AsyncWebsocketConsumer):
             refusal = self.rate.refusal(self.last_message_monotonic, acknowledgement=cheap)
             if refusal is not None:
                 raise ProtocolError(refusal)
-            route = frames.route_of(kind, self.routes)
+            route = known if known is not None else frames.route_of(kind, self.routes)  # unknown_type
             await route.handler(self, frames.validated(route.message_class, data, text_data or ""))
         except Exception as error:
             await self.answer_failure(error, request_id)
