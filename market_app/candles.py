@@ -97,6 +97,15 @@ class CandleBuilder:
     def add_tick(self, timestamp_ms: int, ticks: Mapping[str, _PriceVolume]) -> list[ClosedBar]:
         """Add one tick (symbol -> anything with `price` and `volume`, e.g. a Quote); returns the bars it closed."""
         closed: list[ClosedBar] = []
+        self._add(timestamp_ms, ticks, closed)
+        return closed
+
+    def update(self, timestamp_ms: int, ticks: Mapping[str, _PriceVolume]) -> None:
+        """`add_tick` for a caller that shows only the open bars (a replay: its daily bars close every
+        shorter interval each time, and freezing those is most of the cost)."""
+        self._add(timestamp_ms, ticks, None)
+
+    def _add(self, timestamp_ms: int, ticks: Mapping[str, _PriceVolume], closed: list[ClosedBar] | None) -> None:
         starts = [(interval, timestamp_ms - timestamp_ms % INTERVALS_MS[interval]) for interval in self.intervals]
         for symbol, tick in ticks.items():
             price, volume = tick.price, tick.volume
@@ -111,10 +120,9 @@ class CandleBuilder:
                     continue
                 if bar is not None and bar.start_ms > start:
                     continue  # a clock that stepped back: leave the newer bar open, drop the stray tick
-                if bar is not None:
+                if bar is not None and closed is not None:
                     closed.append(ClosedBar(symbol, interval, bar.frozen()))
                 bars[interval] = _OpenBar(interval, start, price, price_f, volume)
-        return closed
 
     def to_wire(self) -> dict[str, dict[str, dict[str, Any]]]:
         """The open bars, symbol -> interval -> wire bar (copies: the builder goes on updating its own)."""

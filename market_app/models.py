@@ -192,7 +192,11 @@ class Order(models.Model):
                 name="one_order_per_client_order_id",
             )
         ]
-        indexes = [models.Index(fields=["user", "status"], name="order_user_status")]
+        indexes = [
+            models.Index(fields=["user", "status"], name="order_user_status"),
+            # A snapshot's most recent closed orders read in order, however many the user has.
+            models.Index(fields=["user", "-created_at"], name="order_user_created"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.side} {self.quantity} {self.instrument_id} ({self.status})"

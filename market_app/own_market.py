@@ -305,12 +305,13 @@ class OwnMarket:
     def day_expiries(self, orders: Sequence[OpenOrder], time_ms: int) -> list[Expiry]:
         """A `day` order ends at the first bar of a later (UTC) day than the bar it first met. Only the
         open day orders are remembered (the checkpoint carries them)."""
-        day = datetime.fromtimestamp(time_ms / 1000, UTC).date().isoformat()
+        day = ""
         remembered: dict[uuid.UUID, str] = {}
         expired = []
         for order in orders:
             if order.time_in_force != TimeInForce.DAY:
                 continue
+            day = day or datetime.fromtimestamp(time_ms / 1000, UTC).date().isoformat()
             first = remembered[order.id] = self.day_of_order.get(order.id, day)
             if first != day:
                 expired.append(Expiry(order.id, "day order: the trading day ended"))
@@ -450,7 +451,7 @@ class OwnMarkets:
         if last or (stepping and clock.steps_left == 0):
             market.report_due = True
         market.checkpoint()
-        market.candles.add_tick(time_ms, market.quotes)
+        market.candles.update(time_ms, market.quotes)
         market.unsent = (index, time_ms)
         conflated = clock.settings.speed is None and clock.playing and not clock.settings.lockstep
         if not conflated or now - market.last_sent >= MAX_SPEED_SEND_INTERVAL_S:

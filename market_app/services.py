@@ -67,7 +67,7 @@ from sessions_app.realtime.publish import notify, notify_now, push
 from sessions_app.selectors import active_session_ids_of_user
 from simulator_app.errors import SimulatorCode
 from simulator_app.models import Simulator
-from simulator_app.selectors import live_simulator_of_user, simulator_is_held
+from simulator_app.selectors import live_simulator_of_user, profile_of_held_simulator
 from simulator_app.selectors import running_simulator_of_user as running_simulator
 
 MAX_DECIMALS = order_specs.MAX_DECIMALS
@@ -498,9 +498,9 @@ def fills_apply(
     None when the worker no longer holds the simulator (another worker took over; it applies them).
     """
     with transaction.atomic():
-        if not simulator_is_held(simulator_id=simulator_id, worker_id=worker_id, epoch=epoch):
+        profile = profile_of_held_simulator(simulator_id=simulator_id, worker_id=worker_id, epoch=epoch)
+        if profile is None:
             return None
-        profile = Simulator.objects.filter(pk=simulator_id).values_list("profile", flat=True).first()
         fee_factor = realism_of(profile).fee_factor
         for change in changes:
             Order.objects.filter(pk=change.order_id, user_id=user_id, status__in=OPEN_ORDER_STATUSES).update(

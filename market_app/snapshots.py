@@ -16,7 +16,7 @@ from market_app.prices import Quote
 from sessions_app.realtime.message_base import epoch_ms, now_ms
 from simulator_app.clock import Clock, ClockSettings
 from simulator_app.messages import ClockView, MarketView
-from simulator_app.selectors import running_profile_of_user
+from simulator_app.selectors import live_simulator_of_user
 
 
 def _number(value: Decimal | None) -> float | None:
@@ -102,31 +102,33 @@ def account_summary(account: Account | None, positions: list[UserPosition], rese
 
 def exchange_data_status(*, user_id: int, reason: SnapshotReason, request_id: str | None = None) -> ExchangeDataStatus:
     feed = selectors.feed_snapshot()
-    own = selectors.own_market_of_user(user_id=user_id)
-    if own is None:
+    simulator = live_simulator_of_user(user_id=user_id)
+    if simulator is None or simulator.market_source == "shared":
         quotes, seq = feed.quotes, feed.seq
-        symbols = selectors.feed_quotes(feed, selectors.realism_profile_of_user(user_id))
+        symbols = selectors.feed_quotes(feed, selectors.realism_profile_of(simulator))
         market = clock = None
     else:
         # A market of the simulator's own: its prices at the worker's last checkpoint (the next bar follows).
-        own_quotes = selectors.own_market_quotes(own)
+        own_quotes = selectors.own_market_quotes(simulator)
         quotes, seq = feed.quotes | own_quotes, 0
         symbols = {symbol: quote.to_wire() for symbol, quote in own_quotes.items()}
-        market = MarketView.of(own.market)
-        clock = ClockView.of(Clock.resume(own.state.get("clock"), ClockSettings.from_state(own.clock)))
+        market = MarketView.of(simulator.market)
+        clock = ClockView.of(Clock.resume(simulator.state.get("clock"), ClockSettings.from_state(simulator.clock)))
     # Closed positions stay listed (quantity 0) for their realized profit.
     positions = [position_view(p, quotes.get(p.instrument.symbol)) for p in selectors.positions_of_user(user_id)]
-    reserved, _ = selectors.reserved_by_open_orders(user_id, quotes)
+    open_orders = list(selectors.open_orders_of_users([user_id]))
+    reserved, _ = selectors.reserved_by_orders(open_orders, quotes)
+    shown = [*reversed(open_orders), *selectors.recent_closed_orders(user_id)]  # newest first, as before
     return ExchangeDataStatus(
         timestamp=now_ms(),
         symbols=symbols,
-        userOrders={str(o.id): order_view(o) for o in selectors.orders_shown(user_id)},
+        userOrders={str(o.id): order_view(o) for o in shown},
         userPositions={p.symbol: p for p in positions},
         account=account_summary(selectors.account_of_user(user_id), positions, reserved),
         seq=seq,
         reason=reason,
         requestId=request_id,
-        profile=running_profile_of_user(user_id=user_id),
+        profile=simulator.profile if simulator is not None else None,
         market=market,
         clock=clock,
     )

@@ -17,20 +17,16 @@ def live_simulator_of_user(*, user_id: int) -> Simulator | None:
     return Simulator.objects.filter(user_id=user_id, status__in=LIVE_STATUSES).first()
 
 
-def running_profile_of_user(*, user_id: int) -> str | None:
-    """The realism profile of the user's live simulator (None without one): the market's seam for
-    what each user's quotes, books and fills are computed with."""
-    return Simulator.objects.filter(user_id=user_id, status__in=LIVE_STATUSES).values_list("profile", flat=True).first()
-
-
 def running_simulator_of_user(*, user_id: int) -> Simulator | None:
     """The user's running simulator with its worker (orders are matched only while one runs)."""
     return Simulator.objects.select_related("worker").filter(user_id=user_id, status=SimulatorStatus.RUNNING).first()
 
 
-def simulator_is_held(*, simulator_id: uuid.UUID, worker_id: str, epoch: int) -> bool:
-    """Does this worker still hold the running simulator under this lease epoch?"""
-    return Simulator.objects.held_by(worker_id, epoch).filter(pk=simulator_id, status=SimulatorStatus.RUNNING).exists()
+def profile_of_held_simulator(*, simulator_id: uuid.UUID, worker_id: str, epoch: int) -> str | None:
+    """The realism profile of the running simulator if this worker still holds it under this lease
+    epoch; None if it does not."""
+    held = Simulator.objects.held_by(worker_id, epoch).filter(pk=simulator_id, status=SimulatorStatus.RUNNING)
+    return held.values_list("profile", flat=True).first()
 
 
 def live_simulator_ids_of_session(*, session_id: uuid.UUID) -> list[uuid.UUID]:

@@ -59,13 +59,23 @@ async def own_database_thread(work: Coroutine[object, object, None]) -> None:
         await work
 
 
+async def receive(channel: str) -> dict[str, Any]:
+    """The next message on `channel`, retried with backoff while the channel layer fails (the
+    database poll keeps the simulators going meanwhile). The first try is a plain call: tenacity's
+    wrapper costs more than an in-memory receive, and a lock-step replay receives one per bar."""
+    try:
+        message: dict[str, Any] = await get_channel_layer().receive(channel)
+    except Exception:
+        logger.warning("receiving on %s failed; retrying", channel, exc_info=True)
+        return await receive_retrying(channel)
+    return message
+
+
 @retry(
     wait=wait_exponential(multiplier=0.1, max=5),
     before_sleep=before_sleep_log(logger, logging.WARNING, exc_info=True),
 )
-async def receive(channel: str) -> dict[str, Any]:
-    """The next message on `channel`, retried with backoff while the channel layer fails (the
-    database poll keeps the simulators going meanwhile)."""
+async def receive_retrying(channel: str) -> dict[str, Any]:
     message: dict[str, Any] = await get_channel_layer().receive(channel)
     return message
 

@@ -77,3 +77,14 @@ def test_five_minutes_of_half_second_ticks_make_600_second_bars_5_minute_bars_an
     five = next(c.bar for c in closed if c.interval == "5m")
     assert (five.open, five.high, five.low, five.volume) == (D(100), D(106), D(100), 600)
     assert sum(c.bar.volume for c in closed if c.interval == "1s") == 600
+
+
+def test_update_keeps_the_same_open_bars_as_add_tick_without_returning_the_closed_ones() -> None:
+    adding, updating = CandleBuilder(), CandleBuilder()
+    for n in range(200):  # daily-bar gaps and second-bar gaps alike
+        ms = n * (86_400_000 if n % 2 else 700)
+        quotes = {"X": tick(100 + n % 5, n), "Y": tick(50 - n % 3, 1)}
+        adding.add_tick(ms, quotes)
+        assert updating.update(ms, quotes) is None
+        assert updating.to_wire() == adding.to_wire()
+        assert updating.open_bars == adding.open_bars
