@@ -87,24 +87,75 @@ def bar_path(bar: OwnBar, through: Sequence[Decimal] = ()) -> tuple[Decimal, ...
     return tuple(path)
 
 
-def may_trade(order: OpenOrder, bar: OwnBar | None) -> bool:
-    """Can the bar change the order at all? Not one whose price the bar does not reach and that waits
-    in its queue already (or waits for its stop): matching it would change nothing. A trailing stop
-    follows every price, and a market order or one new to the book always takes its turn."""
-    if bar is None:
-        return False
+def trade_trigger(order: OpenOrder) -> tuple[str, Decimal] | None:
+    """What a bar must reach to change the order at all: ("high", p), a high at p or above, or
+    ("low", p), a low at p or below; None: any bar of its symbol. Not reached: the order's price is
+    outside the bar and it waits in its queue already (or waits for its stop), so matching it would
+    change nothing. A trailing stop follows every price, and a market order or one new to the book
+    always takes its turn."""
     kind = order.order_type
     if kind == OrderType.TRAILING_STOP or kind == OrderType.MARKET:
-        return True
+        return None
     buy = order.side == OrderSide.BUY
     if kind in (OrderType.STOP, OrderType.STOP_LIMIT) and not order.triggered:
         assert order.stop_price is not None
-        return bar.high >= order.stop_price if buy else bar.low <= order.stop_price
+        return ("high", order.stop_price) if buy else ("low", order.stop_price)
     if order.limit_price is None:  # a triggered stop: a market order now
-        return True
+        return None
     if order.queue_ahead is None:  # new to the book: it joins the queue, or takes what is marketable
+        return None
+    return ("low", order.limit_price) if buy else ("high", order.limit_price)
+
+
+def may_trade(order: OpenOrder, bar: OwnBar | None) -> bool:
+    """Can the bar change the order at all (`trade_trigger`)?"""
+    if bar is None:
+        return False
+    trigger = trade_trigger(order)
+    if trigger is None:
         return True
-    return bar.low <= order.limit_price if buy else bar.high >= order.limit_price
+    side, price = trigger
+    return bar.high >= price if side == "high" else bar.low <= price
+
+
+class BarOrders:
+    """A user's open orders as a bar trades them (each known now is active: a bar is its latency,
+    whatever the wall clock says; each ends by the bars' day, not the shared feed's ticks), indexed
+    by `trade_trigger` so a bar finds the ones it may change by bisection: a replay at `max` plays
+    thousands of bars a second past resting orders that most bars do not reach."""
+
+    def __init__(self, orders: list[OpenOrder]) -> None:
+        self.source = orders
+        self.orders = [dataclasses.replace(o, active_at_ms=0, expires_seq=None) for o in orders]
+        self._any: dict[str, list[int]] = {}  # symbol -> positions of the orders any bar may change
+        highs: dict[str, list[tuple[Decimal, int]]] = {}
+        lows: dict[str, list[tuple[Decimal, int]]] = {}
+        for position, order in enumerate(self.orders):
+            trigger = trade_trigger(order)
+            if trigger is None:
+                self._any.setdefault(order.symbol, []).append(position)
+            else:
+                (highs if trigger[0] == "high" else lows).setdefault(order.symbol, []).append((trigger[1], position))
+        self._highs = {symbol: _by_price(entries) for symbol, entries in highs.items()}
+        self._lows = {symbol: _by_price(entries) for symbol, entries in lows.items()}
+
+    def tradable(self, bars: Mapping[str, OwnBar], ended: set[uuid.UUID]) -> list[OpenOrder]:
+        """The orders the bars may change (in the orders' own order), less the day orders they ended."""
+        hits: list[int] = []
+        for symbol, bar in bars.items():
+            hits += self._any.get(symbol, ())
+            if symbol in self._highs:
+                prices, positions = self._highs[symbol]
+                hits += positions[: bisect.bisect_right(prices, bar.high)]
+            if symbol in self._lows:
+                prices, positions = self._lows[symbol]
+                hits += positions[bisect.bisect_left(prices, bar.low) :]
+        return [self.orders[i] for i in sorted(hits) if self.orders[i].id not in ended]
+
+
+def _by_price(entries: list[tuple[Decimal, int]]) -> tuple[list[Decimal], list[int]]:
+    entries.sort()
+    return [price for price, _ in entries], [position for _, position in entries]
 
 
 def path_volumes(volume: int, points: int) -> list[int]:
@@ -203,8 +254,7 @@ class OwnMarket:
         self.report_due = True  # a clock_update is owed (taken, a request applied)
         self.last_sent = 0.0
         self.unsent: tuple[int, int] | None = None  # (index, time) of the newest bar not sent yet (at `max`)
-        self._orders_of: list[OpenOrder] | None = None  # the open orders last seen, and as a bar trades them
-        self._bar_orders: list[OpenOrder] = []
+        self._bar_orders: BarOrders | None = None  # the open orders last seen, as a bar trades them
 
     # --- The clock ------------------------------------------------------------------------
 
@@ -290,17 +340,11 @@ class OwnMarket:
             steps.append(markets)
         return steps
 
-    def bar_orders(self, orders: list[OpenOrder]) -> list[OpenOrder]:
-        """The open orders as a bar trades them: each known now is active (a bar is its latency,
-        whatever the wall clock says) and ends by the bars' day, not the shared feed's ticks."""
-        if orders is not self._orders_of:
-            self._orders_of = orders
-            self._bar_orders = [dataclasses.replace(o, active_at_ms=0, expires_seq=None) for o in orders]
-        return self._bar_orders
-
     def tradable(self, orders: list[OpenOrder], bars: Mapping[str, OwnBar], ended: set[uuid.UUID]) -> list[OpenOrder]:
-        """The orders this bar may change, as it trades them (`bar_orders`), less the day orders it ended."""
-        return [o for o in self.bar_orders(orders) if o.id not in ended and may_trade(o, bars.get(o.symbol))]
+        """The orders this bar may change, as it trades them (`BarOrders`), less the day orders it ended."""
+        if self._bar_orders is None or self._bar_orders.source is not orders:
+            self._bar_orders = BarOrders(orders)
+        return self._bar_orders.tradable(bars, ended)
 
     def day_expiries(self, orders: Sequence[OpenOrder], time_ms: int) -> list[Expiry]:
         """A `day` order ends at the first bar of a later (UTC) day than the bar it first met. Only the

@@ -97,8 +97,7 @@ def commission_schedule_of(account: Account) -> CommissionSchedule:
     )
 
 
-def running_simulator_of_user(user_id: int) -> Simulator:
-    simulator = running_simulator(user_id=user_id)
+def _require_running(simulator: Simulator | None) -> Simulator:
     if simulator is None:
         raise ProtocolError(
             SimulatorCode.SIMULATOR_NOT_RUNNING, "orders need a running simulator; send start_simulator"
@@ -211,7 +210,8 @@ def order_place(*, user_id: int, ticket: OrderTicket, own_quotes: Mapping[str, Q
         existing = selectors.orders_of_user(user_id).filter(client_order_id=ticket.clientOrderId).first()
         if existing is not None:
             return existing
-    prices = _prices_of_market(running_simulator(user_id=user_id), own_quotes)
+    running = running_simulator(user_id=user_id)
+    prices = _prices_of_market(running, own_quotes)
     instrument = selectors.instrument_by_symbol(ticket.symbol, active_only=not prices.own)
     if instrument is None or (prices.own and instrument.symbol not in prices.quotes):
         raise ProtocolError(MarketCode.UNKNOWN_SYMBOL, f"unknown symbol {ticket.symbol!r}")
@@ -220,7 +220,7 @@ def order_place(*, user_id: int, ticket: OrderTicket, own_quotes: Mapping[str, Q
     spec = order_specs.spec_of_ticket(ticket, tick_size=instrument.tick_size, symbol=instrument.symbol, last=last)
     try:
         with transaction.atomic():
-            simulator = running_simulator_of_user(user_id)
+            simulator = _require_running(running)  # after the ticket's own checks, whose codes say more
             account = account_for(user_id, lock=True)
             if last is None:
                 if spec.order_type != OrderType.LIMIT:

@@ -7,9 +7,19 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from market_app.accounting import OpenOrder
-from market_app.own_market import OwnBar, ReplayBars, SyntheticBars, bar_path, may_trade, path_volumes
+from market_app.own_market import (
+    BarOrders,
+    OwnBar,
+    ReplayBars,
+    SyntheticBars,
+    bar_path,
+    may_trade,
+    path_volumes,
+)
 from market_app.prices import InstrumentSpec, Quote
 
 D = Decimal
@@ -113,3 +123,40 @@ BAR = bar("100", "104", "97", "102")
 def test_an_order_the_bar_cannot_change_is_left_out_of_its_matching(an_order: OpenOrder, trades: bool) -> None:
     assert may_trade(an_order, BAR) is trades
     assert may_trade(an_order, None) is False  # no bar of its symbol at this time
+
+
+PRICES = st.integers(90, 110).map(D)
+ORDERS = st.builds(
+    lambda kind, side, symbol, limit, stop, queued, triggered: order(
+        kind,
+        side,
+        symbol=symbol,
+        limit_price=limit if kind in ("limit", "stop_limit") else None,
+        stop_price=stop if kind in ("stop", "stop_limit") else None,
+        queue_ahead=D(5) if queued else None,
+        triggered=triggered,
+        trail_amount=D(3) if kind == "trailing_stop" else None,
+    ),
+    st.sampled_from(["market", "limit", "stop", "stop_limit", "trailing_stop"]),
+    st.sampled_from(["buy", "sell"]),
+    st.sampled_from(["AAA", "BBB", "CCC"]),
+    PRICES,
+    PRICES,
+    st.booleans(),
+    st.booleans(),
+)
+BARS = st.dictionaries(
+    st.sampled_from(["AAA", "BBB"]),
+    st.tuples(PRICES, PRICES).map(lambda ends: OwnBar(min(ends), max(ends), min(ends), max(ends), 100)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(orders=st.lists(ORDERS, max_size=12), bars=BARS, data=st.data())
+def test_the_orders_a_bar_finds_by_their_prices_are_the_ones_may_trade_names_in_their_order(
+    orders: list[OpenOrder], bars: dict[str, OwnBar], data: st.DataObject
+) -> None:
+    ended = {o.id for o in data.draw(st.lists(st.sampled_from(orders), max_size=3) if orders else st.just([]))}
+    found = BarOrders(orders).tradable(bars, ended)
+    assert [o.id for o in found] == [o.id for o in orders if o.id not in ended and may_trade(o, bars.get(o.symbol))]
+    assert all(o.active_at_ms == 0 and o.expires_seq is None for o in found)  # as a bar trades them

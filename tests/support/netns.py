@@ -407,7 +407,10 @@ class Layout:
             "postgres",
             [*as_postgres, str(bindir / "postgres"), "-D", str(data), "-c", f"listen_addresses={address}",
              "-c", f"port={PG_PORT}", "-c", f"unix_socket_directories={self._pg_dir}", "-c", "fsync=off",
-             "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"],
+             "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200",
+             # A host cut mid-transaction leaves its session idle in that transaction, holding its row
+             # locks: PostgreSQL ends it (docs/partitions.md, "the database's side").
+             "-c", "idle_in_transaction_session_timeout=3000"],
         )  # fmt: skip
         _wait("postgres", lambda: self._tcp_open("ops", address, PG_PORT), 30, process)
         # Bounded waits over a dead link: without them a query on a cut connection waits for TCP's
@@ -443,6 +446,19 @@ class Layout:
     def query(self, sql: str, *params: object) -> list[tuple]:
         with self.network.entered("ops"), psycopg.connect(self._dsn()) as db:
             return db.execute(sql, params).fetchall()
+
+    @contextlib.contextmanager
+    def transaction_from(self, host: str, sql: str, *params: object) -> Iterator[None]:
+        """A transaction from `host` that ran `sql` and stays open, holding its row locks (as a lease
+        renewal or a fill of that host's worker holds them between its statements)."""
+        with self.network.entered(host):
+            db = psycopg.connect(self._dsn())  # its socket stays in the host's namespace
+        try:
+            db.execute(sql, params)
+            yield
+        finally:
+            with contextlib.suppress(psycopg.Error):
+                db.close()
 
     def stream_head(self, session_id: str) -> tuple[str, int]:
         """A session stream's (epoch, last seq), read from the Redis host."""

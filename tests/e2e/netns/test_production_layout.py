@@ -410,3 +410,29 @@ def test_a_worker_host_cut_from_postgresql_loses_its_simulators_to_another_and_w
         f" nothing (lease epoch {adopted[1]} kept, {len(fills)} orders filled once each); {checked} pushes,"
         " none lost or doubled"
     )
+
+
+def test_a_worker_host_cut_from_postgresql_inside_a_transaction_loses_its_simulators_all_the_same(
+    layout: Layout,
+) -> None:
+    """Cut while its transaction holds the simulator's row, the host leaves a session that waits for
+    a command that never comes: PostgreSQL ends it after idle_in_transaction_session_timeout, and
+    the adopter's claim, waiting on that row, goes through without waiting for the heal."""
+    traders, tokens = traders_for(layout, "cut-in-tx", users=1, devices=1)
+    (username,) = tokens
+    row = f"{SIMULATOR_ROW} WHERE u.username = %s"
+    try:
+        (before,) = layout.query(f"{row} AND s.status = 'running'", username)
+        owner = next(host for host, worker_id in layout.worker_ids.items() if worker_id == before[0])
+        other = next(host for host in layout.worker_ids if host != owner)
+        with (
+            layout.transaction_from(owner, f"{row} FOR UPDATE OF s", username),
+            layout.network.partitioned(owner, "db"),
+        ):
+            adopted_in = wait_for(lambda: layout.query(row, username)[0][0] == layout.worker_ids[other], 30)
+        (adopted,) = layout.query(row, username)
+    finally:
+        stop_all(traders)
+    assert adopted_in is not None, layout.workers[other].log()[-3000:]
+    assert adopted[1] > before[1]
+    print(f"\npartition {owner}|postgresql inside a transaction: adopted by {other} {adopted_in:.2f} s after the cut")
