@@ -58,18 +58,18 @@ class _OpenBar:
     __slots__ = ("close", "high", "low", "open", "start_ms", "volume", "wire")
 
     def __init__(self, interval: str, start_ms: int, price: Decimal, price_f: float, volume: int) -> None:
+        self.wire: dict[str, Any] = {"interval": interval}
+        self.restart(start_ms, price, price_f, volume)
+
+    def restart(self, start_ms: int, price: Decimal, price_f: float, volume: int) -> None:
+        """Open the next bar of its interval in place (the closed one was frozen, if anyone wanted it)."""
         self.start_ms = start_ms
         self.open = self.high = self.low = self.close = price
         self.volume = volume
-        self.wire: dict[str, Any] = {
-            "interval": interval,
-            "start": start_ms,
-            "open": price_f,
-            "high": price_f,
-            "low": price_f,
-            "close": price_f,
-            "volume": volume,
-        }
+        wire = self.wire
+        wire["start"] = start_ms
+        wire["open"] = wire["high"] = wire["low"] = wire["close"] = price_f
+        wire["volume"] = volume
 
     def add(self, price: Decimal, price_f: float, volume: int) -> None:
         wire = self.wire
@@ -120,9 +120,12 @@ class CandleBuilder:
                     continue
                 if bar is not None and bar.start_ms > start:
                     continue  # a clock that stepped back: leave the newer bar open, drop the stray tick
-                if bar is not None and closed is not None:
+                if bar is None:
+                    bars[interval] = _OpenBar(interval, start, price, price_f, volume)
+                    continue
+                if closed is not None:
                     closed.append(ClosedBar(symbol, interval, bar.frozen()))
-                bars[interval] = _OpenBar(interval, start, price, price_f, volume)
+                bar.restart(start, price, price_f, volume)
 
     def to_wire(self) -> dict[str, dict[str, dict[str, Any]]]:
         """The open bars, symbol -> interval -> wire bar (copies: the builder goes on updating its own)."""

@@ -127,6 +127,7 @@ class BarOrders:
     def __init__(self, orders: list[OpenOrder]) -> None:
         self.source = orders
         self.orders = [dataclasses.replace(o, active_at_ms=0, expires_seq=None) for o in orders]
+        self.day_orders = [o for o in orders if o.time_in_force == TimeInForce.DAY]
         self._any: dict[str, list[int]] = {}  # symbol -> positions of the orders any bar may change
         highs: dict[str, list[tuple[Decimal, int]]] = {}
         lows: dict[str, list[tuple[Decimal, int]]] = {}
@@ -340,22 +341,19 @@ class OwnMarket:
             steps.append(markets)
         return steps
 
-    def tradable(self, orders: list[OpenOrder], bars: Mapping[str, OwnBar], ended: set[uuid.UUID]) -> list[OpenOrder]:
-        """The orders this bar may change, as it trades them (`BarOrders`), less the day orders it ended."""
+    def bar_orders(self, orders: list[OpenOrder]) -> BarOrders:
+        """The user's open orders as a bar trades them, indexed once per list of them."""
         if self._bar_orders is None or self._bar_orders.source is not orders:
             self._bar_orders = BarOrders(orders)
-        return self._bar_orders.tradable(bars, ended)
+        return self._bar_orders
 
-    def day_expiries(self, orders: Sequence[OpenOrder], time_ms: int) -> list[Expiry]:
+    def day_expiries(self, day_orders: Sequence[OpenOrder], time_ms: int) -> list[Expiry]:
         """A `day` order ends at the first bar of a later (UTC) day than the bar it first met. Only the
         open day orders are remembered (the checkpoint carries them)."""
-        day = ""
+        day = datetime.fromtimestamp(time_ms / 1000, UTC).date().isoformat() if day_orders else ""
         remembered: dict[uuid.UUID, str] = {}
         expired = []
-        for order in orders:
-            if order.time_in_force != TimeInForce.DAY:
-                continue
-            day = day or datetime.fromtimestamp(time_ms / 1000, UTC).date().isoformat()
+        for order in day_orders:
             first = remembered[order.id] = self.day_of_order.get(order.id, day)
             if first != day:
                 expired.append(Expiry(order.id, "day order: the trading day ended"))
@@ -514,9 +512,10 @@ class OwnMarkets:
         known = self.open_orders.get(run.user_id)
         if not known:
             return
-        expiries = market.day_expiries(known, time_ms)
+        book = market.bar_orders(known)
+        expiries = market.day_expiries(book.day_orders, time_ms)
         ended = {expiry.order_id for expiry in expiries}
-        orders = market.tradable(known, bars, ended)
+        orders = book.tradable(bars, ended)
         frictionless = realism_of(run.profile).frictionless
         for point, markets in enumerate(market.markets_on_path(bars, orders)):
             outcome = match_tick(
@@ -528,7 +527,7 @@ class OwnMarkets:
                 remaining = await self.apply(market, outcome, time_ms)
                 if remaining is None:
                     return
-                orders = market.tradable(remaining, bars, ended)
+                orders = market.bar_orders(remaining).tradable(bars, ended)
                 if not orders:
                     return
         if expiries:  # nothing of the bar could trade
