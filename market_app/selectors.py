@@ -126,16 +126,16 @@ def open_orders_of_users(user_ids: list[int]) -> QuerySet[Order]:
     )
 
 
+_INSTRUMENT_BESIDES_SYMBOL = [
+    f"instrument__{field.name}" for field in Instrument._meta.concrete_fields if field.name not in ("id", "symbol")
+]
+
+
 def recent_closed_orders(user_id: int) -> list[Order]:
     """The closed orders a snapshot lists besides the open ones: the most recent. Only their
     instruments' symbols are read (50 instruments' other columns cost a snapshot a tenth of its time)."""
     closed = orders_of_user(user_id).exclude(status__in=OPEN_ORDER_STATUSES).defer(*_INSTRUMENT_BESIDES_SYMBOL)
     return list(closed[:RECENT_CLOSED_ORDERS])
-
-
-_INSTRUMENT_BESIDES_SYMBOL = [
-    f"instrument__{field.name}" for field in Instrument._meta.concrete_fields if field.name not in ("id", "symbol")
-]
 
 
 def positions_of_user(user_id: int) -> list[Position]:
