@@ -210,8 +210,7 @@ def order_place(*, user_id: int, ticket: OrderTicket, own_quotes: Mapping[str, Q
         existing = selectors.orders_of_user(user_id).filter(client_order_id=ticket.clientOrderId).first()
         if existing is not None:
             return existing
-    running = running_simulator(user_id=user_id)
-    prices = _prices_of_market(running, own_quotes)
+    prices = _prices_of_market(running_simulator(user_id=user_id), own_quotes)
     instrument = selectors.instrument_by_symbol(ticket.symbol, active_only=not prices.own)
     if instrument is None or (prices.own and instrument.symbol not in prices.quotes):
         raise ProtocolError(MarketCode.UNKNOWN_SYMBOL, f"unknown symbol {ticket.symbol!r}")
@@ -220,7 +219,9 @@ def order_place(*, user_id: int, ticket: OrderTicket, own_quotes: Mapping[str, Q
     spec = order_specs.spec_of_ticket(ticket, tick_size=instrument.tick_size, symbol=instrument.symbol, last=last)
     try:
         with transaction.atomic():
-            simulator = _require_running(running)  # after the ticket's own checks, whose codes say more
+            # Read again under the transaction: a simulator stopped since (its open orders canceled)
+            # must not take this one.
+            simulator = _require_running(running_simulator(user_id=user_id))
             account = account_for(user_id, lock=True)
             if last is None:
                 if spec.order_type != OrderType.LIMIT:
