@@ -29,7 +29,7 @@ from market_app.messages import (
     SubscribeMarket,
 )
 from market_app.price_stream import OwnPrices, deliver_own_tick, stream_of
-from market_app.realism import DEFAULT_PROFILE, PROFILE_NAMES, ProfileName
+from market_app.realism import profile_name
 from market_app.snapshots import exchange_data_status, order_view
 from market_app.tick_fanout import relay
 from sessions_app.checks import require_active_session, require_own_device
@@ -50,19 +50,13 @@ async def send_snapshot(conn: Connection, reason: SnapshotReason, request_id: st
     await conn.send_message(status)
 
 
-def realism_profile_of(conn: Connection) -> ProfileName:
-    """The realism profile whose book this connection's prices quote: its user's simulator's."""
-    name = conn.simulator.profile
-    return ProfileName(name) if name in PROFILE_NAMES else DEFAULT_PROFILE
-
-
 def is_running(conn: Connection) -> bool:
     return conn.simulator.status == "running"
 
 
 async def follow(conn: Connection) -> None:
     stream = stream_of(conn)
-    stream.view = dataclasses.replace(stream.view, profile=realism_profile_of(conn))
+    stream.view = dataclasses.replace(stream.view, profile=profile_name(conn.simulator.profile))
     if stream.following:
         return
     stream.following = True

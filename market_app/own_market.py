@@ -43,7 +43,7 @@ from market_app.marketdata import SymbolLiquidity, book_input, top_to_wire
 from market_app.matcher import Expiry, SymbolMarket, TickOutcome, match_tick
 from market_app.models import OrderSide, OrderType, TimeInForce
 from market_app.prices import InstrumentSpec, Quote, RandomWalkSource
-from market_app.realism import DEFAULT_PROFILE, PROFILE_NAMES, ProfileName, realism_of
+from market_app.realism import profile_name, realism_of
 from sessions_app.realtime.message_base import now_ms
 from simulator_app import services as simulator_services
 from simulator_app.clock import Clock
@@ -105,17 +105,6 @@ def trade_trigger(order: OpenOrder) -> tuple[str, Decimal] | None:
     if order.queue_ahead is None:  # new to the book: it joins the queue, or takes what is marketable
         return None
     return ("low", order.limit_price) if buy else ("high", order.limit_price)
-
-
-def may_trade(order: OpenOrder, bar: OwnBar | None) -> bool:
-    """Can the bar change the order at all (`trade_trigger`)?"""
-    if bar is None:
-        return False
-    trigger = trade_trigger(order)
-    if trigger is None:
-        return True
-    side, price = trigger
-    return bar.high >= price if side == "high" else bar.low <= price
 
 
 class BarOrders:
@@ -245,7 +234,7 @@ class OwnMarket:
         self.bars = bars
         self.liquidity = dict(liquidity)
         self.seed = seed
-        self.profile = ProfileName(run.profile) if run.profile in PROFILE_NAMES else DEFAULT_PROFILE
+        self.profile = profile_name(run.profile)
         state = run.own_state
         self.quotes: dict[str, Quote] = {s: Quote.from_state(q) for s, q in state.get("quotes", {}).items()}
         self.ticks = int(state.get("ticks", 0))  # sub-ticks matched, numbering the fills

@@ -46,6 +46,11 @@ PROFILES: dict[ProfileName, Realism] = {
 PROFILE_NAMES = frozenset(name.value for name in ProfileName)
 
 
+def profile_name(name: str | None) -> ProfileName:
+    """The profile whose book a simulator of that profile quotes: the default for none or an unknown name."""
+    return ProfileName(name) if name in PROFILE_NAMES else DEFAULT_PROFILE
+
+
 def realism_of(name: str | None) -> Realism:
     """The profile of that name; None is the default. An unknown name is the caller's to refuse first."""
     return PROFILES[ProfileName(name) if name is not None else DEFAULT_PROFILE]

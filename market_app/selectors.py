@@ -25,7 +25,7 @@ from market_app.models import (
     Position,
 )
 from market_app.prices import Quote
-from market_app.realism import DEFAULT_PROFILE, PROFILE_NAMES, ProfileName
+from market_app.realism import ProfileName
 from simulator_app.models import Simulator
 from simulator_app.selectors import live_simulator_of_user
 
@@ -92,12 +92,6 @@ def feed_quotes(feed: FeedSnapshot, profile: ProfileName) -> dict[str, dict[str,
     liquidity = liquidity_of_instruments(active_instruments())
     tops = tops_of(feed.quotes, liquidity, seed=feed.seed, seq=feed.seq, profile=profile)
     return {symbol: quote.to_wire() | tops.get(symbol, {}) for symbol, quote in feed.quotes.items()}
-
-
-def realism_profile_of(simulator: Simulator | None) -> ProfileName:
-    """The realism profile of a user's live simulator, whose book their snapshots quote (the default without one)."""
-    name = simulator.profile if simulator is not None else None
-    return ProfileName(name) if name in PROFILE_NAMES else DEFAULT_PROFILE
 
 
 def candles_of(*, symbol: str, interval: str, start_ms: int | None, end_ms: int | None, limit: int) -> list[Candle]:
@@ -187,7 +181,7 @@ def cash_of_user(user_id: int) -> Decimal:
 def own_market_symbols(*, user_id: int) -> list[str] | None:
     """The symbols of the user's live simulator's own market (None: it trades on the shared feed)."""
     simulator = live_simulator_of_user(user_id=user_id)
-    if simulator is None or simulator.market_source == "shared":
+    if simulator is None or not simulator.own_market:
         return None
     symbols = simulator.market.get("symbols")
     return list(symbols) if symbols else [i.symbol for i in active_instruments()]

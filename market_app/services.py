@@ -191,7 +191,7 @@ class MarketPrices:
 def _prices_of_market(simulator: Simulator | None, own_quotes: Mapping[str, Quote] | None) -> MarketPrices:
     """The prices an order of the user is checked against: their own market's (as their connection last
     saw them, else as its worker last checkpointed them) or the shared feed's."""
-    if simulator is not None and simulator.market_source != "shared":
+    if simulator is not None and simulator.own_market:
         quotes = dict(own_quotes) if own_quotes else selectors.own_market_quotes(simulator)
         return MarketPrices(quotes=quotes, seq=0, own=True)
     feed = selectors.feed_snapshot()

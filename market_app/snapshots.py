@@ -13,6 +13,7 @@ from market_app.matcher import trailing_stop_price
 from market_app.messages import AccountSummary, ExchangeDataStatus, SnapshotReason, UserOrder, UserPosition
 from market_app.models import Account, Order, OrderType, Position
 from market_app.prices import Quote
+from market_app.realism import profile_name
 from sessions_app.realtime.message_base import epoch_ms, now_ms
 from simulator_app.clock import Clock, ClockSettings
 from simulator_app.messages import ClockView, MarketView
@@ -103,9 +104,9 @@ def account_summary(account: Account | None, positions: list[UserPosition], rese
 def exchange_data_status(*, user_id: int, reason: SnapshotReason, request_id: str | None = None) -> ExchangeDataStatus:
     feed = selectors.feed_snapshot()
     simulator = live_simulator_of_user(user_id=user_id)
-    if simulator is None or simulator.market_source == "shared":
+    if simulator is None or not simulator.own_market:
         quotes, seq = feed.quotes, feed.seq
-        symbols = selectors.feed_quotes(feed, selectors.realism_profile_of(simulator))
+        symbols = selectors.feed_quotes(feed, profile_name(simulator.profile if simulator is not None else None))
         market = clock = None
     else:
         # A market of the simulator's own: its prices at the worker's last checkpoint (the next bar follows).

@@ -107,3 +107,8 @@ class Simulator(Leased):
     @property
     def market_source(self) -> str:
         return str(self.market.get("source", "shared"))
+
+    @property
+    def own_market(self) -> bool:
+        """Its prices are its own (a replay or a synthetic walk), not the shared feed's."""
+        return self.market_source != "shared"

@@ -233,7 +233,7 @@ def _clock_request(user_id: int, change: str, make: Any) -> tuple[Simulator, Clo
         simulator = _locked_for_clock(live.id) if live is not None else None
         if simulator is None or simulator.status not in (SimulatorStatus.STARTING, SimulatorStatus.RUNNING):
             raise ProtocolError(SimulatorCode.SIMULATOR_NOT_RUNNING, f"{change} needs a running simulator")
-        if simulator.market_source == "shared":
+        if not simulator.own_market:
             raise ProtocolError(SimulatorCode.CLOCK_UNAVAILABLE)
         current = ClockSettings.from_state(simulator.clock)
         settings: ClockSettings = make(simulator, current)

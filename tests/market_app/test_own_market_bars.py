@@ -17,8 +17,8 @@ from market_app.own_market import (
     ReplayBars,
     SyntheticBars,
     bar_path,
-    may_trade,
     path_volumes,
+    trade_trigger,
 )
 from market_app.prices import InstrumentSpec, Quote
 
@@ -101,6 +101,18 @@ def order(kind: str, side: str, **fields: object) -> OpenOrder:
 
 
 BAR = bar("100", "104", "97", "102")
+
+
+def may_trade(order: OpenOrder, bar: OwnBar | None) -> bool:
+    """Can the bar change the order at all? Asked of one order at a time: the reference BarOrders'
+    index by trigger price must agree with."""
+    if bar is None:
+        return False
+    trigger = trade_trigger(order)
+    if trigger is None:
+        return True
+    side, price = trigger
+    return bar.high >= price if side == "high" else bar.low <= price
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from sessions_app.realtime.quality import DEGRADED_LATENESS, GOOD_LATENESS, WINDOW
+from sessions_app.realtime.quality import WINDOW, QualityJudge
 from tests.support.liveserver import free_port, heartbeat, recv_json, recv_until_closed, send_json, wait_until
 from tests.support.servers import ServerFactory
 
@@ -68,8 +68,10 @@ def test_a_late_heartbeat_is_judged_degraded_then_poor(make_server: ServerFactor
 
 
 def quality_of(gap_ms: float, interval_ms: int) -> str:
-    lateness = max(0.0, gap_ms - interval_ms) / interval_ms
-    return "good" if lateness <= GOOD_LATENESS else "degraded" if lateness <= DEGRADED_LATENESS else "poor"
+    """The judgement of a beat `gap_ms` after the one before."""
+    judge = QualityJudge(interval_ms)
+    judge.observe(0)
+    return judge.observe(gap_ms)
 
 
 def test_an_expired_session_closes_with_4011_and_the_next_connection_gets_a_new_session(
