@@ -5,7 +5,8 @@ Usage: .venv/bin/python bench/market_books.py [--instruments 8] [--ticks 2000]
 Per tick, "off" is what the feed did before the book: the wire quotes and one `exchange_data`
 text for the default view. "on" is what the producer does now (every profile's book, the open
 candles, the event's JSON texts) plus what a relay does for the default view (decode the tops, the
-view's text); a view that asks for 10 levels and the candles of every symbol is timed apart. All run
+view's text); a view that asks for 10 levels and the candles of every symbol is timed apart, and
+the same view with book deltas and trades (its `book` updates computed against the tick before). All run
 in the same process, interleaved in rounds; the ratio to "off" is printed.
 Not part of the test suite: figures vary with the machine's load.
 """
@@ -70,6 +71,7 @@ def main() -> None:
         ticks.append(quotes)
     market = MarketDataBuilder(liquidity, seed=1)
     plain, deep = TickView(), TickView(depth=10, candles=("1s", "1m", "5m"))
+    deltas = TickView(depth=10, candles=("1s", "1m", "5m"), book_deltas=True, trades=True)
     events: list[dict] = []
     seq_base = [10**9]
 
@@ -87,19 +89,29 @@ def main() -> None:
     def producer(seq: int, q: dict[str, Quote]) -> None:
         data = market.tick(seq=seq, timestamp=seq * 500, quotes=q)
         event = wire(seq, q)
-        event.update(tops=data.tops_text(), books=data.books_text(), candles=data.candles_text())
+        event.update(
+            tops=data.tops_text(), books=data.books_text(), candles=data.candles_text(), prints=data.prints_text()
+        )
         events.append(event)
 
     def relay(view: TickView):
         def run(seq: int, q: dict[str, Quote]) -> None:
             event = dict(events[seq - 1], seq=seq_base[0] + seq)
             encoder.encode(event, view)  # type: ignore[arg-type]
+            if view.book_deltas:
+                encoder.encode_book_updates(event, view)  # type: ignore[arg-type]
 
         return run
 
     rounds = 5
     per_round = len(ticks) // rounds
-    steps = (("off", tick_off), ("producer", producer), ("relay", relay(plain)), ("deep", relay(deep)))
+    steps = (
+        ("off", tick_off),
+        ("producer", producer),
+        ("relay", relay(plain)),
+        ("deep", relay(deep)),
+        ("deltas", relay(deltas)),
+    )
     timings: dict[str, list[float]] = {label: [] for label, _ in steps}
     for r in range(rounds):
         batch = list(enumerate(ticks[r * per_round : (r + 1) * per_round], start=r * per_round + 1))
@@ -119,6 +131,7 @@ def main() -> None:
     print(f"| books on, relay: decode the tops, the default view's text | {med['relay']:,.0f} | |")
     print(f"| books on: producer + relay | {on:,.0f} | {on / off:.2f} |")
     print(f"| a relay's extra view with 10 levels and candles of every symbol | {med['deep']:,.0f} | |")
+    print(f"| the same view with book deltas and trades (`exchange_data` and `book` texts) | {med['deltas']:,.0f} | |")
 
 
 if __name__ == "__main__":

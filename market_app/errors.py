@@ -25,6 +25,7 @@ class MarketCode(StrEnum):
     INVALID_BRACKET = "invalid_bracket"
     ORDER_NOT_REPLACEABLE = "order_not_replaceable"
     CANCEL_TOO_LATE = "cancel_too_late"
+    BOOK_NOT_SUBSCRIBED = "book_not_subscribed"
 
 
 register_error_codes(
@@ -84,6 +85,11 @@ register_error_codes(
         ),
         MarketCode.CANCEL_TOO_LATE: ErrorCodeSpec(
             "The order filled completely while the cancel was on its way (the entry latency): the fill won.",
+            None,
+            409,
+        ),
+        MarketCode.BOOK_NOT_SUBSCRIBED: ErrorCodeSpec(
+            "`request_book` needs a `subscribe_market` with `depth` and `bookDeltas`, and only its symbols.",
             None,
             409,
         ),

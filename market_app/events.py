@@ -22,6 +22,7 @@ class MarketTickEvent(TypedDict):
     tops: NotRequired[str]  # profile -> symbol -> {bid, bidSize, ask, askSize}: the first level of `books`
     books: NotRequired[str]
     candles: NotRequired[str]
+    prints: NotRequired[str]  # symbol -> [price, size, side]: the tick's trade (market_app.marketdata.Tape)
 
 
 class OrdersChangedCommand(TypedDict):

@@ -23,6 +23,7 @@ from market_app.messages import (
     OrderReplaced,
     PlaceOrder,
     ReplaceOrder,
+    RequestBook,
     RequestExchangeData,
     ResetAccount,
     SnapshotReason,
@@ -67,6 +68,7 @@ async def unfollow(conn: Connection) -> None:
     stream = stream_of(conn)
     stream.following = False
     stream.drop_pending()
+    stream.start_over()
     relay.unfollow(conn)
 
 
@@ -175,9 +177,17 @@ async def subscribe_market(conn: Connection, message: SubscribeMarket) -> None:
         selection, chosen = None, listed
     depth = message.depth or 0
     candles = tuple(dict.fromkeys(message.candles or ()))  # in the order asked, once each
+    book_deltas = bool(message.bookDeltas and depth)
     stream = stream_of(conn)
-    stream.view = dataclasses.replace(stream.view, selection=selection, depth=depth, candles=candles)
-    stream.use_window(settings.MARKET_FLOW_WINDOW if message.flowControl else 0)
+    view = dataclasses.replace(
+        stream.view,
+        selection=selection,
+        depth=depth,
+        candles=candles,
+        book_deltas=book_deltas,
+        trades=bool(message.trades),
+    )
+    stream.subscribe(view, settings.MARKET_FLOW_WINDOW if message.flowControl else 0)
     await conn.send_message(
         MarketSubscription(
             requestId=message.requestId,
@@ -186,8 +196,32 @@ async def subscribe_market(conn: Connection, message: SubscribeMarket) -> None:
             depth=depth or None,
             candles=list(candles) or None,
             window=stream.window or None,
+            bookDeltas=book_deltas or None,
+            trades=view.trades or None,
         )
     )
+
+
+@handles(RequestBook)
+async def request_book(conn: Connection, message: RequestBook) -> None:
+    require_own_device(conn, message.deviceId)
+    stream = stream_of(conn)
+    if not stream.view.book_deltas:
+        raise ProtocolError(
+            MarketCode.BOOK_NOT_SUBSCRIBED, "request_book needs subscribe_market with depth and bookDeltas first"
+        )
+    if message.symbols:
+        outside = sorted(set(message.symbols) - (stream.view.selection or set(await symbols_of_market(conn))))
+        if outside:
+            raise ProtocolError(
+                MarketCode.BOOK_NOT_SUBSCRIBED,
+                f"not in the subscription: {', '.join(outside)}",
+                details=[ErrorDetail(field="symbols", problem=f"{symbol} is not subscribed") for symbol in outside],
+            )
+    text = stream.book_snapshot(message.requestId, message.symbols)
+    if text is None:
+        raise ProtocolError(MarketCode.MARKET_UNAVAILABLE, "no tick has come since subscribing; retry shortly")
+    await conn.send_text(text, "book")
 
 
 @handles(MarketAck)

@@ -1,9 +1,9 @@
-"""What the feed's producer adds to each tick beyond the prices: every profile's book and the open
-candles. Pure Python, no models: computed once per tick (not per connection or simulator), then
+"""What the feed's producer adds to each tick beyond the prices: every profile's book, the open
+candles and the tick's trade. Pure Python, no models: computed once per tick (not per connection or simulator), then
 published with the tick by `services.feed_advance`, which stores the bars it closed.
 
-In the tick event the tops of book, books and candles travel as JSON text (`tops_of_event`,
-`books_of_event`, `candles_of_event` decode them; the tops apart, as most connections need no
+In the tick event the tops of book, books, candles and trades travel as JSON text (`tops_of_event`,
+`books_of_event`, `candles_of_event`, `prints_of_event` decode them; the tops apart, as most connections need no
 more): the in-memory channel layer deep-copies every message for every receiver, and a string
 copies for free where hundreds of nested lists do not.
 
@@ -30,6 +30,7 @@ from market_app.realism import ProfileName
 WireBooks = dict[str, dict[str, WireBook]]  # profile -> symbol -> every level
 WireCandles = dict[str, dict[str, dict[str, Any]]]  # symbol -> interval -> the open bar
 WireTops = dict[str, dict[str, dict[str, float]]]  # profile -> symbol -> bid, bidSize, ask, askSize
+WirePrints = dict[str, list[Any]]  # symbol -> [price, size, side]: the tick's trade
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class TickMarketData:
     books: WireBooks
     candles: WireCandles
     closed: list[ClosedBar] = field(default_factory=list)
+    prints: WirePrints = field(default_factory=dict)
 
     def books_text(self) -> str:
         return json.dumps(self.books, separators=(",", ":"))
@@ -54,6 +56,33 @@ class TickMarketData:
 
     def candles_text(self) -> str:
         return json.dumps(self.candles, separators=(",", ":"))
+
+    def prints_text(self) -> str:
+        return json.dumps(self.prints, separators=(",", ":"))
+
+
+class Tape:
+    """The market's trades by the tick rule: a tick with volume prints one trade of that volume at its
+    price, taken by a buyer on an uptick and by a seller on a downtick; an unchanged price keeps the
+    side of the tick before (the first tick is a buy)."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[Decimal, str]] = {}
+
+    def prints(self, quotes: Mapping[str, Quote]) -> WirePrints:
+        prints: WirePrints = {}
+        for symbol, quote in quotes.items():
+            last = self._last.get(symbol)
+            if last is None or quote.price > last[0]:
+                side = "buy"
+            elif quote.price < last[0]:
+                side = "sell"
+            else:
+                side = last[1]
+            self._last[symbol] = (quote.price, side)
+            if quote.volume > 0:
+                prints[symbol] = [float(quote.price), quote.volume, side]
+        return prints
 
 
 def replay_tick_size(price: Decimal) -> Decimal:
@@ -76,6 +105,7 @@ class MarketDataBuilder:
         self.liquidity = dict(liquidity)
         self.seed = seed
         self.candles = CandleBuilder()
+        self.tape = Tape()
 
     def follow(self, liquidity: Mapping[str, SymbolLiquidity]) -> None:
         """New instrument settings (an admin edit): the open candles carry on."""
@@ -85,7 +115,13 @@ class MarketDataBuilder:
         inputs = {symbol: book_input(symbol, quote, self.liquidity) for symbol, quote in quotes.items()}
         books = wire_books_of_tick(inputs, seed=self.seed, seq=seq)
         closed = self.candles.add_tick(timestamp, quotes)
-        return TickMarketData(timestamp=timestamp, books=books, candles=self.candles.to_wire(), closed=closed)
+        return TickMarketData(
+            timestamp=timestamp,
+            books=books,
+            candles=self.candles.to_wire(),
+            closed=closed,
+            prints=self.tape.prints(quotes),
+        )
 
 
 def top_to_wire(book: WireBook | None) -> dict[str, float]:
@@ -129,6 +165,12 @@ def books_of_event(event: MarketTickEvent) -> WireBooks:
 def tops_of_event(event: MarketTickEvent) -> WireTops:
     """The tick's tops of book (profile -> symbol -> `{bid, bidSize, ask, askSize}`); {} if it has none."""
     text = event.get("tops")
+    return json.loads(text) if text else {}
+
+
+def prints_of_event(event: MarketTickEvent) -> WirePrints:
+    """The tick's trades (symbol -> `[price, size, side]`); {} if it has none."""
+    text = event.get("prints")
     return json.loads(text) if text else {}
 
 

@@ -34,6 +34,7 @@ OrderStatusValue = Literal["new", "partially_filled", "filled", "canceled", "rej
 PriceSize = Annotated[list[float], Field(min_length=2, max_length=2)]  # [price, size]
 CandleIntervalValue = Literal["1s", "1m", "5m"]
 MAX_DEPTH = 50
+TRADES_KEPT = 50  # a symbol's trades in one `trades` message at most (and in its snapshot)
 SnapshotReason = Literal["simulator_started", "connected", "reconnected", "orders_changed", "request", "resync"]
 
 
@@ -273,8 +274,60 @@ class MarketSubscription(ServerMessage):
     candles: Omittable[list[CandleIntervalValue]] = None  # the intervals of its open candles (absent: none)
     # With flow control: the `exchange_data` the server sends past the last `market_ack` at most.
     window: Omittable[int] = None
+    bookDeltas: Omittable[bool] = None  # true: the `depth` levels come as `book` messages
+    trades: Omittable[bool] = None  # true: `trades` messages follow
 
-    omit_when_none = frozenset({"depth", "candles", "window"})
+    omit_when_none = frozenset({"depth", "candles", "window", "bookDeltas", "trades"})
+
+
+class BookChange(BaseModel):
+    """One symbol's book in a `book` message: all of it (`snapshot`), or the levels that changed since
+    the book of `prevSeq` (`update`: `[price, size]` sets a level, `[price, 0]` removes it).
+    `checksum` is of the book after the change (docs/protocol.md, "Books as snapshot and deltas")."""
+
+    action: Literal["snapshot", "update"]
+    seq: int = Field(description="The book's version: the tick it last changed at.")
+    prevSeq: int | None = Field(description="The `seq` of the book an update applies to; null in a snapshot.")
+    bids: list[PriceSize]
+    asks: list[PriceSize]
+    checksum: Annotated[int, Field(ge=0, le=2**32 - 1)]
+
+
+class BookUpdate(ServerMessage):
+    """Addition (after `subscribe_market` with `depth` and `bookDeltas`): the subscribed books at tick
+    `seq`, each a snapshot or an update; a symbol whose book did not change is left out. Sent after
+    the tick's `exchange_data`, and in reply to `request_book` (with its `requestId`)."""
+
+    type: Literal["book"] = "book"
+    seq: int
+    timestamp: EpochMs
+    books: dict[str, BookChange]
+    requestId: Omittable[str] = None
+
+    omit_when_none = frozenset({"requestId"})
+
+
+class TradePrint(BaseModel):
+    """One trade of the feed: its price, size, the side that took liquidity (`buy`: at or above the
+    last price, an uptick), and when (the tick's time)."""
+
+    price: float
+    size: float
+    side: OrderSideValue
+    time: EpochMs
+
+
+class Trades(ServerMessage):
+    """Addition (after `subscribe_market` with `trades`): the trades of the subscribed symbols since
+    the last `trades`, oldest first, at most TRADES_KEPT per symbol. The first after subscribing has
+    `snapshot: true` and the most recent trades the server has; so does one after a stretch the
+    client fell behind (flow control), where older trades may be left out."""
+
+    type: Literal["trades"] = "trades"
+    seq: int
+    timestamp: EpochMs
+    trades: dict[str, list[TradePrint]]
+    snapshot: bool
 
 
 class OrderPlaced(ServerMessage):
@@ -320,8 +373,26 @@ class SubscribeMarket(ClientMessage):
     # `window` unacknowledged ones (the reply says how many) the server merges the newest per
     # symbol until it does. Absent or false: every tick is sent.
     flowControl: Omittable[bool] = None
+    # Additions: with `depth`, the book as `book` messages (a snapshot, then only the changed levels,
+    # each checked by a checksum) instead of in `exchange_data`; and the time and sales (`trades`).
+    bookDeltas: Omittable[bool] = None
+    trades: Omittable[bool] = None
 
     reply = MarketSubscription
+
+
+class RequestBook(ClientMessage):
+    """Addition (after `subscribe_market` with `depth` and `bookDeltas`): a fresh snapshot of the
+    subscribed books, or of the listed ones, for a client that missed an update (`prevSeq` is not the
+    `seq` of its book) or whose checksum does not match."""
+
+    type: Literal["request_book"]
+    requestId: RequestId
+    timestamp: float
+    deviceId: DeviceId
+    symbols: list[Symbol] | None = Field(default=None, max_length=200)
+
+    reply = BookUpdate
 
 
 class MarketAck(ClientMessage):
@@ -379,6 +450,7 @@ class ReplaceOrder(ClientMessage, OrderAmendment):
 CLIENT_MESSAGES: tuple[type[ClientMessage], ...] = (
     SubscribeMarket,
     MarketAck,
+    RequestBook,
     RequestExchangeData,
     PlaceOrder,
     CancelOrder,
@@ -388,6 +460,8 @@ SERVER_MESSAGES: tuple[type[ServerMessage], ...] = (
     ExchangeData,
     ExchangeDataStatus,
     MarketSubscription,
+    BookUpdate,
+    Trades,
     OrderPlaced,
     OrderCanceled,
     OrderReplaced,

@@ -39,7 +39,7 @@ from market_app.candles import CandleBuilder
 from market_app.events import OwnAckCommand
 from market_app.feed import instrument_specs
 from market_app.liquidity import Book, book_of, wire_books_of_tick
-from market_app.marketdata import SymbolLiquidity, book_input, top_to_wire
+from market_app.marketdata import SymbolLiquidity, Tape, book_input, top_to_wire
 from market_app.matcher import Expiry, SymbolMarket, TickOutcome, match_tick
 from market_app.models import OrderSide, OrderType, TimeInForce
 from market_app.prices import InstrumentSpec, Quote, RandomWalkSource
@@ -240,6 +240,7 @@ class OwnMarket:
         self.ticks = int(state.get("ticks", 0))  # sub-ticks matched, numbering the fills
         self.day_of_order = {uuid.UUID(key): day for key, day in state.get("dayOfOrder", {}).items()}
         self.candles = CandleBuilder()
+        self.tape = Tape()  # the trades of the bars shown, one per bar with volume
         self.next_at = 0.0  # monotonic time its next bar is due
         self.report_due = True  # a clock_update is owed (taken, a request applied)
         self.last_sent = 0.0
@@ -367,6 +368,7 @@ class OwnMarket:
             ),
             "books": json.dumps(books, separators=(",", ":")),
             "candles": json.dumps(self.candles.to_wire(), separators=(",", ":")),
+            "prints": json.dumps(self.tape.prints(quotes), separators=(",", ":")),
             "ackTo": ack_to,
         }
 

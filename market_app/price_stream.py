@@ -14,6 +14,7 @@ text of a tick is built once per process and view (most connections share one).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections import deque
 from dataclasses import dataclass, field
@@ -21,9 +22,20 @@ from decimal import Decimal
 from typing import Any
 
 from market_app import metrics
+from market_app.book_deltas import book_checksum, book_delta
 from market_app.events import MarketTickEvent
-from market_app.marketdata import WireBooks, WireCandles, WireTops, books_of_event, candles_of_event, tops_of_event
-from market_app.messages import ExchangeData
+from market_app.liquidity import WireBook
+from market_app.marketdata import (
+    WireBooks,
+    WireCandles,
+    WirePrints,
+    WireTops,
+    books_of_event,
+    candles_of_event,
+    prints_of_event,
+    tops_of_event,
+)
+from market_app.messages import TRADES_KEPT, BookChange, BookUpdate, ExchangeData, TradePrint, Trades
 from market_app.prices import Quote
 from market_app.realism import DEFAULT_PROFILE, ProfileName
 from sessions_app.realtime.consumer import Connection
@@ -35,6 +47,43 @@ class TickView:
     profile: ProfileName = DEFAULT_PROFILE
     depth: int = 0  # book levels per side (0: none)
     candles: tuple[str, ...] = ()  # intervals of the open candles to send
+    book_deltas: bool = False  # the `depth` levels go out as `book` messages, not in `exchange_data`
+    trades: bool = False  # `trades` messages follow the ticks
+
+
+@dataclass(frozen=True)
+class SymbolBook:
+    """One symbol's book under one (profile, depth) at a tick, against the book of the tick before that
+    this process encoded: `seq` is the tick its book last changed (its version), `delta` what changed
+    then (None: nothing to send in an update; the book is new or unchanged)."""
+
+    seq: int
+    prev_seq: int | None
+    book: WireBook
+    checksum: int
+    delta: WireBook | None
+
+    def update(self) -> BookChange | None:
+        if self.delta is None or self.prev_seq is None:
+            return None
+        return BookChange(
+            action="update",
+            seq=self.seq,
+            prevSeq=self.prev_seq,
+            bids=self.delta["bids"],
+            asks=self.delta["asks"],
+            checksum=self.checksum,
+        )
+
+    def snapshot(self) -> BookChange:
+        return BookChange(
+            action="snapshot",
+            seq=self.seq,
+            prevSeq=None,
+            bids=self.book["bids"],
+            asks=self.book["asks"],
+            checksum=self.checksum,
+        )
 
 
 @dataclass(frozen=True)
@@ -42,6 +91,8 @@ class TickParts:
     symbols: dict[str, Any]
     depth: dict[str, Any] | None
     candles: dict[str, Any] | None
+    books: dict[str, SymbolBook] | None = None  # with `book_deltas`, in place of `depth`
+    prints: WirePrints | None = None  # with `trades`
 
 
 class DecodedTick:
@@ -63,15 +114,25 @@ class DecodedTick:
     def candles(self) -> WireCandles:
         return candles_of_event(self._event)
 
+    @functools.cached_property
+    def prints(self) -> WirePrints:
+        return prints_of_event(self._event)
 
-def tick_parts(event: MarketTickEvent, view: TickView, decoded: DecodedTick | None = None) -> TickParts:
-    """The pieces of `exchange_data` this view shows of the tick."""
+
+def tick_parts(
+    event: MarketTickEvent,
+    view: TickView,
+    decoded: DecodedTick | None = None,
+    books_of_view: dict[str, SymbolBook] | None = None,
+) -> TickParts:
+    """The pieces of `exchange_data` (and of `book` and `trades`) this view shows of the tick.
+    `books_of_view`: with `book_deltas`, every symbol's book under the view's profile and depth."""
     decoded = decoded or DecodedTick(event)
     wanted = event["symbols"] if view.selection is None else _select(event["symbols"], view.selection)
     tops = decoded.tops.get(view.profile, {})
     symbols = {symbol: quote | tops.get(symbol, {}) for symbol, quote in wanted.items()} if tops else wanted
     depth = None
-    books = decoded.books.get(view.profile, {}) if view.depth else {}
+    books = decoded.books.get(view.profile, {}) if view.depth and not view.book_deltas else {}
     if books:
         n = view.depth
         depth = {
@@ -79,6 +140,12 @@ def tick_parts(event: MarketTickEvent, view: TickView, decoded: DecodedTick | No
             for symbol in wanted
             if symbol in books
         }
+    book_parts = None
+    if books_of_view is not None:
+        book_parts = {symbol: books_of_view[symbol] for symbol in wanted if symbol in books_of_view}
+    prints = None
+    if view.trades:
+        prints = {symbol: trade for symbol, trade in decoded.prints.items() if symbol in wanted}
     candles = None
     if view.candles and decoded.candles:
         candles = {}
@@ -86,7 +153,7 @@ def tick_parts(event: MarketTickEvent, view: TickView, decoded: DecodedTick | No
             bars = decoded.candles.get(symbol)
             if bars:
                 candles[symbol] = {interval: bars[interval] for interval in view.candles if interval in bars}
-    return TickParts(symbols, depth, candles)
+    return TickParts(symbols, depth, candles, book_parts, prints)
 
 
 def _message(event: MarketTickEvent, parts: TickParts) -> str:
@@ -95,32 +162,90 @@ def _message(event: MarketTickEvent, parts: TickParts) -> str:
     ).to_json()
 
 
+def _book_message(event: MarketTickEvent, changes: dict[str, BookChange], request_id: str | None = None) -> str:
+    return BookUpdate(seq=event["seq"], timestamp=event["timestamp"], books=changes, requestId=request_id).to_json()
+
+
 def quote_of_wire(wire: dict[str, Any]) -> Quote:
     """A tick's symbol (`price`, `change`, `volume`) back as a Quote."""
     price = Decimal(repr(wire["price"]))
     return Quote(price=price, open=price - Decimal(repr(wire["change"])), volume=int(wire["volume"]))
 
 
+def _book_of_view(book: WireBook, depth: int) -> WireBook:
+    return {"bids": book["bids"][:depth], "asks": book["asks"][:depth]}
+
+
+BookKey = tuple[str, int]  # (profile, depth): the books a view with deltas is sent
+
+
 class _TickEncoder:
-    """Builds a tick's parts and text once per process and view: most connections send identical text."""
+    """Builds a tick's parts and text once per process and view: most connections send identical text.
+
+    For the views with book deltas it also keeps, per (profile, depth), each symbol's book as of the
+    last tick it encoded, so that a tick's update (what changed since) is computed once per process,
+    not per connection; a connection that got that book gets the shared update."""
 
     def __init__(self) -> None:
         self._seq = -1
+        self._event: MarketTickEvent | None = None
         self._decoded: DecodedTick | None = None
         self._parts: dict[TickView, TickParts] = {}
         self._text: dict[TickView, str] = {}
+        self._book_text: dict[TickView, str] = {}
+        self._books: dict[BookKey, dict[str, SymbolBook]] = {}  # the latest, across ticks
+        self._books_tick: dict[BookKey, tuple[int, int]] = {}  # the tick (seq, timestamp) each key's books are of
+        self.recent_prints: dict[str, deque[TradePrint]] = {}  # each symbol's latest trades
 
     def _fresh(self, event: MarketTickEvent) -> None:
         if event["seq"] != self._seq:
-            self._seq, self._decoded, self._parts, self._text = event["seq"], None, {}, {}
+            self._seq, self._event, self._parts, self._text = event["seq"], event, {}, {}
+            self._book_text = {}
+            self._decoded = DecodedTick(event)
+            for symbol, (price, size, side) in self._decoded.prints.items():
+                kept = self.recent_prints.setdefault(symbol, deque(maxlen=TRADES_KEPT))
+                kept.append(TradePrint(price=price, size=size, side=side, time=event["timestamp"]))
+
+    def _books_of(self, event: MarketTickEvent, key: BookKey) -> dict[str, SymbolBook]:
+        """Every symbol's book under (profile, depth) at this tick, with its update since the last."""
+        if key in self._books and self._books_tick[key][0] == self._seq:
+            return self._books[key]
+        assert self._decoded is not None
+        profile, depth = key
+        before = self._books.get(key, {})
+        now: dict[str, SymbolBook] = {}
+        for symbol, full in self._decoded.books.get(profile, {}).items():
+            book = _book_of_view(full, depth)
+            last = before.get(symbol)
+            if last is None:
+                now[symbol] = SymbolBook(self._seq, None, book, book_checksum(book), None)
+            elif last.book == book:
+                now[symbol] = dataclasses.replace(last, delta=None)  # unchanged: its version stays
+            else:
+                delta = book_delta(last.book, book)
+                now[symbol] = SymbolBook(self._seq, last.seq, book, book_checksum(book), delta)
+        self._books[key], self._books_tick[key] = now, (self._seq, int(event["timestamp"]))
+        return now
+
+    def latest_books(self, view: TickView) -> tuple[int, int, dict[str, SymbolBook]] | None:
+        """The view's books as of the last tick encoded (`request_book`), with that tick's seq and time."""
+        key = (view.profile.value, view.depth)
+        computed = self._books_tick.get(key)
+        if self._event is not None and (computed is None or computed[0] != self._seq):
+            self._books_of(self._event, key)  # no connection of this view got the latest tick yet
+        if key not in self._books:
+            return None
+        seq, timestamp = self._books_tick[key]
+        return seq, timestamp, self._books[key]
 
     def parts(self, event: MarketTickEvent, view: TickView) -> TickParts:
         self._fresh(event)
         parts = self._parts.get(view)
         if parts is None:
-            if self._decoded is None:
-                self._decoded = DecodedTick(event)
-            parts = self._parts[view] = tick_parts(event, view, self._decoded)
+            books = None
+            if view.book_deltas and view.depth:
+                books = self._books_of(event, (view.profile.value, view.depth))
+            parts = self._parts[view] = tick_parts(event, view, self._decoded, books)
         return parts
 
     def encode(self, event: MarketTickEvent, view: TickView) -> str:
@@ -129,6 +254,15 @@ class _TickEncoder:
         if text is None:
             text = self._text[view] = _message(event, self.parts(event, view))
         return text
+
+    def encode_book_updates(self, event: MarketTickEvent, view: TickView) -> str | None:
+        """The `book` message of a connection that has every book of the tick before (None: nothing changed)."""
+        self._fresh(event)
+        if view not in self._book_text:
+            books = self.parts(event, view).books or {}
+            changes = {symbol: change for symbol, book in books.items() if (change := book.update()) is not None}
+            self._book_text[view] = _book_message(event, changes) if changes else ""
+        return self._book_text[view] or None
 
 
 def _select(symbols: dict[str, Any], selection: frozenset[str]) -> dict[str, Any]:
@@ -149,15 +283,32 @@ class MarketStream:
         self._pending: dict[str, Any] = {}
         self._pending_depth: dict[str, Any] = {}
         self._pending_candles: dict[str, Any] = {}
+        self._pending_books: dict[str, SymbolBook] = {}
+        self._pending_prints: dict[str, deque[TradePrint]] = {}
+        self._prints_dropped = False  # trades left out while the client was behind
         self._pending_event: MarketTickEvent | None = None
         self._encoder = encoder
         self._merged = False
         self.window = 0  # unacknowledged ticks allowed (0: the client does not acknowledge)
         self._unacknowledged: deque[int] = deque()  # the seq of each tick sent and not acknowledged
+        self.book_seqs: dict[str, int] = {}  # each symbol's book version the client has (`book` sent)
+        self.prints_snapshot_due = False  # the next `trades` starts over with the recent ones
 
     @property
     def selection(self) -> frozenset[str] | None:
         return self.view.selection
+
+    def subscribe(self, view: TickView, window: int) -> None:
+        """A new choice (`subscribe_market`)."""
+        self.view = view
+        self.use_window(window)
+        self.start_over()
+
+    def start_over(self) -> None:
+        """Books start again from a snapshot, trades from the recent ones (a new subscription, a stop,
+        another market)."""
+        self.book_seqs = {}
+        self.prints_snapshot_due = self.view.trades
 
     def use_window(self, window: int) -> None:
         """Flow control on (`window` ticks unacknowledged at most) or off (0)."""
@@ -166,17 +317,26 @@ class MarketStream:
 
     async def offer(self, conn: Connection, event: MarketTickEvent, tick_encoder: _TickEncoder = encoder) -> None:
         """Send the tick, or keep its newest quotes while the client is behind. `tick_encoder`: the
-        process's shared one for the shared feed, a fresh one for a tick of one user's own market."""
+        process's shared one for the shared feed, the connection's own for a tick of its user's market."""
         if self._pending_event is not None:
             self._merged = True
             self.conflated_ticks += 1
-        self._encoder = tick_encoder
+        if tick_encoder is not self._encoder:
+            self._encoder = tick_encoder
+            self.start_over()  # its books' versions are another market's
         parts = tick_encoder.parts(event, self.view)
         self._pending.update(parts.symbols)
         if parts.depth:
             self._pending_depth.update(parts.depth)
         if parts.candles:
             self._pending_candles.update(parts.candles)
+        if parts.books:
+            self._pending_books.update(parts.books)
+        if parts.prints:
+            for symbol, (price, size, side) in parts.prints.items():
+                kept = self._pending_prints.setdefault(symbol, deque(maxlen=TRADES_KEPT))
+                self._prints_dropped |= len(kept) == TRADES_KEPT
+                kept.append(TradePrint(price=price, size=size, side=side, time=event["timestamp"]))
         self._pending_event = event
         if self.window and len(self._unacknowledged) >= self.window:
             _CONFLATED.inc()
@@ -191,13 +351,70 @@ class MarketStream:
             await self._send(conn)
 
     async def _send(self, conn: Connection) -> None:
-        assert self._pending_event is not None
-        seq = self._pending_event["seq"]
+        event = self._pending_event
+        assert event is not None
+        merged, books, prints, dropped = self._merged, self._pending_books, self._pending_prints, self._prints_dropped
         text = self._take()
         if self.window:
-            self._unacknowledged.append(seq)
+            self._unacknowledged.append(event["seq"])
         await conn.send_text(text, "exchange_data")
         _SENT.inc()
+        if books:
+            book_text = self._book_text(event, books, resync=merged)
+            if book_text:
+                await conn.send_text(book_text, "book")
+        if self.view.trades:
+            await self._send_prints(conn, event, prints, snapshot=dropped)
+
+    def _book_text(self, event: MarketTickEvent, books: dict[str, SymbolBook], *, resync: bool) -> str | None:
+        """The `book` message for the tick: the process's shared updates while the client has every
+        book they apply to; otherwise its own message, with a snapshot of each book it does not have
+        (after a stretch it fell behind, of every book: never an update against a book it was not sent)."""
+        have = self.book_seqs
+        if not resync and all(have.get(s) == (b.seq if b.delta is None else b.prev_seq) for s, b in books.items()):
+            for symbol, book in books.items():
+                have[symbol] = book.seq
+            return self._encoder.encode_book_updates(event, self.view)
+        changes: dict[str, BookChange] = {}
+        for symbol, book in books.items():
+            held = have.get(symbol)
+            if held == book.seq:
+                continue  # it has this very book
+            update = book.update() if not resync and held == book.prev_seq else None
+            changes[symbol] = update or book.snapshot()
+            have[symbol] = book.seq
+        return _book_message(event, changes) if changes else None
+
+    def book_snapshot(self, request_id: str, symbols: list[str] | None) -> str | None:
+        """Reply to `request_book`: a snapshot of the view's books (or the listed ones) as of the last
+        tick; None when no tick came yet."""
+        latest = self._encoder.latest_books(self.view)
+        if latest is None:
+            return None
+        seq, timestamp, books = latest
+        wanted = symbols if symbols else [s for s in books if self.view.selection is None or s in self.view.selection]
+        changes = {symbol: books[symbol].snapshot() for symbol in wanted if symbol in books}
+        for symbol, change in changes.items():
+            self.book_seqs[symbol] = change.seq
+        return BookUpdate(seq=seq, timestamp=timestamp, books=changes, requestId=request_id).to_json()
+
+    async def _send_prints(
+        self, conn: Connection, event: MarketTickEvent, prints: dict[str, deque[TradePrint]], *, snapshot: bool
+    ) -> None:
+        if self.prints_snapshot_due:
+            self.prints_snapshot_due, snapshot = False, True
+            recent = self._encoder.recent_prints
+            wanted = recent.keys() if self.view.selection is None else self.view.selection
+            prints = {symbol: recent[symbol] for symbol in wanted if symbol in recent}
+        if not prints and not snapshot:
+            return
+        message = Trades(
+            seq=event["seq"],
+            timestamp=event["timestamp"],
+            trades={symbol: list(kept) for symbol, kept in prints.items()},
+            snapshot=snapshot,
+        )
+        await conn.send_text(message.to_json(), "trades")
 
     def _take(self) -> str:
         event = self._pending_event
@@ -212,6 +429,7 @@ class MarketStream:
 
     def drop_pending(self) -> None:
         self._pending, self._pending_depth, self._pending_candles = {}, {}, {}
+        self._pending_books, self._pending_prints, self._prints_dropped = {}, {}, False
         self._pending_event, self._merged = None, False
 
 
@@ -237,16 +455,17 @@ class OwnPrices:
     quotes: dict[str, Quote] = field(default_factory=dict)
     ack_to: str = ""  # the channel of the worker part playing the market (lock-step acknowledgements)
     orders_changed: bool = False  # orders placed, canceled or replaced since the last acknowledgement
+    encoder: _TickEncoder = field(default_factory=lambda: _TickEncoder())  # its bars' books and trades
 
 
 async def deliver_own_tick(conn: Connection, event: MarketTickEvent) -> None:
     """Hand one bar of the user's own market to a connection of that user."""
     own = conn.state(OwnPrices)
     if own.simulator_id != event.get("simulatorId"):
-        own.simulator_id, own.quotes = str(event.get("simulatorId")), {}
+        own.simulator_id, own.quotes, own.encoder = str(event.get("simulatorId")), {}, _TickEncoder()
     own.ack_to = str(event.get("ackTo") or "")
     for symbol, wire in event["symbols"].items():
         own.quotes[symbol] = quote_of_wire(wire)
     stream = stream_of(conn)
     if stream.following and not conn.ending and conn.simulator.own_market:
-        await stream.offer(conn, event, _TickEncoder())
+        await stream.offer(conn, event, own.encoder)

@@ -667,6 +667,7 @@ def feed_advance(
             tick["tops"] = market.tops_text()
             tick["books"] = market.books_text()
             tick["candles"] = market.candles_text()
+            tick["prints"] = market.prints_text()
         notify(group=ticks_group(), event=tick)
         metrics.TICKS.inc()
     return advanced

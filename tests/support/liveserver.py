@@ -338,7 +338,7 @@ class WorkerProcess(ChildProcess):
         raise RuntimeError(f"simulator_worker did not start:\n{self.log()}")
 
 
-MARKET_TYPES = ("exchange_data", "exchange_data_status")
+MARKET_TYPES = ("exchange_data", "exchange_data_status", "book", "trades")
 
 
 def recv_json(ws: ClientConnection, timeout: float = 30, *, ignore: tuple[str, ...] = ()) -> dict:

@@ -12,6 +12,8 @@
 //   const placed = await cm.request("place_order", { symbol: "AAPL", side: "buy", orderType: "market", quantity: 1 });
 //   cm.close();
 
+import { BookKeeper } from "./order-books.js";
+
 /** Defaults; every one can be overridden in the constructor's options. */
 export const DEFAULTS = Object.freeze({
   baseUrl: "", // "" = this page's origin
@@ -172,8 +174,9 @@ function newRequestId() {
  * Events (CustomEvent, payload in `detail`): "state" {state, previous}, "connected" (the
  * `connected` message), "quality" {quality, rttMs}, "ended" {reason, code, message},
  * "token" {token, expiresAt} (the access token was renewed in-band),
- * "message" (every server message), and one event per server message type
- * ("exchange_data", "simulator_status_update", …). Pushes of the session stream are emitted
+ * "message" (every server message), one event per server message type
+ * ("exchange_data", "simulator_status_update", …), and "orderbook" {symbol, book} when a book kept
+ * from `book` messages changed (`books`, a BookKeeper: see ./order-books.js). Pushes of the session stream are emitted
  * exactly once and in `sessionSeq` order, across reconnects (StreamTracker).
  */
 export class ConnectionManager extends EventTarget {
@@ -188,6 +191,7 @@ export class ConnectionManager extends EventTarget {
     this.clearTimer = options.clearTimeout ?? globalThis.clearTimeout.bind(globalThis);
     this.now = options.now ?? (() => Date.now());
     this.state = "idle";
+    this.books = new BookKeeper(); // after a subscribe_market with depth and bookDeltas
     this.socket = null;
     this.token = null;
     this.tokenExpiresAt = null; // from login, `connected` or `token_refreshed`
@@ -498,9 +502,19 @@ export class ConnectionManager extends EventTarget {
     if (message.type === "market_subscription") {
       this.marketWindow = message.window ?? 0;
       this.ticksUnacknowledged = 0;
+      this.books.clear();
+    } else if (message.type === "book") {
+      this.#keepBooks(message);
     } else if (message.type === "exchange_data" && this.marketWindow) {
       this.#acknowledge(message.seq);
     }
+  }
+
+  /** Keep the books; ask again (`request_book`) for any out of step: a missed update or a checksum mismatch. */
+  #keepBooks(message) {
+    const { changed, stale } = this.books.apply(message);
+    for (const symbol of changed) this.#emit("orderbook", { symbol, book: this.books.books.get(symbol) });
+    if (stale.length) this.request("request_book", { symbols: stale }).catch(() => {});
   }
 
   /** A tick was applied (its listeners ran): acknowledge at half the window, so the server never waits. */

@@ -38,11 +38,38 @@ export interface AccountSummary {
 }
 
 /**
+ * One symbol's book in a `book` message: all of it (`snapshot`), or the levels that changed since
+ * the book of `prevSeq` (`update`: `[price, size]` sets a level, `[price, 0]` removes it).
+ * `checksum` is of the book after the change (docs/protocol.md, "Books as snapshot and deltas").
+ */
+export interface BookChange {
+  action: "snapshot" | "update";
+  seq: number;
+  prevSeq: number | null;
+  bids: Array<Array<number>>;
+  asks: Array<Array<number>>;
+  checksum: number;
+}
+
+/**
  * The first levels of a symbol's book, best first: `[price, size]` pairs.
  */
 export interface BookDepth {
   bids: Array<Array<number>>;
   asks: Array<Array<number>>;
+}
+
+/**
+ * Addition (after `subscribe_market` with `depth` and `bookDeltas`): the subscribed books at tick
+ * `seq`, each a snapshot or an update; a symbol whose book did not change is left out. Sent after
+ * the tick's `exchange_data`, and in reply to `request_book` (with its `requestId`).
+ */
+export interface BookUpdate {
+  type: "book";
+  seq: number;
+  timestamp: number;
+  books: Record<string, BookChange>;
+  requestId?: string;
 }
 
 export interface CancelOrder {
@@ -291,6 +318,8 @@ export interface MarketSubscription {
   depth?: number;
   candles?: Array<"1s" | "1m" | "5m">;
   window?: number;
+  bookDeltas?: boolean;
+  trades?: boolean;
 }
 
 /**
@@ -398,6 +427,19 @@ export interface ReplaceOrder {
   timestamp: number;
   deviceId: string;
   orderId: string;
+}
+
+/**
+ * Addition (after `subscribe_market` with `depth` and `bookDeltas`): a fresh snapshot of the
+ * subscribed books, or of the listed ones, for a client that missed an update (`prevSeq` is not the
+ * `seq` of its book) or whose checksum does not match.
+ */
+export interface RequestBook {
+  type: "request_book";
+  requestId: string;
+  timestamp: number;
+  deviceId: string;
+  symbols?: Array<string> | null;
 }
 
 export interface RequestExchangeData {
@@ -607,6 +649,8 @@ export interface SubscribeMarket {
   depth?: number | null;
   candles?: Array<"1s" | "1m" | "5m"> | null;
   flowControl?: boolean | null;
+  bookDeltas?: boolean | null;
+  trades?: boolean | null;
 }
 
 /**
@@ -679,6 +723,31 @@ export interface TokenResponse {
 }
 
 /**
+ * One trade of the feed: its price, size, the side that took liquidity (`buy`: at or above the
+ * last price, an uptick), and when (the tick's time).
+ */
+export interface TradePrint {
+  price: number;
+  size: number;
+  side: "buy" | "sell";
+  time: number;
+}
+
+/**
+ * Addition (after `subscribe_market` with `trades`): the trades of the subscribed symbols since
+ * the last `trades`, oldest first, at most TRADES_KEPT per symbol. The first after subscribing has
+ * `snapshot: true` and the most recent trades the server has; so does one after a stretch the
+ * client fell behind (flow control), where older trades may be left out.
+ */
+export interface Trades {
+  type: "trades";
+  seq: number;
+  timestamp: number;
+  trades: Record<string, Array<TradePrint>>;
+  snapshot: boolean;
+}
+
+/**
  * The spec's `{orderId, status, filledQty}`, plus what a ticket needs to show the order.
  */
 export interface UserOrder {
@@ -738,6 +807,7 @@ export type ClientMessage =
   | SeekClock
   | SubscribeMarket
   | MarketAck
+  | RequestBook
   | RequestExchangeData
   | PlaceOrder
   | CancelOrder
@@ -758,6 +828,7 @@ export interface ClientMessageByType {
   seek_clock: SeekClock;
   subscribe_market: SubscribeMarket;
   market_ack: MarketAck;
+  request_book: RequestBook;
   request_exchange_data: RequestExchangeData;
   place_order: PlaceOrder;
   cancel_order: CancelOrder;
@@ -785,6 +856,8 @@ export type ServerMessage =
   | ExchangeData
   | ExchangeDataStatus
   | MarketSubscription
+  | BookUpdate
+  | Trades
   | OrderPlaced
   | OrderCanceled
   | OrderReplaced
@@ -811,6 +884,8 @@ export interface ServerMessageByType {
   exchange_data: ExchangeData;
   exchange_data_status: ExchangeDataStatus;
   market_subscription: MarketSubscription;
+  book: BookUpdate;
+  trades: Trades;
   order_placed: OrderPlaced;
   order_canceled: OrderCanceled;
   order_replaced: OrderReplaced;

@@ -11,7 +11,8 @@ from tests.support.browser import StaticOrigin, chromium
 from tests.support.liveserver import ROOT
 from tests.support.servers import RELAXED_LOGIN_THROTTLE, ServerFactory
 
-LIBRARY = ROOT / "sessions_app" / "static" / "trading" / "connection-manager.js"
+# The browser library: connection-manager.js and the module it imports.
+LIBRARY = [ROOT / "sessions_app" / "static" / "trading" / name for name in ("connection-manager.js", "order-books.js")]
 
 # The frontend ships its own copy of the library: a module script from another origin would need
 # CORS on /static/ too, which the proxy serves.
@@ -54,7 +55,8 @@ def test_a_frontend_on_an_allowed_origin_talks_to_the_service_and_another_origin
     site = tmp_path / "site"
     site.mkdir()
     (site / "index.html").write_text(PAGE)
-    shutil.copyfile(LIBRARY, site / "connection-manager.js")
+    for module in LIBRARY:
+        shutil.copyfile(module, site / module.name)
 
     with StaticOrigin(site) as allowed, StaticOrigin(site) as other, chromium() as browser:
         # Only the socket's origins are configured: the API's CORS follows them.

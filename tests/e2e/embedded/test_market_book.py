@@ -1,6 +1,8 @@
-"""Bid/ask, depth and candles over a real socket against daphne: every follower's ticks quote the
-top of book, a depth subscriber gets the book's levels and the open candles it asked for, snapshots
-carry the top of book, and REST serves the closed bars."""
+"""Bid/ask, depth, candles, book deltas and trades over a real socket against daphne: every follower's
+ticks quote the top of book, a depth subscriber gets the book's levels and the open candles it asked
+for, a delta subscriber keeps the same books from a snapshot and updates (checksums verified by the
+Python client's book keeper), a trades subscriber gets the tape; snapshots carry the top of book, and
+REST serves the closed bars."""
 
 from __future__ import annotations
 
@@ -9,9 +11,10 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from tradesim.books import BookKeeper
 
-from market_app.messages import ExchangeData, ExchangeDataStatus, MarketSubscription
-from tests.support.liveserver import DaphneServer, recv_json, recv_until, request, send_json
+from market_app.messages import BookUpdate, ExchangeData, ExchangeDataStatus, MarketSubscription, Trades
+from tests.support.liveserver import MARKET_TYPES, DaphneServer, recv_json, recv_until, request, send_json
 from tests.support.servers import running_server
 
 MARKET = {
@@ -105,3 +108,158 @@ def test_closed_bars_are_served_over_rest(server: DaphneServer) -> None:
     assert all(bar["interval"] == "1s" and bar["volume"] >= 0 and bar["low"] <= bar["high"] for bar in bars)
     status, error = server.request("GET", "/api/market/candles/?symbol=AAPL&interval=7s", token=creds["token"])
     assert status == 400 and error["code"] == "invalid_request"
+
+
+def started(server: DaphneServer, name: str) -> tuple[dict, object]:
+    """A new user's connection (a context manager, entered by the caller) and credentials, simulator started."""
+    creds = server.issue_token(f"{name}-{uuid.uuid4().hex[:8]}")
+    return creds, server.connect(creds["token"], creds["deviceId"])
+
+
+def start(ws: object, creds: dict) -> None:
+    recv_json(ws)
+    send_json(ws, request("start_simulator", creds["deviceId"], "start"))
+    recv_until(ws, "exchange_data_status", ignore=NONE, reason="simulator_started")
+
+
+def read_stream(ws: object, ticks: int) -> list[dict]:
+    """Every message until `ticks` more `exchange_data` came (and the `book` and `trades` that follow the last)."""
+    messages: list[dict] = []
+    seen = 0
+    while seen < ticks:
+        message = recv_json(ws)
+        messages.append(message)
+        seen += message["type"] == "exchange_data"
+    return messages
+
+
+def test_a_delta_subscriber_keeps_books_from_a_snapshot_and_updates_that_equal_the_full_books_tick_by_tick(
+    server: DaphneServer,
+) -> None:
+    full_creds, full_ws = started(server, "full-book")
+    delta_creds, delta_ws = started(server, "delta-book")
+    symbols = ["AAPL", "MSFT"]
+    with full_ws as full, delta_ws as deltas:
+        start(full, full_creds)
+        start(deltas, delta_creds)
+        send_json(full, request("subscribe_market", full_creds["deviceId"], "full", symbols=symbols, depth=10))
+        recv_until(full, "market_subscription", ignore=MARKET_TYPES)
+        subscribe = request(
+            "subscribe_market", delta_creds["deviceId"], "deltas", symbols=symbols, depth=10, bookDeltas=True
+        )
+        send_json(deltas, subscribe)
+        subscribed, _ = recv_until(deltas, "market_subscription", ignore=MARKET_TYPES)
+        streamed = read_stream(deltas, 30)
+        full_books = {
+            tick["seq"]: tick["depth"]
+            for tick in read_stream(full, 45)
+            if tick["type"] == "exchange_data" and "depth" in tick
+        }
+        send_json(deltas, request("request_book", delta_creds["deviceId"], "again", symbols=["MSFT"]))
+        again, _ = recv_until(deltas, "book", ignore=MARKET_TYPES, requestId="again")
+
+    assert subscribed["bookDeltas"] is True and subscribed["depth"] == 10
+    keeper = BookKeeper()
+    books = [BookUpdate.model_validate(m).model_dump() for m in streamed if m["type"] == "book"]
+    ticks = [m for m in streamed if m["type"] == "exchange_data"]
+    assert all("depth" not in tick for tick in ticks)
+    assert {change["action"] for change in books[0]["books"].values()} == {"snapshot"}
+    assert set(books[0]["books"]) == set(symbols)
+    compared = 0
+    for message in books:
+        _, stale = keeper.apply(message)
+        assert stale == [], f"out of step at tick {message['seq']}"
+        for symbol, held in keeper.books.items():
+            expected = full_books.get(message["seq"], {}).get(symbol)
+            if expected is not None:
+                assert held.best_bids() == [tuple(level) for level in expected["bids"]]
+                assert held.best_asks() == [tuple(level) for level in expected["asks"]]
+                compared += 1
+    assert compared >= 20, "the two connections should have seen the same ticks"
+    updates = [change for message in books[1:] for change in message["books"].values()]
+    assert updates and {change["action"] for change in updates} == {"update"}
+
+    assert set(again["books"]) == {"MSFT"} and again["books"]["MSFT"]["action"] == "snapshot"
+    assert keeper.apply(again) == (["MSFT"], [])
+
+
+def test_a_delta_subscriber_behind_its_window_gets_snapshots_never_an_update_against_a_book_it_lacks(
+    server: DaphneServer,
+) -> None:
+    creds, connection = started(server, "slow-book")
+    watcher_creds, watcher_connection = started(server, "feed-watcher")
+    with connection as ws, watcher_connection as watcher:
+        start(ws, creds)
+        start(watcher, watcher_creds)
+        subscribe = request(
+            "subscribe_market", creds["deviceId"], "slow", symbols=["AAPL"], depth=5, bookDeltas=True, flowControl=True
+        )
+        send_json(ws, subscribe)
+        subscribed, _ = recv_until(ws, "market_subscription", ignore=MARKET_TYPES)
+        window = subscribed["window"]
+        held_back = read_stream(ws, window)  # then nothing more until acknowledged
+        last_seq = max(m["seq"] for m in held_back if m["type"] == "exchange_data")
+        keeper = BookKeeper()
+        for message in held_back:
+            if message["type"] == "book":
+                assert keeper.apply(message)[1] == []
+        # Wait, on another user's ticks, until the feed is past the held-back ones: they were merged.
+        while recv_until(watcher, "exchange_data", ignore=NONE)[0]["seq"] < last_seq + 3:
+            pass
+        send_json(ws, {"type": "market_ack", "deviceId": creds["deviceId"], "seq": last_seq})
+        merged, _ = recv_until(ws, "exchange_data", ignore=NONE)
+        book, _ = recv_until(ws, "book", ignore=NONE)
+
+    assert merged["seq"] > last_seq + 1
+    assert book["seq"] == merged["seq"]
+    assert book["books"]["AAPL"]["action"] == "snapshot"
+    assert keeper.apply(book) == (["AAPL"], [])
+
+
+def test_request_book_without_a_delta_subscription_or_for_another_symbol_is_refused_and_the_connection_stays(
+    server: DaphneServer,
+) -> None:
+    creds, connection = started(server, "refused-book")
+    with connection as ws:
+        start(ws, creds)
+        send_json(ws, request("request_book", creds["deviceId"], "early"))
+        early, _ = recv_until(ws, "error", ignore=MARKET_TYPES)
+        subscribe = request("subscribe_market", creds["deviceId"], "sub", symbols=["AAPL"], depth=3, bookDeltas=True)
+        send_json(ws, subscribe)
+        recv_until(ws, "market_subscription", ignore=MARKET_TYPES)
+        send_json(ws, request("request_book", creds["deviceId"], "other", symbols=["MSFT"]))
+        other, _ = recv_until(ws, "error", ignore=MARKET_TYPES)
+        send_json(ws, request("request_book", creds["deviceId"], "fine"))
+        fine, _ = recv_until(ws, "book", ignore=MARKET_TYPES, requestId="fine")
+
+    assert early["code"] == "book_not_subscribed" and early["requestId"] == "early"
+    assert other["code"] == "book_not_subscribed" and other["details"][0]["field"] == "symbols"
+    assert set(fine["books"]) == {"AAPL"}
+
+
+def test_a_trades_subscriber_gets_the_recent_trades_then_each_ticks_print_by_the_tick_rule(
+    server: DaphneServer,
+) -> None:
+    creds, connection = started(server, "tape")
+    with connection as ws:
+        start(ws, creds)
+        subscribe = request("subscribe_market", creds["deviceId"], "tape", symbols=["AAPL"], trades=True)
+        send_json(ws, subscribe)
+        subscribed, _ = recv_until(ws, "market_subscription", ignore=MARKET_TYPES)
+        streamed = read_stream(ws, 20)
+
+    assert subscribed["trades"] is True
+    tapes = [Trades.model_validate(m).model_dump() for m in streamed if m["type"] == "trades"]
+    assert tapes[0]["snapshot"] is True and len(tapes[0]["trades"]["AAPL"]) >= 1
+    assert all(not tape["snapshot"] for tape in tapes[1:])
+    ticks = {m["seq"]: m["symbols"]["AAPL"] for m in streamed if m["type"] == "exchange_data"}
+    previous = tapes[0]["trades"]["AAPL"][-1]
+    for tape in tapes[1:]:
+        (trade,) = tape["trades"]["AAPL"]
+        tick = ticks[tape["seq"]]
+        assert (trade["price"], trade["size"], trade["time"]) == (tick["price"], tick["volume"], tape["timestamp"])
+        if trade["price"] != previous["price"]:
+            assert trade["side"] == ("buy" if trade["price"] > previous["price"] else "sell")
+        else:
+            assert trade["side"] == previous["side"]
+        previous = trade

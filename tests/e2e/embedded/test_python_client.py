@@ -183,3 +183,32 @@ async def test_a_refused_handshake_ends_the_client_with_the_servers_reason(serve
         await client.connect(token=creds["token"], device_id=creds["deviceId"])
     assert (ended.value.reason, ended.value.code) == ("auth_failed", 4001)
     assert ended.value.message.startswith("token_revoked: ") and client.sockets_opened == 1
+
+
+async def test_it_keeps_the_subscribed_books_and_asks_again_for_one_that_falls_out_of_step(
+    server: DaphneServer, tmp_path: Path
+) -> None:
+    name, password = user(server)
+    async with Client(server.http, device_file=tmp_path / "device") as client:
+        await client.connect(username=name, password=password)
+        await client.request("start_simulator")
+        await client.request("subscribe_market", symbols=["AAPL"], depth=10, bookDeltas=True)
+        changes: list[dict] = []
+        replies: list[dict] = []
+        client.on("orderbook", changes.append)
+        client.on("book", lambda message: replies.append(message) if message.get("requestId") else None)
+        await until(lambda: len(changes) >= 3)
+        assert replies == []
+        # A best bid the server never sent (inside the spread: no update removes it): the next
+        # update's checksum cannot match, and the client asks again.
+        kept = client.books.books["AAPL"]
+        bogus = kept.best_bids(1)[0][0] + 0.001
+        kept.bids[bogus] = 1.0
+        await until(lambda: len(replies) == 1)
+        seen = len(changes)
+        await until(lambda: len(changes) >= seen + 2)
+
+    assert replies[0]["books"]["AAPL"]["action"] == "snapshot"
+    book = client.books.books["AAPL"]
+    assert bogus not in book.bids and len(book.best_bids()) == len(book.best_asks()) == 10
+    assert book.best_bids(1)[0][0] < book.best_asks(1)[0][0]

@@ -14,6 +14,7 @@ async def main() -> None:
 asyncio.run(main())
 """
 
+from tradesim.books import BookKeeper, OrderBook
 from tradesim.client import FINAL_CODES, RECONNECT_CODES, Client, default_device_file
 from tradesim.errors import ApiError, NotConnected, ProtocolError, RequestTimeout, SessionEnded, TradesimError
 from tradesim.stream import QualityMeter, StreamStats, StreamTracker, backoff_delay_ms
@@ -22,8 +23,10 @@ __all__ = [
     "FINAL_CODES",
     "RECONNECT_CODES",
     "ApiError",
+    "BookKeeper",
     "Client",
     "NotConnected",
+    "OrderBook",
     "ProtocolError",
     "QualityMeter",
     "RequestTimeout",

@@ -24,6 +24,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from tradesim.books import BookKeeper
 from tradesim.errors import ApiError, NotConnected, ProtocolError, RequestTimeout, SessionEnded
 from tradesim.http import api, obtain_ticket, obtain_token
 from tradesim.protocol import (
@@ -71,7 +72,8 @@ class Client:
     Events (`on(name, handler)`; a plain function is called in order as messages arrive, a
     coroutine function runs as a task, so it may await requests):
     every server message by its `type` (the generated TypedDicts of tradesim.protocol), "message"
-    for all of them, and "state" {state, previous}, "quality" {quality, rttMs}, "retry"
+    for all of them, "orderbook" {symbol, book} when a kept book changed (`books`), and "state"
+    {state, previous}, "quality" {quality, rttMs}, "retry"
     {attempt, delayMs}, "resumed" (the reconnect_result), "token" {token, expiresAt},
     "ended" {reason, code, message}. Numbered pushes are emitted exactly once and in
     `sessionSeq` order, across reconnects; `stats` counts what the stream tracker did.
@@ -123,6 +125,8 @@ class Client:
         self.orders: dict[str, UserOrder] = {}
         self.positions: dict[str, UserPosition] = {}
         self.account: AccountSummary | None = None
+        # The subscribed books (`subscribe_market` with depth and bookDeltas), checked by their checksums.
+        self.books = BookKeeper()
 
         self._handlers: dict[str, list[Handler]] = {}
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -521,8 +525,25 @@ class Client:
         self._emit(kind, message)
         if kind == "market_subscription":
             self._market_window, self._ticks_unacknowledged = int(message.get("window") or 0), 0
+            self.books.clear()
+        elif kind == "book":
+            self._apply_books(message)
         elif kind == "exchange_data" and self._market_window:
             await self._acknowledge(int(message["seq"]))
+
+    def _apply_books(self, message: Mapping[str, Any]) -> None:
+        """Keep the books; emit "orderbook" {symbol, book} for each it changed, and ask again for any
+        out of step (a missed update or a checksum that does not match)."""
+        changed, stale = self.books.apply(message)
+        for symbol in changed:
+            self._emit("orderbook", {"symbol": symbol, "book": self.books.books[symbol]})
+        if stale:
+            log.info("tradesim: books out of step, asking for snapshots: %s", ", ".join(stale))
+            self._spawn(self._request_books(stale))
+
+    async def _request_books(self, symbols: list[str]) -> None:
+        with contextlib.suppress(NotConnected, RequestTimeout, ProtocolError):
+            await self.request("request_book", symbols=symbols)
 
     async def _acknowledge(self, seq: int) -> None:
         """A tick was handled (its handlers ran): acknowledge at half the window, so the server never waits."""

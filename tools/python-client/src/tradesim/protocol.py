@@ -40,11 +40,38 @@ class AccountSummary(TypedDict):
     feesPaid: NotRequired[float]
 
 
+class BookChange(TypedDict):
+    """One symbol's book in a `book` message: all of it (`snapshot`), or the levels that changed since
+    the book of `prevSeq` (`update`: `[price, size]` sets a level, `[price, 0]` removes it).
+    `checksum` is of the book after the change (docs/protocol.md, "Books as snapshot and deltas").
+    """
+
+    action: Literal["snapshot", "update"]
+    seq: int
+    prevSeq: int | None
+    bids: list[list[float]]
+    asks: list[list[float]]
+    checksum: int
+
+
 class BookDepth(TypedDict):
     """The first levels of a symbol's book, best first: `[price, size]` pairs."""
 
     bids: list[list[float]]
     asks: list[list[float]]
+
+
+class BookUpdate(TypedDict):
+    """Addition (after `subscribe_market` with `depth` and `bookDeltas`): the subscribed books at tick
+    `seq`, each a snapshot or an update; a symbol whose book did not change is left out. Sent after
+    the tick's `exchange_data`, and in reply to `request_book` (with its `requestId`).
+    """
+
+    type: Literal["book"]
+    seq: int
+    timestamp: int
+    books: dict[str, "BookChange"]
+    requestId: NotRequired[str]
 
 
 class CancelOrder(TypedDict):
@@ -209,6 +236,7 @@ ErrorCode = Literal[
     "invalid_bracket",
     "order_not_replaceable",
     "cancel_too_late",
+    "book_not_subscribed",
     "account_in_use",
     "invalid_dataset",
     "dataset_too_large",
@@ -362,6 +390,8 @@ class MarketSubscription(TypedDict):
     depth: NotRequired[int]
     candles: NotRequired[list[Literal["1s", "1m", "5m"]]]
     window: NotRequired[int]
+    bookDeltas: NotRequired[bool]
+    trades: NotRequired[bool]
 
 
 class MarketView(TypedDict):
@@ -465,6 +495,19 @@ class ReplaceOrder(TypedDict):
     timestamp: float
     deviceId: str
     orderId: str
+
+
+class RequestBook(TypedDict):
+    """Addition (after `subscribe_market` with `depth` and `bookDeltas`): a fresh snapshot of the
+    subscribed books, or of the listed ones, for a client that missed an update (`prevSeq` is not the
+    `seq` of its book) or whose checksum does not match.
+    """
+
+    type: Literal["request_book"]
+    requestId: str
+    timestamp: float
+    deviceId: str
+    symbols: NotRequired[list[str] | None]
 
 
 class RequestExchangeData(TypedDict):
@@ -664,6 +707,8 @@ class SubscribeMarket(TypedDict):
     depth: NotRequired[int | None]
     candles: NotRequired[list[Literal["1s", "1m", "5m"]] | None]
     flowControl: NotRequired[bool | None]
+    bookDeltas: NotRequired[bool | None]
+    trades: NotRequired[bool | None]
 
 
 class SymbolQuote(TypedDict):
@@ -731,6 +776,31 @@ class TokenResponse(TypedDict):
     expiresAt: int
 
 
+class TradePrint(TypedDict):
+    """One trade of the feed: its price, size, the side that took liquidity (`buy`: at or above the
+    last price, an uptick), and when (the tick's time).
+    """
+
+    price: float
+    size: float
+    side: Literal["buy", "sell"]
+    time: int
+
+
+class Trades(TypedDict):
+    """Addition (after `subscribe_market` with `trades`): the trades of the subscribed symbols since
+    the last `trades`, oldest first, at most TRADES_KEPT per symbol. The first after subscribing has
+    `snapshot: true` and the most recent trades the server has; so does one after a stretch the
+    client fell behind (flow control), where older trades may be left out.
+    """
+
+    type: Literal["trades"]
+    seq: int
+    timestamp: int
+    trades: dict[str, list["TradePrint"]]
+    snapshot: bool
+
+
 class UserOrder(TypedDict):
     """The spec's `{orderId, status, filledQty}`, plus what a ticket needs to show the order."""
 
@@ -789,6 +859,7 @@ ClientMessage = (
     | SeekClock
     | SubscribeMarket
     | MarketAck
+    | RequestBook
     | RequestExchangeData
     | PlaceOrder
     | CancelOrder
@@ -809,6 +880,7 @@ ClientMessageType = Literal[
     "seek_clock",
     "subscribe_market",
     "market_ack",
+    "request_book",
     "request_exchange_data",
     "place_order",
     "cancel_order",
@@ -830,6 +902,7 @@ CLIENT_MESSAGES: dict[str, type] = {
     "seek_clock": SeekClock,
     "subscribe_market": SubscribeMarket,
     "market_ack": MarketAck,
+    "request_book": RequestBook,
     "request_exchange_data": RequestExchangeData,
     "place_order": PlaceOrder,
     "cancel_order": CancelOrder,
@@ -858,6 +931,8 @@ ServerMessage = (
     | ExchangeData
     | ExchangeDataStatus
     | MarketSubscription
+    | BookUpdate
+    | Trades
     | OrderPlaced
     | OrderCanceled
     | OrderReplaced
@@ -884,6 +959,8 @@ ServerMessageType = Literal[
     "exchange_data",
     "exchange_data_status",
     "market_subscription",
+    "book",
+    "trades",
     "order_placed",
     "order_canceled",
     "order_replaced",
@@ -911,6 +988,8 @@ SERVER_MESSAGES: dict[str, type] = {
     "exchange_data": ExchangeData,
     "exchange_data_status": ExchangeDataStatus,
     "market_subscription": MarketSubscription,
+    "book": BookUpdate,
+    "trades": Trades,
     "order_placed": OrderPlaced,
     "order_canceled": OrderCanceled,
     "order_replaced": OrderReplaced,
