@@ -6,7 +6,7 @@ Per tick, "off" is what the feed did before the book: the wire quotes and one `e
 text for the default view. "on" is what the producer does now (every profile's book, the open
 candles, the event's JSON texts) plus what a relay does for the default view (decode the tops, the
 view's text); a view that asks for 10 levels and the candles of every symbol is timed apart, and
-the same view with book deltas and trades (its `book` updates computed against the tick before). All run
+the same view with book deltas and trades (its book updates computed against the tick before). All run
 in the same process, interleaved in rounds; the ratio to "off" is printed.
 Not part of the test suite: figures vary with the machine's load.
 """
@@ -98,8 +98,6 @@ def main() -> None:
         def run(seq: int, q: dict[str, Quote]) -> None:
             event = dict(events[seq - 1], seq=seq_base[0] + seq)
             encoder.encode(event, view)  # type: ignore[arg-type]
-            if view.book_deltas:
-                encoder.encode_book_updates(event, view)  # type: ignore[arg-type]
 
         return run
 
@@ -131,7 +129,7 @@ def main() -> None:
     print(f"| books on, relay: decode the tops, the default view's text | {med['relay']:,.0f} | |")
     print(f"| books on: producer + relay | {on:,.0f} | {on / off:.2f} |")
     print(f"| a relay's extra view with 10 levels and candles of every symbol | {med['deep']:,.0f} | |")
-    print(f"| the same view with book deltas and trades (`exchange_data` and `book` texts) | {med['deltas']:,.0f} | |")
+    print(f"| the same view with book deltas and trades | {med['deltas']:,.0f} | |")
 
 
 if __name__ == "__main__":

@@ -218,10 +218,10 @@ async def request_book(conn: Connection, message: RequestBook) -> None:
                 f"not in the subscription: {', '.join(outside)}",
                 details=[ErrorDetail(field="symbols", problem=f"{symbol} is not subscribed") for symbol in outside],
             )
-    text = stream.book_snapshot(message.requestId, message.symbols)
-    if text is None:
+    reply = stream.book_snapshot(message.requestId, message.symbols)
+    if reply is None:
         raise ProtocolError(MarketCode.MARKET_UNAVAILABLE, "no tick has come since subscribing; retry shortly")
-    await conn.send_text(text, "book")
+    await conn.send_message(reply)
 
 
 @handles(MarketAck)

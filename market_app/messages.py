@@ -34,7 +34,7 @@ OrderStatusValue = Literal["new", "partially_filled", "filled", "canceled", "rej
 PriceSize = Annotated[list[float], Field(min_length=2, max_length=2)]  # [price, size]
 CandleIntervalValue = Literal["1s", "1m", "5m"]
 MAX_DEPTH = 50
-TRADES_KEPT = 50  # a symbol's trades in one `trades` message at most (and in its snapshot)
+TRADES_KEPT = 50  # a symbol's trades in one `exchange_data` at most (and in a snapshot of them)
 SnapshotReason = Literal["simulator_started", "connected", "reconnected", "orders_changed", "request", "resync"]
 
 
@@ -214,12 +214,35 @@ class OrderAmendment(InputModel):
 # --- Server to client -------------------------------------------------------
 
 
+class BookChange(BaseModel):
+    """One symbol's book in `exchange_data.books` or a `book` reply: all of it (`snapshot`), or the levels
+    that changed since the book of `prevSeq` (`update`: `[price, size]` sets a level, `[price, 0]`
+    removes it). `checksum` is of the book after it (docs/protocol.md, "Books as snapshot and deltas")."""
+
+    action: Literal["snapshot", "update"]
+    seq: int = Field(description="The book's version: the tick it last changed at.")
+    prevSeq: int | None = Field(description="The `seq` of the book an update applies to; null in a snapshot.")
+    bids: list[PriceSize]
+    asks: list[PriceSize]
+    checksum: Annotated[int, Field(ge=0, le=2**32 - 1)]
+
+
+class TradePrint(BaseModel):
+    """One trade of the feed: its price, size, the side that took liquidity (`buy`: at or above the
+    last price, an uptick), and when (the tick's time)."""
+
+    price: float
+    size: float
+    side: OrderSideValue
+    time: EpochMs
+
+
 class ExchangeData(ServerMessage):
     """Live prices, pushed on every tick while the user's simulator runs (only the subscribed symbols).
 
     A slow connection gets the newest price of each symbol instead of every tick; `seq` (an addition)
     is the feed's tick number, so a gap shows what was conflated. Each quote adds the top of book;
-    `depth` and `candles` (additions) are there only when `subscribe_market` asked for them.
+    `depth`, `candles`, `books` and `trades` (additions) are there only when `subscribe_market` asked.
     """
 
     type: Literal["exchange_data"] = "exchange_data"
@@ -229,8 +252,19 @@ class ExchangeData(ServerMessage):
     # Additions, only for a connection that asked for them in `subscribe_market`:
     depth: Omittable[dict[str, BookDepth]] = None  # `depth` levels per side of each symbol's book
     candles: Omittable[dict[str, dict[CandleIntervalValue, CandleView]]] = None  # the open bar per interval
+    books: Omittable[dict[str, BookChange]] = Field(
+        default=None, description="With `bookDeltas`: each changed book, as a snapshot or the levels that changed."
+    )
+    trades: Omittable[dict[str, list[TradePrint]]] = Field(
+        default=None, description="With `trades`: each symbol's trades since the last `exchange_data`, oldest first."
+    )
+    tradesSnapshot: Omittable[bool] = Field(
+        default=None,
+        description="True when `trades` holds the most recent trades rather than those since the last tick: "
+        "the first tick after subscribing, or one after a stretch the client fell behind.",
+    )
 
-    omit_when_none = frozenset({"depth", "candles"})
+    omit_when_none = frozenset({"depth", "candles", "books", "trades", "tradesSnapshot"})
 
 
 class ExchangeDataStatus(StreamMessage):
@@ -274,60 +308,20 @@ class MarketSubscription(ServerMessage):
     candles: Omittable[list[CandleIntervalValue]] = None  # the intervals of its open candles (absent: none)
     # With flow control: the `exchange_data` the server sends past the last `market_ack` at most.
     window: Omittable[int] = None
-    bookDeltas: Omittable[bool] = None  # true: the `depth` levels come as `book` messages
-    trades: Omittable[bool] = None  # true: `trades` messages follow
+    bookDeltas: Omittable[bool] = None  # true: the `depth` levels come as `exchange_data.books`
+    trades: Omittable[bool] = None  # true: `exchange_data` carries the trades
 
     omit_when_none = frozenset({"depth", "candles", "window", "bookDeltas", "trades"})
 
 
-class BookChange(BaseModel):
-    """One symbol's book in a `book` message: all of it (`snapshot`), or the levels that changed since
-    the book of `prevSeq` (`update`: `[price, size]` sets a level, `[price, 0]` removes it).
-    `checksum` is of the book after the change (docs/protocol.md, "Books as snapshot and deltas")."""
-
-    action: Literal["snapshot", "update"]
-    seq: int = Field(description="The book's version: the tick it last changed at.")
-    prevSeq: int | None = Field(description="The `seq` of the book an update applies to; null in a snapshot.")
-    bids: list[PriceSize]
-    asks: list[PriceSize]
-    checksum: Annotated[int, Field(ge=0, le=2**32 - 1)]
-
-
-class BookUpdate(ServerMessage):
-    """Addition (after `subscribe_market` with `depth` and `bookDeltas`): the subscribed books at tick
-    `seq`, each a snapshot or an update; a symbol whose book did not change is left out. Sent after
-    the tick's `exchange_data`, and in reply to `request_book` (with its `requestId`)."""
+class BookReply(ServerMessage):
+    """Addition: the reply to `request_book`, a snapshot of each book asked for as of tick `seq`."""
 
     type: Literal["book"] = "book"
     seq: int
     timestamp: EpochMs
     books: dict[str, BookChange]
-    requestId: Omittable[str] = None
-
-    omit_when_none = frozenset({"requestId"})
-
-
-class TradePrint(BaseModel):
-    """One trade of the feed: its price, size, the side that took liquidity (`buy`: at or above the
-    last price, an uptick), and when (the tick's time)."""
-
-    price: float
-    size: float
-    side: OrderSideValue
-    time: EpochMs
-
-
-class Trades(ServerMessage):
-    """Addition (after `subscribe_market` with `trades`): the trades of the subscribed symbols since
-    the last `trades`, oldest first, at most TRADES_KEPT per symbol. The first after subscribing has
-    `snapshot: true` and the most recent trades the server has; so does one after a stretch the
-    client fell behind (flow control), where older trades may be left out."""
-
-    type: Literal["trades"] = "trades"
-    seq: int
-    timestamp: EpochMs
-    trades: dict[str, list[TradePrint]]
-    snapshot: bool
+    requestId: str
 
 
 class OrderPlaced(ServerMessage):
@@ -373,8 +367,8 @@ class SubscribeMarket(ClientMessage):
     # `window` unacknowledged ones (the reply says how many) the server merges the newest per
     # symbol until it does. Absent or false: every tick is sent.
     flowControl: Omittable[bool] = None
-    # Additions: with `depth`, the book as `book` messages (a snapshot, then only the changed levels,
-    # each checked by a checksum) instead of in `exchange_data`; and the time and sales (`trades`).
+    # Additions: with `depth`, the book as `books` in each `exchange_data` (a snapshot, then only the
+    # changed levels, each checked by a checksum) instead of `depth`; and the time and sales (`trades`).
     bookDeltas: Omittable[bool] = None
     trades: Omittable[bool] = None
 
@@ -392,7 +386,7 @@ class RequestBook(ClientMessage):
     deviceId: DeviceId
     symbols: list[Symbol] | None = Field(default=None, max_length=200)
 
-    reply = BookUpdate
+    reply = BookReply
 
 
 class MarketAck(ClientMessage):
@@ -460,8 +454,7 @@ SERVER_MESSAGES: tuple[type[ServerMessage], ...] = (
     ExchangeData,
     ExchangeDataStatus,
     MarketSubscription,
-    BookUpdate,
-    Trades,
+    BookReply,
     OrderPlaced,
     OrderCanceled,
     OrderReplaced,

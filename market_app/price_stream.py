@@ -8,8 +8,10 @@ slow client's backlog stays bounded by the window and the number of symbols, not
 ticks. Order and position updates do not pass through here and are never conflated.
 
 What a connection sees of a tick depends on its view: the symbols it follows, the realism
-profile whose top of book it quotes, how many book levels it asked for and which candles. The
-text of a tick is built once per process and view (most connections share one).
+profile whose top of book it quotes, how many book levels it asked for, which candles, and whether
+it keeps books from deltas and follows the trades. The text of a tick is built once per process
+and view (most connections share one); a connection that keeps books gets that shared text while
+it holds every book the tick's updates apply to, and a text of its own (with snapshots) otherwise.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from market_app.marketdata import (
     prints_of_event,
     tops_of_event,
 )
-from market_app.messages import TRADES_KEPT, BookChange, BookUpdate, ExchangeData, TradePrint, Trades
+from market_app.messages import TRADES_KEPT, BookChange, BookReply, ExchangeData, TradePrint
 from market_app.prices import Quote
 from market_app.realism import DEFAULT_PROFILE, ProfileName
 from sessions_app.realtime.consumer import Connection
@@ -92,7 +94,7 @@ class TickParts:
     depth: dict[str, Any] | None
     candles: dict[str, Any] | None
     books: dict[str, SymbolBook] | None = None  # with `book_deltas`, in place of `depth`
-    prints: WirePrints | None = None  # with `trades`
+    prints: dict[str, list[TradePrint]] | None = None  # with `trades`
 
 
 class DecodedTick:
@@ -145,7 +147,12 @@ def tick_parts(
         book_parts = {symbol: books_of_view[symbol] for symbol in wanted if symbol in books_of_view}
     prints = None
     if view.trades:
-        prints = {symbol: trade for symbol, trade in decoded.prints.items() if symbol in wanted}
+        at = event["timestamp"]
+        prints = {
+            symbol: [TradePrint(price=price, size=size, side=side, time=at)]
+            for symbol, (price, size, side) in decoded.prints.items()
+            if symbol in wanted
+        }
     candles = None
     if view.candles and decoded.candles:
         candles = {}
@@ -156,14 +163,25 @@ def tick_parts(
     return TickParts(symbols, depth, candles, book_parts, prints)
 
 
-def _message(event: MarketTickEvent, parts: TickParts) -> str:
+def _message(
+    event: MarketTickEvent,
+    parts: TickParts,
+    books: dict[str, BookChange] | None = None,
+    trades_snapshot: bool = False,
+) -> str:
+    """The tick's `exchange_data`; `books`, the book entries (by default, the shared updates)."""
+    if books is None and parts.books is not None:
+        books = {symbol: change for symbol, book in parts.books.items() if (change := book.update()) is not None}
     return ExchangeData(
-        timestamp=event["timestamp"], symbols=parts.symbols, seq=event["seq"], depth=parts.depth, candles=parts.candles
+        timestamp=event["timestamp"],
+        symbols=parts.symbols,
+        seq=event["seq"],
+        depth=parts.depth,
+        candles=parts.candles,
+        books=books or None,
+        trades=parts.prints or None,
+        tradesSnapshot=trades_snapshot or None,
     ).to_json()
-
-
-def _book_message(event: MarketTickEvent, changes: dict[str, BookChange], request_id: str | None = None) -> str:
-    return BookUpdate(seq=event["seq"], timestamp=event["timestamp"], books=changes, requestId=request_id).to_json()
 
 
 def quote_of_wire(wire: dict[str, Any]) -> Quote:
@@ -184,7 +202,7 @@ class _TickEncoder:
 
     For the views with book deltas it also keeps, per (profile, depth), each symbol's book as of the
     last tick it encoded, so that a tick's update (what changed since) is computed once per process,
-    not per connection; a connection that got that book gets the shared update."""
+    not per connection: a connection that has every book it applies to gets the shared text."""
 
     def __init__(self) -> None:
         self._seq = -1
@@ -192,7 +210,6 @@ class _TickEncoder:
         self._decoded: DecodedTick | None = None
         self._parts: dict[TickView, TickParts] = {}
         self._text: dict[TickView, str] = {}
-        self._book_text: dict[TickView, str] = {}
         self._books: dict[BookKey, dict[str, SymbolBook]] = {}  # the latest, across ticks
         self._books_tick: dict[BookKey, tuple[int, int]] = {}  # the tick (seq, timestamp) each key's books are of
         self.recent_prints: dict[str, deque[TradePrint]] = {}  # each symbol's latest trades
@@ -200,7 +217,6 @@ class _TickEncoder:
     def _fresh(self, event: MarketTickEvent) -> None:
         if event["seq"] != self._seq:
             self._seq, self._event, self._parts, self._text = event["seq"], event, {}, {}
-            self._book_text = {}
             self._decoded = DecodedTick(event)
             for symbol, (price, size, side) in self._decoded.prints.items():
                 kept = self.recent_prints.setdefault(symbol, deque(maxlen=TRADES_KEPT))
@@ -255,15 +271,6 @@ class _TickEncoder:
             text = self._text[view] = _message(event, self.parts(event, view))
         return text
 
-    def encode_book_updates(self, event: MarketTickEvent, view: TickView) -> str | None:
-        """The `book` message of a connection that has every book of the tick before (None: nothing changed)."""
-        self._fresh(event)
-        if view not in self._book_text:
-            books = self.parts(event, view).books or {}
-            changes = {symbol: change for symbol, book in books.items() if (change := book.update()) is not None}
-            self._book_text[view] = _book_message(event, changes) if changes else ""
-        return self._book_text[view] or None
-
 
 def _select(symbols: dict[str, Any], selection: frozenset[str]) -> dict[str, Any]:
     return {symbol: quote for symbol, quote in symbols.items() if symbol in selection}
@@ -291,8 +298,8 @@ class MarketStream:
         self._merged = False
         self.window = 0  # unacknowledged ticks allowed (0: the client does not acknowledge)
         self._unacknowledged: deque[int] = deque()  # the seq of each tick sent and not acknowledged
-        self.book_seqs: dict[str, int] = {}  # each symbol's book version the client has (`book` sent)
-        self.prints_snapshot_due = False  # the next `trades` starts over with the recent ones
+        self.book_seqs: dict[str, int] = {}  # each symbol's book version the client was sent
+        self.prints_snapshot_due = False  # the next tick's `trades` are the recent ones (a fresh start)
 
     @property
     def selection(self) -> frozenset[str] | None:
@@ -333,10 +340,10 @@ class MarketStream:
         if parts.books:
             self._pending_books.update(parts.books)
         if parts.prints:
-            for symbol, (price, size, side) in parts.prints.items():
+            for symbol, prints in parts.prints.items():
                 kept = self._pending_prints.setdefault(symbol, deque(maxlen=TRADES_KEPT))
-                self._prints_dropped |= len(kept) == TRADES_KEPT
-                kept.append(TradePrint(price=price, size=size, side=side, time=event["timestamp"]))
+                self._prints_dropped |= len(kept) + len(prints) > TRADES_KEPT
+                kept.extend(prints)
         self._pending_event = event
         if self.window and len(self._unacknowledged) >= self.window:
             _CONFLATED.inc()
@@ -353,28 +360,40 @@ class MarketStream:
     async def _send(self, conn: Connection) -> None:
         event = self._pending_event
         assert event is not None
-        merged, books, prints, dropped = self._merged, self._pending_books, self._pending_prints, self._prints_dropped
-        text = self._take()
         if self.window:
             self._unacknowledged.append(event["seq"])
-        await conn.send_text(text, "exchange_data")
+        await conn.send_text(self._take(event), "exchange_data")
         _SENT.inc()
-        if books:
-            book_text = self._book_text(event, books, resync=merged)
-            if book_text:
-                await conn.send_text(book_text, "book")
-        if self.view.trades:
-            await self._send_prints(conn, event, prints, snapshot=dropped)
 
-    def _book_text(self, event: MarketTickEvent, books: dict[str, SymbolBook], *, resync: bool) -> str | None:
-        """The `book` message for the tick: the process's shared updates while the client has every
-        book they apply to; otherwise its own message, with a snapshot of each book it does not have
-        (after a stretch it fell behind, of every book: never an update against a book it was not sent)."""
+    def _take(self, event: MarketTickEvent) -> str:
+        """The `exchange_data` to send: the process's shared text of the tick for this view, unless the
+        client fell behind (merged ticks), lacks a book the shared updates apply to, or is due the
+        recent trades; then its own."""
+        books = self._book_changes(self._pending_books, resync=self._merged)
+        prints_snapshot = self.prints_snapshot_due or self._prints_dropped
+        if books is None and not self._merged and not prints_snapshot:
+            text = self._encoder.encode(event, self.view)
+        else:
+            prints: dict[str, list[TradePrint]] | None = None
+            if self.view.trades:
+                pending = self._encoder.recent_prints if self.prints_snapshot_due else self._pending_prints
+                wanted = pending.keys() if self.view.selection is None else self.view.selection
+                prints = {symbol: list(pending[symbol]) for symbol in wanted if symbol in pending}
+            parts = TickParts(self._pending, self._pending_depth or None, self._pending_candles or None, prints=prints)
+            text = _message(event, parts, books or {}, trades_snapshot=prints_snapshot)
+        self.prints_snapshot_due = False
+        self.drop_pending()
+        return text
+
+    def _book_changes(self, books: dict[str, SymbolBook], *, resync: bool) -> dict[str, BookChange] | None:
+        """None while the client has every book the shared updates apply to (it gets those); otherwise
+        its own entries, with a snapshot of each book it does not have (after a stretch it fell behind,
+        of every book: never an update against a book it was not sent)."""
         have = self.book_seqs
         if not resync and all(have.get(s) == (b.seq if b.delta is None else b.prev_seq) for s, b in books.items()):
             for symbol, book in books.items():
                 have[symbol] = book.seq
-            return self._encoder.encode_book_updates(event, self.view)
+            return None
         changes: dict[str, BookChange] = {}
         for symbol, book in books.items():
             held = have.get(symbol)
@@ -383,9 +402,9 @@ class MarketStream:
             update = book.update() if not resync and held == book.prev_seq else None
             changes[symbol] = update or book.snapshot()
             have[symbol] = book.seq
-        return _book_message(event, changes) if changes else None
+        return changes
 
-    def book_snapshot(self, request_id: str, symbols: list[str] | None) -> str | None:
+    def book_snapshot(self, request_id: str, symbols: list[str] | None) -> BookReply | None:
         """Reply to `request_book`: a snapshot of the view's books (or the listed ones) as of the last
         tick; None when no tick came yet."""
         latest = self._encoder.latest_books(self.view)
@@ -396,36 +415,7 @@ class MarketStream:
         changes = {symbol: books[symbol].snapshot() for symbol in wanted if symbol in books}
         for symbol, change in changes.items():
             self.book_seqs[symbol] = change.seq
-        return BookUpdate(seq=seq, timestamp=timestamp, books=changes, requestId=request_id).to_json()
-
-    async def _send_prints(
-        self, conn: Connection, event: MarketTickEvent, prints: dict[str, deque[TradePrint]], *, snapshot: bool
-    ) -> None:
-        if self.prints_snapshot_due:
-            self.prints_snapshot_due, snapshot = False, True
-            recent = self._encoder.recent_prints
-            wanted = recent.keys() if self.view.selection is None else self.view.selection
-            prints = {symbol: recent[symbol] for symbol in wanted if symbol in recent}
-        if not prints and not snapshot:
-            return
-        message = Trades(
-            seq=event["seq"],
-            timestamp=event["timestamp"],
-            trades={symbol: list(kept) for symbol, kept in prints.items()},
-            snapshot=snapshot,
-        )
-        await conn.send_text(message.to_json(), "trades")
-
-    def _take(self) -> str:
-        event = self._pending_event
-        assert event is not None
-        if self._merged:
-            merged = TickParts(self._pending, self._pending_depth or None, self._pending_candles or None)
-            text = _message(event, merged)
-        else:
-            text = self._encoder.encode(event, self.view)
-        self.drop_pending()
-        return text
+        return BookReply(seq=seq, timestamp=timestamp, books=changes, requestId=request_id)
 
     def drop_pending(self) -> None:
         self._pending, self._pending_depth, self._pending_candles = {}, {}, {}

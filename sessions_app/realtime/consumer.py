@@ -28,10 +28,12 @@ from django.conf import settings
 
 from sessions_app import handshake
 from sessions_app.connection_state import NO_SIMULATOR, SessionState, SimulatorSummary
-from sessions_app.realtime import frames, metrics, presence
+from sessions_app.realtime import encodings, frames, metrics, presence
 from sessions_app.realtime.admission import admission
+from sessions_app.realtime.encodings import Encoding
 from sessions_app.realtime.errors import (
     CloseCode,
+    ErrorCode,
     ErrorMessage,
     ProtocolError,
     as_protocol_error,
@@ -69,9 +71,9 @@ class Connection(AsyncWebsocketConsumer):
     # fmt: off
     __slots__ = (
         "_states", "base_send", "channel_layer", "channel_name", "closing_task", "connected_at_ms", "connection_id",
-        "credential_key", "device_id", "device_key", "ending", "events", "expires_ms", "groups", "judge",
+        "credential_key", "device_id", "device_key", "encoding", "ending", "events", "expires_ms", "groups", "judge",
         "last_message_monotonic", "last_message_ms", "opened", "rate", "routes", "scope", "session", "session_id",
-        "simulator", "slot", "stream", "turn", "user_id",
+        "simulator", "slot", "stream", "subprotocol", "turn", "user_id",
     )
     # fmt: on
     stream: StreamCursor  # set once the connection is attached
@@ -90,6 +92,8 @@ class Connection(AsyncWebsocketConsumer):
         self.slot: Slot | None = None  # counted against the connection limits until disconnect
         self.opened = False  # authenticated and attached: the handlers may act
         self.ending = False  # its last message is on its way: nothing else is sent
+        self.encoding = Encoding.JSON  # chosen at the handshake (the subprotocol)
+        self.subprotocol: str | None = None
         self.closing_task: asyncio.Task[None] | None = None
         self.connection_id = uuid.uuid4().hex[:12]
         self.connected_at_ms = self.last_message_ms = now_ms()
@@ -156,10 +160,15 @@ class Connection(AsyncWebsocketConsumer):
                     await self.send_message(as_protocol_error(error).to_message())
 
     async def connect(self) -> None:
+        self.subprotocol, encoding = encodings.negotiated(list(self.scope.get("subprotocols") or ()))
+        self.encoding = encoding or Encoding.JSON
+        if encoding is None:
+            await self._refuse(ProtocolError(ErrorCode.UNSUPPORTED_SUBPROTOCOL))
+            return
         gate = admission()
         if gate.closing:
             metrics.CONNECTS.labels("server_shutdown").inc()
-            await self.accept()
+            await self.accept(self.subprotocol)
             await self.server_shutdown("server shutting down", held=len(live_connections))
             return
         refusal = gate.admit(layer_reachable=bool(self.channel_name))
@@ -190,7 +199,7 @@ class Connection(AsyncWebsocketConsumer):
         self.stream = StreamCursor(self.session_id, opening.head)
         self.opened = True
         bind(connectionId=self.connection_id, userId=self.user_id, deviceId=self.device_id, sessionId=self.session_id)
-        await self.accept()
+        await self.accept(self.subprotocol)
         live_connections[self.channel_name] = self
         metrics.CONNECTS.labels("accepted").inc()
         metrics.CONNECTIONS_OPEN.inc()
@@ -205,7 +214,7 @@ class Connection(AsyncWebsocketConsumer):
         logger.info("handshake refused with %s", error.code)
         metrics.CONNECTS.labels(error.code.value).inc()
         self.ending = True
-        await self.accept()
+        await self.accept(self.subprotocol)
         await self.send_message(error.to_message())
         await self.close(code=int(error.spec.close or CloseCode.TRY_AGAIN_LATER))
 
@@ -254,8 +263,12 @@ class Connection(AsyncWebsocketConsumer):
             metrics.ERRORS.labels(message.code).inc()
 
     async def send_text(self, text: str, kind: str | None = None) -> None:
-        """Send a frame already encoded (a push, a tick); `kind`, its `type`, is counted when given."""
-        await self.base_send({"type": "websocket.send", "text": text})
+        """Send a message already encoded as JSON (a push, a tick), in the connection's encoding;
+        `kind`, its `type`, is counted when given."""
+        if self.encoding is Encoding.MSGPACK:
+            await self.base_send({"type": "websocket.send", "bytes": encodings.msgpack_of(text)})
+        else:
+            await self.base_send({"type": "websocket.send", "text": text})
         if kind is not None:
             metrics.count_out(kind)
 
@@ -268,7 +281,10 @@ class Connection(AsyncWebsocketConsumer):
         request_id: str | None = None
         context = None
         try:
-            data = frames.parse(text_data)
+            if bytes_data is not None and self.encoding is Encoding.MSGPACK:
+                data, text_data = encodings.parse_msgpack(bytes_data), ""  # valid UTF-8: no surrogate to find
+            else:
+                data = frames.parse(text_data)
             request_id = echoable_request_id(data.get("requestId"))
             if request_id is not None:
                 context = bind(requestId=request_id)

@@ -38,6 +38,7 @@ class CloseCode(IntEnum):
     CLOSED_BY_OPERATOR = 4014
     RATE_LIMITED = 4029
     TOO_MANY_CONNECTIONS = 4030
+    UNSUPPORTED_SUBPROTOCOL = 4015
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,12 @@ CLOSE_CODES: dict[CloseCode, CloseCodeSpec] = {
         True,
         "The handshake was refused: the user or the client address already has its maximum of open "
         "connections. Reconnect with backoff (or close another connection first).",
+    ),
+    CloseCode.UNSUPPORTED_SUBPROTOCOL: CloseCodeSpec(
+        False,
+        "The client offered only WebSocket subprotocols the server does not speak (it speaks `tradesim.json` "
+        "and `tradesim.msgpack`). Reconnect offering one of those, or none. (A browser fails such a "
+        "handshake itself, before this close.)",
     ),
 }
 
@@ -138,7 +145,9 @@ class ErrorCode(StrEnum):
     """The sockets' own codes: frames, limits and the server."""
 
     INVALID_JSON = "invalid_json"
+    INVALID_MSGPACK = "invalid_msgpack"
     BINARY_NOT_SUPPORTED = "binary_not_supported"
+    UNSUPPORTED_SUBPROTOCOL = "unsupported_subprotocol"
     NOT_AN_OBJECT = "not_an_object"
     UNKNOWN_TYPE = "unknown_type"
     INVALID_MESSAGE = "invalid_message"
@@ -156,7 +165,13 @@ register_error_codes(
     CodeKind.FRAME,
     {
         ErrorCode.INVALID_JSON: ErrorCodeSpec("The text frame is not valid JSON."),
-        ErrorCode.BINARY_NOT_SUPPORTED: ErrorCodeSpec("A binary frame was sent; the protocol uses JSON text frames."),
+        ErrorCode.INVALID_MSGPACK: ErrorCodeSpec(
+            "The binary frame of a `tradesim.msgpack` connection is not one MessagePack value (or its strings "
+            "are not UTF-8)."
+        ),
+        ErrorCode.BINARY_NOT_SUPPORTED: ErrorCodeSpec(
+            "A binary frame was sent on a JSON connection (MessagePack frames need the `tradesim.msgpack` subprotocol)."
+        ),
         ErrorCode.NOT_AN_OBJECT: ErrorCodeSpec("The JSON value is not an object."),
         ErrorCode.UNKNOWN_TYPE: ErrorCodeSpec("`type` is missing, not a string, or not a client message type."),
         ErrorCode.INVALID_MESSAGE: ErrorCodeSpec(
@@ -181,6 +196,17 @@ register_error_codes(
             "the old one) is not refused. `message` says which limit.",
             CloseCode.TOO_MANY_CONNECTIONS,
             429,
+        ),
+    },
+)
+register_error_codes(
+    CodeKind.HANDSHAKE,
+    {
+        ErrorCode.UNSUPPORTED_SUBPROTOCOL: ErrorCodeSpec(
+            "The client offered only WebSocket subprotocols the server does not speak: `tradesim.json` (or none) "
+            "for JSON, `tradesim.msgpack` for MessagePack.",
+            CloseCode.UNSUPPORTED_SUBPROTOCOL,
+            400,
         ),
     },
 )

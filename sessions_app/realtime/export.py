@@ -13,6 +13,7 @@ from django.conf import settings
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from sessions_app.realtime.encodings import CONTENT_TYPES, SUBPROTOCOLS
 from sessions_app.realtime.errors import CLOSE_CODES, ErrorMessage, error_codes, socket_error_codes
 from sessions_app.realtime.message_base import ClientMessage, ServerMessage, message_type
 from sessions_app.realtime.message_routes import FAMILIES
@@ -160,8 +161,24 @@ def asyncapi() -> dict[str, Any]:
                     }
                     for code, spec in CLOSE_CODES.items()
                 ],
+                # The same messages in either encoding, chosen by subprotocol (sessions_app.realtime.encodings).
+                "x-encodings": [
+                    {"subprotocol": name, "contentType": CONTENT_TYPES[encoding]}
+                    for name, encoding in SUBPROTOCOLS.items()
+                ],
                 "bindings": {
                     "ws": {
+                        "headers": {
+                            "type": "object",
+                            "properties": {
+                                "Sec-WebSocket-Protocol": {
+                                    "type": "string",
+                                    "enum": list(SUBPROTOCOLS),
+                                    "description": "Optional: `tradesim.msgpack` for MessagePack binary frames; "
+                                    "`tradesim.json` or none for JSON text frames.",
+                                }
+                            },
+                        },
                         "query": {
                             "type": "object",
                             "required": ["token", "deviceId"],
@@ -169,7 +186,7 @@ def asyncapi() -> dict[str, Any]:
                                 "token": {"type": "string", "description": "From POST /api/auth/token/."},
                                 "deviceId": {"type": "string", "description": "The device the token is bound to."},
                             },
-                        }
+                        },
                     }
                 },
             }

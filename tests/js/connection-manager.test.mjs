@@ -686,3 +686,25 @@ test("without a window from the server, or with flow control turned off, no tick
   assert.equal(asked.flowControl, undefined);
   assert.deepEqual(socket.sent.filter((m) => m.type === "market_ack"), []);
 });
+
+test("it keeps the books of exchange_data, emits orderbook, and asks again for a book out of step", async () => {
+  const { cm, opened } = await connectedManager({ flowControl: false });
+  const socket = opened[0];
+  const subscribed = cm.request("subscribe_market", { symbols: ["AAPL"], depth: 2, bookDeltas: true });
+  socket.receive({ type: "market_subscription", requestId: socket.sent.at(-1).requestId, success: true, symbols: ["AAPL"] });
+  await subscribed;
+  const changed = [];
+  cm.addEventListener("orderbook", (e) => changed.push([e.detail.symbol, e.detail.book.bestBids(1)[0]]));
+  const snapshot = { action: "snapshot", seq: 1, prevSeq: null, bids: [[100, 10]], asks: [[100.5, 3]], checksum: 3498124035 };
+  socket.receive({ type: "exchange_data", timestamp: 0, symbols: {}, seq: 1, books: { AAPL: snapshot } });
+  const gap = { action: "update", seq: 3, prevSeq: 2, bids: [[100, 11]], asks: [], checksum: 0 };
+  socket.receive({ type: "exchange_data", timestamp: 0, symbols: {}, seq: 3, books: { AAPL: gap } });
+
+  assert.deepEqual(changed, [["AAPL", [100, 10]]]);
+  assert.equal(cm.books.books.has("AAPL"), false);
+  const asked = socket.sent.at(-1);
+  assert.equal(asked.type, "request_book");
+  assert.deepEqual(asked.symbols, ["AAPL"]);
+  socket.receive({ type: "book", requestId: asked.requestId, seq: 3, timestamp: 0, books: { AAPL: { ...snapshot, seq: 3 } } });
+  assert.equal(cm.books.books.get("AAPL").seq, 3);
+});

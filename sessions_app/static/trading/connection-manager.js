@@ -37,6 +37,7 @@ export const FINAL_CODES = Object.freeze({
   4003: "device_rejected", // the device was invalidated: do not reconnect with it
   4009: "connection_replaced", // a newer connection of this device took over
   4010: "session_stopped", // the session was stopped
+  4015: "unsupported_subprotocol", // it offered no subprotocol the server speaks
 });
 
 /** Error codes after which a request may succeed if sent again later (docs/protocol/codes.md). */
@@ -176,7 +177,7 @@ function newRequestId() {
  * "token" {token, expiresAt} (the access token was renewed in-band),
  * "message" (every server message), one event per server message type
  * ("exchange_data", "simulator_status_update", …), and "orderbook" {symbol, book} when a book kept
- * from `book` messages changed (`books`, a BookKeeper: see ./order-books.js). Pushes of the session stream are emitted
+ * from `exchange_data.books` changed (`books`, a BookKeeper: see ./order-books.js). Pushes of the session stream are emitted
  * exactly once and in `sessionSeq` order, across reconnects (StreamTracker).
  */
 export class ConnectionManager extends EventTarget {
@@ -503,9 +504,11 @@ export class ConnectionManager extends EventTarget {
       this.marketWindow = message.window ?? 0;
       this.ticksUnacknowledged = 0;
       this.books.clear();
-    } else if (message.type === "book") {
+    }
+    if (message.type === "book" || (message.type === "exchange_data" && message.books)) {
       this.#keepBooks(message);
-    } else if (message.type === "exchange_data" && this.marketWindow) {
+    }
+    if (message.type === "exchange_data" && this.marketWindow) {
       this.#acknowledge(message.seq);
     }
   }

@@ -1,6 +1,7 @@
 // The console's market-depth panels: bid/ask on the price board, a depth ladder and a candle chart
-// for the selected symbol. It asks `subscribe_market` for the book's levels and the open candles of
-// every symbol (the board keeps showing them all), loads closed bars over REST, and draws plain SVG.
+// for the selected symbol. It asks `subscribe_market` for the books as deltas (the manager keeps
+// them, checksum-verified: `cm.books`) and the open candles of every symbol (the board keeps showing
+// them all), loads closed bars over REST, and draws plain SVG.
 
 const SVG = "http://www.w3.org/2000/svg";
 const DEPTH = 10;
@@ -60,7 +61,7 @@ function candleChart(bars) {
 }
 
 export function installBook(cm) {
-  const state = { selected: null, interval: "1s", books: {}, open: {}, closed: [], loading: 0 };
+  const state = { selected: null, interval: "1s", open: {}, closed: [], loading: 0 };
 
   // Bid and ask columns on the price board, after the ones console.js fills by position.
   const head = document.querySelector("#prices thead tr");
@@ -94,7 +95,8 @@ export function installBook(cm) {
   }
 
   function renderLadder() {
-    const book = state.books[state.selected];
+    const kept = cm.books.books.get(state.selected);
+    const book = kept && { bids: kept.bestBids(DEPTH), asks: kept.bestAsks(DEPTH) };
     const body = document.querySelector("#ladder tbody");
     body.replaceChildren();
     if (!book) return;
@@ -143,13 +145,13 @@ export function installBook(cm) {
 
   cm.addEventListener("connected", () => {
     // A new connection starts with the plain stream: ask again for every symbol's depth and candles.
-    cm.request("subscribe_market", { symbols: null, depth: DEPTH, candles: INTERVALS }).catch(() => {});
+    const subscription = { symbols: null, depth: DEPTH, bookDeltas: true, candles: INTERVALS };
+    cm.request("subscribe_market", subscription).catch(() => {});
   });
   cm.addEventListener("exchange_data_status", (e) => renderBoard(e.detail.symbols));
   cm.addEventListener("exchange_data", (e) => {
     const tick = e.detail;
     renderBoard(tick.symbols);
-    Object.assign(state.books, tick.depth ?? {});
     for (const [symbol, bars] of Object.entries(tick.candles ?? {})) {
       const before = state.open[symbol]?.[state.interval];
       const now = bars[state.interval];
@@ -157,8 +159,10 @@ export function installBook(cm) {
       if (symbol === state.selected && before && now && now.start > before.start) state.closed.push(before);
       state.open[symbol] = bars;
     }
-    renderLadder();
     renderChart();
+  });
+  cm.addEventListener("orderbook", (e) => {
+    if (e.detail.symbol === state.selected) renderLadder();
   });
   document.querySelector("#candle-interval").addEventListener("change", (e) => {
     state.interval = e.target.value;

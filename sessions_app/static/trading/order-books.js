@@ -1,4 +1,4 @@
-// Order books kept from `book` messages: a snapshot, then updates, each checked by its checksum
+// Order books kept from `exchange_data.books` (and `book` replies): a snapshot, then updates, each checked by its checksum
 // (docs/protocol.md, "Books as snapshot and deltas"). ConnectionManager keeps one BookKeeper and
 // asks for a fresh snapshot (`request_book`) of any book that falls out of step. The Python twin is
 // tradesim.books; both are checked against the server's checksums.
@@ -79,14 +79,14 @@ export class OrderBook {
   }
 }
 
-/** The books of one connection's `book` messages, by symbol. */
+/** The books of one connection's `exchange_data.books` and `book` replies, by symbol. */
 export class BookKeeper {
   constructor() {
     this.books = new Map();
   }
 
   /**
-   * Apply a `book` message. Returns the symbols whose book it changed, and those now out of step
+   * Apply the `books` of a message (`exchange_data` or a `book` reply). Returns the symbols whose book it changed, and those now out of step
    * (an update for a book not held, or a checksum that does not match): dropped, to be asked for
    * again with `request_book`.
    */

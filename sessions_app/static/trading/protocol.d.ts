@@ -38,9 +38,9 @@ export interface AccountSummary {
 }
 
 /**
- * One symbol's book in a `book` message: all of it (`snapshot`), or the levels that changed since
- * the book of `prevSeq` (`update`: `[price, size]` sets a level, `[price, 0]` removes it).
- * `checksum` is of the book after the change (docs/protocol.md, "Books as snapshot and deltas").
+ * One symbol's book in `exchange_data.books` or a `book` reply: all of it (`snapshot`), or the levels
+ * that changed since the book of `prevSeq` (`update`: `[price, size]` sets a level, `[price, 0]`
+ * removes it). `checksum` is of the book after it (docs/protocol.md, "Books as snapshot and deltas").
  */
 export interface BookChange {
   action: "snapshot" | "update";
@@ -60,16 +60,14 @@ export interface BookDepth {
 }
 
 /**
- * Addition (after `subscribe_market` with `depth` and `bookDeltas`): the subscribed books at tick
- * `seq`, each a snapshot or an update; a symbol whose book did not change is left out. Sent after
- * the tick's `exchange_data`, and in reply to `request_book` (with its `requestId`).
+ * Addition: the reply to `request_book`, a snapshot of each book asked for as of tick `seq`.
  */
-export interface BookUpdate {
+export interface BookReply {
   type: "book";
   seq: number;
   timestamp: number;
   books: Record<string, BookChange>;
-  requestId?: string;
+  requestId: string;
 }
 
 export interface CancelOrder {
@@ -222,7 +220,7 @@ export interface ErrorMessage {
  *
  * A slow connection gets the newest price of each symbol instead of every tick; `seq` (an addition)
  * is the feed's tick number, so a gap shows what was conflated. Each quote adds the top of book;
- * `depth` and `candles` (additions) are there only when `subscribe_market` asked for them.
+ * `depth`, `candles`, `books` and `trades` (additions) are there only when `subscribe_market` asked.
  */
 export interface ExchangeData {
   type: "exchange_data";
@@ -231,6 +229,9 @@ export interface ExchangeData {
   seq: number;
   depth?: Record<string, BookDepth>;
   candles?: Record<string, Record<string, CandleView>>;
+  books?: Record<string, BookChange>;
+  trades?: Record<string, Array<TradePrint>>;
+  tradesSnapshot?: boolean;
 }
 
 /**
@@ -734,20 +735,6 @@ export interface TradePrint {
 }
 
 /**
- * Addition (after `subscribe_market` with `trades`): the trades of the subscribed symbols since
- * the last `trades`, oldest first, at most TRADES_KEPT per symbol. The first after subscribing has
- * `snapshot: true` and the most recent trades the server has; so does one after a stretch the
- * client fell behind (flow control), where older trades may be left out.
- */
-export interface Trades {
-  type: "trades";
-  seq: number;
-  timestamp: number;
-  trades: Record<string, Array<TradePrint>>;
-  snapshot: boolean;
-}
-
-/**
  * The spec's `{orderId, status, filledQty}`, plus what a ticket needs to show the order.
  */
 export interface UserOrder {
@@ -856,8 +843,7 @@ export type ServerMessage =
   | ExchangeData
   | ExchangeDataStatus
   | MarketSubscription
-  | BookUpdate
-  | Trades
+  | BookReply
   | OrderPlaced
   | OrderCanceled
   | OrderReplaced
@@ -884,8 +870,7 @@ export interface ServerMessageByType {
   exchange_data: ExchangeData;
   exchange_data_status: ExchangeDataStatus;
   market_subscription: MarketSubscription;
-  book: BookUpdate;
-  trades: Trades;
+  book: BookReply;
   order_placed: OrderPlaced;
   order_canceled: OrderCanceled;
   order_replaced: OrderReplaced;

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from tradesim.books import BookKeeper
 
-from market_app.messages import BookUpdate, ExchangeData, ExchangeDataStatus, MarketSubscription, Trades
+from market_app.messages import BookReply, ExchangeData, ExchangeDataStatus, MarketSubscription
 from tests.support.liveserver import MARKET_TYPES, DaphneServer, recv_json, recv_until, request, send_json
 from tests.support.servers import running_server
 
@@ -122,15 +122,9 @@ def start(ws: object, creds: dict) -> None:
     recv_until(ws, "exchange_data_status", ignore=NONE, reason="simulator_started")
 
 
-def read_stream(ws: object, ticks: int) -> list[dict]:
-    """Every message until `ticks` more `exchange_data` came (and the `book` and `trades` that follow the last)."""
-    messages: list[dict] = []
-    seen = 0
-    while seen < ticks:
-        message = recv_json(ws)
-        messages.append(message)
-        seen += message["type"] == "exchange_data"
-    return messages
+def read_ticks(ws: object, ticks: int) -> list[dict]:
+    """The next `ticks` `exchange_data`."""
+    return [recv_until(ws, "exchange_data", ignore=NONE)[0] for _ in range(ticks)]
 
 
 def test_a_delta_subscriber_keeps_books_from_a_snapshot_and_updates_that_equal_the_full_books_tick_by_tick(
@@ -149,36 +143,33 @@ def test_a_delta_subscriber_keeps_books_from_a_snapshot_and_updates_that_equal_t
         )
         send_json(deltas, subscribe)
         subscribed, _ = recv_until(deltas, "market_subscription", ignore=MARKET_TYPES)
-        streamed = read_stream(deltas, 30)
-        full_books = {
-            tick["seq"]: tick["depth"]
-            for tick in read_stream(full, 45)
-            if tick["type"] == "exchange_data" and "depth" in tick
-        }
+        streamed = read_ticks(deltas, 30)
+        full_books = {tick["seq"]: tick["depth"] for tick in read_ticks(full, 45) if "depth" in tick}
         send_json(deltas, request("request_book", delta_creds["deviceId"], "again", symbols=["MSFT"]))
         again, _ = recv_until(deltas, "book", ignore=MARKET_TYPES, requestId="again")
 
     assert subscribed["bookDeltas"] is True and subscribed["depth"] == 10
     keeper = BookKeeper()
-    books = [BookUpdate.model_validate(m).model_dump() for m in streamed if m["type"] == "book"]
-    ticks = [m for m in streamed if m["type"] == "exchange_data"]
+    ticks = [ExchangeData.model_validate(tick).model_dump(exclude_none=True) for tick in streamed]
     assert all("depth" not in tick for tick in ticks)
-    assert {change["action"] for change in books[0]["books"].values()} == {"snapshot"}
-    assert set(books[0]["books"]) == set(symbols)
+    with_books = [tick for tick in ticks if "books" in tick]
+    assert {change["action"] for change in with_books[0]["books"].values()} == {"snapshot"}
+    assert set(with_books[0]["books"]) == set(symbols)
     compared = 0
-    for message in books:
-        _, stale = keeper.apply(message)
-        assert stale == [], f"out of step at tick {message['seq']}"
+    for tick in with_books:
+        _, stale = keeper.apply(tick)
+        assert stale == [], f"out of step at tick {tick['seq']}"
         for symbol, held in keeper.books.items():
-            expected = full_books.get(message["seq"], {}).get(symbol)
+            expected = full_books.get(tick["seq"], {}).get(symbol)
             if expected is not None:
                 assert held.best_bids() == [tuple(level) for level in expected["bids"]]
                 assert held.best_asks() == [tuple(level) for level in expected["asks"]]
                 compared += 1
     assert compared >= 20, "the two connections should have seen the same ticks"
-    updates = [change for message in books[1:] for change in message["books"].values()]
+    updates = [change for tick in with_books[1:] for change in tick["books"].values()]
     assert updates and {change["action"] for change in updates} == {"update"}
 
+    BookReply.model_validate(again)
     assert set(again["books"]) == {"MSFT"} and again["books"]["MSFT"]["action"] == "snapshot"
     assert keeper.apply(again) == (["MSFT"], [])
 
@@ -196,24 +187,21 @@ def test_a_delta_subscriber_behind_its_window_gets_snapshots_never_an_update_aga
         )
         send_json(ws, subscribe)
         subscribed, _ = recv_until(ws, "market_subscription", ignore=MARKET_TYPES)
-        window = subscribed["window"]
-        held_back = read_stream(ws, window)  # then nothing more until acknowledged
-        last_seq = max(m["seq"] for m in held_back if m["type"] == "exchange_data")
+        held_back = read_ticks(ws, subscribed["window"])  # then nothing more until acknowledged
+        last_seq = held_back[-1]["seq"]
         keeper = BookKeeper()
-        for message in held_back:
-            if message["type"] == "book":
-                assert keeper.apply(message)[1] == []
+        for tick in held_back:
+            if "books" in tick:
+                assert keeper.apply(tick)[1] == []
         # Wait, on another user's ticks, until the feed is past the held-back ones: they were merged.
         while recv_until(watcher, "exchange_data", ignore=NONE)[0]["seq"] < last_seq + 3:
             pass
         send_json(ws, {"type": "market_ack", "deviceId": creds["deviceId"], "seq": last_seq})
         merged, _ = recv_until(ws, "exchange_data", ignore=NONE)
-        book, _ = recv_until(ws, "book", ignore=NONE)
 
     assert merged["seq"] > last_seq + 1
-    assert book["seq"] == merged["seq"]
-    assert book["books"]["AAPL"]["action"] == "snapshot"
-    assert keeper.apply(book) == (["AAPL"], [])
+    assert merged["books"]["AAPL"]["action"] == "snapshot"
+    assert keeper.apply(merged) == (["AAPL"], [])
 
 
 def test_request_book_without_a_delta_subscription_or_for_another_symbol_is_refused_and_the_connection_stays(
@@ -246,18 +234,21 @@ def test_a_trades_subscriber_gets_the_recent_trades_then_each_ticks_print_by_the
         subscribe = request("subscribe_market", creds["deviceId"], "tape", symbols=["AAPL"], trades=True)
         send_json(ws, subscribe)
         subscribed, _ = recv_until(ws, "market_subscription", ignore=MARKET_TYPES)
-        streamed = read_stream(ws, 20)
+        ticks = read_ticks(ws, 20)
 
     assert subscribed["trades"] is True
-    tapes = [Trades.model_validate(m).model_dump() for m in streamed if m["type"] == "trades"]
-    assert tapes[0]["snapshot"] is True and len(tapes[0]["trades"]["AAPL"]) >= 1
-    assert all(not tape["snapshot"] for tape in tapes[1:])
-    ticks = {m["seq"]: m["symbols"]["AAPL"] for m in streamed if m["type"] == "exchange_data"}
-    previous = tapes[0]["trades"]["AAPL"][-1]
-    for tape in tapes[1:]:
-        (trade,) = tape["trades"]["AAPL"]
-        tick = ticks[tape["seq"]]
-        assert (trade["price"], trade["size"], trade["time"]) == (tick["price"], tick["volume"], tape["timestamp"])
+    first, rest = ticks[0], ticks[1:]
+    assert first["tradesSnapshot"] is True and len(first["trades"]["AAPL"]) >= 1
+    assert all("tradesSnapshot" not in tick for tick in rest)
+    previous = first["trades"]["AAPL"][-1]
+    for tick in rest:
+        ExchangeData.model_validate(tick)
+        quote = tick["symbols"]["AAPL"]
+        if quote["volume"] == 0:  # nothing traded: no print
+            assert "AAPL" not in tick.get("trades", {})
+            continue
+        (trade,) = tick["trades"]["AAPL"]
+        assert (trade["price"], trade["size"], trade["time"]) == (quote["price"], quote["volume"], tick["timestamp"])
         if trade["price"] != previous["price"]:
             assert trade["side"] == ("buy" if trade["price"] > previous["price"] else "sell")
         else:

@@ -185,12 +185,15 @@ async def test_a_refused_handshake_ends_the_client_with_the_servers_reason(serve
     assert ended.value.message.startswith("token_revoked: ") and client.sockets_opened == 1
 
 
+@pytest.mark.parametrize("encoding", ["json", "msgpack"])
 async def test_it_keeps_the_subscribed_books_and_asks_again_for_one_that_falls_out_of_step(
-    server: DaphneServer, tmp_path: Path
+    server: DaphneServer, tmp_path: Path, encoding: str
 ) -> None:
     name, password = user(server)
-    async with Client(server.http, device_file=tmp_path / "device") as client:
+    async with Client(server.http, device_file=tmp_path / "device", encoding=encoding) as client:
         await client.connect(username=name, password=password)
+        frames = []
+        client.on("message", lambda message: frames.append(message))
         await client.request("start_simulator")
         await client.request("subscribe_market", symbols=["AAPL"], depth=10, bookDeltas=True)
         changes: list[dict] = []
@@ -209,6 +212,7 @@ async def test_it_keeps_the_subscribed_books_and_asks_again_for_one_that_falls_o
         await until(lambda: len(changes) >= seen + 2)
 
     assert replies[0]["books"]["AAPL"]["action"] == "snapshot"
+    assert {"book", "exchange_data", "market_subscription"} <= {m["type"] for m in frames}
     book = client.books.books["AAPL"]
     assert bogus not in book.bids and len(book.best_bids()) == len(book.best_asks()) == 10
     assert book.best_bids(1)[0][0] < book.best_asks(1)[0][0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgpack
 import pytest
 
 from tests.support.liveserver import (
@@ -246,3 +247,50 @@ def test_daphnes_limit_sits_above_the_applications(make_server: ServerFactory) -
         _, code = recv_until_closed(ws)
     assert refused["code"] == "message_too_large" and still_open["type"] == "heartbeat_ack"
     assert code in (1009, 1006)  # daphne fails the connection; the close frame may be lost to the reset
+
+
+def test_a_client_offering_msgpack_speaks_it_both_ways_and_a_bad_frame_gets_the_error_in_msgpack(
+    shared_server: DaphneServer,
+) -> None:
+    creds = login(shared_server)
+    with shared_server.connect(creds["token"], creds["deviceId"], subprotocols=["tradesim.msgpack"]) as ws:
+        chosen = ws.subprotocol
+        first = ws.recv(timeout=30)
+        ws.send(msgpack.packb(heartbeat(creds["deviceId"])))
+        ack = ws.recv(timeout=30)
+        ws.send(b"\xc1")  # a byte MessagePack never uses
+        undecodable = ws.recv(timeout=30)
+        ws.send(msgpack.packb([1, 2]))
+        not_object = ws.recv(timeout=30)
+        send_json(ws, request("request_session_info", creds["deviceId"], "as-text"))  # JSON text still understood
+        info = ws.recv(timeout=30)
+
+    assert chosen == "tradesim.msgpack"
+    assert all(isinstance(frame, bytes) for frame in (first, ack, undecodable, not_object, info))
+    connected = msgpack.unpackb(first)
+    assert connected["type"] == "connected" and connected["deviceId"] == creds["deviceId"]
+    assert isinstance(connected["heartbeatInterval"], int)
+    assert msgpack.unpackb(ack)["type"] == "heartbeat_ack"
+    assert msgpack.unpackb(undecodable)["code"] == "invalid_msgpack"
+    assert msgpack.unpackb(not_object)["code"] == "not_an_object"
+    assert msgpack.unpackb(info)["type"] == "session_info"
+
+
+def test_a_client_offering_json_or_nothing_gets_text_frames_and_a_binary_frame_is_refused(
+    shared_server: DaphneServer,
+) -> None:
+    creds = login(shared_server)
+    with shared_server.connect(creds["token"], creds["deviceId"], subprotocols=["tradesim.json"]) as ws:
+        chosen = ws.subprotocol
+        connected = recv_json(ws)
+        ws.send(msgpack.packb(heartbeat(creds["deviceId"])))
+        refused = recv_json(ws)
+    assert chosen == "tradesim.json" and connected["type"] == "connected"
+    assert refused["code"] == "binary_not_supported"
+
+
+def test_a_client_offering_only_unknown_subprotocols_is_refused_with_4015(shared_server: DaphneServer) -> None:
+    creds = login(shared_server)
+    with shared_server.connect(creds["token"], creds["deviceId"], subprotocols=["graphql-ws"]) as ws:
+        received, code = recv_until_closed(ws)
+    assert [m["code"] for m in received] == ["unsupported_subprotocol"] and code == 4015

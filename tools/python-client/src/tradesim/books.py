@@ -1,4 +1,5 @@
-"""Order books kept from `book` messages: a snapshot, then updates, each checked by its checksum
+"""Order books kept from the `books` of `exchange_data` (and `book` replies): a snapshot, then updates,
+each checked by its checksum
 (docs/protocol.md, "Books as snapshot and deltas"). `Client` keeps one `BookKeeper` and asks for a
 fresh snapshot (`request_book`) of any book that falls out of step."""
 
@@ -59,15 +60,15 @@ class OrderBook:
 
 
 class BookKeeper:
-    """The books of one connection's `book` messages, by symbol."""
+    """The books of one connection's `exchange_data.books` and `book` replies, by symbol."""
 
     def __init__(self) -> None:
         self.books: dict[str, OrderBook] = {}
 
     def apply(self, message: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-        """Apply a `book` message. Returns the symbols whose book it changed, and those now out of
-        step (an update for a book not held, or a checksum that does not match): dropped, to be asked
-        for again with `request_book`."""
+        """Apply the `books` of a message (`exchange_data` or a `book` reply). Returns the symbols
+        whose book it changed, and those now out of step (an update for a book not held, or a checksum
+        that does not match): dropped, to be asked for again with `request_book`."""
         changed: list[str] = []
         stale: list[str] = []
         for symbol, change in message["books"].items():

@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any, Literal, cast
 from urllib.parse import quote, urlencode, urlsplit
 
+import msgpack
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.typing import Subprotocol
 
 from tradesim.books import BookKeeper
 from tradesim.errors import ApiError, NotConnected, ProtocolError, RequestTimeout, SessionEnded
@@ -42,10 +44,18 @@ log = logging.getLogger("tradesim")
 State = Literal["idle", "connecting", "open", "reconnecting", "closed"]
 Handler = Callable[[Any], Awaitable[object] | object]
 
+# The WebSocket subprotocol of each encoding (JSON needs none: a server speaks it to every client).
+SUBPROTOCOLS = {"json": "tradesim.json", "msgpack": "tradesim.msgpack"}
 # Close codes after which the client reconnects (docs/protocol/codes.md); any other unknown code too.
 RECONNECT_CODES = frozenset({1001, 1006, 1011, 1012, 1013, 4008, 4011, 4012, 4013, 4014, 4029, 4030})
 # Why the connection ended for good, by close code (the "ended" event and SessionEnded.reason).
-FINAL_CODES = {4001: "auth_failed", 4003: "device_rejected", 4009: "connection_replaced", 4010: "session_stopped"}
+FINAL_CODES = {
+    4001: "auth_failed",
+    4003: "device_rejected",
+    4009: "connection_replaced",
+    4010: "session_stopped",
+    4015: "unsupported_subprotocol",
+}
 # Error codes after which a request may succeed if sent again later.
 RETRYABLE_ERRORS = frozenset({"service_unavailable", "server_busy"})
 RESUME_ATTEMPTS = 5  # `reconnect` requests per socket before a resync from the last position stands in
@@ -92,6 +102,7 @@ class Client:
         use_tickets: bool = False,
         token_renew_before_s: float = 60,
         flow_control: bool = True,
+        encoding: Literal["json", "msgpack"] = "json",
         random: Callable[[], float] = _random.random,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -105,6 +116,8 @@ class Client:
         self.token_renew_before_s = token_renew_before_s
         # `subscribe_market` asks for flow control, and the client acknowledges the ticks it handled.
         self.flow_control = flow_control
+        # The frames' encoding, chosen at the handshake by subprotocol (docs/protocol.md, "Encodings").
+        self.encoding = encoding
         self.random = random
 
         self.state: State = "idle"
@@ -206,7 +219,7 @@ class Client:
         self._pending[request_id] = future
         wait = self.request_timeout_s if timeout is None else timeout
         try:
-            await socket.send(json.dumps(message))
+            await socket.send(self._encode(message))
             return await asyncio.wait_for(future, wait)
         except TimeoutError:
             raise RequestTimeout(str(kind), request_id, wait) from None
@@ -255,7 +268,14 @@ class Client:
         if socket is None:
             raise NotConnected("not connected")
         with contextlib.suppress(ConnectionClosed):
-            await socket.send(json.dumps({"type": "market_ack", "deviceId": self.device_id, "seq": seq}))
+            await socket.send(self._encode({"type": "market_ack", "deviceId": self.device_id, "seq": seq}))
+
+    def _encode(self, message: Mapping[str, Any]) -> str | bytes:
+        """A message as a frame of the connection's encoding."""
+        if self.encoding == "msgpack":
+            packed: bytes = msgpack.packb(message)
+            return packed
+        return json.dumps(message)
 
     def on(self, event: str, handler: Handler) -> Callable[[], None]:
         """Call `handler` for each `event`; returns a function that removes it."""
@@ -357,7 +377,10 @@ class Client:
         except OSError as error:
             return 1006, str(error)
         try:
-            async with ws_connect(url, open_timeout=10, close_timeout=2, max_size=2**23) as socket:
+            subprotocols = [cast(Subprotocol, SUBPROTOCOLS[self.encoding])] if self.encoding != "json" else None
+            async with ws_connect(
+                url, open_timeout=10, close_timeout=2, max_size=2**23, subprotocols=subprotocols
+            ) as socket:
                 self._socket = socket
                 self.sockets_opened += 1
                 try:
@@ -376,9 +399,9 @@ class Client:
     async def _on_frame(self, socket: ClientConnection, raw: str | bytes) -> None:
         self._last_heard = time.monotonic()
         try:
-            message = json.loads(raw)
-        except ValueError:
-            log.warning("tradesim: a frame that is not JSON: %.200r", raw)
+            message = msgpack.unpackb(raw) if isinstance(raw, bytes) else json.loads(raw)
+        except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+            log.warning("tradesim: a frame that does not decode: %.200r", raw)
             return
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             log.warning("tradesim: a frame that is no message: %.200r", raw)
@@ -526,9 +549,9 @@ class Client:
         if kind == "market_subscription":
             self._market_window, self._ticks_unacknowledged = int(message.get("window") or 0), 0
             self.books.clear()
-        elif kind == "book":
+        if kind == "book" or (kind == "exchange_data" and "books" in message):
             self._apply_books(message)
-        elif kind == "exchange_data" and self._market_window:
+        if kind == "exchange_data" and self._market_window:
             await self._acknowledge(int(message["seq"]))
 
     def _apply_books(self, message: Mapping[str, Any]) -> None:
@@ -553,7 +576,7 @@ class Client:
             return
         self._ticks_unacknowledged = 0
         with contextlib.suppress(ConnectionClosed):
-            await socket.send(json.dumps({"type": "market_ack", "deviceId": self.device_id, "seq": seq}))
+            await socket.send(self._encode({"type": "market_ack", "deviceId": self.device_id, "seq": seq}))
 
     def _update_view(self, message: Mapping[str, Any]) -> None:
         kind = message["type"]
@@ -605,7 +628,7 @@ class Client:
             if self.last_rtt_ms is not None:
                 beat["rttMs"] = self.last_rtt_ms
             try:
-                await socket.send(json.dumps(beat))
+                await socket.send(self._encode(beat))
             except ConnectionClosed:
                 return
             await asyncio.sleep(interval_ms / 1000)

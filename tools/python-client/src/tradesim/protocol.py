@@ -41,9 +41,9 @@ class AccountSummary(TypedDict):
 
 
 class BookChange(TypedDict):
-    """One symbol's book in a `book` message: all of it (`snapshot`), or the levels that changed since
-    the book of `prevSeq` (`update`: `[price, size]` sets a level, `[price, 0]` removes it).
-    `checksum` is of the book after the change (docs/protocol.md, "Books as snapshot and deltas").
+    """One symbol's book in `exchange_data.books` or a `book` reply: all of it (`snapshot`), or the levels
+    that changed since the book of `prevSeq` (`update`: `[price, size]` sets a level, `[price, 0]`
+    removes it). `checksum` is of the book after it (docs/protocol.md, "Books as snapshot and deltas").
     """
 
     action: Literal["snapshot", "update"]
@@ -61,17 +61,14 @@ class BookDepth(TypedDict):
     asks: list[list[float]]
 
 
-class BookUpdate(TypedDict):
-    """Addition (after `subscribe_market` with `depth` and `bookDeltas`): the subscribed books at tick
-    `seq`, each a snapshot or an update; a symbol whose book did not change is left out. Sent after
-    the tick's `exchange_data`, and in reply to `request_book` (with its `requestId`).
-    """
+class BookReply(TypedDict):
+    """Addition: the reply to `request_book`, a snapshot of each book asked for as of tick `seq`."""
 
     type: Literal["book"]
     seq: int
     timestamp: int
     books: dict[str, "BookChange"]
-    requestId: NotRequired[str]
+    requestId: str
 
 
 class CancelOrder(TypedDict):
@@ -194,6 +191,7 @@ class DeviceView(TypedDict):
 
 ErrorCode = Literal[
     "invalid_json",
+    "invalid_msgpack",
     "binary_not_supported",
     "not_an_object",
     "unknown_type",
@@ -202,6 +200,7 @@ ErrorCode = Literal[
     "rate_limited",
     "rate_limit_abuse",
     "too_many_connections",
+    "unsupported_subprotocol",
     "token_missing",
     "token_invalid",
     "token_revoked",
@@ -288,7 +287,7 @@ class ExchangeData(TypedDict):
 
     A slow connection gets the newest price of each symbol instead of every tick; `seq` (an addition)
     is the feed's tick number, so a gap shows what was conflated. Each quote adds the top of book;
-    `depth` and `candles` (additions) are there only when `subscribe_market` asked for them.
+    `depth`, `candles`, `books` and `trades` (additions) are there only when `subscribe_market` asked.
     """
 
     type: Literal["exchange_data"]
@@ -297,6 +296,9 @@ class ExchangeData(TypedDict):
     seq: int
     depth: NotRequired[dict[str, "BookDepth"]]
     candles: NotRequired[dict[str, dict[str, "CandleView"]]]
+    books: NotRequired[dict[str, "BookChange"]]
+    trades: NotRequired[dict[str, list["TradePrint"]]]
+    tradesSnapshot: NotRequired[bool]
 
 
 class ExchangeDataStatus(TypedDict):
@@ -787,20 +789,6 @@ class TradePrint(TypedDict):
     time: int
 
 
-class Trades(TypedDict):
-    """Addition (after `subscribe_market` with `trades`): the trades of the subscribed symbols since
-    the last `trades`, oldest first, at most TRADES_KEPT per symbol. The first after subscribing has
-    `snapshot: true` and the most recent trades the server has; so does one after a stretch the
-    client fell behind (flow control), where older trades may be left out.
-    """
-
-    type: Literal["trades"]
-    seq: int
-    timestamp: int
-    trades: dict[str, list["TradePrint"]]
-    snapshot: bool
-
-
 class UserOrder(TypedDict):
     """The spec's `{orderId, status, filledQty}`, plus what a ticket needs to show the order."""
 
@@ -931,8 +919,7 @@ ServerMessage = (
     | ExchangeData
     | ExchangeDataStatus
     | MarketSubscription
-    | BookUpdate
-    | Trades
+    | BookReply
     | OrderPlaced
     | OrderCanceled
     | OrderReplaced
@@ -960,7 +947,6 @@ ServerMessageType = Literal[
     "exchange_data_status",
     "market_subscription",
     "book",
-    "trades",
     "order_placed",
     "order_canceled",
     "order_replaced",
@@ -988,8 +974,7 @@ SERVER_MESSAGES: dict[str, type] = {
     "exchange_data": ExchangeData,
     "exchange_data_status": ExchangeDataStatus,
     "market_subscription": MarketSubscription,
-    "book": BookUpdate,
-    "trades": Trades,
+    "book": BookReply,
     "order_placed": OrderPlaced,
     "order_canceled": OrderCanceled,
     "order_replaced": OrderReplaced,
