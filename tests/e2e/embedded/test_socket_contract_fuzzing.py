@@ -7,7 +7,10 @@ frames (a wrong type, a missing required field, a huge or non-ASCII string, a lo
 nesting, a binary frame, text that is not a JSON object, an unknown type) get the standard `error`
 with a frame code, naming the field where there is one. Never `internal_error`, never a dropped
 connection (a heartbeat after each mutated frame is still acknowledged), nothing at ERROR in the
-server's log. Bounded to VALID_EXAMPLES + MUTATED_EXAMPLES frames, a few seconds on the CI machine.
+server's log. Over MessagePack (the `tradesim.msgpack` subprotocol) the same holds: schema-valid
+messages packed get their documented answer, and bytes that are not a MessagePack map get a frame
+error in MessagePack. Bounded to VALID_EXAMPLES + MUTATED_EXAMPLES + MSGPACK_EXAMPLES frames, a few
+seconds on the CI machine.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
+import msgpack
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -34,6 +38,7 @@ from tests.support.servers import running_server
 
 VALID_EXAMPLES = 150
 MUTATED_EXAMPLES = 250
+MSGPACK_EXAMPLES = 100
 MAX_MESSAGE_BYTES = 65_536  # WS_MAX_MESSAGE_BYTES's default
 SCHEMA = json_schema()
 DEFS = SCHEMA["$defs"]
@@ -41,7 +46,14 @@ MODELS = {message_type(model): model for model in client_messages()}
 CLOSING = {"stop_session"}  # answered, then the session ends: its own test
 SOCKET_CODES = {entry["code"] for entry in asyncapi()["components"]["messages"]["error"]["x-error-codes"]}
 # A frame the schema allows is never refused as a malformed one.
-FRAME_CODES = {"invalid_json", "binary_not_supported", "not_an_object", "unknown_type", "invalid_message"}
+FRAME_CODES = {
+    "invalid_json",
+    "invalid_msgpack",
+    "binary_not_supported",
+    "not_an_object",
+    "unknown_type",
+    "invalid_message",
+}
 
 
 def validator(kind: str) -> Draft202012Validator:
@@ -60,14 +72,28 @@ class Socket:
     device_id: str = ""
     sent: int = 0
     held: ExitStack = field(default_factory=ExitStack)
+    msgpack: bool = False  # MessagePack frames (the `tradesim.msgpack` subprotocol)
 
     def open(self) -> ClientConnection:
         if self.ws is None:
             creds = self.server.login("demo", "demo-password")
-            self.ws = self.held.enter_context(self.server.connect(creds["token"], creds["deviceId"]))
+            subprotocols = ["tradesim.msgpack"] if self.msgpack else None
+            connection = self.server.connect(creds["token"], creds["deviceId"], subprotocols=subprotocols)
+            self.ws = self.held.enter_context(connection)
             self.device_id = creds["deviceId"]
-            assert recv_json(self.ws)["type"] == "connected"
+            assert self.receive(self.ws, 30)["type"] == "connected"
         return self.ws
+
+    def encode(self, message: dict) -> str | bytes:
+        return msgpack.packb(message) if self.msgpack else json.dumps(message)
+
+    def receive(self, ws: ClientConnection, timeout: float) -> dict:
+        if not self.msgpack:
+            return recv_json(ws, timeout=timeout)
+        frame = ws.recv(timeout=timeout)
+        assert isinstance(frame, bytes), frame  # every frame of a MessagePack connection is binary
+        message: dict = msgpack.unpackb(frame)
+        return message
 
     def next_request_id(self) -> str:
         self.sent += 1
@@ -80,7 +106,7 @@ class Socket:
         ws.send(payload)
         deadline = time.monotonic() + 15
         while True:
-            message = recv_json(ws, timeout=max(0.1, deadline - time.monotonic()))
+            message = self.receive(ws, max(0.1, deadline - time.monotonic()))
             if request_id is not None and message.get("requestId") == request_id:
                 return message
             if heartbeat_reply and message["type"] == "heartbeat_ack":
@@ -89,7 +115,7 @@ class Socket:
                 return message
 
     def still_open(self) -> None:
-        ack = self.exchange(json.dumps(heartbeat(self.device_id)), None, heartbeat_reply=True)
+        ack = self.exchange(self.encode(heartbeat(self.device_id)), None, heartbeat_reply=True)
         assert ack["type"] == "heartbeat_ack", ack
 
     def closed(self) -> None:
@@ -110,6 +136,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneServer]:
 @pytest.fixture(scope="module")
 def socket(server: DaphneServer) -> Iterator[Socket]:
     connection = Socket(server)
+    yield connection
+    connection.closed()
+
+
+@pytest.fixture(scope="module")
+def msgpack_socket(server: DaphneServer) -> Iterator[Socket]:
+    connection = Socket(server, msgpack=True)
     yield connection
     connection.closed()
 
@@ -293,6 +326,37 @@ def test_every_mutated_frame_gets_the_standard_error_naming_the_field_and_the_so
         socket.still_open()
     except ConnectionClosed as closed:
         pytest.fail(f"the server dropped the socket ({closed}) on {frame!r}")
+
+
+@settings(FUZZ, max_examples=MSGPACK_EXAMPLES)
+@given(
+    message=valid_messages(sorted(set(MODELS) - CLOSING - {"market_ack"})),
+    garbage=st.one_of(
+        st.binary(max_size=64),
+        json_values.filter(lambda v: not (isinstance(v, dict) and v.get("type") in MODELS)).map(msgpack.packb),
+    ),
+)
+def test_over_msgpack_a_valid_frame_gets_its_documented_answer_and_garbage_the_standard_error(
+    msgpack_socket: Socket, message: dict, garbage: bytes
+) -> None:
+    socket = msgpack_socket
+    socket.open()
+    kind = message["type"]
+    message = {**message, "deviceId": socket.device_id} if "deviceId" in message else message
+    request_id = socket.next_request_id() if "requestId" in MODELS[kind].model_fields else None
+    if request_id is not None:
+        message["requestId"] = request_id
+    try:
+        answer = socket.exchange(socket.encode(message), request_id, heartbeat_reply=kind == "heartbeat")
+        assert_documented_answer(answer, kind, json.dumps(message))
+        if answer["type"] == "error" and answer["code"] in {"session_stopped", "session_expired"}:
+            socket.closed()
+            return
+        refused = socket.exchange(garbage, None)
+        assert refused["type"] == "error" and refused["code"] in FRAME_CODES, (garbage, refused)
+        socket.still_open()
+    except ConnectionClosed as closed:
+        pytest.fail(f"the server closed the socket ({closed}) on {message!r} / {garbage!r}")
 
 
 def test_stop_session_is_answered_then_the_socket_closes_with_its_documented_code(socket: Socket) -> None:
