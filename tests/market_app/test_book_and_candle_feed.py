@@ -1,6 +1,6 @@
-"""The feed's producer computes every profile's book and the open candles once per tick: the tick
-carries them, the feed row keeps the top of book for snapshots, closed bars are stored and pruned,
-and a connection's view of a tick picks its profile, symbols, depth and candles."""
+"""The feed's producer computes every profile's book, the open candles and the tick's trade once per
+tick: the tick carries them, the feed row keeps the top of book for snapshots, closed bars are stored
+and pruned, and a connection's view of a tick picks its profile, symbols, depth, candles and trades."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from market_app.groups import ticks_group
 from market_app.liquidity import DEFAULT_LIQUIDITY, Book, book_of
 from market_app.marketdata import (
     MarketDataBuilder,
+    Tape,
     books_of_event,
     candles_of_event,
     replay_tick_size,
@@ -217,3 +218,38 @@ def test_a_tick_without_books_is_encoded_in_the_specs_shape() -> None:
         "symbols": {"AAPL": {"price": 1.0, "change": 0.0, "volume": 1}},
         "seq": 10**9,
     }
+
+
+def test_the_tape_prints_each_ticks_volume_at_its_price_by_the_tick_rule() -> None:
+    tape = Tape()
+    quote = lambda price, volume: Quote(price=Decimal(price), open=Decimal("100"), volume=volume)  # noqa: E731
+    ticks = [
+        {"A": quote("100.00", 5), "B": quote("10.00", 0)},
+        {"A": quote("100.10", 7), "B": quote("9.99", 3)},
+        {"A": quote("100.10", 2), "B": quote("9.98", 4)},
+        {"A": quote("100.05", 1), "B": quote("9.98", 6)},
+        {"A": quote("100.05", 0), "B": quote("10.01", 1)},
+    ]
+    printed = [tape.prints(tick) for tick in ticks]
+    assert printed == [
+        {"A": [100.0, 5, "buy"]},  # the first tick of a symbol is a buy; no volume, no print
+        {"A": [100.1, 7, "buy"], "B": [9.99, 3, "sell"]},
+        {"A": [100.1, 2, "buy"], "B": [9.98, 4, "sell"]},  # an unchanged price keeps the side before
+        {"A": [100.05, 1, "sell"], "B": [9.98, 6, "sell"]},
+        {"B": [10.01, 1, "buy"]},
+    ]
+
+
+def test_a_ticks_event_carries_its_trades_and_a_trades_view_shows_the_subscribed_ones() -> None:
+    event = {
+        "type": "market.tick",
+        "seq": 4,
+        "timestamp": 8_000,
+        "symbols": {"A": {"price": 100.1, "change": 0.1, "volume": 7}, "B": {"price": 9.99, "change": 0, "volume": 3}},
+        "prints": json.dumps({"A": [100.1, 7, "buy"], "B": [9.99, 3, "sell"]}),
+    }
+    parts = tick_parts(event, TickView(selection=frozenset({"B"}), trades=True))
+    assert {s: [p.model_dump() for p in prints] for s, prints in (parts.prints or {}).items()} == {
+        "B": [{"price": 9.99, "size": 3, "side": "sell", "time": 8_000}]
+    }
+    assert tick_parts(event, TickView()).prints is None
