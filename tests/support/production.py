@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -193,6 +194,18 @@ def production_cluster(
             for _ in range(workers):
                 cluster.start_worker()
             yield cluster
+        except BaseException:
+            print_warnings_logged(cluster)
+            raise
         finally:
             for process in [*cluster.workers, *cluster.servers]:
                 process.stop()
+
+
+def print_warnings_logged(cluster: Cluster) -> None:
+    """What each process logged at WARNING and above (and tracebacks): a failing test shows them with
+    its output, the logs themselves going with its temporary directory."""
+    for process in [*cluster.servers, *cluster.workers]:
+        lines = [line for line in process.log().splitlines() if re.search(r"WARNING|ERROR|CRITICAL|Traceback", line)]
+        print(f"--- {process.log_path}: {len(lines)} lines at WARNING and above, the last 40 ---")
+        print("\n".join(lines[-40:]))
