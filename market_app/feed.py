@@ -145,10 +145,11 @@ class FeedProducer:
         self.seq, self.quotes = seq, quotes
 
     async def stop(self, *, release: bool) -> None:
-        claim, self.claim = self.claim, None
+        self.claim = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        if release and claim is not None:
-            await database_sync_to_async(services.feed_release)(worker_id=self.worker_id, epoch=claim.epoch)
+        if release:
+            # Whatever this worker holds, recorded or not: a claim can commit while `maintain` is canceled.
+            await database_sync_to_async(services.feed_release)(worker_id=self.worker_id)

@@ -699,8 +699,10 @@ def feed_renew(*, worker_id: str, epoch: int) -> bool:
     return bool(MarketFeed.objects.filter(pk=1).held_by(worker_id, epoch).renew(now=timezone.now()))
 
 
-def feed_release(*, worker_id: str, epoch: int) -> None:
-    MarketFeed.objects.filter(pk=1).held_by(worker_id, epoch).release(now=timezone.now())
+def feed_release(*, worker_id: str) -> None:
+    """Free the feed if this worker holds it, under whichever claim: a stopping worker may hold one it
+    never recorded (committed while the coroutine that asked for it was being canceled)."""
+    MarketFeed.objects.filter(pk=1, worker_id=worker_id).release(now=timezone.now())
 
 
 # --- The account's history: resets and equity samples (docs/protocol.md §4c) -------------------

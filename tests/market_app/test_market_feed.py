@@ -49,7 +49,7 @@ def test_a_released_feed_is_taken_over_at_once_from_the_last_persisted_tick() ->
     source = build_source(specs, claim.seed)
     quotes = source.next_tick(1, source.first_tick())
     assert services.feed_advance(worker_id=first, epoch=claim.epoch, seq=1, quotes=quotes)
-    services.feed_release(worker_id=first, epoch=claim.epoch)
+    services.feed_release(worker_id=first)
 
     takeover = services.feed_claim(worker_id=second)
     assert takeover is not None and takeover.seq == 1 and takeover.quotes == quotes
@@ -62,7 +62,7 @@ def test_without_market_seed_a_seed_is_chosen_once_and_kept() -> None:
     first_worker, next_worker = make_worker(), make_worker()
     first = services.feed_claim(worker_id=first_worker)
     assert first is not None
-    services.feed_release(worker_id=first_worker, epoch=first.epoch)
+    services.feed_release(worker_id=first_worker)
     again = services.feed_claim(worker_id=next_worker)
     assert again is not None and first.seed == again.seed
 
@@ -112,3 +112,19 @@ def test_two_producers_never_publish_the_same_feed_at_once() -> None:
         return producing
 
     assert async_to_sync(both)() == (True, False)
+
+
+async def test_a_worker_stopping_hands_over_a_feed_it_claimed_but_never_recorded() -> None:
+    # The claim committed while the coroutine that asked for it was canceled (the worker stopping):
+    # the producer holds no claim in memory, the database says the worker holds the feed.
+    worker_id = await database_sync_to_async(make_worker)()
+    assert await database_sync_to_async(services.feed_claim)(worker_id=worker_id) is not None
+    producer = FeedProducer(worker_id)
+    assert producer.claim is None
+
+    await producer.stop(release=True)
+
+    feed = await database_sync_to_async(MarketFeed.objects.get)(pk=1)
+    assert feed.worker_id is None
+    other = await database_sync_to_async(make_worker)()
+    assert await database_sync_to_async(services.feed_claim)(worker_id=other) is not None
