@@ -75,10 +75,10 @@ class Client:
             except TimeoutError:
                 continue
             self.counts.bytes += len(frame)  # ASCII JSON: one byte a character
-            kind = self.kind(frame)
+            message = self.decode(frame)
+            kind = message["type"]
             if kind == "exchange_data":
                 self.counts.ticks += 1
-                message = self.decode(frame)
                 if "books" in message:
                     self.counts.books += 1
                     _, stale = self.keeper.apply(message)
@@ -93,14 +93,6 @@ class Client:
 
     def decode(self, frame: str | bytes) -> dict:
         return msgpack.unpackb(frame) if isinstance(frame, bytes) else json.loads(frame)
-
-    def kind(self, frame: str | bytes) -> str:
-        if isinstance(frame, bytes):
-            return self.decode(frame)["type"]
-        for kind in ("exchange_data", "market_subscription"):
-            if frame.startswith(f'{{"type":"{kind}"'):
-                return kind
-        return ""
 
     def request(self, kind: str, request_id: str, **fields: object) -> dict:
         return {"type": kind, "requestId": request_id, "timestamp": 0, "deviceId": self.device_id, **fields}

@@ -21,7 +21,7 @@ import functools
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from market_app import metrics
 from market_app.book_deltas import book_checksum, book_delta
@@ -30,7 +30,6 @@ from market_app.liquidity import WireBook
 from market_app.marketdata import (
     WireBooks,
     WireCandles,
-    WirePrints,
     WireTops,
     books_of_event,
     candles_of_event,
@@ -117,8 +116,13 @@ class DecodedTick:
         return candles_of_event(self._event)
 
     @functools.cached_property
-    def prints(self) -> WirePrints:
-        return prints_of_event(self._event)
+    def prints(self) -> dict[str, TradePrint]:
+        """The tick's trade of each symbol that traded."""
+        at = self._event["timestamp"]
+        return {
+            symbol: TradePrint(price=price, size=size, side=side, time=at)
+            for symbol, (price, size, side) in prints_of_event(self._event).items()
+        }
 
 
 def tick_parts(
@@ -147,12 +151,7 @@ def tick_parts(
         book_parts = {symbol: books_of_view[symbol] for symbol in wanted if symbol in books_of_view}
     prints = None
     if view.trades:
-        at = event["timestamp"]
-        prints = {
-            symbol: [TradePrint(price=price, size=size, side=side, time=at)]
-            for symbol, (price, size, side) in decoded.prints.items()
-            if symbol in wanted
-        }
+        prints = {symbol: [trade] for symbol, trade in decoded.prints.items() if symbol in wanted}
     candles = None
     if view.candles and decoded.candles:
         candles = {}
@@ -197,6 +196,14 @@ def _book_of_view(book: WireBook, depth: int) -> WireBook:
 BookKey = tuple[str, int]  # (profile, depth): the books a view with deltas is sent
 
 
+class BooksAt(NamedTuple):
+    """A key's books as of one tick."""
+
+    seq: int
+    timestamp: int
+    books: dict[str, SymbolBook]
+
+
 class _TickEncoder:
     """Builds a tick's parts and text once per process and view: most connections send identical text.
 
@@ -210,25 +217,24 @@ class _TickEncoder:
         self._decoded: DecodedTick | None = None
         self._parts: dict[TickView, TickParts] = {}
         self._text: dict[TickView, str] = {}
-        self._books: dict[BookKey, dict[str, SymbolBook]] = {}  # the latest, across ticks
-        self._books_tick: dict[BookKey, tuple[int, int]] = {}  # the tick (seq, timestamp) each key's books are of
+        self._books: dict[BookKey, BooksAt] = {}  # the latest of each key, across ticks
         self.recent_prints: dict[str, deque[TradePrint]] = {}  # each symbol's latest trades
 
     def _fresh(self, event: MarketTickEvent) -> None:
         if event["seq"] != self._seq:
             self._seq, self._event, self._parts, self._text = event["seq"], event, {}, {}
             self._decoded = DecodedTick(event)
-            for symbol, (price, size, side) in self._decoded.prints.items():
-                kept = self.recent_prints.setdefault(symbol, deque(maxlen=TRADES_KEPT))
-                kept.append(TradePrint(price=price, size=size, side=side, time=event["timestamp"]))
+            for symbol, trade in self._decoded.prints.items():
+                self.recent_prints.setdefault(symbol, deque(maxlen=TRADES_KEPT)).append(trade)
 
     def _books_of(self, event: MarketTickEvent, key: BookKey) -> dict[str, SymbolBook]:
         """Every symbol's book under (profile, depth) at this tick, with its update since the last."""
-        if key in self._books and self._books_tick[key][0] == self._seq:
-            return self._books[key]
+        latest = self._books.get(key)
+        if latest is not None and latest.seq == self._seq:
+            return latest.books
         assert self._decoded is not None
         profile, depth = key
-        before = self._books.get(key, {})
+        before = latest.books if latest is not None else {}
         now: dict[str, SymbolBook] = {}
         for symbol, full in self._decoded.books.get(profile, {}).items():
             book = _book_of_view(full, depth)
@@ -240,19 +246,15 @@ class _TickEncoder:
             else:
                 delta = book_delta(last.book, book)
                 now[symbol] = SymbolBook(self._seq, last.seq, book, book_checksum(book), delta)
-        self._books[key], self._books_tick[key] = now, (self._seq, int(event["timestamp"]))
+        self._books[key] = BooksAt(self._seq, int(event["timestamp"]), now)
         return now
 
-    def latest_books(self, view: TickView) -> tuple[int, int, dict[str, SymbolBook]] | None:
-        """The view's books as of the last tick encoded (`request_book`), with that tick's seq and time."""
+    def latest_books(self, view: TickView) -> BooksAt | None:
+        """The view's books as of the last tick encoded (`request_book`)."""
         key = (view.profile.value, view.depth)
-        computed = self._books_tick.get(key)
-        if self._event is not None and (computed is None or computed[0] != self._seq):
-            self._books_of(self._event, key)  # no connection of this view got the latest tick yet
-        if key not in self._books:
-            return None
-        seq, timestamp = self._books_tick[key]
-        return seq, timestamp, self._books[key]
+        if self._event is not None:
+            self._books_of(self._event, key)  # computed already unless no connection of the view got the tick
+        return self._books.get(key)
 
     def parts(self, event: MarketTickEvent, view: TickView) -> TickParts:
         self._fresh(event)
@@ -410,12 +412,12 @@ class MarketStream:
         latest = self._encoder.latest_books(self.view)
         if latest is None:
             return None
-        seq, timestamp, books = latest
+        books = latest.books
         wanted = symbols if symbols else [s for s in books if self.view.selection is None or s in self.view.selection]
         changes = {symbol: books[symbol].snapshot() for symbol in wanted if symbol in books}
         for symbol, change in changes.items():
             self.book_seqs[symbol] = change.seq
-        return BookReply(seq=seq, timestamp=timestamp, books=changes, requestId=request_id)
+        return BookReply(seq=latest.seq, timestamp=latest.timestamp, books=changes, requestId=request_id)
 
     def drop_pending(self) -> None:
         self._pending, self._pending_depth, self._pending_candles = {}, {}, {}

@@ -9,9 +9,11 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from tradesim.books import BookKeeper
+from websockets.sync.client import ClientConnection
 
 from market_app.messages import BookReply, ExchangeData, ExchangeDataStatus, MarketSubscription
 from tests.support.liveserver import MARKET_TYPES, DaphneServer, recv_json, recv_until, request, send_json
@@ -110,19 +112,18 @@ def test_closed_bars_are_served_over_rest(server: DaphneServer) -> None:
     assert status == 400 and error["code"] == "invalid_request"
 
 
-def started(server: DaphneServer, name: str) -> tuple[dict, object]:
-    """A new user's connection (a context manager, entered by the caller) and credentials, simulator started."""
+@contextmanager
+def trading(server: DaphneServer, name: str) -> Iterator[tuple[dict, ClientConnection]]:
+    """A new user's credentials and connection, its simulator started."""
     creds = server.issue_token(f"{name}-{uuid.uuid4().hex[:8]}")
-    return creds, server.connect(creds["token"], creds["deviceId"])
+    with server.connect(creds["token"], creds["deviceId"]) as ws:
+        recv_json(ws)
+        send_json(ws, request("start_simulator", creds["deviceId"], "start"))
+        recv_until(ws, "exchange_data_status", ignore=NONE, reason="simulator_started")
+        yield creds, ws
 
 
-def start(ws: object, creds: dict) -> None:
-    recv_json(ws)
-    send_json(ws, request("start_simulator", creds["deviceId"], "start"))
-    recv_until(ws, "exchange_data_status", ignore=NONE, reason="simulator_started")
-
-
-def read_ticks(ws: object, ticks: int) -> list[dict]:
+def read_ticks(ws: ClientConnection, ticks: int) -> list[dict]:
     """The next `ticks` `exchange_data`."""
     return [recv_until(ws, "exchange_data", ignore=NONE)[0] for _ in range(ticks)]
 
@@ -130,12 +131,8 @@ def read_ticks(ws: object, ticks: int) -> list[dict]:
 def test_a_delta_subscriber_keeps_books_from_a_snapshot_and_updates_that_equal_the_full_books_tick_by_tick(
     server: DaphneServer,
 ) -> None:
-    full_creds, full_ws = started(server, "full-book")
-    delta_creds, delta_ws = started(server, "delta-book")
     symbols = ["AAPL", "MSFT"]
-    with full_ws as full, delta_ws as deltas:
-        start(full, full_creds)
-        start(deltas, delta_creds)
+    with trading(server, "full-book") as (full_creds, full), trading(server, "delta-book") as (delta_creds, deltas):
         send_json(full, request("subscribe_market", full_creds["deviceId"], "full", symbols=symbols, depth=10))
         recv_until(full, "market_subscription", ignore=MARKET_TYPES)
         subscribe = request(
@@ -177,11 +174,7 @@ def test_a_delta_subscriber_keeps_books_from_a_snapshot_and_updates_that_equal_t
 def test_a_delta_subscriber_behind_its_window_gets_snapshots_never_an_update_against_a_book_it_lacks(
     server: DaphneServer,
 ) -> None:
-    creds, connection = started(server, "slow-book")
-    watcher_creds, watcher_connection = started(server, "feed-watcher")
-    with connection as ws, watcher_connection as watcher:
-        start(ws, creds)
-        start(watcher, watcher_creds)
+    with trading(server, "slow-book") as (creds, ws), trading(server, "feed-watcher") as (_, watcher):
         subscribe = request(
             "subscribe_market", creds["deviceId"], "slow", symbols=["AAPL"], depth=5, bookDeltas=True, flowControl=True
         )
@@ -207,9 +200,7 @@ def test_a_delta_subscriber_behind_its_window_gets_snapshots_never_an_update_aga
 def test_request_book_without_a_delta_subscription_or_for_another_symbol_is_refused_and_the_connection_stays(
     server: DaphneServer,
 ) -> None:
-    creds, connection = started(server, "refused-book")
-    with connection as ws:
-        start(ws, creds)
+    with trading(server, "refused-book") as (creds, ws):
         send_json(ws, request("request_book", creds["deviceId"], "early"))
         early, _ = recv_until(ws, "error", ignore=MARKET_TYPES)
         subscribe = request("subscribe_market", creds["deviceId"], "sub", symbols=["AAPL"], depth=3, bookDeltas=True)
@@ -228,9 +219,7 @@ def test_request_book_without_a_delta_subscription_or_for_another_symbol_is_refu
 def test_a_trades_subscriber_gets_the_recent_trades_then_each_ticks_print_by_the_tick_rule(
     server: DaphneServer,
 ) -> None:
-    creds, connection = started(server, "tape")
-    with connection as ws:
-        start(ws, creds)
+    with trading(server, "tape") as (creds, ws):
         subscribe = request("subscribe_market", creds["deviceId"], "tape", symbols=["AAPL"], trades=True)
         send_json(ws, subscribe)
         subscribed, _ = recv_until(ws, "market_subscription", ignore=MARKET_TYPES)

@@ -44,8 +44,8 @@ log = logging.getLogger("tradesim")
 State = Literal["idle", "connecting", "open", "reconnecting", "closed"]
 Handler = Callable[[Any], Awaitable[object] | object]
 
-# The WebSocket subprotocol of each encoding (JSON needs none: a server speaks it to every client).
-SUBPROTOCOLS = {"json": "tradesim.json", "msgpack": "tradesim.msgpack"}
+# The WebSocket subprotocol that asks for MessagePack frames (JSON needs none: every server speaks it).
+MSGPACK_SUBPROTOCOL = Subprotocol("tradesim.msgpack")
 # Close codes after which the client reconnects (docs/protocol/codes.md); any other unknown code too.
 RECONNECT_CODES = frozenset({1001, 1006, 1011, 1012, 1013, 4008, 4011, 4012, 4013, 4014, 4029, 4030})
 # Why the connection ended for good, by close code (the "ended" event and SessionEnded.reason).
@@ -377,7 +377,7 @@ class Client:
         except OSError as error:
             return 1006, str(error)
         try:
-            subprotocols = [cast(Subprotocol, SUBPROTOCOLS[self.encoding])] if self.encoding != "json" else None
+            subprotocols = [MSGPACK_SUBPROTOCOL] if self.encoding == "msgpack" else None
             async with ws_connect(
                 url, open_timeout=10, close_timeout=2, max_size=2**23, subprotocols=subprotocols
             ) as socket:
