@@ -315,6 +315,9 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
+# The browser client library is the npm package in tools/js-client; its sources are also the
+# console's, served as they are under trading/client/.
+STATICFILES_DIRS = [("trading/client", BASE_DIR / "tools" / "js-client" / "src")]
 STATIC_ROOT = Path(
     env_str(
         "STATIC_ROOT",
@@ -329,7 +332,7 @@ SERVE_STATIC = env_bool(
     default=not PRODUCTION,
     meaning="on: daphne serves the console's, the admin's and Swagger UI's files itself, by their plain names. "
     "Off: pages name `collectstatic`'s content-hashed copies (`console.3f1a9c0b2d4e.js`, its `import` of "
-    "`./connection-manager.js` rewritten to the hashed name too) for the proxy to serve from `STATIC_ROOT` and "
+    "`./client/connection-manager.js` rewritten to the hashed name too) for the proxy to serve from `STATIC_ROOT` and "
     "browsers to keep for good; daphne refuses to start until `collectstatic` has written the manifest",
     shown_default="on in development, off in production",
 )

@@ -9,7 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 class HashedStaticFilesStorage(ManifestStaticFilesStorage):
     """Django's manifest storage, with ES module imports rewritten too: the console's
-    `import ... from "./connection-manager.js"` must name the hashed file, or a browser holding a
+    `import ... from "./client/connection-manager.js"` must name the hashed file, or a browser holding a
     cached console.<hash>.js would load whatever connection-manager.js is current."""
 
     support_js_module_import_aggregation = True

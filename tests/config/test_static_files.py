@@ -41,16 +41,16 @@ def collected(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_collectstatic_writes_hashed_files_whose_module_imports_name_hashed_files(collected: Path) -> None:
     manifest = json.loads((collected / "staticfiles.json").read_text())["paths"]
     console = manifest["trading/console.js"]
-    library = manifest["trading/connection-manager.js"]
+    library = manifest["trading/client/connection-manager.js"]
     assert re.fullmatch(rf"trading/console\.{HASHED}\.js", console)
-    assert re.fullmatch(rf"trading/connection-manager\.{HASHED}\.js", library)
+    assert re.fullmatch(rf"trading/client/connection-manager\.{HASHED}\.js", library)
 
     source = (collected / console).read_text()
-    assert f'from "./{Path(library).name}";' in source
-    assert 'from "./connection-manager.js"' not in source
+    assert f'from "./client/{Path(library).name}";' in source
+    assert 'from "./client/connection-manager.js"' not in source
     assert (collected / library).is_file()
     # The plain names stay too, for pages elsewhere that import the library by its name.
-    assert (collected / "trading" / "connection-manager.js").is_file()
+    assert (collected / "trading" / "client" / "connection-manager.js").is_file()
 
 
 def test_a_production_console_page_names_hashed_urls(collected: Path) -> None:

@@ -1,4 +1,4 @@
-// Unit tests of the console's exchange panels' pure parts (`node --test tests/js`).
+// Unit tests of the console's exchange panels' pure parts (`node --test tests/js/`).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 

@@ -34,7 +34,7 @@ def test_an_empty_book_has_the_checksum_of_the_empty_string() -> None:
 
 
 def test_the_checksum_of_the_documented_example_is_the_one_the_browser_library_is_tested_with() -> None:
-    # docs/protocol.md's example; tests/js/order-books.test.mjs expects the same value.
+    # docs/protocol.md's example; tools/js-client/test/order-books.test.mjs expects the same value.
     assert book_checksum({"bids": [[100.0, 10.0]], "asks": [[100.5, 3.0]]}) == 3498124035
 
 

@@ -15,8 +15,8 @@ from sessions_app.realtime.typescript import typescript
 from sessions_app.realtime.validation import Verdict, check_asyncapi, check_json_schema, check_openapi
 
 EXPORT_DIR = Path(settings.BASE_DIR) / "docs" / "protocol"
-# The frontend library's types, served with it as a static file.
-TYPES_PATH = Path(settings.BASE_DIR) / "sessions_app" / "static" / "trading" / "protocol.d.ts"
+# The browser client library's types (tools/js-client), served with it as a static file.
+TYPES_PATH = Path(settings.BASE_DIR) / "tools" / "js-client" / "src" / "protocol.d.ts"
 # The Python client library's types (tools/python-client), committed inside its package.
 PYTHON_TYPES_PATH = Path(settings.BASE_DIR) / "tools" / "python-client" / "src" / "tradesim" / "protocol.py"
 # The small npm package that runs AsyncAPI's own parser (its node_modules is installed on first use).

@@ -1,7 +1,7 @@
 // The console's performance panel: the equity curve, the account's figures and the journal downloads
 // (GET /api/market/journal/…, docs/protocol.md §4c), and the account reset (`reset_account`).
 // The figures are the server's own numbers (the same JSON the REST API answers), only formatted here.
-import { ProtocolError } from "./connection-manager.js";
+import { ProtocolError } from "./client/connection-manager.js";
 
 const $ = (selector) => document.querySelector(selector);
 const SVG = "http://www.w3.org/2000/svg";

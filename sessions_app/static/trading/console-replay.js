@@ -1,7 +1,7 @@
 // The console's own-market panel (docs/replay.md): start a simulator on a replay of a dataset or a
 // synthetic walk, the clock bar (the bar's date and time, play and pause, speed, step, seek) and the
 // replay's report (its figures, and the self-contained page the REST API serves).
-import { ProtocolError } from "./connection-manager.js";
+import { ProtocolError } from "./client/connection-manager.js";
 
 const SPEEDS = ["1", "10", "60", "100", "1000", "max"];
 

@@ -1,7 +1,7 @@
 // The trading console at `/`: a thin view over ConnectionManager and the protocol's messages.
 import { installBook } from "./console-book.js";
 import { installOrders } from "./console-orders.js";
-import { ConnectionManager, ProtocolError } from "./connection-manager.js";
+import { ConnectionManager, ProtocolError } from "./client/connection-manager.js";
 import { mountJournal } from "./console-journal.js";
 import { installReplay } from "./console-replay.js";
 

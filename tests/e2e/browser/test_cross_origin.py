@@ -12,7 +12,7 @@ from tests.support.liveserver import ROOT
 from tests.support.servers import RELAXED_LOGIN_THROTTLE, ServerFactory
 
 # The browser library: connection-manager.js and the module it imports.
-LIBRARY = [ROOT / "sessions_app" / "static" / "trading" / name for name in ("connection-manager.js", "order-books.js")]
+LIBRARY = [ROOT / "tools" / "js-client" / "src" / name for name in ("connection-manager.js", "order-books.js")]
 
 # The frontend ships its own copy of the library: a module script from another origin would need
 # CORS on /static/ too, which the proxy serves.

@@ -135,14 +135,14 @@ def test_the_console_names_hashed_files_that_the_proxy_lets_browsers_keep(recipe
     script = re.search(r'src="(/static/trading/console\.[0-9a-f]{12}\.js)"', page)
     assert script, page
     console, console_headers = fetch(proxy, script.group(1))
-    imported = re.search(r'from "\./(connection-manager\.[0-9a-f]{12}\.js)";', console)
+    imported = re.search(r'from "\./(client/connection-manager\.[0-9a-f]{12}\.js)";', console)
     assert imported, console[:300]
     library, library_headers = fetch(proxy, f"/static/trading/{imported.group(1)}")
-    plain, plain_headers = fetch(proxy, "/static/trading/connection-manager.js")
+    plain, plain_headers = fetch(proxy, "/static/trading/client/connection-manager.js")
 
     books_import = re.search(r'from "\./(order-books\.[0-9a-f]{12}\.js)";', library)
     assert books_import, library[:600]
-    _, books_headers = fetch(proxy, f"/static/trading/{books_import.group(1)}")
+    _, books_headers = fetch(proxy, f"/static/trading/client/{books_import.group(1)}")
 
     immutable = "public, max-age=31536000, immutable"
     assert console_headers["Cache-Control"] == immutable and library_headers["Cache-Control"] == immutable
@@ -166,4 +166,5 @@ def test_the_console_works_in_a_browser_through_the_proxy_with_hashed_files(reci
         loaded = page.evaluate("performance.getEntriesByType('resource').map((entry) => entry.name)")
 
     assert failed == []
-    assert any(re.search(r"/static/trading/connection-manager\.[0-9a-f]{12}\.js$", url) for url in loaded), loaded
+    hashed_library = r"/static/trading/client/connection-manager\.[0-9a-f]{12}\.js$"
+    assert any(re.search(hashed_library, url) for url in loaded), loaded

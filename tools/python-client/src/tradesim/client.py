@@ -1,5 +1,5 @@
 """The asyncio client of the session protocol (docs/protocol.md), a Python twin of the browser library
-sessions_app/static/trading/connection-manager.js: log in, open the socket, beat, correlate requests,
+tools/js-client/src/connection-manager.js: log in, open the socket, beat, correlate requests,
 reconnect with backoff and recover the session stream, so that every numbered push is applied once
 and in order across drops and server restarts."""
 

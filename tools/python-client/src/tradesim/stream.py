@@ -1,5 +1,5 @@
 """The parts of the connection logic that need no socket, as in the browser library
-(sessions_app/static/trading/connection-manager.js): backoff, connection quality, the session stream."""
+(tools/js-client/src/connection-manager.js): backoff, connection quality, the session stream."""
 
 from __future__ import annotations
 

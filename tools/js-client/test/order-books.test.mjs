@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { BookKeeper, crc32, numberText, OrderBook } from "../../sessions_app/static/trading/order-books.js";
+import { BookKeeper, crc32, numberText, OrderBook } from "../src/order-books.js";
 
 test("numbers are written as their shortest decimal without exponent or trailing zero", () => {
   assert.equal(numberText(101.25), "101.25");

@@ -1,9 +1,11 @@
 // ConnectionManager: the browser client of the session protocol (docs/protocol.md).
-// A plain ES module, no build step. Types: ./protocol.d.ts (generated from the server's schema).
+// A plain ES module, no build step: the service serves this folder to its console, and `npm pack`
+// makes it the package @tradesim/client (README.md). Types: ./connection-manager.d.ts and
+// ./protocol.d.ts (generated from the server's schema).
 // (The import below names no real path: collectstatic rewrites real ones to hashed names, and this
 // file importing itself would change its own hash on every pass.)
 //
-//   import { ConnectionManager } from "…/trading/connection-manager.js";
+//   import { ConnectionManager } from "…/connection-manager.js";
 //   const cm = new ConnectionManager({ baseUrl: "" });
 //   cm.addEventListener("exchange_data", (e) => render(e.detail.symbols));
 //   cm.addEventListener("state", (e) => console.log(e.detail.state));
@@ -191,6 +193,9 @@ export class ConnectionManager extends EventTarget {
     this.setTimer = options.setTimeout ?? globalThis.setTimeout.bind(globalThis);
     this.clearTimer = options.clearTimeout ?? globalThis.clearTimeout.bind(globalThis);
     this.now = options.now ?? (() => Date.now());
+    // null: JSON text frames, the protocol's default; a codec ({subprotocol, encode, decode}, as
+    // the package's `msgpackCodec`) asks the server for its encoding at the handshake.
+    this.codec = options.codec ?? null;
     this.state = "idle";
     this.books = new BookKeeper(); // after a subscribe_market with depth and bookDeltas
     this.socket = null;
@@ -320,12 +325,15 @@ export class ConnectionManager extends EventTarget {
 
   #openSocket(url) {
     return new Promise((resolve, reject) => {
-      const socket = new this.WebSocket(url);
+      const subprotocol = this.codec?.subprotocol;
+      const socket = subprotocol ? new this.WebSocket(url, [subprotocol]) : new this.WebSocket(url);
+      if (subprotocol) socket.binaryType = "arraybuffer";
       this.socket = socket;
       let settled = false;
       socket.onmessage = (event) => {
         this.lastHeardAt = this.now();
-        const message = JSON.parse(event.data);
+        // The frame's kind says its encoding: a server that did not take the subprotocol sends text.
+        const message = typeof event.data === "string" ? JSON.parse(event.data) : this.codec.decode(event.data);
         if (!settled && message.type === "connected") {
           settled = true;
           this.#onConnected(message);
@@ -529,7 +537,10 @@ export class ConnectionManager extends EventTarget {
   }
 
   #send(message) {
-    if (this.socket && this.socket.readyState === 1) this.socket.send(JSON.stringify(message));
+    const socket = this.socket;
+    if (!socket || socket.readyState !== 1) return;
+    const packed = this.codec && socket.protocol === this.codec.subprotocol;
+    socket.send(packed ? this.codec.encode(message) : JSON.stringify(message));
   }
 
   #failPending(error) {
