@@ -216,6 +216,42 @@ def test_request_book_without_a_delta_subscription_or_for_another_symbol_is_refu
     assert set(fine["books"]) == {"AAPL"}
 
 
+def test_a_flood_of_request_book_is_answered_or_refused_as_rate_limited_and_the_books_stay_in_step(
+    server: DaphneServer,
+) -> None:
+    # Past the burst of 40 (WS_RATE_LIMIT_BURST) a client may send at once, refilled at 20 a second;
+    # short of the 100 refusals that would close the connection (WS_RATE_LIMIT_ABUSE_COUNT).
+    flood = 90
+    keeper = BookKeeper()
+    with trading(server, "book-flood") as (creds, ws):
+        subscribe = request("subscribe_market", creds["deviceId"], "sub", symbols=["AAPL"], depth=5, bookDeltas=True)
+        send_json(ws, subscribe)
+        recv_until(ws, "market_subscription", ignore=NONE)
+        first, _ = recv_until(ws, "exchange_data", ignore=NONE)  # a book to ask for again
+        keeper.apply(first)
+        for n in range(flood):
+            send_json(ws, request("request_book", creds["deviceId"], f"again-{n}"))
+        answers: dict[str, dict] = {}
+        ticks_after = 0
+        # Everything in arrival order through one keeper, as a client applies it, until every
+        # request is answered and three more ticks have come.
+        while len(answers) < flood or ticks_after < 3:
+            message = recv_json(ws)
+            if message["type"] in ("book", "exchange_data") and "books" in message:
+                changed, stale = keeper.apply(message)
+                assert stale == [], message
+            if message.get("requestId", "").startswith("again-"):
+                answers[message["requestId"]] = message
+            elif message["type"] == "exchange_data" and len(answers) == flood:
+                ticks_after += 1
+
+    kinds = [answers[f"again-{n}"]["type"] for n in range(flood)]
+    assert kinds[:40] == ["book"] * 40
+    refused = [answers[f"again-{n}"] for n in range(flood) if kinds[n] == "error"]
+    assert refused and all(error["code"] == "rate_limited" for error in refused)
+    assert set(keeper.books) == {"AAPL"}
+
+
 def test_a_trades_subscriber_gets_the_recent_trades_then_each_ticks_print_by_the_tick_rule(
     server: DaphneServer,
 ) -> None:
