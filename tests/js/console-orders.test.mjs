@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { amendmentOf, describeOrder, ticketOf } from "../../sessions_app/static/trading/console-orders.js";
+import { amendmentOf, describeOrder, orderRows, ticketOf } from "../../sessions_app/static/trading/console-orders.js";
 
 const base = { symbol: "AAPL", side: "buy", quantity: "10", timeInForce: "gtc", orderClass: "simple" };
 
@@ -48,4 +48,14 @@ test("an amendment sends only what changed", () => {
   const order = { quantity: 10, limitPrice: 100, stopPrice: null };
   assert.deepEqual(amendmentOf(order, { quantity: "10", limitPrice: "101", stopPrice: "" }), { limitPrice: 101 });
   assert.deepEqual(amendmentOf(order, { quantity: "5", limitPrice: "100" }), { quantity: 5 });
+});
+
+test("the orders table lists the open orders first, then the done ones, the newest first in each", () => {
+  const orders = {
+    a: { orderId: "a", status: "filled", createdAt: 4 },
+    b: { orderId: "b", status: "new", createdAt: 1 },
+    c: { orderId: "c", status: "canceled", createdAt: 2 },
+    d: { orderId: "d", status: "partially_filled", createdAt: 3 },
+  };
+  assert.deepEqual(orderRows(orders).map((o) => o.orderId), ["d", "b", "a", "c"]);
 });

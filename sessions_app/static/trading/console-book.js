@@ -1,7 +1,8 @@
 // The console's market-depth panels: bid/ask on the price board, a depth ladder and a candle chart
-// for the selected symbol. It asks `subscribe_market` for the books as deltas (the manager keeps
-// them, checksum-verified: `cm.books`) and the open candles of every symbol (the board keeps showing
-// them all), loads closed bars over REST, and draws plain SVG.
+// of the ticket's symbol (a row of the board picks it; a rung of the ladder puts its price in the
+// ticket). It asks `subscribe_market` for the books as deltas (the manager keeps them,
+// checksum-verified: `cm.books`) and the open candles of every symbol (the board keeps showing them
+// all), loads closed bars over REST, and draws plain SVG in the panels' own pixels.
 
 const SVG = "http://www.w3.org/2000/svg";
 const DEPTH = 10;
@@ -24,30 +25,25 @@ export function ladderRows(book, levels = DEPTH) {
   return [...asks.reverse(), ...bids];
 }
 
-function element(tag, attributes = {}, text = "") {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  if (text) node.textContent = text;
-  return node;
-}
-
 function svgNode(tag, attributes) {
   const node = document.createElementNS(SVG, tag);
   for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
   return node;
 }
 
-function candleChart(bars) {
-  const width = 600;
-  const height = 180;
-  const svg = svgNode("svg", { class: "candles", viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "none" });
+/** The candles in a `width` x `height` SVG, with the range's high and low and the last close on the right. */
+function candleChart(bars, width, height) {
+  const svg = svgNode("svg", { class: "candles", viewBox: `0 0 ${width} ${height}` });
   if (!bars.length) return svg;
+  const axis = 54; // room on the right for the price labels
   const low = Math.min(...bars.map((b) => b.low));
-  const span = Math.max(...bars.map((b) => b.high)) - low || 1;
-  const y = (price) => height - 4 - ((price - low) / span) * (height - 8);
-  const step = width / BARS;
+  const high = Math.max(...bars.map((b) => b.high));
+  const span = high - low || 1;
+  const y = (price) => height - 8 - ((price - low) / span) * (height - 16);
+  const step = (width - axis) / BARS;
+  const first = BARS - bars.length; // the newest bar at the right edge
   bars.forEach((bar, i) => {
-    const x = i * step + step / 2;
+    const x = (first + i) * step + step / 2;
     const up = bar.close >= bar.open;
     const color = up ? "var(--up)" : "var(--down)";
     const candle = svgNode("g", { class: `candle ${up ? "up" : "down"}`, "data-start": bar.start });
@@ -57,41 +53,64 @@ function candleChart(bars) {
     candle.append(svgNode("rect", { x: x - step * 0.35, y: top, width: step * 0.7, height: body, fill: color }));
     svg.append(candle);
   });
+  const last = bars.at(-1).close;
+  const label = (price, at, className = "") => {
+    const text = svgNode("text", { x: width - axis + 4, y: Math.min(height - 2, Math.max(10, at)), class: className });
+    text.textContent = fmt(price);
+    return text;
+  };
+  // The range's high and low, unless the last close's label would cover them.
+  for (const [price, at] of [[high, y(high) + 4], [low, y(low)]]) {
+    if (Math.abs(at - y(last)) > 14) svg.append(label(price, at));
+  }
+  const tag = label(last, y(last) + 4, "last");
+  const line = { x1: 0, x2: width - axis, y1: y(last), y2: y(last), stroke: "var(--accent)", "stroke-dasharray": "3 3" };
+  const box = { x: width - axis, y: Number(tag.getAttribute("y")) - 11, width: axis, height: 14, fill: "var(--accent)" };
+  svg.append(svgNode("line", line), svgNode("rect", box), tag);
   return svg;
+}
+
+/** A board cell's "price × size", the size on a line of its own under the price. */
+function showQuote(cell, price, size) {
+  if (price === undefined) {
+    cell.textContent = "–";
+    return;
+  }
+  const small = document.createElement("small");
+  small.textContent = ` × ${fmt(size)}`;
+  cell.replaceChildren(fmt(price), small);
 }
 
 export function installBook(cm) {
   const state = { selected: null, interval: "1s", open: {}, closed: [], loading: 0 };
+  const ticketSymbol = document.querySelector("#ticket-symbol");
+  const chart = document.querySelector("#candle-chart");
+  const interval = document.querySelector("#candle-interval");
+  interval.append(...INTERVALS.map((name) => new Option(name, name)));
 
-  // Bid and ask columns on the price board, after the ones console.js fills by position.
-  const head = document.querySelector("#prices thead tr");
-  head.append(element("th", {}, "Bid"), element("th", {}, "Ask"));
-
-  const card = element("section", { class: "card wide", id: "book" });
-  card.innerHTML = `<h2>Book and candles <span id="book-symbol">–</span></h2>
-    <div class="book-panels">
-      <table id="ladder"><thead><tr><th>Side</th><th>Price</th><th>Size</th><th></th></tr></thead><tbody></tbody></table>
-      <div class="chart"><label>Interval <select id="candle-interval">${INTERVALS.map((i) => `<option>${i}</option>`).join("")}</select></label>
-      <div id="candle-chart"></div></div>
-    </div>`;
-  document.querySelector("#market").after(card);
+  // The board's rows pick the ticket's symbol; the book and chart follow the ticket.
+  const pick = (symbol) => {
+    ticketSymbol.value = symbol;
+    ticketSymbol.dispatchEvent(new Event("change", { bubbles: true }));
+  };
+  document.querySelector("#prices tbody").addEventListener("click", (e) => {
+    const row = e.target.closest("tr[data-symbol]");
+    if (row) pick(row.dataset.symbol);
+  });
+  document.querySelector("#ladder tbody").addEventListener("click", (e) => {
+    const row = e.target.closest("tr");
+    const limit = document.querySelector("#ticket [name=limitPrice]");
+    if (row?.dataset.price && limit) limit.value = row.dataset.price;
+  });
 
   function renderBoard(symbols) {
     for (const [symbol, quote] of Object.entries(symbols)) {
       const row = document.querySelector(`#prices tr[data-symbol="${CSS.escape(symbol)}"]`);
       if (!row) continue;
-      if (!row.querySelector("td.bid")) {
-        row.append(element("td", { class: "bid" }), element("td", { class: "ask" }));
-        row.addEventListener("click", () => select(symbol));
-      }
-      row.querySelector("td.bid").textContent = quote.bid === undefined ? "–" : `${fmt(quote.bid)} × ${fmt(quote.bidSize)}`;
-      row.querySelector("td.ask").textContent = quote.ask === undefined ? "–" : `${fmt(quote.ask)} × ${fmt(quote.askSize)}`;
-      row.classList.toggle("selected", symbol === state.selected);
+      showQuote(row.querySelector("td.bid"), quote.bid, quote.bidSize);
+      showQuote(row.querySelector("td.ask"), quote.ask, quote.askSize);
     }
-    if (!state.selected) {
-      const first = Object.keys(symbols)[0];
-      if (first) select(first);
-    }
+    if (!state.selected && ticketSymbol.value) select(ticketSymbol.value);
   }
 
   function renderLadder() {
@@ -99,16 +118,20 @@ export function installBook(cm) {
     const book = kept && { bids: kept.bestBids(DEPTH), asks: kept.bestAsks(DEPTH) };
     const body = document.querySelector("#ladder tbody");
     body.replaceChildren();
+    const spread = book?.bids.length && book.asks.length ? book.asks[0][0] - book.bids[0][0] : null;
+    document.querySelector("#book-spread").textContent = spread === null ? "" : `spread ${fmt(spread)}`;
     if (!book) return;
     const rows = ladderRows(book);
     const biggest = Math.max(1, ...rows.map((r) => r.size));
     for (const { side, price, size } of rows) {
       const row = body.insertRow();
       row.className = side;
-      row.insertCell().textContent = side;
+      row.dataset.price = String(price);
       row.insertCell().textContent = fmt(price);
+      row.cells[0].className = "price";
       row.insertCell().textContent = fmt(size);
-      const bar = element("span", { class: "depth-bar" });
+      const bar = document.createElement("span");
+      bar.className = "depth-bar";
       bar.style.width = `${Math.round((size / biggest) * 100)}%`;
       row.insertCell().append(bar);
     }
@@ -116,9 +139,8 @@ export function installBook(cm) {
 
   function renderChart() {
     const open = state.open[state.selected]?.[state.interval];
-    const chart = document.querySelector("#candle-chart");
     const bars = withOpenBar(state.closed, open);
-    chart.replaceChildren(candleChart(bars));
+    chart.replaceChildren(candleChart(bars, chart.clientWidth || 600, chart.clientHeight || 300));
     chart.dataset.bars = String(bars.length);
   }
 
@@ -136,6 +158,7 @@ export function installBook(cm) {
   function select(symbol) {
     state.selected = symbol;
     document.querySelector("#book-symbol").textContent = symbol;
+    document.querySelector("#chart .symbol").textContent = symbol;
     for (const row of document.querySelectorAll("#prices tbody tr")) {
       row.classList.toggle("selected", row.dataset.symbol === symbol);
     }
@@ -164,9 +187,10 @@ export function installBook(cm) {
   cm.addEventListener("orderbook", (e) => {
     if (e.detail.symbol === state.selected) renderLadder();
   });
-  document.querySelector("#candle-interval").addEventListener("change", (e) => {
-    state.interval = e.target.value;
+  interval.addEventListener("change", () => {
+    state.interval = interval.value;
     loadClosed();
   });
-  document.querySelector("#ticket-symbol").addEventListener("change", (e) => select(e.target.value));
+  ticketSymbol.addEventListener("change", () => select(ticketSymbol.value));
+  new ResizeObserver(renderChart).observe(chart); // drawn in its pixels: again when they change
 }

@@ -1,4 +1,4 @@
-// The console's performance panel: the equity curve, the account's figures and the journal downloads
+// The console's performance tab: the equity curve, the account's figures and the journal downloads
 // (GET /api/market/journal/…, docs/protocol.md §4c), and the account reset (`reset_account`).
 // The figures are the server's own numbers (the same JSON the REST API answers), only formatted here.
 import { ProtocolError } from "./client/connection-manager.js";
@@ -23,17 +23,6 @@ const format = {
   percent: (n) => `${(n * 100).toLocaleString(undefined, { maximumFractionDigits: 2 })} %`,
   count: (n) => String(n),
 };
-
-function injectStyle() {
-  const style = document.createElement("style");
-  style.textContent = `
-    #equity-curve { width: 100%; height: 160px; display: block; background: #fafbfc; border: 1px solid var(--line); border-radius: .3rem; }
-    #equity-curve text { font: 10px system-ui, sans-serif; fill: var(--muted); }
-    #figures { grid-template-columns: repeat(4, max-content 1fr); margin-top: .6rem; }
-    #journal-actions { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; }
-    #journal-actions select { width: auto; display: inline-block; }`;
-  document.head.append(style);
-}
 
 function rangeQuery() {
   // The current epoch (since the last reset) is the API's default; "all" is the whole history.
@@ -76,10 +65,12 @@ export function drawCurve(svg, points) {
   }
 }
 
-export function mountJournal(cm) {
-  injectStyle();
+export function mountJournal(cm, request) {
   let timer = null;
   let pending = null;
+  let curve = [];
+  // Drawn in the curve's own pixels: again whenever they change (its tab shown, the window resized).
+  new ResizeObserver(() => drawCurve($("#equity-curve"), curve)).observe($("#equity-curve"));
 
   async function get(path) {
     const response = await fetch(path, { headers: { Authorization: `Bearer ${cm.token}` } });
@@ -91,7 +82,7 @@ export function mountJournal(cm) {
     if (!cm.token) return;
     const query = rangeQuery();
     try {
-      const [figures, curve] = await Promise.all([
+      const [figures, points] = await Promise.all([
         get(`/api/market/journal/performance/?${query}`).then((r) => r.json()),
         get(`/api/market/journal/equity/?points=300&${query}`).then((r) => r.json()),
       ]);
@@ -102,6 +93,7 @@ export function mountJournal(cm) {
         dd.textContent = value === undefined ? "–" : format[kind](value);
         if (kind === "money" && name !== "fees" && name !== "maxDrawdown") dd.className = value >= 0 ? "up" : "down";
       }
+      curve = points;
       drawCurve($("#equity-curve"), curve);
       $("#journal").dataset.loaded = String(Date.now());
     } catch (error) {
@@ -129,7 +121,7 @@ export function mountJournal(cm) {
   async function reset() {
     if (!window.confirm("Reset the paper account to its starting cash? Open orders are canceled; the history stays.")) return;
     try {
-      const reply = await cm.request("reset_account");
+      const reply = await request("reset_account");
       $("#journal-result").textContent = `Account reset (epoch ${reply.reset.epoch}); equity before ${format.money(reply.reset.equityBefore)}`;
     } catch (error) {
       $("#journal-result").textContent = error instanceof ProtocolError ? `${error.code}: ${error.serverMessage.message}` : error.message;

@@ -1,12 +1,8 @@
-// The console's exchange panels (docs/protocol.md §4b): a ticket with every order type, time in force
-// and class, the realism profile to start the simulator with, and the open orders with their stops,
-// trails, queue and fees, each with Replace and Cancel. Built on ConnectionManager's requests and
-// the snapshots it emits; the page's own ticket and order list stay as they are.
+// The console's order ticket and its orders (docs/protocol.md §4b): one ticket for every order type,
+// time in force and class, showing only the fields the chosen ones take, and one table of the
+// orders, open ones first, with their stops, trails, queue and fees, each open one with Replace and
+// Cancel. The panels are the template's; this fills them from the snapshots ConnectionManager emits.
 
-const TYPES = ["market", "limit", "stop", "stop_limit", "trailing_stop"];
-const TIFS = ["gtc", "day", "ioc", "fok"];
-const CLASSES = ["simple", "bracket", "oco"];
-const PROFILES = ["realistic", "ideal", "harsh"];
 const OPEN = new Set(["new", "partially_filled"]);
 const fmt = (n) => (n ?? 0).toLocaleString(undefined, { maximumFractionDigits: 8 });
 
@@ -40,7 +36,12 @@ export function ticketOf(values) {
   return ticket;
 }
 
-/** How the open-orders list names an order's type: its prices, trail and class. */
+/** Open orders first, then the done ones; the newest first in each. */
+export function orderRows(orders) {
+  return Object.values(orders).sort((a, b) => OPEN.has(b.status) - OPEN.has(a.status) || b.createdAt - a.createdAt);
+}
+
+/** How the orders table names an order's type: its prices, trail and class. */
 export function describeOrder(o) {
   const parts = [o.orderType.replace("_", " ")];
   if (o.limitPrice != null) parts.push(`limit ${fmt(o.limitPrice)}`);
@@ -74,18 +75,6 @@ function element(tag, attributes = {}, text = "") {
   return node;
 }
 
-function select(name, options) {
-  const node = element("select", { name });
-  for (const option of options) node.append(new Option(option, option));
-  return node;
-}
-
-function field(label, control) {
-  const node = element("label", {}, `${label} `);
-  node.append(control);
-  return node;
-}
-
 function input(name, attributes = {}) {
   return element("input", { name, type: "number", step: "any", min: "0", ...attributes });
 }
@@ -94,75 +83,34 @@ function errorText(error) {
   return error?.serverMessage ? `${error.code}: ${error.serverMessage.message ?? ""}` : String(error?.message ?? error);
 }
 
-export function installOrders(cm) {
-  const card = element("section", { class: "card", id: "exchange-ticket-card" });
-  card.append(element("h2", {}, "Exchange order"));
-  const form = element("form", { id: "exchange-ticket" });
-  const symbol = select("symbol", []);
-  const type = select("orderType", TYPES);
-  const klass = select("orderClass", CLASSES);
-  form.append(
-    field("Symbol", symbol),
-    field("Side", select("side", ["buy", "sell"])),
-    field("Type", type),
-    field("Time in force", select("timeInForce", TIFS)),
-    field("Quantity", input("quantity", { value: "1", min: "0.00000001", required: "" })),
-    field("Limit price", input("limitPrice")),
-    field("Stop price", input("stopPrice")),
-    field("Trail", input("trail")),
-    field("Trail by", select("trailBy", ["amount", "percent"])),
-    field("Class", klass),
-    field("Take profit", input("takeProfit")),
-    field("Stop loss", input("stopLoss")),
-    field("Stop-loss limit", input("stopLossLimit")),
-    element("button", { type: "submit" }, "Place"),
-  );
-  const result = element("p", { id: "exchange-ticket-result", role: "status" });
-  const profile = select("profile", PROFILES);
-  profile.id = "start-profile";
-  const start = element("button", { type: "button", id: "start-with-profile", class: "secondary" }, "Start with profile");
-  card.append(form, result, field("Profile", profile), start);
+export function installOrders(cm, request) {
+  const form = document.querySelector("#ticket");
+  const result = document.querySelector("#ticket-result");
+  const table = document.querySelector("#orders");
+  const submit = form.querySelector("button[type=submit]");
 
-  const list = element("section", { class: "card wide", id: "exchange-orders-card" });
-  list.append(element("h2", {}, "Open orders (exchange)"));
-  const table = element("table", { id: "exchange-orders" });
-  table.innerHTML =
-    "<thead><tr><th>Order</th><th>Symbol</th><th>Side</th><th>Type</th><th>TIF</th><th>Qty</th>" +
-    "<th>Filled</th><th>Queue ahead</th><th>Fee</th><th>Status</th><th></th></tr></thead><tbody></tbody>";
-  const profileNote = element("p", { id: "exchange-profile" });
-  list.append(profileNote, table);
-
-  const anchor = document.querySelector("#ticket-card") ?? document.querySelector("main");
-  anchor.after(card);
-  card.after(list);
-
-  const enable = () => {
-    const t = type.value;
-    const c = klass.value;
-    form.elements.limitPrice.disabled = !["limit", "stop_limit"].includes(t);
-    form.elements.stopPrice.disabled = !["stop", "stop_limit"].includes(t);
-    form.elements.trail.disabled = form.elements.trailBy.disabled = t !== "trailing_stop";
-    form.elements.takeProfit.disabled = c !== "bracket";
-    form.elements.stopLoss.disabled = form.elements.stopLossLimit.disabled = c === "simple";
+  // A label's data-for names the types and classes its field belongs to; the others are hidden
+  // and disabled, so the form neither sends nor validates them.
+  const fit = () => {
+    const chosen = [form.elements.orderType.value, form.elements.orderClass.value];
+    for (const label of form.querySelectorAll("label[data-for]")) {
+      const wanted = label.dataset.for.split(" ").some((name) => chosen.includes(name));
+      label.hidden = !wanted;
+      label.querySelector("input, select").disabled = !wanted;
+    }
+    const side = form.elements.side.value;
+    submit.className = side;
+    submit.textContent = side === "buy" ? "Buy" : "Sell";
   };
-  type.addEventListener("change", enable);
-  klass.addEventListener("change", enable);
-  enable();
+  form.addEventListener("change", fit);
+  fit();
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const values = Object.fromEntries(new FormData(form).entries());
     try {
-      const reply = await cm.request("place_order", ticketOf(values));
+      const reply = await request("place_order", ticketOf(values));
       result.textContent = `Order ${reply.order.orderId.slice(0, 8)} ${reply.order.status}`;
-    } catch (error) {
-      result.textContent = errorText(error);
-    }
-  });
-  start.addEventListener("click", async () => {
-    try {
-      const reply = await cm.request("start_simulator", { profile: profile.value });
-      result.textContent = `Simulator ${reply.status} (${reply.profile ?? profile.value})`;
     } catch (error) {
       result.textContent = errorText(error);
     }
@@ -182,7 +130,7 @@ export function installOrders(cm) {
       event.preventDefault();
       const values = Object.fromEntries(new FormData(amend).entries());
       try {
-        await cm.request("replace_order", { orderId: order.orderId, ...amendmentOf(order, values) });
+        await request("replace_order", { orderId: order.orderId, ...amendmentOf(order, values) });
         result.textContent = `Order ${order.orderId.slice(0, 8)} replaced`;
       } catch (error) {
         result.textContent = errorText(error);
@@ -192,19 +140,16 @@ export function installOrders(cm) {
   }
 
   cm.addEventListener("exchange_data_status", (event) => {
-    const status = event.detail;
-    for (const name of Object.keys(status.symbols)) {
-      if (![...symbol.options].some((option) => option.value === name)) symbol.append(new Option(name, name));
-    }
-    profileNote.textContent = status.profile ? `Profile: ${status.profile}` : "";
     const rows = table.tBodies[0];
     rows.replaceChildren();
-    const open = Object.values(status.userOrders).filter((o) => OPEN.has(o.status));
-    for (const o of open.sort((a, b) => b.createdAt - a.createdAt)) {
+    let open = 0;
+    for (const o of orderRows(event.detail.userOrders)) {
       const row = rows.insertRow();
       row.dataset.order = o.orderId;
+      row.className = OPEN.has(o.status) ? "open" : "done";
       const cells = [
         o.orderId.slice(0, 8),
+        new Date(o.createdAt).toLocaleTimeString(),
         o.symbol,
         o.side,
         describeOrder(o),
@@ -216,16 +161,21 @@ export function installOrders(cm) {
         o.status,
       ];
       for (const text of cells) row.insertCell().textContent = text;
+      row.cells[3].className = o.side === "buy" ? "up" : "down";
+      row.cells[10].className = "order-status";
       const actions = row.insertCell();
+      if (!OPEN.has(o.status)) continue;
+      open += 1;
       const replace = element("button", { type: "button", class: "secondary" }, "Replace");
       replace.addEventListener("click", () => replaceForm(o, row), { once: true });
       const cancel = element("button", { type: "button", class: "secondary" }, "Cancel");
       cancel.addEventListener("click", () =>
-        cm.request("cancel_order", { orderId: o.orderId }).catch((error) => {
+        request("cancel_order", { orderId: o.orderId }).catch((error) => {
           result.textContent = errorText(error); // cancel_too_late: the fill won the race
         }),
       );
       actions.append(replace, cancel);
     }
+    document.querySelector("#open-count").textContent = open ? `(${open} open)` : "";
   });
 }

@@ -1,9 +1,10 @@
 // The trading console at `/`: a thin view over ConnectionManager and the protocol's messages.
+// The layout is the template's (console.html); each console-*.js module fills its panels.
 import { installBook } from "./console-book.js";
 import { installOrders } from "./console-orders.js";
 import { ConnectionManager, ProtocolError } from "./client/connection-manager.js";
 import { mountJournal } from "./console-journal.js";
-import { installReplay } from "./console-replay.js";
+import { installSimulator } from "./console-simulator.js";
 
 const $ = (selector) => document.querySelector(selector);
 const money = (n) => (n ?? 0).toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
@@ -13,9 +14,8 @@ const HISTORY = 60;
 // Sockets open with single-use tickets: the long-lived token never appears in a URL.
 const cm = new ConnectionManager({ useTickets: true });
 window.connectionManager = cm; // for the browser tests and the curious
-mountJournal(cm); // the performance panel (console-journal.js)
+mountJournal(cm, send); // the performance tab (console-journal.js)
 const history = new Map(); // symbol -> recent prices
-let orders = {};
 
 function log(text) {
   const item = document.createElement("li");
@@ -62,24 +62,24 @@ function renderPrices(symbols) {
     if (!row) {
       row = $("#prices tbody").insertRow();
       row.dataset.symbol = symbol;
-      for (let i = 0; i < 5; i++) row.insertCell();
+      // Bid and ask are console-book.js's to fill.
+      for (const name of ["symbol", "price", "change", "bid", "ask", "volume", "trend"]) row.insertCell().className = name;
       const option = new Option(symbol, symbol);
       $("#ticket-symbol").append(option);
     }
-    const [name, last, change, volume, trend] = row.cells;
+    const [name, last, change, , , volume, trend] = row.cells;
     name.textContent = symbol;
     last.textContent = price(quote.price);
-    last.className = "price";
     change.textContent = `${quote.change >= 0 ? "+" : ""}${price(quote.change)}`;
-    change.className = quote.change >= 0 ? "up" : "down";
-    volume.textContent = quote.volume.toLocaleString();
+    change.className = `change ${quote.change >= 0 ? "up" : "down"}`;
+    volume.textContent = quote.volume.toLocaleString(undefined, { notation: "compact" });
+    volume.title = quote.volume.toLocaleString();
     trend.replaceChildren(sparkline(values));
   }
 }
 
 function renderSnapshot(status) {
   renderPrices(status.symbols);
-  orders = status.userOrders;
   $("#cash").textContent = money(status.account.cash);
   $("#equity").textContent = money(status.account.equity);
   $("#reserved").textContent = money(status.account.reservedCash);
@@ -95,27 +95,6 @@ function renderSnapshot(status) {
     cell(row, money(p.value));
     cell(row, money(p.realizedPnl), p.realizedPnl >= 0 ? "up" : "down");
     cell(row, money(p.unrealizedPnl), p.unrealizedPnl >= 0 ? "up" : "down");
-  }
-  const rows = $("#orders tbody");
-  rows.replaceChildren();
-  for (const o of Object.values(orders).sort((a, b) => b.createdAt - a.createdAt)) {
-    const row = rows.insertRow();
-    row.dataset.order = o.orderId;
-    cell(row, o.orderId.slice(0, 8));
-    cell(row, o.symbol);
-    cell(row, o.side);
-    cell(row, o.orderType === "limit" ? `limit ${price(o.limitPrice)}` : "market");
-    cell(row, price(o.quantity));
-    cell(row, price(o.filledQty));
-    cell(row, o.status, "order-status");
-    const actions = row.insertCell();
-    if (o.status === "new" || o.status === "partially_filled") {
-      const cancel = document.createElement("button");
-      cancel.textContent = "Cancel";
-      cancel.className = "secondary";
-      cancel.addEventListener("click", () => send("cancel_order", { orderId: o.orderId }));
-      actions.append(cancel);
-    }
   }
   refreshFills();
 }
@@ -141,9 +120,9 @@ function renderSession(connected) {
   $("#device-id").textContent = connected.deviceId;
   $("#session-status").textContent = connected.sessionStatus;
   $("#session-expires").textContent = new Date(connected.expiresAt).toLocaleString();
-  $("#sim-status").textContent = connected.simulatorStatus;
 }
 
+// Every request the console makes, logged with its outcome; the modules are handed this one.
 async function send(type, payload = {}) {
   try {
     const reply = await cm.request(type, payload);
@@ -176,10 +155,9 @@ cm.addEventListener("connected", (e) => {
 cm.addEventListener("resumed", (e) => log(`reconnect: ${e.detail.success ? "session resumed" : e.detail.message}`));
 cm.addEventListener("exchange_data", (e) => renderPrices(e.detail.symbols));
 cm.addEventListener("exchange_data_status", (e) => renderSnapshot(e.detail));
-cm.addEventListener("simulator_status_update", (e) => {
-  $("#sim-status").textContent = e.detail.simulatorStatus;
-  log(`simulator ${e.detail.simulatorStatus}${e.detail.reason ? ` (${e.detail.reason})` : ""}`);
-});
+cm.addEventListener("simulator_status_update", (e) =>
+  log(`simulator ${e.detail.simulatorStatus}${e.detail.reason ? ` (${e.detail.reason})` : ""}`),
+);
 cm.addEventListener("shutdown", (e) => log(`server shutting down; back in ${e.detail.reconnectAfterMs} ms`));
 cm.addEventListener("device_id_invalidated", (e) => log(`device invalidated: ${e.detail.reason ?? ""}`));
 cm.addEventListener("connection_replaced", () => log("another connection of this device took over"));
@@ -210,30 +188,18 @@ $("#login").addEventListener("submit", async (event) => {
     $("#login-error").textContent = error.message;
   }
 });
-$("#start-sim").addEventListener("click", () => send("start_simulator").catch(() => {}));
-$("#stop-sim").addEventListener("click", () => send("stop_simulator").catch(() => {}));
 $("#disconnect").addEventListener("click", () => cm.close());
-$("#ticket-type").addEventListener("change", (e) => {
-  $("#ticket [name=limitPrice]").disabled = e.target.value !== "limit";
-});
-$("#ticket").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = new FormData(event.target);
-  const ticket = {
-    symbol: form.get("symbol"),
-    side: form.get("side"),
-    orderType: form.get("orderType"),
-    quantity: Number(form.get("quantity")),
-  };
-  if (ticket.orderType === "limit") ticket.limitPrice = Number(form.get("limitPrice"));
-  try {
-    const reply = await send("place_order", ticket);
-    $("#ticket-result").textContent = `Order ${reply.order.orderId.slice(0, 8)} ${reply.order.status}`;
-  } catch (error) {
-    $("#ticket-result").textContent = error instanceof ProtocolError ? error.serverMessage.message : error.message;
-  }
-});
+
+// The wide pane's tabs: orders, performance.
+for (const tab of document.querySelectorAll("#activity [role=tab]")) {
+  tab.addEventListener("click", () => {
+    for (const other of document.querySelectorAll("#activity [role=tab]")) {
+      other.setAttribute("aria-selected", String(other === tab));
+      document.getElementById(other.getAttribute("aria-controls")).hidden = other !== tab;
+    }
+  });
+}
 
 installBook(cm); // bid/ask on the board, the depth ladder and the candle chart
-installOrders(cm); // every order type, time in force and class, replace, the profile
-installReplay(cm); // a replay or synthetic market, its clock bar and its report
+installOrders(cm, send); // the ticket (every type, time in force and class) and the orders, open and done
+installSimulator(cm, send); // start and stop: the market (shared, replay, synthetic), the profile, the clock

@@ -8,10 +8,8 @@ import time
 from pathlib import Path
 
 from tests.support.browser import log_in_to_console
-from tests.support.liveserver import ROOT, DaphneServer
+from tests.support.liveserver import DaphneServer
 from tests.support.servers import RELAXED_LOGIN_THROTTLE, ServerFactory
-
-ARTIFACTS = ROOT / "test-artifacts"
 
 
 def restart(server: DaphneServer, directory: Path) -> tuple[DaphneServer, float]:
@@ -59,9 +57,6 @@ def test_the_console_trades_survives_a_restart_and_stops_on_invalidation(
     assert page.locator("#session-id").inner_text() == session_id  # the same session, resumed
     expect(page.locator("#sim-status")).to_have_text("running", timeout=10_000)
     expect(page.locator('#positions tr[data-symbol="AAPL"] td.quantity')).to_have_text("2", timeout=10_000)
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "console.png"), full_page=True)
 
     token = page.evaluate("window.connectionManager.token")
     # Every socket (the first and the one after the restart) opened with a single-use ticket.

@@ -1,4 +1,4 @@
-"""The console's performance panel in a real browser (Debian's chromium) against daphne: the equity
+"""The console's performance tab in a real browser (Debian's chromium) against daphne: the equity
 curve, the figures (the REST API's own numbers), a journal download, and the account reset."""
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ def test_the_console_charts_equity_shows_the_figures_downloads_fills_and_resets(
         **RELAXED_LOGIN_THROTTLE,
     )
     log_in_to_console(page, server.http)
+    page.click("#tab-journal")  # the performance tab, beside the orders
+    expect(page.locator("#journal")).to_be_visible()
+    expect(page.locator("#orders")).to_be_hidden()
     page.click("#start-sim")
     expect(page.locator("#sim-status")).to_have_text("running", timeout=10_000)
     expect(page.locator('#prices tr[data-symbol="AAPL"] td.price')).to_be_visible(timeout=10_000)

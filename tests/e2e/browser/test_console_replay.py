@@ -46,7 +46,7 @@ def test_the_console_replays_a_dataset_on_its_clock_and_shows_the_report(
     expect(page.locator(f"#market-dataset option[value='{stored['datasetId']}']")).to_have_count(1, timeout=10_000)
     page.select_option("#market-dataset", stored["datasetId"])
     page.fill("#market-seed", "7")
-    page.click("#start-market")
+    page.click("#start-sim")  # the one Start, on the market chosen beside it
     expect(page.locator("#sim-status")).to_have_text("running", timeout=10_000)
     bar = page.locator("#clock-bar")
     expect(bar).to_be_visible(timeout=10_000)
@@ -68,6 +68,7 @@ def test_the_console_replays_a_dataset_on_its_clock_and_shows_the_report(
     expect(page.locator("#clock-note")).to_contain_text("last bar")
 
     page.click("#clock-report")
+    expect(page.locator("#report")).to_be_visible(timeout=10_000)  # a dialog over the screen
     expect(page.locator("#report-figures dd[data-figure=Sharpe]")).not_to_have_text("", timeout=10_000)
     expect(page.locator("#report-figures")).to_contain_text("vs DLY")
     frame = page.frame_locator("#report-frame")
@@ -75,4 +76,6 @@ def test_the_console_replays_a_dataset_on_its_clock_and_shows_the_report(
     expect(frame.locator("svg#equity")).to_have_count(1)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "console-replay.png"), full_page=True)
+    page.click("#report-close")
+    expect(page.locator("#report")).to_be_hidden()
     server.stop()

@@ -1,6 +1,7 @@
-// The console's own-market panel (docs/replay.md): start a simulator on a replay of a dataset or a
-// synthetic walk, the clock bar (the bar's date and time, play and pause, speed, step, seek) and the
-// replay's report (its figures, and the self-contained page the REST API serves).
+// The console's simulator controls: its status, and one Start for every market (the shared feed, a
+// replay of a dataset, a synthetic walk: docs/replay.md) with a realism profile; for a market of its
+// own the clock bar (the bar's date and time, play and pause, speed, step, seek) and the replay's
+// report (its figures, and the self-contained page the REST API serves) in a dialog.
 import { ProtocolError } from "./client/connection-manager.js";
 
 const SPEEDS = ["1", "10", "60", "100", "1000", "max"];
@@ -25,39 +26,34 @@ const speedOf = (value) => (value === "max" ? "max" : Number(value));
 const percent = (n) => (n == null ? "–" : `${(n * 100).toFixed(2)} %`);
 const number = (n) => (n == null ? "–" : n.toFixed(2));
 
-export function installReplay(cm) {
-  const card = element("section", { class: "card", id: "market-card" });
-  card.append(element("h2", {}, "Market"));
-  const source = element("select", { id: "market-source", "aria-label": "Market" });
-  options(source, ["shared", "replay", "synthetic"], ["Shared feed", "Replay a dataset", "Synthetic (own seed)"]);
-  const dataset = element("select", { id: "market-dataset", "aria-label": "Dataset" });
-  const from = element("input", { id: "market-from", type: "date", "aria-label": "From" });
-  const to = element("input", { id: "market-to", type: "date", "aria-label": "To" });
-  const seed = element("input", { id: "market-seed", type: "number", min: "0", step: "1", placeholder: "random", "aria-label": "Seed" });
-  const start = element("button", { type: "button", id: "start-market" }, "Start on this market");
-  const result = element("p", { id: "market-result", role: "status" });
-  card.append(source, dataset, from, to, seed, start, result);
-
-  const bar = element("section", { class: "card wide", id: "clock-bar", hidden: "" });
-  const time = element("b", { id: "clock-time" }, "–");
-  const index = element("span", { id: "clock-index" });
-  const play = element("button", { type: "button", id: "clock-play" }, "Play");
-  const speed = element("select", { id: "clock-speed", "aria-label": "Speed" });
+export function installSimulator(cm, send) {
+  const $ = (id) => document.getElementById(id);
+  const source = $("market-source");
+  const profile = $("start-profile");
+  const dataset = $("market-dataset");
+  const from = $("market-from");
+  const to = $("market-to");
+  const seed = $("market-seed");
+  const marketBar = $("market-bar");
+  const choice = $("market-choice");
+  const bar = $("clock-bar");
+  const time = $("clock-time");
+  const index = $("clock-index");
+  const play = $("clock-play");
+  const speed = $("clock-speed");
+  const step = $("clock-step");
+  const step10 = $("clock-step-10");
+  const seek = $("clock-seek");
+  const go = $("clock-seek-go");
+  const report = $("clock-report");
+  const note = $("clock-note");
+  const status = $("sim-status");
+  const runningProfile = $("sim-profile");
+  const notice = $("notice");
+  const dialog = $("report");
+  const figures = $("report-figures");
+  const frame = $("report-frame");
   options(speed, SPEEDS, SPEEDS.map((s) => (s === "max" ? "max" : `${s}×`)));
-  const step = element("button", { type: "button", id: "clock-step", class: "secondary" }, "Step 1");
-  const step10 = element("button", { type: "button", id: "clock-step-10", class: "secondary" }, "Step 10");
-  const seek = element("input", { id: "clock-seek", type: "datetime-local", "aria-label": "Seek to" });
-  const go = element("button", { type: "button", id: "clock-seek-go", class: "secondary" }, "Seek");
-  const report = element("button", { type: "button", id: "clock-report", class: "secondary" }, "Report");
-  const note = element("span", { id: "clock-note" });
-  const figures = element("dl", { id: "report-figures" });
-  const frame = element("iframe", { id: "report-frame", title: "Replay report", hidden: "" });
-  frame.style.cssText = "width:100%;height:640px;border:1px solid #ddd;";
-  bar.append(element("h2", {}, "Clock"), time, index, play, speed, step, step10, seek, go, report, note, figures, frame);
-
-  const anchor = document.querySelector("#session") ?? document.querySelector("main");
-  anchor.after(card);
-  card.after(bar);
 
   let simulatorId = null;
   let clock = null;
@@ -65,12 +61,13 @@ export function installReplay(cm) {
   let stopped = false; // its report stays at hand once it stopped
   const datasets = new Map();
 
-  function showSource() {
+  // The bar shows the choices of a market of its own before it starts, and its clock once it runs.
+  function showBar() {
     dataset.hidden = from.hidden = to.hidden = source.value !== "replay";
-    seed.hidden = source.value === "shared";
+    choice.hidden = source.value === "shared" || (!bar.hidden && !stopped);
+    marketBar.hidden = choice.hidden && bar.hidden;
   }
-  source.addEventListener("change", showSource);
-  showSource();
+  source.addEventListener("change", showBar);
 
   async function loadDatasets() {
     if (!cm.token) return;
@@ -85,6 +82,7 @@ export function installReplay(cm) {
   function render() {
     const own = market && market.source !== "shared" && clock;
     bar.hidden = !own;
+    showBar();
     if (!own) return;
     time.textContent = when(clock.time);
     const total = market.bars ? ` of ${market.bars}` : "";
@@ -113,7 +111,7 @@ export function installReplay(cm) {
 
   async function request(type, fields) {
     try {
-      const reply = await cm.request(type, fields);
+      const reply = await send(type, fields);
       note.textContent = "";
       return reply;
     } catch (error) {
@@ -122,27 +120,30 @@ export function installReplay(cm) {
     }
   }
 
-  start.addEventListener("click", async () => {
-    const choice = { source: source.value };
-    if (source.value === "replay") {
-      choice.datasetId = dataset.value;
-      if (from.value) choice.start = Date.parse(`${from.value}T00:00:00Z`);
-      if (to.value) choice.end = Date.parse(`${to.value}T23:59:59Z`);
+  $("start-sim").addEventListener("click", async () => {
+    const fields = { profile: profile.value };
+    if (source.value !== "shared") {
+      fields.market = { source: source.value };
+      if (source.value === "replay") {
+        fields.market.datasetId = dataset.value;
+        if (from.value) fields.market.start = Date.parse(`${from.value}T00:00:00Z`);
+        if (to.value) fields.market.end = Date.parse(`${to.value}T23:59:59Z`);
+      }
+      if (seed.value !== "") fields.market.seed = Number(seed.value);
     }
-    if (source.value !== "shared" && seed.value !== "") choice.seed = Number(seed.value);
-    const profile = document.querySelector("#start-profile");
-    const fields = { market: choice, ...(profile ? { profile: profile.value } : {}) };
     try {
-      const reply = await cm.request("start_simulator", fields);
-      result.textContent = `Simulator ${reply.status} on ${reply.market?.source ?? "shared"}`;
+      const reply = await send("start_simulator", fields);
+      notice.textContent = `Simulator ${reply.status} on ${reply.market?.source ?? "the shared feed"} (${reply.profile ?? profile.value})`;
       figures.replaceChildren();
-      frame.hidden = true;
       clock = null;
       adopt(reply);
     } catch (error) {
-      result.textContent = errorText(error);
+      notice.textContent = errorText(error);
     }
   });
+  $("stop-sim").addEventListener("click", () =>
+    send("stop_simulator").catch((error) => (notice.textContent = errorText(error))),
+  );
   const settings = (reply) => adopt({ clock: { speed: reply.speed, paused: reply.paused, lockstep: reply.lockstep } });
   play.addEventListener("click", () => request("set_clock", { paused: !clock.paused }).then(settings, () => {}));
   speed.addEventListener("change", () => request("set_clock", { speed: speedOf(speed.value) }).then(settings, () => {}));
@@ -167,12 +168,17 @@ export function installReplay(cm) {
     ];
     figures.replaceChildren(...rows.flatMap(([name, value]) => [element("dt", {}, name), element("dd", { "data-figure": name }, value)]));
     frame.srcdoc = await page.text();
-    frame.hidden = false;
+    dialog.showModal();
   });
+  $("report-close").addEventListener("click", () => dialog.close());
 
-  cm.addEventListener("connected", () => loadDatasets().catch(() => {}));
+  cm.addEventListener("connected", (e) => {
+    status.textContent = e.detail.simulatorStatus;
+    loadDatasets().catch(() => {});
+  });
   cm.addEventListener("clock_update", (e) => adopt(e.detail));
   cm.addEventListener("exchange_data_status", (e) => {
+    runningProfile.textContent = e.detail.profile ?? "";
     if (e.detail.market) adopt(e.detail);
   });
   cm.addEventListener("exchange_data", (e) => {
@@ -182,6 +188,8 @@ export function installReplay(cm) {
     }
   });
   cm.addEventListener("simulator_status_update", (e) => {
+    status.textContent = e.detail.simulatorStatus;
+    if (e.detail.simulatorStatus !== "running") runningProfile.textContent = "";
     if (["stopped", "error"].includes(e.detail.simulatorStatus) && e.detail.simulatorId === simulatorId) {
       stopped = true;
       render();
