@@ -44,8 +44,11 @@ def test_the_console_shows_bid_and_ask_a_depth_ladder_and_candles(make_server: S
 
     # A rung of the ladder puts its price in the ticket's limit price.
     page.select_option("#ticket [name=orderType]", "limit")
-    # Clicked and read in one script: the ladder is redrawn with every tick (every 200 ms).
-    rung = page.locator("#ladder tbody tr.bid").first.evaluate("r => (r.click(), r.dataset.price)")
+    # Found, clicked and read in one script: the ladder is redrawn with every tick (every 200 ms), and
+    # a locator's evaluate finds the row first and runs the script later, when it may be detached.
+    rung = page.evaluate(
+        "() => { const r = document.querySelector('#ladder tbody tr.bid'); r.click(); return r.dataset.price; }"
+    )
     expect(page.locator("#ticket [name=limitPrice]")).to_have_value(rung)
 
     # 1 s bars: the open one at once, then closed ones as seconds pass.
