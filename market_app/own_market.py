@@ -548,7 +548,11 @@ class OwnMarkets:
         await self.flush(market)
         try:
             await database_sync_to_async(simulator_services.simulator_clock_report)(
-                user_id=market.run.user_id, message=market.clock_update()
+                user_id=market.run.user_id,
+                message=market.clock_update(),
+                worker_id=self.worker.worker_id,
+                epoch=market.run.epoch,
+                checkpoint=market.run.checkpoint(),
             )
         except Exception:
             logger.exception("could not report the clock of simulator %s", market.run.simulator_id)

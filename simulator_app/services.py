@@ -307,9 +307,18 @@ def simulator_clock_seek(*, user_id: int, time_ms: int) -> tuple[Simulator, Cloc
     return _clock_request(user_id, "seek_clock", make)
 
 
-def simulator_clock_report(*, user_id: int, message: ClockUpdate) -> None:
-    """Tell every connection of the user where their simulator's clock stands (numbered: a client
-    that reconnects gets the last one it missed)."""
+@transaction.atomic
+def simulator_clock_report(
+    *, user_id: int, message: ClockUpdate, worker_id: str, epoch: int, checkpoint: dict[str, Any]
+) -> None:
+    """Write the run's checkpoint, then tell every connection of the user where their simulator's
+    clock stands (numbered: a client that reconnects gets the last one it missed).
+
+    The checkpoint is written now, not at the worker's next lease renewal: a client that asks for
+    the run's report on hearing the replay finished (or paused) must get all the bars it was shown.
+    Only while the worker still holds the simulator (`epoch`).
+    """
+    Simulator.objects.filter(pk=message.simulatorId).held_by(worker_id, epoch).update(state=checkpoint)
     push(group=user_group(user_id), message=message, sessions=lambda: active_session_ids_of_user(user_id))
 
 

@@ -14,7 +14,7 @@ from websockets.sync.client import ClientConnection
 
 from simulator_app.messages import ClockChanged, ClockUpdate, SimulatorStarted
 from tests.support.liveserver import DaphneServer, recv_json, recv_until, request, send_json
-from tests.support.servers import running_server
+from tests.support.servers import ServerFactory, running_server
 
 T0 = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
 T0_MS = int(T0.timestamp() * 1000)
@@ -132,6 +132,23 @@ def test_a_replay_plays_at_its_speed_to_its_end(server: DaphneServer) -> None:
     assert started["market"]["bars"] == 5
     assert changed["paused"] is False and changed["speed"] == 10
     assert end["clock"]["finished"] is True and end["clock"]["time"] == T0_MS + 19_000
+
+
+def test_the_report_asked_for_on_hearing_the_replay_finished_covers_every_bar(make_server: ServerFactory) -> None:
+    # The worker renews its lease (and checkpoints) a minute apart here: only the checkpoint written
+    # with the clock's report can put the finished replay's last bars in its report.
+    server = make_server(SIMULATOR_LEASE_TTL_MS="120000", SIMULATOR_LEASE_RENEW_MS="60000")
+    with replay_trader(server, start=T0_MS + 15_000) as (creds, ws, started):
+        clock_at(ws, 0)
+        send(ws, creds, "set_clock", "play", paused=False, speed="max")
+        end = clock_at(ws, 4)
+        status, report = server.request(
+            "GET", f"/api/market/simulators/{started['simulatorId']}/report/", token=creds["token"]
+        )
+
+    assert end["clock"]["finished"] is True
+    assert status == 200, report
+    assert report["bars"] == 5 and report["end"] == T0_MS + 19_000
 
 
 def test_orders_fill_along_the_next_bars_path(server: DaphneServer) -> None:
