@@ -70,7 +70,12 @@ def annual_return(returns: Sequence[float], periods: float) -> float | None:
     if not returns:
         return None
     final = math.prod(1 + r for r in returns)
-    return _finite(final ** (periods / len(returns)) - 1) if final > 0 else -1.0
+    if final <= 0:
+        return -1.0
+    try:
+        return _finite(final ** (periods / len(returns)) - 1)
+    except OverflowError:  # a gain compounded over a year of second bars: past any float, as inf is
+        return None
 
 
 def annual_volatility(returns: Sequence[float], periods: float) -> float | None:

@@ -51,7 +51,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return error_response(ProtocolError(ErrorCode.SERVICE_UNAVAILABLE))
     response = exception_handler(exc, context)
     if response is None:
-        return None  # Django's 500 handling and logging
+        # A bug: logged with its traceback, and answered with the standard body in development too,
+        # where Django would answer with its HTML debug page.
+        logger.error("unhandled error during %s", context.get("request"), exc_info=exc)
+        return error_response(ProtocolError(ErrorCode.INTERNAL_ERROR))
     code = next((code for cls, code in _DRF_CODES if isinstance(exc, cls)), HttpCode.INVALID_REQUEST)
     detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
     message = detail if isinstance(detail, str) else str(detail)

@@ -4,6 +4,7 @@ trade figures and bar spacing read as their definitions say."""
 
 from __future__ import annotations
 
+import math
 import random
 
 import empyrical
@@ -98,3 +99,12 @@ def test_weekends_do_not_change_a_daily_spacing() -> None:
     days = [d for d in range(40) if d % 7 not in (5, 6)]
 
     assert figures.periods_per_year([d * DAY_MS for d in days]) == 252.0
+
+
+def test_a_gain_compounded_over_a_year_of_second_bars_has_no_annual_return_as_empyricals_is_infinite() -> None:
+    returns = [0.01] * 4
+    periods = figures.TRADING_SECONDS_A_YEAR  # one-second bars
+    assert figures.annual_return(returns, periods) is None
+    assert figures.calmar_ratio(returns, periods, -0.01) is None
+    with np.errstate(over="ignore"):
+        assert math.isinf(empyrical.annual_return(np.array(returns), annualization=periods))

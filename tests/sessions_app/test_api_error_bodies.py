@@ -72,3 +72,16 @@ def test_an_accept_header_with_nothing_json_is_a_406(client: Client) -> None:
 def test_an_unknown_order_status_filter_is_a_400_naming_it(client: Client) -> None:
     body = error_of(client.get("/api/market/orders/?status="), 400)
     assert [d["field"] for d in body["details"]] == ["status"]
+
+
+def test_a_crash_in_an_api_view_is_a_json_500_and_is_logged(
+    client: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def crash(**_: object) -> None:
+        raise OverflowError("a bug")
+
+    monkeypatch.setattr("market_app.api.reports.run_report", crash)
+    response = client.get("/api/market/simulators/00000000-0000-0000-0000-000000000000/report/")
+    assert error_of(response, 500)["code"] == "internal_error"
+    assert "a bug" not in response.content.decode()  # the details stay in the log
+    assert any(record.exc_info and record.exc_info[0] is OverflowError for record in caplog.records)
