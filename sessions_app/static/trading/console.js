@@ -190,15 +190,30 @@ $("#login").addEventListener("submit", async (event) => {
 });
 $("#disconnect").addEventListener("click", () => cm.close());
 
-// The wide pane's tabs: orders, performance.
-for (const tab of document.querySelectorAll("#activity [role=tab]")) {
-  tab.addEventListener("click", () => {
-    for (const other of document.querySelectorAll("#activity [role=tab]")) {
-      other.setAttribute("aria-selected", String(other === tab));
-      document.getElementById(other.getAttribute("aria-controls")).hidden = other !== tab;
-    }
+// The wide pane's tabs: orders, performance. As WAI-ARIA's tabs pattern: a click or the arrow keys
+// (Home, End too) choose one, and only the chosen one is in the Tab order.
+const tabs = [...document.querySelectorAll("#activity [role=tab]")];
+function chooseTab(tab) {
+  for (const other of tabs) {
+    other.setAttribute("aria-selected", String(other === tab));
+    other.tabIndex = other === tab ? 0 : -1;
+    document.getElementById(other.getAttribute("aria-controls")).hidden = other !== tab;
+  }
+}
+const TAB_KEYS = { ArrowRight: 1, ArrowLeft: -1, Home: "first", End: "last" };
+for (const tab of tabs) {
+  tab.addEventListener("click", () => chooseTab(tab));
+  tab.addEventListener("keydown", (event) => {
+    const move = TAB_KEYS[event.key];
+    if (move === undefined) return;
+    event.preventDefault();
+    const at = tabs.indexOf(tab);
+    const next = move === "first" ? tabs[0] : move === "last" ? tabs.at(-1) : tabs[(at + move + tabs.length) % tabs.length];
+    chooseTab(next);
+    next.focus();
   });
 }
+chooseTab(tabs.find((tab) => tab.getAttribute("aria-selected") === "true") ?? tabs[0]);
 
 installBook(cm); // bid/ask on the board, the depth ladder and the candle chart
 installOrders(cm, send); // the ticket (every type, time in force and class) and the orders, open and done

@@ -38,7 +38,12 @@ def test_the_console_charts_equity_shows_the_figures_downloads_fills_and_resets(
         **RELAXED_LOGIN_THROTTLE,
     )
     log_in_to_console(page, server.http)
-    page.click("#tab-journal")  # the performance tab, beside the orders
+    # The performance tab, beside the orders: a click chooses a tab, and so do the arrow keys.
+    page.click("#tab-orders")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#tab-journal")).to_be_focused()
+    expect(page.locator("#tab-journal")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#tab-orders")).to_have_attribute("tabindex", "-1")  # one tab in the Tab order
     expect(page.locator("#journal")).to_be_visible()
     expect(page.locator("#orders")).to_be_hidden()
     page.click("#start-sim")
