@@ -3,12 +3,12 @@
 // ticket). It asks `subscribe_market` for the books as deltas (the manager keeps them,
 // checksum-verified: `cm.books`) and the open candles of every symbol (the board keeps showing them
 // all), loads closed bars over REST, and draws plain SVG in the panels' own pixels.
+import { fmt } from "./console-view.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const DEPTH = 10;
 const INTERVALS = ["1s", "1m", "5m"];
 const BARS = 60;
-const fmt = (n) => (n ?? 0).toLocaleString(undefined, { maximumFractionDigits: 8 });
 
 /** Closed bars plus the open one, oldest first, at most `limit`: the open bar replaces its own start. */
 export function withOpenBar(bars, open, limit = BARS) {

@@ -1,7 +1,7 @@
 // The console's performance tab: the equity curve, the account's figures and the journal downloads
 // (GET /api/market/journal/…, docs/protocol.md §4c), and the account reset (`reset_account`).
 // The figures are the server's own numbers (the same JSON the REST API answers), only formatted here.
-import { ProtocolError } from "./client/connection-manager.js";
+import { errorText } from "./console-view.js";
 
 const $ = (selector) => document.querySelector(selector);
 const SVG = "http://www.w3.org/2000/svg";
@@ -124,7 +124,7 @@ export function mountJournal(cm, request) {
       const reply = await request("reset_account");
       $("#journal-result").textContent = `Account reset (epoch ${reply.reset.epoch}); equity before ${format.money(reply.reset.equityBefore)}`;
     } catch (error) {
-      $("#journal-result").textContent = error instanceof ProtocolError ? `${error.code}: ${error.serverMessage.message}` : error.message;
+      $("#journal-result").textContent = errorText(error);
     }
     refresh();
   }

@@ -2,9 +2,9 @@
 // time in force and class, showing only the fields the chosen ones take, and one table of the
 // orders, open ones first, with their stops, trails, queue and fees, each open one with Replace and
 // Cancel. The panels are the template's; this fills them from the snapshots ConnectionManager emits.
+import { element, errorText, fmt } from "./console-view.js";
 
 const OPEN = new Set(["new", "partially_filled"]);
-const fmt = (n) => (n ?? 0).toLocaleString(undefined, { maximumFractionDigits: 8 });
 
 const number = (value) => (value === "" || value === null || value === undefined ? undefined : Number(value));
 
@@ -68,19 +68,8 @@ export function amendmentOf(order, values) {
   return amendment;
 }
 
-function element(tag, attributes = {}, text = "") {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  if (text) node.textContent = text;
-  return node;
-}
-
 function input(name, attributes = {}) {
   return element("input", { name, type: "number", step: "any", min: "0", ...attributes });
-}
-
-function errorText(error) {
-  return error?.serverMessage ? `${error.code}: ${error.serverMessage.message ?? ""}` : String(error?.message ?? error);
 }
 
 export function installOrders(cm, request) {

@@ -2,23 +2,12 @@
 // replay of a dataset, a synthetic walk: docs/replay.md) with a realism profile; for a market of its
 // own the clock bar (the bar's date and time, play and pause, speed, step, seek) and the replay's
 // report (its figures, and the self-contained page the REST API serves) in a dialog.
-import { ProtocolError } from "./client/connection-manager.js";
+import { element, errorText } from "./console-view.js";
 
 const SPEEDS = ["1", "10", "60", "100", "1000", "max"];
 
-function element(tag, attributes = {}, text = "") {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  if (text) node.textContent = text;
-  return node;
-}
-
 function options(select, values, labels = values) {
   select.replaceChildren(...values.map((value, i) => element("option", { value }, labels[i])));
-}
-
-function errorText(error) {
-  return error instanceof ProtocolError ? `${error.code}: ${error.serverMessage.message}` : error.message;
 }
 
 const when = (ms) => (ms == null ? "–" : new Date(ms).toISOString().replace("T", " ").slice(0, 19));

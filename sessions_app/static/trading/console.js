@@ -2,13 +2,13 @@
 // The layout is the template's (console.html); each console-*.js module fills its panels.
 import { installBook } from "./console-book.js";
 import { installOrders } from "./console-orders.js";
-import { ConnectionManager, ProtocolError } from "./client/connection-manager.js";
+import { ConnectionManager } from "./client/connection-manager.js";
 import { mountJournal } from "./console-journal.js";
 import { installSimulator } from "./console-simulator.js";
+import { errorText, fmt } from "./console-view.js";
 
 const $ = (selector) => document.querySelector(selector);
 const money = (n) => (n ?? 0).toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-const price = (n) => (n ?? 0).toLocaleString(undefined, { maximumFractionDigits: 8 });
 const HISTORY = 60;
 
 // Sockets open with single-use tickets: the long-lived token never appears in a URL.
@@ -69,8 +69,8 @@ function renderPrices(symbols) {
     }
     const [name, last, change, , , volume, trend] = row.cells;
     name.textContent = symbol;
-    last.textContent = price(quote.price);
-    change.textContent = `${quote.change >= 0 ? "+" : ""}${price(quote.change)}`;
+    last.textContent = fmt(quote.price);
+    change.textContent = `${quote.change >= 0 ? "+" : ""}${fmt(quote.change)}`;
     change.className = `change ${quote.change >= 0 ? "up" : "down"}`;
     volume.textContent = quote.volume.toLocaleString(undefined, { notation: "compact" });
     volume.title = quote.volume.toLocaleString();
@@ -89,9 +89,9 @@ function renderSnapshot(status) {
     const row = positions.insertRow();
     row.dataset.symbol = p.symbol;
     cell(row, p.symbol);
-    cell(row, price(p.quantity), "quantity");
-    cell(row, price(p.averagePrice));
-    cell(row, price(p.lastPrice));
+    cell(row, fmt(p.quantity), "quantity");
+    cell(row, fmt(p.averagePrice));
+    cell(row, fmt(p.lastPrice));
     cell(row, money(p.value));
     cell(row, money(p.realizedPnl), p.realizedPnl >= 0 ? "up" : "down");
     cell(row, money(p.unrealizedPnl), p.unrealizedPnl >= 0 ? "up" : "down");
@@ -110,8 +110,8 @@ async function refreshFills() {
     cell(row, new Date(f.createdAt).toLocaleTimeString());
     cell(row, f.symbol);
     cell(row, f.side);
-    cell(row, price(f.quantity));
-    cell(row, price(f.price));
+    cell(row, fmt(f.quantity));
+    cell(row, fmt(f.price));
   }
 }
 
@@ -129,7 +129,7 @@ async function send(type, payload = {}) {
     log(`${type} → ${reply.type}`);
     return reply;
   } catch (error) {
-    const text = error instanceof ProtocolError ? `${error.code}: ${error.serverMessage.message}` : error.message;
+    const text = errorText(error);
     log(`${type} failed: ${text}`);
     throw error;
   }
