@@ -26,6 +26,7 @@ import math
 import random
 import sys
 from decimal import Decimal
+from importlib import import_module
 from pathlib import Path
 
 import msgpack
@@ -38,18 +39,11 @@ from market_app.prices import InstrumentSpec, RandomWalkSource
 
 DEPTH = 20
 SEED = 7
-# The seeded instruments (market_app/migrations/0002 and 0005): tick, start price, volatility,
-# drift, volume per tick; spread (bps), top size, decay, gap (ticks), lot.
-INSTRUMENTS = {
-    "AAPL": ("0.01", "190.00", 0.25, 0.08, 1200, 1.0, "300", 1.10, 1, "1"),
-    "MSFT": ("0.01", "420.00", 0.22, 0.08, 900, 1.0, "200", 1.10, 1, "1"),
-    "NVDA": ("0.01", "880.00", 0.50, 0.15, 1500, 1.5, "150", 1.10, 1, "1"),
-    "AMZN": ("0.01", "180.00", 0.30, 0.07, 1000, 1.5, "300", 1.10, 1, "1"),
-    "TSLA": ("0.01", "175.00", 0.60, 0.05, 1400, 2.0, "250", 1.15, 1, "1"),
-    "SPY": ("0.01", "520.00", 0.15, 0.06, 3000, 0.5, "1000", 1.05, 1, "1"),
-    "BTC-USD": ("0.01", "43000.00", 0.65, 0.10, 5, 2.0, "0.5", 1.25, 100, "0.001"),
-    "EUR-USD": ("0.0001", "1.0850", 0.07, 0.0, 50000, 0.5, "100000", 1.20, 1, "1000"),
-}
+# The seeded instruments, as the migrations that seed them declare them: (symbol, name, tick, start
+# price, volatility, drift, volume per tick) and symbol -> (spread bps, levels, top size, decay,
+# gap in ticks, lot).
+INSTRUMENTS = import_module("market_app.migrations.0002_default_instruments").DEFAULT_INSTRUMENTS
+LIQUIDITY = import_module("market_app.migrations.0005_default_instrument_liquidity").LIQUIDITY
 
 
 class RestingBook:
@@ -96,28 +90,33 @@ def main() -> None:
     parser.add_argument("--spacing-by-move", type=float, default=0.0, help="0: the instrument's own gap")
     args = parser.parse_args()
 
-    specs = [InstrumentSpec(s, Decimal(v[0]), Decimal(v[1]), v[2], v[3], v[4]) for s, v in INSTRUMENTS.items()]
+    specs = [
+        InstrumentSpec(symbol, Decimal(tick), Decimal(price), volatility, drift, volume)
+        for symbol, _, tick, price, volatility, drift, volume in INSTRUMENTS
+    ]
     feed = RandomWalkSource(specs, seed=SEED, tick_ms=args.tick_ms, time_scale=args.time_scale)
+    ticks = {spec.symbol: spec.tick_size for spec in specs}
     params = {
-        s: LiquidityParams(
-            spread_bps=v[5], depth_levels=DEPTH, top_size=Decimal(v[6]), depth_decay=v[7],
-            level_gap_ticks=v[8], lot_size=Decimal(v[9]),
+        symbol: LiquidityParams(
+            spread_bps=spread, depth_levels=DEPTH, top_size=Decimal(top), depth_decay=decay,
+            level_gap_ticks=gap, lot_size=Decimal(lot),
         )
-        for s, v in INSTRUMENTS.items()
+        for symbol, (spread, _, top, decay, gap, lot) in LIQUIDITY.items()
     }  # fmt: skip
     books: dict[str, RestingBook] = {}
-    for symbol, v in INSTRUMENTS.items():
-        tick, start, volatility = Decimal(v[0]), float(v[1]), v[2]
-        move = volatility * math.sqrt(feed.dt) * start / float(tick)  # the price's deviation per tick, in ticks
-        spacing = max(v[8], round(move / args.spacing_by_move)) if args.spacing_by_move else v[8]
-        books[symbol] = RestingBook(symbol, params[symbol], tick, spacing, args.churn)
+    for spec in specs:
+        gap = params[spec.symbol].level_gap_ticks
+        # The price's deviation per tick, in ticks.
+        move = spec.volatility * math.sqrt(feed.dt) * float(spec.start_price) / float(spec.tick_size)
+        spacing = max(gap, round(move / args.spacing_by_move)) if args.spacing_by_move else gap
+        books[spec.symbol] = RestingBook(spec.symbol, params[spec.symbol], spec.tick_size, spacing, args.churn)
 
     quotes = feed.first_tick()
     held: dict[str, WireBook] = {}
     full_json = update_json = update_packed = 0
     for seq in range(1, args.ticks + 1):
         quotes = feed.next_tick(seq, quotes)
-        inputs = {s: BookInput(q.price, q.volume, Decimal(INSTRUMENTS[s][0]), params[s]) for s, q in quotes.items()}
+        inputs = {s: BookInput(q.price, q.volume, ticks[s], params[s]) for s, q in quotes.items()}
         full = wire_books_of_tick(inputs, seed=SEED, seq=seq, profiles=("realistic",))["realistic"]
         updates = {}
         for symbol, quote in quotes.items():
