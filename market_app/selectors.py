@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -112,28 +114,44 @@ def orders_of_user(user_id: int) -> QuerySet[Order]:
     return Order.objects.filter(user_id=user_id).select_related("instrument")
 
 
+def _instrument_besides(*names: str) -> list[str]:
+    """The instrument's columns but `names` (and its id), for `defer` on a query that follows the order's
+    or position's instrument: of an instrument, most reads need only the symbol."""
+    return [
+        f"instrument__{field.name}" for field in Instrument._meta.concrete_fields if field.name not in ("id", *names)
+    ]
+
+
+_INSTRUMENT_BESIDES_SYMBOL = _instrument_besides("symbol")
+
+
 def open_orders_of_users(user_ids: list[int]) -> QuerySet[Order]:
+    """Their instruments' symbols and start prices only (`reserved_by_orders` values a buy without a quote at it)."""
     return (
         Order.objects.filter(user_id__in=user_ids, status__in=OPEN_ORDER_STATUSES)
         .select_related("instrument")
+        .defer(*_instrument_besides("symbol", "start_price"))
         .order_by("created_at")
     )
 
 
-_INSTRUMENT_BESIDES_SYMBOL = [
-    f"instrument__{field.name}" for field in Instrument._meta.concrete_fields if field.name not in ("id", "symbol")
-]
+def recent_closed_order_versions(user_id: int) -> list[tuple[uuid.UUID, datetime]]:
+    """The closed orders a snapshot lists besides the open ones, the most recent first: each one's id
+    and `updated_at` (its version; market_app.snapshots keeps the views it built by version)."""
+    closed = Order.objects.filter(user_id=user_id).exclude(status__in=OPEN_ORDER_STATUSES)
+    return list(closed.values_list("id", "updated_at")[:RECENT_CLOSED_ORDERS])
 
 
-def recent_closed_orders(user_id: int) -> list[Order]:
-    """The closed orders a snapshot lists besides the open ones: the most recent. Only their
-    instruments' symbols are read (50 instruments' other columns cost a snapshot a tenth of its time)."""
-    closed = orders_of_user(user_id).exclude(status__in=OPEN_ORDER_STATUSES).defer(*_INSTRUMENT_BESIDES_SYMBOL)
-    return list(closed[:RECENT_CLOSED_ORDERS])
+def orders_to_show(order_ids: list[uuid.UUID]) -> list[Order]:
+    """Orders with only their instruments' symbols read (50 instruments' other columns cost a snapshot
+    a tenth of its time)."""
+    return list(Order.objects.filter(pk__in=order_ids).select_related("instrument").defer(*_INSTRUMENT_BESIDES_SYMBOL))
 
 
 def positions_of_user(user_id: int) -> list[Position]:
-    return list(Position.objects.filter(user_id=user_id).select_related("instrument"))
+    return list(
+        Position.objects.filter(user_id=user_id).select_related("instrument").defer(*_INSTRUMENT_BESIDES_SYMBOL)
+    )
 
 
 def fills_of_user(user_id: int) -> QuerySet[Fill]:

@@ -210,18 +210,20 @@ def order_place(*, user_id: int, ticket: OrderTicket, own_quotes: Mapping[str, Q
         existing = selectors.orders_of_user(user_id).filter(client_order_id=ticket.clientOrderId).first()
         if existing is not None:
             return existing
-    prices = _prices_of_market(running_simulator(user_id=user_id), own_quotes)
-    instrument = selectors.instrument_by_symbol(ticket.symbol, active_only=not prices.own)
-    if instrument is None or (prices.own and instrument.symbol not in prices.quotes):
-        raise ProtocolError(MarketCode.UNKNOWN_SYMBOL, f"unknown symbol {ticket.symbol!r}")
-    quote = prices.quotes.get(instrument.symbol)
-    last = quote.price if quote is not None else None
-    spec = order_specs.spec_of_ticket(ticket, tick_size=instrument.tick_size, symbol=instrument.symbol, last=last)
     try:
         with transaction.atomic():
-            # Read again under the transaction: a simulator stopped since (its open orders canceled)
-            # must not take this one.
-            simulator = _require_running(running_simulator(user_id=user_id))
+            # Read under the transaction: a simulator stopped since (its open orders canceled) must not take this one.
+            simulator = running_simulator(user_id=user_id)
+            prices = _prices_of_market(simulator, own_quotes)
+            instrument = selectors.instrument_by_symbol(ticket.symbol, active_only=not prices.own)
+            if instrument is None or (prices.own and instrument.symbol not in prices.quotes):
+                raise ProtocolError(MarketCode.UNKNOWN_SYMBOL, f"unknown symbol {ticket.symbol!r}")
+            quote = prices.quotes.get(instrument.symbol)
+            last = quote.price if quote is not None else None
+            spec = order_specs.spec_of_ticket(
+                ticket, tick_size=instrument.tick_size, symbol=instrument.symbol, last=last
+            )
+            simulator = _require_running(simulator)
             account = account_for(user_id, lock=True)
             if last is None:
                 if spec.order_type != OrderType.LIMIT:

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import threading
+import uuid
+from collections import OrderedDict
+from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -101,6 +105,34 @@ def account_summary(account: Account | None, positions: list[UserPosition], rese
     )
 
 
+# A closed order never changes again (every update of orders is of open ones), so the view of one
+# is kept by its version (id, updated_at): a snapshot reads the closed orders' versions and builds
+# only the views it has not seen (building 50 each time was a third of a snapshot's cost).
+CLOSED_VIEWS_KEPT = 10_000
+_closed_views: OrderedDict[tuple[uuid.UUID, datetime], UserOrder] = OrderedDict()
+_closed_views_lock = threading.Lock()  # snapshots are built in several database threads
+
+
+def closed_order_views(user_id: int) -> list[UserOrder]:
+    """The views of the user's most recent closed orders, newest first."""
+    versions = selectors.recent_closed_order_versions(user_id)
+    with _closed_views_lock:
+        missing = [order_id for order_id, updated_at in versions if (order_id, updated_at) not in _closed_views]
+    built = {order.id: order_view(order) for order in selectors.orders_to_show(missing)} if missing else {}
+    views = []
+    with _closed_views_lock:
+        for order_id, updated_at in versions:
+            view = built.get(order_id) or _closed_views.get((order_id, updated_at))
+            if view is None:
+                continue  # deleted since its version was read (an account reset)
+            _closed_views[(order_id, updated_at)] = view
+            _closed_views.move_to_end((order_id, updated_at))
+            views.append(view)
+        while len(_closed_views) > CLOSED_VIEWS_KEPT:
+            _closed_views.popitem(last=False)
+    return views
+
+
 def exchange_data_status(*, user_id: int, reason: SnapshotReason, request_id: str | None = None) -> ExchangeDataStatus:
     feed = selectors.feed_snapshot()
     simulator = live_simulator_of_user(user_id=user_id)
@@ -119,11 +151,11 @@ def exchange_data_status(*, user_id: int, reason: SnapshotReason, request_id: st
     positions = [position_view(p, quotes.get(p.instrument.symbol)) for p in selectors.positions_of_user(user_id)]
     open_orders = list(selectors.open_orders_of_users([user_id]))
     reserved, _ = selectors.reserved_by_orders(open_orders, quotes)
-    shown = [*reversed(open_orders), *selectors.recent_closed_orders(user_id)]  # newest first, as before
+    shown = [*(order_view(o) for o in reversed(open_orders)), *closed_order_views(user_id)]  # newest first
     return ExchangeDataStatus(
         timestamp=now_ms(),
         symbols=symbols,
-        userOrders={str(o.id): order_view(o) for o in shown},
+        userOrders={view.orderId: view for view in shown},
         userPositions={p.symbol: p for p in positions},
         account=account_summary(selectors.account_of_user(user_id), positions, reserved),
         seq=seq,

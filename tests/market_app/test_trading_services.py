@@ -9,7 +9,9 @@ from decimal import Decimal
 from enum import StrEnum
 
 import pytest
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from pydantic import ValidationError
 
@@ -431,6 +433,59 @@ def test_the_snapshot_lists_every_feed_quote_and_the_users_orders() -> None:
     }
     assert status.userOrders[str(bought.id)].status == "filled"
     assert status.userOrders[str(bought.id)].averagePrice == 100.0
+
+
+def test_the_snapshot_shows_an_order_that_closed_since_the_last_one_as_it_ended() -> None:
+    who = trader()
+    set_prices({"AAPL": "100.00"})
+    resting = place(who.user_id, orderType="limit", limitPrice=90.0)
+    bought = place(who.user_id, quantity=2.0)
+    assert exchange_data_status(user_id=who.user_id, reason="request").userOrders[str(bought.id)].status == "new"
+
+    services.order_cancel(user_id=who.user_id, order_id=resting.id)
+    apply(who, FillIntent(bought.id, D(2), D("100.5"), 1))
+
+    shown = exchange_data_status(user_id=who.user_id, reason="request").userOrders
+    assert (shown[str(resting.id)].status, shown[str(resting.id)].reason) == ("canceled", "canceled by the user")
+    assert (shown[str(bought.id)].status, shown[str(bought.id)].averagePrice) == ("filled", 100.5)
+
+
+def test_the_snapshot_lists_the_open_orders_then_the_fifty_most_recent_closed_ones_newest_first() -> None:
+    who = trader()
+    set_prices({"AAPL": "100.00"})
+    closed = []
+    for _ in range(53):
+        order = place(who.user_id, orderType="limit", limitPrice=90.0)
+        closed.append(services.order_cancel(user_id=who.user_id, order_id=order.id))
+    exchange_data_status(user_id=who.user_id, reason="request")  # the views of the first 50 are kept
+    still_open = [place(who.user_id, orderType="limit", limitPrice=80.0 + n) for n in range(2)]
+    closed.append(
+        services.order_cancel(user_id=who.user_id, order_id=place(who.user_id, orderType="limit", limitPrice=90.0).id)
+    )
+
+    shown = list(exchange_data_status(user_id=who.user_id, reason="request").userOrders)
+
+    newest_closed = [str(o.id) for o in reversed(closed)][:50]
+    assert shown == [str(o.id) for o in reversed(still_open)] + newest_closed
+
+
+def test_a_snapshot_reads_again_only_the_closed_orders_it_has_not_shown_before() -> None:
+    who = trader()
+    set_prices({"AAPL": "100.00"})
+    for _ in range(3):
+        services.order_cancel(user_id=who.user_id, order_id=place(who.user_id, orderType="limit", limitPrice=90.0).id)
+    exchange_data_status(user_id=who.user_id, reason="request")
+    with CaptureQueriesContext(connection) as again:
+        exchange_data_status(user_id=who.user_id, reason="request")
+    # Closed in another process (whose snapshot this process's views did not see).
+    ended = place(who.user_id, orderType="limit", limitPrice=90.0)
+    Order.objects.filter(pk=ended.pk).update(status=OrderStatus.CANCELED, updated_at=timezone.now())
+
+    with CaptureQueriesContext(connection) as after_one_closed:
+        status = exchange_data_status(user_id=who.user_id, reason="request")
+
+    assert len(status.userOrders) == 4 and status.userOrders[str(ended.id)].status == "canceled"
+    assert len(after_one_closed.captured_queries) == len(again.captured_queries) + 1
 
 
 # --- Edge cases found while writing these ------------------------------------------------------------
