@@ -219,6 +219,10 @@ def dataset_bars_in_range(
     ]
 
 
+def dataset_created_at(*, dataset_id: int) -> datetime | None:
+    return Dataset.objects.filter(pk=dataset_id).values_list("created_at", flat=True).first()
+
+
 def dataset_bar_times(*, dataset_id: int, symbols: list[str], start_ms: int, end_ms: int) -> int:
     """How many distinct bar times the range holds for `symbols`."""
     return (

@@ -4,19 +4,24 @@ volume shared along the path, a replay's bars found by time, a synthetic walk fr
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from market_app.accounting import OpenOrder
+from market_app.datasets import dataset_import
 from market_app.own_market import (
     BarOrders,
     OwnBar,
     ReplayBars,
     SyntheticBars,
     bar_path,
+    bars_of_market,
     path_volumes,
     trade_trigger,
 )
@@ -172,3 +177,39 @@ def test_the_orders_a_bar_finds_by_their_prices_are_the_ones_may_trade_names_in_
     found = BarOrders(orders).tradable(bars, ended)
     assert [o.id for o in found] == [o.id for o in orders if o.id not in ended and may_trade(o, bars.get(o.symbol))]
     assert all(o.active_at_ms == 0 and o.expires_seq is None for o in found)  # as a bar trades them
+
+
+# --- Replays sharing their bars --------------------------------------------------------------------------
+
+MINUTES = "timestamp,symbol,open,high,low,close,volume\n" + "".join(
+    f"2026-01-05T14:{minute:02d}:00Z,ABC,10.{minute:02d},10.{minute:02d},10.{minute:02d},10.{minute:02d},100\n"
+    for minute in range(30, 40)
+)
+
+
+def replay_of(dataset_id: int, start_minute: int, end_minute: int) -> dict[str, object]:
+    def at(minute: int) -> int:
+        return int(datetime(2026, 1, 5, 14, minute, tzinfo=UTC).timestamp() * 1000)
+
+    return {
+        "source": "replay",
+        "datasetId": dataset_id,
+        "symbols": ["ABC"],
+        "start": at(start_minute),
+        "end": at(end_minute),
+    }
+
+
+@pytest.mark.django_db
+def test_replays_of_one_range_share_its_bars_read_once_and_another_range_reads_its_own() -> None:
+    dataset = dataset_import(owner_id=None, name="minutes", content=MINUTES)
+    first = bars_of_market(replay_of(dataset.id, 30, 39), created_ms=0)
+
+    with CaptureQueriesContext(connection) as reads:
+        again = bars_of_market(replay_of(dataset.id, 30, 39), created_ms=0)
+        narrower = bars_of_market(replay_of(dataset.id, 32, 35), created_ms=0)
+
+    assert again is first and first.length == 10
+    assert narrower is not first and narrower.length == 4
+    assert narrower.bars_at(0, {})["ABC"].close == Decimal("10.32")
+    assert len(reads.captured_queries) == 3  # the dataset twice (which one it is), the narrower range once
