@@ -154,6 +154,18 @@ def env_decimal(name: str, default: str, *, meaning: str | None = None) -> Decim
     return number
 
 
+def env_optional_decimal(name: str, *, meaning: str | None = None) -> Decimal | None:
+    """A positive, finite decimal, or None when the variable is unset."""
+    _declare(name, meaning, default="unset", accepted="decimal > 0")
+    value = _raw(name)
+    if value is None:
+        return None
+    number = env_decimal(name, default="0")
+    if number <= 0:
+        raise _fail(name, value, "a finite decimal number > 0")
+    return number
+
+
 def env_optional_int(name: str, *, meaning: str | None = None, shown_default: str = "unset") -> int | None:
     _declare(name, meaning, default=shown_default, accepted="integer")
     if _raw(name) is None:

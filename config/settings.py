@@ -25,6 +25,7 @@ from config.env import (
     env_decimal,
     env_int,
     env_list,
+    env_optional_decimal,
     env_optional_int,
     env_optional_str,
     env_origins,
@@ -695,6 +696,22 @@ MARKET_COMMISSION_MINIMUM = env_decimal(
 )
 MARKET_COMMISSION_BPS = env_decimal(
     "MARKET_COMMISSION_BPS", default="0", meaning="the default commission in basis points of the notional"
+)
+# The operator's caps on every account's risk limits (market_app.risk): an order is held to the lower of
+# its account's limit and the cap, and a user cannot set a limit above it. Unset: no cap.
+RISK_MAX_ORDER_VALUE_CAP = env_optional_decimal(
+    "RISK_MAX_ORDER_VALUE_CAP", meaning="the most an order may be worth (quantity x price), whatever its account sets"
+)
+RISK_MAX_POSITION_VALUE_CAP = env_optional_decimal(
+    "RISK_MAX_POSITION_VALUE_CAP",
+    meaning="the most one symbol's position and open buys may be worth, whatever the account sets",
+)
+RISK_MAX_OPEN_ORDERS_CAP = env_optional_int(
+    "RISK_MAX_OPEN_ORDERS_CAP", meaning="the most open orders an account may have, whatever it sets"
+)
+RISK_MAX_LEVERAGE_CAP = env_optional_decimal(
+    "RISK_MAX_LEVERAGE_CAP",
+    meaning="the most an account's positions and open buys may be worth over its equity, whatever it sets",
 )
 MARKET_DAY_TICKS = env_int(
     "MARKET_DAY_TICKS",

@@ -69,8 +69,9 @@ class MarketFeedAdmin(ReadOnlyAdmin):
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
-    """Only the commission schedule is edited here (empty: the MARKET_COMMISSION_* settings); the
-    cash moves only through the services."""
+    """Only the commission schedule and the risk limits are edited here (empty: the MARKET_COMMISSION_*
+    settings; no limit, though the RISK_*_CAP caps hold every account); the cash moves only through
+    the services."""
 
     list_display = ("user", "cash", "starting_cash", "fees_paid", "commission_per_share", "commission_bps")
     search_fields = ("user__username",)
@@ -82,6 +83,10 @@ class AccountAdmin(admin.ModelAdmin):
         "commission_per_share",
         "commission_minimum",
         "commission_bps",
+        "max_order_value",
+        "max_position_value",
+        "max_open_orders",
+        "max_leverage",
         "created_at",
         "updated_at",
         "figures",

@@ -26,6 +26,10 @@ class MarketCode(StrEnum):
     ORDER_NOT_REPLACEABLE = "order_not_replaceable"
     CANCEL_TOO_LATE = "cancel_too_late"
     BOOK_NOT_SUBSCRIBED = "book_not_subscribed"
+    ORDER_VALUE_LIMIT = "order_value_limit"
+    POSITION_VALUE_LIMIT = "position_value_limit"
+    OPEN_ORDERS_LIMIT = "open_orders_limit"
+    LEVERAGE_LIMIT = "leverage_limit"
 
 
 register_error_codes(
@@ -93,6 +97,30 @@ register_error_codes(
             None,
             409,
         ),
+        MarketCode.ORDER_VALUE_LIMIT: ErrorCodeSpec(
+            "The order is worth more (its quantity at its limit, stop or the last price) than the account's "
+            "`maxOrderValue` or the operator's cap (docs/protocol.md §4c).",
+            None,
+            409,
+        ),
+        MarketCode.POSITION_VALUE_LIMIT: ErrorCodeSpec(
+            "The buy would take the symbol's position and open buys above the account's `maxPositionValue` or "
+            "the operator's cap.",
+            None,
+            409,
+        ),
+        MarketCode.OPEN_ORDERS_LIMIT: ErrorCodeSpec(
+            "The account has as many open orders as its `maxOpenOrders` or the operator's cap allows: cancel one "
+            "first.",
+            None,
+            409,
+        ),
+        MarketCode.LEVERAGE_LIMIT: ErrorCodeSpec(
+            "The buy would take the positions and open buys above `maxLeverage` times the equity (the "
+            "account's, or the operator's cap).",
+            None,
+            409,
+        ),
     },
 )
 
@@ -101,6 +129,7 @@ class AccountCode(StrEnum):
     """Codes of the account's reset and journal (docs/protocol.md §4c)."""
 
     ACCOUNT_IN_USE = "account_in_use"
+    LIMIT_ABOVE_CAP = "limit_above_cap"
 
 
 register_error_codes(
@@ -111,6 +140,12 @@ register_error_codes(
             "send stop_simulator, wait for `stopped`, and retry.",
             None,
             409,
+        ),
+        AccountCode.LIMIT_ABOVE_CAP: ErrorCodeSpec(
+            "A risk limit is above the operator's cap for it (`details` names each; `risk_limits` and "
+            "GET /api/market/account/limits/ show the caps). Nothing was changed.",
+            None,
+            422,
         ),
     },
 )

@@ -26,12 +26,16 @@ from market_app.messages import (
     RequestBook,
     RequestExchangeData,
     ResetAccount,
+    RiskLimits,
+    RiskLimitsSet,
+    RiskLimitsView,
+    SetRiskLimits,
     SnapshotReason,
     SubscribeMarket,
 )
 from market_app.price_stream import OwnPrices, deliver_own_tick, stream_of
 from market_app.realism import profile_name
-from market_app.snapshots import exchange_data_status, order_view
+from market_app.snapshots import exchange_data_status, order_view, risk_limits_view
 from market_app.tick_fanout import relay
 from sessions_app.checks import require_active_session, require_own_device
 from sessions_app.realtime.consumer import Connection
@@ -311,3 +315,14 @@ async def reset_account(conn: Connection, message: ResetAccount) -> None:
     require_own_device(conn, message.deviceId)
     done = await database_sync_to_async(_reset)(conn.user_id)
     await conn.send_message(done.model_copy(update={"requestId": message.requestId}))
+
+
+def _set_risk_limits(user_id: int, limits: RiskLimits) -> RiskLimitsView:
+    return risk_limits_view(services.account_risk_limits_set(user_id=user_id, limits=limits))
+
+
+@handles(SetRiskLimits)
+async def set_risk_limits(conn: Connection, message: SetRiskLimits) -> None:
+    require_own_device(conn, message.deviceId)
+    view = await database_sync_to_async(_set_risk_limits)(conn.user_id, message.limits)
+    await conn.send_message(RiskLimitsSet(requestId=message.requestId, success=True, riskLimits=view))

@@ -502,3 +502,52 @@ class ResetAccount(ClientMessage):
 
 CLIENT_MESSAGES += (ResetAccount,)
 SERVER_MESSAGES += (AccountResetDone,)
+
+
+# --- Risk limits (docs/protocol.md §4c) ----------------------------------------------------------------
+
+
+class RiskLimits(InputModel):
+    """An account's risk limits, each left out or null for none (market_app.risk says how each is counted)."""
+
+    maxOrderValue: Omittable[Price] = Field(default=None, description="An order's quantity x its price.")
+    maxPositionValue: Omittable[Price] = Field(
+        default=None, description="A symbol's position at the last price and its open buys, with a new buy."
+    )
+    maxOpenOrders: Omittable[Annotated[int, Field(ge=1, le=10_000)]] = None
+    maxLeverage: Omittable[Annotated[float, Field(gt=0, le=100)]] = Field(
+        default=None, description="Every position at the last price and the open buys, over the equity."
+    )
+
+
+class RiskLimitsView(BaseModel):
+    """The risk limits the account's user set, and the operator's caps: an order is held to the lower."""
+
+    limits: RiskLimits
+    caps: RiskLimits
+
+
+class RiskLimitsSet(ServerMessage):
+    """Reply to `set_risk_limits`."""
+
+    type: Literal["risk_limits_set"] = "risk_limits_set"
+    requestId: str
+    success: bool
+    riskLimits: RiskLimitsView
+
+
+class SetRiskLimits(ClientMessage):
+    """Set every risk limit of the account at once (one left out or null is none), each at most the
+    operator's cap (`limit_above_cap`: nothing changes)."""
+
+    type: Literal["set_risk_limits"]
+    requestId: RequestId
+    timestamp: float
+    deviceId: DeviceId
+    limits: RiskLimits
+
+    reply = RiskLimitsSet
+
+
+CLIENT_MESSAGES += (SetRiskLimits,)
+SERVER_MESSAGES += (RiskLimitsSet,)

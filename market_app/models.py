@@ -104,6 +104,25 @@ class Account(models.Model):
         help_text="Basis points of notional.",
     )
     fees_paid = models.DecimalField(**MONEY, default=Decimal(0))
+    # Risk limits (market_app.risk): empty is none; the RISK_*_CAP settings apply on top.
+    max_order_value = models.DecimalField(
+        **MONEY, null=True, blank=True, validators=[MinValueValidator(Decimal("0.01"))], help_text="Quantity x price."
+    )
+    max_position_value = models.DecimalField(
+        **MONEY,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text="Per symbol: its position and open buys, at their prices.",
+    )
+    max_open_orders = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    max_leverage = models.DecimalField(
+        **MONEY,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text="Positions and open buys over equity.",
+    )
 
     def __str__(self) -> str:
         return f"account of {self.user}"

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 
+from market_app import risk
 from market_app.liquidity import LiquidityParams
 from market_app.marketdata import SymbolLiquidity, tops_of
 from market_app.models import (
@@ -162,6 +163,26 @@ def account_of_user(user_id: int) -> Account | None:
     return Account.objects.filter(user_id=user_id).first()
 
 
+def risk_caps() -> risk.Limits:
+    """The operator's caps on every account's risk limits (the RISK_*_CAP settings)."""
+    return risk.Limits(
+        max_order_value=settings.RISK_MAX_ORDER_VALUE_CAP,
+        max_position_value=settings.RISK_MAX_POSITION_VALUE_CAP,
+        max_open_orders=settings.RISK_MAX_OPEN_ORDERS_CAP,
+        max_leverage=settings.RISK_MAX_LEVERAGE_CAP,
+    )
+
+
+def risk_limits_of(account: Account) -> risk.Limits:
+    """The limits the account's user set (not yet held to the caps)."""
+    return risk.Limits(
+        max_order_value=account.max_order_value,
+        max_position_value=account.max_position_value,
+        max_open_orders=account.max_open_orders,
+        max_leverage=account.max_leverage,
+    )
+
+
 def reserved_by_open_orders(user_id: int, quotes: dict[str, Quote]) -> tuple[Decimal, dict[str, Decimal]]:
     return reserved_by_orders(open_orders_of_users([user_id]), quotes)
 
@@ -169,14 +190,23 @@ def reserved_by_open_orders(user_id: int, quotes: dict[str, Quote]) -> tuple[Dec
 def reserved_by_orders(open_orders: Iterable[Order], quotes: dict[str, Quote]) -> tuple[Decimal, dict[str, Decimal]]:
     """Cash held back by open buys (at their limit, stop, or the last price) and quantity held by open
     sells. The legs of an OCO group hold what their largest leg holds: only one of them can fill."""
-    cash = Decimal(0)
+    cash, quantity = reserved_by_symbol(open_orders, quotes)
+    return sum(cash.values(), Decimal(0)), quantity
+
+
+def reserved_by_symbol(
+    open_orders: Iterable[Order], quotes: dict[str, Quote]
+) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+    """`reserved_by_orders`, the cash by symbol too."""
+    cash: dict[str, Decimal] = {}
     quantity: dict[str, Decimal] = {}
     groups: dict[object, tuple[str, Decimal]] = {}
     for order in open_orders:
         symbol = order.instrument.symbol
         if order.side == OrderSide.BUY:
             last = quotes[symbol].price if symbol in quotes else order.instrument.start_price
-            cash += order.remaining * (order.limit_price or (max(order.stop_price, last) if order.stop_price else last))
+            price = order.limit_price or (max(order.stop_price, last) if order.stop_price else last)
+            cash[symbol] = cash.get(symbol, Decimal(0)) + order.remaining * price
         elif order.oco_group is not None:
             held = groups.get(order.oco_group, (symbol, Decimal(0)))[1]
             groups[order.oco_group] = (symbol, max(held, order.remaining))

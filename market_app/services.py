@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from market_app import metrics, order_specs, selectors
+from market_app import metrics, order_specs, risk, selectors
 from market_app.accounting import (
     EIGHT_PLACES,
     FillIntent,
@@ -38,7 +38,7 @@ from market_app.fees import CommissionSchedule, fill_fee
 from market_app.groups import ticks_group, worker_orders_group
 from market_app.marketdata import TickMarketData
 from market_app.matcher import Expiry, StateChange
-from market_app.messages import OrderAmendment, OrderTicket
+from market_app.messages import OrderAmendment, OrderTicket, RiskLimits
 from market_app.models import (
     OPEN_ORDER_STATUSES,
     Account,
@@ -181,6 +181,74 @@ def _check_affordable(
         raise ProtocolError(MarketCode.INSUFFICIENT_POSITION, "an oco pair exits a position: long only, sell side")
 
 
+def _check_limits(
+    user_id: int,
+    account: Account,
+    symbol: str,
+    quotes: Mapping[str, Quote],
+    *,
+    value: Decimal,
+    buys: Decimal,
+    new: bool,
+) -> None:
+    """Refuse an order beyond the account's risk limits (market_app.risk); reads nothing when it has none."""
+    limits = selectors.risk_limits_of(account).under(selectors.risk_caps())
+    if limits.none:
+        return
+    open_orders = list(selectors.open_orders_of_users([user_id]))
+    buying, _ = selectors.reserved_by_symbol(open_orders, dict(quotes))
+    held: dict[str, Decimal] = {}
+    for position in selectors.positions_of_user(user_id):
+        quote = quotes.get(position.instrument.symbol)
+        held[position.instrument.symbol] = position.quantity * (quote.price if quote else position.average_price)
+    positions_value = sum(held.values(), Decimal(0))
+    exposure = risk.Exposure(
+        equity=account.cash + positions_value,
+        positions_value=positions_value,
+        open_buys_value=sum(buying.values(), Decimal(0)),
+        symbol_value=held.get(symbol, Decimal(0)) + buying.get(symbol, Decimal(0)),
+        open_orders=len(open_orders),
+    )
+    risk.check_order(limits, value=value, buys=buys, new=new, exposure=exposure)
+
+
+def account_risk_limits_set(*, user_id: int, limits: RiskLimits) -> Account:
+    """Set every risk limit of the user's account at once (a None is no limit), each at most its cap."""
+    wanted = risk.Limits(
+        max_order_value=_decimal_or_none(limits.maxOrderValue),
+        max_position_value=_decimal_or_none(limits.maxPositionValue),
+        max_open_orders=limits.maxOpenOrders,
+        max_leverage=_decimal_or_none(limits.maxLeverage),
+    )
+    caps = selectors.risk_caps()
+    above = wanted.above(caps)
+    if above:
+        raise ProtocolError(
+            AccountCode.LIMIT_ABOVE_CAP,
+            "a risk limit is above the operator's cap",
+            details=[
+                ErrorDetail(field=f"limits.{_camel(name)}", problem=f"at most {getattr(caps, name)}") for name in above
+            ],
+        )
+    with transaction.atomic():
+        account = account_for(user_id, lock=True)
+        account.max_order_value = wanted.max_order_value
+        account.max_position_value = wanted.max_position_value
+        account.max_open_orders = wanted.max_open_orders
+        account.max_leverage = wanted.max_leverage
+        account.save(update_fields=["max_order_value", "max_position_value", "max_open_orders", "max_leverage"])
+    return account
+
+
+def _decimal_or_none(value: float | None) -> Decimal | None:
+    return None if value is None else Decimal(repr(value))
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part.title() for part in rest)
+
+
 @dataclass(frozen=True)
 class MarketPrices:
     quotes: dict[str, Quote]
@@ -231,6 +299,9 @@ def order_place(*, user_id: int, ticket: OrderTicket, own_quotes: Mapping[str, Q
                 last = spec.limit_price
             assert last is not None
             _check_affordable(user_id, account, spec, instrument, last, prices.quotes)
+            value = quantize(spec.quantity * spec.cost_price(last))
+            buys = value if spec.side == OrderSide.BUY and spec.order_class != OrderClass.OCO else Decimal(0)
+            _check_limits(user_id, account, instrument.symbol, prices.quotes, value=value, buys=buys, new=True)
             realism = realism_of(simulator.profile)
             common = {
                 "user_id": user_id,
@@ -423,6 +494,11 @@ def order_replace(*, user_id: int, order_id: uuid.UUID, amendment: OrderAmendmen
             reserved, _ = selectors.reserved_by_open_orders(user_id, selectors.feed_snapshot().quotes)
             if extra > 0 and extra > account.cash - reserved:
                 raise ProtocolError(MarketCode.INSUFFICIENT_CASH, "the larger order needs more cash than is free")
+            value = quantize(after.quantity * after.cost_price(last))
+            quotes = selectors.feed_snapshot().quotes
+            _check_limits(
+                user_id, account, instrument.symbol, quotes, value=value, buys=max(extra, Decimal(0)), new=False
+            )
         elif after.side == OrderSide.SELL and after.quantity > before.quantity:
             position = Position.objects.filter(user_id=user_id, instrument=instrument).first()
             _, reserved_quantity = selectors.reserved_by_open_orders(user_id, {})

@@ -11,10 +11,18 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from market_app import selectors
+from market_app import risk, selectors
 from market_app.accounting import OpenOrder
 from market_app.matcher import trailing_stop_price
-from market_app.messages import AccountSummary, ExchangeDataStatus, SnapshotReason, UserOrder, UserPosition
+from market_app.messages import (
+    AccountSummary,
+    ExchangeDataStatus,
+    RiskLimits,
+    RiskLimitsView,
+    SnapshotReason,
+    UserOrder,
+    UserPosition,
+)
 from market_app.models import Account, Order, OrderType, Position
 from market_app.prices import Quote
 from market_app.realism import profile_name
@@ -164,4 +172,19 @@ def exchange_data_status(*, user_id: int, reason: SnapshotReason, request_id: st
         profile=simulator.profile if simulator is not None else None,
         market=market,
         clock=clock,
+    )
+
+
+def risk_limits_view(account: Account | None) -> RiskLimitsView:
+    """The limits the account's user set and the operator's caps."""
+    limits = selectors.risk_limits_of(account) if account is not None else risk.Limits()
+    return RiskLimitsView(limits=_limits_wire(limits), caps=_limits_wire(selectors.risk_caps()))
+
+
+def _limits_wire(limits: risk.Limits) -> RiskLimits:
+    return RiskLimits(
+        maxOrderValue=_number(limits.max_order_value),
+        maxPositionValue=_number(limits.max_position_value),
+        maxOpenOrders=limits.max_open_orders,
+        maxLeverage=_number(limits.max_leverage),
     )

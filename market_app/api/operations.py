@@ -27,12 +27,21 @@ from market_app.messages import (
     CandleView,
     OrderAmendment,
     OrderTicket,
+    RiskLimits,
+    RiskLimitsView,
     UserOrder,
     UserPosition,
 )
 from sessions_app.openapi import Operation
 from simulator_app.errors import SimulatorCode
 
+# 409: the account's risk limits (market_app.risk) refuse the order.
+RISK_LIMIT_CODES = (
+    MarketCode.ORDER_VALUE_LIMIT,
+    MarketCode.POSITION_VALUE_LIMIT,
+    MarketCode.OPEN_ORDERS_LIMIT,
+    MarketCode.LEVERAGE_LIMIT,
+)
 # 422: the ticket fits the schema, and one of the exchange's rules refuses it. These relate fields to
 # each other, to the instrument and to the market, which JSON Schema cannot state.
 ORDER_RULES = (
@@ -80,6 +89,7 @@ OPERATIONS = [
             *ORDER_RULE_CODES,
             MarketCode.INSUFFICIENT_CASH,
             MarketCode.INSUFFICIENT_POSITION,
+            *RISK_LIMIT_CODES,
             SimulatorCode.SIMULATOR_NOT_RUNNING,
             MarketCode.MARKET_UNAVAILABLE,
         ),
@@ -104,6 +114,9 @@ OPERATIONS = [
             MarketCode.INVALID_BRACKET,
             MarketCode.INSUFFICIENT_CASH,
             MarketCode.INSUFFICIENT_POSITION,
+            MarketCode.ORDER_VALUE_LIMIT,
+            MarketCode.POSITION_VALUE_LIMIT,
+            MarketCode.LEVERAGE_LIMIT,
         ),
     ),
     Operation(
@@ -117,6 +130,21 @@ OPERATIONS = [
     Operation("GET", "/api/market/positions/", "Your positions at the last prices", UserPosition, many=True),
     Operation("GET", "/api/market/fills/", "Your fills, newest first (at most 500)", FillView, many=True),
     Operation("GET", "/api/market/account/", "Cash, equity and reserved cash", AccountSummary),
+    Operation(
+        "GET",
+        "/api/market/account/limits/",
+        "Your account's risk limits and the operator's caps (an order is held to the lower)",
+        RiskLimitsView,
+    ),
+    Operation(
+        "PUT",
+        "/api/market/account/limits/",
+        "Set every risk limit of your account at once (one left out or null is none), each at most its cap",
+        RiskLimitsView,
+        request=RiskLimits,
+        request_example={"maxOrderValue": 50000, "maxOpenOrders": 20},
+        errors=(AccountCode.LIMIT_ABOVE_CAP,),
+    ),
     Operation(
         "GET",
         "/api/market/candles/",

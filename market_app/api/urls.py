@@ -11,6 +11,7 @@ urlpatterns = [
     path("positions/", views.PositionListView.as_view(), name="market-positions"),
     path("fills/", views.FillListView.as_view(), name="market-fills"),
     path("account/", views.AccountView.as_view(), name="market-account"),
+    path("account/limits/", views.AccountLimitsView.as_view(), name="market-account-limits"),
     path("candles/", views.CandleListView.as_view(), name="market-candles"),
 ]
 

@@ -16,9 +16,9 @@ from rest_framework.views import APIView
 from market_app import selectors, services
 from market_app.errors import MarketCode
 from market_app.http_messages import CandleQuery, FillView, InstrumentView, OrderListQuery, OrderPath
-from market_app.messages import CandleView, OrderAmendment, OrderTicket
+from market_app.messages import CandleView, OrderAmendment, OrderTicket, RiskLimits
 from market_app.models import OPEN_ORDER_STATUSES
-from market_app.snapshots import exchange_data_status, order_view
+from market_app.snapshots import exchange_data_status, order_view, risk_limits_view
 from sessions_app.api.authentication import user_id_of
 from sessions_app.api.parsing import parse_body, parse_path, parse_query
 from sessions_app.realtime.errors import ProtocolError
@@ -121,6 +121,17 @@ class AccountView(APIView):
     def get(self, request: Request) -> Response:
         snapshot = exchange_data_status(user_id=user_id_of(request), reason="request")
         return Response(snapshot.account.model_dump(mode="json"))
+
+
+class AccountLimitsView(APIView):
+    def get(self, request: Request) -> Response:
+        account = selectors.account_of_user(user_id_of(request))
+        return Response(risk_limits_view(account).model_dump(mode="json"))
+
+    def put(self, request: Request) -> Response:
+        limits = parse_body(RiskLimits, request)
+        account = services.account_risk_limits_set(user_id=user_id_of(request), limits=limits)
+        return Response(risk_limits_view(account).model_dump(mode="json"))
 
 
 class CandleListView(APIView):

@@ -217,6 +217,35 @@ def test_orders_are_refused_with_documented_codes(server: DaphneServer) -> None:
     assert codes == {request_id: code for request_id, (_, code) in cases.items()}
 
 
+def test_risk_limits_set_over_the_socket_refuse_an_order_beyond_them_and_the_connection_stays(
+    server: DaphneServer,
+) -> None:
+    with trader(server) as (creds, ws, _):
+        limits = {"maxOrderValue": 1_000, "maxOpenOrders": 1}
+        send_json(ws, request("set_risk_limits", creds["deviceId"], "limits", limits=limits))
+        set_, _ = recv_until(ws, "risk_limits_set")
+        send_json(ws, order(creds, "big", symbol="MSFT", side="buy", orderType="market", quantity=3))
+        too_big, _ = recv_until(ws, "error")
+        send_json(ws, order(creds, "far", symbol="AAPL", side="buy", orderType="limit", quantity=1, limitPrice=100))
+        placed, _ = recv_until(ws, "order_placed")
+        send_json(ws, order(creds, "more", symbol="AAPL", side="buy", orderType="limit", quantity=1, limitPrice=100))
+        too_many, _ = recv_until(ws, "error")
+        send_json(ws, request("set_risk_limits", creds["deviceId"], "wrong", limits={"maxLeverage": -1}))
+        wrong, _ = recv_until(ws, "error")
+
+    assert set_["requestId"] == "limits" and set_["success"] is True
+    assert set_["riskLimits"]["limits"] == {
+        "maxOrderValue": 1_000.0,
+        "maxPositionValue": None,
+        "maxOpenOrders": 1,
+        "maxLeverage": None,
+    }
+    assert (too_big["requestId"], too_big["code"]) == ("big", "order_value_limit")
+    assert placed["requestId"] == "far" and placed["success"] is True
+    assert (too_many["requestId"], too_many["code"]) == ("more", "open_orders_limit")
+    assert (wrong["requestId"], wrong["code"]) == ("wrong", "invalid_message")
+
+
 def test_stopping_the_simulator_stops_the_ticks_and_cancels_open_orders(server: DaphneServer) -> None:
     with trader(server) as (creds, ws, _):
         send_json(ws, order(creds, "low", symbol="AAPL", side="buy", orderType="limit", quantity=1, limitPrice=1.0))

@@ -152,6 +152,27 @@ def test_datasets_are_uploaded_listed_refused_with_the_bad_line_and_deleted(
     assert tradesim(env, "delete-dataset", stored["datasetId"]).returncode == 1  # unknown_dataset
 
 
+def test_risk_limits_are_shown_set_whole_refused_past_a_limit_and_cleared(cli_env: dict[str, str]) -> None:
+    env, user = cli_env, cli_env["TRADESIM_USER"]
+    assert tradesim(env, "login", user, "--password", PASSWORD).returncode == 0
+    nothing = {"maxOrderValue": None, "maxPositionValue": None, "maxOpenOrders": None, "maxLeverage": None}
+    assert json_of(tradesim(env, "--json", "limits"))["limits"] == nothing
+
+    shown = tradesim(env, "limits", "--max-order-value", "500", "--max-open-orders", "3")
+    assert shown.returncode == 0 and "maxOrderValue: 500.0" in shown.stdout and "maxOpenOrders: 3" in shown.stdout
+    assert json_of(tradesim(env, "--json", "start"))["type"] == "simulator_started"
+    deadline = time.monotonic() + 15
+    while True:  # the simulator takes a moment to run
+        refused = tradesim(env, "--json", "buy", "MSFT", "10")
+        code = json.loads(refused.stderr)["code"] if refused.returncode == 1 else None
+        if code != "simulator_not_running" or time.monotonic() > deadline:
+            break
+    assert code == "order_value_limit"
+
+    assert json_of(tradesim(env, "--json", "limits", "--clear"))["limits"] == nothing
+    assert tradesim(env, "--json", "stop").returncode == 0
+
+
 def test_an_unreachable_server_exits_with_4(cli_env: dict[str, str]) -> None:
     result = tradesim(cli_env, "--server", f"http://127.0.0.1:{free_port()}", "login", "x", "--password", "y")
     assert result.returncode == 4 and "tradesim:" in result.stderr

@@ -479,6 +479,34 @@ export interface ResetAccount {
 }
 
 /**
+ * An account's risk limits, each left out or null for none (market_app.risk says how each is counted).
+ */
+export interface RiskLimits {
+  maxOrderValue?: number | null;
+  maxPositionValue?: number | null;
+  maxOpenOrders?: number | null;
+  maxLeverage?: number | null;
+}
+
+/**
+ * Reply to `set_risk_limits`.
+ */
+export interface RiskLimitsSet {
+  type: "risk_limits_set";
+  requestId: string;
+  success: boolean;
+  riskLimits: RiskLimitsView;
+}
+
+/**
+ * The risk limits the account's user set, and the operator's caps: an order is held to the lower.
+ */
+export interface RiskLimitsView {
+  limits: RiskLimits;
+  caps: RiskLimits;
+}
+
+/**
  * Move a replay to the first bar at or after `time` (within its range); the speed and pause stay.
  */
 export interface SeekClock {
@@ -544,6 +572,18 @@ export interface SetClock {
   speed?: number | "max" | null;
   paused?: boolean | null;
   lockstep?: boolean | null;
+}
+
+/**
+ * Set every risk limit of the account at once (one left out or null is none), each at most the
+ * operator's cap (`limit_above_cap`: nothing changes).
+ */
+export interface SetRiskLimits {
+  type: "set_risk_limits";
+  requestId: string;
+  timestamp: number;
+  deviceId: string;
+  limits: RiskLimits;
 }
 
 /**
@@ -799,7 +839,8 @@ export type ClientMessage =
   | PlaceOrder
   | CancelOrder
   | ReplaceOrder
-  | ResetAccount;
+  | ResetAccount
+  | SetRiskLimits;
 
 export interface ClientMessageByType {
   heartbeat: Heartbeat;
@@ -821,6 +862,7 @@ export interface ClientMessageByType {
   cancel_order: CancelOrder;
   replace_order: ReplaceOrder;
   reset_account: ResetAccount;
+  set_risk_limits: SetRiskLimits;
 }
 
 export type ServerMessage =
@@ -848,6 +890,7 @@ export type ServerMessage =
   | OrderCanceled
   | OrderReplaced
   | AccountResetDone
+  | RiskLimitsSet
   | ErrorMessage;
 
 export interface ServerMessageByType {
@@ -875,5 +918,6 @@ export interface ServerMessageByType {
   order_canceled: OrderCanceled;
   order_replaced: OrderReplaced;
   account_reset: AccountResetDone;
+  risk_limits_set: RiskLimitsSet;
   error: ErrorMessage;
 }

@@ -191,6 +191,28 @@ async def cmd_account(args: argparse.Namespace) -> Any:
     return (await snapshot(args))["account"]
 
 
+LIMIT_OPTIONS = {
+    "max_order_value": "maxOrderValue",
+    "max_position_value": "maxPositionValue",
+    "max_open_orders": "maxOpenOrders",
+    "max_leverage": "maxLeverage",
+}
+
+
+async def cmd_limits(args: argparse.Namespace) -> Any:
+    client = with_token(args)
+    given = {wire: getattr(args, option) for option, wire in LIMIT_OPTIONS.items() if getattr(args, option) is not None}
+    if args.clear or given:
+        shown = await client.set_risk_limits(**given)
+    else:
+        shown = await client.risk_limits()
+    if args.json:
+        return shown
+    return {wire: shown["limits"][wire] for wire in LIMIT_OPTIONS.values()} | {
+        f"cap.{wire}": shown["caps"][wire] for wire in LIMIT_OPTIONS.values() if shown["caps"][wire] is not None
+    }
+
+
 def with_token(args: argparse.Namespace) -> Client:
     """A client holding the kept token of the `cli` device, for REST calls (no socket)."""
     client = client_for(args)
@@ -439,6 +461,15 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("positions", help="show positions").set_defaults(run=cmd_positions)
     commands.add_parser("orders", help="show open and recent orders").set_defaults(run=cmd_orders)
     commands.add_parser("account", help="show cash and equity").set_defaults(run=cmd_account)
+    limits = commands.add_parser(
+        "limits", help="show your risk limits and the caps; with options, set them all (one not given is none)"
+    )
+    limits.add_argument("--max-order-value", type=float, help="an order's quantity x price at most")
+    limits.add_argument("--max-position-value", type=float, help="a symbol's position and open buys at most")
+    limits.add_argument("--max-open-orders", type=int, help="open orders at most")
+    limits.add_argument("--max-leverage", type=float, help="positions and open buys over equity at most")
+    limits.add_argument("--clear", action="store_true", help="set no limits")
+    limits.set_defaults(run=cmd_limits)
     commands.add_parser("datasets", help="list your datasets of bars and the shared ones").set_defaults(
         run=cmd_datasets
     )

@@ -232,6 +232,17 @@ class Client:
         """An HTTP call of the REST API (/api/market/...) with this client's token."""
         return await api(self.base_url, method, path, body, token=self.token)
 
+    async def risk_limits(self) -> dict[str, Any]:
+        """Your account's risk limits and the operator's caps: `{limits, caps}` (docs/protocol.md §4c)."""
+        shown: dict[str, Any] = await self.api("GET", "/api/market/account/limits/")
+        return shown
+
+    async def set_risk_limits(self, **limits: float | int | None) -> dict[str, Any]:
+        """Set every risk limit at once (`maxOrderValue`, `maxPositionValue`, `maxOpenOrders`, `maxLeverage`; one
+        left out or None is none); ApiError `limit_above_cap` names one above the operator's cap."""
+        shown: dict[str, Any] = await self.api("PUT", "/api/market/account/limits/", limits)
+        return shown
+
     async def datasets(self) -> list[dict[str, Any]]:
         """Your datasets of bars and the shared ones (docs/datasets.md)."""
         listed: list[dict[str, Any]] = await self.api("GET", "/api/market/datasets/")

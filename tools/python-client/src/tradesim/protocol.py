@@ -236,7 +236,12 @@ ErrorCode = Literal[
     "order_not_replaceable",
     "cancel_too_late",
     "book_not_subscribed",
+    "order_value_limit",
+    "position_value_limit",
+    "open_orders_limit",
+    "leverage_limit",
     "account_in_use",
+    "limit_above_cap",
     "invalid_dataset",
     "dataset_too_large",
     "dataset_name_taken",
@@ -545,6 +550,31 @@ class ResetAccount(TypedDict):
     deviceId: str
 
 
+class RiskLimits(TypedDict):
+    """An account's risk limits, each left out or null for none (market_app.risk says how each is counted)."""
+
+    maxOrderValue: NotRequired[float | None]
+    maxPositionValue: NotRequired[float | None]
+    maxOpenOrders: NotRequired[int | None]
+    maxLeverage: NotRequired[float | None]
+
+
+class RiskLimitsSet(TypedDict):
+    """Reply to `set_risk_limits`."""
+
+    type: Literal["risk_limits_set"]
+    requestId: str
+    success: bool
+    riskLimits: "RiskLimitsView"
+
+
+class RiskLimitsView(TypedDict):
+    """The risk limits the account's user set, and the operator's caps: an order is held to the lower."""
+
+    limits: "RiskLimits"
+    caps: "RiskLimits"
+
+
 class SeekClock(TypedDict):
     """Move a replay to the first bar at or after `time` (within its range); the speed and pause stay."""
 
@@ -609,6 +639,18 @@ class SetClock(TypedDict):
     speed: NotRequired[float | Literal["max"] | None]
     paused: NotRequired[bool | None]
     lockstep: NotRequired[bool | None]
+
+
+class SetRiskLimits(TypedDict):
+    """Set every risk limit of the account at once (one left out or null is none), each at most the
+    operator's cap (`limit_above_cap`: nothing changes).
+    """
+
+    type: Literal["set_risk_limits"]
+    requestId: str
+    timestamp: float
+    deviceId: str
+    limits: "RiskLimits"
 
 
 class Shutdown(TypedDict):
@@ -853,6 +895,7 @@ ClientMessage = (
     | CancelOrder
     | ReplaceOrder
     | ResetAccount
+    | SetRiskLimits
 )
 ClientMessageType = Literal[
     "heartbeat",
@@ -874,6 +917,7 @@ ClientMessageType = Literal[
     "cancel_order",
     "replace_order",
     "reset_account",
+    "set_risk_limits",
 ]
 # Each ClientMessage's class by its `type`.
 CLIENT_MESSAGES: dict[str, type] = {
@@ -896,6 +940,7 @@ CLIENT_MESSAGES: dict[str, type] = {
     "cancel_order": CancelOrder,
     "replace_order": ReplaceOrder,
     "reset_account": ResetAccount,
+    "set_risk_limits": SetRiskLimits,
 }
 
 
@@ -924,6 +969,7 @@ ServerMessage = (
     | OrderCanceled
     | OrderReplaced
     | AccountResetDone
+    | RiskLimitsSet
     | ErrorMessage
 )
 ServerMessageType = Literal[
@@ -951,6 +997,7 @@ ServerMessageType = Literal[
     "order_canceled",
     "order_replaced",
     "account_reset",
+    "risk_limits_set",
     "error",
 ]
 # Each ServerMessage's class by its `type`.
@@ -979,5 +1026,6 @@ SERVER_MESSAGES: dict[str, type] = {
     "order_canceled": OrderCanceled,
     "order_replaced": OrderReplaced,
     "account_reset": AccountResetDone,
+    "risk_limits_set": RiskLimitsSet,
     "error": ErrorMessage,
 }
