@@ -713,6 +713,11 @@ RISK_MAX_LEVERAGE_CAP = env_optional_decimal(
     "RISK_MAX_LEVERAGE_CAP",
     meaning="the most an account's positions and open buys may be worth over its equity, whatever it sets",
 )
+RISK_DAILY_LOSS_LIMIT_CAP = env_optional_decimal(
+    "RISK_DAILY_LOSS_LIMIT_CAP",
+    meaning="the most an account's equity may fall in a market day before its orders are canceled and new ones "
+    "refused until the next, whatever it sets",
+)
 MARKET_DAY_TICKS = env_int(
     "MARKET_DAY_TICKS",
     default=780,

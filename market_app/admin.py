@@ -87,11 +87,26 @@ class AccountAdmin(admin.ModelAdmin):
         "max_position_value",
         "max_open_orders",
         "max_leverage",
+        "daily_loss_limit",
+        "loss_day",
+        "loss_day_start_equity",
+        "loss_halted_day",
         "created_at",
         "updated_at",
         "figures",
     )
-    readonly_fields = ("user", "cash", "starting_cash", "fees_paid", "created_at", "updated_at", "figures")
+    readonly_fields = (
+        "user",
+        "cash",
+        "starting_cash",
+        "fees_paid",
+        "loss_day",
+        "loss_day_start_equity",
+        "loss_halted_day",
+        "created_at",
+        "updated_at",
+        "figures",
+    )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

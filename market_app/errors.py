@@ -30,6 +30,7 @@ class MarketCode(StrEnum):
     POSITION_VALUE_LIMIT = "position_value_limit"
     OPEN_ORDERS_LIMIT = "open_orders_limit"
     LEVERAGE_LIMIT = "leverage_limit"
+    DAILY_LOSS_LIMIT = "daily_loss_limit"
 
 
 register_error_codes(
@@ -112,6 +113,12 @@ register_error_codes(
         MarketCode.OPEN_ORDERS_LIMIT: ErrorCodeSpec(
             "The account has as many open orders as its `maxOpenOrders` or the operator's cap allows: cancel one "
             "first.",
+            None,
+            409,
+        ),
+        MarketCode.DAILY_LOSS_LIMIT: ErrorCodeSpec(
+            "The account's equity fell its `dailyLossLimit` (or the operator's cap) below the market day's first "
+            "sample: its open orders were canceled and new ones are refused until the shared feed's next day.",
             None,
             409,
         ),

@@ -518,6 +518,11 @@ class RiskLimits(InputModel):
     maxLeverage: Omittable[Annotated[float, Field(gt=0, le=100)]] = Field(
         default=None, description="Every position at the last price and the open buys, over the equity."
     )
+    dailyLossLimit: Omittable[Price] = Field(
+        default=None,
+        description="A market day's fall of equity below its first sample that cancels the open orders and "
+        "refuses new ones until the next day.",
+    )
 
 
 class RiskLimitsView(BaseModel):

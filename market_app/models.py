@@ -123,6 +123,18 @@ class Account(models.Model):
         validators=[MinValueValidator(Decimal("0.01"))],
         help_text="Positions and open buys over equity.",
     )
+    daily_loss_limit = models.DecimalField(
+        **MONEY,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text="A market day's fall of equity that cancels the open orders and stops new ones for the day.",
+    )
+    # The shared feed's market day the account's equity was last watched in (feed_day), its equity at
+    # the first sample of that day, and the day its daily loss limit stopped trading ("": none).
+    loss_day = models.CharField(max_length=32, blank=True)
+    loss_day_start_equity = models.DecimalField(**MONEY, null=True, blank=True)
+    loss_halted_day = models.CharField(max_length=32, blank=True)
 
     def __str__(self) -> str:
         return f"account of {self.user}"

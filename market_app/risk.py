@@ -10,7 +10,10 @@ is checked against. Each limit is empty (none) unless the account's user sets it
   order together;
 - `max_open_orders`: the open orders an account may have (a new order needs one to spare);
 - `max_leverage`: for a buy, every position at its last price, the open buys and this order,
-  over the equity (cash and positions). A sell only lowers these, so only its value is checked.
+  over the equity (cash and positions). A sell only lowers these, so only its value is checked;
+- `daily_loss_limit`: how far the equity may fall in one market day of the shared feed below its
+  first sample of the day; past it the open orders are canceled and new ones refused until the
+  next day (market_app.services.daily_losses_watch, on each equity sample).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class Limits:
     max_position_value: Decimal | None = None
     max_open_orders: int | None = None
     max_leverage: Decimal | None = None
+    daily_loss_limit: Decimal | None = None
 
     def under(self, caps: Limits) -> Limits:
         """Each limit held to the cap's (a limit or a cap that is empty leaves the other)."""
@@ -39,6 +43,7 @@ class Limits:
             max_position_value=_lower(self.max_position_value, caps.max_position_value),
             max_open_orders=_lower(self.max_open_orders, caps.max_open_orders),
             max_leverage=_lower(self.max_leverage, caps.max_leverage),
+            daily_loss_limit=_lower(self.daily_loss_limit, caps.daily_loss_limit),
         )
 
     def above(self, caps: Limits) -> list[str]:
@@ -99,3 +104,8 @@ def check_order(limits: Limits, *, value: Decimal, buys: Decimal, new: bool, exp
             raise ProtocolError(
                 MarketCode.LEVERAGE_LIMIT, f"the leverage would be {leverage}; the limit is {limits.max_leverage}"
             )
+
+
+def loss_reached(limit: Decimal | None, *, start: Decimal | None, equity: Decimal) -> bool:
+    """Whether the equity has fallen `limit` or more below the day's `start`."""
+    return limit is not None and start is not None and start - equity >= limit

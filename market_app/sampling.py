@@ -1,8 +1,8 @@
 """The equity sampler inside every simulator worker: on a feed tick, at most once every
 EQUITY_SAMPLE_INTERVAL_S (measured on the ticks' own timestamps), one sample for each user whose
-simulator runs here, written in one insert. Nothing happens per connection, and a worker with no
-running simulator writes nothing. Samples older than EQUITY_SAMPLE_RETENTION_DAYS are deleted
-about once an hour, after a lease renewal."""
+simulator runs here, written in one insert, and their daily loss limits watched at it. Nothing
+happens per connection, and a worker with no running simulator writes nothing. Samples older than
+EQUITY_SAMPLE_RETENTION_DAYS are deleted about once an hour, after a lease renewal."""
 
 from __future__ import annotations
 
@@ -47,6 +47,9 @@ class EquitySampler:
         try:
             written: int = await database_sync_to_async(services.equity_samples_record)(
                 user_ids=users, quotes=quotes, tick_seq=event["seq"], at=at
+            )
+            await database_sync_to_async(services.daily_losses_watch)(
+                user_ids=users, quotes=quotes, tick_seq=event["seq"]
             )
             return written
         except DatabaseError:

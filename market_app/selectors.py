@@ -170,6 +170,7 @@ def risk_caps() -> risk.Limits:
         max_position_value=settings.RISK_MAX_POSITION_VALUE_CAP,
         max_open_orders=settings.RISK_MAX_OPEN_ORDERS_CAP,
         max_leverage=settings.RISK_MAX_LEVERAGE_CAP,
+        daily_loss_limit=settings.RISK_DAILY_LOSS_LIMIT_CAP,
     )
 
 
@@ -180,7 +181,13 @@ def risk_limits_of(account: Account) -> risk.Limits:
         max_position_value=account.max_position_value,
         max_open_orders=account.max_open_orders,
         max_leverage=account.max_leverage,
+        daily_loss_limit=account.daily_loss_limit,
     )
+
+
+def feed_day(seq: int) -> str:
+    """The shared feed's market day of tick `seq` (MARKET_DAY_TICKS ticks a day), as a daily loss limit counts it."""
+    return f"feed:{seq // settings.MARKET_DAY_TICKS}"
 
 
 def reserved_by_open_orders(user_id: int, quotes: dict[str, Quote]) -> tuple[Decimal, dict[str, Decimal]]:

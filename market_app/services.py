@@ -137,11 +137,15 @@ def _account_changed(user_id: int) -> None:
 
 
 def _orders_changed(user_id: int, simulator: Simulator | None) -> None:
+    _hint_worker(user_id, simulator)
+    _account_changed(user_id)
+
+
+def _hint_worker(user_id: int, simulator: Simulator | None) -> None:
     if simulator is not None and simulator.worker_id is not None:
         # A hint for the worker matching this user's orders (it also reloads them every lease renewal).
         command: OrdersChangedCommand = {"type": "market.orders_changed", "userId": user_id}
         notify(group=worker_orders_group(simulator.worker_id), event=command)
-    _account_changed(user_id)
 
 
 def _active_at(realism: Realism) -> int:
@@ -219,6 +223,7 @@ def account_risk_limits_set(*, user_id: int, limits: RiskLimits) -> Account:
         max_position_value=_decimal_or_none(limits.maxPositionValue),
         max_open_orders=limits.maxOpenOrders,
         max_leverage=_decimal_or_none(limits.maxLeverage),
+        daily_loss_limit=_decimal_or_none(limits.dailyLossLimit),
     )
     caps = selectors.risk_caps()
     above = wanted.above(caps)
@@ -236,7 +241,16 @@ def account_risk_limits_set(*, user_id: int, limits: RiskLimits) -> Account:
         account.max_position_value = wanted.max_position_value
         account.max_open_orders = wanted.max_open_orders
         account.max_leverage = wanted.max_leverage
-        account.save(update_fields=["max_order_value", "max_position_value", "max_open_orders", "max_leverage"])
+        account.daily_loss_limit = wanted.daily_loss_limit
+        account.save(
+            update_fields=[
+                "max_order_value",
+                "max_position_value",
+                "max_open_orders",
+                "max_leverage",
+                "daily_loss_limit",
+            ]
+        )
     return account
 
 
@@ -298,6 +312,10 @@ def order_place(*, user_id: int, ticket: OrderTicket, own_quotes: Mapping[str, Q
                     raise ProtocolError(MarketCode.MARKET_UNAVAILABLE)
                 last = spec.limit_price
             assert last is not None
+            if not prices.own and account.loss_halted_day and account.loss_halted_day == selectors.feed_day(prices.seq):
+                raise ProtocolError(
+                    MarketCode.DAILY_LOSS_LIMIT, "the daily loss limit was reached: new orders wait for the next day"
+                )
             _check_affordable(user_id, account, spec, instrument, last, prices.quotes)
             value = quantize(spec.quantity * spec.cost_price(last))
             buys = value if spec.side == OrderSide.BUY and spec.order_class != OrderClass.OCO else Decimal(0)
@@ -882,6 +900,43 @@ def equity_samples_record(*, user_ids: Sequence[int], quotes: dict[str, Quote], 
     EquitySample.objects.bulk_create(samples)
     metrics.EQUITY_SAMPLES.inc(len(samples))
     return len(samples)
+
+
+def daily_losses_watch(*, user_ids: Sequence[int], quotes: dict[str, Quote], tick_seq: int) -> list[int]:
+    """At an equity sample of the shared feed: the accounts with a daily loss limit (theirs or the cap) note
+    the day's first equity, and those whose equity has fallen the limit below it stop trading for the day:
+    their open orders are canceled (the user's connections get the snapshot) and new ones refused. Returns
+    the users stopped now."""
+    caps = selectors.risk_caps()
+    accounts = Account.objects.filter(user_id__in=user_ids)
+    if caps.daily_loss_limit is None:
+        accounts = accounts.filter(daily_loss_limit__isnull=False)
+    watched = {account.user_id: account for account in accounts}
+    if not watched:
+        return []
+    value = dict.fromkeys(watched, Decimal(0))
+    for position in Position.objects.filter(user_id__in=watched, quantity__gt=0).select_related("instrument"):
+        quote = quotes.get(position.instrument.symbol)
+        value[position.user_id] += position.quantity * (quote.price if quote is not None else position.average_price)
+    day = selectors.feed_day(tick_seq)
+    stopped = []
+    for user_id, account in watched.items():
+        equity = account.cash + quantize(value[user_id])
+        limit = selectors.risk_limits_of(account).under(caps).daily_loss_limit
+        if account.loss_day != day:
+            account.loss_day, account.loss_day_start_equity = day, equity
+            account.save(update_fields=["loss_day", "loss_day_start_equity"])
+        elif limit is not None and account.loss_halted_day != day:
+            if not risk.loss_reached(limit, start=account.loss_day_start_equity, equity=equity):
+                continue
+            with transaction.atomic():
+                account.loss_halted_day = day
+                account.save(update_fields=["loss_halted_day"])
+                reason = f"the daily loss limit of {limit.normalize():f} was reached"
+                if orders_cancel_open(user_id=user_id, reason=reason):
+                    _hint_worker(user_id, running_simulator(user_id=user_id))
+            stopped.append(user_id)
+    return stopped
 
 
 def equity_samples_prune(*, before: datetime) -> int:

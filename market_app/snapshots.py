@@ -187,4 +187,5 @@ def _limits_wire(limits: risk.Limits) -> RiskLimits:
         maxPositionValue=_number(limits.max_position_value),
         maxOpenOrders=limits.max_open_orders,
         maxLeverage=_number(limits.max_leverage),
+        dailyLossLimit=_number(limits.daily_loss_limit),
     )

@@ -41,6 +41,7 @@ RISK_LIMIT_CODES = (
     MarketCode.POSITION_VALUE_LIMIT,
     MarketCode.OPEN_ORDERS_LIMIT,
     MarketCode.LEVERAGE_LIMIT,
+    MarketCode.DAILY_LOSS_LIMIT,
 )
 # 422: the ticket fits the schema, and one of the exchange's rules refuses it. These relate fields to
 # each other, to the instrument and to the market, which JSON Schema cannot state.

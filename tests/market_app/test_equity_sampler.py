@@ -108,3 +108,21 @@ async def test_samples_past_the_retention_are_pruned() -> None:
     assert await sampler.prune_if_due() == 1
     assert await sampler.prune_if_due() == 0  # not again within the hour
     assert await database_sync_to_async(list)(EquitySample.objects.values_list("tick_seq", flat=True)) == [6]
+
+
+async def test_an_equity_sample_stops_a_user_whose_daily_loss_limit_it_finds_reached() -> None:
+    who = await database_sync_to_async(trader)()
+    await database_sync_to_async(set_prices)({"AAPL": "100"})
+    await database_sync_to_async(holding)(who, 10, "100")  # 1,000 of AAPL
+    await database_sync_to_async(Account.objects.filter(user_id=who.user_id).update)(daily_loss_limit=D(200))
+    sampler = EquitySampler(interval_s=10)
+    runs = [run_of(who.user_id)]
+
+    def at(price: str) -> dict[str, Quote]:
+        return {"AAPL": Quote(price=D(price), open=D(price), volume=1000)}
+
+    await sampler.on_tick(tick(5, T0, 100.0), at("100"), runs)  # the day's first sample
+    await sampler.on_tick(tick(6, T0 + 10_000, 80.0), at("80"), runs)  # 200 down
+
+    account = await database_sync_to_async(Account.objects.get)(user_id=who.user_id)
+    assert (account.loss_day_start_equity, account.loss_halted_day) == (D(100_000), "feed:0")

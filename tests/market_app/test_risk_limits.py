@@ -5,6 +5,7 @@ set over REST (and the socket: tests/e2e/embedded/test_market_trading.py)."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.test import override_settings
@@ -14,6 +15,7 @@ from market_app import risk, services
 from market_app.errors import AccountCode, MarketCode
 from market_app.messages import OrderAmendment, RiskLimits
 from market_app.models import Account, Order
+from market_app.prices import Quote
 from sessions_app.realtime.errors import ProtocolError
 from tests.market_app.test_trading_services import D, holding, place, set_prices, trader
 from tests.support.factories import issue_token
@@ -71,6 +73,13 @@ def test_a_cap_holds_an_account_without_a_limit_and_the_lower_of_the_two_counts(
     assert risk.Limits().under(caps) == caps
     assert mine.under(caps) == risk.Limits(max_order_value=D(500), max_open_orders=4, max_leverage=D(2))
     assert mine.above(caps) == ["max_order_value"]
+
+
+def test_the_daily_loss_is_reached_at_the_limit_below_the_days_start_and_not_without_a_start() -> None:
+    assert risk.loss_reached(D(500), start=D(10_000), equity=D(9_500))
+    assert not risk.loss_reached(D(500), start=D(10_000), equity=D("9500.01"))
+    assert not risk.loss_reached(None, start=D(10_000), equity=D(0))
+    assert not risk.loss_reached(D(500), start=None, equity=D(0))
 
 
 # --- Orders against the account's limits (the ORM) ------------------------------------------------------
@@ -133,6 +142,49 @@ class TestOrdersAgainstTheLimits:
         assert not Account.objects.filter(user_id=who.user_id, max_order_value__isnull=False).exists()
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("default_instruments", "commission_free")
+class TestTheDailyLossLimit:
+    @pytest.fixture(autouse=True)
+    def hundred_tick_days(self, settings: Any) -> None:
+        settings.MARKET_DAY_TICKS = 100
+
+    def watch(self, who_id: int, aapl: str, seq: int) -> list[int]:
+        quotes = {"AAPL": Quote(price=D(aapl), open=D(aapl), volume=1)}
+        return services.daily_losses_watch(user_ids=[who_id], quotes=quotes, tick_seq=seq)
+
+    def test_a_days_loss_past_the_limit_cancels_the_open_orders_and_refuses_new_ones_until_the_next_day(self) -> None:
+        who = trader()
+        set_prices({"AAPL": "100.00"}, seq=101)
+        holding(who, 100.0, "100")  # 10,000 of AAPL; equity 100,000
+        resting = place(who.user_id, orderType="limit", limitPrice=50.0, quantity=1.0)
+        services.account_risk_limits_set(user_id=who.user_id, limits=RiskLimits(dailyLossLimit=500.0))
+
+        assert self.watch(who.user_id, "100.00", 101) == []  # the day's start: 100,000
+        assert self.watch(who.user_id, "95.01", 150) == []  # 499 down
+        assert self.watch(who.user_id, "95.00", 160) == [who.user_id]  # 500 down
+        assert self.watch(who.user_id, "90.00", 170) == []  # stopped once
+
+        assert Order.objects.get(pk=resting.pk).status == "canceled"
+        assert Order.objects.get(pk=resting.pk).reason == "the daily loss limit of 500 was reached"
+        set_prices({"AAPL": "95.00"}, seq=199)
+        with pytest.raises(ProtocolError) as refused:
+            place(who.user_id, quantity=1.0)
+        assert refused.value.code == MarketCode.DAILY_LOSS_LIMIT
+        set_prices({"AAPL": "95.00"}, seq=200)  # the next day
+        assert place(who.user_id, quantity=1.0).status == "new"
+        assert self.watch(who.user_id, "95.00", 200) == []  # its start: 99,500
+        assert Account.objects.get(user_id=who.user_id).loss_day_start_equity == D(99_500)
+
+    @override_settings(RISK_DAILY_LOSS_LIMIT_CAP=Decimal(100))
+    def test_the_operators_cap_watches_an_account_without_a_daily_loss_limit(self) -> None:
+        who = trader()
+        set_prices({"AAPL": "100.00"}, seq=1)
+        holding(who, 10.0, "100")
+        assert self.watch(who.user_id, "100.00", 1) == []
+        assert self.watch(who.user_id, "90.00", 2) == [who.user_id]
+
+
 # --- Over REST ------------------------------------------------------------------------------------------
 
 
@@ -141,7 +193,13 @@ class TestOrdersAgainstTheLimits:
 def test_limits_are_read_and_set_whole_over_rest_and_one_above_its_cap_is_a_422_naming_it() -> None:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_token().token}")
-    nothing = {"maxOrderValue": None, "maxPositionValue": None, "maxOpenOrders": None, "maxLeverage": None}
+    nothing = {
+        "maxOrderValue": None,
+        "maxPositionValue": None,
+        "maxOpenOrders": None,
+        "maxLeverage": None,
+        "dailyLossLimit": None,
+    }
 
     assert client.get("/api/market/account/limits/").json() == {
         "limits": nothing,

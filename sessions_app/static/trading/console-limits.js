@@ -3,7 +3,7 @@
 import { errorText } from "./console-view.js";
 
 const $ = (selector) => document.querySelector(selector);
-export const LIMITS = ["maxOrderValue", "maxPositionValue", "maxOpenOrders", "maxLeverage"];
+export const LIMITS = ["maxOrderValue", "maxPositionValue", "maxOpenOrders", "maxLeverage", "dailyLossLimit"];
 
 // The form's limits as `set_risk_limits` takes them: an empty field is no limit (null).
 export function limitsOf(values) {

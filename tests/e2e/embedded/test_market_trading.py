@@ -239,6 +239,7 @@ def test_risk_limits_set_over_the_socket_refuse_an_order_beyond_them_and_the_con
         "maxPositionValue": None,
         "maxOpenOrders": 1,
         "maxLeverage": None,
+        "dailyLossLimit": None,
     }
     assert (too_big["requestId"], too_big["code"]) == ("big", "order_value_limit")
     assert placed["requestId"] == "far" and placed["success"] is True

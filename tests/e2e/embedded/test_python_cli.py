@@ -155,7 +155,13 @@ def test_datasets_are_uploaded_listed_refused_with_the_bad_line_and_deleted(
 def test_risk_limits_are_shown_set_whole_refused_past_a_limit_and_cleared(cli_env: dict[str, str]) -> None:
     env, user = cli_env, cli_env["TRADESIM_USER"]
     assert tradesim(env, "login", user, "--password", PASSWORD).returncode == 0
-    nothing = {"maxOrderValue": None, "maxPositionValue": None, "maxOpenOrders": None, "maxLeverage": None}
+    nothing = {
+        "maxOrderValue": None,
+        "maxPositionValue": None,
+        "maxOpenOrders": None,
+        "maxLeverage": None,
+        "dailyLossLimit": None,
+    }
     assert json_of(tradesim(env, "--json", "limits"))["limits"] == nothing
 
     shown = tradesim(env, "limits", "--max-order-value", "500", "--max-open-orders", "3")

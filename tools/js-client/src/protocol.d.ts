@@ -486,6 +486,7 @@ export interface RiskLimits {
   maxPositionValue?: number | null;
   maxOpenOrders?: number | null;
   maxLeverage?: number | null;
+  dailyLossLimit?: number | null;
 }
 
 /**

@@ -196,6 +196,7 @@ LIMIT_OPTIONS = {
     "max_position_value": "maxPositionValue",
     "max_open_orders": "maxOpenOrders",
     "max_leverage": "maxLeverage",
+    "daily_loss_limit": "dailyLossLimit",
 }
 
 
@@ -468,6 +469,9 @@ def parser() -> argparse.ArgumentParser:
     limits.add_argument("--max-position-value", type=float, help="a symbol's position and open buys at most")
     limits.add_argument("--max-open-orders", type=int, help="open orders at most")
     limits.add_argument("--max-leverage", type=float, help="positions and open buys over equity at most")
+    limits.add_argument(
+        "--daily-loss-limit", type=float, help="a market day's fall of equity that stops trading for the day"
+    )
     limits.add_argument("--clear", action="store_true", help="set no limits")
     limits.set_defaults(run=cmd_limits)
     commands.add_parser("datasets", help="list your datasets of bars and the shared ones").set_defaults(

@@ -238,8 +238,8 @@ class Client:
         return shown
 
     async def set_risk_limits(self, **limits: float | int | None) -> dict[str, Any]:
-        """Set every risk limit at once (`maxOrderValue`, `maxPositionValue`, `maxOpenOrders`, `maxLeverage`; one
-        left out or None is none); ApiError `limit_above_cap` names one above the operator's cap."""
+        """Set every risk limit at once (`maxOrderValue`, `maxPositionValue`, `maxOpenOrders`, `maxLeverage`,
+        `dailyLossLimit`; one left out or None is none); ApiError `limit_above_cap` names one above its cap."""
         shown: dict[str, Any] = await self.api("PUT", "/api/market/account/limits/", limits)
         return shown
 

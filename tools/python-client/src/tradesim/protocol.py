@@ -239,6 +239,7 @@ ErrorCode = Literal[
     "order_value_limit",
     "position_value_limit",
     "open_orders_limit",
+    "daily_loss_limit",
     "leverage_limit",
     "account_in_use",
     "limit_above_cap",
@@ -557,6 +558,7 @@ class RiskLimits(TypedDict):
     maxPositionValue: NotRequired[float | None]
     maxOpenOrders: NotRequired[int | None]
     maxLeverage: NotRequired[float | None]
+    dailyLossLimit: NotRequired[float | None]
 
 
 class RiskLimitsSet(TypedDict):
