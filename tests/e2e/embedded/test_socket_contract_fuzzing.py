@@ -15,6 +15,7 @@ seconds on the CI machine.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -165,14 +166,15 @@ def msgpack_socket(server: DaphneServer) -> Iterator[Socket]:
     connection.closed()
 
 
-# Made once: hypothesis-jsonschema's work on a schema is most of a draw's cost.
-FROM_SCHEMA = {
-    kind: from_schema({"$ref": f"#/$defs/{model.__name__}", "$defs": DEFS}) for kind, model in MODELS.items()
-}
+@functools.cache
+def from_message_schema(kind: str) -> st.SearchStrategy[dict]:
+    """Made once, when first drawn from: hypothesis-jsonschema's work on a schema is most of a draw's
+    cost, and made at import it cost every pytest-xdist worker seconds collecting a file one runs."""
+    return from_schema({"$ref": f"#/$defs/{MODELS[kind].__name__}", "$defs": DEFS})
 
 
 def valid_messages(kinds: list[str]) -> st.SearchStrategy[dict]:
-    return st.one_of([FROM_SCHEMA[kind] for kind in kinds])
+    return st.one_of([st.deferred(lambda kind=kind: from_message_schema(kind)) for kind in kinds])
 
 
 ANY_VALID = valid_messages(sorted(MODELS))
