@@ -84,8 +84,10 @@ CSRF_TRUSTED_ORIGINS = env_list(
     accepted="comma-separated origins",
 )
 
+# Not "daphne": its app only swaps in an ASGI `runserver`, which nothing here uses (scripts/serve and
+# deploy/ run daphne itself), and it imports Twisted, autobahn and pyOpenSSL into every process that
+# sets Django up (a third of a second of CPU each: every manage.py command, every simulator worker).
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

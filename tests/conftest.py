@@ -31,9 +31,11 @@ def make_server(tmp_path: Path) -> Iterator[ServerFactory]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneServer]:
-    """One server for a whole test module, for tests that need no special settings."""
+    """One server for every test file a pytest-xdist worker runs, for tests that need no special
+    settings: they own the users and devices they make (the demo user's simulator stays stopped),
+    and none needs a fresh database. One a file cost a daphne and a token desk each."""
     with running_server(tmp_path_factory.mktemp("daphne")) as server:
         yield server
 

@@ -17,8 +17,6 @@ from typing import Literal
 
 from django.db import DatabaseError
 from pydantic import BaseModel, ValidationError, model_validator
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sessions_app.realtime.message_base import EpochMs, Omittable, ServerMessage, now_ms
 
@@ -355,16 +353,17 @@ class ProtocolError(Exception):
         )
 
 
-# A backing service that did not answer: the standard retryable `service_unavailable`, not an
-# `internal_error` (a Redis pool that stayed busy through a storm, the database down).
-SERVICE_DOWN = (DatabaseError, RedisConnectionError, RedisTimeoutError)
-
-
 def as_protocol_error(error: Exception) -> ProtocolError:
     """Any failure as the error a client is told: its own, `service_unavailable` (retryable) when a
-    backing service did not answer, else `internal_error`."""
+    backing service did not answer (a Redis pool that stayed busy through a storm, the database
+    down), else `internal_error`."""
+    # Imported here: redis-py (and the cryptography it loads) is a tenth of a second of every
+    # process's start, and a process without Redis never needs it.
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
     if isinstance(error, ProtocolError):
         return error
-    if isinstance(error, SERVICE_DOWN):
+    if isinstance(error, (DatabaseError, RedisConnectionError, RedisTimeoutError)):
         return ProtocolError(ErrorCode.SERVICE_UNAVAILABLE)
     return ProtocolError(ErrorCode.INTERNAL_ERROR)

@@ -15,6 +15,7 @@ seconds on the CI machine.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -99,9 +100,18 @@ class Socket:
         self.sent += 1
         return f"fuzz-{self.sent}"
 
-    def exchange(self, payload: str | bytes, request_id: str | None, *, heartbeat_reply: bool = False) -> dict:
-        """Send one frame; return its answer: the message carrying `request_id`, a heartbeat's ack, or an
-        uncorrelated error. Pushes (prices, snapshots) in between are passed over."""
+    def exchange(
+        self,
+        payload: str | bytes,
+        request_id: str | None,
+        *,
+        heartbeat_reply: bool = False,
+        ack_of: float | None = None,
+    ) -> dict:
+        """Send one frame; return its answer: the message carrying `request_id`, a heartbeat's ack (with
+        `ack_of`, the ack of the heartbeat sent with that timestamp), or an uncorrelated error. Pushes
+        (prices, snapshots) in between are passed over, and so are earlier heartbeats' acks: a frame
+        answered by an error before the heartbeat sent after it leaves that heartbeat's ack unread."""
         ws = self.open()
         ws.send(payload)
         deadline = time.monotonic() + 15
@@ -109,13 +119,22 @@ class Socket:
             message = self.receive(ws, max(0.1, deadline - time.monotonic()))
             if request_id is not None and message.get("requestId") == request_id:
                 return message
-            if heartbeat_reply and message["type"] == "heartbeat_ack":
+            if (
+                heartbeat_reply
+                and message["type"] == "heartbeat_ack"
+                and ack_of in (None, message.get("clientTimestamp"))
+            ):
                 return message
             if message["type"] == "error" and message.get("requestId") is None:
                 return message
 
+    def beat(self) -> dict:
+        """A heartbeat; its own ack, or an uncorrelated error that came first."""
+        beat = heartbeat(self.device_id)
+        return self.exchange(self.encode(beat), None, heartbeat_reply=True, ack_of=beat["timestamp"])
+
     def still_open(self) -> None:
-        ack = self.exchange(self.encode(heartbeat(self.device_id)), None, heartbeat_reply=True)
+        ack = self.beat()
         assert ack["type"] == "heartbeat_ack", ack
 
     def closed(self) -> None:
@@ -147,14 +166,15 @@ def msgpack_socket(server: DaphneServer) -> Iterator[Socket]:
     connection.closed()
 
 
-# Made once: hypothesis-jsonschema's work on a schema is most of a draw's cost.
-FROM_SCHEMA = {
-    kind: from_schema({"$ref": f"#/$defs/{model.__name__}", "$defs": DEFS}) for kind, model in MODELS.items()
-}
+@functools.cache
+def from_message_schema(kind: str) -> st.SearchStrategy[dict]:
+    """Made once, when first drawn from: hypothesis-jsonschema's work on a schema is most of a draw's
+    cost, and made at import it cost every pytest-xdist worker seconds collecting a file one runs."""
+    return from_schema({"$ref": f"#/$defs/{MODELS[kind].__name__}", "$defs": DEFS})
 
 
 def valid_messages(kinds: list[str]) -> st.SearchStrategy[dict]:
-    return st.one_of([FROM_SCHEMA[kind] for kind in kinds])
+    return st.one_of([st.deferred(lambda kind=kind: from_message_schema(kind)) for kind in kinds])
 
 
 ANY_VALID = valid_messages(sorted(MODELS))
@@ -219,7 +239,7 @@ def test_every_schema_valid_frame_gets_its_documented_reply_or_a_documented_erro
     try:
         if MODELS[kind].reply is None:  # a type with no reply (market_ack): a heartbeat right after tells
             socket.open().send(frame)
-            answer = socket.exchange(json.dumps(heartbeat(socket.device_id)), None, heartbeat_reply=True)
+            answer = socket.beat()
             if answer["type"] == "heartbeat_ack":
                 return
         else:

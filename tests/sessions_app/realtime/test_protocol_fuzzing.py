@@ -26,12 +26,15 @@ CLOSING_TYPES = {"stop_session"}  # answered, then closed on purpose
 SILENT_TYPES = {message_type(model) for model in client_messages() if model.reply is None}  # market_ack
 
 
-# Built once: a from_schema strategy resolves its schema when first drawn from, and one made afresh
-# inside each draw spent most of a second an example doing so.
+# Built once, when first drawn from (st.deferred): one made afresh inside each draw spent most of a
+# second an example resolving its schema, and made at import they cost every pytest-xdist worker
+# seconds collecting a file one runs.
 # codec=None: free-text fields may hold any code point, lone surrogates included.
 valid_messages = st.one_of(
     [
-        from_schema({"$ref": f"#/$defs/{model.__name__}", "$defs": SCHEMA["$defs"]}, codec=None)
+        st.deferred(
+            lambda name=model.__name__: from_schema({"$ref": f"#/$defs/{name}", "$defs": SCHEMA["$defs"]}, codec=None)
+        )
         for model in client_messages()
         if message_type(model) not in CLOSING_TYPES
     ]

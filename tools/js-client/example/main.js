@@ -31,7 +31,8 @@ function updatesVerified(count) {
   let verified = 0;
   return new Promise((resolve) => {
     cm.addEventListener("orderbook", (event) => {
-      if (event.detail.symbol !== symbol) return;
+      // Past the count the page shows what it waited for: updates go on arriving while it places its order.
+      if (event.detail.symbol !== symbol || verified === count) return;
       draw(event.detail.book);
       verified += 1;
       $("verified").textContent = verified;
