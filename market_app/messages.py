@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, StringConstraints, model_serializer
 
 from sessions_app.realtime.message_base import (
+    WHOLE,
     ClientMessage,
     DeviceId,
     EpochMs,
@@ -361,7 +362,7 @@ class SubscribeMarket(ClientMessage):
     symbols: list[Symbol] | None = Field(default=None, max_length=200)
     # Additions: the book's first `depth` levels per side in each `exchange_data` (absent or 0: none),
     # and the open candle of each listed interval (absent or empty: none).
-    depth: Omittable[Annotated[int, Field(ge=0, le=MAX_DEPTH)]] = None
+    depth: Omittable[Annotated[int, Field(ge=0, le=MAX_DEPTH), WHOLE]] = None
     candles: Omittable[list[CandleIntervalValue]] = Field(default=None, max_length=3)
     # Addition: flow control. The client acknowledges the ticks it applied (`market_ack`); past
     # `window` unacknowledged ones (the reply says how many) the server merges the newest per
@@ -396,7 +397,7 @@ class MarketAck(ClientMessage):
 
     type: Literal["market_ack"]
     deviceId: DeviceId
-    seq: Annotated[int, Field(ge=0)]
+    seq: Annotated[int, Field(ge=0), WHOLE]
 
     acknowledgement = True
 
@@ -514,7 +515,7 @@ class RiskLimits(InputModel):
     maxPositionValue: Omittable[Price] = Field(
         default=None, description="A symbol's position at the last price and its open buys, with a new buy."
     )
-    maxOpenOrders: Omittable[Annotated[int, Field(ge=1, le=10_000)]] = None
+    maxOpenOrders: Omittable[Annotated[int, Field(ge=1, le=10_000), WHOLE]] = None
     maxLeverage: Omittable[Annotated[float, Field(gt=0, le=100)]] = Field(
         default=None, description="Every position at the last price and the open buys, over the equity."
     )

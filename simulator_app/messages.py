@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from sessions_app.realtime.message_base import (
+    WHOLE,
     ClientMessage,
     DeviceId,
     EpochMs,
@@ -50,7 +51,7 @@ class MarketChoice(InputModel):
     end: Omittable[EpochMs] = Field(
         default=None, description="`replay`: the last bar at or before this time (default: the data's last)."
     )
-    seed: Omittable[Annotated[int, Field(ge=0, le=2**53 - 1)]] = Field(
+    seed: Omittable[Annotated[int, Field(ge=0, le=2**53 - 1), WHOLE]] = Field(
         default=None, description="`synthetic`: the random walk's seed (default: a random one, shown back)."
     )
     speed: Omittable[Speed] = Field(
@@ -245,7 +246,7 @@ class StepClock(ClientMessage):
     requestId: RequestId
     timestamp: float
     deviceId: DeviceId
-    bars: Annotated[int, Field(ge=1, le=MAX_STEP_BARS)] = 1
+    bars: Annotated[int, Field(ge=1, le=MAX_STEP_BARS), WHOLE] = 1
 
     reply = ClockChanged
 

@@ -140,9 +140,11 @@ OPERATIONS = [
     Operation(
         "PUT",
         "/api/market/account/limits/",
-        "Set every risk limit of your account at once (one left out or null is none), each at most its cap",
+        "Set every risk limit of your account at once (one left out or null, or no body at all, is none), each at "
+        "most its cap",
         RiskLimitsView,
         request=RiskLimits,
+        body_required=False,
         request_example={"maxOrderValue": 50000, "maxOpenOrders": 20},
         errors=(AccountCode.LIMIT_ABOVE_CAP,),
     ),

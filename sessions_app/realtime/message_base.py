@@ -11,11 +11,21 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 RequestId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 DeviceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
-EpochMs = Annotated[int, "epoch milliseconds"]
+
+
+def _whole(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# On a client's integer (`Annotated[int, Field(...), WHOLE]`): JSON Schema's `integer` is any number
+# without a fraction, so 5.0 is 5 (a fuzzer's valid 1994.0 was refused); "5", true and 5.5 stay
+# refused, as strict validation has it.
+WHOLE = BeforeValidator(_whole)
+EpochMs = Annotated[int, WHOLE, "epoch milliseconds"]
 # PostgreSQL's text cannot hold U+0000: a string the service stores or looks up refuses it, and its
 # schema says so (a fuzzer's username with one was answered 503 `service_unavailable`).
 WITHOUT_NUL = r"^[^\x00]*$"

@@ -190,7 +190,7 @@ class TestTheDailyLossLimit:
 
 @pytest.mark.django_db
 @override_settings(RISK_MAX_LEVERAGE_CAP=Decimal(2))
-def test_limits_are_read_and_set_whole_over_rest_and_one_above_its_cap_is_a_422_naming_it() -> None:
+def test_limits_are_read_and_set_whole_over_rest_cleared_by_an_empty_put_and_one_above_its_cap_is_a_422() -> None:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_token().token}")
     nothing = {
@@ -218,3 +218,7 @@ def test_limits_are_read_and_set_whole_over_rest_and_one_above_its_cap_is_a_422_
     assert client.get("/api/market/account/limits/").json()["limits"] == nothing | {"maxOpenOrders": 5}
     wrong = client.put("/api/market/account/limits/", {"maxOpenOrders": 0}, format="json")
     assert (wrong.status_code, wrong.json()["code"]) == (400, "invalid_request")
+    whole = client.put("/api/market/account/limits/", {"maxOpenOrders": 7.0}, format="json")  # JSON's integer
+    assert whole.json()["limits"]["maxOpenOrders"] == 7
+    cleared = client.put("/api/market/account/limits/")  # no body: no limits
+    assert (cleared.status_code, cleared.json()["limits"]) == (200, nothing)
