@@ -171,7 +171,11 @@ class MarketInWorker:
         if run.own_market:
             await self.own.add(run)
 
-    def clock_changed(self, run: SimulationRun) -> None:
+    async def clock_changed(self, run: SimulationRun) -> None:
+        # The orders placed before a step, seek or resume trade its first bar, with their prices on its
+        # path: read first, not left to the hint that may come later (a limit buy then traded the rest
+        # of the bar's path after a fill had read it, and filled at the low below its limit).
+        await self.reload([run.user_id])
         self.own.clock_changed(run)
 
     async def leases_renewed(self) -> None:

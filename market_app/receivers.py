@@ -37,7 +37,7 @@ async def load_orders_of_started_run(sender: object, *, worker: Worker, run: Sim
 
 async def play_changed_clock(sender: object, *, worker: Worker, run: SimulationRun, **kwargs: object) -> None:
     """simulator_app.signals.clock_changed"""
-    markets_in_workers[worker.worker_id].clock_changed(run)
+    await markets_in_workers[worker.worker_id].clock_changed(run)
 
 
 async def follow_renewed_leases(sender: object, *, worker: Worker, **kwargs: object) -> None:

@@ -93,6 +93,18 @@ def test_a_bracket_trades_from_entry_to_one_exit() -> None:
     assert statuses == {"limit": "canceled", "stop": "filled"}
 
 
+def test_a_clock_change_reads_the_users_orders_before_the_bars_it_plays() -> None:
+    set_prices({"AAPL": "100.00"}, seq=1)
+    who = trader()
+    market = market_of(who, run_of(who, "ideal"))
+    async_to_sync(market.reload)([who.user_id])
+    placed = buy(who.user_id, orderType="limit", limitPrice=99.5)  # its hint to the worker not read yet
+
+    async_to_sync(market.clock_changed)(market.worker.runs[who.simulator_id])
+
+    assert [order.id for order in market.open_orders[who.user_id]] == [placed.id]
+
+
 def test_a_run_another_worker_took_over_is_dropped_from_the_worker_and_its_fill_is_left_to_the_new_holder() -> None:
     set_prices({"AAPL": "100.00"}, seq=1)
     who = trader()
