@@ -508,18 +508,22 @@ SERVER_MESSAGES += (AccountResetDone,)
 # --- Risk limits (docs/protocol.md §4c) ----------------------------------------------------------------
 
 
+# A limit's amount: a cent at least (the account keeps eight decimals: a smaller one would read back as 0).
+LimitAmount = Annotated[float, Field(ge=0.01, le=MAX_AMOUNT)]
+
+
 class RiskLimits(InputModel):
     """An account's risk limits, each left out or null for none (market_app.risk says how each is counted)."""
 
-    maxOrderValue: Omittable[Price] = Field(default=None, description="An order's quantity x its price.")
-    maxPositionValue: Omittable[Price] = Field(
+    maxOrderValue: Omittable[LimitAmount] = Field(default=None, description="An order's quantity x its price.")
+    maxPositionValue: Omittable[LimitAmount] = Field(
         default=None, description="A symbol's position at the last price and its open buys, with a new buy."
     )
     maxOpenOrders: Omittable[Annotated[int, Field(ge=1, le=10_000), WHOLE]] = None
-    maxLeverage: Omittable[Annotated[float, Field(gt=0, le=100)]] = Field(
+    maxLeverage: Omittable[Annotated[float, Field(ge=0.01, le=100)]] = Field(
         default=None, description="Every position at the last price and the open buys, over the equity."
     )
-    dailyLossLimit: Omittable[Price] = Field(
+    dailyLossLimit: Omittable[LimitAmount] = Field(
         default=None,
         description="A market day's fall of equity below its first sample that cancels the open orders and "
         "refuses new ones until the next day.",

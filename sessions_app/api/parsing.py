@@ -25,7 +25,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_body(model: type[T], request: Request) -> T:
-    data = request.data if request.data else {}
+    """The JSON body as `model`; no body at all reads as `{}`, a body that is no object (null, [], 0) is refused."""
+    data = request.data
     if not isinstance(data, dict):
         raise ProtocolError(HttpCode.INVALID_REQUEST, "the body must be a JSON object")
     return _validated(model, data, "(body)", "the body does not match the schema")

@@ -222,3 +222,8 @@ def test_limits_are_read_and_set_whole_over_rest_cleared_by_an_empty_put_and_one
     assert whole.json()["limits"]["maxOpenOrders"] == 7
     cleared = client.put("/api/market/account/limits/")  # no body: no limits
     assert (cleared.status_code, cleared.json()["limits"]) == (200, nothing)
+    too_small = client.put("/api/market/account/limits/", {"maxLeverage": 5e-324}, format="json")
+    assert too_small.status_code == 400  # it would be stored as 0
+    for not_an_object in ("null", "[]", "0"):
+        refused = client.put("/api/market/account/limits/", not_an_object, content_type="application/json")
+        assert (refused.status_code, refused.json()["code"]) == (400, "invalid_request"), not_an_object
