@@ -60,6 +60,9 @@ class Limits:
         return all(getattr(self, f.name) is None for f in fields(self))
 
 
+NAMES = tuple(f.name for f in fields(Limits))  # the model's and the account's field names alike
+
+
 def _lower(mine: N | None, cap: N | None) -> N | None:
     if mine is None:
         return cap

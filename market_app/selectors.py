@@ -176,13 +176,7 @@ def risk_caps() -> risk.Limits:
 
 def risk_limits_of(account: Account) -> risk.Limits:
     """The limits the account's user set (not yet held to the caps)."""
-    return risk.Limits(
-        max_order_value=account.max_order_value,
-        max_position_value=account.max_position_value,
-        max_open_orders=account.max_open_orders,
-        max_leverage=account.max_leverage,
-        daily_loss_limit=account.daily_loss_limit,
-    )
+    return risk.Limits(**{name: getattr(account, name) for name in risk.NAMES})
 
 
 def feed_day(seq: int) -> str:

@@ -237,20 +237,9 @@ def account_risk_limits_set(*, user_id: int, limits: RiskLimits) -> Account:
         )
     with transaction.atomic():
         account = account_for(user_id, lock=True)
-        account.max_order_value = wanted.max_order_value
-        account.max_position_value = wanted.max_position_value
-        account.max_open_orders = wanted.max_open_orders
-        account.max_leverage = wanted.max_leverage
-        account.daily_loss_limit = wanted.daily_loss_limit
-        account.save(
-            update_fields=[
-                "max_order_value",
-                "max_position_value",
-                "max_open_orders",
-                "max_leverage",
-                "daily_loss_limit",
-            ]
-        )
+        for name in risk.NAMES:
+            setattr(account, name, getattr(wanted, name))
+        account.save(update_fields=list(risk.NAMES))
     return account
 
 
