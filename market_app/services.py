@@ -485,7 +485,8 @@ def order_replace(*, user_id: int, order_id: uuid.UUID, amendment: OrderAmendmen
             raise ProtocolError(MarketCode.ORDER_NOT_REPLACEABLE, "a bracket exit's quantity follows its entry")
         if change.quantity is not None and change.quantity <= order.filled_qty:
             raise ProtocolError(MarketCode.INVALID_QUANTITY, f"the order already filled {order.filled_qty}")
-        quote = selectors.feed_snapshot().quotes.get(instrument.symbol)
+        quotes = selectors.feed_snapshot().quotes  # read once: the checks below value at the same prices
+        quote = quotes.get(instrument.symbol)
         before = _spec_of_order(order)
         after = order_specs.amended(
             before, change, last=quote.price if quote is not None else None, triggered=order.triggered
@@ -498,11 +499,10 @@ def order_replace(*, user_id: int, order_id: uuid.UUID, amendment: OrderAmendmen
             extra = quantize(
                 (after.quantity - order.filled_qty) * after.cost_price(last) - order.remaining * before.cost_price(last)
             )
-            reserved, _ = selectors.reserved_by_open_orders(user_id, selectors.feed_snapshot().quotes)
+            reserved, _ = selectors.reserved_by_open_orders(user_id, quotes)
             if extra > 0 and extra > account.cash - reserved:
                 raise ProtocolError(MarketCode.INSUFFICIENT_CASH, "the larger order needs more cash than is free")
             value = quantize(after.quantity * after.cost_price(last))
-            quotes = selectors.feed_snapshot().quotes
             _check_limits(
                 user_id, account, instrument.symbol, quotes, value=value, buys=max(extra, Decimal(0)), new=False
             )
