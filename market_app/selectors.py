@@ -27,8 +27,10 @@ from market_app.models import (
     OrderSide,
     Position,
 )
+from market_app.order_versions import KeptByVersion, Read
 from market_app.prices import Quote
 from market_app.realism import ProfileName
+from sessions_app.rows import one_or_none
 from simulator_app.models import Simulator
 from simulator_app.selectors import live_simulator_of_user
 
@@ -45,7 +47,7 @@ def instrument_by_symbol(symbol: str, *, active_only: bool = True) -> Instrument
     """The instrument of `symbol`; with active_only, only one in the shared feed (a replay trades a
     dataset's symbols, whose instruments may be kept out of it)."""
     found = Instrument.objects.filter(symbol=symbol)
-    return (found.filter(is_active=True) if active_only else found).first()
+    return one_or_none(found.filter(is_active=True) if active_only else found)
 
 
 def instruments_of_symbols(symbols: list[str]) -> list[Instrument]:
@@ -126,14 +128,32 @@ def _instrument_besides(*names: str) -> list[str]:
 _INSTRUMENT_BESIDES_SYMBOL = _instrument_besides("symbol")
 
 
-def open_orders_of_users(user_ids: list[int]) -> QuerySet[Order]:
-    """Their instruments' symbols and start prices only (`reserved_by_orders` values a buy without a quote at it)."""
-    return (
+_INSTRUMENT_BESIDES_SYMBOL_AND_START = _instrument_besides("symbol", "start_price")
+
+
+# The open orders' rows by version (market_app.order_versions): the worker reads them after every fill.
+OPEN_ORDERS_KEPT = 10_000
+_open_orders: KeptByVersion[Order] = KeptByVersion(OPEN_ORDERS_KEPT)
+
+
+def open_orders_of_users(user_ids: list[int]) -> list[Order]:
+    """Oldest first, with their instruments' symbols and start prices only (`reserved_by_orders` values a
+    buy without a quote at it). Kept by version and shared: read them, never save one."""
+    versions = (
         Order.objects.filter(user_id__in=user_ids, status__in=OPEN_ORDER_STATUSES)
-        .select_related("instrument")
-        .defer(*_instrument_besides("symbol", "start_price"))
         .order_by("created_at")
+        .values_list("id", "updated_at")
     )
+    return _open_orders.of(versions, _read_open_orders)
+
+
+def _read_open_orders(order_ids: list[uuid.UUID]) -> Read[Order]:
+    rows = (
+        Order.objects.filter(pk__in=order_ids, status__in=OPEN_ORDER_STATUSES)
+        .select_related("instrument")
+        .defer(*_INSTRUMENT_BESIDES_SYMBOL_AND_START)
+    )
+    return {order.id: ((order.id, order.updated_at), order) for order in rows}
 
 
 def recent_closed_order_versions(user_id: int) -> list[tuple[uuid.UUID, datetime]]:
@@ -160,7 +180,7 @@ def fills_of_user(user_id: int) -> QuerySet[Fill]:
 
 
 def account_of_user(user_id: int) -> Account | None:
-    return Account.objects.filter(user_id=user_id).first()
+    return one_or_none(Account.objects.filter(user_id=user_id))
 
 
 def risk_caps() -> risk.Limits:

@@ -64,6 +64,7 @@ from sessions_app.groups import user_group
 from sessions_app.realtime.errors import ErrorDetail, ProtocolError
 from sessions_app.realtime.message_base import now_ms
 from sessions_app.realtime.publish import notify, notify_now, push
+from sessions_app.rows import one_or_none
 from sessions_app.selectors import active_session_ids_of_user
 from simulator_app.errors import SimulatorCode
 from simulator_app.models import Simulator
@@ -76,7 +77,7 @@ MAX_AMOUNT = order_specs.MAX_AMOUNT
 
 def account_for(user_id: int, *, lock: bool = False) -> Account:
     query = Account.objects.select_for_update() if lock else Account.objects
-    account = query.filter(user_id=user_id).first()
+    account = one_or_none(query.filter(user_id=user_id))
     if account is None:
         cash = Decimal(settings.MARKET_STARTING_CASH)
         Account.objects.get_or_create(user_id=user_id, defaults={"cash": cash, "starting_cash": cash})
@@ -172,7 +173,7 @@ def _check_affordable(
                 details=[ErrorDetail(field="quantity", problem=f"at most {available} in cash is free")],
             )
     elif spec.side == "sell":
-        position = Position.objects.filter(user_id=user_id, instrument=instrument).first()
+        position = one_or_none(Position.objects.filter(user_id=user_id, instrument=instrument))
         held = position.quantity if position is not None else Decimal(0)
         free = held - reserved_quantity.get(instrument.symbol, Decimal(0))
         if spec.quantity > free:
@@ -417,7 +418,7 @@ class CancelTicket:
 
 def order_cancel_arrive(*, user_id: int, order_id: uuid.UUID) -> CancelTicket:
     """Check a cancel as it arrives (the order must be open); `order_cancel` applies it after the latency."""
-    order = Order.objects.select_related("simulator").filter(pk=order_id, user_id=user_id).first()
+    order = one_or_none(Order.objects.select_related("simulator").filter(pk=order_id, user_id=user_id))
     if order is None:
         raise ProtocolError(MarketCode.ORDER_NOT_FOUND)
     if not order.is_open:
@@ -430,7 +431,7 @@ def order_cancel_arrive(*, user_id: int, order_id: uuid.UUID) -> CancelTicket:
 def order_cancel(*, user_id: int, order_id: uuid.UUID, raced: bool = False) -> Order:
     """Cancel an open order (and the rest of its OCO group). With `raced`, the order was open when the
     cancel arrived: a fill applied meanwhile that completed it won the race (`cancel_too_late`)."""
-    order = Order.objects.select_for_update().filter(pk=order_id, user_id=user_id).first()
+    order = one_or_none(Order.objects.select_for_update().filter(pk=order_id, user_id=user_id))
     if order is None:
         raise ProtocolError(MarketCode.ORDER_NOT_FOUND)
     if not order.is_open:
@@ -469,11 +470,10 @@ def order_replace(*, user_id: int, order_id: uuid.UUID, amendment: OrderAmendmen
     does not trade), and a new price or a larger quantity sends it to the back of the queue (a smaller
     quantity keeps its place), as at an exchange."""
     with transaction.atomic():
-        order = (
+        order = one_or_none(
             Order.objects.select_for_update(of=("self",))
             .select_related("instrument", "simulator")
             .filter(pk=order_id, user_id=user_id)
-            .first()
         )
         if order is None:
             raise ProtocolError(MarketCode.ORDER_NOT_FOUND)
@@ -507,7 +507,7 @@ def order_replace(*, user_id: int, order_id: uuid.UUID, amendment: OrderAmendmen
                 user_id, account, instrument.symbol, quotes, value=value, buys=max(extra, Decimal(0)), new=False
             )
         elif after.side == OrderSide.SELL and after.quantity > before.quantity:
-            position = Position.objects.filter(user_id=user_id, instrument=instrument).first()
+            position = one_or_none(Position.objects.filter(user_id=user_id, instrument=instrument))
             _, reserved_quantity = selectors.reserved_by_open_orders(user_id, {})
             free = (position.quantity if position else Decimal(0)) - reserved_quantity.get(instrument.symbol, 0)
             if after.quantity - before.quantity > free:
@@ -590,7 +590,10 @@ def fills_apply(
         fee_factor = realism_of(profile).fee_factor
         for change in changes:
             Order.objects.filter(pk=change.order_id, user_id=user_id, status__in=OPEN_ORDER_STATUSES).update(
-                trail_anchor=change.trail_anchor, triggered=change.triggered, queue_ahead=change.queue_ahead
+                trail_anchor=change.trail_anchor,
+                triggered=change.triggered,
+                queue_ahead=change.queue_ahead,
+                updated_at=timezone.now(),  # a new version (market_app.order_versions)
             )
         account = account_for(user_id, lock=True)
         schedule = commission_schedule_of(account)
@@ -598,11 +601,10 @@ def fills_apply(
         for intent in fills:
             changed = _apply_one(account, user_id, intent, schedule, fee_factor, market_at) or changed
         for expiry in expiries:
-            order = (
+            order = one_or_none(
                 Order.objects.select_for_update(of=("self",))
                 .select_related("instrument")
                 .filter(pk=expiry.order_id, user_id=user_id, status__in=OPEN_ORDER_STATUSES)
-                .first()
             )
             if order is not None:
                 _end(order, OrderStatus.CANCELED, expiry.reason)
@@ -621,11 +623,10 @@ def _apply_one(
     fee_factor: float,
     market_at: datetime | None,
 ) -> bool:
-    order = (
+    order = one_or_none(
         Order.objects.select_for_update(of=("self",))
         .select_related("instrument")
         .filter(pk=intent.order_id, user_id=user_id, status__in=OPEN_ORDER_STATUSES)
-        .first()
     )
     if order is None or Fill.objects.filter(order=order, tick_seq=intent.tick_seq).exists():
         return False

@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-import threading
-import uuid
-from collections import OrderedDict
-from datetime import datetime
+from collections.abc import Iterable
 from decimal import Decimal
 
 from django.conf import settings
@@ -24,6 +21,7 @@ from market_app.messages import (
     UserPosition,
 )
 from market_app.models import Account, Order, OrderType, Position
+from market_app.order_versions import KeptByVersion, Read
 from market_app.prices import Quote
 from market_app.realism import profile_name
 from sessions_app.realtime.message_base import epoch_ms, now_ms
@@ -113,53 +111,53 @@ def account_summary(account: Account | None, positions: list[UserPosition], rese
     )
 
 
-# A closed order never changes again (every update of orders is of open ones), so the view of one
-# is kept by its version (id, updated_at): a snapshot reads the closed orders' versions and builds
-# only the views it has not seen (building 50 each time was a third of a snapshot's cost).
-CLOSED_VIEWS_KEPT = 10_000
-_closed_views: OrderedDict[tuple[uuid.UUID, datetime], UserOrder] = OrderedDict()
-_closed_views_lock = threading.Lock()  # snapshots are built in several database threads
+# The views of orders by version (market_app.order_versions): a snapshot builds only those of orders
+# written since the last one (building the 50 closed ones each time was a third of its cost).
+VIEWS_KEPT = 10_000
+_views: KeptByVersion[UserOrder] = KeptByVersion(VIEWS_KEPT)
 
 
 def closed_order_views(user_id: int) -> list[UserOrder]:
     """The views of the user's most recent closed orders, newest first."""
-    versions = selectors.recent_closed_order_versions(user_id)
-    with _closed_views_lock:
-        missing = [order_id for order_id, updated_at in versions if (order_id, updated_at) not in _closed_views]
-    built = {order.id: order_view(order) for order in selectors.orders_to_show(missing)} if missing else {}
-    views = []
-    with _closed_views_lock:
-        for order_id, updated_at in versions:
-            view = built.get(order_id) or _closed_views.get((order_id, updated_at))
-            if view is None:
-                continue  # deleted since its version was read (an account reset)
-            _closed_views[(order_id, updated_at)] = view
-            _closed_views.move_to_end((order_id, updated_at))
-            views.append(view)
-        while len(_closed_views) > CLOSED_VIEWS_KEPT:
-            _closed_views.popitem(last=False)
-    return views
+    return _views.of(
+        selectors.recent_closed_order_versions(user_id), lambda ids: _views_by_id(selectors.orders_to_show(ids))
+    )
+
+
+def order_views(orders: list[Order]) -> list[UserOrder]:
+    """The views of orders already read, in their order."""
+    by_id = {order.id: order for order in orders}
+    versions = [(order.id, order.updated_at) for order in orders]
+    return _views.of(versions, lambda ids: _views_by_id(by_id[i] for i in ids))
+
+
+def _views_by_id(orders: Iterable[Order]) -> Read[UserOrder]:
+    return {order.id: ((order.id, order.updated_at), order_view(order)) for order in orders}
 
 
 def exchange_data_status(*, user_id: int, reason: SnapshotReason, request_id: str | None = None) -> ExchangeDataStatus:
-    feed = selectors.feed_snapshot()
     simulator = live_simulator_of_user(user_id=user_id)
+    held = selectors.positions_of_user(user_id)
+    open_orders = selectors.open_orders_of_users([user_id])
     if simulator is None or not simulator.own_market:
+        feed = selectors.feed_snapshot()
         quotes, seq = feed.quotes, feed.seq
         symbols = selectors.feed_quotes(feed, profile_name(simulator.profile if simulator is not None else None))
         market = clock = None
     else:
         # A market of the simulator's own: its prices at the worker's last checkpoint (the next bar follows).
         own_quotes = selectors.own_market_quotes(simulator)
-        quotes, seq = feed.quotes | own_quotes, 0
+        quotes, seq = own_quotes, 0
+        traded = {p.instrument.symbol for p in held} | {o.instrument.symbol for o in open_orders}
+        if not traded <= own_quotes.keys():
+            quotes = selectors.feed_snapshot().quotes | own_quotes  # the shared feed values the rest
         symbols = {symbol: quote.to_wire() for symbol, quote in own_quotes.items()}
         market = MarketView.of(simulator.market)
         clock = ClockView.of(Clock.resume(simulator.state.get("clock"), ClockSettings.from_state(simulator.clock)))
     # Closed positions stay listed (quantity 0) for their realized profit.
-    positions = [position_view(p, quotes.get(p.instrument.symbol)) for p in selectors.positions_of_user(user_id)]
-    open_orders = list(selectors.open_orders_of_users([user_id]))
+    positions = [position_view(p, quotes.get(p.instrument.symbol)) for p in held]
     reserved, _ = selectors.reserved_by_orders(open_orders, quotes)
-    shown = [*(order_view(o) for o in reversed(open_orders)), *closed_order_views(user_id)]  # newest first
+    shown = [*order_views(open_orders[::-1]), *closed_order_views(user_id)]  # newest first
     return ExchangeDataStatus(
         timestamp=now_ms(),
         symbols=symbols,

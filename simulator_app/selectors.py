@@ -9,17 +9,20 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, QuerySet
 
 from sessions_app.models import SessionStatus, TradingSession
+from sessions_app.rows import one_or_none
 from simulator_app.leases import lease_ttl
 from simulator_app.models import LIVE_STATUSES, Simulator, SimulatorStatus, SimulatorWorker
 
 
 def live_simulator_of_user(*, user_id: int) -> Simulator | None:
-    return Simulator.objects.filter(user_id=user_id, status__in=LIVE_STATUSES).first()
+    return one_or_none(Simulator.objects.filter(user_id=user_id, status__in=LIVE_STATUSES))
 
 
 def running_simulator_of_user(*, user_id: int) -> Simulator | None:
     """The user's running simulator with its worker (orders are matched only while one runs)."""
-    return Simulator.objects.select_related("worker").filter(user_id=user_id, status=SimulatorStatus.RUNNING).first()
+    return one_or_none(
+        Simulator.objects.select_related("worker").filter(user_id=user_id, status=SimulatorStatus.RUNNING)
+    )
 
 
 def profile_of_held_simulator(*, simulator_id: uuid.UUID, worker_id: str, epoch: int) -> str | None:

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from market_app import services
 from market_app.accounting import FillIntent, OpenOrder
 from market_app.errors import MarketCode
+from market_app.matcher import StateChange
 from market_app.messages import OrderTicket, UserOrder, UserPosition
 from market_app.models import Account, Fill, MarketFeed, Order, OrderStatus, Position
 from market_app.prices import Quote
@@ -486,6 +487,43 @@ def test_a_snapshot_reads_again_only_the_closed_orders_it_has_not_shown_before()
 
     assert len(status.userOrders) == 4 and status.userOrders[str(ended.id)].status == "canceled"
     assert len(after_one_closed.captured_queries) == len(again.captured_queries) + 1
+
+
+def test_the_snapshot_and_the_matching_see_an_open_orders_queue_place_as_the_worker_moves_it() -> None:
+    who = trader()
+    set_prices({"AAPL": "100.00"})
+    resting = place(who.user_id, orderType="limit", limitPrice=99.0)
+    exchange_data_status(user_id=who.user_id, reason="request")  # the row and the view of this version are kept
+    services.open_orders_for_matching([who.user_id])
+
+    services.fills_apply(
+        simulator_id=who.simulator_id,
+        worker_id=who.worker_id,
+        epoch=who.epoch,
+        user_id=who.user_id,
+        fills=[],
+        changes=[StateChange(resting.id, trail_anchor=None, triggered=False, queue_ahead=D(300))],
+    )
+
+    assert exchange_data_status(user_id=who.user_id, reason="request").userOrders[str(resting.id)].queueAhead == 300
+    assert services.open_orders_for_matching([who.user_id])[who.user_id][0].queue_ahead == D(300)
+
+
+def test_open_orders_are_read_again_only_when_written() -> None:
+    who = trader()
+    set_prices({"AAPL": "100.00"})
+    resting = [place(who.user_id, orderType="limit", limitPrice=90.0 + n) for n in range(5)]
+    services.open_orders_for_matching([who.user_id])
+    with CaptureQueriesContext(connection) as unchanged:
+        services.open_orders_for_matching([who.user_id])
+    Order.objects.filter(pk=resting[2].pk).update(limit_price=D("92.5"), updated_at=timezone.now())
+
+    with CaptureQueriesContext(connection) as one_written:
+        orders = services.open_orders_for_matching([who.user_id])[who.user_id]
+
+    assert [o.id for o in orders] == [o.id for o in resting] and orders[2].limit_price == D("92.5")
+    assert len(unchanged.captured_queries) == 1  # the versions only
+    assert len(one_written.captured_queries) == 2  # and the row of the one written
 
 
 # --- Edge cases found while writing these ------------------------------------------------------------
