@@ -297,9 +297,10 @@ async def cancel_order(conn: Connection, message: CancelOrder) -> None:
 async def replace_order(conn: Connection, message: ReplaceOrder) -> None:
     require_own_device(conn, message.deviceId)
     require_active_session(conn)
+    own = conn.state(OwnPrices).quotes if conn.simulator.own_market else None
     _orders_changing(conn)
     order = await database_sync_to_async(services.order_replace)(
-        user_id=conn.user_id, order_id=_order_id(message.orderId), amendment=message
+        user_id=conn.user_id, order_id=_order_id(message.orderId), amendment=message, own_quotes=own
     )
     await conn.send_message(OrderReplaced(requestId=message.requestId, success=True, order=order_view(order)))
 

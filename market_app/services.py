@@ -465,10 +465,17 @@ def _spec_of_order(order: Order) -> OrderSpec:
     )
 
 
-def order_replace(*, user_id: int, order_id: uuid.UUID, amendment: OrderAmendment) -> Order:
+def order_replace(
+    *,
+    user_id: int,
+    order_id: uuid.UUID,
+    amendment: OrderAmendment,
+    own_quotes: Mapping[str, Quote] | None = None,
+) -> Order:
     """Amend an open order's quantity or prices. It takes effect after the entry latency (until then it
     does not trade), and a new price or a larger quantity sends it to the back of the queue (a smaller
-    quantity keeps its place), as at an exchange."""
+    quantity keeps its place), as at an exchange. Checked against the prices of its simulator's market
+    (`own_quotes` as for `order_place`)."""
     with transaction.atomic():
         order = one_or_none(
             Order.objects.select_for_update(of=("self",))
@@ -485,7 +492,8 @@ def order_replace(*, user_id: int, order_id: uuid.UUID, amendment: OrderAmendmen
             raise ProtocolError(MarketCode.ORDER_NOT_REPLACEABLE, "a bracket exit's quantity follows its entry")
         if change.quantity is not None and change.quantity <= order.filled_qty:
             raise ProtocolError(MarketCode.INVALID_QUANTITY, f"the order already filled {order.filled_qty}")
-        quotes = selectors.feed_snapshot().quotes  # read once: the checks below value at the same prices
+        # Read once: the checks below value at the same prices.
+        quotes = _prices_of_market(order.simulator, own_quotes).quotes
         quote = quotes.get(instrument.symbol)
         before = _spec_of_order(order)
         after = order_specs.amended(

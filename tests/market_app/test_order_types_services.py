@@ -18,6 +18,7 @@ from market_app.errors import MarketCode
 from market_app.matcher import Expiry, StateChange
 from market_app.messages import OrderAmendment, OrderTicket
 from market_app.models import Account, Fill, Order, OrderStatus, Position
+from market_app.prices import Quote
 from market_app.snapshots import exchange_data_status
 from sessions_app.realtime.errors import ProtocolError
 from simulator_app import services as simulator_services
@@ -285,6 +286,20 @@ def test_a_filled_order_cannot_be_replaced() -> None:
     with pytest.raises(ProtocolError) as error:
         replace(who, order, quantity=20.0)
     assert error.value.code == MarketCode.ORDER_NOT_REPLACEABLE
+
+
+def test_a_replace_in_a_market_of_the_simulators_own_is_checked_against_its_prices_not_the_shared_feeds() -> None:
+    set_prices({"AAPL": "100.00"})
+    who = trader()
+    own = {"AAPL": Quote(price=D(50), open=D(50), volume=1_000).to_state()}
+    Simulator.objects.filter(pk=who.simulator_id).update(
+        market={"source": "synthetic", "seed": 1}, state={"ownMarket": {"quotes": own}}
+    )
+    order = place(who, orderType="stop", stopPrice=55.0, quantity=1.0)  # above its own market's 50
+
+    replaced = replace(who, order, stopPrice=60.0)  # the shared feed's 100 would refuse it
+
+    assert replaced.stop_price == D(60)
 
 
 # --- Cancel racing a fill ---------------------------------------------------------------------------------
