@@ -259,9 +259,11 @@ async def request_exchange_data(conn: Connection, message: RequestExchangeData) 
 async def place_order(conn: Connection, message: PlaceOrder) -> None:
     require_own_device(conn, message.deviceId)
     require_active_session(conn)
-    own = conn.state(OwnPrices).quotes if conn.simulator.own_market else None
+    own = conn.state(OwnPrices) if conn.simulator.own_market else OwnPrices()
     _orders_changing(conn)
-    order = await database_sync_to_async(services.order_place)(user_id=conn.user_id, ticket=message, own_quotes=own)
+    order = await database_sync_to_async(services.order_place)(
+        user_id=conn.user_id, ticket=message, own_quotes=own.quotes or None, own_time_ms=own.time_ms
+    )
     await conn.send_message(OrderPlaced(requestId=message.requestId, success=True, order=order_view(order)))
 
 

@@ -184,6 +184,9 @@ class MarketInWorker:
             del self.open_orders[user_id]
         self.markets = None  # the instruments' book settings, read again at the next tick
         await self.reload(users)  # catches an order whose hint was lost
+        own = {run.user_id for run in self.worker.runs.values() if run.own_market}
+        if own:  # a daily loss limit set or cleared since
+            self.own.losses_watched(own, await database_sync_to_async(selectors.daily_loss_watched)(list(own)))
         await self.feed.maintain()
         await self.sampler.prune_if_due()
         await self._join_groups()  # memberships expire in the embedded layer (after a day)

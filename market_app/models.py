@@ -130,11 +130,12 @@ class Account(models.Model):
         validators=[MinValueValidator(Decimal("0.01"))],
         help_text="A market day's fall of equity that cancels the open orders and stops new ones for the day.",
     )
-    # The shared feed's market day the account's equity was last watched in (feed_day), its equity at
-    # the first sample of that day, and the day its daily loss limit stopped trading ("": none).
-    loss_day = models.CharField(max_length=32, blank=True)
+    # The market day the account's equity was last watched in (selectors.feed_day, or bar_day in a market
+    # of the simulator's own), its equity at the first sample of that day, and the day its daily loss
+    # limit stopped trading ("": none).
+    loss_day = models.CharField(max_length=64, blank=True)
     loss_day_start_equity = models.DecimalField(**MONEY, null=True, blank=True)
-    loss_halted_day = models.CharField(max_length=32, blank=True)
+    loss_halted_day = models.CharField(max_length=64, blank=True)
 
     def __str__(self) -> str:
         return f"account of {self.user}"

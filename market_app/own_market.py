@@ -262,6 +262,11 @@ class OwnMarket:
         self.last_sent = 0.0
         self.unsent: tuple[int, int] | None = None  # (index, time) of the newest bar not sent yet (at `max`)
         self._bar_orders: BarOrders | None = None  # the open orders last seen, as a bar trades them
+        # A daily loss limit (OwnMarkets.watch_losses): whether its account has one, the market day and
+        # bar time its equity was last watched at.
+        self.watch_losses = False
+        self.loss_day = ""
+        self.loss_watched_ms: int | None = None
 
     # --- The clock ------------------------------------------------------------------------
 
@@ -420,6 +425,7 @@ class OwnMarkets:
         created_ms = int(run.market.get("createdMs") or now_ms())
         bars, liquidity = await database_sync_to_async(_bars_and_liquidity)(run.market, created_ms)
         market = self.markets[run.simulator_id] = OwnMarket(run, bars, liquidity, seed=int(run.market["seed"]))
+        market.watch_losses = run.user_id in await database_sync_to_async(selectors.daily_loss_watched)([run.user_id])
         clock = market.clock
         if clock.position >= 0 and clock.time_ms is not None and market.quotes:
             # Taken over: the bar shown last goes out again (a lock-step client acknowledges it anew).
@@ -437,6 +443,12 @@ class OwnMarkets:
             self.open_orders.update(await database_sync_to_async(services.open_orders_for_matching)([user_id]))
         market.clock.acknowledged = ack["seq"]
         self.wake.set()
+
+    def losses_watched(self, user_ids: set[int], watched: set[int]) -> None:
+        """Which of `user_ids` have a daily loss limit now (read again at each lease renewal)."""
+        for market in self.markets.values():
+            if market.run.user_id in user_ids:
+                market.watch_losses = market.run.user_id in watched
 
     def clock_changed(self, run: SimulationRun) -> None:
         market = self.markets.get(run.simulator_id)
@@ -492,7 +504,9 @@ class OwnMarkets:
         bars = market.bars.bars_at(index, market.quotes)
         if clock.position >= 0:  # the first bar of a replay is shown before anyone could trade
             await self.match(market, bars, time_ms)
-        market.quotes = market.quotes_of(bars)
+        opening, market.quotes = market.quotes, market.quotes_of(bars)
+        if market.watch_losses:
+            await self.watch_losses(market, opening, time_ms)
         market.ticks += 1
         last = market.bars.length is not None and index == market.bars.length - 1
         stepping = clock.steps_left > 0
@@ -506,6 +520,23 @@ class OwnMarkets:
         if not conflated or now - market.last_sent >= MAX_SPEED_SEND_INTERVAL_S:
             await self.flush(market)
         market.schedule(now)
+
+    async def watch_losses(self, market: OwnMarket, opening: Mapping[str, Quote], time_ms: int) -> None:
+        """A daily loss limit on the bars' days (selectors.bar_day): a day starts at the account's equity
+        at the previous bar's close, and its equity is watched at the bars' closes, as often as the shared
+        feed's equity samples (EQUITY_SAMPLE_INTERVAL_S of bar time) and at each new day."""
+        day = selectors.bar_day(market.run.simulator_id, time_ms)
+        user_id = market.run.user_id
+        new_day = day != market.loss_day
+        last = market.loss_watched_ms
+        if not new_day and last is not None and time_ms - last < settings.EQUITY_SAMPLE_INTERVAL_S * 1000:
+            return
+        watch = database_sync_to_async(services.daily_losses_watch)
+        if new_day and opening:
+            await watch(user_ids=[user_id], quotes=opening, day=day)  # the day's start
+        market.loss_day, market.loss_watched_ms = day, time_ms
+        if await watch(user_ids=[user_id], quotes=market.quotes, day=day):
+            self.open_orders[user_id] = []  # canceled for the rest of the day
 
     async def flush(self, market: OwnMarket) -> None:
         if market.unsent is not None:

@@ -445,6 +445,7 @@ class OwnPrices:
 
     simulator_id: str = ""
     quotes: dict[str, Quote] = field(default_factory=dict)
+    time_ms: int | None = None  # that bar's time (its market day counts for a daily loss limit)
     ack_to: str = ""  # the channel of the worker part playing the market (lock-step acknowledgements)
     orders_changed: bool = False  # orders placed, canceled or replaced since the last acknowledgement
     encoder: _TickEncoder = field(default_factory=lambda: _TickEncoder())  # its bars' books and trades
@@ -456,6 +457,7 @@ async def deliver_own_tick(conn: Connection, event: MarketTickEvent) -> None:
     if own.simulator_id != event.get("simulatorId"):
         own.simulator_id, own.quotes, own.encoder = str(event.get("simulatorId")), {}, _TickEncoder()
     own.ack_to = str(event.get("ackTo") or "")
+    own.time_ms = event["timestamp"]
     for symbol, wire in event["symbols"].items():
         own.quotes[symbol] = quote_of_wire(wire)
     stream = stream_of(conn)

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from market_app import services
+from market_app import selectors, services
 from market_app.events import MarketTickEvent
 from market_app.prices import Quote
 from simulator_app.simulation_run import SimulationRun
@@ -49,7 +49,7 @@ class EquitySampler:
                 user_ids=users, quotes=quotes, tick_seq=event["seq"], at=at
             )
             await database_sync_to_async(services.daily_losses_watch)(
-                user_ids=users, quotes=quotes, tick_seq=event["seq"]
+                user_ids=users, quotes=quotes, day=selectors.feed_day(event["seq"])
             )
             return written
         except DatabaseError:

@@ -6,7 +6,7 @@ import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -204,6 +204,20 @@ def feed_day(seq: int) -> str:
     return f"feed:{seq // settings.MARKET_DAY_TICKS}"
 
 
+def bar_day(simulator_id: uuid.UUID, time_ms: int) -> str:
+    """The market day of a bar of a simulator's own market (the bar's UTC date), as a daily loss limit
+    counts it: a day of one replay only, not the same date replayed by another simulator."""
+    return f"bars:{simulator_id.hex}:{datetime.fromtimestamp(time_ms / 1000, UTC).date().isoformat()}"
+
+
+def daily_loss_watched(user_ids: list[int]) -> set[int]:
+    """The users whose account has a daily loss limit to watch (their own, or the operator's cap for all)."""
+    if settings.RISK_DAILY_LOSS_LIMIT_CAP is not None:
+        return set(user_ids)
+    accounts = Account.objects.filter(user_id__in=user_ids, daily_loss_limit__isnull=False)
+    return set(accounts.values_list("user_id", flat=True))
+
+
 def reserved_by_open_orders(user_id: int, quotes: dict[str, Quote]) -> tuple[Decimal, dict[str, Decimal]]:
     return reserved_by_orders(open_orders_of_users([user_id]), quotes)
 
@@ -260,3 +274,9 @@ def own_market_quotes(simulator: Simulator) -> dict[str, Quote]:
     """Its own market's prices at the worker's last checkpoint (market_app.own_market)."""
     quotes = simulator.state.get("ownMarket", {}).get("quotes", {})
     return {symbol: Quote.from_state(state) for symbol, state in quotes.items()}
+
+
+def own_market_time_ms(simulator: Simulator) -> int | None:
+    """The time of the bar its own market showed at the worker's last checkpoint (None before the first)."""
+    time_ms = simulator.state.get("clock", {}).get("timeMs")
+    return None if time_ms is None else int(time_ms)

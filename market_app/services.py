@@ -258,22 +258,32 @@ class MarketPrices:
     quotes: dict[str, Quote]
     seq: int  # the shared feed's tick (a day order's end is counted from it)
     own: bool  # the user's own market (a replay or synthetic walk)
+    day: str  # its market day, as a daily loss limit counts it
 
 
-def _prices_of_market(simulator: Simulator | None, own_quotes: Mapping[str, Quote] | None) -> MarketPrices:
+def _prices_of_market(
+    simulator: Simulator | None, own_quotes: Mapping[str, Quote] | None, own_time_ms: int | None = None
+) -> MarketPrices:
     """The prices an order of the user is checked against: their own market's (as their connection last
-    saw them, else as its worker last checkpointed them) or the shared feed's."""
+    saw them at `own_time_ms`, else as its worker last checkpointed them) or the shared feed's."""
     if simulator is not None and simulator.own_market:
         quotes = dict(own_quotes) if own_quotes else selectors.own_market_quotes(simulator)
-        return MarketPrices(quotes=quotes, seq=0, own=True)
+        time_ms = own_time_ms if own_quotes and own_time_ms is not None else selectors.own_market_time_ms(simulator)
+        return MarketPrices(quotes=quotes, seq=0, own=True, day=selectors.bar_day(simulator.id, time_ms or 0))
     feed = selectors.feed_snapshot()
-    return MarketPrices(quotes=feed.quotes, seq=feed.seq, own=False)
+    return MarketPrices(quotes=feed.quotes, seq=feed.seq, own=False, day=selectors.feed_day(feed.seq))
 
 
-def order_place(*, user_id: int, ticket: OrderTicket, own_quotes: Mapping[str, Quote] | None = None) -> Order:
+def order_place(
+    *,
+    user_id: int,
+    ticket: OrderTicket,
+    own_quotes: Mapping[str, Quote] | None = None,
+    own_time_ms: int | None = None,
+) -> Order:
     """Validate and record a new order; the worker running the user's simulator matches it from the
     first tick after the profile's entry latency (in a market of the simulator's own: from its next bar,
-    checked against `own_quotes`, the prices the user's connection last got).
+    checked against `own_quotes`, the prices of the bar at `own_time_ms` the user's connection last got).
 
     With a `clientOrderId` the call is idempotent: placing the same ticket again returns the first order.
     An `oco` ticket records two orders (its limit leg, returned, and its stop-loss leg) in one group.
@@ -286,7 +296,7 @@ def order_place(*, user_id: int, ticket: OrderTicket, own_quotes: Mapping[str, Q
         with transaction.atomic():
             # Read under the transaction: a simulator stopped since (its open orders canceled) must not take this one.
             simulator = running_simulator(user_id=user_id)
-            prices = _prices_of_market(simulator, own_quotes)
+            prices = _prices_of_market(simulator, own_quotes, own_time_ms)
             instrument = selectors.instrument_by_symbol(ticket.symbol, active_only=not prices.own)
             if instrument is None or (prices.own and instrument.symbol not in prices.quotes):
                 raise ProtocolError(MarketCode.UNKNOWN_SYMBOL, f"unknown symbol {ticket.symbol!r}")
@@ -302,7 +312,7 @@ def order_place(*, user_id: int, ticket: OrderTicket, own_quotes: Mapping[str, Q
                     raise ProtocolError(MarketCode.MARKET_UNAVAILABLE)
                 last = spec.limit_price
             assert last is not None
-            if not prices.own and account.loss_halted_day and account.loss_halted_day == selectors.feed_day(prices.seq):
+            if account.loss_halted_day and account.loss_halted_day == prices.day:
                 raise ProtocolError(
                     MarketCode.DAILY_LOSS_LIMIT, "the daily loss limit was reached: new orders wait for the next day"
                 )
@@ -900,11 +910,11 @@ def equity_samples_record(*, user_ids: Sequence[int], quotes: dict[str, Quote], 
     return len(samples)
 
 
-def daily_losses_watch(*, user_ids: Sequence[int], quotes: dict[str, Quote], tick_seq: int) -> list[int]:
-    """At an equity sample of the shared feed: the accounts with a daily loss limit (theirs or the cap) note
-    the day's first equity, and those whose equity has fallen the limit below it stop trading for the day:
-    their open orders are canceled (the user's connections get the snapshot) and new ones refused. Returns
-    the users stopped now."""
+def daily_losses_watch(*, user_ids: Sequence[int], quotes: Mapping[str, Quote], day: str) -> list[int]:
+    """At an equity sample of market `day` (selectors.feed_day, or bar_day for a market of the simulator's
+    own): the accounts with a daily loss limit (theirs or the cap) note the day's first equity, and those
+    whose equity has fallen the limit below it stop trading for the day: their open orders are canceled
+    (the user's connections get the snapshot) and new ones refused. Returns the users stopped now."""
     caps = selectors.risk_caps()
     accounts = Account.objects.filter(user_id__in=user_ids)
     if caps.daily_loss_limit is None:
@@ -916,7 +926,6 @@ def daily_losses_watch(*, user_ids: Sequence[int], quotes: dict[str, Quote], tic
     for position in Position.objects.filter(user_id__in=watched, quantity__gt=0).select_related("instrument"):
         quote = quotes.get(position.instrument.symbol)
         value[position.user_id] += position.quantity * (quote.price if quote is not None else position.average_price)
-    day = selectors.feed_day(tick_seq)
     stopped = []
     for user_id, account in watched.items():
         equity = account.cash + quantize(value[user_id])

@@ -11,7 +11,7 @@ import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from market_app import risk, services
+from market_app import risk, selectors, services
 from market_app.errors import AccountCode, MarketCode
 from market_app.messages import OrderAmendment, RiskLimits
 from market_app.models import Account, Order
@@ -151,7 +151,7 @@ class TestTheDailyLossLimit:
 
     def watch(self, who_id: int, aapl: str, seq: int) -> list[int]:
         quotes = {"AAPL": Quote(price=D(aapl), open=D(aapl), volume=1)}
-        return services.daily_losses_watch(user_ids=[who_id], quotes=quotes, tick_seq=seq)
+        return services.daily_losses_watch(user_ids=[who_id], quotes=quotes, day=selectors.feed_day(seq))
 
     def test_a_days_loss_past_the_limit_cancels_the_open_orders_and_refuses_new_ones_until_the_next_day(self) -> None:
         who = trader()

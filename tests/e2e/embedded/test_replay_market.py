@@ -169,6 +169,62 @@ def test_orders_fill_along_the_next_bars_path(server: DaphneServer) -> None:
     assert orders[limit_order["orderId"]]["averagePrice"] == 99.5
 
 
+def day_bar(day: int, open_: float, low: float, close: float) -> str:
+    at = (T0 + timedelta(days=day)).isoformat()
+    return f"{at},TST,{open_},{max(open_, close)},{low},{close},1000"
+
+
+# TST a day a bar: flat at 100, then a fall to 80 on the third day.
+DAYS_CSV = (
+    "timestamp,symbol,open,high,low,close,volume\n"
+    + "\n".join([day_bar(0, 100, 100, 100), day_bar(1, 100, 99, 100), day_bar(2, 100, 80, 80), day_bar(3, 80, 80, 80)])
+    + "\n"
+)
+
+
+def test_a_daily_loss_limit_stops_a_replays_trading_for_the_rest_of_its_bars_day(server: DaphneServer) -> None:
+    creds = server.issue_token(f"rpl-{uuid.uuid4().hex[:8]}")
+    status, body = server.request(
+        "POST",
+        "/api/market/datasets/?name=days",
+        DAYS_CSV.encode(),
+        token=creds["token"],
+        headers={"Content-Type": "text/csv"},
+    )
+    assert status == 201, body
+    with server.connect(creds["token"], creds["deviceId"]) as ws:
+        recv_json(ws)
+        send(ws, creds, "set_risk_limits", "limits", limits={"dailyLossLimit": 100})
+        recv_until(ws, "risk_limits_set", ignore=NONE)
+        market = {"source": "replay", "datasetId": str(body["datasetId"])}
+        send(ws, creds, "start_simulator", "start", profile="ideal", market=market)
+        recv_until(ws, "simulator_status_update", ignore=NONE, simulatorStatus="running")
+        clock_at(ws, 0)
+        send(ws, creds, "place_order", "buy", symbol="TST", side="buy", orderType="market", quantity=10)
+        recv_until(ws, "order_placed", ignore=NONE)
+        send(ws, creds, "place_order", "rest", symbol="TST", side="buy", orderType="limit", quantity=1, limitPrice=50)
+        resting = recv_until(ws, "order_placed", ignore=NONE)[0]["order"]["orderId"]
+        send(ws, creds, "step_clock", "day1", bars=1)
+        clock_at(ws, 1)  # bought 10 at 100: the day ends where it started
+
+        send(ws, creds, "step_clock", "day2", bars=1)  # 80 at the close: 200 lost
+        order = {}
+        while order.get("status") != "canceled":
+            snapshot, _ = recv_until(ws, "exchange_data_status", ignore=NONE)
+            order = snapshot["userOrders"][resting]
+        clock_at(ws, 2)
+        send(ws, creds, "place_order", "halted", symbol="TST", side="buy", orderType="market", quantity=1)
+        refused, _ = recv_until(ws, "error", ignore=NONE)
+        send(ws, creds, "step_clock", "day3", bars=1)
+        clock_at(ws, 3)
+        send(ws, creds, "place_order", "next", symbol="TST", side="buy", orderType="market", quantity=1)
+        placed, _ = recv_until(ws, "order_placed", ignore=NONE)
+
+    assert order["reason"] == "the daily loss limit of 100 was reached"
+    assert (refused["code"], refused["requestId"]) == ("daily_loss_limit", "halted")
+    assert placed["order"]["status"] == "new"
+
+
 def test_the_clock_survives_a_reconnect(server: DaphneServer) -> None:
     with replay_trader(server) as (creds, ws, _):
         clock_at(ws, 0)
