@@ -19,6 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from market_app import metrics, order_specs, risk, selectors
@@ -645,8 +646,10 @@ def _apply_one(
         Order.objects.select_for_update(of=("self",))
         .select_related("instrument")
         .filter(pk=intent.order_id, user_id=user_id, status__in=OPEN_ORDER_STATUSES)
+        # Not when a worker that adopted the simulator applies the tick again (its fill is there).
+        .exclude(Exists(Fill.objects.filter(order=OuterRef("pk"), tick_seq=intent.tick_seq)))
     )
-    if order is None or Fill.objects.filter(order=order, tick_seq=intent.tick_seq).exists():
+    if order is None:
         return False
     position, _ = Position.objects.select_for_update().get_or_create(user_id=user_id, instrument=order.instrument)
     quantity = min(intent.quantity, order.remaining)
