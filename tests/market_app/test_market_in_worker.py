@@ -5,6 +5,7 @@ started in this process, what the worker's signals and the channel layer bring i
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -22,9 +23,10 @@ from market_app.events import MarketTickEvent
 from market_app.groups import worker_orders_group
 from market_app.in_worker import MarketInWorker
 from market_app.liquidity import Book, Level
-from market_app.messages import OrderTicket
+from market_app.messages import OrderTicket, RiskLimits
 from market_app.models import MarketFeed, Order, OrderStatus
 from simulator_app import services as simulator_services
+from simulator_app.clock import Clock, ClockSettings
 from simulator_app.models import Simulator, SimulatorStatus
 from simulator_app.simulation_run import SimulationRun
 from simulator_app.worker import Worker
@@ -103,6 +105,23 @@ def test_a_clock_change_reads_the_users_orders_before_the_bars_it_plays() -> Non
     async_to_sync(market.clock_changed)(market.worker.runs[who.simulator_id])
 
     assert [order.id for order in market.open_orders[who.user_id]] == [placed.id]
+
+
+def test_a_daily_loss_limit_set_while_a_market_of_its_own_plays_is_watched_from_the_next_lease_renewal() -> None:
+    set_prices({"AAPL": "100.00"}, seq=1)
+    who = trader()
+    run = dataclasses.replace(
+        run_of(who, "ideal"), market={"source": "synthetic", "seed": 1}, clock=Clock(settings=ClockSettings())
+    )
+    market = market_of(who, run)
+    market.channel = async_to_sync(get_channel_layer().new_channel)()  # a renewal joins its groups again
+    async_to_sync(market.own.add)(run)
+    unwatched = market.own.markets[run.simulator_id].watch_losses
+
+    services.account_risk_limits_set(user_id=who.user_id, limits=RiskLimits(dailyLossLimit=100))
+    async_to_sync(market.leases_renewed)()
+
+    assert (unwatched, market.own.markets[run.simulator_id].watch_losses) == (False, True)
 
 
 def test_a_run_another_worker_took_over_is_dropped_from_the_worker_and_its_fill_is_left_to_the_new_holder() -> None:
