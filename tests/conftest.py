@@ -13,6 +13,7 @@ from django.test import override_settings
 
 from tests.support.liveserver import DaphneServer
 from tests.support.production import IN_CI
+from tests.support.run import run_directory
 from tests.support.servers import ServerFactory, running_server, server_factory
 
 pytest_plugins = ["tests.support.scheduling"]
@@ -21,6 +22,10 @@ FAST_PASSWORD_HASHER = "django.contrib.auth.hashers.MD5PasswordHasher"
 # log in a few hundred times a run, and PBKDF2's 0.5 s of CPU a login (a refused one too) was the
 # largest single cost of the run. A test about slow logins sets PASSWORD_HASHERS back.
 os.environ.setdefault("PASSWORD_HASHERS", FAST_PASSWORD_HASHER)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    run_directory()  # made before pytest-xdist starts its workers, so that they share it
 
 
 @pytest.fixture

@@ -180,9 +180,10 @@ for line in sys.stdin:
 class TokenDesk:
     """An operator's `manage.py issue_token`, in one long-lived process for a server's settings."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], prefix: tuple[str, ...] = ()) -> None:
+        """`prefix`: what the command runs under (`ip netns exec <host>`, tests/support/netns.py)."""
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "shell", "-c", TOKEN_DESK],
+            [*prefix, sys.executable, "manage.py", "shell", "-c", TOKEN_DESK],
             cwd=ROOT,
             env=env,
             stdin=subprocess.PIPE,

@@ -5,13 +5,11 @@ Under CI=true an unreachable PostgreSQL or Redis fails the test; elsewhere it sk
 
 from __future__ import annotations
 
-import atexit
 import os
 import re
 import secrets
 import shutil
 import socket
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ import psycopg
 import pytest
 
 from tests.support.liveserver import DaphneServer, WorkerProcess, base_env, manage
+from tests.support.run import at_end, built_once
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -79,26 +78,37 @@ def _database_url(name: str) -> str:
     return urlunsplit(urlsplit(POSTGRES_URL)._replace(path=f"/{name}"))
 
 
-_template: str | None = None
-
-
-def _migrated_template() -> str:
-    """A database migrated once per test process, dropped at its exit: each cluster's database is a
-    copy (CREATE DATABASE ... TEMPLATE, milliseconds) instead of a `migrate` of its own (seconds)."""
-    global _template
-    if _template is None:
-        name = f"e2e_template_{secrets.token_hex(6)}"
-        with _admin() as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        atexit.register(_drop, name)
-        manage(base_env(**production_env(_database_url(name))), "migrate", "--noinput")
-        _template = name
-    return _template
-
-
 def _drop(name: str) -> None:
     with _admin() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _build_template(path: Path) -> None:
+    name = f"e2e_template_{secrets.token_hex(6)}"
+    with _admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        manage(base_env(**production_env(_database_url(name))), "migrate", "--noinput")
+    except BaseException:
+        _drop(name)
+        raise
+    path.write_text(name)
+
+
+def _migrated_template() -> str:
+    """A database migrated once per test run (tests/support/run.py), dropped at its end: each
+    cluster's database is a copy (CREATE DATABASE ... TEMPLATE, milliseconds) instead of a
+    `migrate` of its own (seconds)."""
+    return built_once("postgres-template", _build_template).read_text()
+
+
+def _drop_template(run: Path) -> None:
+    built = run / "postgres-template"
+    if built.exists():
+        _drop(built.read_text())
+
+
+at_end(_drop_template)
 
 
 @contextmanager
@@ -114,20 +124,17 @@ def fresh_postgres_database(*, migrated: bool = False) -> Iterator[str]:
         _drop(name)
 
 
-_static_root: Path | None = None
+def _collect_static(directory: Path) -> None:
+    shutil.rmtree(directory, ignore_errors=True)  # what a failed build left
+    directory.mkdir()
+    directory.chmod(0o755)  # nginx's workers (another user) serve it in the recipe's test
+    manage(base_env(SERVE_STATIC="false", STATIC_ROOT=str(directory)), "collectstatic", "--noinput")
 
 
 def collected_static() -> Path:
-    """A STATIC_ROOT filled by collectstatic (hashed names and their manifest), once per test run:
-    a production process without one refuses to start, as the recipe's would."""
-    global _static_root
-    if _static_root is None:
-        directory = Path(tempfile.mkdtemp(prefix="trading-static-"))
-        directory.chmod(0o755)  # nginx's workers (another user) serve it in the recipe's test
-        atexit.register(shutil.rmtree, directory, ignore_errors=True)
-        manage(base_env(SERVE_STATIC="false", STATIC_ROOT=str(directory)), "collectstatic", "--noinput")
-        _static_root = directory
-    return _static_root
+    """A STATIC_ROOT filled by collectstatic (hashed names and their manifest), once per test run
+    (tests/support/run.py): a production process without one refuses to start, as the recipe's would."""
+    return built_once("static", _collect_static)
 
 
 def production_env(database_url: str) -> dict[str, str]:

@@ -2,40 +2,36 @@
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import shutil
 import sqlite3
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from tests.support.liveserver import DaphneServer, base_env, manage
+from tests.support.run import built_once
 
 ServerFactory = Callable[..., DaphneServer]
 # Tests log in many times a minute; the throttle itself has its own test.
 RELAXED_LOGIN_THROTTLE = {"LOGIN_THROTTLE_RATE": "1000/min", "LOGIN_USER_THROTTLE_RATE": "1000/min"}
 
 
-_template: Path | None = None
+def _build_template(template: Path) -> None:
+    template.unlink(missing_ok=True)  # what a failed build left
+    env = base_env(DATABASE_URL=f"sqlite:///{template}")
+    manage(env, "migrate", "--noinput")
+    manage(env, "ensure_demo_user")
 
 
 def migrated_database(path: Path) -> None:
     """A fresh SQLite database at `path`, migrated and with the demo users: a copy of one prepared
-    once per test run, since migrating and hashing the demo passwords take seconds each time."""
-    global _template
-    if _template is None:
-        directory = Path(tempfile.mkdtemp(prefix="trading-template-"))
-        atexit.register(shutil.rmtree, directory, ignore_errors=True)
-        template = directory / "template.sqlite3"
-        env = base_env(DATABASE_URL=f"sqlite:///{template}")
-        manage(env, "migrate", "--noinput")
-        manage(env, "ensure_demo_user")
-        _template = template
+    once per test run (tests/support/run.py), since migrating and hashing the demo passwords take
+    seconds each time."""
+    template = built_once("template.sqlite3", _build_template)
     for suffix in ("", "-wal"):  # the write-ahead log is folded in when the last connection closes
-        source = Path(f"{_template}{suffix}")
+        source = Path(f"{template}{suffix}")
         if source.exists():
             shutil.copyfile(source, f"{path}{suffix}")
 
