@@ -12,7 +12,9 @@ One daphne process in the embedded layout (simulators in the server process; SQL
   limit orders the path crosses (each fills once: matching on every bar, 40 fills written). Bars a
   second = bar times / (the `clock_update` saying `finished` - the one saying it plays).
 - **lockstep**: the example bot (tools/python-client/examples/moving_average.py) through the Python
-  client over the socket, every bar acknowledged: steps a second over the SPX replay.
+  client over the socket, every bar acknowledged: steps a second over the SPX replay; then a bot that
+  never trades over the same bars (the bars' round trip alone), and from the two the time each order
+  and the bar that fills it add.
 - **backtesting.py**: the same moving-average crossover (10/30, 10 shares) on the same SPX bars, in
   this process (`Backtest.run`), as the same-run baseline: bars a second, and the ratios.
 - **many**: `--simulators` users each replaying a dataset of one-second bars at `--speed` for
@@ -131,21 +133,32 @@ async def replay_at_max(ws_url: str, client: dict[str, Any], dataset: str) -> di
 
 
 async def lockstep(http: str, username: str, password: str, dataset: str) -> dict[str, Any]:
+    """The example bot, then a bot that never trades over the same bars: the difference is what the
+    orders cost (each order and the bar that fills it), the second run the bars' round trip alone."""
     from tradesim import Client
     from tradesim.backtest import backtest, load_strategy
 
+    def no_orders(bar: Any, broker: Any) -> None:
+        return None
+
+    timed = {}
     async with Client(http, device_file=None, flow_control=False) as client:
         await client.connect(username=username, password=password)
-        begun = time.perf_counter()
-        result = await backtest(client, load_strategy(EXAMPLE), dataset_id=dataset, symbols=["SPX"], seed=1)
-        took = time.perf_counter() - begun
-    figures = result.report["figures"]
+        for name, on_bar in (("bot", load_strategy(EXAMPLE)), ("idle", no_orders)):
+            begun = time.perf_counter()
+            result = await backtest(client, on_bar, dataset_id=dataset, symbols=["SPX"], seed=1)
+            timed[name] = (result, time.perf_counter() - begun)
+    (bot, took), (idle, idle_took) = timed["bot"], timed["idle"]
+    orders = len(bot.placed)
     return {
-        "bars": result.bars,
+        "bars": bot.bars,
         "seconds": round(took, 3),
-        "stepsPerS": round(result.bars / took),
-        "trades": figures["trades"],
-        "totalReturn": round(figures["totalReturn"], 6),
+        "stepsPerS": round(bot.bars / took),
+        "trades": bot.report["figures"]["trades"],
+        "totalReturn": round(bot.report["figures"]["totalReturn"], 6),
+        "orders": orders,
+        "idleStepsPerS": round(idle.bars / idle_took),
+        "msPerOrder": round((took - idle_took * bot.bars / idle.bars) / orders * 1000, 1) if orders else None,
     }
 
 
@@ -330,6 +343,13 @@ def main() -> None:
                 "lock-step, the Python client",
                 f"{ours['stepsPerS']} steps/s",
                 f"{ours['bars']} bars, {ours['trades']} trades",
+            ]
+        )
+        rows.append(
+            [
+                "lock-step, a bot that never trades (the bars' round trip)",
+                f"{ours['idleStepsPerS']} steps/s",
+                f"each of the {ours['orders']} orders with its fill: {ours['msPerOrder']} ms more",
             ]
         )
         rows.append(
