@@ -11,9 +11,10 @@ is checked against. Each limit is empty (none) unless the account's user sets it
 - `max_open_orders`: the open orders an account may have (a new order needs one to spare);
 - `max_leverage`: for a buy, every position at its last price, the open buys and this order,
   over the equity (cash and positions). A sell only lowers these, so only its value is checked;
-- `daily_loss_limit`: how far the equity may fall in one market day of the shared feed below its
-  first sample of the day; past it the open orders are canceled and new ones refused until the
-  next day (market_app.services.daily_losses_watch, on each equity sample).
+- `daily_loss_limit`: how far the equity may fall in one market day below its start (the shared
+  feed's first sample of the day; in a market of the simulator's own, the previous bar's close);
+  past it the open orders are canceled and new ones refused until the next day
+  (market_app.services.daily_losses_watch).
 """
 
 from __future__ import annotations
@@ -38,13 +39,7 @@ class Limits:
 
     def under(self, caps: Limits) -> Limits:
         """Each limit held to the cap's (a limit or a cap that is empty leaves the other)."""
-        return Limits(
-            max_order_value=_lower(self.max_order_value, caps.max_order_value),
-            max_position_value=_lower(self.max_position_value, caps.max_position_value),
-            max_open_orders=_lower(self.max_open_orders, caps.max_open_orders),
-            max_leverage=_lower(self.max_leverage, caps.max_leverage),
-            daily_loss_limit=_lower(self.daily_loss_limit, caps.daily_loss_limit),
-        )
+        return Limits(**{f.name: _lower(getattr(self, f.name), getattr(caps, f.name)) for f in fields(self)})
 
     def above(self, caps: Limits) -> list[str]:
         """The names of the limits set above their caps."""

@@ -212,12 +212,17 @@ def bar_day(simulator_id: uuid.UUID, time_ms: int) -> str:
     return f"bars:{simulator_id.hex}:{datetime.fromtimestamp(time_ms / 1000, UTC).date().isoformat()}"
 
 
+def daily_loss_accounts(user_ids: Iterable[int]) -> QuerySet[Account]:
+    """The accounts of these users with a daily loss limit to watch (their own, or the operator's cap for all)."""
+    accounts = Account.objects.filter(user_id__in=user_ids)
+    if risk_caps().daily_loss_limit is None:
+        accounts = accounts.filter(daily_loss_limit__isnull=False)
+    return accounts
+
+
 def daily_loss_watched(user_ids: list[int]) -> set[int]:
-    """The users whose account has a daily loss limit to watch (their own, or the operator's cap for all)."""
-    if settings.RISK_DAILY_LOSS_LIMIT_CAP is not None:
-        return set(user_ids)
-    accounts = Account.objects.filter(user_id__in=user_ids, daily_loss_limit__isnull=False)
-    return set(accounts.values_list("user_id", flat=True))
+    """The users of `daily_loss_accounts`."""
+    return set(daily_loss_accounts(user_ids).values_list("user_id", flat=True))
 
 
 def reserved_by_open_orders(user_id: int, quotes: dict[str, Quote]) -> tuple[Decimal, dict[str, Decimal]]:

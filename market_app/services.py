@@ -161,9 +161,14 @@ def _day_end(seq: int) -> int:
 
 
 def _check_affordable(
-    user_id: int, account: Account, spec: OrderSpec, instrument: Instrument, last: Decimal, quotes: dict[str, Quote]
+    account: Account,
+    spec: OrderSpec,
+    instrument: Instrument,
+    last: Decimal,
+    quotes: dict[str, Quote],
+    open_orders: list[Order],
 ) -> None:
-    reserved_cash, reserved_quantity = selectors.reserved_by_open_orders(user_id, quotes)
+    reserved_cash, reserved_quantity = selectors.reserved_by_orders(open_orders, quotes)
     if spec.side == "buy" and spec.order_class != OrderClass.OCO:
         cost = quantize(spec.quantity * spec.cost_price(last))
         available = account.cash - reserved_cash
@@ -174,7 +179,7 @@ def _check_affordable(
                 details=[ErrorDetail(field="quantity", problem=f"at most {available} in cash is free")],
             )
     elif spec.side == "sell":
-        position = one_or_none(Position.objects.filter(user_id=user_id, instrument=instrument))
+        position = one_or_none(Position.objects.filter(user_id=account.user_id, instrument=instrument))
         held = position.quantity if position is not None else Decimal(0)
         free = held - reserved_quantity.get(instrument.symbol, Decimal(0))
         if spec.quantity > free:
@@ -188,10 +193,10 @@ def _check_affordable(
 
 
 def _check_limits(
-    user_id: int,
     account: Account,
     symbol: str,
     quotes: Mapping[str, Quote],
+    open_orders: list[Order],
     *,
     value: Decimal,
     buys: Decimal,
@@ -201,10 +206,9 @@ def _check_limits(
     limits = selectors.risk_limits_of(account).under(selectors.risk_caps())
     if limits.none:
         return
-    open_orders = list(selectors.open_orders_of_users([user_id]))
     buying, _ = selectors.reserved_by_symbol(open_orders, dict(quotes))
     held: dict[str, Decimal] = {}
-    for position in selectors.positions_of_user(user_id):
+    for position in selectors.positions_of_user(account.user_id):
         quote = quotes.get(position.instrument.symbol)
         held[position.instrument.symbol] = position.quantity * (quote.price if quote else position.average_price)
     positions_value = sum(held.values(), Decimal(0))
@@ -317,10 +321,11 @@ def order_place(
                 raise ProtocolError(
                     MarketCode.DAILY_LOSS_LIMIT, "the daily loss limit was reached: new orders wait for the next day"
                 )
-            _check_affordable(user_id, account, spec, instrument, last, prices.quotes)
+            open_orders = selectors.open_orders_of_users([user_id])  # read once for both checks
+            _check_affordable(account, spec, instrument, last, prices.quotes, open_orders)
             value = quantize(spec.quantity * spec.cost_price(last))
             buys = value if spec.side == OrderSide.BUY and spec.order_class != OrderClass.OCO else Decimal(0)
-            _check_limits(user_id, account, instrument.symbol, prices.quotes, value=value, buys=buys, new=True)
+            _check_limits(account, instrument.symbol, prices.quotes, open_orders, value=value, buys=buys, new=True)
             realism = realism_of(simulator.profile)
             common = {
                 "user_id": user_id,
@@ -518,12 +523,13 @@ def order_replace(
             extra = quantize(
                 (after.quantity - order.filled_qty) * after.cost_price(last) - order.remaining * before.cost_price(last)
             )
-            reserved, _ = selectors.reserved_by_open_orders(user_id, quotes)
+            open_orders = selectors.open_orders_of_users([user_id])  # read once for both checks
+            reserved, _ = selectors.reserved_by_orders(open_orders, quotes)
             if extra > 0 and extra > account.cash - reserved:
                 raise ProtocolError(MarketCode.INSUFFICIENT_CASH, "the larger order needs more cash than is free")
             value = quantize(after.quantity * after.cost_price(last))
             _check_limits(
-                user_id, account, instrument.symbol, quotes, value=value, buys=max(extra, Decimal(0)), new=False
+                account, instrument.symbol, quotes, open_orders, value=value, buys=max(extra, Decimal(0)), new=False
             )
         elif after.side == OrderSide.SELL and after.quantity > before.quantity:
             position = one_or_none(Position.objects.filter(user_id=user_id, instrument=instrument))
@@ -919,10 +925,7 @@ def daily_losses_watch(*, user_ids: Sequence[int], quotes: Mapping[str, Quote], 
     whose equity has fallen the limit below it stop trading for the day: their open orders are canceled
     (the user's connections get the snapshot) and new ones refused. Returns the users stopped now."""
     caps = selectors.risk_caps()
-    accounts = Account.objects.filter(user_id__in=user_ids)
-    if caps.daily_loss_limit is None:
-        accounts = accounts.filter(daily_loss_limit__isnull=False)
-    watched = {account.user_id: account for account in accounts}
+    watched = {account.user_id: account for account in selectors.daily_loss_accounts(user_ids)}
     if not watched:
         return []
     value = dict.fromkeys(watched, Decimal(0))
