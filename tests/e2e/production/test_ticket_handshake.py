@@ -20,4 +20,4 @@ def test_a_ticket_from_one_process_opens_a_socket_on_another_once(tmp_path: Path
         for server in (first, second):
             with server.connect_with_ticket(ticket) as ws:
                 messages, code = recv_until_closed(ws)
-            assert [m["code"] for m in messages] == ["ticket_invalid"] and code == 4001
+            assert [m["code"] for m in messages] == ["ticket_invalid"] and code == 4001, (code, server.log()[-3000:])
