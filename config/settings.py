@@ -684,6 +684,15 @@ if MARKET_SOURCE == "replay" and not Path(MARKET_REPLAY_FILE).is_file():
 MARKET_STARTING_CASH = env_int(
     "MARKET_STARTING_CASH", default=100_000, minimum=0, meaning="a new trading account's cash"
 )
+MARKET_MAX_STARTING_CASH = env_int(
+    "MARKET_MAX_STARTING_CASH",
+    default=10_000_000,
+    minimum=1,
+    meaning="the most starting cash a user may give an account they open",
+)
+MARKET_ACCOUNTS_PER_USER = env_int(
+    "MARKET_ACCOUNTS_PER_USER", default=10, minimum=1, meaning="how many open accounts a user may have at once"
+)
 # The default commission schedule of an account (market_app.fees; each account may set its own in the admin),
 # times the simulator profile's fee factor (ideal 0, realistic 1, harsh 2). By default a per-share schedule
 # as many brokers charge for US shares: 0.005 a share, at least 1 an order.

@@ -69,14 +69,33 @@ class MarketFeedAdmin(ReadOnlyAdmin):
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
-    """Only the commission schedule and the risk limits are edited here (empty: the MARKET_COMMISSION_*
+    """Only the profile, the commission schedule and the risk limits are edited here (empty: the MARKET_COMMISSION_*
     settings; no limit, though the RISK_*_CAP caps hold every account); the cash moves only through
     the services."""
 
-    list_display = ("user", "cash", "starting_cash", "fees_paid", "commission_per_share", "commission_bps")
-    search_fields = ("user__username",)
+    list_display = (
+        "user",
+        "name",
+        "is_default",
+        "is_current",
+        "closed_at",
+        "cash",
+        "starting_cash",
+        "fees_paid",
+        "profile",
+        "commission_per_share",
+        "commission_bps",
+    )
+    list_filter = ("is_default", "is_current", ("closed_at", admin.EmptyFieldListFilter))
+    search_fields = ("user__username", "name")
+    list_select_related = ("user",)
     fields = (
         "user",
+        "name",
+        "is_default",
+        "is_current",
+        "closed_at",
+        "profile",
         "cash",
         "starting_cash",
         "fees_paid",
@@ -97,6 +116,10 @@ class AccountAdmin(admin.ModelAdmin):
     )
     readonly_fields = (
         "user",
+        "name",
+        "is_default",
+        "is_current",
+        "closed_at",
         "cash",
         "starting_cash",
         "fees_paid",
@@ -126,13 +149,11 @@ class AccountAdmin(admin.ModelAdmin):
 
     @admin.action(description="Export the orders of the selected accounts (CSV)")
     def export_orders(self, request: HttpRequest, queryset: QuerySet[Account]) -> HttpResponse:
-        users = list(queryset.values_list("user_id", flat=True))
-        return orders_csv(Order.objects.filter(user_id__in=users))
+        return orders_csv(Order.objects.filter(account__in=queryset))
 
     @admin.action(description="Export the fills of the selected accounts (CSV)")
     def export_fills(self, request: HttpRequest, queryset: QuerySet[Account]) -> HttpResponse:
-        users = list(queryset.values_list("user_id", flat=True))
-        return fills_csv(Fill.objects.filter(user_id__in=users))
+        return fills_csv(Fill.objects.filter(account__in=queryset))
 
 
 @admin.register(Order)
@@ -198,8 +219,8 @@ class CandleAdmin(ReadOnlyAdmin):
 
 
 def account_figures_html(account: Account) -> str:
-    window = journal.default_window(user_id=account.user_id, start=None, end=None)
-    figures = performance.account_performance(user_id=account.user_id, window=window)
+    window = journal.default_window(account_id=account.pk, start=None, end=None)
+    figures = performance.account_performance(account_id=account.pk, window=window)
     rows = zip(journal.PERFORMANCE_COLUMNS, performance.performance_row(figures), strict=True)
     return format_html(
         '<table class="account-figures">{}</table>',
@@ -220,19 +241,23 @@ def _csv(filename: str, columns: Iterable[str], rows: Iterable[list[str]]) -> Ht
 def _rows(items: Iterable[Any], row: Callable[[Any, journal.Epochs], list[str]]) -> Iterable[list[str]]:
     epochs: dict[int, journal.Epochs] = {}
     for item in items:
-        if item.user_id not in epochs:
-            epochs[item.user_id] = journal.account_epochs(user_id=item.user_id)
-        yield [item.user.get_username(), *row(item, epochs[item.user_id])]
+        if item.account_id not in epochs:
+            epochs[item.account_id] = journal.account_epochs(account_id=item.account_id)
+        yield [item.user.get_username(), item.account.name, *row(item, epochs[item.account_id])]
 
 
 def orders_csv(orders: QuerySet[Order]) -> HttpResponse:
-    ordered = orders.select_related("user", "instrument").order_by("user_id", "created_at", "id")
-    return _csv("orders", ("user", *journal.ORDER_COLUMNS), _rows(ordered.iterator(), journal.order_row))
+    ordered = orders.select_related("user", "account", "instrument").order_by(
+        "user_id", "account_id", "created_at", "id"
+    )
+    return _csv("orders", ("user", "account", *journal.ORDER_COLUMNS), _rows(ordered.iterator(), journal.order_row))
 
 
 def fills_csv(fills: QuerySet[Fill]) -> HttpResponse:
-    ordered = fills.select_related("user", "instrument").order_by("user_id", "created_at", "id")
-    return _csv("fills", ("user", *journal.FILL_COLUMNS), _rows(ordered.iterator(), journal.fill_row))
+    ordered = fills.select_related("user", "account", "instrument").order_by(
+        "user_id", "account_id", "created_at", "id"
+    )
+    return _csv("fills", ("user", "account", *journal.FILL_COLUMNS), _rows(ordered.iterator(), journal.fill_row))
 
 
 def reset_accounts(model_admin: admin.ModelAdmin, request: HttpRequest, accounts: QuerySet[Account]) -> None:
@@ -240,10 +265,10 @@ def reset_accounts(model_admin: admin.ModelAdmin, request: HttpRequest, accounts
     done, refused = 0, []
     for account in accounts.select_related("user"):
         try:
-            services.account_reset(user_id=account.user_id, by_operator=True)
+            services.account_reset(user_id=account.user_id, account_id=account.pk, by_operator=True)
             done += 1
         except ProtocolError as error:
-            refused.append(f"{account.user.get_username()} ({error.message})")
+            refused.append(f"{account} ({error.message})")
     if done:
         model_admin.message_user(request, f"{done} account(s) reset to their starting cash.", messages.SUCCESS)
     if refused:

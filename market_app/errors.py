@@ -133,10 +133,16 @@ register_error_codes(
 
 
 class AccountCode(StrEnum):
-    """Codes of the account's reset and journal (docs/protocol.md §4c)."""
+    """Codes of the accounts, their reset and journal (docs/protocol.md §4c, §4f)."""
 
     ACCOUNT_IN_USE = "account_in_use"
     LIMIT_ABOVE_CAP = "limit_above_cap"
+    UNKNOWN_ACCOUNT = "unknown_account"
+    ACCOUNT_CLOSED = "account_closed"
+    ACCOUNT_NAME_TAKEN = "account_name_taken"
+    ACCOUNT_LIMIT = "account_limit"
+    DEFAULT_ACCOUNT = "default_account"
+    STARTING_CASH_ABOVE_CAP = "starting_cash_above_cap"
 
 
 register_error_codes(
@@ -151,6 +157,29 @@ register_error_codes(
         AccountCode.LIMIT_ABOVE_CAP: ErrorCodeSpec(
             "A risk limit is above the operator's cap for it (`details` names each; `risk_limits` and "
             "GET /api/market/account/limits/ show the caps). Nothing was changed.",
+            None,
+            422,
+        ),
+        AccountCode.UNKNOWN_ACCOUNT: ErrorCodeSpec(
+            "No account of yours has this `accountId` (GET /api/market/accounts/ lists them).", None, 404
+        ),
+        AccountCode.ACCOUNT_CLOSED: ErrorCodeSpec(
+            "The account is closed: its history can be read, nothing can trade in it or change it.", None, 409
+        ),
+        AccountCode.ACCOUNT_NAME_TAKEN: ErrorCodeSpec(
+            "Another open account of yours has this name. Nothing was changed.", None, 409
+        ),
+        AccountCode.ACCOUNT_LIMIT: ErrorCodeSpec(
+            "You have as many open accounts as the operator allows (MARKET_ACCOUNTS_PER_USER): close one first.",
+            None,
+            409,
+        ),
+        AccountCode.DEFAULT_ACCOUNT: ErrorCodeSpec(
+            "The default account cannot be closed: make another one the default first.", None, 409
+        ),
+        AccountCode.STARTING_CASH_ABOVE_CAP: ErrorCodeSpec(
+            "`startingCash` is above the operator's cap (MARKET_MAX_STARTING_CASH; `details` says it). "
+            "Nothing was opened.",
             None,
             422,
         ),

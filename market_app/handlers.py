@@ -10,14 +10,19 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.dispatch import receiver
 
-from market_app import journal, market_choice, selectors, services
+from market_app import accounts, journal, selectors, services
 from market_app.errors import MarketCode
 from market_app.events import MarketTickEvent
 from market_app.messages import (
+    AccountChanged,
+    AccountList,
     AccountResetDone,
     CancelOrder,
+    CloseAccount,
+    ListAccounts,
     MarketAck,
     MarketSubscription,
+    OpenAccount,
     OrderCanceled,
     OrderPlaced,
     OrderReplaced,
@@ -32,10 +37,13 @@ from market_app.messages import (
     SetRiskLimits,
     SnapshotReason,
     SubscribeMarket,
+    TradingAccount,
+    UpdateAccount,
 )
+from market_app.models import Account
 from market_app.price_stream import OwnPrices, deliver_own_tick, stream_of
 from market_app.realism import profile_name
-from market_app.snapshots import exchange_data_status, order_view, risk_limits_view
+from market_app.snapshots import exchange_data_status, order_view, risk_limits_view, trading_account_view
 from market_app.tick_fanout import relay
 from sessions_app.checks import require_active_session, require_own_device
 from sessions_app.realtime.consumer import Connection
@@ -124,11 +132,12 @@ async def start_simulator(conn: Connection, message: StartSimulator) -> None:
     """Answered here, not in simulator_app: a `market` is checked against the market's datasets first."""
     require_own_device(conn, message.deviceId)
     require_active_session(conn)
-    market, clock = await database_sync_to_async(market_choice.market_choice_resolve)(
-        user_id=conn.user_id, choice=message.market
-    )
-    simulator = await database_sync_to_async(simulator_services.simulator_start)(
-        user_id=conn.user_id, session_id=conn.session_id, profile=message.profile, market=market, clock=clock
+    simulator, clock = await database_sync_to_async(accounts.simulator_start_on_account)(
+        user_id=conn.user_id,
+        session_id=conn.session_id,
+        account_id=message.accountId,
+        profile=message.profile,
+        choice=message.market,
     )
     # Known at once for this connection's heartbeats; every connection of the user also hears the push.
     summary = simulator_services.simulator_summary(simulator)
@@ -307,25 +316,67 @@ async def replace_order(conn: Connection, message: ReplaceOrder) -> None:
     await conn.send_message(OrderReplaced(requestId=message.requestId, success=True, order=order_view(order)))
 
 
-def _reset(user_id: int) -> AccountResetDone:
-    reset = services.account_reset(user_id=user_id)
-    view = journal.reset_view(reset, journal.account_epochs(user_id=user_id))
+def _reset(user_id: int, account_id: int | None) -> AccountResetDone:
+    reset = services.account_reset(user_id=user_id, account_id=account_id)
+    view = journal.reset_view(reset, journal.account_epochs(account_id=reset.account_id))
     return AccountResetDone(requestId="", success=True, reset=view)
 
 
 @handles(ResetAccount)
 async def reset_account(conn: Connection, message: ResetAccount) -> None:
     require_own_device(conn, message.deviceId)
-    done = await database_sync_to_async(_reset)(conn.user_id)
+    done = await database_sync_to_async(_reset)(conn.user_id, message.accountId)
     await conn.send_message(done.model_copy(update={"requestId": message.requestId}))
 
 
-def _set_risk_limits(user_id: int, limits: RiskLimits) -> RiskLimitsView:
-    return risk_limits_view(services.account_risk_limits_set(user_id=user_id, limits=limits))
+# --- Accounts (market_app.accounts; docs/protocol.md §4f) -----------------------------------------
+
+
+def _accounts(user_id: int, closed: bool) -> list[TradingAccount]:
+    services.account_for(user_id)  # a user who never traded has their default account listed
+    return [trading_account_view(account) for account in selectors.accounts_of_user(user_id, closed=closed)]
+
+
+@handles(ListAccounts)
+async def list_accounts(conn: Connection, message: ListAccounts) -> None:
+    require_own_device(conn, message.deviceId)
+    views = await database_sync_to_async(_accounts)(conn.user_id, bool(message.closed))
+    await conn.send_message(AccountList(requestId=message.requestId, success=True, accounts=views))
+
+
+async def _send_account(conn: Connection, request_id: str, account: Account) -> None:
+    await conn.send_message(AccountChanged(requestId=request_id, success=True, account=trading_account_view(account)))
+
+
+@handles(OpenAccount)
+async def open_account(conn: Connection, message: OpenAccount) -> None:
+    require_own_device(conn, message.deviceId)
+    account = await database_sync_to_async(accounts.account_open)(user_id=conn.user_id, opening=message.account)
+    await _send_account(conn, message.requestId, account)
+
+
+@handles(UpdateAccount)
+async def update_account(conn: Connection, message: UpdateAccount) -> None:
+    require_own_device(conn, message.deviceId)
+    account = await database_sync_to_async(accounts.account_update)(
+        user_id=conn.user_id, account_id=message.accountId, change=message.settings
+    )
+    await _send_account(conn, message.requestId, account)
+
+
+@handles(CloseAccount)
+async def close_account(conn: Connection, message: CloseAccount) -> None:
+    require_own_device(conn, message.deviceId)
+    account = await database_sync_to_async(accounts.account_close)(user_id=conn.user_id, account_id=message.accountId)
+    await _send_account(conn, message.requestId, account)
+
+
+def _set_risk_limits(user_id: int, limits: RiskLimits, account_id: int | None) -> RiskLimitsView:
+    return risk_limits_view(services.account_risk_limits_set(user_id=user_id, limits=limits, account_id=account_id))
 
 
 @handles(SetRiskLimits)
 async def set_risk_limits(conn: Connection, message: SetRiskLimits) -> None:
     require_own_device(conn, message.deviceId)
-    view = await database_sync_to_async(_set_risk_limits)(conn.user_id, message.limits)
+    view = await database_sync_to_async(_set_risk_limits)(conn.user_id, message.limits, message.accountId)
     await conn.send_message(RiskLimitsSet(requestId=message.requestId, success=True, riskLimits=view))

@@ -77,10 +77,34 @@ class OrderPath(BaseModel):
     orderId: UuidText
 
 
-class ResetQuery(BaseModel):
-    """The query of GET /api/market/account/resets/: all resets, or those in [from, to) when either is given."""
+class AccountQuery(BaseModel):
+    """Which of the user's accounts a request is about (docs/protocol.md §4f)."""
 
     model_config = QUERY
+    accountId: Omittable[Annotated[int, Field(ge=1, le=2**63 - 1), Digits]] = Field(
+        default=None,
+        description="one of your accounts (GET /api/market/accounts/); default the current one "
+        "(the account of the simulator running or last started)",
+    )
+
+
+class AccountListQuery(BaseModel):
+    """The query of GET /api/market/accounts/"""
+
+    model_config = QUERY
+    closed: bool = Field(default=False, description="closed accounts too")
+
+
+class AccountPath(BaseModel):
+    """The path of /api/market/accounts/{accountId}/."""
+
+    model_config = ConfigDict(strict=True, frozen=True)
+    accountId: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,17}$")] = Field(description="one of your accounts' id")
+
+
+class ResetQuery(AccountQuery):
+    """The query of GET /api/market/account/resets/: all resets, or those in [from, to) when either is given."""
+
     start: Omittable[TimeParameter] = Field(
         default=None, alias="from", description="start of the window, inclusive: epoch ms or an RFC 3339 date-time"
     )
@@ -89,11 +113,10 @@ class ResetQuery(BaseModel):
     )
 
 
-class JournalQuery(BaseModel):
+class JournalQuery(AccountQuery):
     """The query of the journal's exports (docs/protocol.md §4c): the window [from, to), empty when `to` is
     at or before `from`, and the format."""
 
-    model_config = QUERY
     start: Omittable[TimeParameter] = Field(
         default=None,
         alias="from",

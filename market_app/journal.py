@@ -1,5 +1,5 @@
 """Reads behind the account's journal (docs/protocol.md §4c): a time window, the account's epochs
-(a reset starts a new one), and the user's orders, fills and equity samples in a window, a page at a
+(a reset starts a new one), and the account's orders, fills and equity samples in a window, a page at a
 time in a stable order so a large range streams without holding it in memory."""
 
 from __future__ import annotations
@@ -84,24 +84,24 @@ class Epochs:
         return len(self.reset_times)
 
 
-def account_epochs(*, user_id: int) -> Epochs:
-    times = AccountReset.objects.filter(account__user_id=user_id).order_by("at", "id").values_list("at", flat=True)
+def account_epochs(*, account_id: int) -> Epochs:
+    times = AccountReset.objects.filter(account_id=account_id).order_by("at", "id").values_list("at", flat=True)
     return Epochs(tuple(times))
 
 
-def resets_of_user(*, user_id: int, window: Window | None = None) -> list[AccountReset]:
-    resets = AccountReset.objects.filter(account__user_id=user_id).order_by("at", "id")
+def resets_of_account(*, account_id: int, window: Window | None = None) -> list[AccountReset]:
+    resets = AccountReset.objects.filter(account_id=account_id).order_by("at", "id")
     if window is not None:
         resets = resets.filter(_in_window("at", window))
     return list(resets)
 
 
-def default_window(*, user_id: int, start: datetime | None, end: datetime | None) -> Window:
+def default_window(*, account_id: int, start: datetime | None, end: datetime | None) -> Window:
     """A window whose missing end is now, and missing start the start of the epoch its end falls in
     (the last reset before it: with no `to`, the current epoch)."""
     end = end or timezone.now()
     if start is None:
-        resets = AccountReset.objects.filter(account__user_id=user_id, at__lt=end)
+        resets = AccountReset.objects.filter(account_id=account_id, at__lt=end)
         start = resets.order_by("-at").values_list("at", flat=True).first()
     return Window(start, end)
 
@@ -124,42 +124,42 @@ def _after(cursor: tuple[datetime, object] | None, field: str = "created_at") ->
 
 
 def journal_orders_page(
-    *, user_id: int, window: Window, after: tuple[datetime, uuid.UUID] | None = None, limit: int | None = None
+    *, account_id: int, window: Window, after: tuple[datetime, uuid.UUID] | None = None, limit: int | None = None
 ) -> list[Order]:
     return list(
-        Order.objects.filter(_in_window("created_at", window), _after(after), user_id=user_id)
+        Order.objects.filter(_in_window("created_at", window), _after(after), account_id=account_id)
         .select_related("instrument", "simulator")
         .order_by("created_at", "id")[: limit or PAGE_SIZE]
     )
 
 
 def journal_fills_page(
-    *, user_id: int, window: Window, after: tuple[datetime, uuid.UUID] | None = None, limit: int | None = None
+    *, account_id: int, window: Window, after: tuple[datetime, uuid.UUID] | None = None, limit: int | None = None
 ) -> list[Fill]:
     return list(
-        Fill.objects.filter(_in_window("created_at", window), _after(after), user_id=user_id)
+        Fill.objects.filter(_in_window("created_at", window), _after(after), account_id=account_id)
         .select_related("instrument")
         .order_by("created_at", "id")[: limit or PAGE_SIZE]
     )
 
 
 def equity_samples_page(
-    *, user_id: int, window: Window, after: tuple[datetime, int] | None = None, limit: int | None = None
+    *, account_id: int, window: Window, after: tuple[datetime, int] | None = None, limit: int | None = None
 ) -> list[EquitySample]:
     return list(
-        EquitySample.objects.filter(_in_window("at", window), _after(after, "at"), account__user_id=user_id).order_by(
+        EquitySample.objects.filter(_in_window("at", window), _after(after, "at"), account_id=account_id).order_by(
             "at", "id"
         )[: limit or PAGE_SIZE]
     )
 
 
-def equity_samples_in(*, user_id: int, window: Window) -> QuerySet[EquitySample]:
-    return EquitySample.objects.filter(_in_window("at", window), account__user_id=user_id).order_by("at", "id")
+def equity_samples_in(*, account_id: int, window: Window) -> QuerySet[EquitySample]:
+    return EquitySample.objects.filter(_in_window("at", window), account_id=account_id).order_by("at", "id")
 
 
-def equity_curve(*, user_id: int, window: Window, points: int) -> list[EquitySample]:
+def equity_curve(*, account_id: int, window: Window, points: int) -> list[EquitySample]:
     """At most `points` (2 or more) samples of the window, evenly spread, always with its first and last."""
-    samples = equity_samples_in(user_id=user_id, window=window)
+    samples = equity_samples_in(account_id=account_id, window=window)
     count = samples.count()
     if count <= points:
         return list(samples)

@@ -6,11 +6,12 @@ new), so their orders are recorded like any other."""
 from __future__ import annotations
 
 import secrets
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 
-from market_app import datasets, selectors
+from market_app import datasets
 from market_app.errors import DatasetCode
 from market_app.marketdata import replay_tick_size
 from market_app.models import Instrument
@@ -37,10 +38,11 @@ def _speed(choice: MarketChoice, default: float) -> float | None:
 
 
 def market_choice_resolve(
-    *, user_id: int, choice: MarketChoice | None
+    *, user_id: int, choice: MarketChoice | None, capital: Decimal
 ) -> tuple[dict[str, Any] | None, ClockSettings | None]:
     """What simulator_app.services.simulator_start keeps of the choice: (market, clock settings), or
-    (None, None) for the shared feed. Raises the standard errors (docs/replay.md)."""
+    (None, None) for the shared feed; `capital` is the cash of the account it trades (a run report's
+    start). Raises the standard errors (docs/replay.md)."""
     if choice is None or choice.source == "shared":
         if choice is not None:
             for name in (*REPLAY_ONLY, "seed", "speed", "paused", "lockstep"):
@@ -48,7 +50,6 @@ def market_choice_resolve(
                     raise _invalid(name, "the shared feed takes no other field: it has no clock of yours")
         return None, None
     seed = choice.seed if choice.seed is not None else secrets.randbits(31)
-    capital = str(selectors.cash_of_user(user_id))
     if choice.source == "synthetic":
         for name in REPLAY_ONLY:
             if getattr(choice, name) is not None:
@@ -57,8 +58,8 @@ def market_choice_resolve(
         clock = ClockSettings(
             speed=_speed(choice, default_speed), paused=bool(choice.paused), lockstep=bool(choice.lockstep)
         )
-        return {"source": "synthetic", "seed": seed, "createdMs": now_ms(), "capital": capital}, clock
-    return _replay(user_id, choice, seed) | {"capital": capital}, ClockSettings(
+        return {"source": "synthetic", "seed": seed, "createdMs": now_ms(), "capital": str(capital)}, clock
+    return _replay(user_id, choice, seed) | {"capital": str(capital)}, ClockSettings(
         speed=_speed(choice, MIN_SPEED),
         paused=True if choice.paused is None else choice.paused,
         lockstep=bool(choice.lockstep),

@@ -165,6 +165,10 @@ class AccountSummary(BaseModel):
     equity: float
     reservedCash: float
     feesPaid: float = Field(default=0.0, description="Commission paid since the account opened (an addition).")
+    accountId: int | None = Field(
+        default=None, description="Which of the user's accounts this is (an addition; null before the first)."
+    )
+    name: str | None = Field(default=None, description="The account's name (an addition).")
 
 
 class TakeProfit(InputModel):
@@ -464,6 +468,8 @@ SERVER_MESSAGES: tuple[type[ServerMessage], ...] = (
 
 # --- Account reset (docs/protocol.md §4c) -------------------------------------------------------
 
+AccountId = Annotated[int, Field(ge=1, le=2**63 - 1), WHOLE]
+
 
 class AccountResetView(BaseModel):
     """A reset of the paper account: when, the figures it had just before, and what it cleared."""
@@ -491,12 +497,15 @@ class AccountResetDone(ServerMessage):
 
 
 class ResetAccount(ClientMessage):
-    """Set the paper account back to its starting cash: needs the simulator stopped (`account_in_use`)."""
+    """Set the paper account back to its starting cash: needs its simulator stopped (`account_in_use`)."""
 
     type: Literal["reset_account"]
     requestId: RequestId
     timestamp: float
     deviceId: DeviceId
+    accountId: Omittable[AccountId] = Field(
+        default=None, description="One of your accounts (an addition); default the current one."
+    )
 
     reply = AccountResetDone
 
@@ -555,9 +564,135 @@ class SetRiskLimits(ClientMessage):
     timestamp: float
     deviceId: DeviceId
     limits: RiskLimits
+    accountId: Omittable[AccountId] = Field(
+        default=None, description="One of your open accounts (an addition); default the current one."
+    )
 
     reply = RiskLimitsSet
 
 
 CLIENT_MESSAGES += (SetRiskLimits,)
 SERVER_MESSAGES += (RiskLimitsSet,)
+
+
+# --- Accounts (docs/protocol.md §4f) ------------------------------------------------------------------
+
+AccountName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+ProfileValue = Literal["ideal", "realistic", "harsh"]
+CommissionAmount = Annotated[float, Field(ge=0, le=MAX_AMOUNT)]
+
+
+class TradingAccount(BaseModel):
+    """One of the user's accounts: its own cash, positions, orders, journal and report."""
+
+    accountId: int
+    name: str
+    isDefault: bool = Field(description="A simulator started without an `accountId` trades it.")
+    isCurrent: bool = Field(
+        description="The account of the simulator running or last started: what snapshots and REST show "
+        "without an `accountId`."
+    )
+    startingCash: float
+    cash: float
+    feesPaid: float
+    profile: ProfileValue | None = Field(
+        description="The realism a simulator of the account starts with; null: the service's default."
+    )
+    commissionPerShare: float | None = Field(description="null: the service's default (MARKET_COMMISSION_PER_SHARE).")
+    commissionMinimum: float | None = Field(description="null: the service's default (MARKET_COMMISSION_MINIMUM).")
+    commissionBps: float | None = Field(description="null: the service's default (MARKET_COMMISSION_BPS).")
+    createdAt: EpochMs
+    closedAt: EpochMs | None = Field(description="When it was closed; its history stays readable.")
+
+
+class AccountSettings(InputModel):
+    """What an account's owner may change (each left out: unchanged)."""
+
+    name: Omittable[AccountName] = None
+    default: Omittable[Literal[True]] = Field(
+        default=None, description="Make it the default account (the one before stops being it)."
+    )
+    profile: Omittable[ProfileValue] = Field(default=None, description="The realism its simulators start with.")
+    commissionPerShare: Omittable[CommissionAmount] = None
+    commissionMinimum: Omittable[CommissionAmount] = None
+    commissionBps: Omittable[Annotated[float, Field(ge=0, le=10_000)]] = None
+
+
+class AccountOpening(AccountSettings):
+    """A new account: its name, and its starting cash (default MARKET_STARTING_CASH, at most
+    MARKET_MAX_STARTING_CASH: `starting_cash_above_cap`)."""
+
+    name: AccountName
+    startingCash: Omittable[Annotated[float, Field(gt=0, le=MAX_AMOUNT)]] = None
+
+
+class AccountList(ServerMessage):
+    """Reply to `list_accounts`."""
+
+    type: Literal["accounts"] = "accounts"
+    requestId: str
+    success: bool
+    accounts: list[TradingAccount]
+
+
+class ListAccounts(ClientMessage):
+    """The user's accounts, open ones (and closed ones with `closed`), oldest first."""
+
+    type: Literal["list_accounts"]
+    requestId: RequestId
+    timestamp: float
+    deviceId: DeviceId
+    closed: Omittable[bool] = Field(default=None, description="Closed accounts too.")
+
+    reply = AccountList
+
+
+class AccountChanged(ServerMessage):
+    """Reply to `open_account`, `update_account` and `close_account`: the account as it now is."""
+
+    type: Literal["account_changed"] = "account_changed"
+    requestId: str
+    success: bool
+    account: TradingAccount
+
+
+class OpenAccount(ClientMessage):
+    """Open another account (at most MARKET_ACCOUNTS_PER_USER open at once: `account_limit`)."""
+
+    type: Literal["open_account"]
+    requestId: RequestId
+    timestamp: float
+    deviceId: DeviceId
+    account: AccountOpening
+
+    reply = AccountChanged
+
+
+class UpdateAccount(ClientMessage):
+    """Rename an account, make it the default, or change its profile or commission schedule."""
+
+    type: Literal["update_account"]
+    requestId: RequestId
+    timestamp: float
+    deviceId: DeviceId
+    accountId: AccountId
+    settings: AccountSettings
+
+    reply = AccountChanged
+
+
+class CloseAccount(ClientMessage):
+    """Close an account that is not the default (`default_account`) nor trading (`account_in_use`); its
+    history stays readable. Closing the current account makes the default one current."""
+
+    type: Literal["close_account"]
+    requestId: RequestId
+    timestamp: float
+    deviceId: DeviceId
+    accountId: AccountId
+
+    reply = AccountChanged
+
+
+CLIENT_MESSAGES += (ListAccounts, OpenAccount, UpdateAccount, CloseAccount)
+SERVER_MESSAGES += (AccountList, AccountChanged)

@@ -12,6 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from simulator_app.leases import Leased
+from simulator_app.models import SimulatorProfile
 
 
 class _DecimalOptions(TypedDict):
@@ -84,7 +85,18 @@ class MarketFeed(Leased):
 
 
 class Account(models.Model):
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="trading_account")
+    """A paper trading account. A user has one or more (docs/protocol.md §4f): the *default* one is what
+    a simulator started without an `accountId` trades; the *current* one is the account of the
+    simulator running or last started, what a snapshot, the journal and REST show without one."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="trading_accounts")
+    name = models.CharField(max_length=64, default="Main")
+    is_default = models.BooleanField(default=True)
+    is_current = models.BooleanField(default=True)
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="Closed accounts keep their history.")
+    profile = models.CharField(
+        max_length=10, choices=SimulatorProfile.choices, blank=True, help_text="Empty: the service's default."
+    )
     cash = models.DecimalField(**MONEY)
     starting_cash = models.DecimalField(**MONEY)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -137,8 +149,18 @@ class Account(models.Model):
     loss_day_start_equity = models.DecimalField(**MONEY, null=True, blank=True)
     loss_halted_day = models.CharField(max_length=64, blank=True)
 
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user"], condition=models.Q(is_default=True), name="one_default_account"),
+            models.UniqueConstraint(fields=["user"], condition=models.Q(is_current=True), name="one_current_account"),
+            models.UniqueConstraint(
+                fields=["user", "name"], condition=models.Q(closed_at__isnull=True), name="one_open_account_per_name"
+            ),
+        ]
+
     def __str__(self) -> str:
-        return f"account of {self.user}"
+        return f"{self.name} of {self.user}"
 
 
 class OrderSide(models.TextChoices):
@@ -181,6 +203,7 @@ OPEN_ORDER_STATUSES = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
 class Order(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="orders")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="orders")
     simulator = models.ForeignKey(
         "simulator_app.Simulator", null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
     )
@@ -226,8 +249,8 @@ class Order(models.Model):
         ]
         indexes = [
             models.Index(fields=["user", "status"], name="order_user_status"),
-            # A snapshot's most recent closed orders read in order, however many the user has.
-            models.Index(fields=["user", "-created_at"], name="order_user_created"),
+            # A snapshot's most recent closed orders read in order, however many the account has.
+            models.Index(fields=["account", "-created_at"], name="order_account_created"),
         ]
 
     def __str__(self) -> str:
@@ -246,6 +269,7 @@ class Fill(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="fills")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="fills")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="fills")
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="fills")
     side = models.CharField(max_length=4, choices=OrderSide.choices)
     quantity = models.DecimalField(**MONEY)
@@ -261,6 +285,7 @@ class Fill(models.Model):
         ordering = ["-created_at"]
         # A tick fills an order at most once, whichever worker (or a worker adopting after a crash) applies it.
         constraints = [models.UniqueConstraint(fields=["order", "tick_seq"], name="one_fill_per_order_and_tick")]
+        indexes = [models.Index(fields=["account", "created_at"], name="fill_account_created")]
 
     def __str__(self) -> str:
         return f"{self.side} {self.quantity} {self.instrument_id} @ {self.price}"
@@ -268,6 +293,7 @@ class Fill(models.Model):
 
 class Position(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="positions")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="positions")
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="positions")
     quantity = models.DecimalField(**MONEY, default=Decimal(0))
     average_price = models.DecimalField(**MONEY, default=Decimal(0))
@@ -276,7 +302,7 @@ class Position(models.Model):
 
     class Meta:
         ordering = ["instrument__symbol"]
-        constraints = [models.UniqueConstraint(fields=["user", "instrument"], name="one_position_per_instrument")]
+        constraints = [models.UniqueConstraint(fields=["account", "instrument"], name="one_position_per_instrument")]
 
     def __str__(self) -> str:
         return f"{self.quantity} {self.instrument_id}"

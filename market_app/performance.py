@@ -72,39 +72,39 @@ class _Holding:
     trip_pnl: Decimal = ZERO
 
 
-def account_performance(*, user_id: int, window: Window) -> Performance:
-    epochs = account_epochs(user_id=user_id)
+def account_performance(*, account_id: int, window: Window) -> Performance:
+    epochs = account_epochs(account_id=account_id)
     replay_from = epochs.start_of(epochs.of(window.start)) if window.start is not None else None
     performance = Performance(
         start=window.start,
         end=window.end,
         epoch=epochs.of(window.end),
         resets=sum(1 for at in epochs.reset_times if window.contains(at)),
-        orders=_orders_in(user_id, window),
+        orders=_orders_in(account_id, window),
         fills=0,
     )
-    holdings = _replay_fills(user_id, window, replay_from, epochs, performance)
+    holdings = _replay_fills(account_id, window, replay_from, epochs, performance)
     quotes = selectors.feed_snapshot().quotes
     for symbol, holding in holdings.items():
         if holding.state.quantity > 0 and symbol in quotes:
             performance.unrealized_pnl += quantize(
                 (quotes[symbol].price - holding.state.average_price) * holding.state.quantity
             )
-    _drawdown(user_id, window, epochs, performance)
+    _drawdown(account_id, window, epochs, performance)
     return performance
 
 
-def _orders_in(user_id: int, window: Window) -> int:
-    orders = Order.objects.filter(user_id=user_id, created_at__lt=window.end)
+def _orders_in(account_id: int, window: Window) -> int:
+    orders = Order.objects.filter(account_id=account_id, created_at__lt=window.end)
     if window.start is not None:
         orders = orders.filter(created_at__gte=window.start)
     return orders.count()
 
 
 def _replay_fills(
-    user_id: int, window: Window, replay_from: datetime | None, epochs: Epochs, performance: Performance
+    account_id: int, window: Window, replay_from: datetime | None, epochs: Epochs, performance: Performance
 ) -> dict[str, _Holding]:
-    fills = Fill.objects.filter(user_id=user_id, created_at__lt=window.end)
+    fills = Fill.objects.filter(account_id=account_id, created_at__lt=window.end)
     if replay_from is not None:
         fills = fills.filter(created_at__gte=replay_from)
     rows = fills.order_by("created_at", "tick_seq", "id").values_list(
@@ -142,8 +142,8 @@ def _replay_fills(
     return holdings
 
 
-def _drawdown(user_id: int, window: Window, epochs: Epochs, performance: Performance) -> None:
-    samples = EquitySample.objects.filter(account__user_id=user_id, at__lt=window.end)
+def _drawdown(account_id: int, window: Window, epochs: Epochs, performance: Performance) -> None:
+    samples = EquitySample.objects.filter(account_id=account_id, at__lt=window.end)
     if window.start is not None:
         samples = samples.filter(at__gte=window.start)
     peak: Decimal | None = None

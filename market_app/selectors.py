@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from market_app import risk
+from market_app.errors import AccountCode
 from market_app.liquidity import LiquidityParams
 from market_app.marketdata import SymbolLiquidity, tops_of
 from market_app.models import (
@@ -30,6 +31,7 @@ from market_app.models import (
 from market_app.order_versions import KeptByVersion, Read
 from market_app.prices import Quote
 from market_app.realism import ProfileName
+from sessions_app.realtime.errors import ProtocolError
 from sessions_app.rows import one_or_none
 from simulator_app.models import Simulator
 from simulator_app.selectors import live_simulator_of_user
@@ -114,7 +116,12 @@ def feed_seed() -> int:
 
 
 def orders_of_user(user_id: int) -> QuerySet[Order]:
+    """Every account's: a `clientOrderId` is the user's key, whichever account the order went to."""
     return Order.objects.filter(user_id=user_id).select_related("instrument")
+
+
+def orders_of_account(account_id: int) -> QuerySet[Order]:
+    return Order.objects.filter(account_id=account_id).select_related("instrument")
 
 
 def _instrument_besides(*names: str) -> list[str]:
@@ -158,10 +165,10 @@ def _read_open_orders(order_ids: list[uuid.UUID]) -> Read[Order]:
     return {order.id: ((order.id, order.updated_at), order) for order in rows}
 
 
-def recent_closed_order_versions(user_id: int) -> list[tuple[uuid.UUID, datetime]]:
+def recent_closed_order_versions(account_id: int) -> list[tuple[uuid.UUID, datetime]]:
     """The closed orders a snapshot lists besides the open ones, the most recent first: each one's id
     and `updated_at` (its version; market_app.snapshots keeps the views it built by version)."""
-    closed = Order.objects.filter(user_id=user_id).exclude(status__in=OPEN_ORDER_STATUSES)
+    closed = Order.objects.filter(account_id=account_id).exclude(status__in=OPEN_ORDER_STATUSES)
     return list(closed.values_list("id", "updated_at")[:RECENT_CLOSED_ORDERS])
 
 
@@ -171,18 +178,34 @@ def orders_to_show(order_ids: list[uuid.UUID]) -> list[Order]:
     return list(Order.objects.filter(pk__in=order_ids).select_related("instrument").defer(*_INSTRUMENT_BESIDES_SYMBOL))
 
 
-def positions_of_user(user_id: int) -> list[Position]:
+def positions_of_account(account_id: int) -> list[Position]:
     return list(
-        Position.objects.filter(user_id=user_id).select_related("instrument").defer(*_INSTRUMENT_BESIDES_SYMBOL)
+        Position.objects.filter(account_id=account_id).select_related("instrument").defer(*_INSTRUMENT_BESIDES_SYMBOL)
     )
 
 
-def fills_of_user(user_id: int) -> QuerySet[Fill]:
-    return Fill.objects.filter(user_id=user_id).select_related("instrument")
+def fills_of_account(account_id: int) -> QuerySet[Fill]:
+    return Fill.objects.filter(account_id=account_id).select_related("instrument")
 
 
 def account_of_user(user_id: int) -> Account | None:
-    return one_or_none(Account.objects.filter(user_id=user_id))
+    """The user's current account (models.Account): None until they first trade or make one."""
+    return one_or_none(Account.objects.filter(user_id=user_id, is_current=True))
+
+
+def accounts_of_user(user_id: int, *, closed: bool = False) -> list[Account]:
+    """The user's open accounts (and closed ones with `closed`), oldest first."""
+    accounts = Account.objects.filter(user_id=user_id)
+    return list(accounts if closed else accounts.filter(closed_at__isnull=True))
+
+
+def account_chosen(*, user_id: int, account_id: int) -> Account:
+    """The user's account `account_id`, closed ones too (their history stays readable);
+    `unknown_account` for an id that is not theirs."""
+    account = one_or_none(Account.objects.filter(pk=account_id, user_id=user_id))
+    if account is None:
+        raise ProtocolError(AccountCode.UNKNOWN_ACCOUNT, f"you have no account {account_id}")
+    return account
 
 
 def risk_caps() -> risk.Limits:
@@ -213,8 +236,9 @@ def bar_day(simulator_id: uuid.UUID, time_ms: int) -> str:
 
 
 def daily_loss_accounts(user_ids: Iterable[int]) -> QuerySet[Account]:
-    """The accounts of these users with a daily loss limit to watch (their own, or the operator's cap for all)."""
-    accounts = Account.objects.filter(user_id__in=user_ids)
+    """The current accounts of these users with a daily loss limit to watch (their own, or the operator's
+    cap for all): the accounts their simulators trade."""
+    accounts = Account.objects.filter(user_id__in=user_ids, is_current=True)
     if risk_caps().daily_loss_limit is None:
         accounts = accounts.filter(daily_loss_limit__isnull=False)
     return accounts
@@ -260,12 +284,6 @@ def reserved_by_symbol(
 
 
 # --- A simulator's own market -------------------------------------------------------------------
-
-
-def cash_of_user(user_id: int) -> Decimal:
-    """The user's cash now (the starting cash before their account's first trade)."""
-    account = account_of_user(user_id)
-    return account.cash if account is not None else Decimal(settings.MARKET_STARTING_CASH)
 
 
 def own_market_symbols(*, user_id: int) -> list[str] | None:

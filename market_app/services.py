@@ -77,12 +77,23 @@ MAX_AMOUNT = order_specs.MAX_AMOUNT
 
 
 def account_for(user_id: int, *, lock: bool = False) -> Account:
+    """The user's current account (models.Account), made on first use as their default one."""
     query = Account.objects.select_for_update() if lock else Account.objects
-    account = one_or_none(query.filter(user_id=user_id))
+    account = one_or_none(query.filter(user_id=user_id, is_current=True))
     if account is None:
         cash = Decimal(settings.MARKET_STARTING_CASH)
-        Account.objects.get_or_create(user_id=user_id, defaults={"cash": cash, "starting_cash": cash})
-        account = query.get(user_id=user_id)
+        Account.objects.get_or_create(user_id=user_id, is_current=True, defaults={"cash": cash, "starting_cash": cash})
+        account = query.get(user_id=user_id, is_current=True)
+    return account
+
+
+def account_to_change(*, user_id: int, account_id: int) -> Account:
+    """The user's open account `account_id`, locked."""
+    account = one_or_none(Account.objects.select_for_update().filter(pk=account_id, user_id=user_id))
+    if account is None:
+        raise ProtocolError(AccountCode.UNKNOWN_ACCOUNT, f"you have no account {account_id}")
+    if account.closed_at is not None:
+        raise ProtocolError(AccountCode.ACCOUNT_CLOSED, f"account {account.name!r} is closed")
     return account
 
 
@@ -125,8 +136,8 @@ async def own_ack_send(*, channel: str, simulator_id: str, seq: int, orders_chan
     await notify_now(channel=channel, event=ack)
 
 
-def _account_changed(user_id: int) -> None:
-    """After commit, send the user's connections a fresh snapshot of their account.
+def account_snapshot_push(user_id: int) -> None:
+    """After commit, send the user's connections a fresh snapshot of their current account.
 
     Built once for all of the user's connections, and numbered in their session streams:
     order and position updates are never conflated, and are replayed on `reconnect`.
@@ -140,7 +151,7 @@ def _account_changed(user_id: int) -> None:
 
 def _orders_changed(user_id: int, simulator: Simulator | None) -> None:
     _hint_worker(user_id, simulator)
-    _account_changed(user_id)
+    account_snapshot_push(user_id)
 
 
 def _hint_worker(user_id: int, simulator: Simulator | None) -> None:
@@ -179,7 +190,7 @@ def _check_affordable(
                 details=[ErrorDetail(field="quantity", problem=f"at most {available} in cash is free")],
             )
     elif spec.side == "sell":
-        position = one_or_none(Position.objects.filter(user_id=account.user_id, instrument=instrument))
+        position = one_or_none(Position.objects.filter(account=account, instrument=instrument))
         held = position.quantity if position is not None else Decimal(0)
         free = held - reserved_quantity.get(instrument.symbol, Decimal(0))
         if spec.quantity > free:
@@ -208,7 +219,7 @@ def _check_limits(
         return
     buying, _ = selectors.reserved_by_symbol(open_orders, dict(quotes))
     held: dict[str, Decimal] = {}
-    for position in selectors.positions_of_user(account.user_id):
+    for position in selectors.positions_of_account(account.pk):
         quote = quotes.get(position.instrument.symbol)
         held[position.instrument.symbol] = position.quantity * (quote.price if quote else position.average_price)
     positions_value = sum(held.values(), Decimal(0))
@@ -222,8 +233,9 @@ def _check_limits(
     risk.check_order(limits, value=value, buys=buys, new=new, exposure=exposure)
 
 
-def account_risk_limits_set(*, user_id: int, limits: RiskLimits) -> Account:
-    """Set every risk limit of the user's account at once (a None is no limit), each at most its cap."""
+def account_risk_limits_set(*, user_id: int, limits: RiskLimits, account_id: int | None = None) -> Account:
+    """Set every risk limit of an open account of the user (default: the current one) at once (a None
+    is no limit), each at most its cap."""
     wanted = risk.Limits(
         max_order_value=_decimal_or_none(limits.maxOrderValue),
         max_position_value=_decimal_or_none(limits.maxPositionValue),
@@ -242,7 +254,10 @@ def account_risk_limits_set(*, user_id: int, limits: RiskLimits) -> Account:
             ],
         )
     with transaction.atomic():
-        account = account_for(user_id, lock=True)
+        if account_id is None:
+            account = account_for(user_id, lock=True)
+        else:
+            account = account_to_change(user_id=user_id, account_id=account_id)
         for name in risk.NAMES:
             setattr(account, name, getattr(wanted, name))
         account.save(update_fields=list(risk.NAMES))
@@ -329,6 +344,7 @@ def order_place(
             realism = realism_of(simulator.profile)
             common = {
                 "user_id": user_id,
+                "account": account,
                 "simulator": simulator,
                 "instrument": instrument,
                 "side": spec.side,
@@ -393,6 +409,7 @@ def _activate_bracket(entry: Order) -> None:
     group = uuid.uuid4()
     common: dict[str, Any] = {
         "user_id": entry.user_id,
+        "account_id": entry.account_id,
         "simulator_id": entry.simulator_id,
         "instrument": entry.instrument,
         "side": OrderSide.SELL if entry.side == OrderSide.BUY else OrderSide.BUY,
@@ -532,7 +549,7 @@ def order_replace(
                 account, instrument.symbol, quotes, open_orders, value=value, buys=max(extra, Decimal(0)), new=False
             )
         elif after.side == OrderSide.SELL and after.quantity > before.quantity:
-            position = one_or_none(Position.objects.filter(user_id=user_id, instrument=instrument))
+            position = one_or_none(Position.objects.filter(account_id=order.account_id, instrument=instrument))
             _, reserved_quantity = selectors.reserved_by_open_orders(user_id, {})
             free = (position.quantity if position else Decimal(0)) - reserved_quantity.get(instrument.symbol, 0)
             if after.quantity - before.quantity > free:
@@ -558,7 +575,7 @@ def orders_cancel_open(*, user_id: int, reason: str) -> int:
         status=OrderStatus.CANCELED, reason=reason[:200], updated_at=timezone.now()
     )
     if canceled:
-        _account_changed(user_id)
+        account_snapshot_push(user_id)
     return canceled
 
 
@@ -636,7 +653,7 @@ def fills_apply(
                 changed = True
         if changed:
             account.save(update_fields=["cash", "fees_paid", "updated_at"])
-            _account_changed(user_id)
+            account_snapshot_push(user_id)
     return open_orders_for_matching([user_id])[user_id]
 
 
@@ -651,13 +668,15 @@ def _apply_one(
     order = one_or_none(
         Order.objects.select_for_update(of=("self",))
         .select_related("instrument")
-        .filter(pk=intent.order_id, user_id=user_id, status__in=OPEN_ORDER_STATUSES)
+        .filter(pk=intent.order_id, account=account, status__in=OPEN_ORDER_STATUSES)
         # Not when a worker that adopted the simulator applies the tick again (its fill is there).
         .exclude(Exists(Fill.objects.filter(order=OuterRef("pk"), tick_seq=intent.tick_seq)))
     )
     if order is None:
         return False
-    position, _ = Position.objects.select_for_update().get_or_create(user_id=user_id, instrument=order.instrument)
+    position, _ = Position.objects.select_for_update().get_or_create(
+        account=account, instrument=order.instrument, defaults={"user_id": user_id}
+    )
     quantity = min(intent.quantity, order.remaining)
     notional_before = order.filled_qty * (order.average_price or Decimal(0))
 
@@ -700,6 +719,7 @@ def _apply_one(
     Fill.objects.create(
         order=order,
         user_id=user_id,
+        account=account,
         instrument=order.instrument,
         side=order.side,
         quantity=quantity,
@@ -823,22 +843,26 @@ def feed_release(*, worker_id: str) -> None:
 RESET_REASON = "canceled by an account reset"
 
 
-def account_reset(*, user_id: int, by_operator: bool = False) -> AccountReset:
-    """Set the account back to its starting cash, in one transaction under the account's lock.
+def account_reset(*, user_id: int, account_id: int | None = None, by_operator: bool = False) -> AccountReset:
+    """Set an open account (default: the current one) back to its starting cash, in one transaction
+    under the account's lock.
 
-    Needs no live simulator (`account_in_use` otherwise). Open orders are canceled with a reason,
-    positions cleared; orders and fills stay, and the AccountReset keeps the figures before, so the
-    journal tells the epochs apart. The user's connections get the new snapshot after commit.
+    Needs no live simulator trading it (`account_in_use` otherwise). Open orders are canceled with a
+    reason, positions cleared; orders and fills stay, and the AccountReset keeps the figures before, so
+    the journal tells the epochs apart. The user's connections get the new snapshot after commit.
     """
     with transaction.atomic():
-        account = account_for(user_id, lock=True)
-        simulator = live_simulator_of_user(user_id=user_id)
+        if account_id is None:
+            account = account_for(user_id, lock=True)
+        else:
+            account = account_to_change(user_id=user_id, account_id=account_id)
+        simulator = live_simulator_of_user(user_id=user_id) if account.is_current else None
         if simulator is not None:
             raise ProtocolError(
                 AccountCode.ACCOUNT_IN_USE, f"the simulator is {simulator.status}; stop it before resetting"
             )
         feed = selectors.feed_snapshot()
-        positions = list(Position.objects.select_for_update().filter(user_id=user_id).select_related("instrument"))
+        positions = list(Position.objects.select_for_update().filter(account=account).select_related("instrument"))
         before: dict[str, dict[str, str]] = {}
         value = Decimal(0)
         for position in positions:
@@ -851,10 +875,10 @@ def account_reset(*, user_id: int, by_operator: bool = False) -> AccountReset:
             }
         value = quantize(value)
         now = timezone.now()
-        canceled = Order.objects.filter(user_id=user_id, status__in=OPEN_ORDER_STATUSES).update(
+        canceled = Order.objects.filter(account=account, status__in=OPEN_ORDER_STATUSES).update(
             status=OrderStatus.CANCELED, reason=RESET_REASON, updated_at=now
         )
-        Position.objects.filter(user_id=user_id).delete()
+        Position.objects.filter(account=account).delete()
         reset = AccountReset.objects.create(
             account=account,
             at=now,
@@ -879,17 +903,18 @@ def account_reset(*, user_id: int, by_operator: bool = False) -> AccountReset:
             cash=account.cash,
             positions_value=Decimal(0),
         )
-        _account_changed(user_id)
+        if account.is_current:
+            account_snapshot_push(user_id)
     metrics.ACCOUNT_RESETS.labels("operator" if by_operator else "user").inc()
     return reset
 
 
 def equity_samples_record(*, user_ids: Sequence[int], quotes: dict[str, Quote], tick_seq: int, at: datetime) -> int:
-    """One equity sample per user at a tick's prices, in one insert (three queries whatever the count;
-    a user who never traded gets their account created first)."""
+    """One equity sample per user's current account at a tick's prices, in one insert (three queries
+    whatever the count; a user who never traded gets their account created first)."""
     accounts: dict[int, int] = {}
     cash: dict[int, Decimal] = {}
-    for user_id, account_id, amount in Account.objects.filter(user_id__in=user_ids).values_list(
+    for user_id, account_id, amount in Account.objects.filter(user_id__in=user_ids, is_current=True).values_list(
         "user_id", "id", "cash"
     ):
         accounts[user_id], cash[user_id] = account_id, amount
@@ -897,7 +922,7 @@ def equity_samples_record(*, user_ids: Sequence[int], quotes: dict[str, Quote], 
         account = account_for(user_id)
         accounts[user_id], cash[user_id] = account.pk, account.cash
     values = dict.fromkeys(accounts, Decimal(0))
-    held = Position.objects.filter(user_id__in=user_ids, quantity__gt=0).values_list(
+    held = Position.objects.filter(account_id__in=accounts.values(), quantity__gt=0).values_list(
         "user_id", "instrument__symbol", "quantity", "average_price"
     )
     for user_id, symbol, quantity, average in held:
@@ -929,7 +954,8 @@ def daily_losses_watch(*, user_ids: Sequence[int], quotes: Mapping[str, Quote], 
     if not watched:
         return []
     value = dict.fromkeys(watched, Decimal(0))
-    for position in Position.objects.filter(user_id__in=watched, quantity__gt=0).select_related("instrument"):
+    held = Position.objects.filter(account__in=watched.values(), quantity__gt=0).select_related("instrument")
+    for position in held:
         quote = quotes.get(position.instrument.symbol)
         value[position.user_id] += position.quantity * (quote.price if quote is not None else position.average_price)
     stopped = []

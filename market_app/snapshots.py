@@ -17,6 +17,7 @@ from market_app.messages import (
     RiskLimits,
     RiskLimitsView,
     SnapshotReason,
+    TradingAccount,
     UserOrder,
     UserPosition,
 )
@@ -24,7 +25,7 @@ from market_app.models import Account, Order, OrderType, Position
 from market_app.order_versions import KeptByVersion, Read
 from market_app.prices import Quote
 from market_app.realism import profile_name
-from sessions_app.realtime.message_base import epoch_ms, now_ms
+from sessions_app.realtime.message_base import epoch_ms, now_ms, optional_epoch_ms
 from simulator_app.clock import Clock, ClockSettings
 from simulator_app.messages import ClockView, MarketView
 from simulator_app.selectors import live_simulator_of_user
@@ -108,6 +109,26 @@ def account_summary(account: Account | None, positions: list[UserPosition], rese
         equity=float(cash) + value,
         reservedCash=float(reserved),
         feesPaid=float(account.fees_paid) if account is not None else 0.0,
+        accountId=account.pk if account is not None else None,
+        name=account.name if account is not None else None,
+    )
+
+
+def trading_account_view(account: Account) -> TradingAccount:
+    return TradingAccount(
+        accountId=account.pk,
+        name=account.name,
+        isDefault=account.is_default,
+        isCurrent=account.is_current,
+        startingCash=float(account.starting_cash),
+        cash=float(account.cash),
+        feesPaid=float(account.fees_paid),
+        profile=account.profile or None,
+        commissionPerShare=_number(account.commission_per_share),
+        commissionMinimum=_number(account.commission_minimum),
+        commissionBps=_number(account.commission_bps),
+        createdAt=epoch_ms(account.created_at),
+        closedAt=optional_epoch_ms(account.closed_at),
     )
 
 
@@ -117,10 +138,10 @@ VIEWS_KEPT = 10_000
 _views: KeptByVersion[UserOrder] = KeptByVersion(VIEWS_KEPT)
 
 
-def closed_order_views(user_id: int) -> list[UserOrder]:
-    """The views of the user's most recent closed orders, newest first."""
+def closed_order_views(account_id: int) -> list[UserOrder]:
+    """The views of the account's most recent closed orders, newest first."""
     return _views.of(
-        selectors.recent_closed_order_versions(user_id), lambda ids: _views_by_id(selectors.orders_to_show(ids))
+        selectors.recent_closed_order_versions(account_id), lambda ids: _views_by_id(selectors.orders_to_show(ids))
     )
 
 
@@ -137,7 +158,8 @@ def _views_by_id(orders: Iterable[Order]) -> Read[UserOrder]:
 
 def exchange_data_status(*, user_id: int, reason: SnapshotReason, request_id: str | None = None) -> ExchangeDataStatus:
     simulator = live_simulator_of_user(user_id=user_id)
-    held = selectors.positions_of_user(user_id)
+    account = selectors.account_of_user(user_id)
+    held = selectors.positions_of_account(account.pk) if account is not None else []
     open_orders = selectors.open_orders_of_users([user_id])
     if simulator is None or not simulator.own_market:
         feed = selectors.feed_snapshot()
@@ -157,13 +179,14 @@ def exchange_data_status(*, user_id: int, reason: SnapshotReason, request_id: st
     # Closed positions stay listed (quantity 0) for their realized profit.
     positions = [position_view(p, quotes.get(p.instrument.symbol)) for p in held]
     reserved, _ = selectors.reserved_by_orders(open_orders, quotes)
-    shown = [*order_views(open_orders[::-1]), *closed_order_views(user_id)]  # newest first
+    closed = closed_order_views(account.pk) if account is not None else []
+    shown = [*order_views(open_orders[::-1]), *closed]  # newest first
     return ExchangeDataStatus(
         timestamp=now_ms(),
         symbols=symbols,
         userOrders={view.orderId: view for view in shown},
         userPositions={p.symbol: p for p in positions},
-        account=account_summary(selectors.account_of_user(user_id), positions, reserved),
+        account=account_summary(account, positions, reserved),
         seq=seq,
         reason=reason,
         requestId=request_id,

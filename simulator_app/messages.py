@@ -182,6 +182,11 @@ class StartSimulator(ClientMessage):
         description="Where its prices come from (an addition; default `shared`). A replay or synthetic market "
         "has a clock of its own: `set_clock`, `step_clock`, `seek_clock`.",
     )
+    accountId: Omittable[Annotated[int, Field(ge=1, le=2**63 - 1), WHOLE]] = Field(
+        default=None,
+        description="Which of your accounts it trades (an addition; docs/protocol.md §4f): default your default "
+        "account. It becomes your current account. A `profile` left out is the account's.",
+    )
 
     reply = SimulatorStarted
 

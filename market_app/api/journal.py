@@ -24,8 +24,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from market_app import journal, performance, services
-from market_app.http_messages import EquityPoint, EquityQuery, JournalFill, JournalOrder, JournalQuery, ResetQuery
+from market_app import journal, performance, selectors, services
+from market_app.http_messages import (
+    AccountQuery,
+    EquityPoint,
+    EquityQuery,
+    JournalFill,
+    JournalOrder,
+    JournalQuery,
+    ResetQuery,
+)
 from market_app.journal import Epochs, Window
 from market_app.models import EquitySample, Fill, Order
 from sessions_app.api.authentication import user_id_of
@@ -36,9 +44,17 @@ T = TypeVar("T")
 CSV = "text/csv"
 
 
-def window_of(query: JournalQuery | ResetQuery, user_id: int) -> Window:
+def account_id_of(query: AccountQuery, request: Request) -> int:
+    """The account a request is about: the `accountId` of one of the user's, or their current one."""
+    user_id = user_id_of(request)
+    if query.accountId is None:
+        return services.account_for(user_id).pk
+    return selectors.account_chosen(user_id=user_id, account_id=query.accountId).pk
+
+
+def window_of(query: JournalQuery | ResetQuery, account_id: int) -> Window:
     """[from, to): empty when `to` is at or before `from`."""
-    return journal.default_window(user_id=user_id, start=query.start, end=query.end)
+    return journal.default_window(account_id=account_id, start=query.start, end=query.end)
 
 
 def wants_csv(query: JournalQuery, request: Request) -> bool:
@@ -174,11 +190,12 @@ def equity_model(epochs: Epochs) -> Callable[[EquitySample], EquityPoint]:
 
 class JournalOrdersView(JournalView):
     def get(self, request: Request) -> StreamingHttpResponse:
-        user_id, query = user_id_of(request), parse_query(JournalQuery, request)
-        window, as_csv = window_of(query, user_id), wants_csv(query, request)
-        epochs = journal.account_epochs(user_id=user_id)
+        query = parse_query(JournalQuery, request)
+        account_id = account_id_of(query, request)
+        window, as_csv = window_of(query, account_id), wants_csv(query, request)
+        epochs = journal.account_epochs(account_id=account_id)
         return Export(
-            fetch=lambda after: journal.journal_orders_page(user_id=user_id, window=window, after=after),
+            fetch=lambda after: journal.journal_orders_page(account_id=account_id, window=window, after=after),
             cursor=lambda order: (order.created_at, order.id),
             columns=journal.ORDER_COLUMNS,
             row=lambda order: journal.order_row(order, epochs),
@@ -189,11 +206,12 @@ class JournalOrdersView(JournalView):
 
 class JournalFillsView(JournalView):
     def get(self, request: Request) -> StreamingHttpResponse:
-        user_id, query = user_id_of(request), parse_query(JournalQuery, request)
-        window, as_csv = window_of(query, user_id), wants_csv(query, request)
-        epochs = journal.account_epochs(user_id=user_id)
+        query = parse_query(JournalQuery, request)
+        account_id = account_id_of(query, request)
+        window, as_csv = window_of(query, account_id), wants_csv(query, request)
+        epochs = journal.account_epochs(account_id=account_id)
         return Export(
-            fetch=lambda after: journal.journal_fills_page(user_id=user_id, window=window, after=after),
+            fetch=lambda after: journal.journal_fills_page(account_id=account_id, window=window, after=after),
             cursor=lambda fill: (fill.created_at, fill.id),
             columns=journal.FILL_COLUMNS,
             row=lambda fill: journal.fill_row(fill, epochs),
@@ -204,28 +222,30 @@ class JournalFillsView(JournalView):
 
 class EquityView(JournalView):
     def get(self, request: Request) -> StreamingHttpResponse | Response:
-        user_id, query = user_id_of(request), parse_query(EquityQuery, request)
-        window, as_csv = window_of(query, user_id), wants_csv(query, request)
-        epochs = journal.account_epochs(user_id=user_id)
+        query = parse_query(EquityQuery, request)
+        account_id = account_id_of(query, request)
+        window, as_csv = window_of(query, account_id), wants_csv(query, request)
+        epochs = journal.account_epochs(account_id=account_id)
         if as_csv:
             return Export(
-                fetch=lambda after: journal.equity_samples_page(user_id=user_id, window=window, after=after),
+                fetch=lambda after: journal.equity_samples_page(account_id=account_id, window=window, after=after),
                 cursor=lambda sample: (sample.at, sample.pk),
                 columns=journal.EQUITY_COLUMNS,
                 row=lambda sample: journal.equity_row(sample, epochs),
                 model=equity_model(epochs),
                 as_csv=True,
             ).response(request, "equity")
-        samples = journal.equity_curve(user_id=user_id, window=window, points=query.points)
+        samples = journal.equity_curve(account_id=account_id, window=window, points=query.points)
         model = equity_model(epochs)
         return Response([model(sample).model_dump(mode="json") for sample in samples])
 
 
 class PerformanceView(JournalView):
     def get(self, request: Request) -> Response | HttpResponse:
-        user_id, query = user_id_of(request), parse_query(JournalQuery, request)
-        window, as_csv = window_of(query, user_id), wants_csv(query, request)
-        figures = performance.account_performance(user_id=user_id, window=window)
+        query = parse_query(JournalQuery, request)
+        account_id = account_id_of(query, request)
+        window, as_csv = window_of(query, account_id), wants_csv(query, request)
+        figures = performance.account_performance(account_id=account_id, window=window)
         if as_csv:
             body = _csv_text([journal.PERFORMANCE_COLUMNS, performance.performance_row(figures)])
             response = HttpResponse(body.encode(), content_type=f"{CSV}; charset=utf-8")
@@ -236,16 +256,17 @@ class PerformanceView(JournalView):
 
 class ResetListView(APIView):
     def get(self, request: Request) -> Response:
-        user_id, query = user_id_of(request), parse_query(ResetQuery, request)
-        window = window_of(query, user_id) if query.start is not None or query.end is not None else None
-        epochs = journal.account_epochs(user_id=user_id)
-        resets = journal.resets_of_user(user_id=user_id, window=window)
+        query = parse_query(ResetQuery, request)
+        account_id = account_id_of(query, request)
+        window = window_of(query, account_id) if query.start is not None or query.end is not None else None
+        epochs = journal.account_epochs(account_id=account_id)
+        resets = journal.resets_of_account(account_id=account_id, window=window)
         return Response([journal.reset_view(reset, epochs).model_dump(mode="json") for reset in resets])
 
 
 class AccountResetView(APIView):
     def post(self, request: Request) -> Response:
-        user_id = user_id_of(request)
-        reset = services.account_reset(user_id=user_id)
-        epochs = journal.account_epochs(user_id=user_id)
+        query = parse_query(AccountQuery, request)
+        reset = services.account_reset(user_id=user_id_of(request), account_id=query.accountId)
+        epochs = journal.account_epochs(account_id=reset.account_id)
         return Response(journal.reset_view(reset, epochs).model_dump(mode="json"))

@@ -2,7 +2,10 @@
 
 from market_app.errors import AccountCode, DatasetCode, MarketCode, ReportCode
 from market_app.http_messages import (
+    AccountListQuery,
+    AccountPath,
     AccountPerformance,
+    AccountQuery,
     CandleQuery,
     DatasetPath,
     DatasetUploadQuery,
@@ -22,13 +25,16 @@ from market_app.http_messages import (
     RunReport,
 )
 from market_app.messages import (
+    AccountOpening,
     AccountResetView,
+    AccountSettings,
     AccountSummary,
     CandleView,
     OrderAmendment,
     OrderTicket,
     RiskLimits,
     RiskLimitsView,
+    TradingAccount,
     UserOrder,
     UserPosition,
 )
@@ -136,6 +142,8 @@ OPERATIONS = [
         "/api/market/account/limits/",
         "Your account's risk limits and the operator's caps (an order is held to the lower)",
         RiskLimitsView,
+        query=AccountQuery,
+        errors=(AccountCode.UNKNOWN_ACCOUNT,),
     ),
     Operation(
         "PUT",
@@ -146,7 +154,8 @@ OPERATIONS = [
         request=RiskLimits,
         body_required=False,
         request_example={"maxOrderValue": 50000, "maxOpenOrders": 20},
-        errors=(AccountCode.LIMIT_ABOVE_CAP,),
+        query=AccountQuery,
+        errors=(AccountCode.LIMIT_ABOVE_CAP, AccountCode.UNKNOWN_ACCOUNT, AccountCode.ACCOUNT_CLOSED),
     ),
     Operation(
         "GET",
@@ -169,6 +178,7 @@ OPERATIONS += [
         many=True,
         query=JournalQuery,
         alternatives=("text/csv",),
+        errors=(AccountCode.UNKNOWN_ACCOUNT,),
     ),
     Operation(
         "GET",
@@ -178,6 +188,7 @@ OPERATIONS += [
         many=True,
         query=JournalQuery,
         alternatives=("text/csv",),
+        errors=(AccountCode.UNKNOWN_ACCOUNT,),
     ),
     Operation(
         "GET",
@@ -187,6 +198,7 @@ OPERATIONS += [
         many=True,
         query=EquityQuery,
         alternatives=("text/csv",),
+        errors=(AccountCode.UNKNOWN_ACCOUNT,),
     ),
     Operation(
         "GET",
@@ -195,6 +207,7 @@ OPERATIONS += [
         AccountPerformance,
         query=JournalQuery,
         alternatives=("text/csv",),
+        errors=(AccountCode.UNKNOWN_ACCOUNT,),
     ),
     Operation(
         "GET",
@@ -203,13 +216,63 @@ OPERATIONS += [
         AccountResetView,
         many=True,
         query=ResetQuery,
+        errors=(AccountCode.UNKNOWN_ACCOUNT,),
     ),
     Operation(
         "POST",
         "/api/market/account/reset/",
-        "Reset your paper account to its starting cash (needs the simulator stopped)",
+        "Reset a paper account to its starting cash (needs its simulator stopped)",
         AccountResetView,
-        errors=(AccountCode.ACCOUNT_IN_USE,),
+        query=AccountQuery,
+        errors=(AccountCode.ACCOUNT_IN_USE, AccountCode.UNKNOWN_ACCOUNT, AccountCode.ACCOUNT_CLOSED),
+    ),
+]
+
+# The user's accounts (market_app.api.accounts; docs/protocol.md §4f).
+OPERATIONS += [
+    Operation(
+        "GET",
+        "/api/market/accounts/",
+        "Your open accounts (and closed ones with `closed=true`), oldest first",
+        TradingAccount,
+        many=True,
+        query=AccountListQuery,
+    ),
+    Operation(
+        "POST",
+        "/api/market/accounts/",
+        "Open another account (its own cash, positions, orders, journal and report)",
+        TradingAccount,
+        request=AccountOpening,
+        request_example={"name": "Swing", "startingCash": 25000},
+        status=201,
+        errors=(AccountCode.ACCOUNT_NAME_TAKEN, AccountCode.ACCOUNT_LIMIT, AccountCode.STARTING_CASH_ABOVE_CAP),
+    ),
+    Operation(
+        "GET",
+        "/api/market/accounts/{accountId}/",
+        "One of your accounts, open or closed",
+        TradingAccount,
+        path_parameters=AccountPath,
+        errors=(AccountCode.UNKNOWN_ACCOUNT,),
+    ),
+    Operation(
+        "PATCH",
+        "/api/market/accounts/{accountId}/",
+        "Rename an open account, make it the default, or change its profile or commission schedule",
+        TradingAccount,
+        request=AccountSettings,
+        request_example={"name": "Swing trades", "default": True},
+        path_parameters=AccountPath,
+        errors=(AccountCode.UNKNOWN_ACCOUNT, AccountCode.ACCOUNT_CLOSED, AccountCode.ACCOUNT_NAME_TAKEN),
+    ),
+    Operation(
+        "POST",
+        "/api/market/accounts/{accountId}/close/",
+        "Close an account (not the default one, nor one whose simulator is live); its history stays readable",
+        TradingAccount,
+        path_parameters=AccountPath,
+        errors=(AccountCode.UNKNOWN_ACCOUNT, AccountCode.DEFAULT_ACCOUNT, AccountCode.ACCOUNT_IN_USE),
     ),
 ]
 

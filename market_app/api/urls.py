@@ -1,6 +1,6 @@
 from django.urls import path
 
-from market_app.api import datasets, journal, reports, views
+from market_app.api import accounts, datasets, journal, reports, views
 
 urlpatterns = [
     path("instruments/", views.InstrumentListView.as_view(), name="market-instruments"),
@@ -23,6 +23,13 @@ urlpatterns += [
     path("journal/performance/", journal.PerformanceView.as_view(), name="market-journal-performance"),
     path("account/resets/", journal.ResetListView.as_view(), name="market-account-resets"),
     path("account/reset/", journal.AccountResetView.as_view(), name="market-account-reset"),
+]
+
+# The user's accounts (market_app.api.accounts). Any segment: a malformed id is a 400, not a 404.
+urlpatterns += [
+    path("accounts/", accounts.AccountListView.as_view(), name="market-accounts"),
+    path("accounts/<str:account_id>/", accounts.AccountDetailView.as_view(), name="market-account-detail"),
+    path("accounts/<str:account_id>/close/", accounts.AccountCloseView.as_view(), name="market-account-close"),
 ]
 
 # Datasets of bars (market_app.api.datasets). Any segment: a malformed id is a 400, not a 404.

@@ -1,5 +1,6 @@
-"""REST for paper trading, scoped to the requesting user. Bodies are the same models as
-the socket's messages (market_app.messages), and errors the same `error` shape."""
+"""REST for paper trading, scoped to the requesting user's current account (market_app.accounts).
+Bodies are the same models as the socket's messages (market_app.messages), and errors the same
+`error` shape."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from rest_framework.views import APIView
 
 from market_app import selectors, services
 from market_app.errors import MarketCode
-from market_app.http_messages import CandleQuery, FillView, InstrumentView, OrderListQuery, OrderPath
+from market_app.http_messages import AccountQuery, CandleQuery, FillView, InstrumentView, OrderListQuery, OrderPath
 from market_app.messages import CandleView, OrderAmendment, OrderTicket, RiskLimits
 from market_app.models import OPEN_ORDER_STATUSES
 from market_app.snapshots import exchange_data_status, order_view, risk_limits_view
@@ -53,7 +54,7 @@ class InstrumentListView(APIView):
 class OrderListView(APIView):
     def get(self, request: Request) -> Response:
         query = parse_query(OrderListQuery, request)
-        orders = selectors.orders_of_user(user_id_of(request))
+        orders = selectors.orders_of_account(services.account_for(user_id_of(request)).pk)
         if query.status == "open":
             orders = orders.filter(status__in=OPEN_ORDER_STATUSES)
         return Response(dump([order_view(order) for order in orders[:LIST_LIMIT]]))
@@ -99,7 +100,7 @@ class PositionListView(APIView):
 
 class FillListView(APIView):
     def get(self, request: Request) -> Response:
-        fills = selectors.fills_of_user(user_id_of(request))[:LIST_LIMIT]
+        fills = selectors.fills_of_account(services.account_for(user_id_of(request)).pk)[:LIST_LIMIT]
         views = [
             FillView(
                 fillId=str(fill.id),
@@ -125,12 +126,20 @@ class AccountView(APIView):
 
 class AccountLimitsView(APIView):
     def get(self, request: Request) -> Response:
-        account = selectors.account_of_user(user_id_of(request))
+        query = parse_query(AccountQuery, request)
+        user_id = user_id_of(request)
+        if query.accountId is None:
+            account = selectors.account_of_user(user_id)
+        else:
+            account = selectors.account_chosen(user_id=user_id, account_id=query.accountId)
         return Response(risk_limits_view(account).model_dump(mode="json"))
 
     def put(self, request: Request) -> Response:
+        query = parse_query(AccountQuery, request)
         limits = parse_body(RiskLimits, request)
-        account = services.account_risk_limits_set(user_id=user_id_of(request), limits=limits)
+        account = services.account_risk_limits_set(
+            user_id=user_id_of(request), limits=limits, account_id=query.accountId
+        )
         return Response(risk_limits_view(account).model_dump(mode="json"))
 
 

@@ -23,7 +23,8 @@ LINE = 120
 
 
 def _literal(values: list[Any], indent: str) -> str:
-    items = [json.dumps(value) for value in values]
+    # A JSON string is a Python string literal; true, false and null are not Python.
+    items = [repr(value) if value is None or isinstance(value, bool) else json.dumps(value) for value in values]
     inline = f"Literal[{', '.join(items)}]"
     if len(indent) + len(inline) + 40 <= LINE:
         return inline

@@ -72,7 +72,7 @@ def scenario() -> Trader:
 
 def figures(who: Trader, **window: object) -> performance.Performance:
     return performance.account_performance(
-        user_id=who.user_id,
+        account_id=Account.objects.get(user_id=who.user_id).pk,
         window=Window(window.get("start"), window.get("end", timezone.now())),  # type: ignore[arg-type]
     )
 
@@ -135,7 +135,12 @@ def test_a_reset_starts_a_new_epoch_and_the_whole_history_keeps_the_old_one() ->
     who = scenario()
     Simulator.objects.filter(pk=who.simulator_id).update(status=SimulatorStatus.STOPPED)
     services.account_reset(user_id=who.user_id)
-    current = figures(who, start=journal.default_window(user_id=who.user_id, start=None, end=None).start)
+    current = figures(
+        who,
+        start=journal.default_window(
+            account_id=Account.objects.get(user_id=who.user_id).pk, start=None, end=None
+        ).start,
+    )
     assert (current.realized_pnl, current.unrealized_pnl, current.round_trips, current.fills) == (0, 0, 0, 0)
     assert (current.epoch, current.samples, current.max_drawdown, current.last_equity) == (1, 1, 0, D(100_000))
     everything = figures(who)

@@ -142,7 +142,12 @@ def test_the_admin_exports_orders_and_fills_and_shows_the_figures() -> None:
     )
     assert response["Content-Type"].startswith("text/csv")
     rows = csv_rows(response)
-    assert len(rows) == 6 and list(rows[0])[:2] == ["user", "fill_id"] and rows[0]["price"] == "100"
+    assert (
+        len(rows) == 6
+        and list(rows[0])[:3] == ["user", "account", "fill_id"]
+        and rows[0]["account"] == "Main"
+        and rows[0]["price"] == "100"
+    )
     response = client.post(
         "/admin/market_app/account/", {"action": "export_orders", "_selected_action": [str(account.pk)]}
     )

@@ -2,6 +2,40 @@
 // The protocol: docs/protocol.md. The JSON Schema these come from: docs/protocol/protocol.schema.json.
 
 /**
+ * Reply to `open_account`, `update_account` and `close_account`: the account as it now is.
+ */
+export interface AccountChanged {
+  type: "account_changed";
+  requestId: string;
+  success: boolean;
+  account: TradingAccount;
+}
+
+/**
+ * Reply to `list_accounts`.
+ */
+export interface AccountList {
+  type: "accounts";
+  requestId: string;
+  success: boolean;
+  accounts: Array<TradingAccount>;
+}
+
+/**
+ * A new account: its name, and its starting cash (default MARKET_STARTING_CASH, at most
+ * MARKET_MAX_STARTING_CASH: `starting_cash_above_cap`).
+ */
+export interface AccountOpening {
+  name: string;
+  default?: true | null;
+  profile?: "ideal" | "realistic" | "harsh" | null;
+  commissionPerShare?: number | null;
+  commissionMinimum?: number | null;
+  commissionBps?: number | null;
+  startingCash?: number | null;
+}
+
+/**
  * Reply to `reset_account`. The user's connections also get a fresh `exchange_data_status`.
  */
 export interface AccountResetDone {
@@ -28,6 +62,18 @@ export interface AccountResetView {
   positionsCleared: number;
 }
 
+/**
+ * What an account's owner may change (each left out: unchanged).
+ */
+export interface AccountSettings {
+  name?: string | null;
+  default?: true | null;
+  profile?: "ideal" | "realistic" | "harsh" | null;
+  commissionPerShare?: number | null;
+  commissionMinimum?: number | null;
+  commissionBps?: number | null;
+}
+
 export interface AccountSummary {
   cash: number;
   startingCash: number;
@@ -35,6 +81,8 @@ export interface AccountSummary {
   equity: number;
   reservedCash: number;
   feesPaid?: number;
+  accountId?: number | null;
+  name?: string | null;
 }
 
 /**
@@ -129,6 +177,18 @@ export interface ClockView {
   time?: number | null;
   bar?: number | null;
   finished?: boolean;
+}
+
+/**
+ * Close an account that is not the default (`default_account`) nor trading (`account_in_use`); its
+ * history stays readable. Closing the current account makes the default one current.
+ */
+export interface CloseAccount {
+  type: "close_account";
+  requestId: string;
+  timestamp: number;
+  deviceId: string;
+  accountId: number;
 }
 
 /**
@@ -281,6 +341,17 @@ export interface HeartbeatAck {
 }
 
 /**
+ * The user's accounts, open ones (and closed ones with `closed`), oldest first.
+ */
+export interface ListAccounts {
+  type: "list_accounts";
+  requestId: string;
+  timestamp: number;
+  deviceId: string;
+  closed?: boolean | null;
+}
+
+/**
  * Addition (flow control, after `subscribe_market` with `flowControl`): every `exchange_data`
  * up to `seq` was applied. For a replay in lock-step it also lets the clock show the bar after
  * `seq`. No reply; otherwise it changes nothing. Counted in a budget of its own (WS_ACK_RATE_PER_S).
@@ -334,6 +405,17 @@ export interface MarketView {
   end?: number | null;
   seed?: number | null;
   bars?: number | null;
+}
+
+/**
+ * Open another account (at most MARKET_ACCOUNTS_PER_USER open at once: `account_limit`).
+ */
+export interface OpenAccount {
+  type: "open_account";
+  requestId: string;
+  timestamp: number;
+  deviceId: string;
+  account: AccountOpening;
 }
 
 export interface OrderCanceled {
@@ -469,13 +551,14 @@ export interface RequestSessionInfo {
 }
 
 /**
- * Set the paper account back to its starting cash: needs the simulator stopped (`account_in_use`).
+ * Set the paper account back to its starting cash: needs its simulator stopped (`account_in_use`).
  */
 export interface ResetAccount {
   type: "reset_account";
   requestId: string;
   timestamp: number;
   deviceId: string;
+  accountId?: number | null;
 }
 
 /**
@@ -585,6 +668,7 @@ export interface SetRiskLimits {
   timestamp: number;
   deviceId: string;
   limits: RiskLimits;
+  accountId?: number | null;
 }
 
 /**
@@ -643,6 +727,7 @@ export interface StartSimulator {
   deviceId: string;
   profile?: string | null;
   market?: MarketChoice | null;
+  accountId?: number | null;
 }
 
 /**
@@ -776,6 +861,37 @@ export interface TradePrint {
 }
 
 /**
+ * One of the user's accounts: its own cash, positions, orders, journal and report.
+ */
+export interface TradingAccount {
+  accountId: number;
+  name: string;
+  isDefault: boolean;
+  isCurrent: boolean;
+  startingCash: number;
+  cash: number;
+  feesPaid: number;
+  profile: "ideal" | "realistic" | "harsh" | null;
+  commissionPerShare: number | null;
+  commissionMinimum: number | null;
+  commissionBps: number | null;
+  createdAt: number;
+  closedAt: number | null;
+}
+
+/**
+ * Rename an account, make it the default, or change its profile or commission schedule.
+ */
+export interface UpdateAccount {
+  type: "update_account";
+  requestId: string;
+  timestamp: number;
+  deviceId: string;
+  accountId: number;
+  settings: AccountSettings;
+}
+
+/**
  * The spec's `{orderId, status, filledQty}`, plus what a ticket needs to show the order.
  */
 export interface UserOrder {
@@ -841,7 +957,11 @@ export type ClientMessage =
   | CancelOrder
   | ReplaceOrder
   | ResetAccount
-  | SetRiskLimits;
+  | SetRiskLimits
+  | ListAccounts
+  | OpenAccount
+  | UpdateAccount
+  | CloseAccount;
 
 export interface ClientMessageByType {
   heartbeat: Heartbeat;
@@ -864,6 +984,10 @@ export interface ClientMessageByType {
   replace_order: ReplaceOrder;
   reset_account: ResetAccount;
   set_risk_limits: SetRiskLimits;
+  list_accounts: ListAccounts;
+  open_account: OpenAccount;
+  update_account: UpdateAccount;
+  close_account: CloseAccount;
 }
 
 export type ServerMessage =
@@ -892,6 +1016,8 @@ export type ServerMessage =
   | OrderReplaced
   | AccountResetDone
   | RiskLimitsSet
+  | AccountList
+  | AccountChanged
   | ErrorMessage;
 
 export interface ServerMessageByType {
@@ -920,5 +1046,7 @@ export interface ServerMessageByType {
   order_replaced: OrderReplaced;
   account_reset: AccountResetDone;
   risk_limits_set: RiskLimitsSet;
+  accounts: AccountList;
+  account_changed: AccountChanged;
   error: ErrorMessage;
 }

@@ -1,0 +1,66 @@
+"""Migration 0014: every user's orders, fills and positions move into their one account, made their
+default and current one ("Main"); a user with trading data and no account row gets one."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BEFORE = ("market_app", "0013_account_loss_day_of_own_markets")
+AFTER = ("market_app", "0014_several_accounts_per_user")
+
+
+def migrate(target: tuple[str, str]) -> Any:
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate([target])
+    return MigrationExecutor(connection).loader.project_state([target]).apps
+
+
+def trade(apps: Any, user: Any, instrument: Any) -> None:
+    """An order of the user, its fill and the position it made, as the code before 0014 wrote them."""
+    order = apps.get_model("market_app", "Order").objects.create(
+        id=uuid.uuid4(), user=user, instrument=instrument, side="buy", order_type="market", quantity=Decimal(3)
+    )
+    apps.get_model("market_app", "Fill").objects.create(
+        id=uuid.uuid4(),
+        order=order,
+        user=user,
+        instrument=instrument,
+        side="buy",
+        quantity=Decimal(3),
+        price=Decimal(10),
+        tick_seq=1,
+    )
+    apps.get_model("market_app", "Position").objects.create(user=user, instrument=instrument, quantity=Decimal(3))
+
+
+def test_existing_trading_data_moves_into_each_users_default_account() -> None:
+    old = migrate(BEFORE)
+    try:
+        User = old.get_model("auth", "User")
+        instrument = old.get_model("market_app", "Instrument").objects.get(symbol="AAPL")
+        with_account, without_account = User.objects.create(username="had"), User.objects.create(username="hadnt")
+        old.get_model("market_app", "Account").objects.create(
+            user=with_account, cash=Decimal(70), starting_cash=Decimal(100)
+        )
+        trade(old, with_account, instrument)
+        trade(old, without_account, instrument)
+    finally:
+        new = migrate(AFTER)
+    accounts = {a.user.username: a for a in new.get_model("market_app", "Account").objects.select_related("user")}
+    assert set(accounts) == {"had", "hadnt"}
+    for account in accounts.values():
+        assert (account.name, account.is_default, account.is_current, account.closed_at) == ("Main", True, True, None)
+        for name in ("Order", "Fill", "Position"):
+            rows = new.get_model("market_app", name).objects.filter(user=account.user)
+            assert [row.account_id for row in rows] == [account.pk]
+    assert accounts["had"].cash == Decimal(70)  # kept as it was
+    assert accounts["hadnt"].cash == accounts["hadnt"].starting_cash > 0
