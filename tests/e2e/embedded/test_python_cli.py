@@ -179,6 +179,30 @@ def test_risk_limits_are_shown_set_whole_refused_past_a_limit_and_cleared(cli_en
     assert tradesim(env, "--json", "stop").returncode == 0
 
 
+def test_accounts_are_opened_listed_traded_and_closed(cli_env: dict[str, str]) -> None:
+    env, user = cli_env, cli_env["TRADESIM_USER"]
+    assert tradesim(env, "login", user, "--password", PASSWORD).returncode == 0
+    opened = json_of(tradesim(env, "--json", "open-account", "Swing", "--cash", "20000", "--profile", "ideal"))
+    assert (opened["name"], opened["cash"], opened["profile"]) == ("Swing", 20_000, "ideal")
+    swing = str(opened["accountId"])
+    shown = tradesim(env, "accounts")
+    assert shown.returncode == 0 and "Main" in shown.stdout and "Swing" in shown.stdout, shown.stdout
+
+    assert json_of(tradesim(env, "--json", "start", "--account", swing))["type"] == "simulator_started"
+    eventually(env, "buy", "MSFT", "1")
+    eventually(env, "account", until=lambda account: account["name"] == "Swing" and account["cash"] < 20_000)
+    taken = tradesim(env, "--json", "close-account", swing)
+    assert taken.returncode == 1 and json.loads(taken.stderr)["code"] == "account_in_use"
+    assert tradesim(env, "--json", "stop").returncode == 0
+
+    assert json_of(tradesim(env, "--json", "update-account", swing, "--name", "Swing 2"))["name"] == "Swing 2"
+    assert json_of(tradesim(env, "--json", "close-account", swing))["closedAt"] is not None
+    listed = json_of(tradesim(env, "--json", "accounts", "--closed"))
+    assert [(a["name"], a["closedAt"] is None) for a in listed] == [("Main", True), ("Swing 2", False)]
+    unknown = tradesim(env, "--json", "close-account", "999999999")
+    assert unknown.returncode == 1 and json.loads(unknown.stderr)["code"] == "unknown_account"
+
+
 def test_an_unreachable_server_exits_with_4(cli_env: dict[str, str]) -> None:
     result = tradesim(cli_env, "--server", f"http://127.0.0.1:{free_port()}", "login", "x", "--password", "y")
     assert result.returncode == 4 and "tradesim:" in result.stderr

@@ -124,7 +124,8 @@ async def cmd_logout(args: argparse.Namespace) -> Any:
 
 
 async def cmd_start(args: argparse.Namespace) -> Any:
-    return await one_request(args, "start_simulator")
+    chosen = {"accountId": args.account, "profile": args.profile}
+    return await one_request(args, "start_simulator", **{k: v for k, v in chosen.items() if v is not None})
 
 
 async def cmd_stop(args: argparse.Namespace) -> Any:
@@ -191,6 +192,7 @@ async def cmd_account(args: argparse.Namespace) -> Any:
     return (await snapshot(args))["account"]
 
 
+PROFILES = ("ideal", "realistic", "harsh")
 LIMIT_OPTIONS = {
     "max_order_value": "maxOrderValue",
     "max_position_value": "maxPositionValue",
@@ -204,14 +206,55 @@ async def cmd_limits(args: argparse.Namespace) -> Any:
     client = with_token(args)
     given = {wire: getattr(args, option) for option, wire in LIMIT_OPTIONS.items() if getattr(args, option) is not None}
     if args.clear or given:
-        shown = await client.set_risk_limits(**given)
+        shown = await client.set_risk_limits(account_id=args.account, **given)
     else:
-        shown = await client.risk_limits()
+        shown = await client.risk_limits(account_id=args.account)
     if args.json:
         return shown
     return {wire: shown["limits"][wire] for wire in LIMIT_OPTIONS.values()} | {
         f"cap.{wire}": shown["caps"][wire] for wire in LIMIT_OPTIONS.values() if shown["caps"][wire] is not None
     }
+
+
+def account_row(account: dict[str, Any]) -> dict[str, Any]:
+    flags = [name for name, on in (("default", account["isDefault"]), ("current", account["isCurrent"])) if on]
+    if account["closedAt"] is not None:
+        flags.append(f"closed {day_of(account['closedAt'])}")
+    return {
+        "id": account["accountId"],
+        "name": account["name"],
+        "cash": account["cash"],
+        "startingCash": account["startingCash"],
+        "profile": account["profile"] or "-",
+        "flags": ",".join(flags) or "-",
+    }
+
+
+def account_settings(args: argparse.Namespace) -> dict[str, Any]:
+    given = {"profile": args.profile, "default": True if args.default else None}
+    return {name: value for name, value in given.items() if value is not None}
+
+
+async def cmd_accounts(args: argparse.Namespace) -> Any:
+    listed = await with_token(args).accounts(closed=args.closed)
+    return listed if args.json else [account_row(a) for a in listed]
+
+
+async def cmd_open_account(args: argparse.Namespace) -> Any:
+    settings = account_settings(args) | ({"startingCash": args.cash} if args.cash is not None else {})
+    opened = await with_token(args).open_account(args.name, **settings)
+    return opened if args.json else account_row(opened)
+
+
+async def cmd_update_account(args: argparse.Namespace) -> Any:
+    settings = account_settings(args) | ({"name": args.name} if args.name is not None else {})
+    changed = await with_token(args).update_account(args.account_id, **settings)
+    return changed if args.json else account_row(changed)
+
+
+async def cmd_close_account(args: argparse.Namespace) -> Any:
+    closed = await with_token(args).close_account(args.account_id)
+    return closed if args.json else account_row(closed)
 
 
 def with_token(args: argparse.Namespace) -> Client:
@@ -430,7 +473,10 @@ def parser() -> argparse.ArgumentParser:
     login.add_argument("--password", help="else $TRADESIM_PASSWORD, else asked")
     login.set_defaults(run=cmd_login)
     commands.add_parser("logout", help="revoke the kept tokens").set_defaults(run=cmd_logout)
-    commands.add_parser("start", help="start the simulator").set_defaults(run=cmd_start)
+    start = commands.add_parser("start", help="start the simulator")
+    start.add_argument("--account", type=int, help="the account it trades (default: your default account)")
+    start.add_argument("--profile", choices=PROFILES, help="its realism (default: the account's)")
+    start.set_defaults(run=cmd_start)
     commands.add_parser("stop", help="stop the simulator").set_defaults(run=cmd_stop)
     for side in ("buy", "sell"):
         order = commands.add_parser(side, help=f"place a {side} order (market, or limit with --limit)")
@@ -473,7 +519,26 @@ def parser() -> argparse.ArgumentParser:
         "--daily-loss-limit", type=float, help="a market day's fall of equity that stops trading for the day"
     )
     limits.add_argument("--clear", action="store_true", help="set no limits")
+    limits.add_argument("--account", type=int, help="one of your accounts (default: the current one)")
     limits.set_defaults(run=cmd_limits)
+    listing = commands.add_parser("accounts", help="list your accounts")
+    listing.add_argument("--closed", action="store_true", help="closed ones too")
+    listing.set_defaults(run=cmd_accounts)
+    opening = commands.add_parser("open-account", help="open another account")
+    opening.add_argument("name")
+    opening.add_argument("--cash", type=float, help="its starting cash (default: the server's)")
+    opening.add_argument("--default", action="store_true", help="make it your default account")
+    opening.add_argument("--profile", choices=PROFILES, help="the realism its simulators start with")
+    opening.set_defaults(run=cmd_open_account)
+    update = commands.add_parser("update-account", help="rename an account, make it the default, set its profile")
+    update.add_argument("account_id", type=int)
+    update.add_argument("--name")
+    update.add_argument("--default", action="store_true", help="make it your default account")
+    update.add_argument("--profile", choices=PROFILES)
+    update.set_defaults(run=cmd_update_account)
+    closing = commands.add_parser("close-account", help="close an account (its history stays)")
+    closing.add_argument("account_id", type=int)
+    closing.set_defaults(run=cmd_close_account)
     commands.add_parser("datasets", help="list your datasets of bars and the shared ones").set_defaults(
         run=cmd_datasets
     )
@@ -494,7 +559,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--symbols", help="comma-separated (default: all of the dataset's)")
     run.add_argument("--from", dest="start", help="first bar time, ISO 8601 (default: the data's first)")
     run.add_argument("--to", dest="end", help="last bar time, ISO 8601 (default: the data's last)")
-    run.add_argument("--profile", default="realistic", choices=("ideal", "realistic", "harsh"))
+    run.add_argument("--profile", default="realistic", choices=PROFILES)
     run.add_argument("--seed", type=int, default=0, help="the books' seed (same seed, same fills)")
     run.add_argument("--speed", default="max", help="1 to 1000 times real time, or max (default)")
     run.add_argument("--benchmark", help="the symbol held for comparison (default: the first)")

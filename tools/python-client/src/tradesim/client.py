@@ -76,6 +76,10 @@ def default_device_file(base_url: str) -> Path:
     return home / f"device-{parts.hostname or 'localhost'}-{parts.port or 80}"
 
 
+def _of_account(path: str, account_id: int | None) -> str:
+    return path if account_id is None else f"{path}?{urlencode({'accountId': account_id})}"
+
+
 class Client:
     """One session connection with automatic reconnection.
 
@@ -232,16 +236,40 @@ class Client:
         """An HTTP call of the REST API (/api/market/...) with this client's token."""
         return await api(self.base_url, method, path, body, token=self.token)
 
-    async def risk_limits(self) -> dict[str, Any]:
-        """Your account's risk limits and the operator's caps: `{limits, caps}` (docs/protocol.md §4c)."""
-        shown: dict[str, Any] = await self.api("GET", "/api/market/account/limits/")
+    async def risk_limits(self, *, account_id: int | None = None) -> dict[str, Any]:
+        """An account's risk limits (default: the current account's) and the operator's caps: `{limits, caps}`
+        (docs/protocol.md §4c)."""
+        shown: dict[str, Any] = await self.api("GET", _of_account("/api/market/account/limits/", account_id))
         return shown
 
-    async def set_risk_limits(self, **limits: float | int | None) -> dict[str, Any]:
+    async def set_risk_limits(self, *, account_id: int | None = None, **limits: float | int | None) -> dict[str, Any]:
         """Set every risk limit at once (`maxOrderValue`, `maxPositionValue`, `maxOpenOrders`, `maxLeverage`,
         `dailyLossLimit`; one left out or None is none); ApiError `limit_above_cap` names one above its cap."""
-        shown: dict[str, Any] = await self.api("PUT", "/api/market/account/limits/", limits)
+        path = _of_account("/api/market/account/limits/", account_id)
+        shown: dict[str, Any] = await self.api("PUT", path, limits)
         return shown
+
+    async def accounts(self, *, closed: bool = False) -> list[dict[str, Any]]:
+        """Your accounts, oldest first: the open ones, and the closed ones with `closed` (docs/protocol.md §4f)."""
+        listed: list[dict[str, Any]] = await self.api(
+            "GET", "/api/market/accounts/" + ("?closed=true" if closed else "")
+        )
+        return listed
+
+    async def open_account(self, name: str, **settings: Any) -> dict[str, Any]:
+        """Open another account: `startingCash`, `default`, `profile`, `commissionPerShare`, ... as settings."""
+        opened: dict[str, Any] = await self.api("POST", "/api/market/accounts/", {"name": name, **settings})
+        return opened
+
+    async def update_account(self, account_id: int, **settings: Any) -> dict[str, Any]:
+        """Rename an account (`name`), make it the default (`default=True`), or change its profile or commission."""
+        changed: dict[str, Any] = await self.api("PATCH", f"/api/market/accounts/{account_id}/", settings)
+        return changed
+
+    async def close_account(self, account_id: int) -> dict[str, Any]:
+        """Close an account (not the default one, nor one whose simulator is live); its history stays."""
+        closed: dict[str, Any] = await self.api("POST", f"/api/market/accounts/{account_id}/close/")
+        return closed
 
     async def datasets(self) -> list[dict[str, Any]]:
         """Your datasets of bars and the shared ones (docs/datasets.md)."""
