@@ -110,7 +110,9 @@ export function installSimulator(cm, send) {
   }
 
   $("start-sim").addEventListener("click", async () => {
-    const fields = { profile: profile.value };
+    const fields = {};
+    if (profile.value !== "") fields.profile = profile.value; // else the account's
+    if ($("start-account").value !== "") fields.accountId = Number($("start-account").value);
     if (source.value !== "shared") {
       fields.market = { source: source.value };
       if (source.value === "replay") {
@@ -122,7 +124,7 @@ export function installSimulator(cm, send) {
     }
     try {
       const reply = await send("start_simulator", fields);
-      notice.textContent = `Simulator ${reply.status} on ${reply.market?.source ?? "the shared feed"} (${reply.profile ?? profile.value})`;
+      notice.textContent = `Simulator ${reply.status} on ${reply.market?.source ?? "the shared feed"} (${reply.profile ?? (profile.value || "the account's profile")})`;
       figures.replaceChildren();
       clock = null;
       adopt(reply);

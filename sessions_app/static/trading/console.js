@@ -3,6 +3,7 @@
 import { installBook } from "./console-book.js";
 import { installOrders } from "./console-orders.js";
 import { ConnectionManager } from "./client/connection-manager.js";
+import { mountAccounts } from "./console-accounts.js";
 import { mountJournal } from "./console-journal.js";
 import { mountLimits } from "./console-limits.js";
 import { installSimulator } from "./console-simulator.js";
@@ -17,6 +18,7 @@ const cm = new ConnectionManager({ useTickets: true });
 window.connectionManager = cm; // for the browser tests and the curious
 mountJournal(cm, send); // the performance tab (console-journal.js)
 mountLimits(cm, send); // the limits tab (console-limits.js)
+mountAccounts(cm, send); // the accounts tab and the Start button's account (console-accounts.js)
 const history = new Map(); // symbol -> recent prices
 
 function log(text) {
@@ -192,7 +194,7 @@ $("#login").addEventListener("submit", async (event) => {
 });
 $("#disconnect").addEventListener("click", () => cm.close());
 
-// The wide pane's tabs: orders, performance, limits. As WAI-ARIA's tabs pattern: a click or the arrow keys
+// The wide pane's tabs: orders, performance, limits, accounts. As WAI-ARIA's tabs pattern: a click or the arrow keys
 // (Home, End too) choose one, and only the chosen one is in the Tab order.
 const tabs = [...document.querySelectorAll("#activity [role=tab]")];
 function chooseTab(tab) {
