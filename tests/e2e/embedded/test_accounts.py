@@ -25,6 +25,7 @@ def test_a_simulator_started_on_another_account_trades_it_over_the_socket(shared
         send_json(ws, request("start_simulator", device, "start", accountId=swing["accountId"], profile="ideal"))
         started, _ = recv_until(ws, "simulator_started", ignore=NONE, requestId="start")
         assert started["success"] is True
+        recv_until(ws, "exchange_data_status", ignore=NONE, reason="simulator_started")  # running: it takes orders
         send_json(ws, request("place_order", device, "buy", symbol="AAPL", side="buy", orderType="market", quantity=2))
         placed, _ = recv_until(ws, "order_placed", ignore=NONE, requestId="buy")
         order_id = placed["order"]["orderId"]
