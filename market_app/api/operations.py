@@ -246,6 +246,10 @@ OPERATIONS += [
         request=AccountOpening,
         request_example={"name": "Swing", "startingCash": 25000},
         status=201,
+        description=(
+            "`startingCash` is at most the operator's `MARKET_MAX_STARTING_CASH`, a setting the schema cannot state: "
+            "above it the answer is 422 `starting_cash_above_cap`, and nothing is opened."
+        ),
         errors=(AccountCode.ACCOUNT_NAME_TAKEN, AccountCode.ACCOUNT_LIMIT, AccountCode.STARTING_CASH_ABOVE_CAP),
     ),
     Operation(
@@ -262,6 +266,7 @@ OPERATIONS += [
         "Rename an open account, make it the default, or change its profile or commission schedule",
         TradingAccount,
         request=AccountSettings,
+        body_required=False,  # no body changes nothing
         request_example={"name": "Swing trades", "default": True},
         path_parameters=AccountPath,
         errors=(AccountCode.UNKNOWN_ACCOUNT, AccountCode.ACCOUNT_CLOSED, AccountCode.ACCOUNT_NAME_TAKEN),

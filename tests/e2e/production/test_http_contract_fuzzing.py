@@ -39,8 +39,8 @@ FIXED_SEED = 24
 EXAMPLES = 10
 SCHEMATHESIS = Path(sys.executable).with_name("st")
 # The operations whose 422 is a rule the schema cannot state (the operations' own description says
-# so): a well-formed ticket the exchange's rules refuse, a text body that is not a file of bars, is
-# accepted data, answered 422.
+# so): a well-formed ticket the exchange's rules refuse, a text body that is not a file of bars, an
+# account's starting cash above the operator's cap, is accepted data, answered 422.
 CONFIG = """
 [[operations]]
 include-name = "POST /api/market/orders/"
@@ -52,6 +52,10 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403",
 
 [[operations]]
 include-name = "POST /api/market/datasets/"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
+
+[[operations]]
+include-name = "POST /api/market/accounts/"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
 """
 LOGIN_ENDING = ("--include-path", "/api/auth/token/revoke/", "--include-path-regex", "/invalidate/$")
