@@ -11,7 +11,11 @@ of before (tests/support/reference_matcher.py: market and limit orders at the ti
 their books come from the feed's own producer code (market_app.marketdata) on a seeded random walk;
 each simulator's orders move on with the fills between ticks as the service would record them.
 Applying the fills in the database is not included (only ticks with fills write, one transaction per
-simulator). Writes bench/results/matching-*.json.
+simulator); their accounting is: each simulator's account takes its tick's fills and is valued, as a
+cash account (long only: a sell up to the position, the equity) and, in the same run, as a margin
+account (shorts: every sell, the requirements of market_app.margin over its positions and open
+orders), printed as the matching's cost per simulator-tick with each and their ratio (issue 26's
+goal: margin at most 20 % over cash). Writes bench/results/matching-*.json.
 
 --compare also prints one seeded order flow under ideal, realistic and harsh: fill prices, slippage
 against the tick's price, commissions (0.005 per share, at least 1 per order) and the final equity.
@@ -38,6 +42,7 @@ import django
 django.setup()
 
 from bench.common import load_average, markdown_table, write_results  # noqa: E402
+from market_app import margin  # noqa: E402
 from market_app.accounting import FillIntent, OpenOrder, PositionState, apply_fill  # noqa: E402
 from market_app.events import MarketTickEvent  # noqa: E402
 from market_app.fees import CommissionSchedule, fill_fee  # noqa: E402
@@ -148,6 +153,60 @@ def advance(orders: list[OpenOrder], outcome: TickOutcome) -> list[OpenOrder]:
     return after
 
 
+REG_T = margin.Rates(initial=D("0.5"), maintenance_long=D("0.25"), maintenance_short=D("0.3"))
+
+
+class Book:
+    """One simulator's account: cash and signed positions (average, realized) by symbol."""
+
+    def __init__(self) -> None:
+        self.cash = D(1_000_000)
+        self.positions: dict[str, PositionState] = {}
+
+
+def account_cash(
+    account: Book, fills: list[FillIntent], symbols: dict[Any, str], sides: dict[Any, str], quotes: dict[str, Quote]
+) -> Decimal:
+    """A cash account takes its fills (a sell up to the position) and is valued: its equity."""
+    for fill in fills:
+        symbol, side = symbols[fill.order_id], sides[fill.order_id]
+        held = account.positions.get(symbol, PositionState())
+        quantity = fill.quantity if side == "buy" else min(fill.quantity, held.quantity)
+        if quantity <= 0:
+            continue
+        effect = apply_fill(held, side=side, quantity=quantity, price=fill.price)
+        account.positions[symbol], account.cash = effect.position, account.cash + effect.cash_delta
+    return account.cash + sum((p.quantity * quotes[s].price for s, p in account.positions.items()), D(0))
+
+
+def account_margin(
+    account: Book,
+    fills: list[FillIntent],
+    symbols: dict[Any, str],
+    sides: dict[Any, str],
+    quotes: dict[str, Quote],
+    open_orders: list[OpenOrder],
+) -> margin.Figures:
+    """A margin account takes its fills (shorts too) and is valued with its requirements."""
+    for fill in fills:
+        symbol = symbols[fill.order_id]
+        held = account.positions.get(symbol, PositionState())
+        effect = apply_fill(held, side=sides[fill.order_id], quantity=fill.quantity, price=fill.price, short=True)
+        account.positions[symbol], account.cash = effect.position, account.cash + effect.cash_delta
+    holdings = [margin.Holding(p.quantity, quotes[s].price, REG_T) for s, p in account.positions.items() if p.quantity]
+    openings = [
+        margin.Opening(
+            margin.opening_quantity(
+                side=o.side, quantity=o.remaining, held=account.positions.get(o.symbol, PositionState()).quantity
+            ),
+            o.limit_price or o.stop_price or quotes[o.symbol].price,
+            REG_T,
+        )
+        for o in open_orders
+    ]
+    return margin.figures(cash=account.cash, holdings=holdings, openings=openings, default_initial=D("0.5"))
+
+
 def measure(simulators: int, count: int, profile: str) -> dict[str, Any]:
     stream = ticks(count + 1)
     first = {symbol: quote.price for symbol, quote in stream[0][1].items()}
@@ -156,6 +215,11 @@ def measure(simulators: int, count: int, profile: str) -> dict[str, Any]:
     markets = Markets(SEED, liquidity())
     frictionless = PROFILES[ProfileName(profile)].frictionless
     new_ms, old_ms, fills, open_orders = [], [], 0, []
+    cash_ms, margin_ms = [], []
+    symbols = {o.id: o.symbol for orders in books.values() for o in orders}
+    sides = {o.id: o.side for orders in books.values() for o in orders}
+    cash_books = {u: Book() for u in books}
+    margin_books = {u: Book() for u in books}
     for event, quotes in stream[1:]:
         open_orders.append(sum(len(o) for o in books.values()))
         started = time.perf_counter()
@@ -171,8 +235,21 @@ def measure(simulators: int, count: int, profile: str) -> dict[str, Any]:
         old = {u: match(orders, quotes, event["seq"]) for u, orders in baseline.items()}
         old_ms.append((time.perf_counter() - started) * 1000)
         fills += sum(len(o.fills) for o in outcomes.values())
+        # The accounting of the tick's fills, cash then margin, each from the same fills.
+        started = time.perf_counter()
+        for u, outcome in outcomes.items():
+            if outcome.fills:
+                account_cash(cash_books[u], outcome.fills, symbols, sides, quotes)
+        cash_ms.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        for u, outcome in outcomes.items():
+            if outcome.fills:
+                account_margin(margin_books[u], outcome.fills, symbols, sides, quotes, books[u])
+        margin_ms.append((time.perf_counter() - started) * 1000)
         books = {u: advance(books[u], outcomes[u]) for u in books}
         baseline = {u: advance_old(baseline[u], old[u]) for u in baseline}
+    with_cash = sorted(m + c for m, c in zip(new_ms, cash_ms, strict=True))
+    with_margin = sorted(m + c for m, c in zip(new_ms, margin_ms, strict=True))
     new_ms.sort()
     old_ms.sort()
 
@@ -192,6 +269,12 @@ def measure(simulators: int, count: int, profile: str) -> dict[str, Any]:
         "usPerSimulator": round(median(new_ms) * 1000 / simulators, 1),
         "shareOfTickInterval": round(median(new_ms) / TICK_INTERVAL_MS, 3),
         "ratioToBaseline": round(median(new_ms) / max(median(old_ms), 1e-9), 2),
+        "usPerSimulatorWithCashAccounts": round(median(with_cash) * 1000 / simulators, 1),
+        "usPerSimulatorWithMarginAccounts": round(median(with_margin) * 1000 / simulators, 1),
+        "marginOverCash": round(median(with_margin) / max(median(with_cash), 1e-9), 3),
+        # Over the whole run: the ticks with many fills weigh in.
+        "marginOverCashTotal": round(sum(with_margin) / max(sum(with_cash), 1e-9), 3),
+        "accountingMsTotal": {"cash": round(sum(cash_ms), 1), "margin": round(sum(margin_ms), 1)},
     }
 
 
@@ -307,6 +390,17 @@ def main() -> None:
                     result["baselineMsPerTickMedian"],
                     f"{result['ratioToBaseline']}x",
                 ]
+            ],
+        )
+    )
+    print(
+        markdown_table(
+            ["matching and accounting", "µs/simulator-tick"],
+            [
+                ["cash accounts", result["usPerSimulatorWithCashAccounts"]],
+                ["margin accounts", result["usPerSimulatorWithMarginAccounts"]],
+                ["margin / cash (median tick)", f"{result['marginOverCash']}x (goal: at most 1.2x)"],
+                ["margin / cash (whole run)", f"{result['marginOverCashTotal']}x"],
             ],
         )
     )

@@ -708,6 +708,18 @@ MARKET_COMMISSION_MINIMUM = env_decimal(
 MARKET_COMMISSION_BPS = env_decimal(
     "MARKET_COMMISSION_BPS", default="0", meaning="the default commission in basis points of the notional"
 )
+# A margin account's requirements (market_app.margin), Regulation T's: each instrument may set its own.
+MARKET_INITIAL_MARGIN = env_decimal(
+    "MARKET_INITIAL_MARGIN",
+    default="0.5",
+    meaning="the share of an opening order's value a margin account's equity must cover (0.5: buying power 2x)",
+)
+MARKET_MAINTENANCE_MARGIN_LONG = env_decimal(
+    "MARKET_MAINTENANCE_MARGIN_LONG", default="0.25", meaning="the share of a long's value a margin account must keep"
+)
+MARKET_MAINTENANCE_MARGIN_SHORT = env_decimal(
+    "MARKET_MAINTENANCE_MARGIN_SHORT", default="0.3", meaning="the share of a short's value a margin account must keep"
+)
 # The operator's caps on every account's risk limits (market_app.risk): an order is held to the lower of
 # its account's limit and the cap, and a user cannot set a limit above it. Unset: no cap.
 RISK_MAX_ORDER_VALUE_CAP = env_optional_decimal(

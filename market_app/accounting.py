@@ -70,23 +70,43 @@ class FillEffect:
 
 
 def apply_fill(
-    position: PositionState, *, side: str, quantity: Decimal, price: Decimal, fee: Decimal = Decimal(0)
+    position: PositionState,
+    *,
+    side: str,
+    quantity: Decimal,
+    price: Decimal,
+    fee: Decimal = Decimal(0),
+    short: bool = False,
 ) -> FillEffect:
-    """The position and cash after a fill. Long only: a sell never exceeds the position.
+    """The position and cash after a fill. A position's quantity is signed: below zero a short.
 
-    The fee leaves the cash and counts against the realized profit when it is paid (buy or sell).
+    Long only unless `short` (a margin account): a sell never exceeds a long position. A fill first
+    closes what it can of the position (realizing the difference to its average price: a long's
+    price - average, a short's average - price), and the rest opens the other way at the fill's price.
+    A sale's proceeds, a short's too, go to the cash; so cash + quantity x price stays the equity. The
+    fee leaves the cash and counts against the realized profit when it is paid (buy or sell).
     """
-    notional = quantize(quantity * price)
-    if side == OrderSide.BUY:
-        new_quantity = position.quantity + quantity
-        average = quantize((position.quantity * position.average_price + notional) / new_quantity)
-        return FillEffect(PositionState(new_quantity, average, position.realized_pnl - fee), -notional - fee)
-    if quantity > position.quantity:
+    signed = quantity if side == OrderSide.BUY else -quantity
+    if not short and position.quantity + signed < 0:
         raise ValueError(f"sell of {quantity} exceeds the position of {position.quantity}")
-    new_quantity = position.quantity - quantity
-    realized = position.realized_pnl + quantize((price - position.average_price) * quantity) - fee
-    average = position.average_price if new_quantity else Decimal(0)
-    return FillEffect(PositionState(new_quantity, average, realized), notional - fee)
+    notional = quantize(quantity * price)
+    cash_delta = (-notional if side == OrderSide.BUY else notional) - fee
+    held = position.quantity
+    closing = min(quantity, abs(held)) if held * signed < 0 else Decimal(0)
+    realized = position.realized_pnl - fee
+    if closing:
+        direction = 1 if held > 0 else -1  # a long gains when the price rose, a short when it fell
+        realized += quantize((price - position.average_price) * closing * direction)
+    new_quantity = held + signed
+    if new_quantity == 0:
+        average = Decimal(0)
+    elif closing == 0:  # adding to the position (or opening one): the volume-weighted average
+        average = quantize((abs(held) * position.average_price + notional) / abs(new_quantity))
+    elif closing < quantity:  # closed it and opened the other way with the rest
+        average = price
+    else:  # closed part of it: the rest keeps its average
+        average = position.average_price
+    return FillEffect(PositionState(new_quantity, average, realized), cash_delta)
 
 
 def order_average_price(filled: Decimal, average: Decimal | None, quantity: Decimal, price: Decimal) -> Decimal:

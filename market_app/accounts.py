@@ -18,7 +18,7 @@ from django.utils import timezone
 from market_app import market_choice, services
 from market_app.errors import AccountCode
 from market_app.messages import AccountOpening, AccountSettings
-from market_app.models import Account
+from market_app.models import Account, AccountType
 from sessions_app.realtime.errors import ErrorDetail, ProtocolError
 from sessions_app.rows import one_or_none
 from simulator_app import services as simulator_services
@@ -92,7 +92,13 @@ def account_open(*, user_id: int, opening: AccountOpening) -> Account:
             details=[ErrorDetail(field="startingCash", problem=f"at most {settings.MARKET_MAX_STARTING_CASH}")],
         )
     account = Account(
-        user_id=user_id, name=opening.name, cash=cash, starting_cash=cash, is_default=False, is_current=False
+        user_id=user_id,
+        name=opening.name,
+        cash=cash,
+        starting_cash=cash,
+        account_type=opening.accountType or AccountType.CASH,
+        is_default=False,
+        is_current=False,
     )
     _apply(account, opening)
     try:

@@ -39,7 +39,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Instrument)
 class InstrumentAdmin(admin.ModelAdmin):
-    list_display = ("symbol", "name", "tick_size", "start_price", "volatility", "drift", "base_volume", "is_active")
+    list_display = (
+        "symbol",
+        "name",
+        "tick_size",
+        "start_price",
+        "volatility",
+        "drift",
+        "base_volume",
+        "shortable",
+        "is_active",
+    )
     list_editable = ("is_active",)
     list_filter = ("is_active",)
     search_fields = ("symbol", "name")
@@ -59,6 +69,10 @@ class InstrumentAdmin(admin.ModelAdmin):
                 )
             },
         ),
+        (
+            "Margin accounts (empty: the MARKET_INITIAL_MARGIN and MARKET_MAINTENANCE_MARGIN_* settings)",
+            {"fields": ("shortable", "initial_margin", "maintenance_margin_long", "maintenance_margin_short")},
+        ),
     )
 
 
@@ -76,6 +90,7 @@ class AccountAdmin(admin.ModelAdmin):
     list_display = (
         "user",
         "name",
+        "account_type",
         "is_default",
         "is_current",
         "closed_at",
@@ -86,12 +101,13 @@ class AccountAdmin(admin.ModelAdmin):
         "commission_per_share",
         "commission_bps",
     )
-    list_filter = ("is_default", "is_current", ("closed_at", admin.EmptyFieldListFilter))
+    list_filter = ("account_type", "is_default", "is_current", ("closed_at", admin.EmptyFieldListFilter))
     search_fields = ("user__username", "name")
     list_select_related = ("user",)
     fields = (
         "user",
         "name",
+        "account_type",
         "is_default",
         "is_current",
         "closed_at",
@@ -117,6 +133,7 @@ class AccountAdmin(admin.ModelAdmin):
     readonly_fields = (
         "user",
         "name",
+        "account_type",
         "is_default",
         "is_current",
         "closed_at",

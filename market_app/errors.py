@@ -16,6 +16,8 @@ class MarketCode(StrEnum):
     INVALID_PRICE = "invalid_price"
     INSUFFICIENT_CASH = "insufficient_cash"
     INSUFFICIENT_POSITION = "insufficient_position"
+    NOT_SHORTABLE = "not_shortable"
+    INSUFFICIENT_BUYING_POWER = "insufficient_buying_power"
     ORDER_NOT_FOUND = "order_not_found"
     ORDER_NOT_CANCELABLE = "order_not_cancelable"
     MARKET_UNAVAILABLE = "market_unavailable"
@@ -50,7 +52,21 @@ register_error_codes(
             "The buy would cost more than the cash not already reserved by open buy orders.", None, 409
         ),
         MarketCode.INSUFFICIENT_POSITION: ErrorCodeSpec(
-            "The sell exceeds the position not already reserved by open sell orders (no short selling).", None, 409
+            "The sell exceeds the position not already reserved by open sell orders: a cash account sells only "
+            "what it holds (short selling needs a margin account, docs/protocol.md §4f).",
+            None,
+            409,
+        ),
+        MarketCode.NOT_SHORTABLE: ErrorCodeSpec(
+            "The sell would open a short in an instrument that cannot be sold short (its `shortable` is off).",
+            None,
+            409,
+        ),
+        MarketCode.INSUFFICIENT_BUYING_POWER: ErrorCodeSpec(
+            "A margin account's equity, less the initial margin its positions and open orders hold, does not cover "
+            "the order's own (its opening value times the initial margin rate).",
+            None,
+            409,
         ),
         MarketCode.ORDER_NOT_FOUND: ErrorCodeSpec("No such order of this user.", None, 404),
         MarketCode.ORDER_NOT_CANCELABLE: ErrorCodeSpec("The order is already filled, canceled or rejected.", None, 409),

@@ -169,6 +169,20 @@ class AccountSummary(BaseModel):
         default=None, description="Which of the user's accounts this is (an addition; null before the first)."
     )
     name: str | None = Field(default=None, description="The account's name (an addition).")
+    accountType: Literal["cash", "margin"] = Field(default="cash", description="An addition (docs/protocol.md §4f).")
+    buyingPower: float | None = Field(
+        default=None,
+        description="An addition: the value of new positions an order may open (a cash account: its free cash).",
+    )
+    initialMargin: float | None = Field(
+        default=None, description="A margin account's: what its positions and open orders hold (an addition)."
+    )
+    maintenanceMargin: float | None = Field(
+        default=None, description="A margin account's: what its positions must keep (an addition)."
+    )
+    marginExcess: float | None = Field(
+        default=None, description="A margin account's equity above its maintenance margin (an addition)."
+    )
 
 
 class TakeProfit(InputModel):
@@ -587,6 +601,9 @@ class TradingAccount(BaseModel):
 
     accountId: int
     name: str
+    accountType: Literal["cash", "margin"] = Field(
+        description="`cash`: long only, paid in full; `margin`: short selling and buying power (docs/protocol.md §4f)."
+    )
     isDefault: bool = Field(description="A simulator started without an `accountId` trades it.")
     isCurrent: bool = Field(
         description="The account of the simulator running or last started: what snapshots and REST show "
@@ -624,6 +641,9 @@ class AccountOpening(AccountSettings):
 
     name: AccountName
     startingCash: Omittable[Annotated[float, Field(gt=0, le=MAX_AMOUNT)]] = None
+    accountType: Omittable[Literal["cash", "margin"]] = Field(
+        default=None, description="Default `cash`; fixed once opened."
+    )
 
 
 class AccountList(ServerMessage):

@@ -64,6 +64,31 @@ class Instrument(models.Model):
         help_text="Book sizes are whole multiples of this.",
     )
 
+    # Margin accounts (market_app.margin): whether it may be sold short, and its own requirements (empty:
+    # the MARKET_INITIAL_MARGIN and MARKET_MAINTENANCE_MARGIN_* settings).
+    shortable = models.BooleanField(default=True, help_text="Margin accounts may sell it short.")
+    initial_margin = models.DecimalField(
+        **MONEY,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal(1))],
+        help_text="Share of an opening order's value the equity must cover.",
+    )
+    maintenance_margin_long = models.DecimalField(
+        **MONEY,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(1))],
+        help_text="Share of a long's value to keep.",
+    )
+    maintenance_margin_short = models.DecimalField(
+        **MONEY,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(1))],
+        help_text="Share of a short's value to keep.",
+    )
+
     class Meta:
         ordering = ["sort_order", "symbol"]
 
@@ -84,6 +109,11 @@ class MarketFeed(Leased):
         return f"market feed at tick {self.seq}"
 
 
+class AccountType(models.TextChoices):
+    CASH = "cash", "cash (long only, paid in full)"
+    MARGIN = "margin", "margin (short selling, buying power from the margin requirements)"
+
+
 class Account(models.Model):
     """A paper trading account. A user has one or more (docs/protocol.md §4f): the *default* one is what
     a simulator started without an `accountId` trades; the *current* one is the account of the
@@ -94,6 +124,7 @@ class Account(models.Model):
     is_default = models.BooleanField(default=True)
     is_current = models.BooleanField(default=True)
     closed_at = models.DateTimeField(null=True, blank=True, help_text="Closed accounts keep their history.")
+    account_type = models.CharField(max_length=6, choices=AccountType.choices, default=AccountType.CASH)
     profile = models.CharField(
         max_length=10, choices=SimulatorProfile.choices, blank=True, help_text="Empty: the service's default."
     )

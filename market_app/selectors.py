@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 
-from market_app import risk
+from market_app import margin, risk
 from market_app.errors import AccountCode
 from market_app.liquidity import LiquidityParams
 from market_app.marketdata import SymbolLiquidity, tops_of
@@ -132,10 +132,12 @@ def _instrument_besides(*names: str) -> list[str]:
     ]
 
 
-_INSTRUMENT_BESIDES_SYMBOL = _instrument_besides("symbol")
+# What a margin account's figures read of an instrument besides its symbol.
+MARGIN_COLUMNS = ("shortable", "initial_margin", "maintenance_margin_long", "maintenance_margin_short")
+_INSTRUMENT_BESIDES_SYMBOL = _instrument_besides("symbol", *MARGIN_COLUMNS)
 
 
-_INSTRUMENT_BESIDES_SYMBOL_AND_START = _instrument_besides("symbol", "start_price")
+_INSTRUMENT_BESIDES_SYMBOL_AND_START = _instrument_besides("symbol", "start_price", *MARGIN_COLUMNS)
 
 
 # The open orders' rows by version (market_app.order_versions): the worker reads them after every fill.
@@ -281,6 +283,66 @@ def reserved_by_symbol(
     for symbol, held in groups.values():
         quantity[symbol] = quantity.get(symbol, Decimal(0)) + held
     return cash, quantity
+
+
+# --- Margin accounts (market_app.margin) ------------------------------------------------------------
+
+
+def margin_rates_of(instrument: Instrument) -> margin.Rates:
+    def rate(own: Decimal | None, default: Decimal) -> Decimal:
+        return default if own is None else own
+
+    return margin.Rates(
+        initial=rate(instrument.initial_margin, settings.MARKET_INITIAL_MARGIN),
+        maintenance_long=rate(instrument.maintenance_margin_long, settings.MARKET_MAINTENANCE_MARGIN_LONG),
+        maintenance_short=rate(instrument.maintenance_margin_short, settings.MARKET_MAINTENANCE_MARGIN_SHORT),
+    )
+
+
+def order_price(order: Order, quotes: Mapping[str, Quote]) -> Decimal:
+    """What an open order is valued at: its limit, else its stop, else the last price."""
+    symbol = order.instrument.symbol
+    last = quotes[symbol].price if symbol in quotes else order.instrument.start_price
+    return order.limit_price or order.stop_price or last
+
+
+def held_after_open_orders(
+    positions: Iterable[Position], open_orders: Iterable[Order], *, side: str
+) -> dict[str, Decimal]:
+    """Each symbol's signed position as a new order on `side` meets it: the open orders on that side go first."""
+    held = {p.instrument.symbol: p.quantity for p in positions}
+    for order in open_orders:
+        if order.side == side:
+            step = order.remaining if side == OrderSide.BUY else -order.remaining
+            held[order.instrument.symbol] = held.get(order.instrument.symbol, Decimal(0)) + step
+    return held
+
+
+def margin_figures(
+    *, cash: Decimal, positions: list[Position], open_orders: list[Order], quotes: Mapping[str, Quote]
+) -> margin.Figures:
+    """A margin account's equity, requirements and buying power at these prices (market_app.margin)."""
+    held = {p.instrument.symbol: p.quantity for p in positions}
+    holdings = [
+        margin.Holding(
+            p.quantity,
+            quotes[p.instrument.symbol].price if p.instrument.symbol in quotes else p.average_price,
+            margin_rates_of(p.instrument),
+        )
+        for p in positions
+        if p.quantity
+    ]
+    openings = [
+        margin.Opening(
+            margin.opening_quantity(side=o.side, quantity=o.remaining, held=held.get(o.instrument.symbol, Decimal(0))),
+            order_price(o, quotes),
+            margin_rates_of(o.instrument),
+        )
+        for o in open_orders
+    ]
+    return margin.figures(
+        cash=cash, holdings=holdings, openings=openings, default_initial=settings.MARKET_INITIAL_MARGIN
+    )
 
 
 # --- A simulator's own market -------------------------------------------------------------------

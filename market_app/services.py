@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from market_app import metrics, order_specs, risk, selectors
+from market_app import margin, metrics, order_specs, risk, selectors
 from market_app.accounting import (
     EIGHT_PLACES,
     FillIntent,
@@ -44,6 +44,7 @@ from market_app.models import (
     OPEN_ORDER_STATUSES,
     Account,
     AccountReset,
+    AccountType,
     Candle,
     EquitySample,
     Fill,
@@ -179,6 +180,9 @@ def _check_affordable(
     quotes: dict[str, Quote],
     open_orders: list[Order],
 ) -> None:
+    if account.account_type == AccountType.MARGIN:
+        _check_buying_power(account, spec.side, spec.quantity, spec.cost_price(last), instrument, quotes, open_orders)
+        return
     reserved_cash, reserved_quantity = selectors.reserved_by_orders(open_orders, quotes)
     if spec.side == "buy" and spec.order_class != OrderClass.OCO:
         cost = quantize(spec.quantity * spec.cost_price(last))
@@ -201,6 +205,42 @@ def _check_affordable(
             )
     else:  # a buy OCO covers a short: there are none (long only)
         raise ProtocolError(MarketCode.INSUFFICIENT_POSITION, "an oco pair exits a position: long only, sell side")
+
+
+def _check_buying_power(
+    account: Account,
+    side: str,
+    quantity: Decimal,
+    price: Decimal,
+    instrument: Instrument,
+    quotes: Mapping[str, Quote],
+    open_orders: list[Order],
+) -> None:
+    """A margin account's order: what it would open (beyond closing a position, after the open orders on
+    its side) needs the instrument to be shortable if it is a short, and its initial margin free."""
+    positions = selectors.positions_of_account(account.pk)
+    held = selectors.held_after_open_orders(positions, open_orders, side=side).get(instrument.symbol, Decimal(0))
+    opening = margin.opening_quantity(side=side, quantity=quantity, held=held)
+    if opening <= 0:
+        return  # it only closes: never refused for margin
+    if side == OrderSide.SELL and held - quantity < 0 and not instrument.shortable:
+        raise ProtocolError(
+            MarketCode.NOT_SHORTABLE,
+            f"{instrument.symbol} cannot be sold short: at most {max(held, Decimal(0))} can be sold",
+            details=[ErrorDetail(field="quantity", problem=f"at most {max(held, Decimal(0))}")],
+        )
+    figures = selectors.margin_figures(cash=account.cash, positions=positions, open_orders=open_orders, quotes=quotes)
+    rates = selectors.margin_rates_of(instrument)
+    need = margin.required(margin.Opening(opening, price, rates))
+    free = figures.equity - figures.initial_margin
+    if need > free:
+        most = max(quantize(free / (price * rates.initial)), Decimal(0)) if price > 0 else Decimal(0)
+        raise ProtocolError(
+            MarketCode.INSUFFICIENT_BUYING_POWER,
+            f"opening {opening.normalize():f} {instrument.symbol} needs {need.normalize():f} of initial margin and "
+            f"{max(free, Decimal(0)).normalize():f} is free",
+            details=[ErrorDetail(field="quantity", problem=f"at most about {most.normalize():f} more can be opened")],
+        )
 
 
 def _check_limits(
@@ -534,8 +574,27 @@ def order_replace(
         )
         if after == before:
             raise ProtocolError(MarketCode.ORDER_NOT_REPLACEABLE, "the replace changes nothing")
-        if after.side == OrderSide.BUY and after.order_class != OrderClass.OCO:
-            account = account_for(user_id, lock=True)
+        account = account_for(user_id, lock=True)
+        if account.account_type == AccountType.MARGIN:
+            # As if placed anew with what it would have left, beside the other open orders.
+            last = quote.price if quote is not None else instrument.start_price
+            others = [o for o in selectors.open_orders_of_users([user_id]) if o.pk != order.pk]
+            _check_buying_power(
+                account,
+                after.side,
+                after.quantity - order.filled_qty,
+                after.cost_price(last),
+                instrument,
+                quotes,
+                others,
+            )
+            if after.side == OrderSide.BUY:
+                extra = quantize((after.quantity - order.quantity) * after.cost_price(last))
+                value = quantize(after.quantity * after.cost_price(last))
+                _check_limits(
+                    account, instrument.symbol, quotes, others, value=value, buys=max(extra, Decimal(0)), new=False
+                )
+        elif after.side == OrderSide.BUY and after.order_class != OrderClass.OCO:
             last = quote.price if quote is not None else instrument.start_price
             extra = quantize(
                 (after.quantity - order.filled_qty) * after.cost_price(last) - order.remaining * before.cost_price(last)
@@ -690,7 +749,13 @@ def _apply_one(
             factor=fee_factor,
         )
 
-    if order.side == OrderSide.BUY:
+    on_margin = account.account_type == AccountType.MARGIN
+    # A margin account borrows what a buy costs beyond its cash and sells short what it does not hold
+    # (its orders were checked against its buying power): only a cash account is held to them here.
+    short = on_margin and order.instrument.shortable
+    if order.side == OrderSide.BUY and on_margin:
+        pass
+    elif order.side == OrderSide.BUY:
         affordable = (account.cash / intent.price).quantize(EIGHT_PLACES, rounding=ROUND_DOWN)
         quantity = min(quantity, max(affordable, Decimal(0)))
         if quantity > 0 and quantize(quantity * intent.price) + fee_for(quantity) > account.cash:
@@ -699,8 +764,8 @@ def _apply_one(
             quantity = max((spare / intent.price).quantize(EIGHT_PLACES, rounding=ROUND_DOWN), Decimal(0))
             if quantity > 0 and quantize(quantity * intent.price) + fee_for(quantity) > account.cash:
                 quantity = Decimal(0)
-    else:
-        quantity = min(quantity, position.quantity)
+    elif not short:
+        quantity = min(quantity, max(position.quantity, Decimal(0)))
     if quantity <= 0:
         _end(
             order,
@@ -715,6 +780,7 @@ def _apply_one(
         quantity=quantity,
         price=intent.price,
         fee=fee,
+        short=short,
     )
     Fill.objects.create(
         order=order,

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from market_app import risk, selectors
+from market_app import margin, risk, selectors
 from market_app.accounting import OpenOrder
 from market_app.matcher import trailing_stop_price
 from market_app.messages import (
@@ -21,7 +21,7 @@ from market_app.messages import (
     UserOrder,
     UserPosition,
 )
-from market_app.models import Account, Order, OrderType, Position
+from market_app.models import Account, AccountType, Order, OrderType, Position
 from market_app.order_versions import KeptByVersion, Read
 from market_app.prices import Quote
 from market_app.realism import profile_name
@@ -98,7 +98,10 @@ def position_view(position: Position, quote: Quote | None) -> UserPosition:
     )
 
 
-def account_summary(account: Account | None, positions: list[UserPosition], reserved: Decimal) -> AccountSummary:
+def account_summary(
+    account: Account | None, positions: list[UserPosition], reserved: Decimal, figures: margin.Figures | None = None
+) -> AccountSummary:
+    """The account's figures; a margin account's requirements in `figures` (market_app.margin)."""
     cash = account.cash if account is not None else Decimal(settings.MARKET_STARTING_CASH)
     starting = account.starting_cash if account is not None else cash
     value = sum((p.value for p in positions), 0.0)
@@ -111,6 +114,11 @@ def account_summary(account: Account | None, positions: list[UserPosition], rese
         feesPaid=float(account.fees_paid) if account is not None else 0.0,
         accountId=account.pk if account is not None else None,
         name=account.name if account is not None else None,
+        accountType=account.account_type if account is not None else "cash",
+        buyingPower=float(figures.buying_power) if figures is not None else float(max(cash - reserved, Decimal(0))),
+        initialMargin=float(figures.initial_margin) if figures is not None else None,
+        maintenanceMargin=float(figures.maintenance_margin) if figures is not None else None,
+        marginExcess=float(figures.margin_excess) if figures is not None else None,
     )
 
 
@@ -118,6 +126,7 @@ def trading_account_view(account: Account) -> TradingAccount:
     return TradingAccount(
         accountId=account.pk,
         name=account.name,
+        accountType=account.account_type,
         isDefault=account.is_default,
         isCurrent=account.is_current,
         startingCash=float(account.starting_cash),
@@ -179,6 +188,9 @@ def exchange_data_status(*, user_id: int, reason: SnapshotReason, request_id: st
     # Closed positions stay listed (quantity 0) for their realized profit.
     positions = [position_view(p, quotes.get(p.instrument.symbol)) for p in held]
     reserved, _ = selectors.reserved_by_orders(open_orders, quotes)
+    figures = None
+    if account is not None and account.account_type == AccountType.MARGIN:
+        figures = selectors.margin_figures(cash=account.cash, positions=held, open_orders=open_orders, quotes=quotes)
     closed = closed_order_views(account.pk) if account is not None else []
     shown = [*order_views(open_orders[::-1]), *closed]  # newest first
     return ExchangeDataStatus(
@@ -186,7 +198,7 @@ def exchange_data_status(*, user_id: int, reason: SnapshotReason, request_id: st
         symbols=symbols,
         userOrders={view.orderId: view for view in shown},
         userPositions={p.symbol: p for p in positions},
-        account=account_summary(account, positions, reserved),
+        account=account_summary(account, positions, reserved, figures),
         seq=seq,
         reason=reason,
         requestId=request_id,

@@ -17,11 +17,16 @@ BEFORE = ("market_app", "0013_account_loss_day_of_own_markets")
 AFTER = ("market_app", "0014_several_accounts_per_user")
 
 
-def migrate(target: tuple[str, str]) -> Any:
+def migrate(target: tuple[str, str] | None) -> Any:
+    """Migrate the app to `target` (None: its latest) and return the models as they were there."""
     executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate([target])
-    return MigrationExecutor(connection).loader.project_state([target]).apps
+    targets = (
+        [target]
+        if target is not None
+        else [key for key in executor.loader.graph.leaf_nodes() if key[0] == "market_app"]
+    )
+    executor.migrate(targets)
+    return MigrationExecutor(connection).loader.project_state(targets).apps
 
 
 def trade(apps: Any, user: Any, instrument: Any) -> None:
@@ -46,7 +51,9 @@ def test_existing_trading_data_moves_into_each_users_default_account() -> None:
     old = migrate(BEFORE)
     try:
         User = old.get_model("auth", "User")
-        instrument = old.get_model("market_app", "Instrument").objects.get(symbol="AAPL")
+        instrument = old.get_model("market_app", "Instrument").objects.create(
+            symbol="MIGR", name="Migrated", tick_size=Decimal("0.01"), start_price=Decimal(10)
+        )
         with_account, without_account = User.objects.create(username="had"), User.objects.create(username="hadnt")
         old.get_model("market_app", "Account").objects.create(
             user=with_account, cash=Decimal(70), starting_cash=Decimal(100)
@@ -55,6 +62,7 @@ def test_existing_trading_data_moves_into_each_users_default_account() -> None:
         trade(old, without_account, instrument)
     finally:
         new = migrate(AFTER)
+        migrate(None)  # the later migrations too, for the tests after this one
     accounts = {a.user.username: a for a in new.get_model("market_app", "Account").objects.select_related("user")}
     assert set(accounts) == {"had", "hadnt"}
     for account in accounts.values():

@@ -119,6 +119,31 @@ def test_cash_plus_position_value_is_conserved_net_of_fees(
         assert effect.position.realized_pnl == -fee
 
 
+@given(
+    fills=st.lists(
+        st.tuples(sides, st.integers(1, 500).map(D), prices, st.integers(0, 500).map(lambda cents: TICK * cents)),
+        min_size=1,
+        max_size=12,
+    ),
+    mark=prices,
+)
+def test_a_margin_accounts_cash_and_signed_position_keep_the_equity_and_the_profit(
+    fills: list[tuple[str, Decimal, Decimal, Decimal]], mark: Decimal
+) -> None:
+    """Any fills, shorts included: cash + position x price moves only by the price and the fees, and the
+    realized plus the unrealized profit is what the cash and the position are worth."""
+    position, cash, fees = PositionState(), D(0), D(0)
+    for side, quantity, price, fee in fills:
+        before = cash + position.quantity * price
+        effect = apply_fill(position, side=side, quantity=quantity, price=price, fee=fee, short=True)
+        position, cash, fees = effect.position, cash + effect.cash_delta, fees + fee
+        assert abs(cash + position.quantity * price - (before - fee)) <= D("0.00000001")
+        assert position.average_price >= 0 and (position.quantity != 0 or position.average_price == 0)
+    unrealized = (mark - position.average_price) * position.quantity
+    # Each fill's notional and average are rounded to eight places: a cent's worth of rounding at most.
+    assert abs(position.realized_pnl + unrealized - (cash + position.quantity * mark)) <= D("0.0001")
+
+
 # --- Matching ------------------------------------------------------------------------------------------
 
 

@@ -136,6 +136,24 @@ def test_selling_more_than_the_position_is_refused() -> None:
         apply_fill(PositionState(D(10), D(100)), side="sell", quantity=D("10.00000001"), price=D(100))
 
 
+def test_a_margin_accounts_sell_beyond_the_position_opens_a_short_at_its_price() -> None:
+    effect = apply_fill(PositionState(D(4), D(100), D(0)), side="sell", quantity=D(10), price=D(110), short=True)
+    assert effect.position == PositionState(quantity=D(-6), average_price=D(110), realized_pnl=D(40))
+    assert effect.cash_delta == D(1100)  # the sale's proceeds, the short's too
+
+
+def test_a_short_grows_at_the_volume_weighted_average_and_a_buy_covers_it() -> None:
+    short = apply_fill(PositionState(D(-10), D(100), D(0)), side="sell", quantity=D(10), price=D(90), short=True)
+    assert short.position == PositionState(quantity=D(-20), average_price=D(95), realized_pnl=D(0))
+    covered = apply_fill(short.position, side="buy", quantity=D(5), price=D(80), fee=D(1), short=True)
+    # A short gains what the price fell below its average: (95 - 80) x 5, less the fee.
+    assert covered.position == PositionState(quantity=D(-15), average_price=D(95), realized_pnl=D(74))
+    assert covered.cash_delta == D(-401)
+    flipped = apply_fill(covered.position, side="buy", quantity=D(20), price=D(100), short=True)
+    assert flipped.position == PositionState(quantity=D(5), average_price=D(100), realized_pnl=D(74) - D(75))
+    assert flipped.cash_delta == D(-2000)
+
+
 # --- order_average_price -------------------------------------------------------------------------------------
 
 

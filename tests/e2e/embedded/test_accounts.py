@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from tests.support.liveserver import DaphneServer, recv_json, recv_until, request, send_json
 
 NONE = ()
@@ -96,3 +98,41 @@ def test_bad_account_requests_get_the_standard_error_and_the_connection_stays(sh
         "GET", f"/api/market/accounts/{their_account['accountId']}/", token=theirs["token"]
     )
     assert status == 200 and still["closedAt"] is None
+
+
+def test_a_margin_account_sells_short_over_the_socket_and_shows_its_requirements(shared_server: DaphneServer) -> None:
+    creds = shared_server.issue_token(f"acct-{uuid.uuid4().hex[:8]}")
+    token, device = creds["token"], creds["deviceId"]
+    status, account = shared_server.request(
+        "POST", "/api/market/accounts/", {"name": "Shorts", "accountType": "margin"}, token=token
+    )
+    assert status == 201 and account["accountType"] == "margin", account
+    with shared_server.connect(token, device) as ws:
+        recv_json(ws)
+        send_json(ws, request("start_simulator", device, "start", accountId=account["accountId"], profile="ideal"))
+        recv_until(ws, "exchange_data_status", ignore=NONE, reason="simulator_started")
+        send_json(
+            ws, request("place_order", device, "short", symbol="AAPL", side="sell", orderType="market", quantity=2)
+        )
+        placed, _ = recv_until(ws, "order_placed", ignore=NONE, requestId="short")
+        order_id = placed["order"]["orderId"]
+        while True:
+            snapshot, _ = recv_until(ws, "exchange_data_status", ignore=NONE)
+            if snapshot["userOrders"].get(order_id, {}).get("status") == "filled":
+                break
+        short = snapshot["userPositions"]["AAPL"]
+        assert short["quantity"] == -2 and short["value"] < 0
+        figures = snapshot["account"]
+        assert figures["accountType"] == "margin" and figures["cash"] > 100_000
+        assert figures["initialMargin"] > 0 and figures["maintenanceMargin"] > 0
+        assert figures["marginExcess"] == pytest.approx(figures["equity"] - figures["maintenanceMargin"])
+        send_json(ws, request("stop_simulator", device, "stop"))
+        recv_until(ws, "simulator_status_update", ignore=NONE, simulatorStatus="stopped", timeout=15)
+
+        send_json(ws, request("start_simulator", device, "cash"))  # the default account: cash
+        recv_until(ws, "exchange_data_status", ignore=NONE, reason="simulator_started")
+        send_json(ws, request("place_order", device, "no", symbol="AAPL", side="sell", orderType="market", quantity=1))
+        error, _ = recv_until(ws, "error", ignore=NONE, requestId="no")
+        assert error["code"] == "insufficient_position"
+        send_json(ws, request("stop_simulator", device, "stop2"))
+        recv_until(ws, "simulator_status_update", ignore=NONE, simulatorStatus="stopped", timeout=15)

@@ -33,6 +33,7 @@ export interface AccountOpening {
   commissionMinimum?: number | null;
   commissionBps?: number | null;
   startingCash?: number | null;
+  accountType?: "cash" | "margin" | null;
 }
 
 /**
@@ -83,6 +84,11 @@ export interface AccountSummary {
   feesPaid?: number;
   accountId?: number | null;
   name?: string | null;
+  accountType?: "cash" | "margin";
+  buyingPower?: number | null;
+  initialMargin?: number | null;
+  maintenanceMargin?: number | null;
+  marginExcess?: number | null;
 }
 
 /**
@@ -866,6 +872,7 @@ export interface TradePrint {
 export interface TradingAccount {
   accountId: number;
   name: string;
+  accountType: "cash" | "margin";
   isDefault: boolean;
   isCurrent: boolean;
   startingCash: number;

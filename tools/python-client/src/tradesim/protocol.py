@@ -36,6 +36,7 @@ class AccountOpening(TypedDict):
     commissionMinimum: NotRequired[float | None]
     commissionBps: NotRequired[float | None]
     startingCash: NotRequired[float | None]
+    accountType: NotRequired[Literal["cash", "margin"] | None]
 
 
 class AccountResetDone(TypedDict):
@@ -83,6 +84,11 @@ class AccountSummary(TypedDict):
     feesPaid: NotRequired[float]
     accountId: NotRequired[int | None]
     name: NotRequired[str | None]
+    accountType: NotRequired[Literal["cash", "margin"]]
+    buyingPower: NotRequired[float | None]
+    initialMargin: NotRequired[float | None]
+    maintenanceMargin: NotRequired[float | None]
+    marginExcess: NotRequired[float | None]
 
 
 class BookChange(TypedDict):
@@ -283,6 +289,8 @@ ErrorCode = Literal[
     "invalid_price",
     "insufficient_cash",
     "insufficient_position",
+    "not_shortable",
+    "insufficient_buying_power",
     "order_not_found",
     "order_not_cancelable",
     "market_unavailable",
@@ -924,6 +932,7 @@ class TradingAccount(TypedDict):
 
     accountId: int
     name: str
+    accountType: Literal["cash", "margin"]
     isDefault: bool
     isCurrent: bool
     startingCash: float

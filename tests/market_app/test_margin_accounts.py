@@ -1,0 +1,227 @@
+"""Margin accounts (market_app.margin, the margin parts of market_app.services): short selling, buying on
+margin within the buying power, the requirements a snapshot shows, one scenario checked to the cent
+against hand-computed figures, and the rule that no order is taken beyond the buying power."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from market_app import margin, services
+from market_app.accounting import FillIntent
+from market_app.errors import MarketCode
+from market_app.margin import Holding, Opening, Rates
+from market_app.messages import OrderAmendment
+from market_app.models import Instrument, Order, Position
+from market_app.snapshots import exchange_data_status
+from sessions_app.realtime.errors import ProtocolError
+from tests.market_app.test_accounts import open_account, start
+from tests.market_app.test_trading_services import Trader, apply, place, set_prices
+from tests.support.factories import make_session
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("default_instruments", "commission_free"),
+]
+
+D = Decimal
+REG_T = Rates(initial=D("0.5"), maintenance_long=D("0.25"), maintenance_short=D("0.3"))
+
+
+def margin_trader(cash: float = 10_000.0) -> Trader:
+    session = make_session()
+    account = open_account(session.user_id, "Margin", startingCash=cash, accountType="margin")
+    return start(session, account.pk)
+
+
+def trade(who: Trader, side: str, symbol: str, quantity: int, price: str, tick_seq: int) -> Order:
+    order = place(who.user_id, symbol=symbol, side=side, quantity=quantity)
+    assert apply(who, FillIntent(order.id, D(quantity), D(price), tick_seq)) is not None
+    return order
+
+
+def refused(who: Trader, code: str, **ticket: object) -> ProtocolError:
+    with pytest.raises(ProtocolError) as error:
+        place(who.user_id, **ticket)
+    assert error.value.code == code
+    return error.value
+
+
+def account_figures(who: Trader) -> dict[str, float | None]:
+    account = exchange_data_status(user_id=who.user_id, reason="request").account
+    names = ("cash", "equity", "buyingPower", "initialMargin", "maintenanceMargin", "marginExcess")
+    return {name: getattr(account, name) for name in names}
+
+
+# --- The requirements, pure -------------------------------------------------------------------------
+
+
+def test_the_requirements_of_a_long_and_a_short_are_regulation_ts() -> None:
+    figures = margin.figures(
+        cash=D(-1_000),
+        holdings=[Holding(D(150), D(100), REG_T), Holding(D(-20), D(200), REG_T)],
+        openings=[Opening(D(10), D(50), REG_T)],
+        default_initial=D("0.5"),
+    )
+    assert figures.equity == D(10_000)  # -1,000 + 15,000 - 4,000
+    assert figures.initial_margin == D(9_750)  # (15,000 + 4,000 + 500) x 50 %
+    assert figures.maintenance_margin == D(4_950)  # 15,000 x 25 % + 4,000 x 30 %
+    assert figures.margin_excess == D(5_050)
+    assert figures.buying_power == D(500)  # (10,000 - 9,750) / 50 %
+
+
+@pytest.mark.parametrize(
+    ("side", "quantity", "held", "opening"),
+    [
+        ("buy", 10, 0, 10),
+        ("buy", 10, -4, 6),
+        ("buy", 3, -4, 0),
+        ("sell", 10, 4, 6),
+        ("sell", 3, 4, 0),
+        ("sell", 5, -2, 5),
+    ],
+)
+def test_only_what_an_order_would_open_needs_margin(side: str, quantity: int, held: int, opening: int) -> None:
+    assert margin.opening_quantity(side=side, quantity=D(quantity), held=D(held)) == D(opening)
+
+
+# --- Short selling ---------------------------------------------------------------------------------
+
+
+def test_a_margin_account_sells_short_and_the_proceeds_go_to_its_cash() -> None:
+    who = margin_trader()
+    set_prices({"MSFT": "200"})
+    trade(who, "sell", "MSFT", 20, "200", 1)
+    position = Position.objects.get(instrument__symbol="MSFT")
+    assert (position.quantity, position.average_price) == (D(-20), D(200))
+    assert services.account_for(who.user_id).cash == D(14_000)
+    snapshot = exchange_data_status(user_id=who.user_id, reason="request")
+    assert snapshot.userPositions["MSFT"].quantity == -20 and snapshot.userPositions["MSFT"].value == -4_000
+    assert snapshot.account.accountType == "margin" and snapshot.account.equity == 10_000
+
+
+def test_a_cash_account_does_not_sell_short() -> None:
+    session = make_session()
+    who = start(session)
+    set_prices({"MSFT": "200"})
+    refused(who, MarketCode.INSUFFICIENT_POSITION, symbol="MSFT", side="sell", quantity=1)
+    assert not Order.objects.exists()
+
+
+def test_an_instrument_that_is_not_shortable_is_only_sold_as_far_as_it_is_held() -> None:
+    who = margin_trader()
+    set_prices({"MSFT": "200"})
+    Instrument.objects.filter(symbol="MSFT").update(shortable=False)
+    trade(who, "buy", "MSFT", 5, "200", 1)
+    error = refused(who, MarketCode.NOT_SHORTABLE, symbol="MSFT", side="sell", quantity=6)
+    assert [d.field for d in error.details] == ["quantity"]
+    trade(who, "sell", "MSFT", 5, "200", 2)  # what it holds: taken
+    assert Position.objects.get(instrument__symbol="MSFT").quantity == 0
+
+
+# --- Buying power, to the cent ----------------------------------------------------------------------
+
+
+def test_the_scenario_s_figures_are_the_hand_computed_ones() -> None:
+    who = margin_trader(10_000)
+    set_prices({"AAPL": "100", "MSFT": "200"})
+    assert account_figures(who) == {
+        "cash": 10_000,
+        "equity": 10_000,
+        "buyingPower": 20_000,
+        "initialMargin": 0,
+        "maintenanceMargin": 0,
+        "marginExcess": 10_000,
+    }
+    trade(who, "buy", "AAPL", 150, "100", 1)  # 15,000 on 10,000 of cash: 5,000 borrowed
+    assert account_figures(who) == {
+        "cash": -5_000,
+        "equity": 10_000,
+        "buyingPower": 5_000,  # (10,000 - 7,500) / 50 %
+        "initialMargin": 7_500,
+        "maintenanceMargin": 3_750,
+        "marginExcess": 6_250,
+    }
+    error = refused(who, MarketCode.INSUFFICIENT_BUYING_POWER, symbol="MSFT", side="sell", quantity=30)
+    assert "needs 3000" in error.message and "2500 is free" in error.message  # 6,000 x 50 % against 2,500
+    trade(who, "sell", "MSFT", 20, "200", 2)
+    assert account_figures(who) == {
+        "cash": -1_000,
+        "equity": 10_000,
+        "buyingPower": 1_000,
+        "initialMargin": 9_500,
+        "maintenanceMargin": 4_950,  # 15,000 x 25 % + 4,000 x 30 %
+        "marginExcess": 5_050,
+    }
+    set_prices({"AAPL": "90", "MSFT": "210"}, seq=3)
+    assert account_figures(who) == {
+        "cash": -1_000,
+        "equity": 8_300,  # -1,000 + 13,500 - 4,200
+        "buyingPower": 0,
+        "initialMargin": 8_850,
+        "maintenanceMargin": 4_635,  # 13,500 x 25 % + 4,200 x 30 %
+        "marginExcess": 3_665,
+    }
+    refused(who, MarketCode.INSUFFICIENT_BUYING_POWER, symbol="AAPL", side="buy", quantity=1)
+    trade(who, "buy", "MSFT", 20, "210", 4)  # covering needs no margin: (200 - 210) x 20 realized
+    assert Position.objects.get(instrument__symbol="MSFT").realized_pnl == D(-200)
+    assert account_figures(who) == {
+        "cash": -5_200,
+        "equity": 8_300,
+        "buyingPower": 3_100,  # (8,300 - 6,750) / 50 %
+        "initialMargin": 6_750,
+        "maintenanceMargin": 3_375,
+        "marginExcess": 4_925,
+    }
+
+
+def test_a_refused_order_records_nothing_and_closing_is_never_refused() -> None:
+    who = margin_trader(1_000)
+    set_prices({"AAPL": "100"})
+    trade(who, "buy", "AAPL", 20, "100", 1)  # the whole buying power
+    refused(who, MarketCode.INSUFFICIENT_BUYING_POWER, symbol="AAPL", side="buy", quantity=1)
+    assert Order.objects.count() == 1
+    set_prices({"AAPL": "60"}, seq=2)  # equity 200, below its maintenance: only closing
+    closing = place(who.user_id, symbol="AAPL", side="sell", quantity=20)
+    assert closing.pk is not None
+
+
+def test_a_replace_that_grows_an_order_past_the_buying_power_is_refused() -> None:
+    who = margin_trader(1_000)
+    set_prices({"AAPL": "100"})
+    order = place(who.user_id, symbol="AAPL", side="buy", orderType="limit", limitPrice=100.0, quantity=10)
+    with pytest.raises(ProtocolError) as error:
+        services.order_replace(user_id=who.user_id, order_id=order.pk, amendment=OrderAmendment(quantity=25))
+    assert error.value.code == MarketCode.INSUFFICIENT_BUYING_POWER
+    grown = services.order_replace(user_id=who.user_id, order_id=order.pk, amendment=OrderAmendment(quantity=20))
+    assert grown.quantity == D(20)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    orders=st.lists(
+        st.tuples(st.sampled_from(["buy", "sell"]), st.sampled_from(["AAPL", "MSFT"]), st.integers(1, 120)),
+        min_size=1,
+        max_size=8,
+    ),
+    moves=st.lists(st.sampled_from(["90", "100", "110"]), min_size=8, max_size=8),
+)
+def test_no_order_is_taken_beyond_the_buying_power(orders: list[tuple[str, str, int]], moves: list[str]) -> None:
+    """Whatever the orders and prices: each order taken (and filled at once) leaves the initial margin
+    within the equity, unless it only closed; a refused one is `insufficient_buying_power`."""
+    who = margin_trader(5_000)
+    for seq, ((side, symbol, quantity), price) in enumerate(zip(orders, moves, strict=False), start=1):
+        set_prices({"AAPL": price, "MSFT": str(D(price) * 2)}, seq=seq)
+        held = Position.objects.filter(instrument__symbol=symbol).values_list("quantity", flat=True).first() or D(0)
+        opening = margin.opening_quantity(side=side, quantity=D(quantity), held=held)
+        try:
+            trade(who, side, symbol, quantity, price if symbol == "AAPL" else str(D(price) * 2), seq)
+        except ProtocolError as error:
+            assert error.code == MarketCode.INSUFFICIENT_BUYING_POWER and opening > 0
+            continue
+        figures = account_figures(who)
+        if opening > 0:
+            assert figures["initialMargin"] <= figures["equity"]
