@@ -30,7 +30,7 @@ from market_app import selectors
 from market_app.accounting import PositionState, apply_fill, quantize
 from market_app.http_messages import AccountPerformance
 from market_app.journal import Epochs, Window, account_epochs, iso, plain
-from market_app.models import EquitySample, Fill, Order, OrderSide
+from market_app.models import Account, AccountType, EquitySample, Fill, Order, OrderSide
 from sessions_app.realtime.message_base import epoch_ms
 
 ZERO = Decimal(0)
@@ -83,10 +83,11 @@ def account_performance(*, account_id: int, window: Window) -> Performance:
         orders=_orders_in(account_id, window),
         fills=0,
     )
-    holdings = _replay_fills(account_id, window, replay_from, epochs, performance)
+    short = Account.objects.filter(pk=account_id, account_type=AccountType.MARGIN).exists()
+    holdings = _replay_fills(account_id, window, replay_from, epochs, performance, short=short)
     quotes = selectors.feed_snapshot().quotes
     for symbol, holding in holdings.items():
-        if holding.state.quantity > 0 and symbol in quotes:
+        if holding.state.quantity != 0 and symbol in quotes:  # a short's too: its quantity is below zero
             performance.unrealized_pnl += quantize(
                 (quotes[symbol].price - holding.state.average_price) * holding.state.quantity
             )
@@ -102,8 +103,15 @@ def _orders_in(account_id: int, window: Window) -> int:
 
 
 def _replay_fills(
-    account_id: int, window: Window, replay_from: datetime | None, epochs: Epochs, performance: Performance
+    account_id: int,
+    window: Window,
+    replay_from: datetime | None,
+    epochs: Epochs,
+    performance: Performance,
+    *,
+    short: bool,
 ) -> dict[str, _Holding]:
+    """The fills replayed as the account took them (`short`: a margin account's, which may sell short)."""
     fills = Fill.objects.filter(account_id=account_id, created_at__lt=window.end)
     if replay_from is not None:
         fills = fills.filter(created_at__gte=replay_from)
@@ -123,10 +131,12 @@ def _replay_fills(
         effect = apply_fill(
             holding.state,
             side=side,
-            quantity=min(quantity, holding.state.quantity) if side == OrderSide.SELL else quantity,
+            quantity=min(quantity, holding.state.quantity) if side == OrderSide.SELL and not short else quantity,
             price=price,
             fee=fee,
+            short=short,
         )
+        before = holding.state.quantity
         realized = effect.position.realized_pnl - holding.state.realized_pnl
         holding.state = effect.position
         holding.trip_pnl += realized
@@ -134,7 +144,8 @@ def _replay_fills(
             performance.fills += 1
             performance.realized_pnl += realized
             performance.fees += fee
-        if side == OrderSide.SELL and effect.position.quantity == 0 and inside:
+        # A trip ends when the position is flat again, or crosses to the other side (a long sold into a short).
+        if before != 0 and (effect.position.quantity == 0 or before * effect.position.quantity < 0) and inside:
             performance.round_trips += 1
             performance.won += holding.trip_pnl > 0
     if epochs.of(window.end) != epoch:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from market_app import margin, services
+from market_app import journal, margin, performance, services
 from market_app.accounting import FillIntent
 from market_app.errors import MarketCode
 from market_app.margin import Holding, Opening, Rates
@@ -215,7 +215,11 @@ def test_no_order_is_taken_beyond_the_buying_power(orders: list[tuple[str, str, 
     who = margin_trader(5_000)
     for seq, ((side, symbol, quantity), price) in enumerate(zip(orders, moves, strict=False), start=1):
         set_prices({"AAPL": price, "MSFT": str(D(price) * 2)}, seq=seq)
-        held = Position.objects.filter(instrument__symbol=symbol).values_list("quantity", flat=True).first() or D(0)
+        held = (
+            Position.objects.filter(user_id=who.user_id, instrument__symbol=symbol)
+            .values_list("quantity", flat=True)
+            .first()
+        ) or D(0)
         opening = margin.opening_quantity(side=side, quantity=D(quantity), held=held)
         try:
             trade(who, side, symbol, quantity, price if symbol == "AAPL" else str(D(price) * 2), seq)
@@ -225,3 +229,21 @@ def test_no_order_is_taken_beyond_the_buying_power(orders: list[tuple[str, str, 
         figures = account_figures(who)
         if opening > 0:
             assert figures["initialMargin"] <= figures["equity"]
+
+
+def test_the_figures_count_a_shorts_profit_and_its_round_trip() -> None:
+    who = margin_trader()
+    set_prices({"MSFT": "200"})
+    trade(who, "sell", "MSFT", 20, "200", 1)
+    trade(who, "buy", "MSFT", 5, "190", 2)
+    set_prices({"MSFT": "180"}, seq=3)
+    account = services.account_for(who.user_id)
+    window = journal.default_window(account_id=account.pk, start=None, end=None)
+    figures = performance.account_performance(account_id=account.pk, window=window)
+    assert figures.realized_pnl == D(50)  # (200 - 190) x 5
+    assert figures.unrealized_pnl == D(300)  # (200 - 180) x 15 still short
+    assert figures.round_trips == 0
+    trade(who, "buy", "MSFT", 15, "180", 4)
+    window = journal.default_window(account_id=account.pk, start=None, end=None)
+    figures = performance.account_performance(account_id=account.pk, window=window)
+    assert (figures.realized_pnl, figures.round_trips, figures.won) == (D(350), 1, 1)
