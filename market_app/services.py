@@ -988,9 +988,11 @@ def equity_samples_record(*, user_ids: Sequence[int], quotes: dict[str, Quote], 
         account = account_for(user_id)
         accounts[user_id], cash[user_id] = account.pk, account.cash
     values = dict.fromkeys(accounts, Decimal(0))
-    held = Position.objects.filter(account_id__in=accounts.values(), quantity__gt=0).values_list(
-        "user_id", "instrument__symbol", "quantity", "average_price"
-    )
+    held = (
+        Position.objects.filter(account_id__in=accounts.values())
+        .exclude(quantity=0)
+        .values_list("user_id", "instrument__symbol", "quantity", "average_price")
+    )  # shorts too: a margin account's are below zero
     for user_id, symbol, quantity, average in held:
         quote = quotes.get(symbol)
         values[user_id] += quantity * (quote.price if quote is not None else average)
@@ -1020,7 +1022,7 @@ def daily_losses_watch(*, user_ids: Sequence[int], quotes: Mapping[str, Quote], 
     if not watched:
         return []
     value = dict.fromkeys(watched, Decimal(0))
-    held = Position.objects.filter(account__in=watched.values(), quantity__gt=0).select_related("instrument")
+    held = Position.objects.filter(account__in=watched.values()).exclude(quantity=0).select_related("instrument")
     for position in held:
         quote = quotes.get(position.instrument.symbol)
         value[position.user_id] += position.quantity * (quote.price if quote is not None else position.average_price)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,7 +16,8 @@ from market_app.accounting import FillIntent
 from market_app.errors import MarketCode
 from market_app.margin import Holding, Opening, Rates
 from market_app.messages import OrderAmendment
-from market_app.models import Instrument, Order, Position
+from market_app.models import EquitySample, Instrument, Order, Position
+from market_app.prices import Quote
 from market_app.snapshots import exchange_data_status
 from sessions_app.realtime.errors import ProtocolError
 from tests.market_app.test_accounts import open_account, start
@@ -247,3 +249,13 @@ def test_the_figures_count_a_shorts_profit_and_its_round_trip() -> None:
     window = journal.default_window(account_id=account.pk, start=None, end=None)
     figures = performance.account_performance(account_id=account.pk, window=window)
     assert (figures.realized_pnl, figures.round_trips, figures.won) == (D(350), 1, 1)
+
+
+def test_an_equity_sample_counts_a_short_below_zero() -> None:
+    who = margin_trader()
+    set_prices({"MSFT": "200"})
+    trade(who, "sell", "MSFT", 20, "200", 1)
+    quotes = {"MSFT": Quote(price=D(250), open=D(250), volume=1)}
+    services.equity_samples_record(user_ids=[who.user_id], quotes=quotes, tick_seq=2, at=timezone.now())
+    sample = EquitySample.objects.get()
+    assert (sample.cash, sample.positions_value, sample.equity) == (D(14_000), D(-5_000), D(9_000))
