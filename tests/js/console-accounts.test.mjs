@@ -27,9 +27,11 @@ test("start offers the open accounts with the current one chosen, else the defau
 
 test("an empty starting cash or profile is left to the server", () => {
   assert.deepEqual(openingOf({ name: " Swing ", startingCash: "", profile: "" }), { name: "Swing" });
-  assert.deepEqual(openingOf({ name: "Big", startingCash: "250000", profile: "harsh" }), {
+  assert.deepEqual(openingOf({ name: "Big", accountType: "margin", startingCash: "250000", profile: "harsh" }), {
     name: "Big",
+    accountType: "margin",
     startingCash: 250000,
     profile: "harsh",
   });
+  assert.deepEqual(openingOf({ name: "Plain", accountType: "cash", startingCash: "", profile: "" }), { name: "Plain" });
 });

@@ -26,6 +26,7 @@ export function startChoices(accounts) {
 /** `open_account`'s account from the form: an empty starting cash or profile is the server's default. */
 export function openingOf(values) {
   const opening = { name: values.name.trim() };
+  if (values.accountType === "margin") opening.accountType = "margin";
   if (values.startingCash !== "") opening.startingCash = Number(values.startingCash);
   if (values.profile !== "") opening.profile = values.profile;
   return opening;
@@ -57,6 +58,7 @@ export function mountAccounts(cm, request) {
       const name = element("input", { "aria-label": "Account name", name: "name", maxlength: "64" });
       name.value = account.name;
       row.insertCell().append(name);
+      row.insertCell().textContent = account.accountType;
       row.insertCell().textContent = money(account.cash);
       row.insertCell().textContent = money(account.startingCash);
       row.insertCell().textContent = account.profile ?? "–";

@@ -87,6 +87,11 @@ function renderSnapshot(status) {
   $("#cash").textContent = money(status.account.cash);
   $("#equity").textContent = money(status.account.equity);
   $("#reserved").textContent = money(status.account.reservedCash);
+  $("#buying-power").textContent = money(status.account.buyingPower);
+  $("#buying-power").title =
+    status.account.marginExcess == null
+      ? "Free cash (a cash account)"
+      : `Margin excess ${money(status.account.marginExcess)} (initial ${money(status.account.initialMargin)}, maintenance ${money(status.account.maintenanceMargin)})`;
   const positions = $("#positions tbody");
   positions.replaceChildren();
   for (const p of Object.values(status.userPositions)) {

@@ -19,6 +19,7 @@ def test_an_account_opened_in_the_console_is_traded_and_then_closed(make_server:
     expect(page.locator("#accounts tbody tr")).to_have_count(1, timeout=10_000)
 
     page.fill("#account-form [name=name]", "Swing")
+    page.select_option("#account-form [name=accountType]", "margin")
     page.fill("#account-form [name=startingCash]", "20000")
     page.select_option("#account-form [name=profile]", "ideal")
     page.click("#account-form button")
@@ -26,6 +27,7 @@ def test_an_account_opened_in_the_console_is_traded_and_then_closed(make_server:
     swing = page.locator("#accounts tbody tr[data-name=Swing]")
     expect(swing).to_contain_text("20,000.00")
     expect(swing).to_contain_text("ideal")
+    expect(swing).to_contain_text("margin")
 
     page.select_option("#start-account", label="Swing")
     page.click("#start-sim")
@@ -33,9 +35,10 @@ def test_an_account_opened_in_the_console_is_traded_and_then_closed(make_server:
     expect(page.locator("#account-name")).to_have_text("Swing", timeout=10_000)
     expect(swing).to_contain_text("current", timeout=10_000)
     page.select_option("#ticket-symbol", "MSFT")
+    page.select_option("#ticket [name=side]", "sell")  # a short: the account is a margin account
     page.fill("#ticket [name=quantity]", "1")
     page.click("#ticket button[type=submit]")
-    expect(page.locator("#positions tbody tr[data-symbol=MSFT]")).to_be_visible(timeout=10_000)
+    expect(page.locator("#positions tbody tr[data-symbol=MSFT] .quantity")).to_have_text("-1", timeout=10_000)
 
     swing.locator("[data-action=close]").click()
     expect(page.locator("#accounts-result")).to_contain_text("account_in_use", timeout=10_000)

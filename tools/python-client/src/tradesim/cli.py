@@ -223,6 +223,7 @@ def account_row(account: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": account["accountId"],
         "name": account["name"],
+        "type": account["accountType"],
         "cash": account["cash"],
         "startingCash": account["startingCash"],
         "profile": account["profile"] or "-",
@@ -242,6 +243,8 @@ async def cmd_accounts(args: argparse.Namespace) -> Any:
 
 async def cmd_open_account(args: argparse.Namespace) -> Any:
     settings = account_settings(args) | ({"startingCash": args.cash} if args.cash is not None else {})
+    if args.margin:
+        settings["accountType"] = "margin"
     opened = await with_token(args).open_account(args.name, **settings)
     return opened if args.json else account_row(opened)
 
@@ -528,6 +531,7 @@ def parser() -> argparse.ArgumentParser:
     opening.add_argument("name")
     opening.add_argument("--cash", type=float, help="its starting cash (default: the server's)")
     opening.add_argument("--default", action="store_true", help="make it your default account")
+    opening.add_argument("--margin", action="store_true", help="a margin account: short selling, buying power")
     opening.add_argument("--profile", choices=PROFILES, help="the realism its simulators start with")
     opening.set_defaults(run=cmd_open_account)
     update = commands.add_parser("update-account", help="rename an account, make it the default, set its profile")
