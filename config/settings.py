@@ -717,6 +717,12 @@ MARKET_INITIAL_MARGIN = env_decimal(
 MARKET_MAINTENANCE_MARGIN_LONG = env_decimal(
     "MARKET_MAINTENANCE_MARGIN_LONG", default="0.25", meaning="the share of a long's value a margin account must keep"
 )
+MARKET_MARGIN_CALL_GRACE_S = env_int(
+    "MARKET_MARGIN_CALL_GRACE_S",
+    default=900,
+    minimum=0,
+    meaning="market seconds a margin call has to be met before the account's positions are liquidated",
+)
 MARKET_MAINTENANCE_MARGIN_SHORT = env_decimal(
     "MARKET_MAINTENANCE_MARGIN_SHORT", default="0.3", meaning="the share of a short's value a margin account must keep"
 )

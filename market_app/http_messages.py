@@ -158,6 +158,7 @@ class JournalOrder(BaseModel):
     market: str = Field(
         default="shared", description="Where that simulator took its prices: `shared`, `replay` or `synthetic`."
     )
+    liquidation: bool = Field(default=False, description="Placed by a margin call's liquidation (an addition).")
 
 
 class JournalFill(BaseModel):

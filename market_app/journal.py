@@ -38,6 +38,7 @@ ORDER_COLUMNS = (
     "epoch",
     "simulator_id",
     "market",
+    "liquidation",
 )
 FILL_COLUMNS = (
     "fill_id",
@@ -203,6 +204,7 @@ def order_row(order: Order, epochs: Epochs) -> list[str]:
         str(epochs.of(order.created_at)),
         str(order.simulator_id or ""),
         order_market(order),
+        "true" if order.liquidation else "false",
     ]
 
 

@@ -132,6 +132,9 @@ class UserOrder(BaseModel):
     parentOrderId: str | None = Field(default=None, description="A bracket exit's entry order.")
     ocoGroup: str | None = Field(default=None, description="Orders of one group cancel each other.")
     fee: float = Field(default=0.0, description="Commission charged on its fills so far.")
+    liquidation: bool = Field(
+        default=False, description="Placed by a margin call's liquidation (docs/protocol.md §4f)."
+    )
 
     @model_serializer(mode="wrap")
     def _without_unset_additions(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -716,3 +719,28 @@ class CloseAccount(ClientMessage):
 
 CLIENT_MESSAGES += (ListAccounts, OpenAccount, UpdateAccount, CloseAccount)
 SERVER_MESSAGES += (AccountList, AccountChanged)
+
+
+class MarginCallView(BaseModel):
+    """A margin call: the account's equity fell below its maintenance margin (docs/protocol.md §4f)."""
+
+    callId: int
+    status: Literal["open", "met", "liquidated"]
+    issuedAt: EpochMs = Field(description="Market time, as the feed or the bars count it.")
+    dueAt: EpochMs = Field(description="Not met by then (market time): the positions are liquidated.")
+    closedAt: EpochMs | None
+    equity: float = Field(description="When issued.")
+    maintenanceMargin: float = Field(description="When issued.")
+
+
+class MarginCallUpdate(StreamMessage):
+    """Pushed (numbered) to the user's connections when a margin call of their account is issued, met, or
+    ends in liquidation (the liquidation's orders carry `liquidation: true`)."""
+
+    type: Literal["margin_call"] = "margin_call"
+    accountId: int
+    call: MarginCallView
+    timestamp: EpochMs
+
+
+SERVER_MESSAGES += (MarginCallUpdate,)

@@ -37,3 +37,6 @@ EQUITY_SAMPLES = metrics.counter(
 ACCOUNT_RESETS = metrics.counter(
     "market_account_resets_total", "Paper accounts reset, by `user` (REST or socket) or `operator` (admin).", ["by"]
 )
+MARGIN_CALLS = metrics.counter(
+    "market_margin_calls_total", "Margin calls `issued`, and those `liquidated` (not met in time).", ["outcome"]
+)

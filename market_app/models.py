@@ -266,6 +266,7 @@ class Order(models.Model):
     filled_qty = models.DecimalField(**MONEY, default=Decimal(0))
     average_price = models.DecimalField(**MONEY, null=True, blank=True)
     reason = models.CharField(max_length=200, blank=True)
+    liquidation = models.BooleanField(default=False, help_text="Placed by a margin call's liquidation.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -386,6 +387,36 @@ class AccountReset(models.Model):
 
     def __str__(self) -> str:
         return f"reset of {self.account} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class MarginCallStatus(models.TextChoices):
+    OPEN = "open", "open"
+    MET = "met", "met (the equity is back above the maintenance margin)"
+    LIQUIDATED = "liquidated", "liquidated (not met in time)"
+
+
+class MarginCall(models.Model):
+    """A margin account's equity below its maintenance margin (market_app.margin), at a sample of market
+    time `issued_at`: met if it is back above by `due_at`, else its positions are liquidated."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="margin_calls")
+    status = models.CharField(max_length=10, choices=MarginCallStatus.choices, default=MarginCallStatus.OPEN)
+    issued_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    equity = models.DecimalField(**MONEY, help_text="When issued.")
+    maintenance_margin = models.DecimalField(**MONEY, help_text="When issued.")
+
+    class Meta:
+        ordering = ["issued_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account"], condition=models.Q(status="open"), name="one_open_margin_call_per_account"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"margin call on {self.account} at {self.issued_at:%Y-%m-%d %H:%M:%S} ({self.status})"
 
 
 class CandleInterval(models.TextChoices):

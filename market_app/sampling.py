@@ -1,6 +1,6 @@
 """The equity sampler inside every simulator worker: on a feed tick, at most once every
 EQUITY_SAMPLE_INTERVAL_S (measured on the ticks' own timestamps), one sample for each user whose
-simulator runs here, written in one insert, and their daily loss limits watched at it. Nothing
+simulator runs here, written in one insert, and their daily loss limits and margin calls watched at it. Nothing
 happens per connection, and a worker with no running simulator writes nothing. Samples older than
 EQUITY_SAMPLE_RETENTION_DAYS are deleted about once an hour, after a lease renewal."""
 
@@ -51,6 +51,7 @@ class EquitySampler:
             await database_sync_to_async(services.daily_losses_watch)(
                 user_ids=users, quotes=quotes, day=selectors.feed_day(event["seq"])
             )
+            await database_sync_to_async(services.margin_calls_watch)(user_ids=users, quotes=quotes, at=at)
             return written
         except DatabaseError:
             # The curve misses a point; matching goes on.

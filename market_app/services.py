@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import replace as replace_spec
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -39,7 +39,7 @@ from market_app.fees import CommissionSchedule, fill_fee
 from market_app.groups import ticks_group, worker_orders_group
 from market_app.marketdata import TickMarketData
 from market_app.matcher import Expiry, StateChange
-from market_app.messages import OrderAmendment, OrderTicket, RiskLimits
+from market_app.messages import MarginCallUpdate, MarginCallView, OrderAmendment, OrderTicket, RiskLimits
 from market_app.models import (
     OPEN_ORDER_STATUSES,
     Account,
@@ -49,6 +49,8 @@ from market_app.models import (
     EquitySample,
     Fill,
     Instrument,
+    MarginCall,
+    MarginCallStatus,
     MarketFeed,
     Order,
     OrderClass,
@@ -64,7 +66,7 @@ from market_app.realism import Realism, realism_of
 from market_app.snapshots import exchange_data_status
 from sessions_app.groups import user_group
 from sessions_app.realtime.errors import ErrorDetail, ProtocolError
-from sessions_app.realtime.message_base import now_ms
+from sessions_app.realtime.message_base import epoch_ms, now_ms, optional_epoch_ms
 from sessions_app.realtime.publish import notify, notify_now, push
 from sessions_app.rows import one_or_none
 from sessions_app.selectors import active_session_ids_of_user
@@ -1044,6 +1046,116 @@ def daily_losses_watch(*, user_ids: Sequence[int], quotes: Mapping[str, Quote], 
                     _hint_worker(user_id, running_simulator(user_id=user_id))
             stopped.append(user_id)
     return stopped
+
+
+# --- Margin calls (docs/protocol.md §4f) -------------------------------------------------------------
+
+LIQUIDATION_REASON = "margin call not met: liquidation"
+
+
+def margin_calls_watch(*, user_ids: Sequence[int], quotes: Mapping[str, Quote], at: datetime) -> list[int]:
+    """At an equity sample (market time `at`): each margin account these users trade whose equity is below
+    its maintenance margin gets a margin call, due MARKET_MARGIN_CALL_GRACE_S later; a call met by then
+    (the equity back above) closes, one not met liquidates the positions. Returns the accounts liquidated."""
+    liquidated = []
+    margin_accounts = Account.objects.filter(user_id__in=user_ids, is_current=True, account_type=AccountType.MARGIN)
+    for account_id in margin_accounts.values_list("pk", flat=True):
+        with transaction.atomic():
+            account = Account.objects.select_for_update().get(pk=account_id)
+            if _margin_call_step(account, quotes, at):
+                liquidated.append(account_id)
+    return liquidated
+
+
+def _margin_call_step(account: Account, quotes: Mapping[str, Quote], at: datetime) -> bool:
+    positions = [p for p in selectors.positions_of_account(account.pk) if p.quantity]
+    figures = selectors.margin_figures(cash=account.cash, positions=positions, open_orders=[], quotes=quotes)
+    call = one_or_none(MarginCall.objects.select_for_update().filter(account=account, status=MarginCallStatus.OPEN))
+    if figures.margin_excess >= 0:
+        if call is not None:
+            call.status, call.closed_at = MarginCallStatus.MET, at
+            call.save(update_fields=["status", "closed_at"])
+            _margin_call_push(account, call)
+        return False
+    if call is None:
+        call = MarginCall.objects.create(
+            account=account,
+            issued_at=at,
+            due_at=at + timedelta(seconds=settings.MARKET_MARGIN_CALL_GRACE_S),
+            equity=figures.equity,
+            maintenance_margin=figures.maintenance_margin,
+        )
+        metrics.MARGIN_CALLS.labels("issued").inc()
+        _margin_call_push(account, call)
+        return False
+    if at < call.due_at:
+        return False
+    simulator = running_simulator(user_id=account.user_id)
+    if simulator is None:
+        return False  # nothing would match the orders: at its next sample with a simulator running
+    _liquidate(account, simulator, positions, quotes, figures)
+    call.status, call.closed_at = MarginCallStatus.LIQUIDATED, at
+    call.save(update_fields=["status", "closed_at"])
+    metrics.MARGIN_CALLS.labels("liquidated").inc()
+    _margin_call_push(account, call)
+    return True
+
+
+def _liquidate(
+    account: Account,
+    simulator: Simulator,
+    positions: list[Position],
+    quotes: Mapping[str, Quote],
+    figures: margin.Figures,
+) -> None:
+    """The open orders canceled, then market orders closing whole positions, the largest maintenance
+    requirement first, until what the rest require is within the equity."""
+    orders_cancel_open(user_id=account.user_id, reason=LIQUIDATION_REASON)
+
+    def requirement(position: Position) -> Decimal:
+        quote = quotes.get(position.instrument.symbol)
+        value = position.quantity * (quote.price if quote is not None else position.average_price)
+        rates = selectors.margin_rates_of(position.instrument)
+        return value * rates.maintenance_long if value > 0 else -value * rates.maintenance_short
+
+    remaining = figures.maintenance_margin
+    for position in sorted(positions, key=lambda p: (-requirement(p), p.instrument.symbol)):
+        if remaining <= figures.equity:
+            break
+        Order.objects.create(
+            user_id=account.user_id,
+            account=account,
+            simulator=simulator,
+            instrument_id=position.instrument_id,
+            side=OrderSide.SELL if position.quantity > 0 else OrderSide.BUY,
+            order_type=OrderType.MARKET,
+            quantity=abs(position.quantity),
+            reason=LIQUIDATION_REASON,
+            liquidation=True,
+        )
+        remaining -= requirement(position)
+    _orders_changed(account.user_id, simulator)
+
+
+def _margin_call_push(account: Account, call: MarginCall) -> None:
+    message = MarginCallUpdate(
+        accountId=account.pk,
+        call=MarginCallView(
+            callId=call.pk,
+            status=call.status,
+            issuedAt=epoch_ms(call.issued_at),
+            dueAt=epoch_ms(call.due_at),
+            closedAt=optional_epoch_ms(call.closed_at),
+            equity=float(call.equity),
+            maintenanceMargin=float(call.maintenance_margin),
+        ),
+        timestamp=now_ms(),
+    )
+    push(
+        group=user_group(account.user_id),
+        message=message,
+        sessions=lambda: active_session_ids_of_user(account.user_id),
+    )
 
 
 def equity_samples_prune(*, before: datetime) -> int:

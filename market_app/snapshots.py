@@ -67,6 +67,7 @@ def order_view(order: Order) -> UserOrder:
         parentOrderId=None if order.parent_id is None else str(order.parent_id),
         ocoGroup=None if order.oco_group is None else str(order.oco_group),
         fee=float(order.fee),
+        liquidation=order.liquidation,
     )
 
 

@@ -149,6 +149,7 @@ def order_model(epochs: Epochs) -> Callable[[Order], JournalOrder]:
             epoch=epochs.of(order.created_at),
             simulatorId=None if order.simulator_id is None else str(order.simulator_id),
             market=journal.order_market(order),
+            liquidation=order.liquidation,
         )
 
     return model

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,12 +13,13 @@ from django.utils import timezone
 
 from market_app.events import MarketTickEvent
 from market_app.in_worker import MarketInWorker
-from market_app.models import Account, EquitySample
+from market_app.models import Account, EquitySample, MarginCall
 from market_app.prices import Quote
 from market_app.sampling import EquitySampler
 from simulator_app.models import SimulatorStatus
 from simulator_app.simulation_run import SimulationRun
 from simulator_app.worker import Worker
+from tests.market_app.test_margin_accounts import called_account, margin_trader
 from tests.market_app.test_trading_services import holding, set_prices, trader
 from tests.support.factories import make_user
 
@@ -126,3 +127,13 @@ async def test_an_equity_sample_stops_a_user_whose_daily_loss_limit_it_finds_rea
 
     account = await database_sync_to_async(Account.objects.get)(user_id=who.user_id)
     assert (account.loss_day_start_equity, account.loss_halted_day) == (D(100_000), "feed:0")
+
+
+async def test_the_sampler_issues_a_margin_call_on_a_margin_account_below_its_maintenance() -> None:
+    who = await database_sync_to_async(margin_trader)()
+    await database_sync_to_async(called_account)(who)
+    quotes = {"AAPL": Quote(price=D(50), open=D(50), volume=1000), "MSFT": Quote(price=D(200), open=D(200), volume=1)}
+    sampler = EquitySampler(interval_s=10)
+    assert await sampler.on_tick(tick(5, T0, aapl=50.0), quotes, [run_of(who.user_id)]) == 1
+    call = await database_sync_to_async(MarginCall.objects.get)()
+    assert (call.status, call.equity, call.issued_at) == ("open", D(2_500), datetime.fromtimestamp(T0 / 1000, UTC))

@@ -4,6 +4,7 @@ against hand-computed figures, and the rule that no order is taken beyond the bu
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -16,10 +17,11 @@ from market_app.accounting import FillIntent
 from market_app.errors import MarketCode
 from market_app.margin import Holding, Opening, Rates
 from market_app.messages import OrderAmendment
-from market_app.models import EquitySample, Instrument, Order, Position
+from market_app.models import EquitySample, Instrument, MarginCall, Order, Position
 from market_app.prices import Quote
 from market_app.snapshots import exchange_data_status
 from sessions_app.realtime.errors import ProtocolError
+from simulator_app.models import Simulator
 from tests.market_app.test_accounts import open_account, start
 from tests.market_app.test_trading_services import Trader, apply, place, set_prices
 from tests.support.factories import make_session
@@ -259,3 +261,84 @@ def test_an_equity_sample_counts_a_short_below_zero() -> None:
     services.equity_samples_record(user_ids=[who.user_id], quotes=quotes, tick_seq=2, at=timezone.now())
     sample = EquitySample.objects.get()
     assert (sample.cash, sample.positions_value, sample.equity) == (D(14_000), D(-5_000), D(9_000))
+
+
+# --- Margin calls --------------------------------------------------------------------------------
+
+
+def called_account(who: Trader) -> None:
+    """150 AAPL bought at 100 and 20 MSFT short at 200 on 10,000, then AAPL at 50: equity 2,500 under a
+    maintenance margin of 3,075 (50 x 150 x 25 % + 200 x 20 x 30 %)."""
+    set_prices({"AAPL": "100", "MSFT": "200"})
+    trade(who, "buy", "AAPL", 150, "100", 1)
+    trade(who, "sell", "MSFT", 20, "200", 2)
+    place(who.user_id, symbol="MSFT", side="buy", orderType="limit", limitPrice=150.0, quantity=1)
+
+
+def watch(who: Trader, aapl: str, at: datetime) -> list[int]:
+    quotes = {
+        "AAPL": Quote(price=D(aapl), open=D(aapl), volume=1),
+        "MSFT": Quote(price=D(200), open=D(200), volume=1),
+    }
+    return services.margin_calls_watch(user_ids=[who.user_id], quotes=quotes, at=at)
+
+
+START = datetime(2026, 12, 8, 14, 30, tzinfo=UTC)
+
+
+def test_a_margin_call_is_issued_below_the_maintenance_margin_and_met_when_the_equity_recovers() -> None:
+    who = margin_trader(10_000)
+    called_account(who)
+    assert watch(who, "90", START) == [] and not MarginCall.objects.exists()  # above it: nothing
+    watch(who, "50", START)
+    call = MarginCall.objects.get()
+    assert (call.status, call.equity, call.maintenance_margin) == ("open", D(2_500), D(3_075))
+    assert call.due_at == START + timedelta(seconds=900)
+    watch(who, "50", START + timedelta(seconds=60))
+    assert MarginCall.objects.count() == 1  # one open call, not a second
+    watch(who, "80", START + timedelta(seconds=120))
+    call.refresh_from_db()
+    assert (call.status, call.closed_at) == ("met", START + timedelta(seconds=120))
+    assert not Order.objects.filter(liquidation=True).exists()
+
+
+def test_a_margin_call_not_met_in_time_liquidates_the_largest_requirement_first() -> None:
+    who = margin_trader(10_000)
+    called_account(who)
+    watch(who, "50", START)
+    assert watch(who, "50", START + timedelta(seconds=899)) == []  # not due yet
+    account = services.account_for(who.user_id)
+    assert watch(who, "50", START + timedelta(seconds=900)) == [account.pk]
+    assert MarginCall.objects.get().status == "liquidated"
+    # AAPL's 1,875 goes first; MSFT's 1,200 left is within the 2,500 of equity: it stays.
+    liquidation = Order.objects.get(liquidation=True)
+    assert (liquidation.instrument.symbol, liquidation.side, liquidation.order_type, liquidation.quantity) == (
+        "AAPL",
+        "sell",
+        "market",
+        D(150),
+    )
+    assert liquidation.reason == services.LIQUIDATION_REASON
+    resting = Order.objects.get(order_type="limit")
+    assert (resting.status, resting.reason) == ("canceled", services.LIQUIDATION_REASON)
+    apply(who, FillIntent(liquidation.id, D(150), D(50), 3))
+    snapshot = exchange_data_status(user_id=who.user_id, reason="request")
+    assert snapshot.userOrders[str(liquidation.id)].liquidation is True
+    assert snapshot.account.marginExcess > 0
+
+
+def test_a_liquidation_waits_for_a_running_simulator() -> None:
+    who = margin_trader(10_000)
+    called_account(who)
+    watch(who, "50", START)
+    Simulator.objects.filter(pk=who.simulator_id).update(status="stopped")
+    assert watch(who, "50", START + timedelta(seconds=1_000)) == []
+    assert MarginCall.objects.get().status == "open" and not Order.objects.filter(liquidation=True).exists()
+
+
+def test_a_cash_account_gets_no_margin_call() -> None:
+    session = make_session()
+    who = start(session)
+    set_prices({"AAPL": "100"})
+    trade(who, "buy", "AAPL", 900, "100", 1)
+    assert watch(who, "1", START) == [] and not MarginCall.objects.exists()

@@ -358,6 +358,32 @@ export interface ListAccounts {
 }
 
 /**
+ * Pushed (numbered) to the user's connections when a margin call of their account is issued, met, or
+ * ends in liquidation (the liquidation's orders carry `liquidation: true`).
+ */
+export interface MarginCallUpdate {
+  sessionSeq?: number;
+  sessionEpoch?: string;
+  type: "margin_call";
+  accountId: number;
+  call: MarginCallView;
+  timestamp: number;
+}
+
+/**
+ * A margin call: the account's equity fell below its maintenance margin (docs/protocol.md §4f).
+ */
+export interface MarginCallView {
+  callId: number;
+  status: "open" | "met" | "liquidated";
+  issuedAt: number;
+  dueAt: number;
+  closedAt: number | null;
+  equity: number;
+  maintenanceMargin: number;
+}
+
+/**
  * Addition (flow control, after `subscribe_market` with `flowControl`): every `exchange_data`
  * up to `seq` was applied. For a replay in lock-step it also lets the clock show the bar after
  * `seq`. No reply; otherwise it changes nothing. Counted in a budget of its own (WS_ACK_RATE_PER_S).
@@ -929,6 +955,7 @@ export interface UserOrder {
   parentOrderId?: string | null;
   ocoGroup?: string | null;
   fee?: number;
+  liquidation?: boolean;
 }
 
 /**
@@ -1025,6 +1052,7 @@ export type ServerMessage =
   | RiskLimitsSet
   | AccountList
   | AccountChanged
+  | MarginCallUpdate
   | ErrorMessage;
 
 export interface ServerMessageByType {
@@ -1055,5 +1083,6 @@ export interface ServerMessageByType {
   risk_limits_set: RiskLimitsSet;
   accounts: AccountList;
   account_changed: AccountChanged;
+  margin_call: MarginCallUpdate;
   error: ErrorMessage;
 }

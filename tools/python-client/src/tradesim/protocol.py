@@ -441,6 +441,31 @@ class ListAccounts(TypedDict):
     closed: NotRequired[bool | None]
 
 
+class MarginCallUpdate(TypedDict):
+    """Pushed (numbered) to the user's connections when a margin call of their account is issued, met, or
+    ends in liquidation (the liquidation's orders carry `liquidation: true`).
+    """
+
+    sessionSeq: NotRequired[int]
+    sessionEpoch: NotRequired[str]
+    type: Literal["margin_call"]
+    accountId: int
+    call: "MarginCallView"
+    timestamp: int
+
+
+class MarginCallView(TypedDict):
+    """A margin call: the account's equity fell below its maintenance margin (docs/protocol.md §4f)."""
+
+    callId: int
+    status: Literal["open", "met", "liquidated"]
+    issuedAt: int
+    dueAt: int
+    closedAt: int | None
+    equity: float
+    maintenanceMargin: float
+
+
 class MarketAck(TypedDict):
     """Addition (flow control, after `subscribe_market` with `flowControl`): every `exchange_data`
     up to `seq` was applied. For a replay in lock-step it also lets the clock show the bar after
@@ -987,6 +1012,7 @@ class UserOrder(TypedDict):
     parentOrderId: NotRequired[str | None]
     ocoGroup: NotRequired[str | None]
     fee: NotRequired[float]
+    liquidation: NotRequired[bool]
 
 
 class UserPosition(TypedDict):
@@ -1110,6 +1136,7 @@ ServerMessage = (
     | RiskLimitsSet
     | AccountList
     | AccountChanged
+    | MarginCallUpdate
     | ErrorMessage
 )
 ServerMessageType = Literal[
@@ -1140,6 +1167,7 @@ ServerMessageType = Literal[
     "risk_limits_set",
     "accounts",
     "account_changed",
+    "margin_call",
     "error",
 ]
 # Each ServerMessage's class by its `type`.
@@ -1171,5 +1199,6 @@ SERVER_MESSAGES: dict[str, type] = {
     "risk_limits_set": RiskLimitsSet,
     "accounts": AccountList,
     "account_changed": AccountChanged,
+    "margin_call": MarginCallUpdate,
     "error": ErrorMessage,
 }
