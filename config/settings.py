@@ -717,6 +717,16 @@ MARKET_INITIAL_MARGIN = env_decimal(
 MARKET_MAINTENANCE_MARGIN_LONG = env_decimal(
     "MARKET_MAINTENANCE_MARGIN_LONG", default="0.25", meaning="the share of a long's value a margin account must keep"
 )
+MARKET_BORROW_RATE = env_decimal(
+    "MARKET_BORROW_RATE",
+    default="0.03",
+    meaning="a short's yearly borrow fee of its value for an instrument without its own, a 360th a market day",
+)
+MARKET_MARGIN_INTEREST_RATE = env_decimal(
+    "MARKET_MARGIN_INTEREST_RATE",
+    default="0.08",
+    meaning="the yearly interest on a margin account's borrowed cash (below zero), a 360th a market day",
+)
 MARKET_MARGIN_CALL_GRACE_S = env_int(
     "MARKET_MARGIN_CALL_GRACE_S",
     default=900,

@@ -208,6 +208,21 @@ class AccountPerformance(BaseModel):
     equitySamples: int
     firstEquity: Omittable[float] = None
     lastEquity: Omittable[float] = None
+    charges: float = Field(
+        default=0.0, description="A margin account's borrow fees and margin interest in the window, in `netPnl`."
+    )
+
+
+class JournalCharge(BaseModel):
+    """A margin account's daily accrual (docs/protocol.md §4f)."""
+
+    chargeId: int
+    at: EpochMs
+    day: str = Field(description="The market day it accrued over.")
+    kind: Literal["borrow_fee", "margin_interest"]
+    amount: float
+    details: dict[str, str] = Field(description="Borrow fees: each short's value charged on; interest: `borrowed`.")
+    epoch: int
 
 
 # --- Datasets of bars (docs/datasets.md) -------------------------------------------------------------

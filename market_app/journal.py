@@ -16,7 +16,7 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from market_app.messages import AccountResetView
-from market_app.models import AccountReset, EquitySample, Fill, Order
+from market_app.models import AccountCharge, AccountReset, EquitySample, Fill, Order
 from sessions_app.realtime.message_base import epoch_ms
 
 PAGE_SIZE = 1_000
@@ -154,6 +154,16 @@ def equity_samples_page(
     )
 
 
+def journal_charges_page(
+    *, account_id: int, window: Window, after: tuple[datetime, int] | None = None, limit: int | None = None
+) -> list[AccountCharge]:
+    return list(
+        AccountCharge.objects.filter(_in_window("at", window), _after(after, "at"), account_id=account_id).order_by(
+            "at", "id"
+        )[: limit or PAGE_SIZE]
+    )
+
+
 def equity_samples_in(*, account_id: int, window: Window) -> QuerySet[EquitySample]:
     return EquitySample.objects.filter(_in_window("at", window), account_id=account_id).order_by("at", "id")
 
@@ -247,6 +257,7 @@ def equity_row(sample: EquitySample, epochs: Epochs) -> list[str]:
 
 # --- The figures and a reset as the API shows them ----------------------------------------------
 
+CHARGE_COLUMNS = ("at", "day", "kind", "amount", "details", "epoch")
 PERFORMANCE_COLUMNS = (
     "start",
     "end",
@@ -266,7 +277,13 @@ PERFORMANCE_COLUMNS = (
     "equity_samples",
     "first_equity",
     "last_equity",
+    "charges",
 )
+
+
+def charge_row(charge: AccountCharge, epochs: Epochs) -> list[str]:
+    details = ";".join(f"{name}={value}" for name, value in sorted(charge.details.items()))
+    return [iso(charge.at), charge.day, charge.kind, plain(charge.amount), details, str(epochs.of(charge.at))]
 
 
 def reset_view(reset: AccountReset, epochs: Epochs) -> AccountResetView:

@@ -88,6 +88,13 @@ class Instrument(models.Model):
         validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(1))],
         help_text="Share of a short's value to keep.",
     )
+    borrow_rate = models.DecimalField(
+        **MONEY,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="A short's yearly borrow fee, of its value (0.03 = 3 %), charged a 360th each market day.",
+    )
 
     class Meta:
         ordering = ["sort_order", "symbol"]
@@ -125,6 +132,8 @@ class Account(models.Model):
     is_current = models.BooleanField(default=True)
     closed_at = models.DateTimeField(null=True, blank=True, help_text="Closed accounts keep their history.")
     account_type = models.CharField(max_length=6, choices=AccountType.choices, default=AccountType.CASH)
+    # The market day a margin account's borrow fees and margin interest were last charged up to ("": none yet).
+    charged_day = models.CharField(max_length=64, blank=True)
     profile = models.CharField(
         max_length=10, choices=SimulatorProfile.choices, blank=True, help_text="Empty: the service's default."
     )
@@ -417,6 +426,31 @@ class MarginCall(models.Model):
 
     def __str__(self) -> str:
         return f"margin call on {self.account} at {self.issued_at:%Y-%m-%d %H:%M:%S} ({self.status})"
+
+
+class ChargeKind(models.TextChoices):
+    BORROW_FEE = "borrow_fee", "borrow fee (a short's)"
+    MARGIN_INTEREST = "margin_interest", "margin interest (on borrowed cash)"
+
+
+class AccountCharge(models.Model):
+    """A margin account's accrual for one market day (docs/protocol.md §4f), taken from its cash: the
+    borrow fee of its shorts, or the interest on the cash it borrowed."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="charges")
+    kind = models.CharField(max_length=16, choices=ChargeKind.choices)
+    day = models.CharField(max_length=64, help_text="The market day it accrued over.")
+    at = models.DateTimeField(help_text="When it was charged (market time).")
+    amount = models.DecimalField(**MONEY)
+    details = models.JSONField(default=dict, help_text="Borrow fees: symbol -> the short's value charged on.")
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [models.UniqueConstraint(fields=["account", "kind", "day"], name="one_charge_per_kind_and_day")]
+        indexes = [models.Index(fields=["account", "at"], name="account_charge_account_at")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.amount} on {self.account} for {self.day}"
 
 
 class CandleInterval(models.TextChoices):

@@ -26,11 +26,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from django.db.models import Sum
+
 from market_app import selectors
 from market_app.accounting import PositionState, apply_fill, quantize
 from market_app.http_messages import AccountPerformance
 from market_app.journal import Epochs, Window, account_epochs, iso, plain
-from market_app.models import Account, AccountType, EquitySample, Fill, Order, OrderSide
+from market_app.models import Account, AccountCharge, AccountType, EquitySample, Fill, Order, OrderSide
 from sessions_app.realtime.message_base import epoch_ms
 
 ZERO = Decimal(0)
@@ -54,10 +56,11 @@ class Performance:
     samples: int = 0
     first_equity: Decimal | None = None
     last_equity: Decimal | None = None
+    charges: Decimal = ZERO  # a margin account's borrow fees and margin interest
 
     @property
     def net_pnl(self) -> Decimal:
-        return self.realized_pnl + self.unrealized_pnl
+        return self.realized_pnl + self.unrealized_pnl - self.charges
 
     @property
     def win_rate(self) -> Decimal | None:
@@ -92,6 +95,10 @@ def account_performance(*, account_id: int, window: Window) -> Performance:
                 (quotes[symbol].price - holding.state.average_price) * holding.state.quantity
             )
     _drawdown(account_id, window, epochs, performance)
+    charges = AccountCharge.objects.filter(account_id=account_id, at__lt=window.end)
+    if window.start is not None:
+        charges = charges.filter(at__gte=window.start)
+    performance.charges = charges.aggregate(total=Sum("amount"))["total"] or ZERO
     return performance
 
 
@@ -198,6 +205,7 @@ def performance_view(performance: Performance) -> AccountPerformance:
         equitySamples=performance.samples,
         firstEquity=_number(performance.first_equity),
         lastEquity=_number(performance.last_equity),
+        charges=float(performance.charges),
     )
 
 
@@ -222,4 +230,5 @@ def performance_row(performance: Performance) -> list[str]:
         str(performance.samples),
         plain(performance.first_equity),
         plain(performance.last_equity),
+        plain(performance.charges),
     ]

@@ -52,6 +52,9 @@ class EquitySampler:
                 user_ids=users, quotes=quotes, day=selectors.feed_day(event["seq"])
             )
             await database_sync_to_async(services.margin_calls_watch)(user_ids=users, quotes=quotes, at=at)
+            await database_sync_to_async(services.margin_accruals_charge)(
+                user_ids=users, quotes=quotes, day=selectors.feed_day(event["seq"]), at=at
+            )
             return written
         except DatabaseError:
             # The curve misses a point; matching goes on.

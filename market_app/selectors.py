@@ -133,7 +133,7 @@ def _instrument_besides(*names: str) -> list[str]:
 
 
 # What a margin account's figures read of an instrument besides its symbol.
-MARGIN_COLUMNS = ("shortable", "initial_margin", "maintenance_margin_long", "maintenance_margin_short")
+MARGIN_COLUMNS = ("shortable", "initial_margin", "maintenance_margin_long", "maintenance_margin_short", "borrow_rate")
 _INSTRUMENT_BESIDES_SYMBOL = _instrument_besides("symbol", *MARGIN_COLUMNS)
 
 

@@ -43,9 +43,11 @@ from market_app.messages import MarginCallUpdate, MarginCallView, OrderAmendment
 from market_app.models import (
     OPEN_ORDER_STATUSES,
     Account,
+    AccountCharge,
     AccountReset,
     AccountType,
     Candle,
+    ChargeKind,
     EquitySample,
     Fill,
     Instrument,
@@ -1135,6 +1137,66 @@ def _liquidate(
         )
         remaining -= requirement(position)
     _orders_changed(account.user_id, simulator)
+
+
+DAYS_A_YEAR = Decimal(360)  # brokers' day count for borrow fees and margin interest
+
+
+def margin_accruals_charge(*, user_ids: Sequence[int], quotes: Mapping[str, Quote], day: str, at: datetime) -> int:
+    """At an equity sample of market `day`: each margin account these users trade that has not been charged
+    up to this day is charged for the day that ended, from its cash: each short's borrow fee (its value
+    times the instrument's yearly rate, over 360) and the interest on the cash it borrowed (below zero).
+    An account's first sample only starts the count. Returns the charges made."""
+    made = 0
+    margin_accounts = Account.objects.filter(user_id__in=user_ids, is_current=True, account_type=AccountType.MARGIN)
+    for account_id in margin_accounts.exclude(charged_day=day).values_list("pk", flat=True):
+        with transaction.atomic():
+            account = Account.objects.select_for_update().get(pk=account_id)
+            if account.charged_day == day:
+                continue
+            ended, account.charged_day = account.charged_day, day
+            charges = _accruals(account, quotes, ended, at) if ended else []
+            for charge in charges:
+                account.cash -= charge.amount
+            AccountCharge.objects.bulk_create(charges)
+            account.save(update_fields=["cash", "charged_day", "updated_at"])
+            if charges:
+                account_snapshot_push(account.user_id)
+            made += len(charges)
+    return made
+
+
+def _accruals(account: Account, quotes: Mapping[str, Quote], day: str, at: datetime) -> list[AccountCharge]:
+    charges = []
+    shorts: dict[str, str] = {}
+    fee = Decimal(0)
+    for position in selectors.positions_of_account(account.pk):
+        if position.quantity >= 0:
+            continue
+        quote = quotes.get(position.instrument.symbol)
+        value = -position.quantity * (quote.price if quote is not None else position.average_price)
+        rate = position.instrument.borrow_rate
+        fee += value * (settings.MARKET_BORROW_RATE if rate is None else rate) / DAYS_A_YEAR
+        shorts[position.instrument.symbol] = f"{quantize(value).normalize():f}"
+    if quantize(fee) > 0:
+        charges.append(
+            AccountCharge(
+                account=account, kind=ChargeKind.BORROW_FEE, day=day, at=at, amount=quantize(fee), details=shorts
+            )
+        )
+    interest = quantize(max(-account.cash, Decimal(0)) * settings.MARKET_MARGIN_INTEREST_RATE / DAYS_A_YEAR)
+    if interest > 0:
+        charges.append(
+            AccountCharge(
+                account=account,
+                kind=ChargeKind.MARGIN_INTEREST,
+                day=day,
+                at=at,
+                amount=interest,
+                details={"borrowed": f"{(-account.cash).normalize():f}"},
+            )
+        )
+    return charges
 
 
 def _margin_call_push(account: Account, call: MarginCall) -> None:

@@ -29,13 +29,14 @@ from market_app.http_messages import (
     AccountQuery,
     EquityPoint,
     EquityQuery,
+    JournalCharge,
     JournalFill,
     JournalOrder,
     JournalQuery,
     ResetQuery,
 )
 from market_app.journal import Epochs, Window
-from market_app.models import EquitySample, Fill, Order
+from market_app.models import AccountCharge, EquitySample, Fill, Order
 from sessions_app.api.authentication import user_id_of
 from sessions_app.api.parsing import parse_query
 from sessions_app.realtime.message_base import epoch_ms
@@ -219,6 +220,37 @@ class JournalFillsView(JournalView):
             model=fill_model(epochs),
             as_csv=as_csv,
         ).response(request, "fills")
+
+
+def charge_model(epochs: Epochs) -> Callable[[AccountCharge], JournalCharge]:
+    def model(charge: AccountCharge) -> JournalCharge:
+        return JournalCharge(
+            chargeId=charge.pk,
+            at=epoch_ms(charge.at),
+            day=charge.day,
+            kind=charge.kind,
+            amount=float(charge.amount),
+            details=charge.details,
+            epoch=epochs.of(charge.at),
+        )
+
+    return model
+
+
+class JournalChargesView(JournalView):
+    def get(self, request: Request) -> StreamingHttpResponse:
+        query = parse_query(JournalQuery, request)
+        account_id = account_id_of(query, request)
+        window, as_csv = window_of(query, account_id), wants_csv(query, request)
+        epochs = journal.account_epochs(account_id=account_id)
+        return Export(
+            fetch=lambda after: journal.journal_charges_page(account_id=account_id, window=window, after=after),
+            cursor=lambda charge: (charge.at, charge.pk),
+            columns=journal.CHARGE_COLUMNS,
+            row=lambda charge: journal.charge_row(charge, epochs),
+            model=charge_model(epochs),
+            as_csv=as_csv,
+        ).response(request, "charges")
 
 
 class EquityView(JournalView):

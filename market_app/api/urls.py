@@ -20,6 +20,7 @@ urlpatterns += [
     path("journal/orders/", journal.JournalOrdersView.as_view(), name="market-journal-orders"),
     path("journal/fills/", journal.JournalFillsView.as_view(), name="market-journal-fills"),
     path("journal/equity/", journal.EquityView.as_view(), name="market-journal-equity"),
+    path("journal/charges/", journal.JournalChargesView.as_view(), name="market-journal-charges"),
     path("journal/performance/", journal.PerformanceView.as_view(), name="market-journal-performance"),
     path("account/resets/", journal.ResetListView.as_view(), name="market-account-resets"),
     path("account/reset/", journal.AccountResetView.as_view(), name="market-account-reset"),

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,12 +18,13 @@ from market_app.accounting import FillIntent
 from market_app.errors import MarketCode
 from market_app.margin import Holding, Opening, Rates
 from market_app.messages import OrderAmendment
-from market_app.models import EquitySample, Instrument, MarginCall, Order, Position
+from market_app.models import AccountCharge, EquitySample, Instrument, MarginCall, Order, Position
 from market_app.prices import Quote
 from market_app.snapshots import exchange_data_status
 from sessions_app.realtime.errors import ProtocolError
 from simulator_app.models import Simulator
-from tests.market_app.test_accounts import open_account, start
+from tests.market_app.test_account_journal import body_json, csv_rows
+from tests.market_app.test_accounts import client_of, open_account, start
 from tests.market_app.test_trading_services import Trader, apply, place, set_prices
 from tests.support.factories import make_session
 
@@ -342,3 +344,53 @@ def test_a_cash_account_gets_no_margin_call() -> None:
     set_prices({"AAPL": "100"})
     trade(who, "buy", "AAPL", 900, "100", 1)
     assert watch(who, "1", START) == [] and not MarginCall.objects.exists()
+
+
+# --- Borrow fees and margin interest -----------------------------------------------------------------
+
+
+@override_settings(MARKET_BORROW_RATE=D("0.036"), MARKET_MARGIN_INTEREST_RATE=D("0.072"))
+def test_each_market_day_charges_the_shorts_borrow_fee_and_the_interest_on_borrowed_cash() -> None:
+    who = margin_trader(10_000)
+    set_prices({"AAPL": "100", "MSFT": "200"})
+    trade(who, "buy", "AAPL", 130, "100", 1)  # 13,000 on 10,000: 3,000 borrowed
+    trade(who, "sell", "MSFT", 10, "200", 2)  # 2,000 short: the cash is -1,000 now
+    quotes = {"AAPL": Quote(price=D(100), open=D(100), volume=1), "MSFT": Quote(price=D(250), open=D(250), volume=1)}
+
+    def charge(day: str) -> int:
+        return services.margin_accruals_charge(user_ids=[who.user_id], quotes=quotes, day=day, at=timezone.now())
+
+    assert charge("feed:1") == 0  # the first sample starts the count
+    assert charge("feed:1") == 0  # the same day: nothing more
+    assert charge("feed:2") == 2
+    fee, interest = AccountCharge.objects.order_by("kind")
+    # 10 x 250 x 3.6 % / 360 and 1,000 x 7.2 % / 360, for the day that ended.
+    assert (fee.kind, fee.day, fee.amount, fee.details) == ("borrow_fee", "feed:1", D("0.25"), {"MSFT": "2500"})
+    assert (interest.kind, interest.day, interest.amount) == ("margin_interest", "feed:1", D("0.2"))
+    assert services.account_for(who.user_id).cash == D("-1000.45")
+    assert charge("feed:2") == 0
+    account = services.account_for(who.user_id)
+    window = journal.default_window(account_id=account.pk, start=None, end=None)
+    figures = performance.account_performance(account_id=account.pk, window=window)
+    assert figures.charges == D("0.45") and figures.net_pnl == figures.realized_pnl + figures.unrealized_pnl - D("0.45")
+    client = client_of(who.user_id)
+    listed = body_json(client.get("/api/market/journal/charges/"))
+    assert [(c["kind"], c["amount"], c["day"]) for c in listed] == [
+        ("borrow_fee", 0.25, "feed:1"),
+        ("margin_interest", 0.2, "feed:1"),
+    ]
+    rows = csv_rows(client.get("/api/market/journal/charges/?format=csv"))
+    assert [(r["kind"], r["amount"], r["details"]) for r in rows] == [
+        ("borrow_fee", "0.25", "MSFT=2500"),
+        ("margin_interest", "0.2", "borrowed=1000"),
+    ]
+
+
+def test_a_cash_account_is_never_charged() -> None:
+    session = make_session()
+    who = start(session)
+    set_prices({"AAPL": "100"})
+    trade(who, "buy", "AAPL", 10, "100", 1)
+    for day in ("feed:1", "feed:2", "feed:3"):
+        services.margin_accruals_charge(user_ids=[who.user_id], quotes={}, day=day, at=START)
+    assert not AccountCharge.objects.exists()
