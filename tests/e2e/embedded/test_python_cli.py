@@ -195,6 +195,8 @@ def test_accounts_are_opened_listed_traded_and_closed(cli_env: dict[str, str]) -
     assert taken.returncode == 1 and json.loads(taken.stderr)["code"] == "account_in_use"
     assert tradesim(env, "--json", "stop").returncode == 0
 
+    reset = json_of(tradesim(env, "--json", "reset-account", "--account", swing))
+    assert reset["startingCash"] == 20_000 and reset["cashBefore"] < 20_000
     assert json_of(tradesim(env, "--json", "update-account", swing, "--name", "Swing 2"))["name"] == "Swing 2"
     assert json_of(tradesim(env, "--json", "close-account", swing))["closedAt"] is not None
     listed = json_of(tradesim(env, "--json", "accounts", "--closed"))

@@ -255,6 +255,10 @@ async def cmd_update_account(args: argparse.Namespace) -> Any:
     return changed if args.json else account_row(changed)
 
 
+async def cmd_reset_account(args: argparse.Namespace) -> Any:
+    return await with_token(args).reset_account(account_id=args.account)
+
+
 async def cmd_close_account(args: argparse.Namespace) -> Any:
     closed = await with_token(args).close_account(args.account_id)
     return closed if args.json else account_row(closed)
@@ -540,6 +544,9 @@ def parser() -> argparse.ArgumentParser:
     update.add_argument("--default", action="store_true", help="make it your default account")
     update.add_argument("--profile", choices=PROFILES)
     update.set_defaults(run=cmd_update_account)
+    resetting = commands.add_parser("reset-account", help="set an account back to its starting cash")
+    resetting.add_argument("--account", type=int, help="one of your accounts (default: the current one)")
+    resetting.set_defaults(run=cmd_reset_account)
     closing = commands.add_parser("close-account", help="close an account (its history stays)")
     closing.add_argument("account_id", type=int)
     closing.set_defaults(run=cmd_close_account)

@@ -266,6 +266,12 @@ class Client:
         changed: dict[str, Any] = await self.api("PATCH", f"/api/market/accounts/{account_id}/", settings)
         return changed
 
+    async def reset_account(self, *, account_id: int | None = None) -> dict[str, Any]:
+        """Set an account (default: the current one) back to its starting cash; its simulator must be stopped
+        (ApiError `account_in_use`). Its orders and fills stay in the journal (docs/protocol.md §4c)."""
+        reset: dict[str, Any] = await self.api("POST", _of_account("/api/market/account/reset/", account_id))
+        return reset
+
     async def close_account(self, account_id: int) -> dict[str, Any]:
         """Close an account (not the default one, nor one whose simulator is live); its history stays."""
         closed: dict[str, Any] = await self.api("POST", f"/api/market/accounts/{account_id}/close/")
