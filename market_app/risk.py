@@ -77,7 +77,8 @@ class Exposure:
 
 def check_order(limits: Limits, *, value: Decimal, buys: Decimal, new: bool, exposure: Exposure) -> None:
     """Refuse an order (or a replace) beyond `limits`. `value`: the order's whole value; `buys`: what it
-    adds to the account's buying (0 for a sell); `new`: a new order (a replace keeps its place)."""
+    adds to the positions (a buy's value, a margin account's new short; 0 for a sell that only lowers a
+    long); `new`: a new order (a replace keeps its place). Positions count by their size, shorts too."""
     if limits.max_order_value is not None and value > limits.max_order_value:
         raise ProtocolError(
             MarketCode.ORDER_VALUE_LIMIT, f"the order is worth {value}; the limit is {limits.max_order_value}"

@@ -183,10 +183,14 @@ def _check_affordable(
     last: Decimal,
     quotes: dict[str, Quote],
     open_orders: list[Order],
-) -> None:
+) -> Decimal:
+    """Refuse an order the account cannot pay for (a cash account) or cover (a margin account); returns
+    how much of it would open or grow a short (a margin account's sell beyond its position)."""
     if account.account_type == AccountType.MARGIN:
-        _check_buying_power(account, spec.side, spec.quantity, spec.cost_price(last), instrument, quotes, open_orders)
-        return
+        opening = _check_buying_power(
+            account, spec.side, spec.quantity, spec.cost_price(last), instrument, quotes, open_orders
+        )
+        return opening if spec.side == OrderSide.SELL else Decimal(0)
     reserved_cash, reserved_quantity = selectors.reserved_by_orders(open_orders, quotes)
     if spec.side == "buy" and spec.order_class != OrderClass.OCO:
         cost = quantize(spec.quantity * spec.cost_price(last))
@@ -209,6 +213,7 @@ def _check_affordable(
             )
     else:  # a buy OCO covers a short: there are none (long only)
         raise ProtocolError(MarketCode.INSUFFICIENT_POSITION, "an oco pair exits a position: long only, sell side")
+    return Decimal(0)
 
 
 def _check_buying_power(
@@ -219,14 +224,14 @@ def _check_buying_power(
     instrument: Instrument,
     quotes: Mapping[str, Quote],
     open_orders: list[Order],
-) -> None:
+) -> Decimal:
     """A margin account's order: what it would open (beyond closing a position, after the open orders on
     its side) needs the instrument to be shortable if it is a short, and its initial margin free."""
     positions = selectors.positions_of_account(account.pk)
     held = selectors.held_after_open_orders(positions, open_orders, side=side).get(instrument.symbol, Decimal(0))
     opening = margin.opening_quantity(side=side, quantity=quantity, held=held)
     if opening <= 0:
-        return  # it only closes: never refused for margin
+        return Decimal(0)  # it only closes: never refused for margin
     if side == OrderSide.SELL and held - quantity < 0 and not instrument.shortable:
         raise ProtocolError(
             MarketCode.NOT_SHORTABLE,
@@ -245,6 +250,7 @@ def _check_buying_power(
             f"{max(free, Decimal(0)).normalize():f} is free",
             details=[ErrorDetail(field="quantity", problem=f"at most about {most.normalize():f} more can be opened")],
         )
+    return opening
 
 
 def _check_limits(
@@ -262,16 +268,15 @@ def _check_limits(
     if limits.none:
         return
     buying, _ = selectors.reserved_by_symbol(open_orders, dict(quotes))
-    held: dict[str, Decimal] = {}
+    held: dict[str, Decimal] = {}  # signed: a margin account's shorts below zero
     for position in selectors.positions_of_account(account.pk):
         quote = quotes.get(position.instrument.symbol)
         held[position.instrument.symbol] = position.quantity * (quote.price if quote else position.average_price)
-    positions_value = sum(held.values(), Decimal(0))
     exposure = risk.Exposure(
-        equity=account.cash + positions_value,
-        positions_value=positions_value,
+        equity=account.cash + sum(held.values(), Decimal(0)),
+        positions_value=sum((abs(v) for v in held.values()), Decimal(0)),  # a short exposes as a long does
         open_buys_value=sum(buying.values(), Decimal(0)),
-        symbol_value=held.get(symbol, Decimal(0)) + buying.get(symbol, Decimal(0)),
+        symbol_value=abs(held.get(symbol, Decimal(0))) + buying.get(symbol, Decimal(0)),
         open_orders=len(open_orders),
     )
     risk.check_order(limits, value=value, buys=buys, new=new, exposure=exposure)
@@ -381,9 +386,11 @@ def order_place(
                     MarketCode.DAILY_LOSS_LIMIT, "the daily loss limit was reached: new orders wait for the next day"
                 )
             open_orders = selectors.open_orders_of_users([user_id])  # read once for both checks
-            _check_affordable(account, spec, instrument, last, prices.quotes, open_orders)
+            shorting = _check_affordable(account, spec, instrument, last, prices.quotes, open_orders)
             value = quantize(spec.quantity * spec.cost_price(last))
+            # What it adds to the positions: a buy's value, or the short a margin account's sell opens.
             buys = value if spec.side == OrderSide.BUY and spec.order_class != OrderClass.OCO else Decimal(0)
+            buys += quantize(shorting * spec.cost_price(last))
             _check_limits(account, instrument.symbol, prices.quotes, open_orders, value=value, buys=buys, new=True)
             realism = realism_of(simulator.profile)
             common = {

@@ -18,7 +18,7 @@ from market_app.accounting import FillIntent
 from market_app.errors import MarketCode
 from market_app.margin import Holding, Opening, Rates
 from market_app.messages import OrderAmendment
-from market_app.models import AccountCharge, EquitySample, Instrument, MarginCall, Order, Position
+from market_app.models import Account, AccountCharge, EquitySample, Instrument, MarginCall, Order, Position
 from market_app.prices import Quote
 from market_app.snapshots import exchange_data_status
 from sessions_app.realtime.errors import ProtocolError
@@ -394,3 +394,18 @@ def test_a_cash_account_is_never_charged() -> None:
     for day in ("feed:1", "feed:2", "feed:3"):
         services.margin_accruals_charge(user_ids=[who.user_id], quotes={}, day=day, at=START)
     assert not AccountCharge.objects.exists()
+
+
+def test_risk_limits_count_a_short_as_exposure() -> None:
+    who = margin_trader(10_000)
+    set_prices({"MSFT": "200"})
+    account = services.account_for(who.user_id)
+    account.max_position_value, account.max_leverage = D(3_000), D(1)
+    account.save()
+    refused(who, MarketCode.POSITION_VALUE_LIMIT, symbol="MSFT", side="sell", quantity=20)  # 4,000 short
+    trade(who, "sell", "MSFT", 10, "200", 1)  # 2,000: within both
+    set_prices({"AAPL": "100", "MSFT": "200"}, seq=2)
+    Account.objects.filter(pk=account.pk).update(max_position_value=None)
+    # Equity 10,000 with a 2,000 short: a 9,000 buy makes 11,000 of positions, above 1x.
+    refused(who, MarketCode.LEVERAGE_LIMIT, symbol="AAPL", side="buy", quantity=90)
+    place(who.user_id, symbol="AAPL", side="buy", quantity=70)
