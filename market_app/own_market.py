@@ -267,6 +267,8 @@ class OwnMarket:
         self.watch_losses = False
         self.loss_day = ""
         self.loss_watched_ms: int | None = None
+        # A margin account's margin calls and daily charges, watched at the same bar closes.
+        self.on_margin = False
 
     # --- The clock ------------------------------------------------------------------------
 
@@ -426,6 +428,7 @@ class OwnMarkets:
         bars, liquidity = await database_sync_to_async(_bars_and_liquidity)(run.market, created_ms)
         market = self.markets[run.simulator_id] = OwnMarket(run, bars, liquidity, seed=int(run.market["seed"]))
         market.watch_losses = run.user_id in await database_sync_to_async(selectors.daily_loss_watched)([run.user_id])
+        market.on_margin = run.user_id in await database_sync_to_async(selectors.margin_traders)([run.user_id])
         clock = market.clock
         if clock.position >= 0 and clock.time_ms is not None and market.quotes:
             # Taken over: the bar shown last goes out again (a lock-step client acknowledges it anew).
@@ -505,8 +508,8 @@ class OwnMarkets:
         if clock.position >= 0:  # the first bar of a replay is shown before anyone could trade
             await self.match(market, bars, time_ms)
         opening, market.quotes = market.quotes, market.quotes_of(bars)
-        if market.watch_losses:
-            await self.watch_losses(market, opening, time_ms)
+        if market.watch_losses or market.on_margin:
+            await self.watch_account(market, opening, time_ms)
         market.ticks += 1
         last = market.bars.length is not None and index == market.bars.length - 1
         stepping = clock.steps_left > 0
@@ -521,22 +524,35 @@ class OwnMarkets:
             await self.flush(market)
         market.schedule(now)
 
-    async def watch_losses(self, market: OwnMarket, opening: Mapping[str, Quote], time_ms: int) -> None:
-        """A daily loss limit on the bars' days (selectors.bar_day): a day starts at the account's equity
-        at the previous bar's close, and its equity is watched at the bars' closes, as often as the shared
-        feed's equity samples (EQUITY_SAMPLE_INTERVAL_S of bar time) and at each new day."""
+    async def watch_account(self, market: OwnMarket, opening: Mapping[str, Quote], time_ms: int) -> None:
+        """A daily loss limit, and a margin account's margin calls and charges, on the bars' days
+        (selectors.bar_day) and time: a day starts at the account's equity at the previous bar's close,
+        and the account is watched at the bars' closes, as often as the shared feed's equity samples
+        (EQUITY_SAMPLE_INTERVAL_S of bar time) and at each new day."""
         day = selectors.bar_day(market.run.simulator_id, time_ms)
         user_id = market.run.user_id
         new_day = day != market.loss_day
         last = market.loss_watched_ms
         if not new_day and last is not None and time_ms - last < settings.EQUITY_SAMPLE_INTERVAL_S * 1000:
             return
-        watch = database_sync_to_async(services.daily_losses_watch)
-        if new_day and opening:
-            await watch(user_ids=[user_id], quotes=opening, day=day)  # the day's start
         market.loss_day, market.loss_watched_ms = day, time_ms
-        if await watch(user_ids=[user_id], quotes=market.quotes, day=day):
-            self.open_orders[user_id] = []  # canceled for the rest of the day
+        if market.watch_losses:
+            watch = database_sync_to_async(services.daily_losses_watch)
+            if new_day and opening:
+                await watch(user_ids=[user_id], quotes=opening, day=day)  # the day's start
+            if await watch(user_ids=[user_id], quotes=market.quotes, day=day):
+                self.open_orders[user_id] = []  # canceled for the rest of the day
+        if market.on_margin:
+            at = datetime.fromtimestamp(time_ms / 1000, UTC)
+            liquidated = await database_sync_to_async(services.margin_calls_watch)(
+                user_ids=[user_id], quotes=market.quotes, at=at
+            )
+            if liquidated:  # its orders: the next bar trades them
+                self.open_orders.update(await database_sync_to_async(services.open_orders_for_matching)([user_id]))
+            if new_day:
+                await database_sync_to_async(services.margin_accruals_charge)(
+                    user_ids=[user_id], quotes=market.quotes, day=day, at=at
+                )
 
     async def flush(self, market: OwnMarket) -> None:
         if market.unsent is not None:

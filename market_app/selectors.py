@@ -251,6 +251,12 @@ def daily_loss_watched(user_ids: list[int]) -> set[int]:
     return set(daily_loss_accounts(user_ids).values_list("user_id", flat=True))
 
 
+def margin_traders(user_ids: Iterable[int]) -> set[int]:
+    """Which of these users trade a margin account now (its margin calls and charges are watched)."""
+    accounts = Account.objects.filter(user_id__in=user_ids, is_current=True, account_type="margin")
+    return set(accounts.values_list("user_id", flat=True))
+
+
 def reserved_by_open_orders(user_id: int, quotes: dict[str, Quote]) -> tuple[Decimal, dict[str, Decimal]]:
     return reserved_by_orders(open_orders_of_users([user_id]), quotes)
 

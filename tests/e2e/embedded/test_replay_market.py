@@ -225,6 +225,68 @@ def test_a_daily_loss_limit_stops_a_replays_trading_for_the_rest_of_its_bars_day
     assert placed["order"]["status"] == "new"
 
 
+# TST a day a bar: flat at 100, a fall to 60, then flat at 60.
+FALL_CSV = (
+    "timestamp,symbol,open,high,low,close,volume\n"
+    + "\n".join(day_bar(day, *prices) for day, prices in enumerate([(100, 100, 100), (100, 99, 100), (100, 60, 60)]))
+    + "\n"
+    + "\n".join(day_bar(day, 60, 60, 60) for day in (3, 4, 5))
+    + "\n"
+)
+
+
+def until_both(ws: ClientConnection, *wanted: tuple[str, dict]) -> list[dict]:
+    """Read until a message of each (type, fields) arrived, in whatever order; the first of each."""
+    found: list[dict | None] = [None] * len(wanted)
+    while None in found:
+        message = recv_json(ws, timeout=20)
+        for i, (kind, fields) in enumerate(wanted):
+            if found[i] is None and message.get("type") == kind and all(message.get(k) == v for k, v in fields.items()):
+                found[i] = message
+    return [message for message in found if message is not None]
+
+
+def test_a_margin_call_in_a_replay_is_issued_at_a_bars_close_and_liquidates_when_not_met(server: DaphneServer) -> None:
+    creds = server.issue_token(f"rpl-{uuid.uuid4().hex[:8]}")
+    token = creds["token"]
+    status, dataset = server.request(
+        "POST", "/api/market/datasets/?name=fall", FALL_CSV.encode(), token=token, headers={"Content-Type": "text/csv"}
+    )
+    assert status == 201, dataset
+    status, account = server.request(
+        "POST", "/api/market/accounts/", {"name": "M", "accountType": "margin", "startingCash": 1000}, token=token
+    )
+    assert status == 201, account
+    with server.connect(token, creds["deviceId"]) as ws:
+        recv_json(ws)
+        market = {"source": "replay", "datasetId": str(dataset["datasetId"])}
+        send(ws, creds, "start_simulator", "start", profile="ideal", market=market, accountId=account["accountId"])
+        recv_until(ws, "simulator_status_update", ignore=NONE, simulatorStatus="running")
+        clock_at(ws, 0)
+        # 2,000 on 1,000 of cash: the whole buying power.
+        send(ws, creds, "place_order", "buy", symbol="TST", side="buy", orderType="market", quantity=20)
+        recv_until(ws, "order_placed", ignore=NONE)
+        send(ws, creds, "step_clock", "day1", bars=1)
+        clock_at(ws, 1)
+        send(ws, creds, "step_clock", "day2", bars=1)  # 60 at the close: equity 200, maintenance 300
+        issued, _ = until_both(ws, ("margin_call", {}), ("clock_update", {}))
+        send(ws, creds, "step_clock", "day3", bars=1)  # a day later: due, not met
+        liquidated, _ = until_both(ws, ("margin_call", {}), ("clock_update", {}))
+        send(ws, creds, "step_clock", "day4", bars=1)  # the liquidation sells at the next bar
+        sold = {}
+        while sold.get("status") != "filled":
+            snapshot, _ = recv_until(ws, "exchange_data_status", ignore=NONE)
+            sold = next((o for o in snapshot["userOrders"].values() if o.get("liquidation")), {})
+
+    # Less a day's interest on the 1,000 borrowed (8 % / 360), charged at the first bar of day 1.
+    assert (issued["call"]["status"], issued["call"]["maintenanceMargin"]) == ("open", 300)
+    assert issued["call"]["equity"] == pytest.approx(200 - 1000 * 0.08 / 360, abs=1e-6)
+    assert issued["call"]["issuedAt"] == int((T0 + timedelta(days=2)).timestamp() * 1000)
+    assert liquidated["call"]["status"] == "liquidated" and liquidated["call"]["callId"] == issued["call"]["callId"]
+    assert (sold["side"], sold["quantity"], sold["averagePrice"]) == ("sell", 20, 60)
+    assert snapshot["userPositions"]["TST"]["quantity"] == 0
+
+
 def test_the_clock_survives_a_reconnect(server: DaphneServer) -> None:
     with replay_trader(server) as (creds, ws, _):
         clock_at(ws, 0)
