@@ -1,4 +1,4 @@
-"""Migration 0014: every user's orders, fills and positions move into their one account, made their
+"""Migrations 0014-0016: every user's orders, fills and positions move into their one account, made their
 default and current one ("Main"); a user with trading data and no account row gets one."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from django.db.migrations.executor import MigrationExecutor
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE = ("market_app", "0013_account_loss_day_of_own_markets")
-AFTER = ("market_app", "0014_several_accounts_per_user")
+AFTER = ("market_app", "0016_accounts_constraints")
 
 
 def migrate(target: tuple[str, str] | None) -> Any:

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('market_app', '0014_several_accounts_per_user'),
+        ('market_app', '0016_accounts_constraints'),
     ]
 
     operations = [
