@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import math
 import random
+from types import ModuleType
 
-import empyrical
 import numpy as np
 import pytest
 
@@ -24,11 +24,20 @@ def walk(seed: int, bars: int, drift: float = 0.0004, spread: float = 0.012) -> 
     return equity
 
 
+@pytest.fixture(scope="module")
+def empyrical() -> ModuleType:
+    """Imported when a test here runs: at the module's top it brought in pandas and scipy (seconds
+    of CPU, more on a clean clone compiling them) in every pytest-xdist worker collecting the suite."""
+    import empyrical
+
+    return empyrical
+
+
 CASES = [(seed, bars) for seed in (1, 2, 3) for bars in (5, 60, 750)]
 
 
 @pytest.mark.parametrize(("seed", "bars"), CASES)
-def test_each_figure_equals_empyricals_on_the_same_returns(seed: int, bars: int) -> None:
+def test_each_figure_equals_empyricals_on_the_same_returns(empyrical: ModuleType, seed: int, bars: int) -> None:
     equity = walk(seed, bars)
     returns = figures.returns_of(equity)
     benchmark = figures.returns_of(walk(seed + 100, bars, drift=0.0002))
@@ -101,7 +110,9 @@ def test_weekends_do_not_change_a_daily_spacing() -> None:
     assert figures.periods_per_year([d * DAY_MS for d in days]) == 252.0
 
 
-def test_a_gain_compounded_over_a_year_of_second_bars_has_no_annual_return_as_empyricals_is_infinite() -> None:
+def test_a_gain_compounded_over_a_year_of_second_bars_has_no_annual_return_as_empyricals_is_infinite(
+    empyrical: ModuleType,
+) -> None:
     returns = [0.01] * 4
     periods = figures.TRADING_SECONDS_A_YEAR  # one-second bars
     assert figures.annual_return(returns, periods) is None

@@ -15,12 +15,14 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).resolve().parents[1]
-# The namespaced layout, the production clusters, the protocol fuzzing (one Hypothesis test of
+# The namespaced layout, the production clusters, the Sentinel failovers (over a minute, mostly
+# waiting on Sentinel: last, they were the run's tail), the protocol fuzzing (one Hypothesis test of
 # minutes: last, it was the run's tail), the browser, the embedded servers, the client's packaging
 # and the scripts (pip installs), the settings (processes started); the in-process tests after them.
 SLOWEST_FIRST = (
     "e2e/netns",
     "e2e/production",
+    "sessions_app/realtime/test_redis_sentinel.py",
     "sessions_app/realtime/test_protocol_fuzzing.py",
     "e2e/browser",
     "e2e/embedded",
