@@ -190,38 +190,6 @@ def equity_model(epochs: Epochs) -> Callable[[EquitySample], EquityPoint]:
     return model
 
 
-class JournalOrdersView(JournalView):
-    def get(self, request: Request) -> StreamingHttpResponse:
-        query = parse_query(JournalQuery, request)
-        account_id = account_id_of(query, request)
-        window, as_csv = window_of(query, account_id), wants_csv(query, request)
-        epochs = journal.account_epochs(account_id=account_id)
-        return Export(
-            fetch=lambda after: journal.journal_orders_page(account_id=account_id, window=window, after=after),
-            cursor=lambda order: (order.created_at, order.id),
-            columns=journal.ORDER_COLUMNS,
-            row=lambda order: journal.order_row(order, epochs),
-            model=order_model(epochs),
-            as_csv=as_csv,
-        ).response(request, "orders")
-
-
-class JournalFillsView(JournalView):
-    def get(self, request: Request) -> StreamingHttpResponse:
-        query = parse_query(JournalQuery, request)
-        account_id = account_id_of(query, request)
-        window, as_csv = window_of(query, account_id), wants_csv(query, request)
-        epochs = journal.account_epochs(account_id=account_id)
-        return Export(
-            fetch=lambda after: journal.journal_fills_page(account_id=account_id, window=window, after=after),
-            cursor=lambda fill: (fill.created_at, fill.id),
-            columns=journal.FILL_COLUMNS,
-            row=lambda fill: journal.fill_row(fill, epochs),
-            model=fill_model(epochs),
-            as_csv=as_csv,
-        ).response(request, "fills")
-
-
 def charge_model(epochs: Epochs) -> Callable[[AccountCharge], JournalCharge]:
     def model(charge: AccountCharge) -> JournalCharge:
         return JournalCharge(
@@ -237,20 +205,68 @@ def charge_model(epochs: Epochs) -> Callable[[AccountCharge], JournalCharge]:
     return model
 
 
+def journal_export(
+    request: Request,
+    name: str,
+    fetch: Callable[..., list[T]],
+    cursor: Callable[[T], tuple[Any, Any]],
+    columns: Sequence[str],
+    row: Callable[[T, Epochs], list[str]],
+    model: Callable[[Epochs], Callable[[T], BaseModel]],
+) -> StreamingHttpResponse:
+    """One of the journal's streamed lists (`fetch`: a page of it, `journal.journal_*_page`) of the account
+    and window the query names."""
+    query = parse_query(JournalQuery, request)
+    account_id = account_id_of(query, request)
+    window, as_csv = window_of(query, account_id), wants_csv(query, request)
+    epochs = journal.account_epochs(account_id=account_id)
+    return Export(
+        fetch=lambda after: fetch(account_id=account_id, window=window, after=after),
+        cursor=cursor,
+        columns=columns,
+        row=lambda item: row(item, epochs),
+        model=model(epochs),
+        as_csv=as_csv,
+    ).response(request, name)
+
+
+class JournalOrdersView(JournalView):
+    def get(self, request: Request) -> StreamingHttpResponse:
+        return journal_export(
+            request,
+            "orders",
+            journal.journal_orders_page,
+            lambda order: (order.created_at, order.id),
+            journal.ORDER_COLUMNS,
+            journal.order_row,
+            order_model,
+        )
+
+
+class JournalFillsView(JournalView):
+    def get(self, request: Request) -> StreamingHttpResponse:
+        return journal_export(
+            request,
+            "fills",
+            journal.journal_fills_page,
+            lambda fill: (fill.created_at, fill.id),
+            journal.FILL_COLUMNS,
+            journal.fill_row,
+            fill_model,
+        )
+
+
 class JournalChargesView(JournalView):
     def get(self, request: Request) -> StreamingHttpResponse:
-        query = parse_query(JournalQuery, request)
-        account_id = account_id_of(query, request)
-        window, as_csv = window_of(query, account_id), wants_csv(query, request)
-        epochs = journal.account_epochs(account_id=account_id)
-        return Export(
-            fetch=lambda after: journal.journal_charges_page(account_id=account_id, window=window, after=after),
-            cursor=lambda charge: (charge.at, charge.pk),
-            columns=journal.CHARGE_COLUMNS,
-            row=lambda charge: journal.charge_row(charge, epochs),
-            model=charge_model(epochs),
-            as_csv=as_csv,
-        ).response(request, "charges")
+        return journal_export(
+            request,
+            "charges",
+            journal.journal_charges_page,
+            lambda charge: (charge.at, charge.pk),
+            journal.CHARGE_COLUMNS,
+            journal.charge_row,
+            charge_model,
+        )
 
 
 class EquityView(JournalView):
