@@ -25,7 +25,7 @@ from simulator_app.errors import SimulatorCode
 from simulator_app.models import Simulator
 from tests.market_app.test_account_journal import body_json
 from tests.market_app.test_trading_services import Trader, apply, place, set_prices
-from tests.support.factories import make_session, make_worker
+from tests.support.factories import issue_token, make_session, make_worker
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -403,3 +403,18 @@ def test_risk_limits_are_set_per_account_and_hold_the_account_they_belong_to() -
     with pytest.raises(ProtocolError) as error:
         place(who.user_id, quantity=10)
     assert error.value.code == "order_value_limit"
+
+
+def test_a_reset_keeps_the_users_tokens_and_devices() -> None:
+    issued = issue_token()
+    session = make_session(issued.device.user)
+    set_prices({"AAPL": "100"})
+    who = start(session)
+    buy_and_fill(who, 10, "100", 1)
+    stop(who)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.token}")
+    assert client.post("/api/market/account/reset/").status_code == 200
+    assert client.get("/api/market/accounts/").status_code == 200  # the same token still holds
+    issued.device.refresh_from_db()
+    assert issued.device.is_valid and services.account_for(session.user_id).cash == D(100_000)
