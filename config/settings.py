@@ -727,6 +727,11 @@ MARKET_MARGIN_INTEREST_RATE = env_decimal(
     default="0.08",
     meaning="the yearly interest on a margin account's borrowed cash (below zero), a 360th a market day",
 )
+MARKET_SHORT_MIN_EQUITY = env_decimal(
+    "MARKET_SHORT_MIN_EQUITY",
+    default="2000",
+    meaning="the equity a margin account needs to open a short (Alpaca's and FINRA's 2,000)",
+)
 MARKET_MARGIN_CALL_GRACE_S = env_int(
     "MARKET_MARGIN_CALL_GRACE_S",
     default=900,

@@ -18,6 +18,7 @@ class MarketCode(StrEnum):
     INSUFFICIENT_POSITION = "insufficient_position"
     NOT_SHORTABLE = "not_shortable"
     INSUFFICIENT_BUYING_POWER = "insufficient_buying_power"
+    SHORT_EQUITY_TOO_LOW = "short_equity_too_low"
     ORDER_NOT_FOUND = "order_not_found"
     ORDER_NOT_CANCELABLE = "order_not_cancelable"
     MARKET_UNAVAILABLE = "market_unavailable"
@@ -59,6 +60,11 @@ register_error_codes(
         ),
         MarketCode.NOT_SHORTABLE: ErrorCodeSpec(
             "The sell would open a short in an instrument that cannot be sold short (its `shortable` is off).",
+            None,
+            409,
+        ),
+        MarketCode.SHORT_EQUITY_TOO_LOW: ErrorCodeSpec(
+            "A margin account opens a short only with at least MARKET_SHORT_MIN_EQUITY of equity (2,000 by default).",
             None,
             409,
         ),

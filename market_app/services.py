@@ -239,6 +239,12 @@ def _check_buying_power(
             details=[ErrorDetail(field="quantity", problem=f"at most {max(held, Decimal(0))}")],
         )
     figures = selectors.margin_figures(cash=account.cash, positions=positions, open_orders=open_orders, quotes=quotes)
+    if side == OrderSide.SELL and figures.equity < settings.MARKET_SHORT_MIN_EQUITY:
+        raise ProtocolError(
+            MarketCode.SHORT_EQUITY_TOO_LOW,
+            f"a short needs {settings.MARKET_SHORT_MIN_EQUITY.normalize():f} of equity; "
+            f"the account has {figures.equity.normalize():f}",
+        )
     rates = selectors.margin_rates_of(instrument)
     need = margin.required(margin.Opening(opening, price, rates))
     free = figures.equity - figures.initial_margin

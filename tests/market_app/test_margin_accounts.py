@@ -230,7 +230,8 @@ def test_no_order_is_taken_beyond_the_buying_power(orders: list[tuple[str, str, 
         try:
             trade(who, side, symbol, quantity, price if symbol == "AAPL" else str(D(price) * 2), seq)
         except ProtocolError as error:
-            assert error.code == MarketCode.INSUFFICIENT_BUYING_POWER and opening > 0
+            short_too_early = side == "sell" and error.code == MarketCode.SHORT_EQUITY_TOO_LOW
+            assert (error.code == MarketCode.INSUFFICIENT_BUYING_POWER or short_too_early) and opening > 0
             continue
         figures = account_figures(who)
         if opening > 0:
@@ -409,3 +410,13 @@ def test_risk_limits_count_a_short_as_exposure() -> None:
     # Equity 10,000 with a 2,000 short: a 9,000 buy makes 11,000 of positions, above 1x.
     refused(who, MarketCode.LEVERAGE_LIMIT, symbol="AAPL", side="buy", quantity=90)
     place(who.user_id, symbol="AAPL", side="buy", quantity=70)
+
+
+def test_a_short_needs_the_minimum_equity() -> None:
+    who = margin_trader(1_999)
+    set_prices({"MSFT": "10"})
+    error = refused(who, MarketCode.SHORT_EQUITY_TOO_LOW, symbol="MSFT", side="sell", quantity=1)
+    assert "2000" in error.message and "1999" in error.message
+    trade(who, "buy", "MSFT", 10, "10", 1)
+    trade(who, "sell", "MSFT", 10, "10", 2)  # closing a long is no short: taken
+    assert not Order.objects.filter(status="new").exists()

@@ -290,6 +290,7 @@ ErrorCode = Literal[
     "insufficient_cash",
     "insufficient_position",
     "not_shortable",
+    "short_equity_too_low",
     "insufficient_buying_power",
     "order_not_found",
     "order_not_cancelable",
