@@ -49,7 +49,8 @@ def _apply(account: Account, change: AccountSettings) -> None:
             setattr(account, field, Decimal(repr(value)))
 
 
-def _save_named(account: Account, fields: list[str]) -> None:
+def _save_named(account: Account, fields: list[str] | None = None) -> None:
+    """Save an account whose name may be taken (`fields`: an update of these; None: a new account)."""
     try:
         with transaction.atomic():
             account.save(update_fields=fields)
@@ -101,11 +102,7 @@ def account_open(*, user_id: int, opening: AccountOpening) -> Account:
         is_current=False,
     )
     _apply(account, opening)
-    try:
-        with transaction.atomic():
-            account.save()
-    except IntegrityError:
-        raise _name_taken(opening.name) from None
+    _save_named(account)
     if opening.default:
         _make_default(account)
     return account
@@ -146,10 +143,11 @@ def account_close(*, user_id: int, account_id: int) -> Account:
             raise ProtocolError(
                 AccountCode.ACCOUNT_IN_USE, f"its simulator is {simulator.status}; stop it before closing the account"
             )
+    was_current = account.is_current
     account.closed_at = timezone.now()
     account.is_current = False
     account.save(update_fields=["closed_at", "is_current", "updated_at"])
-    if not Account.objects.filter(user_id=user_id, is_current=True).exists():
+    if was_current:
         _make_current(Account.objects.select_for_update().get(user_id=user_id, is_default=True))
     return account
 

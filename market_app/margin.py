@@ -36,6 +36,12 @@ class Holding:
     price: Decimal
     rates: Rates
 
+    @property
+    def maintenance(self) -> Decimal:
+        """What it must keep: a long's value times its rate, a short's times the short rate."""
+        value = self.quantity * self.price
+        return value * self.rates.maintenance_long if value > 0 else -value * self.rates.maintenance_short
+
 
 @dataclass(frozen=True)
 class Opening:
@@ -71,7 +77,7 @@ def figures(
         value = holding.quantity * holding.price
         equity += value
         initial += abs(value) * holding.rates.initial
-        maintenance += value * holding.rates.maintenance_long if value > 0 else -value * holding.rates.maintenance_short
+        maintenance += holding.maintenance
     for opening in openings:
         initial += opening.quantity * opening.price * opening.rates.initial
     equity, initial, maintenance = quantize(equity), quantize(initial), quantize(maintenance)

@@ -427,8 +427,7 @@ class OwnMarkets:
         created_ms = int(run.market.get("createdMs") or now_ms())
         bars, liquidity = await database_sync_to_async(_bars_and_liquidity)(run.market, created_ms)
         market = self.markets[run.simulator_id] = OwnMarket(run, bars, liquidity, seed=int(run.market["seed"]))
-        market.watch_losses = run.user_id in await database_sync_to_async(selectors.daily_loss_watched)([run.user_id])
-        market.on_margin = run.user_id in await database_sync_to_async(selectors.margin_traders)([run.user_id])
+        market.watch_losses, market.on_margin = await database_sync_to_async(_watched)(run.user_id)
         clock = market.clock
         if clock.position >= 0 and clock.time_ms is not None and market.quotes:
             # Taken over: the bar shown last goes out again (a lock-step client acknowledges it anew).
@@ -619,6 +618,11 @@ class OwnMarkets:
             )
         except Exception:
             logger.exception("could not report the clock of simulator %s", market.run.simulator_id)
+
+
+def _watched(user_id: int) -> tuple[bool, bool]:
+    """Whether the account the user trades has a daily loss limit, and whether it is a margin account."""
+    return user_id in selectors.daily_loss_watched([user_id]), user_id in selectors.margin_traders([user_id])
 
 
 def _bars_and_liquidity(market: Mapping[str, Any], created_ms: int) -> tuple[Bars, dict[str, SymbolLiquidity]]:

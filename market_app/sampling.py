@@ -26,6 +26,16 @@ logger = logging.getLogger(__name__)
 PRUNE_EVERY_S = 3_600.0
 
 
+def _sample(users: list[int], quotes: dict[str, Quote], seq: int, at: datetime) -> int:
+    """The samples, then the accounts watched at them (one trip to a database thread)."""
+    written = services.equity_samples_record(user_ids=users, quotes=quotes, tick_seq=seq, at=at)
+    day = selectors.feed_day(seq)
+    services.daily_losses_watch(user_ids=users, quotes=quotes, day=day)
+    services.margin_calls_watch(user_ids=users, quotes=quotes, at=at)
+    services.margin_accruals_charge(user_ids=users, quotes=quotes, day=day, at=at)
+    return written
+
+
 class EquitySampler:
     def __init__(self, *, interval_s: int | None = None) -> None:
         self.interval_ms = 1_000 * (interval_s if interval_s is not None else settings.EQUITY_SAMPLE_INTERVAL_S)
@@ -45,16 +55,7 @@ class EquitySampler:
         self.last_sample_ms = event["timestamp"]
         at = datetime.fromtimestamp(event["timestamp"] / 1000, UTC)
         try:
-            written: int = await database_sync_to_async(services.equity_samples_record)(
-                user_ids=users, quotes=quotes, tick_seq=event["seq"], at=at
-            )
-            await database_sync_to_async(services.daily_losses_watch)(
-                user_ids=users, quotes=quotes, day=selectors.feed_day(event["seq"])
-            )
-            await database_sync_to_async(services.margin_calls_watch)(user_ids=users, quotes=quotes, at=at)
-            await database_sync_to_async(services.margin_accruals_charge)(
-                user_ids=users, quotes=quotes, day=selectors.feed_day(event["seq"]), at=at
-            )
+            written: int = await database_sync_to_async(_sample)(users, quotes, event["seq"], at)
             return written
         except DatabaseError:
             # The curve misses a point; matching goes on.

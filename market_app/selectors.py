@@ -20,6 +20,7 @@ from market_app.marketdata import SymbolLiquidity, tops_of
 from market_app.models import (
     OPEN_ORDER_STATUSES,
     Account,
+    AccountType,
     Candle,
     Fill,
     Instrument,
@@ -251,10 +252,14 @@ def daily_loss_watched(user_ids: list[int]) -> set[int]:
     return set(daily_loss_accounts(user_ids).values_list("user_id", flat=True))
 
 
+def margin_accounts(user_ids: Iterable[int]) -> QuerySet[Account]:
+    """The margin accounts these users trade now (their margin calls and charges are watched)."""
+    return Account.objects.filter(user_id__in=user_ids, is_current=True, account_type=AccountType.MARGIN)
+
+
 def margin_traders(user_ids: Iterable[int]) -> set[int]:
-    """Which of these users trade a margin account now (its margin calls and charges are watched)."""
-    accounts = Account.objects.filter(user_id__in=user_ids, is_current=True, account_type="margin")
-    return set(accounts.values_list("user_id", flat=True))
+    """The users of `margin_accounts`."""
+    return set(margin_accounts(user_ids).values_list("user_id", flat=True))
 
 
 def reserved_by_open_orders(user_id: int, quotes: dict[str, Quote]) -> tuple[Decimal, dict[str, Decimal]]:
@@ -305,6 +310,16 @@ def margin_rates_of(instrument: Instrument) -> margin.Rates:
     )
 
 
+def position_price(position: Position, quotes: Mapping[str, Quote]) -> Decimal:
+    """What a position is valued at: the last price, else (its symbol out of these quotes) its average."""
+    quote = quotes.get(position.instrument.symbol)
+    return quote.price if quote is not None else position.average_price
+
+
+def margin_holding(position: Position, quotes: Mapping[str, Quote]) -> margin.Holding:
+    return margin.Holding(position.quantity, position_price(position, quotes), margin_rates_of(position.instrument))
+
+
 def order_price(order: Order, quotes: Mapping[str, Quote]) -> Decimal:
     """What an open order is valued at: its limit, else its stop, else the last price."""
     symbol = order.instrument.symbol
@@ -329,15 +344,7 @@ def margin_figures(
 ) -> margin.Figures:
     """A margin account's equity, requirements and buying power at these prices (market_app.margin)."""
     held = {p.instrument.symbol: p.quantity for p in positions}
-    holdings = [
-        margin.Holding(
-            p.quantity,
-            quotes[p.instrument.symbol].price if p.instrument.symbol in quotes else p.average_price,
-            margin_rates_of(p.instrument),
-        )
-        for p in positions
-        if p.quantity
-    ]
+    holdings = [margin_holding(p, quotes) for p in positions if p.quantity]
     openings = [
         margin.Opening(
             margin.opening_quantity(side=o.side, quantity=o.remaining, held=held.get(o.instrument.symbol, Decimal(0))),

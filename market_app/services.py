@@ -92,8 +92,10 @@ def account_for(user_id: int, *, lock: bool = False) -> Account:
     return account
 
 
-def account_to_change(*, user_id: int, account_id: int) -> Account:
-    """The user's open account `account_id`, locked."""
+def account_to_change(*, user_id: int, account_id: int | None) -> Account:
+    """The user's open account `account_id` (None: their current one), locked."""
+    if account_id is None:
+        return account_for(user_id, lock=True)
     account = one_or_none(Account.objects.select_for_update().filter(pk=account_id, user_id=user_id))
     if account is None:
         raise ProtocolError(AccountCode.UNKNOWN_ACCOUNT, f"you have no account {account_id}")
@@ -276,8 +278,7 @@ def _check_limits(
     buying, _ = selectors.reserved_by_symbol(open_orders, dict(quotes))
     held: dict[str, Decimal] = {}  # signed: a margin account's shorts below zero
     for position in selectors.positions_of_account(account.pk):
-        quote = quotes.get(position.instrument.symbol)
-        held[position.instrument.symbol] = position.quantity * (quote.price if quote else position.average_price)
+        held[position.instrument.symbol] = position.quantity * selectors.position_price(position, quotes)
     exposure = risk.Exposure(
         equity=account.cash + sum(held.values(), Decimal(0)),
         positions_value=sum((abs(v) for v in held.values()), Decimal(0)),  # a short exposes as a long does
@@ -309,10 +310,7 @@ def account_risk_limits_set(*, user_id: int, limits: RiskLimits, account_id: int
             ],
         )
     with transaction.atomic():
-        if account_id is None:
-            account = account_for(user_id, lock=True)
-        else:
-            account = account_to_change(user_id=user_id, account_id=account_id)
+        account = account_to_change(user_id=user_id, account_id=account_id)
         for name in risk.NAMES:
             setattr(account, name, getattr(wanted, name))
         account.save(update_fields=list(risk.NAMES))
@@ -770,9 +768,7 @@ def _apply_one(
     # A margin account borrows what a buy costs beyond its cash and sells short what it does not hold
     # (its orders were checked against its buying power): only a cash account is held to them here.
     short = on_margin and order.instrument.shortable
-    if order.side == OrderSide.BUY and on_margin:
-        pass
-    elif order.side == OrderSide.BUY:
+    if order.side == OrderSide.BUY and not on_margin:
         affordable = (account.cash / intent.price).quantize(EIGHT_PLACES, rounding=ROUND_DOWN)
         quantity = min(quantity, max(affordable, Decimal(0)))
         if quantity > 0 and quantize(quantity * intent.price) + fee_for(quantity) > account.cash:
@@ -781,7 +777,7 @@ def _apply_one(
             quantity = max((spare / intent.price).quantize(EIGHT_PLACES, rounding=ROUND_DOWN), Decimal(0))
             if quantity > 0 and quantize(quantity * intent.price) + fee_for(quantity) > account.cash:
                 quantity = Decimal(0)
-    elif not short:
+    elif order.side == OrderSide.SELL and not short:
         quantity = min(quantity, max(position.quantity, Decimal(0)))
     if quantity <= 0:
         _end(
@@ -935,10 +931,7 @@ def account_reset(*, user_id: int, account_id: int | None = None, by_operator: b
     the journal tells the epochs apart. The user's connections get the new snapshot after commit.
     """
     with transaction.atomic():
-        if account_id is None:
-            account = account_for(user_id, lock=True)
-        else:
-            account = account_to_change(user_id=user_id, account_id=account_id)
+        account = account_to_change(user_id=user_id, account_id=account_id)
         simulator = live_simulator_of_user(user_id=user_id) if account.is_current else None
         if simulator is not None:
             raise ProtocolError(
@@ -1041,8 +1034,7 @@ def daily_losses_watch(*, user_ids: Sequence[int], quotes: Mapping[str, Quote], 
     value = dict.fromkeys(watched, Decimal(0))
     held = Position.objects.filter(account__in=watched.values()).exclude(quantity=0).select_related("instrument")
     for position in held:
-        quote = quotes.get(position.instrument.symbol)
-        value[position.user_id] += position.quantity * (quote.price if quote is not None else position.average_price)
+        value[position.user_id] += position.quantity * selectors.position_price(position, quotes)
     stopped = []
     for user_id, account in watched.items():
         equity = account.cash + quantize(value[user_id])
@@ -1073,8 +1065,7 @@ def margin_calls_watch(*, user_ids: Sequence[int], quotes: Mapping[str, Quote], 
     its maintenance margin gets a margin call, due MARKET_MARGIN_CALL_GRACE_S later; a call met by then
     (the equity back above) closes, one not met liquidates the positions. Returns the accounts liquidated."""
     liquidated = []
-    margin_accounts = Account.objects.filter(user_id__in=user_ids, is_current=True, account_type=AccountType.MARGIN)
-    for account_id in margin_accounts.values_list("pk", flat=True):
+    for account_id in selectors.margin_accounts(user_ids).values_list("pk", flat=True):
         with transaction.atomic():
             account = Account.objects.select_for_update().get(pk=account_id)
             if _margin_call_step(account, quotes, at):
@@ -1128,10 +1119,7 @@ def _liquidate(
     orders_cancel_open(user_id=account.user_id, reason=LIQUIDATION_REASON)
 
     def requirement(position: Position) -> Decimal:
-        quote = quotes.get(position.instrument.symbol)
-        value = position.quantity * (quote.price if quote is not None else position.average_price)
-        rates = selectors.margin_rates_of(position.instrument)
-        return value * rates.maintenance_long if value > 0 else -value * rates.maintenance_short
+        return selectors.margin_holding(position, quotes).maintenance
 
     remaining = figures.maintenance_margin
     for position in sorted(positions, key=lambda p: (-requirement(p), p.instrument.symbol)):
@@ -1161,8 +1149,7 @@ def margin_accruals_charge(*, user_ids: Sequence[int], quotes: Mapping[str, Quot
     times the instrument's yearly rate, over 360) and the interest on the cash it borrowed (below zero).
     An account's first sample only starts the count. Returns the charges made."""
     made = 0
-    margin_accounts = Account.objects.filter(user_id__in=user_ids, is_current=True, account_type=AccountType.MARGIN)
-    for account_id in margin_accounts.exclude(charged_day=day).values_list("pk", flat=True):
+    for account_id in selectors.margin_accounts(user_ids).exclude(charged_day=day).values_list("pk", flat=True):
         with transaction.atomic():
             account = Account.objects.select_for_update().get(pk=account_id)
             if account.charged_day == day:
@@ -1186,8 +1173,7 @@ def _accruals(account: Account, quotes: Mapping[str, Quote], day: str, at: datet
     for position in selectors.positions_of_account(account.pk):
         if position.quantity >= 0:
             continue
-        quote = quotes.get(position.instrument.symbol)
-        value = -position.quantity * (quote.price if quote is not None else position.average_price)
+        value = -position.quantity * selectors.position_price(position, quotes)
         rate = position.instrument.borrow_rate
         fee += value * (settings.MARKET_BORROW_RATE if rate is None else rate) / DAYS_A_YEAR
         shorts[position.instrument.symbol] = f"{quantize(value).normalize():f}"
