@@ -594,7 +594,8 @@ SERVER_MESSAGES += (RiskLimitsSet,)
 
 # --- Accounts (docs/protocol.md §4f) ------------------------------------------------------------------
 
-AccountName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+# Trimmed; so it must hold something besides white space, which the schema states too (`\S`).
+AccountName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"\S")]
 ProfileValue = Literal["ideal", "realistic", "harsh"]
 CommissionAmount = Annotated[float, Field(ge=0, le=MAX_AMOUNT)]
 
